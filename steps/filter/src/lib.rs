@@ -1,0 +1,194 @@
+//! # filter: end the run unless conditions hold
+//!
+//! Like Pipedream's "end workflow" and n8n's Filter node. Input:
+//!
+//! ```json
+//! {
+//!   "match": "all",
+//!   "conditions": [
+//!     { "value": "${trigger.body.LeadSource}", "op": "equals", "to": "Web" },
+//!     { "value": "${trigger.body.Email}", "op": "exists" }
+//!   ],
+//!   "pass": "${trigger.body}"
+//! }
+//! ```
+//!
+//! `match` is `all` (the default) or `any`. When the conditions hold the step
+//! outputs `pass` (or `{"matched": true}` without it) and the run goes on;
+//! otherwise it outputs `{"matched": false, "failed": [<indexes>]}` and ends
+//! the run successfully.
+//!
+//! Operators: `equals`, `not_equals`, `greater_than`, `greater_or_equal`,
+//! `less_than`, `less_or_equal` (numbers, or strings such as ISO dates),
+//! `contains` and `not_contains` (substring or array element), `starts_with`,
+//! `ends_with`, `in` and `not_in` (`to` is an array), `exists` and
+//! `not_exists` (not null / null).
+
+use std::cmp::Ordering;
+
+use gust_sdk::{Error, Output, Value, json};
+use serde::Deserialize;
+
+/// The step's input.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// Whether every condition or any one must hold.
+    #[serde(default, rename = "match")]
+    pub match_mode: MatchMode,
+    /// The conditions, at least one.
+    pub conditions: Vec<Condition>,
+    /// The output when the conditions hold.
+    #[serde(default)]
+    pub pass: Option<Value>,
+}
+
+/// How conditions combine.
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchMode {
+    /// Every condition must hold.
+    #[default]
+    All,
+    /// At least one condition must hold.
+    Any,
+}
+
+/// One comparison.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// The value under test, usually a `${...}` reference.
+    #[serde(default)]
+    pub value: Value,
+    /// The comparison.
+    pub op: Op,
+    /// What `value` is compared with; unused by `exists` and `not_exists`.
+    #[serde(default)]
+    pub to: Value,
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Op {
+    Equals,
+    NotEquals,
+    GreaterThan,
+    GreaterOrEqual,
+    LessThan,
+    LessOrEqual,
+    Contains,
+    NotContains,
+    StartsWith,
+    EndsWith,
+    In,
+    NotIn,
+    Exists,
+    NotExists,
+}
+
+impl Condition {
+    /// Whether the condition holds; an error when the operands cannot be
+    /// compared.
+    pub fn holds(&self) -> Result<bool, String> {
+        let (value, to) = (&self.value, &self.to);
+        Ok(match self.op {
+            Op::Equals => value == to,
+            Op::NotEquals => value != to,
+            Op::GreaterThan => compare(value, to)? == Ordering::Greater,
+            Op::GreaterOrEqual => compare(value, to)? != Ordering::Less,
+            Op::LessThan => compare(value, to)? == Ordering::Less,
+            Op::LessOrEqual => compare(value, to)? != Ordering::Greater,
+            Op::Contains => contains(value, to)?,
+            Op::NotContains => !contains(value, to)?,
+            Op::StartsWith => strings(value, to)?.is_some_and(|(v, t)| v.starts_with(t)),
+            Op::EndsWith => strings(value, to)?.is_some_and(|(v, t)| v.ends_with(t)),
+            Op::In => members(to)?.contains(value),
+            Op::NotIn => !members(to)?.contains(value),
+            Op::Exists => !value.is_null(),
+            Op::NotExists => value.is_null(),
+        })
+    }
+}
+
+fn compare(value: &Value, to: &Value) -> Result<Ordering, String> {
+    match (value, to) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
+            a.partial_cmp(&b).ok_or_else(|| format!("cannot compare {a} with {b}"))
+        }
+        (Value::String(a), Value::String(b)) => Ok(a.cmp(b)),
+        _ => Err(format!(
+            "cannot order {value} and {to}: both must be numbers or both strings"
+        )),
+    }
+}
+
+fn contains(value: &Value, to: &Value) -> Result<bool, String> {
+    match (value, to) {
+        (Value::String(haystack), Value::String(needle)) => Ok(haystack.contains(needle.as_str())),
+        (Value::Array(items), needle) => Ok(items.contains(needle)),
+        (Value::Null, _) => Ok(false),
+        _ => Err(format!("`contains` needs a string or an array, not {value}")),
+    }
+}
+
+/// Both strings, or `None` when the value is null (a missing field neither
+/// starts nor ends with anything).
+fn strings<'a>(value: &'a Value, to: &'a Value) -> Result<Option<(&'a str, &'a str)>, String> {
+    match (value, to) {
+        (Value::String(a), Value::String(b)) => Ok(Some((a, b))),
+        (Value::Null, Value::String(_)) => Ok(None),
+        _ => Err(format!(
+            "`starts_with` and `ends_with` compare strings, not {value} and {to}"
+        )),
+    }
+}
+
+fn members(to: &Value) -> Result<&Vec<Value>, String> {
+    to.as_array()
+        .ok_or_else(|| format!("`in` and `not_in` need an array in `to`, not {to}"))
+}
+
+/// Evaluates the filter: the run goes on with `pass`, or stops with the
+/// indexes of the conditions that failed.
+pub fn evaluate(filter: Filter) -> Result<Output, Error> {
+    if filter.conditions.is_empty() {
+        return Err(Error::non_retryable("`conditions` is empty: give at least one"));
+    }
+    let mut failed = Vec::new();
+    for (index, condition) in filter.conditions.iter().enumerate() {
+        let holds = condition
+            .holds()
+            .map_err(|e| Error::non_retryable(format!("conditions[{index}]: {e}")))?;
+        if !holds {
+            failed.push(index);
+        }
+    }
+    let matched = match filter.match_mode {
+        MatchMode::All => failed.is_empty(),
+        MatchMode::Any => failed.len() < filter.conditions.len(),
+    };
+    if matched {
+        Ok(Output::next(filter.pass.unwrap_or_else(|| json!({ "matched": true }))))
+    } else {
+        Ok(Output::stop(json!({ "matched": false, "failed": failed })))
+    }
+}
+
+fn run(input: Value) -> Result<Output, Error> {
+    let filter: Filter = serde_json::from_value(input)
+        .map_err(|e| Error::non_retryable(format!("invalid filter input: {e}")))?;
+    let output = evaluate(filter)?;
+    if let Output::Stop(stopped) = &output {
+        gust_sdk::info!("Filter did not match ({stopped}); ending the run.");
+    }
+    Ok(output)
+}
+
+gust_sdk::step!(run);
+
+#[cfg(test)]
+mod tests;
