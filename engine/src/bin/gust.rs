@@ -1,1 +1,5 @@
-fn main() {}
+//! The `gust` binary: see [`gust_engine::cli`].
+
+fn main() -> std::process::ExitCode {
+    gust_engine::cli::main()
+}

@@ -1,0 +1,190 @@
+//! The `gust` command line: a thin layer of argument parsing and printing
+//! over the library.
+
+mod print;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+use crate::runner::{RunStatus, Runner};
+use crate::salesforce::NoConnection;
+use crate::state::MemoryStateStore;
+use crate::wasm::{RuntimeConfig, StepRuntime};
+use crate::workflow::{LoadError, WorkflowFile};
+
+/// Gust: workflow automation for Salesforce, with sandboxed WebAssembly steps.
+#[derive(Debug, Parser)]
+#[command(name = "gust", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check workflow files: their shape, references, permissions, and that
+    /// every step's module is a component exporting the step world.
+    Validate {
+        /// The workflow files.
+        #[arg(required = true)]
+        workflows: Vec<PathBuf>,
+        /// Where compiled components are cached.
+        #[arg(long, env = "GUST_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
+    },
+    /// Run a workflow once, in process, on an event read from a file.
+    Run {
+        /// The workflow file.
+        workflow: PathBuf,
+        /// The trigger event, a JSON file (`-` reads standard input).
+        #[arg(long)]
+        event: PathBuf,
+        /// Print one JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Where compiled components are cached.
+        #[arg(long, env = "GUST_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
+    },
+}
+
+/// Parses the arguments, runs the command and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GUST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Validate {
+            workflows,
+            cache_dir,
+        } => validate(&workflows, cache_dir).await,
+        Command::Run {
+            workflow,
+            event,
+            json,
+            cache_dir,
+        } => run(&workflow, &event, json, cache_dir).await,
+    }
+}
+
+/// `$XDG_CACHE_HOME/gust/components`, or `~/.cache/gust/components`.
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("gust").join("components"))
+}
+
+fn runner(cache_dir: Option<PathBuf>, fuel_metering: bool) -> anyhow::Result<Runner> {
+    let runtime = StepRuntime::new(RuntimeConfig {
+        cache_dir: cache_dir.or_else(default_cache_dir),
+        fuel_metering,
+        ..RuntimeConfig::default()
+    })?;
+    Ok(Runner::new(
+        Arc::new(runtime),
+        Arc::new(NoConnection),
+        Arc::new(MemoryStateStore::default()),
+    ))
+}
+
+async fn validate(files: &[PathBuf], cache_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let runner = runner(cache_dir, true)?;
+    let mut failed = false;
+    for path in files {
+        let result = WorkflowFile::load(path).and_then(|file| {
+            runner
+                .prepare(&file)
+                .map(|prepared| prepared.workflow.steps.len())
+                .map_err(|errors| LoadError::Invalid {
+                    path: path.clone(),
+                    errors,
+                })
+        });
+        match result {
+            Ok(steps) => println!("ok     {} ({steps} steps)", path.display()),
+            Err(LoadError::Invalid { errors, .. }) => {
+                failed = true;
+                println!("error  {}", path.display());
+                for error in errors {
+                    println!("       {error}");
+                }
+            }
+            Err(error) => {
+                failed = true;
+                println!("error  {error}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn run(
+    path: &Path,
+    event_path: &Path,
+    json: bool,
+    cache_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let file = WorkflowFile::load(path)?;
+    let event = read_event(event_path)?;
+    let needs_fuel = file.workflow.steps.iter().any(|step| step.fuel.is_some());
+    let runner = runner(cache_dir, needs_fuel)?;
+    let prepared = runner.prepare(&file).map_err(|errors| LoadError::Invalid {
+        path: path.to_owned(),
+        errors,
+    })?;
+    let mut printer = print::Printer::new(json);
+    printer.start(&file.workflow, event_path);
+    let report = runner
+        .run(&prepared, event, |step| printer.step(step))
+        .await;
+    printer.finish(&report);
+    Ok(match report.status {
+        RunStatus::Succeeded => ExitCode::SUCCESS,
+        RunStatus::Failed => ExitCode::FAILURE,
+    })
+}
+
+fn read_event(path: &Path) -> anyhow::Result<Value> {
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("cannot read the event from stdin")?
+    } else {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the event {}", path.display()))?
+    };
+    serde_json::from_str(&text)
+        .with_context(|| format!("the event {} is not JSON", path.display()))
+}

@@ -1,0 +1,128 @@
+//! What steps call Salesforce through.
+//!
+//! [`SalesforceApi`] is the set of actions of the `gust:step/salesforce`
+//! interface. The host checks a step's permissions before calling it, so an
+//! implementation only talks to Salesforce. [`NoConnection`] answers every
+//! call with `GUST_NO_CONNECTION` when no connection is configured.
+
+mod error;
+pub mod soql;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use error::SalesforceError;
+
+/// The Salesforce result of an action.
+pub type Result<T, E = SalesforceError> = std::result::Result<T, E>;
+
+/// The result of an upsert by external id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upserted {
+    /// The record's Id.
+    pub id: String,
+    /// Whether the record was created (rather than updated).
+    pub created: bool,
+}
+
+/// The operation of a bulk write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteOperation {
+    /// Create records.
+    Insert,
+    /// Update records by Id.
+    Update,
+    /// Create or update records by an external id field.
+    Upsert,
+    /// Delete records by Id.
+    Delete,
+}
+
+/// Options of a bulk write.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteOptions {
+    /// The external id field, for upserts.
+    pub external_id_field: Option<String>,
+    /// Roll back every record when one fails.
+    pub all_or_none: bool,
+}
+
+/// The Salesforce actions a step can call.
+#[async_trait]
+pub trait SalesforceApi: Send + Sync {
+    /// Runs a SOQL query and returns the records of every page;
+    /// `include_deleted` uses queryAll.
+    async fn query(&self, soql: &str, include_deleted: bool) -> Result<Vec<Value>>;
+    /// Reads one record; an empty `fields` reads every field.
+    async fn get(&self, sobject: &str, id: &str, fields: &[String]) -> Result<Value>;
+    /// Creates a record and returns its Id.
+    async fn create(&self, sobject: &str, record: Value) -> Result<String>;
+    /// Updates a record.
+    async fn update(&self, sobject: &str, id: &str, record: Value) -> Result<()>;
+    /// Creates or updates the record with this external id.
+    async fn upsert(
+        &self,
+        sobject: &str,
+        external_id_field: &str,
+        external_id: &str,
+        record: Value,
+    ) -> Result<Upserted>;
+    /// Deletes a record.
+    async fn delete(&self, sobject: &str, id: &str) -> Result<()>;
+    /// Writes many records; one result per record, in input order.
+    async fn write_many(
+        &self,
+        operation: WriteOperation,
+        sobject: &str,
+        records: Vec<Value>,
+        options: WriteOptions,
+    ) -> Result<Vec<Value>>;
+    /// Describes an sObject.
+    async fn describe(&self, sobject: &str) -> Result<Value>;
+    /// A raw REST request on the instance; `Value::Null` for an empty body.
+    async fn request(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value>;
+}
+
+/// The connection used when none is configured: every call fails with
+/// `GUST_NO_CONNECTION`, and no request is sent anywhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoConnection;
+
+#[async_trait]
+impl SalesforceApi for NoConnection {
+    async fn query(&self, _: &str, _: bool) -> Result<Vec<Value>> {
+        Err(SalesforceError::no_connection())
+    }
+    async fn get(&self, _: &str, _: &str, _: &[String]) -> Result<Value> {
+        Err(SalesforceError::no_connection())
+    }
+    async fn create(&self, _: &str, _: Value) -> Result<String> {
+        Err(SalesforceError::no_connection())
+    }
+    async fn update(&self, _: &str, _: &str, _: Value) -> Result<()> {
+        Err(SalesforceError::no_connection())
+    }
+    async fn upsert(&self, _: &str, _: &str, _: &str, _: Value) -> Result<Upserted> {
+        Err(SalesforceError::no_connection())
+    }
+    async fn delete(&self, _: &str, _: &str) -> Result<()> {
+        Err(SalesforceError::no_connection())
+    }
+    async fn write_many(
+        &self,
+        _: WriteOperation,
+        _: &str,
+        _: Vec<Value>,
+        _: WriteOptions,
+    ) -> Result<Vec<Value>> {
+        Err(SalesforceError::no_connection())
+    }
+    async fn describe(&self, _: &str) -> Result<Value> {
+        Err(SalesforceError::no_connection())
+    }
+    async fn request(&self, _: &str, _: &str, _: Option<Value>) -> Result<Value> {
+        Err(SalesforceError::no_connection())
+    }
+}

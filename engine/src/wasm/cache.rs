@@ -1,0 +1,136 @@
+//! Compiled components, keyed by the SHA-256 of their bytes: in memory as a
+//! ready-to-instantiate `StepPre`, and on disk as precompiled artifacts so
+//! that a restart does not recompile.
+//!
+//! Artifacts are named `<sha256>-<engine>.cwasm`, where `<engine>` hashes
+//! wasmtime's compatibility key (version and compilation settings), so an
+//! upgrade never loads an incompatible artifact. Only artifacts written by
+//! this cache are ever deserialized.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use super::bindings::StepPre;
+use super::error::{Error, Result};
+use super::host::StepHost;
+
+/// A component ready to instantiate, cheap to clone.
+#[derive(Clone)]
+pub struct StepComponent {
+    pub(crate) pre: Arc<StepPre<StepHost>>,
+    digest: Arc<str>,
+}
+
+impl StepComponent {
+    /// The SHA-256 of the component's bytes, hex-encoded.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+impl std::fmt::Debug for StepComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepComponent")
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+pub(crate) struct ComponentCache {
+    dir: Option<PathBuf>,
+    engine_key: String,
+    loaded: Mutex<HashMap<String, StepComponent>>,
+}
+
+impl ComponentCache {
+    pub(crate) fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Self {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn load(
+        &self,
+        engine: &Engine,
+        linker: &Linker<StepHost>,
+        wasm: &[u8],
+    ) -> Result<StepComponent> {
+        let digest = hex::encode(Sha256::digest(wasm));
+        if let Some(found) = self.lock().get(&digest) {
+            return Ok(found.clone());
+        }
+        if !wasmparser::Parser::is_component(wasm) {
+            return Err(if wasmparser::Parser::is_core_wasm(wasm) {
+                Error::NotAComponent
+            } else {
+                Error::NotWasm
+            });
+        }
+        let component = self.compile(engine, wasm, &digest)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| Error::Imports(format!("{e:#}")))?;
+        let pre = StepPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
+        let loaded = StepComponent {
+            pre: Arc::new(pre),
+            digest: digest.clone().into(),
+        };
+        self.lock().insert(digest, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, StepComponent>> {
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The component from its artifact on disk, or compiled (and saved).
+    fn compile(&self, engine: &Engine, wasm: &[u8], digest: &str) -> Result<Component> {
+        let Some(dir) = &self.dir else {
+            return Component::new(engine, wasm).map_err(|e| Error::Compile(format!("{e:#}")));
+        };
+        let artifact = dir.join(format!("{digest}-{}.cwasm", self.engine_key));
+        if artifact.is_file() {
+            // SAFETY: the artifact was written by `save` below from
+            // `Component::serialize` of this same engine configuration (the
+            // file name carries the engine's compatibility hash), and the
+            // directory belongs to Gust.
+            #[allow(unsafe_code)]
+            match unsafe { Component::deserialize_file(engine, &artifact) } {
+                Ok(component) => return Ok(component),
+                Err(error) => tracing::warn!(
+                    artifact = %artifact.display(), error = %format!("{error:#}"),
+                    "Cannot load a precompiled component; compiling it again."
+                ),
+            }
+        }
+        let component =
+            Component::new(engine, wasm).map_err(|e| Error::Compile(format!("{e:#}")))?;
+        if let Err(error) = save(&component, dir, &artifact) {
+            tracing::warn!(
+                artifact = %artifact.display(), %error,
+                "Cannot save a precompiled component; it will be compiled again next start."
+            );
+        }
+        Ok(component)
+    }
+}
+
+/// Writes the artifact atomically: a temporary file renamed into place, so a
+/// crash never leaves a truncated artifact behind.
+fn save(component: &Component, dir: &Path, artifact: &Path) -> std::io::Result<()> {
+    let bytes = component.serialize().map_err(std::io::Error::other)?;
+    std::fs::create_dir_all(dir)?;
+    let temporary = artifact.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, artifact)
+}

@@ -1,0 +1,294 @@
+//! The wasmtime engine that runs steps: configured once per process, with
+//! the pooling instance allocator, epoch interruption, and a fresh `Store`
+//! per invocation.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+};
+
+use super::bindings::Step;
+use super::bindings::gust::step::types::Flow as WitFlow;
+use super::cache::{ComponentCache, StepComponent};
+use super::error::{Error, Result};
+use super::host::{InvocationContext, StepHost};
+use super::invocation::{FailureKind, Flow, Invocation, StepFailure, StepSuccess};
+use super::limits::StepLimits;
+use super::logs::LogSource;
+use crate::workflow::MAX_MEMORY_MB;
+
+/// How often the epoch advances: the granularity of time limits.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How the step runtime is set up.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where precompiled components are kept across restarts; `None` keeps
+    /// them in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// The most steps running at once; more wait for a slot.
+    pub max_instances: u32,
+    /// Meter fuel, so that steps may set a `fuel` budget. Costs some speed
+    /// in CPU-bound steps.
+    pub fuel_metering: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            max_instances: 64,
+            fuel_metering: false,
+        }
+    }
+}
+
+/// Runs step components in a sandbox. Cheap to share behind an `Arc`.
+pub struct StepRuntime {
+    engine: Engine,
+    linker: Linker<StepHost>,
+    cache: ComponentCache,
+    slots: Semaphore,
+    fuel_metering: bool,
+    pooling: bool,
+}
+
+impl StepRuntime {
+    /// Sets up the engine, the linker and the epoch ticker.
+    ///
+    /// The pooling allocator reserves address space up front; where that is
+    /// not possible (a `ulimit -v`, a small address space) the runtime falls
+    /// back to allocating on demand.
+    pub fn new(config: RuntimeConfig) -> Result<Self> {
+        let instances = config.max_instances.max(1);
+        let (engine, pooling) = match Engine::new(&engine_config(&config, Some(instances))) {
+            Ok(engine) => (engine, true),
+            Err(error) => {
+                tracing::warn!(
+                    error = %format!("{error:#}"),
+                    "The pooling allocator is not available; allocating instances on demand."
+                );
+                let engine = Engine::new(&engine_config(&config, None))
+                    .map_err(|e| Error::Engine(format!("{e:#}")))?;
+                (engine, false)
+            }
+        };
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| Error::Engine(format!("{e:#}")))?;
+        Step::add_to_linker::<_, HasSelf<_>>(&mut linker, |host| host)
+            .map_err(|e| Error::Engine(format!("{e:#}")))?;
+        spawn_epoch_ticker(&engine);
+        Ok(Self {
+            cache: ComponentCache::new(&engine, config.cache_dir),
+            engine,
+            linker,
+            slots: Semaphore::new(instances as usize),
+            fuel_metering: config.fuel_metering,
+            pooling,
+        })
+    }
+
+    /// Whether the pooling allocator is in use.
+    pub fn is_pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// Whether steps may have a fuel budget.
+    pub fn meters_fuel(&self) -> bool {
+        self.fuel_metering
+    }
+
+    /// Compiles (or finds in the cache) a component and checks that it
+    /// exports the step world and imports nothing Gust does not provide.
+    pub fn load(&self, wasm: &[u8]) -> Result<StepComponent> {
+        self.cache.load(&self.engine, &self.linker, wasm)
+    }
+
+    /// Runs `component` once on `input`, within `limits`.
+    pub async fn invoke(
+        &self,
+        component: &StepComponent,
+        input: &Value,
+        limits: &StepLimits,
+        context: InvocationContext,
+    ) -> Invocation {
+        let started = Instant::now();
+        // The pool fails rather than waits when full, so wait here.
+        let _slot = self.slots.acquire().await;
+        let mut store = Store::new(&self.engine, StepHost::new(context, limits.memory_bytes));
+        store.limiter(|host| &mut host.limiter);
+        // The most a guest may copy into the host in one call.
+        store.set_hostcall_fuel(limits.memory_bytes);
+        store.set_epoch_deadline(ticks(limits.timeout));
+        let fuel = match (self.fuel_metering, limits.fuel) {
+            (true, budget) => store.set_fuel(budget.unwrap_or(u64::MAX)).err(),
+            (false, Some(_)) => Some(wasmtime::format_err!(
+                "the step sets `fuel` but fuel metering is off in this runtime"
+            )),
+            (false, None) => None,
+        };
+
+        let result = match fuel {
+            Some(error) => Err(StepFailure::new(
+                FailureKind::Sandbox,
+                format!("{error:#}"),
+                false,
+            )),
+            None => {
+                let input = input.to_string();
+                let call = async {
+                    let step = component.pre.instantiate_async(&mut store).await?;
+                    step.call_run(&mut store, &input).await
+                };
+                // Epochs do not interrupt a guest waiting in a host call, so
+                // the wall clock bounds the whole invocation too.
+                match tokio::time::timeout(limits.timeout, call).await {
+                    Err(_elapsed) => Err(timeout(limits)),
+                    Ok(Err(error)) => Err(classify(&error, &store, limits)),
+                    Ok(Ok(Err(error))) => Err(StepFailure::new(
+                        FailureKind::Error,
+                        error.message,
+                        error.retryable,
+                    )),
+                    Ok(Ok(Ok(output))) => success(output.output, output.flow),
+                }
+            }
+        };
+
+        let host = store.into_data();
+        let mut logs = host.logs;
+        for (source, stream) in [(LogSource::Stdout, &host.stdout), (LogSource::Stderr, &host.stderr)] {
+            let (text, dropped) = stream.contents();
+            logs.push_output(source, &text, dropped);
+        }
+        Invocation {
+            result,
+            logs: logs.finish(),
+            duration: started.elapsed(),
+        }
+    }
+}
+
+fn engine_config(config: &RuntimeConfig, pool_instances: Option<u32>) -> Config {
+    let mut c = Config::new();
+    c.epoch_interruption(true);
+    c.consume_fuel(config.fuel_metering);
+    c.max_wasm_stack(512 * 1024);
+    if let Some(instances) = pool_instances {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * 8)
+            .total_memories(instances * 2)
+            .total_tables(instances * 4)
+            .total_stacks(instances)
+            .max_memory_size((MAX_MEMORY_MB as usize) << 20)
+            .max_core_instances_per_component(50)
+            .max_memories_per_component(4)
+            .max_tables_per_component(10)
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10)
+            .max_unused_warm_slots(instances.min(100));
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    c
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("gust-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("cannot start the epoch ticker thread");
+}
+
+/// The epoch deadline for a time limit: one tick of slack, since the current
+/// tick is partly over.
+fn ticks(timeout: Duration) -> u64 {
+    (timeout.as_millis() / EPOCH_TICK.as_millis()) as u64 + 1
+}
+
+fn timeout(limits: &StepLimits) -> StepFailure {
+    StepFailure::new(
+        FailureKind::Timeout,
+        format!(
+            "the step ran past its time limit of {} ms and was stopped",
+            limits.timeout.as_millis()
+        ),
+        true,
+    )
+}
+
+fn success(output: String, flow: WitFlow) -> Result<StepSuccess, StepFailure> {
+    let output = serde_json::from_str(&output).map_err(|e| {
+        StepFailure::new(
+            FailureKind::InvalidOutput,
+            format!("the step's output is not JSON: {e}"),
+            false,
+        )
+    })?;
+    let flow = match flow {
+        WitFlow::Continue => Flow::Continue,
+        WitFlow::Stop => Flow::Stop,
+    };
+    Ok(StepSuccess { output, flow })
+}
+
+/// Turns a trap into a failure that says what the step did.
+fn classify(error: &wasmtime::Error, store: &Store<StepHost>, limits: &StepLimits) -> StepFailure {
+    if store.data().limiter.memory_exceeded {
+        return StepFailure::new(
+            FailureKind::MemoryLimit,
+            format!(
+                "the step ran out of memory: it tried to use more than its limit of {} MiB",
+                limits.memory_bytes >> 20
+            ),
+            false,
+        );
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => return timeout(limits),
+        Some(Trap::OutOfFuel) => {
+            return StepFailure::new(
+                FailureKind::OutOfFuel,
+                format!(
+                    "the step used up its fuel budget of {}",
+                    limits.fuel.unwrap_or_default()
+                ),
+                false,
+            );
+        }
+        _ => {}
+    }
+    let (stderr, _) = store.data().stderr.contents();
+    let message = match stderr.find("panicked at") {
+        Some(at) => {
+            let panic: Vec<&str> = stderr[at..]
+                .lines()
+                .filter(|line| !line.starts_with("note: run with `RUST_BACKTRACE"))
+                .collect();
+            format!("the step {}", panic.join(" ").trim())
+        }
+        None => format!("the step trapped: {}", root_cause(error)),
+    };
+    StepFailure::new(FailureKind::Trap, message, false)
+}
+
+fn root_cause(error: &wasmtime::Error) -> String {
+    match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
+    }
+}

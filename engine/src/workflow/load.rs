@@ -1,0 +1,128 @@
+//! Reading workflow files: JSON parsing with the path of the first error,
+//! then [`Workflow::validate`], then where each step's component comes from.
+
+use std::path::{Path, PathBuf};
+
+use super::{Step, ValidationError, Workflow};
+use crate::builtin;
+
+/// Parses and validates a workflow definition.
+///
+/// A JSON or shape error stops parsing and is reported with its path; a
+/// well-formed definition is then checked as a whole and every problem is
+/// reported.
+pub fn parse(text: &str) -> Result<Workflow, Vec<ValidationError>> {
+    let deserializer = &mut serde_json::Deserializer::from_str(text);
+    let workflow: Workflow = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let inner = error.into_inner();
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("invalid JSON: {inner}")
+        } else {
+            strip_position(&inner.to_string())
+        };
+        vec![ValidationError::new(path, message)]
+    })?;
+    workflow.validate()?;
+    Ok(workflow)
+}
+
+/// serde_json appends " at line L column C"; the JSON path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Why a workflow file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The definition has problems.
+    #[error("{} is not a valid workflow:\n{}", path.display(), list(errors))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        errors: Vec<ValidationError>,
+    },
+}
+
+fn list(errors: &[ValidationError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Where a step's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleRef {
+    /// A prebuilt step compiled into Gust.
+    Builtin(String),
+    /// A component file.
+    File(PathBuf),
+}
+
+/// A workflow read from a file; relative `uses` paths resolve against the
+/// file's directory.
+#[derive(Debug, Clone)]
+pub struct WorkflowFile {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The definition.
+    pub workflow: Workflow,
+}
+
+impl WorkflowFile {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let workflow = parse(&text).map_err(|errors| LoadError::Invalid {
+            path: path.to_owned(),
+            errors,
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            workflow,
+        })
+    }
+
+    /// Where `step`'s component comes from.
+    pub fn module(&self, step: &Step) -> ModuleRef {
+        match step.uses.strip_prefix(builtin::PREFIX) {
+            Some(name) => ModuleRef::Builtin(name.to_owned()),
+            None => {
+                let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+                ModuleRef::File(dir.join(&step.uses))
+            }
+        }
+    }
+}
+
+impl ModuleRef {
+    /// The component's bytes.
+    pub fn read(&self) -> Result<std::borrow::Cow<'static, [u8]>, String> {
+        match self {
+            Self::Builtin(name) => builtin::component(name)
+                .map(std::borrow::Cow::Borrowed)
+                .ok_or_else(|| format!("there is no prebuilt step `{name}`")),
+            Self::File(path) => std::fs::read(path)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| format!("cannot read the module {}: {e}", path.display())),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The workflow definition: one trigger and a list of steps, parsed from JSON
+//! with unknown fields refused, then validated as a whole.
+//!
+//! ```json
+//! {
+//!   "id": "score-leads",
+//!   "trigger": { "webhook": { "secret": "env:LEADS_SECRET" } },
+//!   "steps": [
+//!     { "id": "score", "uses": "steps/lead-score.wasm",
+//!       "with": { "lead": "${trigger.body}" },
+//!       "permissions": { "salesforce": { "read": ["Lead"], "write": ["Lead"] } },
+//!       "timeout_ms": 2000, "memory_mb": 64,
+//!       "retry": { "max_attempts": 5, "backoff_ms": 500 } }
+//!   ]
+//! }
+//! ```
+
+mod id;
+mod load;
+mod permissions;
+pub mod reference;
+mod trigger;
+mod validate;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use id::{IdError, StepId, WorkflowId};
+pub use load::{LoadError, ModuleRef, WorkflowFile, parse};
+pub use permissions::{Access, Permissions, SalesforcePermissions, SObjectName};
+pub use trigger::{
+    MissedFires, OutboundMessageTrigger, Respond, ScheduleTrigger, SecretRef, Trigger,
+    WebhookTrigger,
+};
+pub use validate::ValidationError;
+
+/// A workflow: what starts it and the steps it runs, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    /// `"id": "score-leads"`: unique among the loaded workflows; part of its URLs.
+    pub id: WorkflowId,
+    /// `"description": "Scores web leads"`: free text for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `"connection": "default"`: the Salesforce connection its steps use.
+    #[serde(default = "default_connection")]
+    pub connection: String,
+    /// `"trigger": {"webhook": {...}}`: what starts a run.
+    pub trigger: Trigger,
+    /// `"steps": [...]`: run in order; a step sees the trigger event and the
+    /// outputs of the steps before it.
+    pub steps: Vec<Step>,
+}
+
+fn default_connection() -> String {
+    "default".to_owned()
+}
+
+/// One step: a WebAssembly component, its input and what it may do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// `"id": "score"`: unique in the workflow; later steps refer to its
+    /// output as `${steps.score...}`.
+    pub id: StepId,
+    /// `"uses": "builtin:filter"` or `"uses": "steps/lead_score.wasm"`: a
+    /// prebuilt step, or a component file relative to the workflow file.
+    pub uses: String,
+    /// `"with": {"lead": "${trigger.body}"}`: the step's input, with `${...}`
+    /// references resolved. Without it the step receives the previous step's
+    /// output, or the trigger event for the first step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<Value>,
+    /// `"permissions": {"salesforce": {"read": ["Lead"]}}`: what the step
+    /// may call. Nothing by default.
+    #[serde(default)]
+    pub permissions: Permissions,
+    /// `"timeout_ms": 5000`: wall-clock limit of one attempt.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// `"memory_mb": 64`: the most linear memory the step may use.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u32,
+    /// `"fuel": 1000000000`: an optional deterministic budget of executed
+    /// instructions, on top of the time limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// `"retry": {"max_attempts": 3, "backoff_ms": 500}`: how a retryable
+    /// failure is retried.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+}
+
+/// The default time limit of one attempt, in milliseconds.
+pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+/// The longest time limit a step may ask for, in milliseconds.
+pub const MAX_TIMEOUT_MS: u64 = 15 * 60 * 1_000;
+/// The default memory limit, in MiB.
+pub const DEFAULT_MEMORY_MB: u32 = 64;
+/// The largest memory limit a step may ask for, in MiB.
+pub const MAX_MEMORY_MB: u32 = 1_024;
+
+const fn default_timeout_ms() -> u64 {
+    DEFAULT_TIMEOUT_MS
+}
+
+const fn default_memory_mb() -> u32 {
+    DEFAULT_MEMORY_MB
+}
+
+/// How a step's retryable failures are retried: exponential backoff with
+/// jitter, `backoff_ms * 2^(attempt-1)` capped at `max_backoff_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// `"max_attempts": 3`: attempts in all, the first included.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// `"backoff_ms": 500`: the delay before the second attempt.
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+    /// `"max_backoff_ms": 60000`: the longest delay between attempts.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+const fn default_max_attempts() -> u32 {
+    3
+}
+
+const fn default_backoff_ms() -> u64 {
+    500
+}
+
+const fn default_max_backoff_ms() -> u64 {
+    60_000
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: default_max_attempts(),
+            backoff_ms: default_backoff_ms(),
+            max_backoff_ms: default_max_backoff_ms(),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `next_attempt` (2 for the first retry), with
+    /// "equal jitter": between half and all of the exponential delay.
+    pub fn backoff(&self, next_attempt: u32) -> std::time::Duration {
+        let exponent = next_attempt.saturating_sub(2).min(32);
+        let full = self
+            .backoff_ms
+            .saturating_mul(1u64 << exponent)
+            .min(self.max_backoff_ms);
+        let half = full / 2;
+        std::time::Duration::from_millis(half + fastrand::u64(0..=full - half))
+    }
+}
+
+impl Workflow {
+    /// The step with this id.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|step| step.id.as_str() == id)
+    }
+}
+
+#[cfg(test)]
+mod tests;
