@@ -117,10 +117,13 @@ fn validate_outbound_message(om: &OutboundMessageTrigger, errors: &mut Vec<Valid
 fn validate_schedule(schedule: &ScheduleTrigger, errors: &mut Vec<ValidationError>) {
     let path = "trigger.schedule";
     if let Err(error) = cron::Schedule::from_str(&schedule.cron) {
+        // The cron crate draws a caret under the input; its last line says why.
+        let error = error.to_string();
+        let why = error.lines().last().unwrap_or_default();
         errors.push(ValidationError::new(
             format!("{path}.cron"),
             format!(
-                "`{}` is not a cron expression (sec min hour day-of-month month day-of-week [year]): {error}",
+                "`{}` is not a cron expression (sec min hour day-of-month month day-of-week [year]): {why}",
                 schedule.cron
             ),
         ));
