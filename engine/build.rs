@@ -7,7 +7,9 @@ use gust_guest_build::Guest;
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
-    let workspace = manifest_dir.parent().expect("the engine lives in the workspace");
+    let workspace = manifest_dir
+        .parent()
+        .expect("the engine lives in the workspace");
     let guests = Guest::all_in(&workspace.join("steps"));
     let wasm = gust_guest_build::build(workspace, &guests);
 

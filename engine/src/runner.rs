@@ -273,7 +273,12 @@ impl Runner {
             let number = attempts.len() as u32 + 1;
             let invocation = self
                 .runtime
-                .invoke(&prepared.component, &input, &prepared.limits, context.clone())
+                .invoke(
+                    &prepared.component,
+                    &input,
+                    &prepared.limits,
+                    context.clone(),
+                )
                 .await;
             let (result, error) = match invocation.result {
                 Ok(success) => (Some(success), None),

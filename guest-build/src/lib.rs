@@ -123,8 +123,12 @@ fn guest_target_dir() -> PathBuf {
         .ancestors()
         .find(|dir| dir.file_name().is_some_and(|n| n == "build"))
         .expect("OUT_DIR lies under a `build` directory");
-    let profile_dir = build_dir.parent().expect("the build directory has a parent");
-    let target_dir = profile_dir.parent().expect("the profile directory has a parent");
+    let profile_dir = build_dir
+        .parent()
+        .expect("the build directory has a parent");
+    let target_dir = profile_dir
+        .parent()
+        .expect("the profile directory has a parent");
     target_dir.join("guests")
 }
 

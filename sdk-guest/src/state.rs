@@ -3,8 +3,8 @@
 //!
 //! Keys are at most 256 bytes and values at most 64 KiB of JSON.
 
-use crate::{Error, Value};
 use crate::bindings::gust::step::state as host;
+use crate::{Error, Value};
 
 /// The value stored under `key`, if any.
 pub fn get(key: &str) -> Result<Option<Value>, Error> {

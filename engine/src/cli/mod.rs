@@ -185,6 +185,5 @@ fn read_event(path: &Path) -> anyhow::Result<Value> {
         std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the event {}", path.display()))?
     };
-    serde_json::from_str(&text)
-        .with_context(|| format!("the event {} is not JSON", path.display()))
+    serde_json::from_str(&text).with_context(|| format!("the event {} is not JSON", path.display()))
 }

@@ -77,12 +77,7 @@ impl StepHost {
 
     /// Refuses `access` to `sobject` unless the step was granted it.
     fn check(&mut self, access: Access, sobject: &str) -> Result<(), types::SfError> {
-        if self
-            .context
-            .permissions
-            .salesforce
-            .allows(access, sobject)
-        {
+        if self.context.permissions.salesforce.allows(access, sobject) {
             return Ok(());
         }
         let message = format!(
@@ -101,12 +96,12 @@ impl StepHost {
     fn check_query(&mut self, text: &str) -> Result<(), types::SfError> {
         match soql::from_object(text) {
             Some(sobject) => self.check(Access::Read, sobject),
-            None => Err(SalesforceError::new(
-                400,
-                "MALFORMED_QUERY",
-                "the query has no FROM clause",
-            )
-            .into()),
+            None => {
+                Err(
+                    SalesforceError::new(400, "MALFORMED_QUERY", "the query has no FROM clause")
+                        .into(),
+                )
+            }
         }
     }
 
@@ -169,7 +164,11 @@ impl salesforce::Host for StepHost {
     ) -> wasmtime::Result<Result<String, types::SfError>> {
         answer!({
             self.check(Access::Read, &sobject)?;
-            Ok(self.salesforce().get(&sobject, &id, &fields).await?.to_string())
+            Ok(self
+                .salesforce()
+                .get(&sobject, &id, &fields)
+                .await?
+                .to_string())
         })
     }
 
@@ -251,7 +250,9 @@ impl salesforce::Host for StepHost {
             };
             self.check(access, &sobject)?;
             let Value::Array(records) = json("the records", &records)? else {
-                return Err(SalesforceError::bad_request("the records must be a JSON array").into());
+                return Err(
+                    SalesforceError::bad_request("the records must be a JSON array").into(),
+                );
             };
             let options = WriteOptions {
                 external_id_field: options.external_id_field,
@@ -265,7 +266,10 @@ impl salesforce::Host for StepHost {
         })
     }
 
-    async fn describe(&mut self, sobject: String) -> wasmtime::Result<Result<String, types::SfError>> {
+    async fn describe(
+        &mut self,
+        sobject: String,
+    ) -> wasmtime::Result<Result<String, types::SfError>> {
         answer!({
             self.check(Access::Read, &sobject)?;
             Ok(self.salesforce().describe(&sobject).await?.to_string())

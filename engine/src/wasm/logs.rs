@@ -86,11 +86,17 @@ impl LogBuffer {
             });
         }
         if dropped_bytes > 0 {
-            let stream = if source == LogSource::Stderr { "stderr" } else { "stdout" };
+            let stream = if source == LogSource::Stderr {
+                "stderr"
+            } else {
+                "stdout"
+            };
             self.lines.push(LogLine {
                 level: LogLevel::Warn,
                 source: LogSource::Host,
-                message: format!("{dropped_bytes} more bytes of {stream} were dropped (over the cap)"),
+                message: format!(
+                    "{dropped_bytes} more bytes of {stream} were dropped (over the cap)"
+                ),
             });
         }
     }

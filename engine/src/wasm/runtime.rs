@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use super::bindings::Step;
 use super::bindings::gust::step::types::Flow as WitFlow;
@@ -163,7 +161,10 @@ impl StepRuntime {
 
         let host = store.into_data();
         let mut logs = host.logs;
-        for (source, stream) in [(LogSource::Stdout, &host.stdout), (LogSource::Stderr, &host.stderr)] {
+        for (source, stream) in [
+            (LogSource::Stdout, &host.stdout),
+            (LogSource::Stderr, &host.stderr),
+        ] {
             let (text, dropped) = stream.contents();
             logs.push_output(source, &text, dropped);
         }

@@ -27,7 +27,7 @@ use serde_json::Value;
 
 pub use id::{IdError, StepId, WorkflowId};
 pub use load::{LoadError, ModuleRef, WorkflowFile, parse};
-pub use permissions::{Access, Permissions, SalesforcePermissions, SObjectName};
+pub use permissions::{Access, Permissions, SObjectName, SalesforcePermissions};
 pub use trigger::{
     MissedFires, OutboundMessageTrigger, Respond, ScheduleTrigger, SecretRef, Trigger,
     WebhookTrigger,

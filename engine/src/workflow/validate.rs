@@ -64,7 +64,10 @@ impl Workflow {
             if let Some(first) = seen.get(step.id.as_str()) {
                 errors.push(ValidationError::new(
                     format!("{path}.id"),
-                    format!("duplicate step id `{}` (first used at steps[{first}].id)", step.id),
+                    format!(
+                        "duplicate step id `{}` (first used at steps[{first}].id)",
+                        step.id
+                    ),
                 ));
             } else {
                 seen.insert(step.id.as_str(), index);
@@ -102,7 +105,9 @@ fn validate_outbound_message(om: &OutboundMessageTrigger, errors: &mut Vec<Valid
         if !well_formed {
             errors.push(ValidationError::new(
                 format!("{path}.organization_ids[{index}]"),
-                format!("`{id}` is not an organization id (15 or 18 characters starting with `00D`)"),
+                format!(
+                    "`{id}` is not an organization id (15 or 18 characters starting with `00D`)"
+                ),
             ));
         }
     }
@@ -149,7 +154,10 @@ fn validate_step(
         errors.push(ValidationError::new(format!("{path}.{field}"), message));
     };
     if step.uses.trim().is_empty() {
-        problem("uses", "name a prebuilt step (`builtin:filter`) or a .wasm file".into());
+        problem(
+            "uses",
+            "name a prebuilt step (`builtin:filter`) or a .wasm file".into(),
+        );
     } else if let Some(name) = step.uses.strip_prefix(builtin::PREFIX)
         && builtin::component(name).is_none()
     {
@@ -166,17 +174,26 @@ fn validate_step(
     if step.timeout_ms == 0 || step.timeout_ms > MAX_TIMEOUT_MS {
         problem(
             "timeout_ms",
-            format!("must be between 1 and {MAX_TIMEOUT_MS}, not {}", step.timeout_ms),
+            format!(
+                "must be between 1 and {MAX_TIMEOUT_MS}, not {}",
+                step.timeout_ms
+            ),
         );
     }
     if step.memory_mb == 0 || step.memory_mb > MAX_MEMORY_MB {
         problem(
             "memory_mb",
-            format!("must be between 1 and {MAX_MEMORY_MB}, not {}", step.memory_mb),
+            format!(
+                "must be between 1 and {MAX_MEMORY_MB}, not {}",
+                step.memory_mb
+            ),
         );
     }
     if step.fuel == Some(0) {
-        problem("fuel", "must be positive; leave it out for no fuel limit".into());
+        problem(
+            "fuel",
+            "must be positive; leave it out for no fuel limit".into(),
+        );
     }
     let retry = &step.retry;
     if retry.max_attempts == 0 || retry.max_attempts > MAX_ATTEMPTS {
@@ -218,7 +235,11 @@ fn validate_step(
 
 /// Why step `index` cannot refer to step `id`, if it cannot.
 fn step_reference_problem(workflow: &Workflow, index: usize, id: &str) -> Option<&'static str> {
-    match workflow.steps.iter().position(|step| step.id.as_str() == id) {
+    match workflow
+        .steps
+        .iter()
+        .position(|step| step.id.as_str() == id)
+    {
         None => Some("which does not exist"),
         Some(position) if position == index => Some("which is this step"),
         Some(position) if position > index => Some("which runs after this step"),

@@ -76,7 +76,8 @@ impl Mapping {
             problems.push("`relation` is required: the Salesforce object to map to".to_owned());
         }
         if self.id_field.trim().is_empty() {
-            problems.push("`id_field` is required: the field that identifies the record".to_owned());
+            problems
+                .push("`id_field` is required: the field that identifies the record".to_owned());
         }
         if self.properties.is_empty() {
             problems.push("`properties` is required: list at least one field".to_owned());
@@ -150,11 +151,12 @@ impl Mapping {
 
 /// The value at a dot path (`a.b.0`) in `value`.
 fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(value, |current, segment| match current {
-        Value::Object(map) => map.get(segment),
-        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => None,
-    })
+    path.split('.')
+        .try_fold(value, |current, segment| match current {
+            Value::Object(map) => map.get(segment),
+            Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        })
 }
 
 fn run(input: Value) -> Result<Value, Error> {

@@ -96,5 +96,8 @@ fn a_record_without_its_id_is_a_non_retryable_error() {
     .apply()
     .unwrap_err();
     assert!(!err.is_retryable());
-    assert_eq!(err.message(), "the record has no value for the id field `Email`");
+    assert_eq!(
+        err.message(),
+        "the record has no value for the id field `Email`"
+    );
 }

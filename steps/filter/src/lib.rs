@@ -116,8 +116,12 @@ impl Condition {
 fn compare(value: &Value, to: &Value) -> Result<Ordering, String> {
     match (value, to) {
         (Value::Number(a), Value::Number(b)) => {
-            let (a, b) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
-            a.partial_cmp(&b).ok_or_else(|| format!("cannot compare {a} with {b}"))
+            let (a, b) = (
+                a.as_f64().unwrap_or(f64::NAN),
+                b.as_f64().unwrap_or(f64::NAN),
+            );
+            a.partial_cmp(&b)
+                .ok_or_else(|| format!("cannot compare {a} with {b}"))
         }
         (Value::String(a), Value::String(b)) => Ok(a.cmp(b)),
         _ => Err(format!(
@@ -131,7 +135,9 @@ fn contains(value: &Value, to: &Value) -> Result<bool, String> {
         (Value::String(haystack), Value::String(needle)) => Ok(haystack.contains(needle.as_str())),
         (Value::Array(items), needle) => Ok(items.contains(needle)),
         (Value::Null, _) => Ok(false),
-        _ => Err(format!("`contains` needs a string or an array, not {value}")),
+        _ => Err(format!(
+            "`contains` needs a string or an array, not {value}"
+        )),
     }
 }
 
@@ -156,7 +162,9 @@ fn members(to: &Value) -> Result<&Vec<Value>, String> {
 /// indexes of the conditions that failed.
 pub fn evaluate(filter: Filter) -> Result<Output, Error> {
     if filter.conditions.is_empty() {
-        return Err(Error::non_retryable("`conditions` is empty: give at least one"));
+        return Err(Error::non_retryable(
+            "`conditions` is empty: give at least one",
+        ));
     }
     let mut failed = Vec::new();
     for (index, condition) in filter.conditions.iter().enumerate() {
@@ -172,7 +180,9 @@ pub fn evaluate(filter: Filter) -> Result<Output, Error> {
         MatchMode::Any => failed.len() < filter.conditions.len(),
     };
     if matched {
-        Ok(Output::next(filter.pass.unwrap_or_else(|| json!({ "matched": true }))))
+        Ok(Output::next(
+            filter.pass.unwrap_or_else(|| json!({ "matched": true })),
+        ))
     } else {
         Ok(Output::stop(json!({ "matched": false, "failed": failed })))
     }

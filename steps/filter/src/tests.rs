@@ -68,7 +68,10 @@ fn ordering_a_string_against_a_number_is_a_non_retryable_error() {
     }))
     .unwrap_err();
     assert!(!err.is_retryable());
-    assert!(err.message().starts_with("conditions[0]: cannot order"), "{err}");
+    assert!(
+        err.message().starts_with("conditions[0]: cannot order"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -83,5 +86,8 @@ fn unknown_operators_are_refused_when_parsing() {
         "conditions": [{ "value": 1, "op": "roughly", "to": 1 }]
     }))
     .unwrap_err();
-    assert!(err.to_string().contains("unknown variant `roughly`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown variant `roughly`"),
+        "{err}"
+    );
 }

@@ -9,22 +9,38 @@ fn resolve(template: Value) -> Value {
         "body": { "name": "Ada", "size": 42, "tags": ["vip", "b2b"], "first name": "A", "none": null },
         "headers": { "x-id": "7" }
     });
-    let steps = HashMap::from([("map".to_owned(), json!({ "record": { "Email": "ada@acme.com" } }))]);
-    Scope { trigger: &trigger, steps: &steps }.resolve(&template).unwrap()
+    let steps = HashMap::from([(
+        "map".to_owned(),
+        json!({ "record": { "Email": "ada@acme.com" } }),
+    )]);
+    Scope {
+        trigger: &trigger,
+        steps: &steps,
+    }
+    .resolve(&template)
+    .unwrap()
 }
 
 #[test]
 fn a_whole_string_reference_keeps_its_json_type() {
     assert_eq!(resolve(json!("${trigger.body.size}")), json!(42));
-    assert_eq!(resolve(json!("${trigger.body.tags}")), json!(["vip", "b2b"]));
-    assert_eq!(resolve(json!("${steps.map.record}")), json!({ "Email": "ada@acme.com" }));
+    assert_eq!(
+        resolve(json!("${trigger.body.tags}")),
+        json!(["vip", "b2b"])
+    );
+    assert_eq!(
+        resolve(json!("${steps.map.record}")),
+        json!({ "Email": "ada@acme.com" })
+    );
     assert_eq!(resolve(json!("${trigger.body.none}")), Value::Null);
 }
 
 #[test]
 fn references_inside_text_are_interpolated() {
     assert_eq!(
-        resolve(json!("Hi ${trigger.body.name}, size ${trigger.body.size}, tags ${trigger.body.tags}")),
+        resolve(json!(
+            "Hi ${trigger.body.name}, size ${trigger.body.size}, tags ${trigger.body.tags}"
+        )),
         json!("Hi Ada, size 42, tags [\"vip\",\"b2b\"]")
     );
 }
@@ -33,7 +49,10 @@ fn references_inside_text_are_interpolated() {
 fn indexes_and_quoted_keys_reach_into_the_event() {
     assert_eq!(resolve(json!("${trigger.body.tags[1]}")), json!("b2b"));
     assert_eq!(resolve(json!("${trigger.body.tags.0}")), json!("vip"));
-    assert_eq!(resolve(json!("${trigger.body[\"first name\"]}")), json!("A"));
+    assert_eq!(
+        resolve(json!("${trigger.body[\"first name\"]}")),
+        json!("A")
+    );
     assert_eq!(resolve(json!("${trigger.headers.x-id}")), json!("7"));
 }
 
@@ -47,14 +66,19 @@ fn a_missing_path_is_null_or_empty_text() {
 #[test]
 fn objects_and_arrays_resolve_throughout() {
     assert_eq!(
-        resolve(json!({ "a": ["${trigger.body.name}", 1, true], "b": { "c": "${trigger.body.size}" } })),
+        resolve(
+            json!({ "a": ["${trigger.body.name}", 1, true], "b": { "c": "${trigger.body.size}" } })
+        ),
         json!({ "a": ["Ada", 1, true], "b": { "c": 42 } })
     );
 }
 
 #[test]
 fn dollar_dollar_brace_is_a_literal() {
-    assert_eq!(resolve(json!("cost: $5, $${trigger.body.name}")), json!("cost: $5, ${trigger.body.name}"));
+    assert_eq!(
+        resolve(json!("cost: $5, $${trigger.body.name}")),
+        json!("cost: $5, ${trigger.body.name}")
+    );
 }
 
 #[test]
@@ -65,7 +89,10 @@ fn malformed_references_are_errors() {
         ("${trigger..x}", "empty path segment"),
         ("${body.x}", "must start with `trigger` or `steps.<id>`"),
         ("${steps}", "`steps` must be followed by a step id"),
-        ("${trigger.a[x]}", "`[x]` is neither an array index nor a quoted key"),
+        (
+            "${trigger.a[x]}",
+            "`[x]` is neither an array index nor a quoted key",
+        ),
         ("${trigger.a[0}", "unterminated `[`"),
         ("${trigger. a}", "unexpected space in a path"),
     ] {

@@ -1,0 +1,270 @@
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use gust_tests::{guests, gust_binary};
+use serde_json::{Value, json};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn gust(args: &[&str], cache: &Path) -> Output {
+    Command::new(gust_binary())
+        .args(args)
+        .env("GUST_CACHE_DIR", cache)
+        .output()
+        .expect("gust runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The README's example workflow, with its `score` step pointing at the
+/// component this build made.
+fn example_workflow(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("examples/workflows/score-lead.json")).unwrap();
+    let mut workflow: Value = serde_json::from_str(&text).unwrap();
+    let score = workflow["steps"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|step| step["id"] == "score")
+        .unwrap();
+    assert_eq!(
+        score["uses"],
+        "../../target/wasm32-wasip2/guest/lead_score.wasm"
+    );
+    score["uses"] = json!(guests::LEAD_SCORE);
+    let path = dir.join("score-lead.json");
+    std::fs::write(&path, workflow.to_string()).unwrap();
+    path
+}
+
+fn event(name: &str) -> String {
+    repo()
+        .join("examples/events")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn run_prints_each_step_and_the_example_lead_scores_an_a() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = example_workflow(dir.path());
+    let output = gust(
+        &[
+            "run",
+            workflow.to_str().unwrap(),
+            "--event",
+            &event("web-lead.json"),
+        ],
+        dir.path(),
+    );
+    let text = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("Running workflow `score-lead` (3 steps) on "),
+        "{text}"
+    );
+    assert!(lines[1].starts_with("ok   web-only ("), "{text}");
+    assert!(text.contains("\nok   map ("), "{text}");
+    assert!(text.contains("\nok   score ("), "{text}");
+    assert!(
+        text.contains("[info] Scored \"ada@analytical-engines.com\" at 100 (A)."),
+        "{text}"
+    );
+    assert!(
+        lines.last().unwrap().starts_with("Run succeeded in "),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_json_prints_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = example_workflow(dir.path());
+    let output = gust(
+        &[
+            "run",
+            workflow.to_str().unwrap(),
+            "--event",
+            &event("web-lead.json"),
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success());
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["run_started", "step", "step", "step", "run_finished"]
+    );
+    let map = &lines[2];
+    assert_eq!(map["step"], "map");
+    assert_eq!(map["status"], "succeeded");
+    assert_eq!(map["output"]["record"]["LastName"], "Lovelace");
+    assert_eq!(map["output"]["record"]["LeadSource"], "Web");
+    assert_eq!(map["attempts"][0]["number"], 1);
+    assert!(map["duration_ms"].as_f64().unwrap() > 0.0);
+    let finished = &lines[4];
+    assert_eq!(finished["status"], "succeeded");
+    assert_eq!(finished["output"]["grade"], "A");
+    assert_eq!(finished["output"]["score"], 100);
+    assert_eq!(finished["output"]["leads_scored"], 1);
+}
+
+#[test]
+fn a_lead_from_elsewhere_stops_at_the_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = example_workflow(dir.path());
+    let output = gust(
+        &[
+            "run",
+            workflow.to_str().unwrap(),
+            "--event",
+            &event("partner-lead.json"),
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success());
+    let last: Value = serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], "succeeded");
+    assert_eq!(last["stopped_by"], "web-only");
+    assert_eq!(last["output"], json!({ "matched": false, "failed": [0] }));
+}
+
+#[test]
+fn a_failing_run_exits_nonzero_with_the_step_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = dir.path().join("fails.json");
+    let definition = json!({
+        "id": "fails", "trigger": { "manual": {} },
+        "steps": [{ "id": "boom", "uses": guests::MISBEHAVE, "with": { "act": "panic" } }]
+    });
+    std::fs::write(&workflow, definition.to_string()).unwrap();
+    let event_file = dir.path().join("event.json");
+    std::fs::write(&event_file, "{}").unwrap();
+    let output = gust(
+        &[
+            "run",
+            workflow.to_str().unwrap(),
+            "--event",
+            event_file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("FAIL boom ("), "{text}");
+    assert!(text.contains("error: the step panicked at"), "{text}");
+    assert!(
+        text.contains("boom: the guest panicked on purpose"),
+        "{text}"
+    );
+    assert!(
+        text.trim_end().ends_with("ms") && text.contains("Run failed in "),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_refuses_an_event_that_is_not_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = example_workflow(dir.path());
+    let event_file = dir.path().join("event.json");
+    std::fs::write(&event_file, "<xml/>").unwrap();
+    let output = gust(
+        &[
+            "run",
+            workflow.to_str().unwrap(),
+            "--event",
+            event_file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: the event "), "{stderr}");
+    assert!(
+        stderr.contains("is not JSON: expected value at line 1 column 1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_accepts_good_workflows_and_lists_every_problem_of_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = example_workflow(dir.path());
+    let bad = repo().join("engine/tests/ui/invalid/bad-references.json");
+    let missing_module = dir.path().join("missing-module.json");
+    let definition = json!({
+        "id": "missing", "trigger": { "manual": {} },
+        "steps": [{ "id": "gone", "uses": "gone.wasm" }, { "id": "other", "uses": guests::WRONG_WORLD }]
+    });
+    std::fs::write(&missing_module, definition.to_string()).unwrap();
+    let output = gust(
+        &[
+            "validate",
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+            missing_module.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("ok     {} (3 steps)", good.display()));
+    assert_eq!(lines[1], format!("error  {}", bad.display()));
+    assert_eq!(
+        lines[2],
+        "       steps[0].with.later: `${steps.second.value}` refers to step `second`, which runs after this step"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("       steps["))
+            .count(),
+        8,
+        "{text}"
+    );
+    assert_eq!(lines[8], format!("error  {}", missing_module.display()));
+    assert!(
+        lines[9].starts_with("       steps[0].uses: `gone.wasm`: cannot read the module "),
+        "{text}"
+    );
+    assert!(
+        lines[10].contains("does not export the gust:step world"),
+        "{text}"
+    );
+
+    let output = gust(&["validate", good.to_str().unwrap()], dir.path());
+    assert!(output.status.success(), "{}", stdout(&output));
+}
+
+#[test]
+fn validate_names_an_unreadable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = gust(&["validate", "no/such/workflow.json"], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).starts_with("error  cannot read no/such/workflow.json: "),
+        "{}",
+        stdout(&output)
+    );
+}

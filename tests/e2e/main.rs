@@ -1,0 +1,11 @@
+//! Gust's end-to-end tests, linked into one binary (wasmtime makes each test
+//! binary slow to link).
+
+/// The `gust` command line: validate and run, as a user types them.
+mod cli;
+/// Host imports: Salesforce through the host and its permission checks, logs, state.
+mod imports;
+/// The runner: references, filters, retries, prebuilt steps.
+mod runner;
+/// The sandbox: limits, traps, WASI lockdown, refused modules.
+mod sandbox;

@@ -1,0 +1,153 @@
+//! A test guest that does what its input's `act` asks: behave, or misbehave
+//! in one of the ways the sandbox must contain. See `tests/guests/README.md`.
+
+use gust_sdk::salesforce::{self, WriteMany};
+use gust_sdk::{Error, Output, Value, json, state};
+
+fn run(input: Value) -> Result<Output, Error> {
+    let act = input["act"].as_str().unwrap_or("echo");
+    let value = match act {
+        "echo" => input,
+        "stop" => return Ok(Output::stop(json!({ "stopped": true }))),
+        "panic" => panic!("boom: the guest panicked on purpose"),
+        "abort" => std::process::abort(),
+        "spin" => {
+            let mut x: u64 = 0;
+            loop {
+                x = x.wrapping_add(1);
+                std::hint::black_box(x);
+            }
+        }
+        "oom" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        "print" => {
+            let megabytes = input["megabytes"].as_u64().unwrap_or(4);
+            let line = "x".repeat(1023);
+            for _ in 0..megabytes * 1024 {
+                println!("{line}");
+            }
+            eprintln!("done printing");
+            json!({ "printed_mb": megabytes })
+        }
+        "log" => {
+            gust_sdk::trace!("trace line");
+            gust_sdk::debug!("debug line");
+            gust_sdk::info!("info line {}", 1);
+            gust_sdk::warn!("warn line");
+            gust_sdk::error!("error line");
+            println!("to stdout");
+            eprintln!("to stderr");
+            json!({ "logged": 5 })
+        }
+        "log_flood" => {
+            for i in 0..5_000 {
+                gust_sdk::info!("line {i}");
+            }
+            json!({ "logged": 5_000 })
+        }
+        "read_file" => {
+            let path = input["path"].as_str().unwrap_or("/etc/passwd");
+            match std::fs::read_to_string(path) {
+                Ok(text) => json!({ "read": text.len() }),
+                Err(error) => json!({ "error": error.to_string() }),
+            }
+        }
+        "write_file" => match std::fs::write("escape.txt", "x") {
+            Ok(()) => json!({ "wrote": true }),
+            Err(error) => json!({ "error": error.to_string() }),
+        },
+        "env" => json!({
+            "vars": std::env::vars().map(|(k, _)| k).collect::<Vec<_>>(),
+            "home": std::env::var("HOME").ok(),
+            "args": std::env::args().collect::<Vec<_>>(),
+        }),
+        "connect" => match std::net::TcpStream::connect("127.0.0.1:80") {
+            Ok(_) => json!({ "connected": true }),
+            Err(error) => json!({ "error": error.to_string() }),
+        },
+        "salesforce" => salesforce_call(&input),
+        "count" => {
+            let count = state::get("count")?.and_then(|v| v.as_u64()).unwrap_or(0) + 1;
+            state::set("count", &json!(count))?;
+            json!({ "count": count })
+        }
+        "flaky" => {
+            // Fails (retryably) until its `succeed_on`-th attempt.
+            let attempt = state::get("attempt")?.and_then(|v| v.as_u64()).unwrap_or(0) + 1;
+            state::set("attempt", &json!(attempt))?;
+            if attempt < input["succeed_on"].as_u64().unwrap_or(2) {
+                return Err(Error::new(format!("attempt {attempt} failed")));
+            }
+            json!({ "attempt": attempt })
+        }
+        "fail" => return Err(Error::non_retryable("bad input, do not retry")),
+        "state_too_big" => {
+            state::set("big", &json!("x".repeat(100 * 1024)))?;
+            json!({ "stored": true })
+        }
+        other => return Err(Error::non_retryable(format!("unknown act `{other}`"))),
+    };
+    Ok(Output::next(value))
+}
+
+/// Calls the Salesforce action named by `call` and returns what came back.
+fn salesforce_call(input: &Value) -> Value {
+    let sobject = input["sobject"].as_str().unwrap_or("Lead");
+    let result = match input["call"].as_str().unwrap_or("query") {
+        "query" => salesforce::query(input["soql"].as_str().unwrap_or_default()).map(Value::from),
+        "query_all" => {
+            salesforce::query_all(input["soql"].as_str().unwrap_or_default()).map(Value::from)
+        }
+        "get" => salesforce::get(sobject, "00Q000000000001AAA", &["Name"]),
+        "create" => {
+            salesforce::create(sobject, &json!({ "LastName": "Lovelace" })).map(Value::from)
+        }
+        "update" => salesforce::update(sobject, "00Q000000000001AAA", &json!({ "Rating": "Hot" }))
+            .map(|()| Value::Null),
+        "upsert" => salesforce::upsert(
+            sobject,
+            "Email",
+            "ada@acme.com",
+            &json!({ "LastName": "L" }),
+        )
+        .map(|u| json!({ "id": u.id, "created": u.created })),
+        "delete" => salesforce::delete(sobject, "00Q000000000001AAA").map(|()| Value::Null),
+        "write_many" => salesforce::write_many(
+            WriteMany::Upsert {
+                external_id_field: "Email",
+            },
+            sobject,
+            &[json!({ "Email": "a@b.c" })],
+            false,
+        )
+        .map(Value::from),
+        "delete_many" => salesforce::write_many(
+            WriteMany::Delete,
+            sobject,
+            &[json!({ "Id": "00Q000000000001AAA" })],
+            true,
+        )
+        .map(Value::from),
+        "describe" => salesforce::describe(sobject),
+        "request" => salesforce::request("GET", "/services/data/v62.0/limits", None),
+        other => return json!({ "unknown_call": other }),
+    };
+    match result {
+        Ok(value) => json!({ "ok": value }),
+        Err(error) => json!({
+            "error": {
+                "status": error.status,
+                "error_code": error.error_code,
+                "message": error.message,
+                "retryable": error.is_retryable(),
+            }
+        }),
+    }
+}
+
+gust_sdk::step!(run);

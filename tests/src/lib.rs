@@ -1,0 +1,81 @@
+//! Support for Gust's end-to-end tests: the paths of the guest components
+//! built by `build.rs`, and helpers to run the `gust` binary and the step
+//! runtime.
+
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
+
+use gust_engine::salesforce::{NoConnection, SalesforceApi};
+use gust_engine::state::{MemoryStateStore, StateStore, StepState};
+use gust_engine::wasm::{InvocationContext, RuntimeConfig, StepRuntime};
+use gust_engine::workflow::Permissions;
+
+/// Paths of the guest components, built from `tests/guests/*` and
+/// `examples/steps/*`.
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// The `gust` binary of this build, next to the test executable's directory.
+///
+/// `cargo test --workspace` builds it; a clear message says so otherwise.
+pub fn gust_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test executable lies in <target>/<profile>/deps");
+    let gust = profile_dir.join(format!("gust{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        gust.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        gust.display()
+    );
+    gust
+}
+
+/// The runtime tests share (a small pool, fuel metering, no disk cache), so
+/// each component is compiled once per test binary.
+pub fn runtime() -> Arc<StepRuntime> {
+    static RUNTIME: LazyLock<Arc<StepRuntime>> = LazyLock::new(|| {
+        Arc::new(
+            StepRuntime::new(RuntimeConfig {
+                cache_dir: None,
+                max_instances: 16,
+                fuel_metering: true,
+            })
+            .expect("the step runtime starts"),
+        )
+    });
+    RUNTIME.clone()
+}
+
+/// An invocation context for step `step` with these grants and connection.
+pub fn context(
+    step: &str,
+    permissions: Permissions,
+    salesforce: Arc<dyn SalesforceApi>,
+    state: Arc<dyn StateStore>,
+) -> InvocationContext {
+    InvocationContext {
+        step_id: step.to_owned(),
+        permissions: Arc::new(permissions),
+        salesforce,
+        state: StepState::new(state, "test-workflow", step),
+    }
+}
+
+/// A context with no grants, no connection and fresh state.
+pub fn bare_context(step: &str) -> InvocationContext {
+    context(
+        step,
+        Permissions::default(),
+        Arc::new(NoConnection),
+        Arc::new(MemoryStateStore::default()),
+    )
+}
+
+/// The component bytes at `path`.
+pub fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+}
