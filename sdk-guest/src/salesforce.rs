@@ -29,17 +29,15 @@ pub struct SalesforceError {
     pub message: String,
     /// The fields the error is about, if any.
     pub fields: Vec<String>,
+    /// Whether the same call may succeed later, as the host judged it.
+    pub retryable: bool,
 }
 
 impl SalesforceError {
     /// Whether the same call may succeed later: row locks, the API request
     /// limit and Salesforce's transient server errors.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.error_code.as_str(),
-            "UNABLE_TO_LOCK_ROW" | "REQUEST_LIMIT_EXCEEDED" | "SERVER_UNAVAILABLE"
-        ) || matches!(self.status, 502 | 503)
-            || (self.status == 500 && self.error_code == "UNKNOWN_EXCEPTION")
+        self.retryable
     }
 
     fn invalid_response(what: &str, error: serde_json::Error) -> Self {
@@ -48,6 +46,7 @@ impl SalesforceError {
             error_code: "GUST_INVALID_RESPONSE".to_owned(),
             message: format!("the host answered {what} that is not JSON: {error}"),
             fields: Vec::new(),
+            retryable: false,
         }
     }
 }
@@ -71,6 +70,7 @@ impl From<SfError> for SalesforceError {
             error_code: error.error_code,
             message: error.message,
             fields: error.fields,
+            retryable: error.retryable,
         }
     }
 }

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use gust_tests::{guests, gust_binary};
+use gust_tests::guests;
 use serde_json::{Value, json};
 
 fn repo() -> PathBuf {
@@ -12,11 +12,26 @@ fn repo() -> PathBuf {
 }
 
 fn gust(args: &[&str], cache: &Path) -> Output {
-    Command::new(gust_binary())
+    Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
         .args(args)
         .env("GUST_CACHE_DIR", cache)
         .output()
         .expect("gust runs")
+}
+
+/// `gust run <workflow> --event <event> [--json]`.
+fn gust_run(workflow: &Path, event: impl AsRef<Path>, json: bool, cache: &Path) -> Output {
+    let mut args = vec![
+        "run".to_owned(),
+        workflow.display().to_string(),
+        "--event".to_owned(),
+        event.as_ref().display().to_string(),
+    ];
+    if json {
+        args.push("--json".to_owned());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    gust(&args, cache)
 }
 
 fn stdout(output: &Output) -> String {
@@ -56,15 +71,7 @@ fn event(name: &str) -> String {
 fn run_prints_each_step_and_the_example_lead_scores_an_a() {
     let dir = tempfile::tempdir().unwrap();
     let workflow = example_workflow(dir.path());
-    let output = gust(
-        &[
-            "run",
-            workflow.to_str().unwrap(),
-            "--event",
-            &event("web-lead.json"),
-        ],
-        dir.path(),
-    );
+    let output = gust_run(&workflow, event("web-lead.json"), false, dir.path());
     let text = stdout(&output);
     assert!(
         output.status.success(),
@@ -93,16 +100,7 @@ fn run_prints_each_step_and_the_example_lead_scores_an_a() {
 fn run_json_prints_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let workflow = example_workflow(dir.path());
-    let output = gust(
-        &[
-            "run",
-            workflow.to_str().unwrap(),
-            "--event",
-            &event("web-lead.json"),
-            "--json",
-        ],
-        dir.path(),
-    );
+    let output = gust_run(&workflow, event("web-lead.json"), true, dir.path());
     assert!(output.status.success());
     let lines: Vec<Value> = stdout(&output)
         .lines()
@@ -131,16 +129,7 @@ fn run_json_prints_one_object_per_line() {
 fn a_lead_from_elsewhere_stops_at_the_filter() {
     let dir = tempfile::tempdir().unwrap();
     let workflow = example_workflow(dir.path());
-    let output = gust(
-        &[
-            "run",
-            workflow.to_str().unwrap(),
-            "--event",
-            &event("partner-lead.json"),
-            "--json",
-        ],
-        dir.path(),
-    );
+    let output = gust_run(&workflow, event("partner-lead.json"), true, dir.path());
     assert!(output.status.success());
     let last: Value = serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
     assert_eq!(last["status"], "succeeded");
@@ -159,15 +148,7 @@ fn a_failing_run_exits_nonzero_with_the_step_error() {
     std::fs::write(&workflow, definition.to_string()).unwrap();
     let event_file = dir.path().join("event.json");
     std::fs::write(&event_file, "{}").unwrap();
-    let output = gust(
-        &[
-            "run",
-            workflow.to_str().unwrap(),
-            "--event",
-            event_file.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let output = gust_run(&workflow, event_file, false, dir.path());
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     assert!(text.contains("FAIL boom ("), "{text}");
@@ -188,15 +169,7 @@ fn run_refuses_an_event_that_is_not_json() {
     let workflow = example_workflow(dir.path());
     let event_file = dir.path().join("event.json");
     std::fs::write(&event_file, "<xml/>").unwrap();
-    let output = gust(
-        &[
-            "run",
-            workflow.to_str().unwrap(),
-            "--event",
-            event_file.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let output = gust_run(&workflow, event_file, false, dir.path());
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.starts_with("error: the event "), "{stderr}");

@@ -6,7 +6,7 @@ use gust_engine::salesforce::{
     NoConnection, Result, SalesforceApi, SalesforceError, Upserted, WriteOperation, WriteOptions,
 };
 use gust_engine::state::{MemoryStateStore, StateStore};
-use gust_engine::wasm::{LogLevel, LogSource, StepLimits, StepRuntime};
+use gust_engine::wasm::{Invocation, LogLevel, LogSource, StepLimits};
 use gust_engine::workflow::Permissions;
 use gust_tests::{context, guests, read, runtime};
 use serde_json::{Value, json};
@@ -106,30 +106,33 @@ fn limits() -> StepLimits {
     }
 }
 
-async fn call(
-    runtime: &StepRuntime,
-    salesforce: Arc<RecordingSalesforce>,
+/// Runs the misbehave guest on `input` as step `caller`.
+async fn invoke(
+    input: &Value,
     permissions: Permissions,
-    input: Value,
-) -> Value {
+    salesforce: Arc<dyn SalesforceApi>,
+) -> Invocation {
+    let runtime = runtime();
     let component = runtime.load(&read(guests::MISBEHAVE)).unwrap();
-    let context = context(
-        "caller",
-        permissions,
-        salesforce,
-        Arc::new(MemoryStateStore::default()),
-    );
-    runtime
-        .invoke(&component, &input, &limits(), context)
-        .await
-        .result
-        .unwrap()
-        .output
+    let state = Arc::new(MemoryStateStore::default());
+    let context = context("caller", permissions, salesforce, state);
+    runtime.invoke(&component, input, &limits(), context).await
+}
+
+/// Has the guest make the Salesforce call described by `input` and returns
+/// `{"ok": ...}` or `{"error": ...}` as the guest saw it.
+async fn call_salesforce(
+    mut input: Value,
+    permissions: &Permissions,
+    salesforce: Arc<dyn SalesforceApi>,
+) -> Value {
+    input["act"] = json!("salesforce");
+    let invocation = invoke(&input, permissions.clone(), salesforce).await;
+    invocation.result.unwrap().output
 }
 
 #[tokio::test]
 async fn granted_calls_go_guest_to_host_to_salesforce_and_back() {
-    let runtime = runtime();
     let salesforce = Arc::new(RecordingSalesforce::default());
     let permissions =
         grants(json!({ "read": ["Lead"], "write": ["Lead"], "delete": ["Lead"], "request": true }));
@@ -170,15 +173,8 @@ async fn granted_calls_go_guest_to_host_to_salesforce_and_back() {
             json!({ "ok": { "DailyApiRequests": { "Max": 15000, "Remaining": 14998 } } }),
         ),
     ];
-    for (mut input, expected) in cases {
-        input["act"] = json!("salesforce");
-        let output = call(
-            &runtime,
-            salesforce.clone(),
-            permissions.clone(),
-            input.clone(),
-        )
-        .await;
+    for (input, expected) in cases {
+        let output = call_salesforce(input.clone(), &permissions, salesforce.clone()).await;
         assert_eq!(output, expected, "{input}");
     }
     assert_eq!(
@@ -199,7 +195,6 @@ async fn granted_calls_go_guest_to_host_to_salesforce_and_back() {
 
 #[tokio::test]
 async fn calls_the_workflow_did_not_grant_are_refused_before_any_request() {
-    let runtime = runtime();
     let salesforce = Arc::new(RecordingSalesforce::default());
     // Read on Lead only: every write, delete, other object and raw request is refused.
     let permissions = grants(json!({ "read": ["Lead"] }));
@@ -231,15 +226,8 @@ async fn calls_the_workflow_did_not_grant_are_refused_before_any_request() {
         ),
         (json!({ "call": "request" }), "may not send raw requests"),
     ];
-    for (mut input, expected) in cases {
-        input["act"] = json!("salesforce");
-        let output = call(
-            &runtime,
-            salesforce.clone(),
-            permissions.clone(),
-            input.clone(),
-        )
-        .await;
+    for (input, expected) in cases {
+        let output = call_salesforce(input.clone(), &permissions, salesforce.clone()).await;
         let error = &output["error"];
         assert_eq!(error["status"], 403, "{input}: {output}");
         assert_eq!(error["error_code"], "GUST_PERMISSION_DENIED", "{input}");
@@ -254,11 +242,10 @@ async fn calls_the_workflow_did_not_grant_are_refused_before_any_request() {
 #[tokio::test]
 async fn write_permission_does_not_grant_delete() {
     let salesforce = Arc::new(RecordingSalesforce::default());
-    let output = call(
-        &runtime(),
+    let output = call_salesforce(
+        json!({ "call": "delete_many" }),
+        &grants(json!({ "write": ["Lead"] })),
         salesforce.clone(),
-        grants(json!({ "write": ["Lead"] })),
-        json!({ "act": "salesforce", "call": "delete_many" }),
     )
     .await;
     assert_eq!(output["error"]["error_code"], "GUST_PERMISSION_DENIED");
@@ -273,16 +260,9 @@ async fn write_permission_does_not_grant_delete() {
 
 #[tokio::test]
 async fn a_refused_call_is_noted_in_the_step_logs() {
-    let runtime = runtime();
-    let component = runtime.load(&read(guests::MISBEHAVE)).unwrap();
-    let context = context(
-        "caller",
-        Permissions::default(),
-        Arc::new(RecordingSalesforce::default()),
-        Arc::new(MemoryStateStore::default()),
-    );
     let input = json!({ "act": "salesforce", "call": "create", "sobject": "Account" });
-    let invocation = runtime.invoke(&component, &input, &limits(), context).await;
+    let salesforce = Arc::new(RecordingSalesforce::default());
+    let invocation = invoke(&input, Permissions::default(), salesforce).await;
     let note = invocation
         .logs
         .iter()
@@ -305,11 +285,10 @@ async fn salesforce_errors_reach_the_guest_with_their_error_code() {
         )),
         ..RecordingSalesforce::default()
     });
-    let output = call(
-        &runtime(),
+    let output = call_salesforce(
+        json!({ "call": "update" }),
+        &grants(json!({ "write": ["Lead"] })),
         salesforce,
-        grants(json!({ "write": ["Lead"] })),
-        json!({ "act": "salesforce", "call": "update" }),
     )
     .await;
     assert_eq!(
@@ -325,21 +304,13 @@ async fn salesforce_errors_reach_the_guest_with_their_error_code() {
 
 #[tokio::test]
 async fn without_a_connection_calls_say_so() {
-    let runtime = runtime();
-    let component = runtime.load(&read(guests::MISBEHAVE)).unwrap();
-    let context = context(
-        "caller",
-        grants(json!({ "read": ["Lead"] })),
+    let input = json!({ "call": "query", "soql": "SELECT Id FROM Lead" });
+    let output = call_salesforce(
+        input,
+        &grants(json!({ "read": ["Lead"] })),
         Arc::new(NoConnection),
-        Arc::new(MemoryStateStore::default()),
-    );
-    let input = json!({ "act": "salesforce", "call": "query", "soql": "SELECT Id FROM Lead" });
-    let output = runtime
-        .invoke(&component, &input, &limits(), context)
-        .await
-        .result
-        .unwrap()
-        .output;
+    )
+    .await;
     assert_eq!(output["error"]["error_code"], "GUST_NO_CONNECTION");
     assert!(
         output["error"]["message"]

@@ -1,8 +1,7 @@
 //! Support for Gust's end-to-end tests: the paths of the guest components
-//! built by `build.rs`, and helpers to run the `gust` binary and the step
-//! runtime.
+//! built by `build.rs`, and helpers for the step runtime. The `gust` command
+//! line runs as this package's `gust-e2e` binary.
 
-use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
 use gust_engine::salesforce::{NoConnection, SalesforceApi};
@@ -14,24 +13,6 @@ use gust_engine::workflow::Permissions;
 /// `examples/steps/*`.
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
-}
-
-/// The `gust` binary of this build, next to the test executable's directory.
-///
-/// `cargo test --workspace` builds it; a clear message says so otherwise.
-pub fn gust_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test executable lies in <target>/<profile>/deps");
-    let gust = profile_dir.join(format!("gust{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        gust.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
-        gust.display()
-    );
-    gust
 }
 
 /// The runtime tests share (a small pool, fuel metering, no disk cache), so

@@ -105,6 +105,16 @@ impl StepHost {
         }
     }
 
+    async fn run_query(
+        &mut self,
+        text: &str,
+        include_deleted: bool,
+    ) -> Result<String, types::SfError> {
+        self.check_query(text)?;
+        let records = self.salesforce().query(text, include_deleted).await?;
+        Ok(Value::Array(records).to_string())
+    }
+
     fn salesforce(&self) -> Arc<dyn SalesforceApi> {
         self.context.salesforce.clone()
     }
@@ -113,6 +123,7 @@ impl StepHost {
 impl From<SalesforceError> for types::SfError {
     fn from(error: SalesforceError) -> Self {
         Self {
+            retryable: error.is_retryable(),
             status: error.status,
             error_code: error.error_code,
             message: error.message,
@@ -138,22 +149,14 @@ macro_rules! answer {
 
 impl salesforce::Host for StepHost {
     async fn query(&mut self, text: String) -> wasmtime::Result<Result<String, types::SfError>> {
-        answer!({
-            self.check_query(&text)?;
-            let records = self.salesforce().query(&text, false).await?;
-            Ok(Value::Array(records).to_string())
-        })
+        Ok(self.run_query(&text, false).await)
     }
 
     async fn query_all(
         &mut self,
         text: String,
     ) -> wasmtime::Result<Result<String, types::SfError>> {
-        answer!({
-            self.check_query(&text)?;
-            let records = self.salesforce().query(&text, true).await?;
-            Ok(Value::Array(records).to_string())
-        })
+        Ok(self.run_query(&text, true).await)
     }
 
     async fn get(
