@@ -280,30 +280,23 @@ impl Runner {
                     context.clone(),
                 )
                 .await;
-            let (result, error) = match invocation.result {
-                Ok(success) => (Some(success), None),
-                Err(failure) => (None, Some(failure)),
-            };
             attempts.push(Attempt {
                 number,
                 duration: invocation.duration,
-                error: error.clone(),
+                error: invocation.result.as_ref().err().cloned(),
                 logs: invocation.logs,
             });
-            let (status, output, error) = match (result, error) {
-                (Some(success), _) => {
-                    let status = match success.flow {
-                        Flow::Continue => StepStatus::Succeeded,
-                        Flow::Stop => StepStatus::Stopped,
-                    };
-                    (status, Some(success.output), None)
-                }
-                (None, Some(failure)) if failure.retryable && number < step.retry.max_attempts => {
+            let (status, output, error) = match invocation.result {
+                Ok(success) => match success.flow {
+                    Flow::Continue => (StepStatus::Succeeded, Some(success.output), None),
+                    Flow::Stop => (StepStatus::Stopped, Some(success.output), None),
+                },
+                Err(failure) if failure.retryable && number < step.retry.max_attempts => {
                     tracing::debug!(step = %step.id, attempt = number, error = %failure, "Step failed; retrying.");
                     tokio::time::sleep(step.retry.backoff(number + 1)).await;
                     continue;
                 }
-                (None, failure) => (StepStatus::Failed, None, failure),
+                Err(failure) => (StepStatus::Failed, None, Some(failure)),
             };
             return StepReport {
                 step: step.id.to_string(),
