@@ -138,11 +138,6 @@ impl Runner {
         }
     }
 
-    /// The runtime steps run in.
-    pub fn runtime(&self) -> &Arc<StepRuntime> {
-        &self.runtime
-    }
-
     /// Loads every step's component; a module that is missing, is not a
     /// component, or does not fit the step world is reported at its step's
     /// `uses`, with every other such problem.

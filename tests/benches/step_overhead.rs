@@ -16,14 +16,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gust_engine::wasm::{RuntimeConfig, StepLimits, StepRuntime};
+use gust_engine::wasm::{RuntimeConfig, StepLimits, StepRuntime, wasmtime_config};
 use gust_tests::{bare_context, guests, read};
 use serde_json::json;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod raw {
@@ -51,28 +49,11 @@ impl WasiView for RawHost {
     }
 }
 
-/// Raw wasmtime: the same engine settings as Gust (pooling, epochs), an
+/// Raw wasmtime: Gust's own wasmtime configuration (pooling, epochs), an
 /// `InstancePre`, a fresh store per call, WASI with its closed defaults and
 /// Gust's own imports left as traps (the trivial step calls none).
-fn raw_setup(wasm: &[u8]) -> (Engine, raw::StepPre<RawHost>) {
-    let mut config = Config::new();
-    config.epoch_interruption(true);
-    config.max_wasm_stack(512 * 1024);
-    let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(64)
-        .total_core_instances(64 * 8)
-        .total_memories(64 * 2)
-        .total_tables(64 * 4)
-        .total_stacks(64)
-        .max_memory_size(1 << 30)
-        .max_core_instances_per_component(50)
-        .max_memories_per_component(4)
-        .max_tables_per_component(10)
-        .linear_memory_keep_resident(4 << 20)
-        .table_keep_resident(64 << 10)
-        .max_unused_warm_slots(64)
-        .pagemap_scan(Enabled::Auto);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+fn raw_setup(wasm: &[u8], config: &RuntimeConfig) -> (Engine, raw::StepPre<RawHost>) {
+    let config = wasmtime_config(config);
     let engine = Engine::new(&config).unwrap();
     let component = Component::new(&engine, wasm).unwrap();
     let mut linker = Linker::new(&engine);
@@ -146,19 +127,17 @@ async fn main() {
         .unwrap_or(20_000);
     let wasm = read(guests::MISBEHAVE);
 
-    let gust = Arc::new(
-        StepRuntime::new(RuntimeConfig {
-            cache_dir: None,
-            max_instances: 64,
-            fuel_metering: false,
-        })
-        .unwrap(),
-    );
+    let config = RuntimeConfig {
+        cache_dir: None,
+        max_instances: 64,
+        fuel_metering: false,
+    };
+    let gust = Arc::new(StepRuntime::new(config.clone()).unwrap());
     let component = gust.load(&wasm).unwrap();
     let input = json!({ "act": "echo" });
     let limits = StepLimits::default();
     let context = bare_context("bench");
-    let (engine, pre) = raw_setup(&wasm);
+    let (engine, pre) = raw_setup(&wasm, &config);
 
     // Warm both pools and caches.
     for _ in 0..1_000 {

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use gust_engine::runner::{RunStatus, Runner, StepStatus};
+use gust_engine::runner::{RunReport, RunStatus, Runner, StepStatus};
 use gust_engine::salesforce::NoConnection;
 use gust_engine::state::MemoryStateStore;
 use gust_engine::workflow::WorkflowFile;
@@ -14,6 +14,14 @@ fn workflow(workflow: Value) -> (tempfile::TempDir, WorkflowFile) {
     std::fs::write(&path, workflow.to_string()).unwrap();
     let file = WorkflowFile::load(&path).unwrap();
     (dir, file)
+}
+
+/// Loads, prepares and runs `definition` on `event`.
+async fn run(definition: Value, event: Value) -> RunReport {
+    let (_dir, file) = workflow(definition);
+    let runner = runner();
+    let prepared = runner.prepare(&file).unwrap();
+    runner.run(&prepared, event, |_| {}).await
 }
 
 fn runner() -> Runner {
@@ -86,7 +94,8 @@ async fn a_filter_that_does_not_match_ends_the_run_successfully() {
 
 #[tokio::test]
 async fn the_field_mapper_and_filter_prebuilt_steps_run_from_the_engine() {
-    let (_dir, file) = workflow(json!({
+    let event = json!({ "body": { "mail": "ada@acme.com", "who": { "last": "Lovelace" } } });
+    let report = run(json!({
         "id": "mapped",
         "trigger": { "webhook": {} },
         "steps": [
@@ -98,11 +107,7 @@ async fn the_field_mapper_and_filter_prebuilt_steps_run_from_the_engine() {
               "with": { "conditions": [{ "value": "${steps.map.record.LastName}", "op": "starts_with", "to": "Love" }],
                         "pass": "${steps.map}" } }
         ]
-    }));
-    let runner = runner();
-    let prepared = runner.prepare(&file).unwrap();
-    let event = json!({ "body": { "mail": "ada@acme.com", "who": { "last": "Lovelace" } } });
-    let report = runner.run(&prepared, event, |_| {}).await;
+    }), event).await;
     assert_eq!(report.status, RunStatus::Succeeded);
     assert_eq!(
         report.output,
@@ -113,17 +118,14 @@ async fn the_field_mapper_and_filter_prebuilt_steps_run_from_the_engine() {
 
 #[tokio::test]
 async fn a_retryable_failure_is_retried_until_it_succeeds() {
-    let (_dir, file) = workflow(json!({
+    let report = run(json!({
         "id": "flaky",
         "trigger": { "manual": {} },
         "steps": [
             { "id": "flaky", "uses": guests::MISBEHAVE, "with": { "act": "flaky", "succeed_on": 3 },
               "retry": { "max_attempts": 3, "backoff_ms": 1, "max_backoff_ms": 5 } }
         ]
-    }));
-    let runner = runner();
-    let prepared = runner.prepare(&file).unwrap();
-    let report = runner.run(&prepared, json!({}), |_| {}).await;
+    }), json!({})).await;
     assert_eq!(report.status, RunStatus::Succeeded);
     let step = &report.steps[0];
     assert_eq!(step.output, Some(json!({ "attempt": 3 })));
@@ -144,7 +146,7 @@ async fn a_retryable_failure_is_retried_until_it_succeeds() {
 
 #[tokio::test]
 async fn a_step_that_exhausts_its_attempts_fails_the_run() {
-    let (_dir, file) = workflow(json!({
+    let report = run(json!({
         "id": "exhausted",
         "trigger": { "manual": {} },
         "steps": [
@@ -152,10 +154,7 @@ async fn a_step_that_exhausts_its_attempts_fails_the_run() {
               "retry": { "max_attempts": 2, "backoff_ms": 1, "max_backoff_ms": 5 } },
             { "id": "after", "uses": guests::MISBEHAVE }
         ]
-    }));
-    let runner = runner();
-    let prepared = runner.prepare(&file).unwrap();
-    let report = runner.run(&prepared, json!({}), |_| {}).await;
+    }), json!({})).await;
     assert_eq!(report.status, RunStatus::Failed);
     assert_eq!(report.steps.len(), 1);
     assert_eq!(report.steps[0].attempts.len(), 2);
@@ -167,17 +166,18 @@ async fn a_step_that_exhausts_its_attempts_fails_the_run() {
 
 #[tokio::test]
 async fn a_non_retryable_failure_is_not_retried() {
-    let (_dir, file) = workflow(json!({
-        "id": "final",
-        "trigger": { "manual": {} },
-        "steps": [
-            { "id": "fail", "uses": guests::MISBEHAVE, "with": { "act": "fail" },
-              "retry": { "max_attempts": 5, "backoff_ms": 1 } }
-        ]
-    }));
-    let runner = runner();
-    let prepared = runner.prepare(&file).unwrap();
-    let report = runner.run(&prepared, json!({}), |_| {}).await;
+    let report = run(
+        json!({
+            "id": "final",
+            "trigger": { "manual": {} },
+            "steps": [
+                { "id": "fail", "uses": guests::MISBEHAVE, "with": { "act": "fail" },
+                  "retry": { "max_attempts": 5, "backoff_ms": 1 } }
+            ]
+        }),
+        json!({}),
+    )
+    .await;
     assert_eq!(report.status, RunStatus::Failed);
     assert_eq!(report.steps[0].attempts.len(), 1);
     assert_eq!(

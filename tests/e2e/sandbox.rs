@@ -295,8 +295,15 @@ fn components_are_compiled_once_and_kept_on_disk() {
     // A restarted runtime loads the artifact; a damaged one is recompiled.
     // (Artifacts are memory-mapped: the runtimes using one are dropped
     // before it is overwritten in place.)
+    let inode = |name: &str| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(dir.path().join(name)).unwrap().ino()
+    };
+    let saved = inode(&artifacts[0]);
     let second = StepRuntime::new(config.clone()).unwrap();
     assert_eq!(second.load(&wasm).unwrap().digest(), component.digest());
+    // Not compiled again: a recompile saves a new file over the old one.
+    assert_eq!(inode(&artifacts[0]), saved);
     let digest = component.digest().to_owned();
     drop((first, second, component));
     std::fs::write(dir.path().join(&artifacts[0]), b"garbage").unwrap();

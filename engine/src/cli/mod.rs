@@ -15,7 +15,7 @@ use crate::runner::{RunStatus, Runner};
 use crate::salesforce::NoConnection;
 use crate::state::MemoryStateStore;
 use crate::wasm::{RuntimeConfig, StepRuntime};
-use crate::workflow::{LoadError, WorkflowFile};
+use crate::workflow::{LoadError, Workflow, WorkflowFile};
 
 /// Gust: workflow automation for Salesforce, with sandboxed WebAssembly steps.
 #[derive(Debug, Parser)]
@@ -104,10 +104,13 @@ fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("gust").join("components"))
 }
 
-fn runner(cache_dir: Option<PathBuf>, fuel_metering: bool) -> anyhow::Result<Runner> {
+/// A runner for `workflow`. Fuel is metered only when a step needs it: the
+/// compiled code differs, so `gust validate` and `gust run` of the same file
+/// then share the cached components.
+fn runner(workflow: &Workflow, cache_dir: Option<PathBuf>) -> anyhow::Result<Runner> {
     let runtime = StepRuntime::new(RuntimeConfig {
         cache_dir: cache_dir.or_else(default_cache_dir),
-        fuel_metering,
+        fuel_metering: workflow.uses_fuel(),
         ..RuntimeConfig::default()
     })?;
     Ok(Runner::new(
@@ -118,18 +121,19 @@ fn runner(cache_dir: Option<PathBuf>, fuel_metering: bool) -> anyhow::Result<Run
 }
 
 async fn validate(files: &[PathBuf], cache_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let runner = runner(cache_dir, true)?;
     let mut failed = false;
     for path in files {
-        let result = WorkflowFile::load(path).and_then(|file| {
-            runner
+        let file = WorkflowFile::load(path);
+        let result = match file {
+            Ok(file) => runner(&file.workflow, cache_dir.clone())?
                 .prepare(&file)
                 .map(|prepared| prepared.workflow.steps.len())
                 .map_err(|errors| LoadError::Invalid {
                     path: path.clone(),
                     errors,
-                })
-        });
+                }),
+            Err(error) => Err(error),
+        };
         match result {
             Ok(steps) => println!("ok     {} ({steps} steps)", path.display()),
             Err(LoadError::Invalid { errors, .. }) => {
@@ -160,8 +164,7 @@ async fn run(
 ) -> anyhow::Result<ExitCode> {
     let file = WorkflowFile::load(path)?;
     let event = read_event(event_path)?;
-    let needs_fuel = file.workflow.steps.iter().any(|step| step.fuel.is_some());
-    let runner = runner(cache_dir, needs_fuel)?;
+    let runner = runner(&file.workflow, cache_dir)?;
     let prepared = runner.prepare(&file).map_err(|errors| LoadError::Invalid {
         path: path.to_owned(),
         errors,

@@ -25,4 +25,4 @@ pub use host::{InvocationContext, MAX_OUTPUT_BYTES};
 pub use invocation::{FailureKind, Flow, Invocation, StepFailure, StepSuccess};
 pub use limits::StepLimits;
 pub use logs::{LogLevel, LogLine, LogSource, MAX_LOG_BYTES, MAX_LOG_LINES};
-pub use runtime::{RuntimeConfig, StepRuntime};
+pub use runtime::{RuntimeConfig, StepRuntime, wasmtime_config};

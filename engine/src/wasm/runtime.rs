@@ -55,7 +55,6 @@ pub struct StepRuntime {
     cache: ComponentCache,
     slots: Semaphore,
     fuel_metering: bool,
-    pooling: bool,
 }
 
 impl StepRuntime {
@@ -65,17 +64,14 @@ impl StepRuntime {
     /// not possible (a `ulimit -v`, a small address space) the runtime falls
     /// back to allocating on demand.
     pub fn new(config: RuntimeConfig) -> Result<Self> {
-        let instances = config.max_instances.max(1);
-        let (engine, pooling) = match Engine::new(&engine_config(&config, Some(instances))) {
-            Ok(engine) => (engine, true),
+        let engine = match Engine::new(&wasmtime_config(&config)) {
+            Ok(engine) => engine,
             Err(error) => {
                 tracing::warn!(
                     error = %format!("{error:#}"),
                     "The pooling allocator is not available; allocating instances on demand."
                 );
-                let engine = Engine::new(&engine_config(&config, None))
-                    .map_err(|e| Error::Engine(format!("{e:#}")))?;
-                (engine, false)
+                Engine::new(&base_config(&config)).map_err(|e| Error::Engine(format!("{e:#}")))?
             }
         };
         let mut linker = Linker::new(&engine);
@@ -88,15 +84,9 @@ impl StepRuntime {
             cache: ComponentCache::new(&engine, config.cache_dir),
             engine,
             linker,
-            slots: Semaphore::new(instances as usize),
+            slots: Semaphore::new(config.max_instances.max(1) as usize),
             fuel_metering: config.fuel_metering,
-            pooling,
         })
-    }
-
-    /// Whether the pooling allocator is in use.
-    pub fn is_pooling(&self) -> bool {
-        self.pooling
     }
 
     /// Whether steps may have a fuel budget.
@@ -178,31 +168,40 @@ impl StepRuntime {
     }
 }
 
-fn engine_config(config: &RuntimeConfig, pool_instances: Option<u32>) -> Config {
+/// The wasmtime configuration of a step runtime: epoch interruption, fuel
+/// when metered, and the pooling allocator sized for `max_instances`.
+/// Public so that benchmarks can measure raw wasmtime with the very same
+/// settings.
+pub fn wasmtime_config(config: &RuntimeConfig) -> Config {
+    let instances = config.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 8)
+        .total_memories(instances * 2)
+        .total_tables(instances * 4)
+        .total_stacks(instances)
+        .max_memory_size((MAX_MEMORY_MB as usize) << 20)
+        .max_core_instances_per_component(50)
+        .max_memories_per_component(4)
+        .max_tables_per_component(10)
+        .linear_memory_keep_resident(4 << 20)
+        .table_keep_resident(64 << 10)
+        .max_unused_warm_slots(instances.min(100))
+        // Reset only the pages a step dirtied (Linux 6.7+), keeping up
+        // to 4 MiB resident per warm slot: a step's stack and heap are
+        // not faulted in again on every call.
+        .pagemap_scan(Enabled::Auto);
+    let mut c = base_config(config);
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    c
+}
+
+/// The settings every step engine has, pooled or not.
+fn base_config(config: &RuntimeConfig) -> Config {
     let mut c = Config::new();
     c.epoch_interruption(true);
     c.consume_fuel(config.fuel_metering);
     c.max_wasm_stack(512 * 1024);
-    if let Some(instances) = pool_instances {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(instances)
-            .total_core_instances(instances * 8)
-            .total_memories(instances * 2)
-            .total_tables(instances * 4)
-            .total_stacks(instances)
-            .max_memory_size((MAX_MEMORY_MB as usize) << 20)
-            .max_core_instances_per_component(50)
-            .max_memories_per_component(4)
-            .max_tables_per_component(10)
-            .linear_memory_keep_resident(4 << 20)
-            .table_keep_resident(64 << 10)
-            .max_unused_warm_slots(instances.min(100))
-            // Reset only the pages a step dirtied (Linux 6.7+), keeping up
-            // to 4 MiB resident per warm slot: a step's stack and heap are
-            // not faulted in again on every call.
-            .pagemap_scan(Enabled::Auto);
-        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    }
     c
 }
 

@@ -162,9 +162,9 @@ impl RetryPolicy {
 }
 
 impl Workflow {
-    /// The step with this id.
-    pub fn step(&self, id: &str) -> Option<&Step> {
-        self.steps.iter().find(|step| step.id.as_str() == id)
+    /// Whether a step sets a fuel budget, so the runtime must meter fuel.
+    pub fn uses_fuel(&self) -> bool {
+        self.steps.iter().any(|step| step.fuel.is_some())
     }
 }
 

@@ -18,18 +18,6 @@ pub enum Trigger {
     Manual(ManualTrigger),
 }
 
-impl Trigger {
-    /// The trigger's kind, as written in the definition.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Webhook(_) => "webhook",
-            Self::OutboundMessage(_) => "outbound_message",
-            Self::Schedule(_) => "schedule",
-            Self::Manual(_) => "manual",
-        }
-    }
-}
-
 /// A secret kept out of the workflow file: `"env:NAME"` reads the environment
 /// variable `NAME`, `"file:PATH"` reads a file (trailing newline dropped).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
