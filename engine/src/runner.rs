@@ -9,17 +9,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::runtime::{RunStatus, now};
 use crate::salesforce::SalesforceApi;
-use crate::state::{StateStore, StepState};
+use crate::state::{StateStore, StateWrite, StepState};
 use crate::wasm::{
     FailureKind, Flow, InvocationContext, LogLine, StepComponent, StepFailure, StepLimits,
-    StepRuntime,
+    StepRuntime, StepSuccess,
 };
 use crate::workflow::reference::Scope;
-use crate::workflow::{Permissions, ValidationError, Workflow, WorkflowFile};
+use crate::workflow::{Permissions, RetryPolicy, ValidationError, Workflow, WorkflowFile};
 
 /// A workflow whose components are compiled and ready.
 #[derive(Clone)]
@@ -44,69 +46,159 @@ pub struct Runner {
     state: Arc<dyn StateStore>,
 }
 
-/// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Where a step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     /// It succeeded and the run went on.
     Succeeded,
     /// It succeeded and ended the run (a filter).
     Stopped,
+    /// An attempt failed and another is due.
+    Retrying,
     /// It failed on its last attempt.
     Failed,
 }
 
+impl StepStatus {
+    /// Whether the step has ended, so it never runs again in this run.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Retrying)
+    }
+}
+
 /// One attempt at a step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attempt {
     /// 1 for the first attempt.
     pub number: u32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
     /// How long it took.
-    #[serde(rename = "duration_ms", serialize_with = "millis")]
+    #[serde(rename = "duration_ms", with = "millis")]
     pub duration: Duration,
     /// Why it failed, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StepFailure>,
     /// Its logs.
     pub logs: Vec<LogLine>,
 }
 
-/// A finished step.
-#[derive(Debug, Clone, Serialize)]
+/// A step of a run: its input, attempts and, once it ended, its outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepReport {
     /// The step's id.
     pub step: String,
-    /// How it ended.
+    /// Where it is.
     pub status: StepStatus,
     /// Its resolved input.
     pub input: Value,
     /// Its output, when it succeeded.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
     /// Its last failure, when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StepFailure>,
     /// Every attempt, in order.
     pub attempts: Vec<Attempt>,
+    /// When its first attempt started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
     /// Time from the first attempt to the end of the last, backoff included.
-    #[serde(rename = "duration_ms", serialize_with = "millis")]
+    #[serde(rename = "duration_ms", with = "millis")]
     pub duration: Duration,
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Every step succeeded, or a step ended the run early.
-    Succeeded,
-    /// A step failed on its last attempt.
-    Failed,
+/// What follows an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Run the next step.
+    Continue,
+    /// End the run successfully.
+    Stop,
+    /// Attempt the step again after this delay.
+    Retry(Duration),
+    /// End the run as failed.
+    Fail,
 }
 
-/// A finished run.
+impl StepReport {
+    /// A step about to make its first attempt on `input`.
+    pub fn start(step: &str, input: Value) -> Self {
+        Self {
+            step: step.to_owned(),
+            status: StepStatus::Retrying,
+            input,
+            output: None,
+            error: None,
+            attempts: Vec::new(),
+            started_at: now(),
+            finished_at: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// A step that failed before any attempt, its input unresolvable.
+    pub fn unresolvable(step: &str, error: impl std::fmt::Display) -> Self {
+        let mut report = Self::start(step, Value::Null);
+        report.status = StepStatus::Failed;
+        report.error = Some(StepFailure {
+            kind: FailureKind::Error,
+            message: format!("cannot resolve the step's input: {error}"),
+            retryable: false,
+        });
+        report.finished_at = Some(report.started_at);
+        report
+    }
+
+    /// Records `attempt` and says what follows it under `retry`.
+    pub fn settle(&mut self, attempt: AttemptOutcome, retry: &RetryPolicy) -> Next {
+        let number = attempt.attempt.number;
+        self.attempts.push(attempt.attempt);
+        let finished = now();
+        self.duration = (finished - self.started_at).to_std().unwrap_or_default();
+        let next = match attempt.result {
+            Ok(success) => {
+                self.output = Some(success.output);
+                self.error = None;
+                match success.flow {
+                    Flow::Continue => (StepStatus::Succeeded, Next::Continue),
+                    Flow::Stop => (StepStatus::Stopped, Next::Stop),
+                }
+            }
+            Err(failure) => {
+                let retry_after = (failure.retryable && number < retry.max_attempts)
+                    .then(|| retry.backoff(number + 1));
+                self.error = Some(failure);
+                match retry_after {
+                    Some(delay) => (StepStatus::Retrying, Next::Retry(delay)),
+                    None => (StepStatus::Failed, Next::Fail),
+                }
+            }
+        };
+        self.status = next.0;
+        self.finished_at = self.status.is_final().then_some(finished);
+        next.1
+    }
+}
+
+/// One attempt's record, result and state writes.
+#[derive(Debug)]
+pub struct AttemptOutcome {
+    /// Its record.
+    pub attempt: Attempt,
+    /// What the step returned, or why it failed.
+    pub result: Result<StepSuccess, StepFailure>,
+    /// The state writes it made, to commit with its record.
+    pub state_writes: Vec<StateWrite>,
+}
+
+/// A finished in-process run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
-    /// How it ended.
+    /// How it ended: succeeded or failed.
     pub status: RunStatus,
     /// The output of the last step that ran.
     pub output: Value,
@@ -116,12 +208,24 @@ pub struct RunReport {
     /// Every step that ran.
     pub steps: Vec<StepReport>,
     /// Total time.
-    #[serde(rename = "duration_ms", serialize_with = "millis")]
+    #[serde(rename = "duration_ms", with = "millis")]
     pub duration: Duration,
 }
 
-fn millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_f64(duration.as_secs_f64() * 1e3)
+/// Durations as milliseconds, fractional.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(duration.as_secs_f64() * 1e3)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let millis = f64::deserialize(deserializer)?;
+        Ok(Duration::try_from_secs_f64(millis / 1e3).unwrap_or_default())
+    }
 }
 
 impl Runner {
@@ -178,7 +282,67 @@ impl Runner {
         }
     }
 
-    /// Runs every step for `event`, calling `on_step` as each one finishes.
+    /// The input of step number `index`: its `with` resolved against the
+    /// event and earlier outputs, or the previous output.
+    pub fn step_input(
+        prepared: &PreparedWorkflow,
+        index: usize,
+        event: &Value,
+        outputs: &HashMap<String, Value>,
+        previous: &Value,
+    ) -> Result<Value, String> {
+        let scope = Scope {
+            trigger: event,
+            steps: outputs,
+        };
+        match &prepared.workflow.steps[index].with {
+            Some(with) => scope.resolve(with).map_err(|error| error.to_string()),
+            None => Ok(previous.clone()),
+        }
+    }
+
+    /// Makes attempt `number` at step number `index` on `input`.
+    pub async fn attempt(
+        &self,
+        prepared: &PreparedWorkflow,
+        index: usize,
+        input: &Value,
+        number: u32,
+    ) -> AttemptOutcome {
+        let workflow = &prepared.workflow;
+        let step = &workflow.steps[index];
+        let prepared_step = &prepared.steps[index];
+        let state = StepState::new(self.state.clone(), workflow.id.as_str(), step.id.as_str());
+        let context = InvocationContext {
+            step_id: step.id.to_string(),
+            permissions: prepared_step.permissions.clone(),
+            salesforce: self.salesforce.clone(),
+            state: state.clone(),
+        };
+        let started_at = now();
+        let invocation = self
+            .runtime
+            .invoke(&prepared_step.component, input, &prepared_step.limits, context)
+            .await;
+        if let Err(failure) = &invocation.result {
+            tracing::debug!(workflow = %workflow.id, step = %step.id, attempt = number, error = %failure, "Step attempt failed.");
+        }
+        AttemptOutcome {
+            attempt: Attempt {
+                number,
+                started_at,
+                duration: invocation.duration,
+                error: invocation.result.as_ref().err().cloned(),
+                logs: invocation.logs,
+            },
+            result: invocation.result,
+            state_writes: state.take_writes(),
+        }
+    }
+
+    /// Runs every step for `event` in process, calling `on_step` as each one
+    /// finishes; retries wait in process and state writes are applied to the
+    /// runner's state store after each attempt.
     pub async fn run(
         &self,
         prepared: &PreparedWorkflow,
@@ -192,45 +356,25 @@ impl Runner {
         let mut last_output = event.clone();
         let mut status = RunStatus::Succeeded;
         let mut stopped_by = None;
-        for (step, prepared_step) in workflow.steps.iter().zip(&prepared.steps) {
-            let scope = Scope {
-                trigger: &event,
-                steps: &outputs,
-            };
-            let input = match &step.with {
-                Some(with) => scope.resolve(with),
-                None => Ok(last_output.clone()),
-            };
-            let report = match input {
-                Ok(input) => self.run_step(workflow, step, prepared_step, input).await,
-                Err(error) => StepReport {
-                    step: step.id.to_string(),
-                    status: StepStatus::Failed,
-                    input: Value::Null,
-                    output: None,
-                    error: Some(StepFailure {
-                        kind: FailureKind::Error,
-                        message: format!("cannot resolve the step's input: {error}"),
-                        retryable: false,
-                    }),
-                    attempts: Vec::new(),
-                    duration: Duration::ZERO,
-                },
-            };
+        for (index, step) in workflow.steps.iter().enumerate() {
+            let (report, next) =
+                match Self::step_input(prepared, index, &event, &outputs, &last_output) {
+                    Ok(input) => self.run_step(prepared, index, input).await,
+                    Err(error) => (StepReport::unresolvable(step.id.as_str(), error), Next::Fail),
+                };
             on_step(&report);
-            let step_status = report.status;
             if let Some(output) = &report.output {
                 outputs.insert(step.id.to_string(), output.clone());
                 last_output = output.clone();
             }
             reports.push(report);
-            match step_status {
-                StepStatus::Succeeded => {}
-                StepStatus::Stopped => {
+            match next {
+                Next::Continue | Next::Retry(_) => {}
+                Next::Stop => {
                     stopped_by = Some(step.id.to_string());
                     break;
                 }
-                StepStatus::Failed => {
+                Next::Fail => {
                     status = RunStatus::Failed;
                     break;
                 }
@@ -251,57 +395,22 @@ impl Runner {
 
     async fn run_step(
         &self,
-        workflow: &Workflow,
-        step: &crate::workflow::Step,
-        prepared: &PreparedStep,
+        prepared: &PreparedWorkflow,
+        index: usize,
         input: Value,
-    ) -> StepReport {
-        let started = Instant::now();
-        let context = InvocationContext {
-            step_id: step.id.to_string(),
-            permissions: prepared.permissions.clone(),
-            salesforce: self.salesforce.clone(),
-            state: StepState::new(self.state.clone(), workflow.id.as_str(), step.id.as_str()),
-        };
-        let mut attempts = Vec::new();
+    ) -> (StepReport, Next) {
+        let step = &prepared.workflow.steps[index];
+        let mut report = StepReport::start(step.id.as_str(), input);
         loop {
-            let number = attempts.len() as u32 + 1;
-            let invocation = self
-                .runtime
-                .invoke(
-                    &prepared.component,
-                    &input,
-                    &prepared.limits,
-                    context.clone(),
-                )
-                .await;
-            attempts.push(Attempt {
-                number,
-                duration: invocation.duration,
-                error: invocation.result.as_ref().err().cloned(),
-                logs: invocation.logs,
-            });
-            let (status, output, error) = match invocation.result {
-                Ok(success) => match success.flow {
-                    Flow::Continue => (StepStatus::Succeeded, Some(success.output), None),
-                    Flow::Stop => (StepStatus::Stopped, Some(success.output), None),
-                },
-                Err(failure) if failure.retryable && number < step.retry.max_attempts => {
-                    tracing::debug!(step = %step.id, attempt = number, error = %failure, "Step failed; retrying.");
-                    tokio::time::sleep(step.retry.backoff(number + 1)).await;
-                    continue;
-                }
-                Err(failure) => (StepStatus::Failed, None, Some(failure)),
-            };
-            return StepReport {
-                step: step.id.to_string(),
-                status,
-                input,
-                output,
-                error,
-                attempts,
-                duration: started.elapsed(),
-            };
+            let number = report.attempts.len() as u32 + 1;
+            let outcome = self.attempt(prepared, index, &report.input, number).await;
+            if let Err(error) = self.state.apply(&outcome.state_writes) {
+                tracing::warn!(step = %step.id, %error, "The step's state writes were lost.");
+            }
+            match report.settle(outcome, &step.retry) {
+                Next::Retry(delay) => tokio::time::sleep(delay).await,
+                next => return (report, next),
+            }
         }
     }
 }

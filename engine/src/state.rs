@@ -1,6 +1,11 @@
 //! Key-value state that steps keep across runs (a cursor, a counter), scoped
-//! to one workflow and one step. The CLI keeps it in memory for the process;
-//! the server keeps it in its store.
+//! to one workflow and one step.
+//!
+//! A step's writes are buffered for the attempt (the step reads its own
+//! writes) and committed when the attempt ends: by the server in the same
+//! atomic batch as the attempt's record, so a step whose attempt is recorded
+//! has its state written, and an attempt cut off by a crash leaves none.
+//! The CLI keeps state in memory for the process.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,14 +15,28 @@ pub const MAX_KEY_BYTES: usize = 256;
 /// The largest value, in bytes of JSON text.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
+/// A state store could not be read or written.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the state store failed: {0}")]
+pub struct StateError(pub String);
+
+/// One write to the state: a value stored or removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateWrite {
+    /// `workflow/step`.
+    pub scope: String,
+    /// The key.
+    pub key: String,
+    /// The new value, or `None` to remove the key.
+    pub value: Option<String>,
+}
+
 /// Where step state lives.
 pub trait StateStore: Send + Sync {
     /// The value under `key` in `scope`.
-    fn get(&self, scope: &str, key: &str) -> Option<String>;
-    /// Stores `value` under `key` in `scope`.
-    fn set(&self, scope: &str, key: &str, value: String);
-    /// Removes `key` from `scope`.
-    fn delete(&self, scope: &str, key: &str);
+    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StateError>;
+    /// Applies `writes` in order, all or none.
+    fn apply(&self, writes: &[StateWrite]) -> Result<(), StateError>;
 }
 
 /// State held in memory, lost when the process ends.
@@ -27,40 +46,50 @@ pub struct MemoryStateStore {
 }
 
 impl StateStore for MemoryStateStore {
-    fn get(&self, scope: &str, key: &str) -> Option<String> {
+    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StateError> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(&(scope.to_owned(), key.to_owned())).cloned()
+        Ok(entries.get(&(scope.to_owned(), key.to_owned())).cloned())
     }
 
-    fn set(&self, scope: &str, key: &str, value: String) {
+    fn apply(&self, writes: &[StateWrite]) -> Result<(), StateError> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.insert((scope.to_owned(), key.to_owned()), value);
-    }
-
-    fn delete(&self, scope: &str, key: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(&(scope.to_owned(), key.to_owned()));
+        for write in writes {
+            let entry = (write.scope.clone(), write.key.clone());
+            match &write.value {
+                Some(value) => entries.insert(entry, value.clone()),
+                None => entries.remove(&entry),
+            };
+        }
+        Ok(())
     }
 }
 
-/// One step's view of the state: a store and the scope of its keys.
+/// One attempt's view of a step's state: the store, the scope of its keys
+/// and the writes it has made so far.
 #[derive(Clone)]
 pub struct StepState {
     store: Arc<dyn StateStore>,
     scope: String,
+    pending: Arc<Mutex<Vec<StateWrite>>>,
 }
 
 impl StepState {
-    /// The state of step `step` of workflow `workflow`.
+    /// The state of step `step` of workflow `workflow`, with no writes yet.
     pub fn new(store: Arc<dyn StateStore>, workflow: &str, step: &str) -> Self {
         Self {
             store,
             scope: format!("{workflow}/{step}"),
+            pending: Arc::default(),
         }
     }
 
-    /// The value under `key`.
-    pub fn get(&self, key: &str) -> Option<String> {
+    /// The value under `key`: the attempt's own last write, else the store's.
+    pub fn get(&self, key: &str) -> Result<Option<String>, StateError> {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(write) = pending.iter().rev().find(|write| write.key == key) {
+            return Ok(write.value.clone());
+        }
+        drop(pending);
         self.store.get(&self.scope, key)
     }
 
@@ -81,12 +110,56 @@ impl StepState {
         if serde_json::from_str::<serde_json::Value>(&value).is_err() {
             return Err("a state value must be JSON".to_owned());
         }
-        self.store.set(&self.scope, key, value);
+        self.push(key, Some(value));
         Ok(())
     }
 
     /// Removes `key`.
     pub fn delete(&self, key: &str) {
-        self.store.delete(&self.scope, key);
+        self.push(key, None);
+    }
+
+    /// The writes made so far, in order, leaving none pending.
+    pub fn take_writes(&self) -> Vec<StateWrite> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn push(&self, key: &str, value: Option<String>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.push(StateWrite {
+            scope: self.scope.clone(),
+            key: key.to_owned(),
+            value,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_reads_its_own_writes_before_they_are_applied() {
+        let store: Arc<dyn StateStore> = Arc::new(MemoryStateStore::default());
+        store
+            .apply(&[StateWrite {
+                scope: "wf/a".into(),
+                key: "n".into(),
+                value: Some("1".into()),
+            }])
+            .unwrap();
+        let state = StepState::new(store.clone(), "wf", "a");
+        assert_eq!(state.get("n").unwrap().as_deref(), Some("1"));
+        state.set("n", "2".into()).unwrap();
+        assert_eq!(state.get("n").unwrap().as_deref(), Some("2"));
+        assert_eq!(store.get("wf/a", "n").unwrap().as_deref(), Some("1"));
+        state.delete("n");
+        assert_eq!(state.get("n").unwrap(), None);
+
+        let writes = state.take_writes();
+        assert_eq!(writes.len(), 2);
+        store.apply(&writes).unwrap();
+        assert_eq!(store.get("wf/a", "n").unwrap(), None);
+        assert!(state.take_writes().is_empty());
     }
 }

@@ -2,6 +2,11 @@
 //! over the library.
 
 mod print;
+mod runs;
+mod serve;
+
+pub use runs::{RunsCommand, ServerArgs};
+pub use serve::ServeSettings;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +16,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
-use crate::runner::{RunStatus, Runner};
+use crate::runner::Runner;
+use crate::runtime::RunStatus;
 use crate::salesforce::NoConnection;
 use crate::state::MemoryStateStore;
 use crate::wasm::{RuntimeConfig, StepRuntime};
@@ -38,6 +44,25 @@ pub enum Command {
         /// Where compiled components are cached.
         #[arg(long, env = "GUST_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
+    },
+    /// Serve the workflows of a directory: webhooks, the durable queue and
+    /// executor, and the admin API.
+    Serve {
+        /// A settings file [default: ./gust.toml when it exists].
+        #[arg(long, env = "GUST_CONFIG")]
+        config: Option<PathBuf>,
+        /// The settings.
+        #[command(flatten)]
+        settings: ServeSettings,
+    },
+    /// List, show and replay the runs of a server.
+    Runs {
+        /// Where the server is.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: RunsCommand,
     },
     /// Run a workflow once, in process, on an event read from a file.
     Run {
@@ -87,6 +112,8 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             workflows,
             cache_dir,
         } => validate(&workflows, cache_dir).await,
+        Command::Serve { config, settings } => serve::serve(settings, config).await,
+        Command::Runs { server, command } => runs::runs(server, command).await,
         Command::Run {
             workflow,
             event,
@@ -175,9 +202,10 @@ async fn run(
         .run(&prepared, event, |step| printer.step(step))
         .await;
     printer.finish(&report);
-    Ok(match report.status {
-        RunStatus::Succeeded => ExitCode::SUCCESS,
-        RunStatus::Failed => ExitCode::FAILURE,
+    Ok(if report.status == RunStatus::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 

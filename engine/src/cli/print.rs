@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::runner::{RunReport, RunStatus, StepReport, StepStatus};
+use crate::runner::{RunReport, StepReport, StepStatus};
 use crate::wasm::LogSource;
 use crate::workflow::Workflow;
 
@@ -45,6 +45,7 @@ impl Printer {
             StepStatus::Succeeded => "ok  ",
             StepStatus::Stopped => "stop",
             StepStatus::Failed => "FAIL",
+            StepStatus::Retrying => "retry",
         };
         let attempts = match report.attempts.len() {
             0 | 1 => String::new(),
@@ -101,10 +102,7 @@ impl Printer {
             );
             return;
         }
-        let outcome = match report.status {
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-        };
+        let outcome = report.status.as_str();
         println!(
             "Run {outcome} in {:.2} ms",
             report.duration.as_secs_f64() * 1e3

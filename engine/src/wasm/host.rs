@@ -320,7 +320,7 @@ impl log::Host for StepHost {
 
 impl state::Host for StepHost {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.context.state.get(&key))
+        Ok(self.context.state.get(&key)?)
     }
 
     fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), String>> {

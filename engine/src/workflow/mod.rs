@@ -48,6 +48,10 @@ pub struct Workflow {
     pub connection: String,
     /// `"trigger": {"webhook": {...}}`: what starts a run.
     pub trigger: Trigger,
+    /// `"concurrency": 4`: the most runs of this workflow running at once;
+    /// the server's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
     /// `"steps": [...]`: run in order; a step sees the trigger event and the
     /// outputs of the steps before it.
     pub steps: Vec<Step>,

@@ -52,6 +52,9 @@ impl Workflow {
             errors.push(ValidationError::new("connection", "must not be empty"));
         }
         validate_trigger(&self.trigger, &mut errors);
+        if self.concurrency == Some(0) {
+            errors.push(ValidationError::new("concurrency", "must be at least 1"));
+        }
         if self.steps.is_empty() {
             errors.push(ValidationError::new(
                 "steps",

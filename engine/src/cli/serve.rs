@@ -1,0 +1,211 @@
+//! `gust serve`: settings from flags, the environment and `gust.toml` (in
+//! that order of precedence), then the engine, its routes and its signals.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::workflow::Trigger;
+use crate::Engine;
+
+/// The settings of `gust serve`. Each is a flag, an environment variable
+/// and a key of `gust.toml`; a flag wins over the environment, which wins
+/// over the file.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSettings {
+    /// The directory of workflow files (`*.json`) [default: workflows].
+    #[arg(long, env = "GUST_WORKFLOWS")]
+    pub workflows: Option<PathBuf>,
+    /// Where the store and compiled components are kept [default: gust-data].
+    #[arg(long, env = "GUST_DATA")]
+    pub data: Option<PathBuf>,
+    /// The address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "GUST_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// The most runs running at once [default: 64].
+    #[arg(long, env = "GUST_WORKERS")]
+    pub workers: Option<usize>,
+    /// The most runs of one workflow running at once, unless it sets
+    /// `concurrency` [default: 16].
+    #[arg(long, env = "GUST_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// The largest webhook body, in bytes [default: 1048576].
+    #[arg(long, env = "GUST_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// How long a `"respond": "sync"` webhook waits for its run [default: 30s].
+    #[arg(long, env = "GUST_SYNC_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub sync_timeout: Option<Duration>,
+    /// How long finished runs are kept [default: 30days].
+    #[arg(long, env = "GUST_RETENTION", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub retention: Option<Duration>,
+    /// How long shutdown waits for steps in flight [default: 30s].
+    #[arg(long, env = "GUST_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub shutdown_grace: Option<Duration>,
+    /// Where compiled components are cached [default: <data>/components].
+    #[arg(long, env = "GUST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// The bearer token of the admin API; required when listening beyond
+    /// loopback. Not read from `gust.toml`, to keep it out of files.
+    #[arg(long, env = "GUST_ADMIN_TOKEN", hide_env_values = true)]
+    #[serde(skip)]
+    pub admin_token: Option<String>,
+}
+
+impl ServeSettings {
+    /// Each setting from `self`, else from `lower`.
+    fn or(self, lower: Self) -> Self {
+        Self {
+            workflows: self.workflows.or(lower.workflows),
+            data: self.data.or(lower.data),
+            listen: self.listen.or(lower.listen),
+            workers: self.workers.or(lower.workers),
+            concurrency: self.concurrency.or(lower.concurrency),
+            max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            sync_timeout: self.sync_timeout.or(lower.sync_timeout),
+            retention: self.retention.or(lower.retention),
+            shutdown_grace: self.shutdown_grace.or(lower.shutdown_grace),
+            cache_dir: self.cache_dir.or(lower.cache_dir),
+            admin_token: self.admin_token.or(lower.admin_token),
+        }
+    }
+
+    /// Reads `gust.toml`-style settings from `path`.
+    fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
+    }
+
+    fn config(&self) -> Config {
+        let mut config = Config::new(self.data.clone().unwrap_or_else(|| "gust-data".into()));
+        if let Some(workers) = self.workers {
+            config.workers = workers;
+        }
+        if let Some(concurrency) = self.concurrency {
+            config.default_concurrency = concurrency;
+        }
+        if let Some(max_body_bytes) = self.max_body_bytes {
+            config.max_body_bytes = max_body_bytes;
+        }
+        if let Some(sync_timeout) = self.sync_timeout {
+            config.sync_timeout = sync_timeout;
+        }
+        if let Some(retention) = self.retention {
+            config.retention = Some(retention);
+        }
+        if let Some(grace) = self.shutdown_grace {
+            config.shutdown_grace = grace;
+        }
+        if let Some(cache_dir) = &self.cache_dir {
+            config.runtime.cache_dir = Some(cache_dir.clone());
+        }
+        config.admin_token = self.admin_token.clone();
+        config
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub(super) async fn serve(settings: ServeSettings, config_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let file = match config_file {
+        Some(path) => ServeSettings::read(&path)?,
+        None if Path::new("gust.toml").exists() => ServeSettings::read(Path::new("gust.toml"))?,
+        None => ServeSettings::default(),
+    };
+    let settings = settings.or(file);
+    let listen = settings
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    if !listen.ip().is_loopback() && settings.admin_token.is_none() {
+        bail!(
+            "{listen} is reachable beyond this machine: set an admin token (--admin-token or GUST_ADMIN_TOKEN) to protect the admin API"
+        );
+    }
+    let workflows_dir = settings.workflows.clone().unwrap_or_else(|| "workflows".into());
+    let engine = Engine::start(settings.config()).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
+    load(&engine, &workflows_dir, address)?;
+    println!("Gust listening on http://{address}");
+    tokio::spawn(reload_on_hangup(engine.clone(), workflows_dir, address));
+    axum::serve(listener, engine.router())
+        .with_graceful_shutdown(termination())
+        .await
+        .context("the server failed")?;
+    eprintln!("Shutting down: finishing the steps in flight.");
+    engine.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the workflow directory and says what loaded.
+fn load(engine: &Engine, dir: &Path, address: SocketAddr) -> anyhow::Result<()> {
+    let set = engine
+        .load_dir(dir)
+        .with_context(|| format!("cannot read the workflow directory {}", dir.display()))?;
+    for (id, prepared) in &set.ready {
+        let url = match &prepared.workflow.trigger {
+            Trigger::Webhook(_) => format!("POST http://{address}/hooks/{id}"),
+            Trigger::OutboundMessage(_) => format!("POST http://{address}/salesforce/outbound/{id}"),
+            Trigger::Schedule(schedule) => format!("schedule {}", schedule.cron),
+            Trigger::Manual(_) => "manual".to_owned(),
+        };
+        eprintln!("loaded   {id}: {url}");
+    }
+    for invalid in &set.invalid {
+        eprintln!("invalid  {}", invalid.source.display());
+        for error in &invalid.errors {
+            eprintln!("         {error}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn reload_on_hangup(engine: Engine, dir: PathBuf, address: SocketAddr) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        eprintln!("Reloading {}.", dir.display());
+        if let Err(error) = load(&engine, &dir, address) {
+            eprintln!("error: {error:#}");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_hangup(_: Engine, _: PathBuf, _: SocketAddr) {}
+
+async fn termination() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

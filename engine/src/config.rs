@@ -1,0 +1,68 @@
+//! What an [`Engine`](crate::Engine) is built from.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::wasm::RuntimeConfig;
+
+/// The settings of an engine. `Config::new(data_dir)` gives the defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the store lives (`<data_dir>/store`) and compiled components
+    /// are cached (`<data_dir>/components`, unless `runtime.cache_dir` says
+    /// otherwise).
+    pub data_dir: PathBuf,
+    /// The most runs running at once.
+    pub workers: usize,
+    /// The most runs of one workflow running at once, unless the workflow
+    /// sets `concurrency`.
+    pub default_concurrency: usize,
+    /// The largest webhook body accepted, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// How long a `"respond": "sync"` webhook waits for its run before
+    /// answering 202 with the run id.
+    pub sync_timeout: Duration,
+    /// Finished runs older than this are pruned; `None` keeps them all.
+    pub retention: Option<Duration>,
+    /// How long shutdown waits for steps in flight before cutting them off
+    /// (they resume on the next start).
+    pub shutdown_grace: Duration,
+    /// The bearer token the admin API and `/metrics` require, if any.
+    pub admin_token: Option<String>,
+    /// The step runtime's settings.
+    pub runtime: RuntimeConfig,
+}
+
+/// The default `workers`.
+pub const DEFAULT_WORKERS: usize = 64;
+/// The default `default_concurrency`.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// The default `max_body_bytes`: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The default `sync_timeout`.
+pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default `retention`: 30 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The default `shutdown_grace`.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+impl Config {
+    /// The defaults, keeping data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            runtime: RuntimeConfig {
+                cache_dir: Some(data_dir.join("components")),
+                ..RuntimeConfig::default()
+            },
+            data_dir,
+            workers: DEFAULT_WORKERS,
+            default_concurrency: DEFAULT_CONCURRENCY,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            sync_timeout: DEFAULT_SYNC_TIMEOUT,
+            retention: Some(DEFAULT_RETENTION),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            admin_token: None,
+        }
+    }
+}

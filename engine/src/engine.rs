@@ -1,0 +1,291 @@
+//! The embeddable engine: a store, the step runtime, the loaded workflows,
+//! the executor and the HTTP routes, behind one handle.
+//!
+//! ```no_run
+//! # async fn embed() -> Result<(), Box<dyn std::error::Error>> {
+//! use gust_engine::{Config, Engine};
+//!
+//! let engine = Engine::start(Config::new("gust-data")).await?;
+//! engine.load_dir("workflows".as_ref())?;
+//! let app = axum::Router::new().nest("/gust", engine.router());
+//! let accepted = engine
+//!     .submit("score-lead", serde_json::json!({"body": {"Email": "a@b.c"}}), None)
+//!     .await?;
+//! let run = engine.wait(accepted.run().id, std::time::Duration::from_secs(5)).await?;
+//! # drop((app, run));
+//! engine.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::runner::{Runner, StepReport};
+use crate::runtime::executor::Executor;
+use crate::runtime::{RunId, RunRecord, WorkflowSet, Workflows, now};
+use crate::salesforce::NoConnection;
+use crate::store::{Accepted, NewRun, RunPage, RunQuery, SledStore, Store, StoreError};
+use crate::wasm::StepRuntime;
+use crate::workflow::{ValidationError, WorkflowFile};
+
+/// Why an engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The step runtime could not be set up.
+    #[error(transparent)]
+    Runtime(#[from] crate::wasm::Error),
+}
+
+/// Why an event was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// No workflow with this id is loaded.
+    #[error("no workflow `{0}` is loaded")]
+    UnknownWorkflow(String),
+    /// No run with this id is stored.
+    #[error("no run `{0}` is stored")]
+    UnknownRun(RunId),
+    /// The store failed; nothing was accepted.
+    #[error("the event could not be stored: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A run with its trigger event and every step's record.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDetail {
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunRecord,
+    /// Its trigger event.
+    pub event: Value,
+    /// Its steps, in the order they ran.
+    pub steps: Vec<StepReport>,
+}
+
+/// A running engine. Cheap to clone; every clone is the same engine.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) executor: Arc<Executor>,
+    pub(crate) config: Arc<Config>,
+    tasks: Arc<Tasks>,
+}
+
+struct Tasks {
+    tracker: TaskTracker,
+    stop: CancellationToken,
+    abort: CancellationToken,
+    dispatcher: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Engine {
+    /// Opens the sled store in `config.data_dir` and starts the executor.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let store = SledStore::open(&config.data_dir.join("store"))?;
+        Self::with_store(config, Arc::new(store))
+    }
+
+    /// Starts the executor over `store`.
+    pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, StartError> {
+        let runtime = Arc::new(StepRuntime::new(config.runtime.clone())?);
+        let runner = Runner::new(runtime, Arc::new(NoConnection), store.clone());
+        let executor = Arc::new(Executor {
+            store,
+            runner,
+            workflows: Workflows::default(),
+            scheduler: Default::default(),
+            watchers: Default::default(),
+            metrics: Metrics::new(),
+            workers: config.workers.max(1),
+            default_concurrency: config.default_concurrency.max(1),
+        });
+        let tasks = Arc::new(Tasks {
+            tracker: TaskTracker::new(),
+            stop: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            dispatcher: Default::default(),
+        });
+        let dispatcher = tokio::spawn(executor.clone().dispatch(
+            tasks.tracker.clone(),
+            tasks.stop.clone(),
+            tasks.abort.clone(),
+        ));
+        *tasks.dispatcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(dispatcher);
+        if let Some(retention) = config.retention {
+            tasks.tracker.spawn(prune(executor.clone(), retention, tasks.stop.clone()));
+        }
+        Ok(Self {
+            executor,
+            config: Arc::new(config),
+            tasks,
+        })
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Replaces the loaded workflows with the `*.json` files of `dir`, and
+    /// queues the stored runs of every workflow now loaded. Files that fail
+    /// are reported in the set; the others load.
+    pub fn load_dir(&self, dir: &Path) -> std::io::Result<Arc<WorkflowSet>> {
+        let set = WorkflowSet::load_dir(dir, &self.executor.runner)?;
+        self.executor.workflows.replace(set);
+        self.resume();
+        Ok(self.workflows())
+    }
+
+    /// Adds (or replaces) one workflow.
+    pub fn add_workflow(&self, file: &WorkflowFile) -> Result<(), Vec<ValidationError>> {
+        let prepared = self.executor.runner.prepare(file)?;
+        self.executor.workflows.insert(prepared);
+        self.resume();
+        Ok(())
+    }
+
+    fn resume(&self) {
+        match self.executor.resume_queued() {
+            Ok(0) => {}
+            Ok(resumed) => tracing::info!(resumed, "Queued the stored unfinished runs."),
+            Err(error) => tracing::error!(%error, "Cannot read the stored queue."),
+        }
+    }
+
+    /// The loaded workflows and the files that failed.
+    pub fn workflows(&self) -> Arc<WorkflowSet> {
+        self.executor.workflows.get()
+    }
+
+    /// Stores an event for `workflow` durably and queues its run. With a
+    /// `dedupe_key` already used for this workflow, nothing is stored and
+    /// the earlier run is returned.
+    pub async fn submit(
+        &self,
+        workflow: &str,
+        event: Value,
+        dedupe_key: Option<String>,
+    ) -> Result<Accepted, SubmitError> {
+        if !self.executor.workflows.get().ready.contains_key(workflow) {
+            return Err(SubmitError::UnknownWorkflow(workflow.to_owned()));
+        }
+        let mut record = RunRecord::queued(RunId::new(), workflow);
+        record.dedupe_key = dedupe_key;
+        self.accept(NewRun { record, event }).await
+    }
+
+    async fn accept(&self, run: NewRun) -> Result<Accepted, SubmitError> {
+        let accepted = self.executor.store.accept(run).await?;
+        let record = accepted.run();
+        let duplicate = matches!(accepted, Accepted::Duplicate(_));
+        self.executor.metrics.event_accepted(&record.workflow, duplicate);
+        if let (false, Some(due)) = (duplicate, record.due_at) {
+            self.executor.scheduler.enqueue(record.id, &record.workflow, due);
+        }
+        Ok(accepted)
+    }
+
+    /// Waits up to `timeout` for `run` to end; `None` if it has not.
+    pub async fn wait(&self, run: RunId, timeout: Duration) -> Result<Option<RunRecord>, StoreError> {
+        let ended = self.executor.watchers.watch(run);
+        let record = self.executor.store.run(run)?;
+        if let Some(record) = record.filter(|record| record.status.is_final()) {
+            self.executor.watchers.forget_closed(run);
+            return Ok(Some(record));
+        }
+        let result = tokio::time::timeout(timeout, ended).await;
+        self.executor.watchers.forget_closed(run);
+        Ok(result.ok().and_then(Result::ok))
+    }
+
+    /// A run with its event and steps.
+    pub fn run(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
+        let store = &self.executor.store;
+        let Some(run) = store.run(id)? else {
+            return Ok(None);
+        };
+        Ok(Some(RunDetail {
+            event: store.event(id)?.unwrap_or(Value::Null),
+            steps: store.steps(id)?,
+            run,
+        }))
+    }
+
+    /// A page of runs, newest first.
+    pub fn runs(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
+        self.executor.store.list(query)
+    }
+
+    /// Runs the event of run `id` again as a new run.
+    pub async fn replay(&self, id: RunId) -> Result<RunRecord, SubmitError> {
+        let store = &self.executor.store;
+        let original = store.run(id)?.ok_or(SubmitError::UnknownRun(id))?;
+        let event = store.event(id)?.unwrap_or(Value::Null);
+        let mut record = RunRecord::queued(RunId::new(), &original.workflow);
+        record.replay_of = Some(id);
+        Ok(self.accept(NewRun { record, event }).await?.run().clone())
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn metrics(&self) -> String {
+        let (waiting, running) = self.executor.scheduler.counts();
+        self.executor.metrics.queue(waiting, running);
+        self.executor.metrics.encode()
+    }
+
+    /// Stops starting runs, waits up to the shutdown grace for runs in
+    /// flight, cuts off the rest (they resume on the next start) and
+    /// flushes the store.
+    pub async fn shutdown(&self) {
+        self.tasks.stop.cancel();
+        let dispatcher = self.tasks.dispatcher.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(dispatcher) = dispatcher {
+            let _ = dispatcher.await;
+        }
+        self.tasks.tracker.close();
+        if tokio::time::timeout(self.config.shutdown_grace, self.tasks.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Runs still in flight after the shutdown grace were cut off; they resume on the next start.");
+            self.tasks.abort.cancel();
+            self.tasks.tracker.wait().await;
+        }
+        if let Err(error) = self.executor.store.flush().await {
+            tracing::error!(%error, "The final flush failed.");
+        }
+    }
+}
+
+/// Prunes finished runs older than `retention`, now and then.
+async fn prune(executor: Arc<Executor>, retention: Duration, stop: CancellationToken) {
+    let every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        let before = chrono::TimeDelta::from_std(retention)
+            .ok()
+            .and_then(|retention| now().checked_sub_signed(retention));
+        let store = executor.store.clone();
+        let pruned = tokio::task::spawn_blocking(move || before.map_or(Ok(0), |before| store.prune(before)));
+        match pruned.await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(pruned)) => tracing::info!(pruned, "Pruned finished runs past retention."),
+            Ok(Err(error)) => tracing::error!(%error, "Pruning runs failed."),
+            Err(error) => tracing::error!(%error, "Pruning runs panicked."),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The server's Prometheus metrics, served at `/metrics` in the text format.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::runtime::RunStatus;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkflowLabels {
+    workflow: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    workflow: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    workflow: String,
+    step: String,
+}
+
+type StepHistograms = Family<StepLabels, Histogram, fn() -> Histogram>;
+
+/// Every metric the server keeps.
+pub(crate) struct Metrics {
+    registry: Registry,
+    events_accepted: Family<WorkflowLabels, Counter>,
+    events_duplicate: Family<WorkflowLabels, Counter>,
+    runs_finished: Family<RunLabels, Counter>,
+    step_duration: StepHistograms,
+    step_retries: Family<StepLabels, Counter>,
+    queue_depth: Gauge,
+    runs_running: Gauge,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::with_prefix("gust");
+        let events_accepted = Family::default();
+        registry.register(
+            "events_accepted",
+            "Events durably stored, each starting a run",
+            events_accepted.clone(),
+        );
+        let events_duplicate = Family::default();
+        registry.register(
+            "events_duplicate",
+            "Events whose dedupe key named a run already stored",
+            events_duplicate.clone(),
+        );
+        let runs_finished = Family::default();
+        registry.register(
+            "runs_finished",
+            "Runs that ended, by final status",
+            runs_finished.clone(),
+        );
+        let step_duration: StepHistograms = Family::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_05, 2.5, 14))
+        });
+        registry.register(
+            "step_attempt_duration_seconds",
+            "Time of one step attempt, instantiation included",
+            step_duration.clone(),
+        );
+        let step_retries = Family::default();
+        registry.register(
+            "step_retries",
+            "Step attempts that failed and were scheduled again",
+            step_retries.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "queue_depth",
+            "Runs waiting for a worker or for their next attempt",
+            queue_depth.clone(),
+        );
+        let runs_running = Gauge::default();
+        registry.register("runs_running", "Runs being run now", runs_running.clone());
+        Self {
+            registry,
+            events_accepted,
+            events_duplicate,
+            runs_finished,
+            step_duration,
+            step_retries,
+            queue_depth,
+            runs_running,
+        }
+    }
+
+    pub(crate) fn event_accepted(&self, workflow: &str, duplicate: bool) {
+        let labels = WorkflowLabels {
+            workflow: workflow.to_owned(),
+        };
+        let family = if duplicate {
+            &self.events_duplicate
+        } else {
+            &self.events_accepted
+        };
+        family.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn run_finished(&self, workflow: &str, status: RunStatus) {
+        let labels = RunLabels {
+            workflow: workflow.to_owned(),
+            status: status.as_str().to_owned(),
+        };
+        self.runs_finished.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn step_attempt(&self, workflow: &str, step: &str, seconds: f64, retried: bool) {
+        let labels = StepLabels {
+            workflow: workflow.to_owned(),
+            step: step.to_owned(),
+        };
+        self.step_duration.get_or_create(&labels).observe(seconds);
+        if retried {
+            self.step_retries.get_or_create(&labels).inc();
+        }
+    }
+
+    pub(crate) fn queue(&self, waiting: usize, running: usize) {
+        self.queue_depth.set(waiting as i64);
+        self.runs_running.set(running as i64);
+    }
+
+    /// The metrics in Prometheus text format.
+    pub(crate) fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String does not fail");
+        text
+    }
+}

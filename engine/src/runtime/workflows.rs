@@ -1,0 +1,102 @@
+//! The workflows a server runs: loaded from files or added in code, each
+//! ready (compiled) or invalid (with its problems), replaced as a whole on
+//! reload.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+use crate::runner::{PreparedWorkflow, Runner};
+use crate::workflow::{LoadError, WorkflowFile};
+
+/// A workflow file that could not be loaded, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvalidWorkflow {
+    /// The file.
+    pub source: PathBuf,
+    /// Every problem found.
+    pub errors: Vec<String>,
+}
+
+/// The workflows loaded and the files that failed.
+#[derive(Clone, Default)]
+pub struct WorkflowSet {
+    /// Ready workflows by id.
+    pub ready: BTreeMap<String, PreparedWorkflow>,
+    /// Files that failed to load.
+    pub invalid: Vec<InvalidWorkflow>,
+}
+
+impl WorkflowSet {
+    /// Loads every `*.json` file in `dir`, in name order. A file that fails
+    /// is recorded and the others still load; a second file with an id
+    /// already loaded fails.
+    pub fn load_dir(dir: &Path, runner: &Runner) -> std::io::Result<Self> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+            .collect();
+        paths.sort();
+        let mut set = Self::default();
+        for path in paths {
+            if let Err(errors) = set.add(&path, runner) {
+                tracing::error!(file = %path.display(), "Workflow not loaded:\n  {}", errors.join("\n  "));
+                set.invalid.push(InvalidWorkflow {
+                    source: path,
+                    errors,
+                });
+            }
+        }
+        Ok(set)
+    }
+
+    fn add(&mut self, path: &Path, runner: &Runner) -> Result<(), Vec<String>> {
+        let file = WorkflowFile::load(path).map_err(|error| match error {
+            LoadError::Invalid { errors, .. } => errors.iter().map(|e| e.to_string()).collect(),
+            error => vec![error.to_string()],
+        })?;
+        let id = file.workflow.id.to_string();
+        if self.ready.contains_key(&id) {
+            return Err(vec![format!("id: `{id}` is already used by another workflow file")]);
+        }
+        let prepared = runner
+            .prepare(&file)
+            .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+        self.ready.insert(id, prepared);
+        Ok(())
+    }
+}
+
+/// The current set, swapped whole on reload; runs in flight keep the
+/// version they started with.
+#[derive(Default)]
+pub(crate) struct Workflows {
+    current: RwLock<Arc<WorkflowSet>>,
+}
+
+impl Workflows {
+    /// The current set.
+    pub(crate) fn get(&self) -> Arc<WorkflowSet> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the set.
+    pub(crate) fn replace(&self, set: WorkflowSet) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+    }
+
+    /// Adds or replaces one workflow.
+    pub(crate) fn insert(&self, prepared: PreparedWorkflow) {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut set = WorkflowSet::clone(&current);
+        set.ready.insert(prepared.workflow.id.to_string(), prepared);
+        *current = Arc::new(set);
+    }
+
+    /// A ready workflow.
+    pub(crate) fn ready(&self, id: &str) -> Option<PreparedWorkflow> {
+        self.get().ready.get(id).cloned()
+    }
+}

@@ -1,0 +1,178 @@
+//! The key layout of the store: every key the store writes is built here.
+//!
+//! One sled tree holds everything, each kind of record under a one-byte
+//! prefix, so that accepting an event (run, event, queue entry, indexes,
+//! dedupe key) or finishing an attempt (step record, run, state writes,
+//! queue entry) is one atomic batch. Run ids are UUIDv7, whose bytes sort by
+//! creation time, so every range of runs is a time range.
+//!
+//! | key                                        | value              |
+//! |--------------------------------------------|--------------------|
+//! | `r` run                                    | run record (JSON)  |
+//! | `e` run                                    | trigger event      |
+//! | `s` run, step index (u16 BE)               | step record (JSON) |
+//! | `q` due (ms since epoch, u64 BE), run      | workflow id        |
+//! | `w` workflow, 0, run                       | empty              |
+//! | `t` status, run                            | empty              |
+//! | `d` workflow, 0, dedupe key                | run id             |
+//! | `k` scope, 0, state key                    | state value        |
+
+use super::RunId;
+use crate::runtime::RunStatus;
+
+const RUN: u8 = b'r';
+const EVENT: u8 = b'e';
+const STEP: u8 = b's';
+const QUEUE: u8 = b'q';
+const BY_WORKFLOW: u8 = b'w';
+const BY_STATUS: u8 = b't';
+const DEDUPE: u8 = b'd';
+const STATE: u8 = b'k';
+
+/// The length of a run id in a key.
+pub(super) const RUN_ID_LEN: usize = 16;
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    key.push(prefix);
+    for part in parts {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+/// The run record.
+pub(super) fn run(id: RunId) -> Vec<u8> {
+    key(RUN, &[id.as_bytes()])
+}
+
+/// Every run record.
+pub(super) fn runs() -> Vec<u8> {
+    vec![RUN]
+}
+
+/// The run id at the end of a key of [`run`], [`by_workflow`] or
+/// [`by_status`].
+pub(super) fn trailing_run_id(key: &[u8]) -> Option<RunId> {
+    let start = key.len().checked_sub(RUN_ID_LEN)?;
+    RunId::from_slice(&key[start..])
+}
+
+/// A run's trigger event.
+pub(super) fn event(id: RunId) -> Vec<u8> {
+    key(EVENT, &[id.as_bytes()])
+}
+
+/// The record of step number `index` of a run.
+pub(super) fn step(id: RunId, index: usize) -> Vec<u8> {
+    let index = u16::try_from(index).unwrap_or(u16::MAX);
+    key(STEP, &[id.as_bytes(), &index.to_be_bytes()])
+}
+
+/// Every step record of a run.
+pub(super) fn steps(id: RunId) -> Vec<u8> {
+    key(STEP, &[id.as_bytes()])
+}
+
+/// A run's entry in the queue, due at `due_ms`.
+pub(super) fn queued(due_ms: u64, id: RunId) -> Vec<u8> {
+    key(QUEUE, &[&due_ms.to_be_bytes(), id.as_bytes()])
+}
+
+/// The whole queue, in due order.
+pub(super) fn queue() -> Vec<u8> {
+    vec![QUEUE]
+}
+
+/// The due time of a queue key.
+pub(super) fn queued_due(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(1..9)?.try_into().ok()?))
+}
+
+/// A run in the index of its workflow's runs.
+pub(super) fn by_workflow(workflow: &str, id: RunId) -> Vec<u8> {
+    key(BY_WORKFLOW, &[workflow.as_bytes(), &[0], id.as_bytes()])
+}
+
+/// The index of one workflow's runs.
+pub(super) fn workflow_runs(workflow: &str) -> Vec<u8> {
+    key(BY_WORKFLOW, &[workflow.as_bytes(), &[0]])
+}
+
+/// A run in the index of runs with its status.
+pub(super) fn by_status(status: RunStatus, id: RunId) -> Vec<u8> {
+    key(BY_STATUS, &[&[status_byte(status)], id.as_bytes()])
+}
+
+/// The index of runs with one status.
+pub(super) fn status_runs(status: RunStatus) -> Vec<u8> {
+    key(BY_STATUS, &[&[status_byte(status)]])
+}
+
+fn status_byte(status: RunStatus) -> u8 {
+    match status {
+        RunStatus::Queued => b'q',
+        RunStatus::Running => b'r',
+        RunStatus::Retrying => b'y',
+        RunStatus::Succeeded => b's',
+        RunStatus::Failed => b'f',
+    }
+}
+
+/// The dedupe key of an event of `workflow`.
+pub(super) fn dedupe(workflow: &str, dedupe_key: &str) -> Vec<u8> {
+    key(DEDUPE, &[workflow.as_bytes(), &[0], dedupe_key.as_bytes()])
+}
+
+/// A step state entry.
+pub(super) fn state(scope: &str, state_key: &str) -> Vec<u8> {
+    key(STATE, &[scope.as_bytes(), &[0], state_key.as_bytes()])
+}
+
+/// The end of a range that holds every key starting with `prefix`.
+pub(super) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_keys_sort_by_due_time_then_run() {
+        let early = RunId::new();
+        let late = RunId::new();
+        assert!(queued(5, late) < queued(6, early));
+        assert!(queued(5, early) < queued(5, late));
+        assert_eq!(queued_due(&queued(1_700_000_000_123, early)), Some(1_700_000_000_123));
+    }
+
+    #[test]
+    fn index_keys_end_with_the_run_id() {
+        let id = RunId::new();
+        assert_eq!(trailing_run_id(&by_workflow("score-leads", id)), Some(id));
+        assert_eq!(trailing_run_id(&by_status(RunStatus::Failed, id)), Some(id));
+        assert_eq!(trailing_run_id(&run(id)), Some(id));
+    }
+
+    #[test]
+    fn one_workflow_index_does_not_hold_another_whose_id_extends_it() {
+        let id = RunId::new();
+        assert!(!by_workflow("leads-2", id).starts_with(&workflow_runs("leads")));
+        assert!(by_workflow("leads", id).starts_with(&workflow_runs("leads")));
+    }
+
+    #[test]
+    fn prefix_end_bounds_every_key_with_the_prefix() {
+        assert_eq!(prefix_end(b"w"), b"x".to_vec());
+        assert_eq!(prefix_end(&[b'w', 0xff]), b"x".to_vec());
+        assert!(by_workflow("a", RunId::new()) < prefix_end(&workflow_runs("a")));
+    }
+}

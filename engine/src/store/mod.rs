@@ -1,0 +1,127 @@
+//! Where runs, their events and step records, the queue and step state are
+//! kept.
+//!
+//! [`Store`] is the one interface the triggers and the executor use; sled
+//! ([`SledStore`]) is the embedded implementation, and another backend (a
+//! shared database for several nodes) fits behind the same trait.
+
+mod group_commit;
+mod keys;
+mod sled_store;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+pub use crate::runtime::RunId;
+use crate::runner::StepReport;
+use crate::runtime::{RunRecord, RunStatus};
+use crate::state::{StateStore, StateWrite};
+pub use sled_store::SledStore;
+
+/// A store operation failed. Nothing it was asked to write is acknowledged.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The storage itself failed: I/O, a full disk, a closed store.
+    #[error("the store failed: {0}")]
+    Unavailable(String),
+    /// A stored record could not be read back.
+    #[error("a stored record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A run to store, with its trigger event.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// The run, queued.
+    pub record: RunRecord,
+    /// Its trigger event.
+    pub event: Value,
+}
+
+/// What storing an event did.
+#[derive(Debug, Clone)]
+pub enum Accepted {
+    /// The run was stored.
+    New(RunRecord),
+    /// A run with the same dedupe key was already stored; nothing was written.
+    Duplicate(RunRecord),
+}
+
+impl Accepted {
+    /// The run the event belongs to.
+    pub fn run(&self) -> &RunRecord {
+        match self {
+            Self::New(run) | Self::Duplicate(run) => run,
+        }
+    }
+}
+
+/// A change to a run, written atomically: its new record, the step record
+/// of the attempt that caused it, and that attempt's state writes.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// The run's new record.
+    pub run: RunRecord,
+    /// Step number `.0`'s new record.
+    pub step: Option<(usize, StepReport)>,
+    /// The state writes to apply with it.
+    pub state_writes: Vec<StateWrite>,
+}
+
+/// Which runs to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunQuery {
+    /// Only this workflow's runs.
+    pub workflow: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+    /// At most this many.
+    pub limit: usize,
+    /// Only runs older than this one (the previous page's `next_cursor`).
+    pub before: Option<RunId>,
+}
+
+/// One page of runs.
+#[derive(Debug, Clone)]
+pub struct RunPage {
+    /// The runs, newest first.
+    pub runs: Vec<RunRecord>,
+    /// Where the next page starts, if there is one.
+    pub next_cursor: Option<RunId>,
+}
+
+/// A run waiting in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRun {
+    /// The run.
+    pub id: RunId,
+    /// Its workflow.
+    pub workflow: String,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+}
+
+/// The durable store behind the server.
+#[async_trait]
+pub trait Store: StateStore + Send + Sync + 'static {
+    /// Stores a new run and its event, durably, unless its dedupe key names
+    /// a run already stored.
+    async fn accept(&self, run: NewRun) -> Result<Accepted, StoreError>;
+    /// Applies `transition` atomically; durably when `durable`.
+    async fn transition(&self, transition: Transition, durable: bool) -> Result<(), StoreError>;
+    /// Makes every write so far durable.
+    async fn flush(&self) -> Result<(), StoreError>;
+    /// A run.
+    fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError>;
+    /// A run's trigger event.
+    fn event(&self, id: RunId) -> Result<Option<Value>, StoreError>;
+    /// A run's step records, in step order.
+    fn steps(&self, id: RunId) -> Result<Vec<StepReport>, StoreError>;
+    /// Every run in the queue, soonest due first.
+    fn queued(&self) -> Result<Vec<QueuedRun>, StoreError>;
+    /// One page of runs, newest first.
+    fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError>;
+    /// Removes finished runs created before `before`; returns how many.
+    fn prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError>;
+}

@@ -1,0 +1,3 @@
+//! What turns inbound requests into events.
+
+pub mod webhook;
