@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
-use gust_engine::runner::{RunReport, RunStatus, Runner, StepStatus};
+use gust_engine::runner::{RunReport, Runner, StepStatus};
+use gust_engine::runtime::RunStatus;
 use gust_engine::salesforce::NoConnection;
 use gust_engine::state::MemoryStateStore;
 use gust_engine::workflow::WorkflowFile;

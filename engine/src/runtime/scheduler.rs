@@ -174,7 +174,7 @@ mod tests {
         assert_eq!(taken[1].run, other);
         scheduler.done(&taken[0]);
         assert_eq!(take_all(&scheduler, 10, 1).len(), 1);
-        assert_eq!(scheduler.counts(), (1, 1));
+        assert_eq!(scheduler.counts(), (1, 2));
     }
 
     #[test]

@@ -76,6 +76,16 @@ fn run(input: Value) -> Result<Output, Error> {
             state::set("count", &json!(count))?;
             json!({ "count": count })
         }
+        "record" => {
+            // Counts its calls per `key` in state, then sleeps `sleep_ms`.
+            let key = format!("calls/{}", input["key"].as_str().unwrap_or_default());
+            let calls = state::get(&key)?.and_then(|v| v.as_u64()).unwrap_or(0) + 1;
+            state::set(&key, &json!(calls))?;
+            if let Some(ms) = input["sleep_ms"].as_u64() {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
+            json!({ "key": input["key"], "calls": calls })
+        }
         "flaky" => {
             // Fails (retryably) until its `succeed_on`-th attempt.
             let attempt = state::get("attempt")?.and_then(|v| v.as_u64()).unwrap_or(0) + 1;

@@ -1,0 +1,173 @@
+use serde_json::json;
+
+use super::*;
+use crate::runtime::{RunStatus, now};
+
+fn store() -> (tempfile::TempDir, SledStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+fn new_run(workflow: &str, dedupe_key: Option<&str>) -> NewRun {
+    let mut record = RunRecord::queued(RunId::new(), workflow);
+    record.dedupe_key = dedupe_key.map(str::to_owned);
+    NewRun {
+        record,
+        event: json!({ "n": 1 }),
+    }
+}
+
+#[tokio::test]
+async fn an_accepted_run_is_queued_indexed_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = new_run("leads", None);
+    let id = run.record.id;
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert!(matches!(store.accept(run).await.unwrap(), Accepted::New(_)));
+        assert!(SledStore::open(dir.path()).is_err(), "a second opener is refused");
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.run(id).unwrap().unwrap().status, RunStatus::Queued);
+    assert_eq!(store.event(id).unwrap(), Some(json!({ "n": 1 })));
+    let queued = store.queued().unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!((queued[0].id, queued[0].workflow.as_str()), (id, "leads"));
+}
+
+#[tokio::test]
+async fn a_dedupe_key_stores_one_run_even_under_concurrency() {
+    let (_dir, store) = store();
+    let store = std::sync::Arc::new(store);
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.accept(new_run("leads", Some("k1"))).await.unwrap() })
+        })
+        .collect();
+    let mut new = Vec::new();
+    let mut duplicates = Vec::new();
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Accepted::New(run) => new.push(run.id),
+            Accepted::Duplicate(run) => duplicates.push(run.id),
+        }
+    }
+    assert_eq!(new.len(), 1);
+    assert!(duplicates.iter().all(|id| *id == new[0]));
+    // Another workflow may use the same key.
+    assert!(matches!(store.accept(new_run("other", Some("k1"))).await.unwrap(), Accepted::New(_)));
+    assert_eq!(store.queued().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_transition_moves_the_run_between_indexes_and_out_of_the_queue() {
+    let (_dir, store) = store();
+    let run = new_run("leads", None);
+    let mut record = run.record.clone();
+    store.accept(run).await.unwrap();
+    record.status = RunStatus::Failed;
+    record.due_at = None;
+    record.finished_at = Some(now());
+    let step = crate::runner::StepReport::start("score", json!({}));
+    let transition = Transition {
+        run: record.clone(),
+        step: Some((0, step)),
+        state_writes: vec![StateWrite {
+            scope: "leads/score".into(),
+            key: "calls".into(),
+            value: Some("1".into()),
+        }],
+    };
+    store.transition(transition, true).await.unwrap();
+    assert!(store.queued().unwrap().is_empty());
+    assert_eq!(store.steps(record.id).unwrap().len(), 1);
+    assert_eq!(StateStore::get(&store, "leads/score", "calls").unwrap().as_deref(), Some("1"));
+    let failed = RunQuery {
+        status: Some(RunStatus::Failed),
+        limit: 10,
+        ..RunQuery::default()
+    };
+    assert_eq!(store.list(&failed).unwrap().runs.len(), 1);
+    let queued = RunQuery {
+        status: Some(RunStatus::Queued),
+        limit: 10,
+        ..RunQuery::default()
+    };
+    assert!(store.list(&queued).unwrap().runs.is_empty());
+}
+
+#[tokio::test]
+async fn runs_list_newest_first_in_pages_and_by_workflow() {
+    let (_dir, store) = store();
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        let run = new_run(if index % 2 == 0 { "even" } else { "odd" }, None);
+        ids.push(run.record.id);
+        store.accept(run).await.unwrap();
+    }
+    let first = store
+        .list(&RunQuery {
+            limit: 2,
+            ..RunQuery::default()
+        })
+        .unwrap();
+    assert_eq!(first.runs.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[4], ids[3]]);
+    assert_eq!(first.next_cursor, Some(ids[3]));
+    let rest = store
+        .list(&RunQuery {
+            limit: 10,
+            before: first.next_cursor,
+            ..RunQuery::default()
+        })
+        .unwrap();
+    assert_eq!(rest.runs.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[2], ids[1], ids[0]]);
+    assert_eq!(rest.next_cursor, None);
+    let even = store
+        .list(&RunQuery {
+            workflow: Some("even".into()),
+            status: Some(RunStatus::Queued),
+            limit: 10,
+            ..RunQuery::default()
+        })
+        .unwrap();
+    assert_eq!(even.runs.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[4], ids[2], ids[0]]);
+}
+
+#[tokio::test]
+async fn pruning_removes_old_finished_runs_and_keeps_unfinished_ones() {
+    let (_dir, store) = store();
+    let finished = new_run("leads", Some("old"));
+    let mut record = finished.record.clone();
+    store.accept(finished).await.unwrap();
+    let unfinished = new_run("leads", None);
+    let unfinished_id = unfinished.record.id;
+    store.accept(unfinished).await.unwrap();
+    record.status = RunStatus::Succeeded;
+    record.due_at = None;
+    store
+        .transition(
+            Transition {
+                run: record.clone(),
+                step: Some((0, crate::runner::StepReport::start("a", json!(null)))),
+                state_writes: Vec::new(),
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.prune(record.created_at).unwrap(), 0, "nothing is older than itself");
+    let later = now() + chrono::TimeDelta::seconds(1);
+    assert_eq!(store.prune(later).unwrap(), 1);
+    assert_eq!(store.run(record.id).unwrap(), None);
+    assert!(store.steps(record.id).unwrap().is_empty());
+    assert!(store.run(unfinished_id).unwrap().is_some());
+    // The dedupe key went with the run.
+    assert!(matches!(store.accept(new_run("leads", Some("old"))).await.unwrap(), Accepted::New(_)));
+    let all = RunQuery {
+        limit: 10,
+        ..RunQuery::default()
+    };
+    assert_eq!(store.list(&all).unwrap().runs.len(), 2);
+}

@@ -1,0 +1,271 @@
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use gust_engine::state::StateStore;
+use gust_engine::store::SledStore;
+use gust_tests::guests;
+use serde_json::{Value, json};
+
+/// `gust serve` running as a child process.
+struct Process {
+    child: Child,
+    base: String,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Process {
+    fn start(workflows: &Path, data: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--workflows"])
+            .arg(workflows)
+            .arg("--data")
+            .arg(data)
+            .env("GUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gust serve starts");
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let stderr = std::thread::spawn(move || {
+            stderr.lines().map_while(Result::ok).collect::<Vec<_>>().join("\n")
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("Gust listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        Self { child, base, stderr }
+    }
+
+    /// Sends SIGTERM and returns the exit status and everything logged.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let status = self.child.wait().unwrap();
+        (status, self.stderr.join().unwrap())
+    }
+
+    /// Sends SIGKILL.
+    fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.stderr.join().unwrap()
+    }
+}
+
+fn write_workflow(dir: &Path, workflow: &Value) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(format!("{}.json", workflow["id"].as_str().unwrap()));
+    std::fs::write(&path, workflow.to_string()).unwrap();
+    path
+}
+
+async fn runs_with_status(client: &reqwest::Client, base: &str, status: &str) -> Vec<Value> {
+    let mut runs = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/api/runs?limit=1000&status={status}");
+        if let Some(cursor) = &cursor {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let page: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        runs.extend(page["runs"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return runs,
+        }
+    }
+}
+
+/// Posts `{"key": key}` with `Idempotency-Key: key` to the `crash` hook for
+/// every key, 64 at a time; returns the keys that got a 202.
+async fn send_all(base: &str, keys: &[String]) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let keys = Arc::new(keys.to_vec());
+    let senders: Vec<_> = (0..64)
+        .map(|_| {
+            let (client, acked, next, keys) = (client.clone(), acked.clone(), next.clone(), keys.clone());
+            let url = format!("{base}/hooks/crash");
+            tokio::spawn(async move {
+                loop {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(key) = keys.get(index) else { return };
+                    let sent = client
+                        .post(&url)
+                        .header("idempotency-key", key)
+                        .json(&json!({ "key": key }))
+                        .timeout(Duration::from_secs(20))
+                        .send()
+                        .await;
+                    if sent.is_ok_and(|response| response.status() == 202) {
+                        acked.lock().unwrap().push(key.clone());
+                    }
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    Arc::try_unwrap(acked).unwrap().into_inner().unwrap()
+}
+
+/// The crash test: kill -9 mid-load, restart, and every acknowledged event
+/// has exactly one completed run in which no finished step ran twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step() {
+    const EVENTS: usize = 3_000;
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    let data = dir.path().join("data");
+    let record = |id: &str, sleep_ms: u64| {
+        json!({ "id": id, "uses": guests::MISBEHAVE, "with": { "act": "record", "key": "${trigger.body.key}", "sleep_ms": sleep_ms } })
+    };
+    write_workflow(
+        &workflows,
+        &json!({
+            "id": "crash",
+            "trigger": { "webhook": {} },
+            "steps": [record("first", 2), record("second", 10)],
+        }),
+    );
+    let keys: Vec<String> = (0..EVENTS).map(|n| format!("k{n}")).collect();
+
+    // Load, and kill -9 once a third of the events were acknowledged.
+    let server = Process::start(&workflows, &data);
+    let base = server.base.clone();
+    let sending = tokio::spawn({
+        let keys = keys.clone();
+        async move { send_all(&base, &keys).await }
+    });
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        let accepted = client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+        let count = accepted
+            .lines()
+            .find(|line| line.starts_with("gust_events_accepted_total{workflow=\"crash\"}"))
+            .and_then(|line| line.rsplit(' ').next()?.parse::<usize>().ok())
+            .unwrap_or(0);
+        if count >= EVENTS / 3 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "load never reached a third");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    let acked_before_kill = sending.await.unwrap();
+    assert!(acked_before_kill.len() >= EVENTS / 3);
+    assert!(acked_before_kill.len() < EVENTS, "the kill landed mid-load");
+
+    // Restart, and send every event again: the acknowledged ones are
+    // duplicates, the others are stored now.
+    let server = Process::start(&workflows, &data);
+    let acked_after_restart = send_all(&server.base, &keys).await;
+    assert_eq!(acked_after_restart.len(), EVENTS);
+    let started = Instant::now();
+    loop {
+        let mut unfinished = 0;
+        for status in ["queued", "running", "retrying"] {
+            unfinished += runs_with_status(&client, &server.base, status).await.len();
+        }
+        if unfinished == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(240), "{unfinished} runs never finished");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let succeeded = runs_with_status(&client, &server.base, "succeeded").await;
+    assert!(runs_with_status(&client, &server.base, "failed").await.is_empty());
+    let (status, log) = server.terminate();
+    assert!(status.success(), "SIGTERM exits 0: {status}\n{log}");
+    assert!(log.contains("Queued the stored unfinished runs"), "the restart resumed runs the kill cut off:\n{log}");
+
+    // Exactly one completed run per event.
+    let mut runs_per_key = std::collections::HashMap::<String, usize>::new();
+    for run in &succeeded {
+        *runs_per_key.entry(run["dedupe_key"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    for key in &keys {
+        assert_eq!(runs_per_key.get(key), Some(&1), "runs of {key}");
+    }
+    assert_eq!(succeeded.len(), EVENTS);
+
+    // Each step's calls are counted in state committed with its record: a
+    // finished step that ran again would have counted 2.
+    let store = SledStore::open(&data.join("store")).unwrap();
+    for key in &keys {
+        for step in ["first", "second"] {
+            let calls = store.get(&format!("crash/{step}"), &format!("calls/{key}")).unwrap();
+            assert_eq!(calls.as_deref(), Some("1"), "calls of {step} for {key}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn gust_runs_lists_shows_and_replays_over_the_admin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    write_workflow(
+        &workflows,
+        &json!({
+            "id": "crash",
+            "trigger": { "webhook": {} },
+            "steps": [{ "id": "echo", "uses": guests::MISBEHAVE, "with": { "act": "echo", "key": "${trigger.body.key}" } }],
+        }),
+    );
+    std::fs::write(workflows.join("broken.json"), "{ not json").unwrap();
+    let server = Process::start(&workflows, &dir.path().join("data"));
+    let acked = send_all(&server.base, &["only".to_owned()]).await;
+    assert_eq!(acked, vec!["only".to_owned()]);
+    let gust = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+            .arg("runs")
+            .args(args)
+            .env("GUST_SERVER", &server.base)
+            .output()
+            .unwrap();
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (ok, listed, _) = gust(&["list", "--json"]);
+    assert!(ok);
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let run_id = listed["runs"][0]["id"].as_str().unwrap().to_owned();
+
+    let started = Instant::now();
+    let shown = loop {
+        let (ok, shown, _) = gust(&["show", &run_id]);
+        assert!(ok);
+        let shown: Value = serde_json::from_str(&shown).unwrap();
+        if shown["status"] == "succeeded" {
+            break shown;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(shown["steps"][0]["output"], json!({ "act": "echo", "key": "only" }));
+
+    let (ok, replayed, _) = gust(&["replay", &run_id]);
+    assert!(ok);
+    assert_ne!(replayed.trim(), run_id);
+    let (ok, table, _) = gust(&["list", "--workflow", "crash"]);
+    assert!(ok);
+    assert_eq!(table.lines().count(), 3, "a header and two runs:\n{table}");
+    assert!(table.contains(replayed.trim()));
+
+    let (ok, _, error) = gust(&["show", "not-a-run"]);
+    assert!(!ok);
+    assert!(error.contains("the server answered 400 Bad Request: `not-a-run` is not a run id"), "{error}");
+
+    let (status, log) = server.terminate();
+    assert!(status.success());
+    assert!(log.contains("broken.json"), "the bad file is reported:\n{log}");
+}
