@@ -123,7 +123,9 @@ impl Engine {
         ));
         *tasks.dispatcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(dispatcher);
         if let Some(retention) = config.retention {
-            tasks.tracker.spawn(prune(executor.clone(), retention, tasks.stop.clone()));
+            tasks
+                .tracker
+                .spawn(prune(executor.clone(), retention, tasks.stop.clone()));
         }
         Ok(Self {
             executor,
@@ -189,15 +191,23 @@ impl Engine {
         let accepted = self.executor.store.accept(run).await?;
         let record = accepted.run();
         let duplicate = matches!(accepted, Accepted::Duplicate(_));
-        self.executor.metrics.event_accepted(&record.workflow, duplicate);
+        self.executor
+            .metrics
+            .event_accepted(&record.workflow, duplicate);
         if let (false, Some(due)) = (duplicate, record.due_at) {
-            self.executor.scheduler.enqueue(record.id, &record.workflow, due);
+            self.executor
+                .scheduler
+                .enqueue(record.id, &record.workflow, due);
         }
         Ok(accepted)
     }
 
     /// Waits up to `timeout` for `run` to end; `None` if it has not.
-    pub async fn wait(&self, run: RunId, timeout: Duration) -> Result<Option<RunRecord>, StoreError> {
+    pub async fn wait(
+        &self,
+        run: RunId,
+        timeout: Duration,
+    ) -> Result<Option<RunRecord>, StoreError> {
         let ended = self.executor.watchers.watch(run);
         let record = self.executor.store.run(run)?;
         if let Some(record) = record.filter(|record| record.status.is_final()) {
@@ -249,16 +259,25 @@ impl Engine {
     /// flushes the store.
     pub async fn shutdown(&self) {
         self.tasks.stop.cancel();
-        let dispatcher = self.tasks.dispatcher.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(dispatcher) = dispatcher {
-            let _ = dispatcher.await;
+        let dispatcher = self
+            .tasks
+            .dispatcher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(dispatcher) = dispatcher
+            && let Err(error) = dispatcher.await
+        {
+            tracing::error!(%error, "The dispatcher panicked.");
         }
         self.tasks.tracker.close();
         if tokio::time::timeout(self.config.shutdown_grace, self.tasks.tracker.wait())
             .await
             .is_err()
         {
-            tracing::warn!("Runs still in flight after the shutdown grace were cut off; they resume on the next start.");
+            tracing::warn!(
+                "Runs still in flight after the shutdown grace were cut off; they resume on the next start."
+            );
             self.tasks.abort.cancel();
             self.tasks.tracker.wait().await;
         }
@@ -276,7 +295,8 @@ async fn prune(executor: Arc<Executor>, retention: Duration, stop: CancellationT
             .ok()
             .and_then(|retention| now().checked_sub_signed(retention));
         let store = executor.store.clone();
-        let pruned = tokio::task::spawn_blocking(move || before.map_or(Ok(0), |before| store.prune(before)));
+        let pruned =
+            tokio::task::spawn_blocking(move || before.map_or(Ok(0), |before| store.prune(before)));
         match pruned.await {
             Ok(Ok(0)) => {}
             Ok(Ok(pruned)) => tracing::info!(pruned, "Pruned finished runs past retention."),

@@ -61,9 +61,8 @@ impl Metrics {
             "Runs that ended, by final status",
             runs_finished.clone(),
         );
-        let step_duration: StepHistograms = Family::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.000_05, 2.5, 14))
-        });
+        let step_duration: StepHistograms =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_05, 2.5, 14)));
         registry.register(
             "step_attempt_duration_seconds",
             "Time of one step attempt, instantiation included",

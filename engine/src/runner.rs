@@ -218,11 +218,16 @@ mod millis {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_f64(duration.as_secs_f64() * 1e3)
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
         let millis = f64::deserialize(deserializer)?;
         Ok(Duration::try_from_secs_f64(millis / 1e3).unwrap_or_default())
     }
@@ -322,7 +327,12 @@ impl Runner {
         let started_at = now();
         let invocation = self
             .runtime
-            .invoke(&prepared_step.component, input, &prepared_step.limits, context)
+            .invoke(
+                &prepared_step.component,
+                input,
+                &prepared_step.limits,
+                context,
+            )
             .await;
         if let Err(failure) = &invocation.result {
             tracing::debug!(workflow = %workflow.id, step = %step.id, attempt = number, error = %failure, "Step attempt failed.");
@@ -360,7 +370,10 @@ impl Runner {
             let (report, next) =
                 match Self::step_input(prepared, index, &event, &outputs, &last_output) {
                     Ok(input) => self.run_step(prepared, index, input).await,
-                    Err(error) => (StepReport::unresolvable(step.id.as_str(), error), Next::Fail),
+                    Err(error) => (
+                        StepReport::unresolvable(step.id.as_str(), error),
+                        Next::Fail,
+                    ),
                 };
             on_step(&report);
             if let Some(output) = &report.output {

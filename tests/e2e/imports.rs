@@ -378,7 +378,12 @@ async fn state_persists_across_runs_and_is_scoped_to_the_step() {
         let component = component.clone();
         let store = store.clone();
         async move {
-            let context = context(step, Permissions::default(), Arc::new(NoConnection), store.clone());
+            let context = context(
+                step,
+                Permissions::default(),
+                Arc::new(NoConnection),
+                store.clone(),
+            );
             let state = context.state.clone();
             let output = runtime
                 .invoke(&component, &json!({ "act": "count" }), &limits(), context)
@@ -393,7 +398,10 @@ async fn state_persists_across_runs_and_is_scoped_to_the_step() {
     assert_eq!(count("a").await, json!({ "count": 1 }));
     assert_eq!(count("a").await, json!({ "count": 2 }));
     assert_eq!(count("b").await, json!({ "count": 1 }));
-    assert_eq!(store.get("test-workflow/a", "count").unwrap().as_deref(), Some("2"));
+    assert_eq!(
+        store.get("test-workflow/a", "count").unwrap().as_deref(),
+        Some("2")
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ mod imports;
 mod runner;
 /// The sandbox: limits, traps, WASI lockdown, refused modules.
 mod sandbox;
-/// The server in process: webhooks, the durable executor, the admin API.
-mod server;
 /// `gust serve` as a process: killed mid-load and restarted, and `gust runs`.
 mod serve_process;
+/// The server in process: webhooks, the durable executor, the admin API.
+mod server;

@@ -31,7 +31,11 @@ impl Process {
             .expect("gust serve starts");
         let stderr = BufReader::new(child.stderr.take().unwrap());
         let stderr = std::thread::spawn(move || {
-            stderr.lines().map_while(Result::ok).collect::<Vec<_>>().join("\n")
+            stderr
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+                .join("\n")
         });
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
@@ -41,12 +45,20 @@ impl Process {
             .strip_prefix("Gust listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_owned();
-        Self { child, base, stderr }
+        Self {
+            child,
+            base,
+            stderr,
+        }
     }
 
     /// Sends SIGTERM and returns the exit status and everything logged.
     fn terminate(mut self) -> (std::process::ExitStatus, String) {
-        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         let status = self.child.wait().unwrap();
         (status, self.stderr.join().unwrap())
     }
@@ -92,7 +104,8 @@ async fn send_all(base: &str, keys: &[String]) -> Vec<String> {
     let keys = Arc::new(keys.to_vec());
     let senders: Vec<_> = (0..64)
         .map(|_| {
-            let (client, acked, next, keys) = (client.clone(), acked.clone(), next.clone(), keys.clone());
+            let (client, acked, next, keys) =
+                (client.clone(), acked.clone(), next.clone(), keys.clone());
             let url = format!("{base}/hooks/crash");
             tokio::spawn(async move {
                 loop {
@@ -126,9 +139,7 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
     let dir = tempfile::tempdir().unwrap();
     let workflows = dir.path().join("workflows");
     let data = dir.path().join("data");
-    let record = |id: &str, sleep_ms: u64| {
-        json!({ "id": id, "uses": guests::MISBEHAVE, "with": { "act": "record", "key": "${trigger.body.key}", "sleep_ms": sleep_ms } })
-    };
+    let record = |id: &str, sleep_ms: u64| json!({ "id": id, "uses": guests::MISBEHAVE, "with": { "act": "record", "key": "${trigger.body.key}", "sleep_ms": sleep_ms } });
     write_workflow(
         &workflows,
         &json!({
@@ -149,7 +160,14 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
     let client = reqwest::Client::new();
     let started = Instant::now();
     loop {
-        let accepted = client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+        let accepted = client
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let count = accepted
             .lines()
             .find(|line| line.starts_with("gust_events_accepted_total{workflow=\"crash\"}"))
@@ -158,7 +176,10 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
         if count >= EVENTS / 3 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "load never reached a third");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "load never reached a third"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.kill();
@@ -180,19 +201,31 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
         if unfinished == 0 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(240), "{unfinished} runs never finished");
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "{unfinished} runs never finished"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let succeeded = runs_with_status(&client, &server.base, "succeeded").await;
-    assert!(runs_with_status(&client, &server.base, "failed").await.is_empty());
+    assert!(
+        runs_with_status(&client, &server.base, "failed")
+            .await
+            .is_empty()
+    );
     let (status, log) = server.terminate();
     assert!(status.success(), "SIGTERM exits 0: {status}\n{log}");
-    assert!(log.contains("Queued the stored unfinished runs"), "the restart resumed runs the kill cut off:\n{log}");
+    assert!(
+        log.contains("Queued the stored unfinished runs"),
+        "the restart resumed runs the kill cut off:\n{log}"
+    );
 
     // Exactly one completed run per event.
     let mut runs_per_key = std::collections::HashMap::<String, usize>::new();
     for run in &succeeded {
-        *runs_per_key.entry(run["dedupe_key"].as_str().unwrap().to_owned()).or_default() += 1;
+        *runs_per_key
+            .entry(run["dedupe_key"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
     for key in &keys {
         assert_eq!(runs_per_key.get(key), Some(&1), "runs of {key}");
@@ -204,7 +237,9 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
     let store = SledStore::open(&data.join("store")).unwrap();
     for key in &keys {
         for step in ["first", "second"] {
-            let calls = store.get(&format!("crash/{step}"), &format!("calls/{key}")).unwrap();
+            let calls = store
+                .get(&format!("crash/{step}"), &format!("calls/{key}"))
+                .unwrap();
             assert_eq!(calls.as_deref(), Some("1"), "calls of {step} for {key}");
         }
     }
@@ -233,7 +268,11 @@ async fn gust_runs_lists_shows_and_replays_over_the_admin_api() {
             .env("GUST_SERVER", &server.base)
             .output()
             .unwrap();
-        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     };
     let (ok, listed, _) = gust(&["list", "--json"]);
     assert!(ok);
@@ -251,7 +290,10 @@ async fn gust_runs_lists_shows_and_replays_over_the_admin_api() {
         assert!(started.elapsed() < Duration::from_secs(30));
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(shown["steps"][0]["output"], json!({ "act": "echo", "key": "only" }));
+    assert_eq!(
+        shown["steps"][0]["output"],
+        json!({ "act": "echo", "key": "only" })
+    );
 
     let (ok, replayed, _) = gust(&["replay", &run_id]);
     assert!(ok);
@@ -263,9 +305,15 @@ async fn gust_runs_lists_shows_and_replays_over_the_admin_api() {
 
     let (ok, _, error) = gust(&["show", "not-a-run"]);
     assert!(!ok);
-    assert!(error.contains("the server answered 400 Bad Request: `not-a-run` is not a run id"), "{error}");
+    assert!(
+        error.contains("the server answered 400 Bad Request: `not-a-run` is not a run id"),
+        "{error}"
+    );
 
     let (status, log) = server.terminate();
     assert!(status.success());
-    assert!(log.contains("broken.json"), "the bad file is reported:\n{log}");
+    assert!(
+        log.contains("broken.json"),
+        "the bad file is reported:\n{log}"
+    );
 }

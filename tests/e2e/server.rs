@@ -65,14 +65,24 @@ impl Server {
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// Posts `body` as JSON to `workflow`'s hook; returns the status and answer.
     async fn hook(&self, workflow: &str, body: Value) -> (StatusCode, Value) {
-        let response = self.post(&format!("/hooks/{workflow}")).json(&body).send().await.unwrap();
+        let response = self
+            .post(&format!("/hooks/{workflow}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -102,7 +112,14 @@ fn step(id: &str, with: Value) -> Value {
 }
 
 fn echo_workflow(id: &str, trigger: Value) -> Value {
-    workflow(id, trigger, json!([step("echo", json!({ "act": "echo", "lead": "${trigger.body}" }))]))
+    workflow(
+        id,
+        trigger,
+        json!([step(
+            "echo",
+            json!({ "act": "echo", "lead": "${trigger.body}" })
+        )]),
+    )
 }
 
 #[tokio::test]
@@ -111,8 +128,14 @@ async fn a_webhook_is_acknowledged_then_run_with_every_step_recorded() {
         "two-steps",
         json!({ "webhook": {} }),
         json!([
-            step("first", json!({ "act": "echo", "email": "${trigger.body.Email}" })),
-            step("second", json!({ "act": "echo", "from_first": "${steps.first.email}" })),
+            step(
+                "first",
+                json!({ "act": "echo", "email": "${trigger.body.Email}" })
+            ),
+            step(
+                "second",
+                json!({ "act": "echo", "from_first": "${steps.first.email}" })
+            ),
         ]),
     )])
     .await;
@@ -124,7 +147,10 @@ async fn a_webhook_is_acknowledged_then_run_with_every_step_recorded() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let run_id_header = response.headers()["gust-run-id"].to_str().unwrap().to_owned();
+    let run_id_header = response.headers()["gust-run-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let accepted: Value = response.json().await.unwrap();
     assert_eq!(accepted["run_id"], json!(run_id_header));
     assert_eq!(accepted["status"], "queued");
@@ -139,7 +165,10 @@ async fn a_webhook_is_acknowledged_then_run_with_every_step_recorded() {
     assert_eq!(run["event"]["body"], json!({ "Email": "ada@example.com" }));
     let steps = run["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 2);
-    assert_eq!(steps[0]["input"], json!({ "act": "echo", "email": "ada@example.com" }));
+    assert_eq!(
+        steps[0]["input"],
+        json!({ "act": "echo", "email": "ada@example.com" })
+    );
     assert_eq!(steps[1]["output"]["from_first"], "ada@example.com");
     assert_eq!(steps[1]["attempts"].as_array().unwrap().len(), 1);
     assert!(steps[1]["duration_ms"].as_f64().unwrap() >= 0.0);
@@ -164,10 +193,17 @@ async fn sync_webhooks_answer_with_the_final_output_or_the_failure() {
 
     let (status, answer) = server.hook("sync-fail", json!({})).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(answer["error"], "step `fail` failed: bad input, do not retry");
+    assert_eq!(
+        answer["error"],
+        "step `fail` failed: bad input, do not retry"
+    );
     let run = server.finished(answer["run_id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "failed");
-    assert_eq!(run["steps"][0]["attempts"].as_array().unwrap().len(), 1, "not retryable");
+    assert_eq!(
+        run["steps"][0]["attempts"].as_array().unwrap().len(),
+        1,
+        "not retryable"
+    );
 }
 
 #[tokio::test]
@@ -175,7 +211,10 @@ async fn a_run_a_filter_ended_early_succeeded() {
     let server = Server::start(&[workflow(
         "filtered",
         json!({ "webhook": {} }),
-        json!([step("gate", json!({ "act": "stop" })), step("never", json!({ "act": "echo" }))]),
+        json!([
+            step("gate", json!({ "act": "stop" })),
+            step("never", json!({ "act": "echo" }))
+        ]),
     )])
     .await;
     let (_, accepted) = server.hook("filtered", json!({})).await;
@@ -191,7 +230,10 @@ async fn retries_back_off_then_a_run_out_of_attempts_fails_and_replays() {
         workflow(
             id,
             json!({ "webhook": {} }),
-            json!([step("flaky", json!({ "act": "flaky", "succeed_on": succeed_on }))]),
+            json!([step(
+                "flaky",
+                json!({ "act": "flaky", "succeed_on": succeed_on })
+            )]),
         )
     };
     let server = Server::start(&[flaky("recovers", 3), flaky("gives-up", 5)]).await;
@@ -204,7 +246,10 @@ async fn retries_back_off_then_a_run_out_of_attempts_fails_and_replays() {
     assert_eq!(attempts[0]["error"]["message"], "attempt 1 failed");
     let first: DateTime<Utc> = attempts[0]["started_at"].as_str().unwrap().parse().unwrap();
     let third: DateTime<Utc> = attempts[2]["started_at"].as_str().unwrap().parse().unwrap();
-    assert!((third - first).num_milliseconds() >= 15, "backoff waited between attempts");
+    assert!(
+        (third - first).num_milliseconds() >= 15,
+        "backoff waited between attempts"
+    );
 
     let (_, accepted) = server.hook("gives-up", json!({})).await;
     let failed_id = accepted["run_id"].as_str().unwrap().to_owned();
@@ -216,7 +261,11 @@ async fn retries_back_off_then_a_run_out_of_attempts_fails_and_replays() {
     assert_eq!(dead["runs"][0]["id"], json!(failed_id));
 
     // The step's state carried on, so the replay's attempts 4 and 5 succeed.
-    let replay = server.post(&format!("/api/runs/{failed_id}/replay")).send().await.unwrap();
+    let replay = server
+        .post(&format!("/api/runs/{failed_id}/replay"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(replay.status(), StatusCode::ACCEPTED);
     let replay: Value = replay.json().await.unwrap();
     let run = server.finished(replay["run_id"].as_str().unwrap()).await;
@@ -225,15 +274,35 @@ async fn retries_back_off_then_a_run_out_of_attempts_fails_and_replays() {
     assert_eq!(run["event"]["body"], json!({}));
     let (_, retried) = server.get("/metrics").await;
     drop(retried);
-    let metrics = server.client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"gust_step_retries_total{workflow="recovers",step="flaky"} 2"#), "{metrics}");
-    assert!(metrics.contains(r#"gust_runs_finished_total{workflow="gives-up",status="failed"} 1"#), "{metrics}");
+    let metrics = server
+        .client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"gust_step_retries_total{workflow="recovers",step="flaky"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"gust_runs_finished_total{workflow="gives-up",status="failed"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn an_idempotency_key_runs_its_event_once() {
     let server = Server::start(&[echo_workflow("once", json!({ "webhook": {} }))]).await;
-    let send = || server.post("/hooks/once").header("Idempotency-Key", "order-42").json(&json!({ "n": 1 })).send();
+    let send = || {
+        server
+            .post("/hooks/once")
+            .header("Idempotency-Key", "order-42")
+            .json(&json!({ "n": 1 }))
+            .send()
+    };
     let first: Value = send().await.unwrap().json().await.unwrap();
     let second = send().await.unwrap();
     assert_eq!(second.status(), StatusCode::ACCEPTED);
@@ -243,8 +312,19 @@ async fn an_idempotency_key_runs_its_event_once() {
     assert_eq!(first["run_id"], second["run_id"]);
     server.finished(first["run_id"].as_str().unwrap()).await;
     assert_eq!(server.run_count().await, 1);
-    let metrics = server.client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"gust_events_duplicate_total{workflow="once"} 1"#), "{metrics}");
+    let metrics = server
+        .client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"gust_events_duplicate_total{workflow="once"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -256,7 +336,10 @@ async fn bad_requests_get_a_clear_error_and_store_nothing() {
         &[
             echo_workflow("open", json!({ "webhook": {} })),
             echo_workflow("bearer", json!({ "webhook": { "secret": secret_ref } })),
-            echo_workflow("signed", json!({ "webhook": { "hmac_secret": secret_ref } })),
+            echo_workflow(
+                "signed",
+                json!({ "webhook": { "hmac_secret": secret_ref } }),
+            ),
             echo_workflow("by-hand", json!({ "manual": {} })),
         ],
         |config| config.max_body_bytes = 1024,
@@ -265,16 +348,94 @@ async fn bad_requests_get_a_clear_error_and_store_nothing() {
     .await;
     let hook = |workflow: &str| server.post(&format!("/hooks/{workflow}"));
     let cases = [
-        ("malformed JSON", hook("open").header("content-type", "application/json").body("{\"a\": ").send().await.unwrap(), StatusCode::BAD_REQUEST, "the body is not valid JSON: EOF while parsing"),
-        ("unknown workflow", hook("nope").json(&json!({})).send().await.unwrap(), StatusCode::NOT_FOUND, "no workflow `nope` is loaded"),
-        ("not a webhook", hook("by-hand").json(&json!({})).send().await.unwrap(), StatusCode::NOT_FOUND, "workflow `by-hand` is not started by a webhook"),
-        ("no secret", hook("bearer").json(&json!({})).send().await.unwrap(), StatusCode::UNAUTHORIZED, "this webhook needs `Authorization: Bearer <secret>`"),
-        ("wrong secret", hook("bearer").bearer_auth("hunter3").json(&json!({})).send().await.unwrap(), StatusCode::UNAUTHORIZED, "the bearer secret is wrong"),
-        ("no signature", hook("signed").json(&json!({})).send().await.unwrap(), StatusCode::UNAUTHORIZED, "this webhook needs an `X-Gust-Signature"),
-        ("bad signature", hook("signed").header("x-gust-signature", sign(b"hunter2", b"{}")).body("{\"a\":1}").send().await.unwrap(), StatusCode::UNAUTHORIZED, "the signature does not match the body"),
-        ("too large", hook("open").json(&json!({ "pad": "x".repeat(2048) })).send().await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE, "length limit exceeded"),
-        ("binary", hook("open").body(vec![0xff, 0xfe, 0x00]).send().await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body is not UTF-8 text"),
-        ("long idempotency key", hook("open").header("idempotency-key", "k".repeat(300)).json(&json!({})).send().await.unwrap(), StatusCode::BAD_REQUEST, "the Idempotency-Key is longer than 255 bytes"),
+        (
+            "malformed JSON",
+            hook("open")
+                .header("content-type", "application/json")
+                .body("{\"a\": ")
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "the body is not valid JSON: EOF while parsing",
+        ),
+        (
+            "unknown workflow",
+            hook("nope").json(&json!({})).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "no workflow `nope` is loaded",
+        ),
+        (
+            "not a webhook",
+            hook("by-hand").json(&json!({})).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "workflow `by-hand` is not started by a webhook",
+        ),
+        (
+            "no secret",
+            hook("bearer").json(&json!({})).send().await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "this webhook needs `Authorization: Bearer <secret>`",
+        ),
+        (
+            "wrong secret",
+            hook("bearer")
+                .bearer_auth("hunter3")
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "the bearer secret is wrong",
+        ),
+        (
+            "no signature",
+            hook("signed").json(&json!({})).send().await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "this webhook needs an `X-Gust-Signature",
+        ),
+        (
+            "bad signature",
+            hook("signed")
+                .header("x-gust-signature", sign(b"hunter2", b"{}"))
+                .body("{\"a\":1}")
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "the signature does not match the body",
+        ),
+        (
+            "too large",
+            hook("open")
+                .json(&json!({ "pad": "x".repeat(2048) }))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "length limit exceeded",
+        ),
+        (
+            "binary",
+            hook("open")
+                .body(vec![0xff, 0xfe, 0x00])
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body is not UTF-8 text",
+        ),
+        (
+            "long idempotency key",
+            hook("open")
+                .header("idempotency-key", "k".repeat(300))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "the Idempotency-Key is longer than 255 bytes",
+        ),
     ];
     for (case, response, status, message) in cases {
         assert_eq!(response.status(), status, "{case}");
@@ -285,7 +446,12 @@ async fn bad_requests_get_a_clear_error_and_store_nothing() {
     assert_eq!(server.run_count().await, 0, "nothing was stored");
 
     // The right credentials are let in.
-    let ok = hook("bearer").bearer_auth("hunter2").json(&json!({})).send().await.unwrap();
+    let ok = hook("bearer")
+        .bearer_auth("hunter2")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::ACCEPTED);
     let body = br#"{"signed":true}"#;
     let ok = hook("signed")
@@ -305,10 +471,14 @@ struct FullDisk(SledStore);
 #[async_trait]
 impl Store for FullDisk {
     async fn accept(&self, _: NewRun) -> Result<Accepted, StoreError> {
-        Err(StoreError::Unavailable("No space left on device (os error 28)".into()))
+        Err(StoreError::Unavailable(
+            "No space left on device (os error 28)".into(),
+        ))
     }
     async fn transition(&self, _: Transition, _: bool) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("No space left on device (os error 28)".into()))
+        Err(StoreError::Unavailable(
+            "No space left on device (os error 28)".into(),
+        ))
     }
     async fn flush(&self) -> Result<(), StoreError> {
         self.0.flush().await
@@ -346,10 +516,21 @@ impl StateStore for FullDisk {
 async fn a_store_that_cannot_write_answers_503_and_acknowledges_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FullDisk(SledStore::open(dir.path()).unwrap()));
-    let server = Server::start_with(&[echo_workflow("full", json!({ "webhook": {} }))], |_| {}, Some(store)).await;
+    let server = Server::start_with(
+        &[echo_workflow("full", json!({ "webhook": {} }))],
+        |_| {},
+        Some(store),
+    )
+    .await;
     let (status, body) = server.hook("full", json!({ "n": 1 })).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(body["error"].as_str().unwrap().contains("No space left on device"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{body}"
+    );
     assert!(body.get("run_id").is_none());
     assert_eq!(server.run_count().await, 0);
 }
@@ -369,27 +550,64 @@ async fn the_admin_api_lists_workflows_and_pages_runs_behind_its_token() {
         ids.push(accepted["run_id"].as_str().unwrap().to_owned());
     }
     for id in &ids {
-        server.engine.wait(id.parse().unwrap(), Duration::from_secs(30)).await.unwrap().unwrap();
+        server
+            .engine
+            .wait(id.parse().unwrap(), Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
     }
-    let admin = |path: &str| server.client.get(format!("{}{path}", server.base)).bearer_auth("admin-t0ken").send();
+    let admin = |path: &str| {
+        server
+            .client
+            .get(format!("{}{path}", server.base))
+            .bearer_auth("admin-t0ken")
+            .send()
+    };
 
     assert_eq!(server.get("/api/runs").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(server.get("/metrics").await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(server.get("/healthz").await, (StatusCode::OK, json!({ "status": "ok" })));
+    assert_eq!(
+        server.get("/healthz").await,
+        (StatusCode::OK, json!({ "status": "ok" }))
+    );
 
     let workflows: Value = admin("/api/workflows").await.unwrap().json().await.unwrap();
     assert_eq!(workflows["workflows"][0]["id"], "paged");
     assert_eq!(workflows["workflows"][0]["state"], "ready");
-    assert_eq!(workflows["workflows"][0]["urls"][0], format!("{}/hooks/paged", server.base));
+    assert_eq!(
+        workflows["workflows"][0]["urls"][0],
+        format!("{}/hooks/paged", server.base)
+    );
 
-    let first: Value = admin("/api/runs?workflow=paged&limit=2").await.unwrap().json().await.unwrap();
+    let first: Value = admin("/api/runs?workflow=paged&limit=2")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let page_ids = |page: &Value| -> Vec<String> {
-        page["runs"].as_array().unwrap().iter().map(|run| run["id"].as_str().unwrap().to_owned()).collect()
+        page["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|run| run["id"].as_str().unwrap().to_owned())
+            .collect()
     };
     assert_eq!(page_ids(&first), vec![ids[4].clone(), ids[3].clone()]);
     let cursor = first["next_cursor"].as_str().unwrap();
-    let rest: Value = admin(&format!("/api/runs?workflow=paged&limit=10&cursor={cursor}")).await.unwrap().json().await.unwrap();
-    assert_eq!(page_ids(&rest), vec![ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+    let rest: Value = admin(&format!(
+        "/api/runs?workflow=paged&limit=10&cursor={cursor}"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        page_ids(&rest),
+        vec![ids[2].clone(), ids[1].clone(), ids[0].clone()]
+    );
     assert_eq!(rest["next_cursor"], Value::Null);
 
     let bad = admin("/api/runs?status=sleeping").await.unwrap();
@@ -397,8 +615,14 @@ async fn the_admin_api_lists_workflows_and_pages_runs_behind_its_token() {
     let missing = admin(&format!("/api/runs/{}", RunId::new())).await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let metrics = admin("/metrics").await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"gust_events_accepted_total{workflow="paged"} 5"#), "{metrics}");
-    assert!(metrics.contains("gust_step_attempt_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains(r#"gust_events_accepted_total{workflow="paged"} 5"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gust_step_attempt_duration_seconds_bucket"),
+        "{metrics}"
+    );
     assert!(metrics.contains("gust_queue_depth 0"), "{metrics}");
 }
 

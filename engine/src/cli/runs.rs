@@ -96,8 +96,14 @@ pub(super) async fn runs(server: ServerArgs, command: RunsCommand) -> anyhow::Re
 }
 
 fn print_list(page: &Value) {
-    let runs = page["runs"].as_array().map(Vec::as_slice).unwrap_or_default();
-    println!("{:<36}  {:<24}  {:<9}  created", "run", "workflow", "status");
+    let runs = page["runs"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    println!(
+        "{:<36}  {:<24}  {:<9}  created",
+        "run", "workflow", "status"
+    );
     for run in runs {
         println!(
             "{:<36}  {:<24}  {:<9}  {}",

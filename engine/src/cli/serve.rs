@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
+use crate::Engine;
 use crate::config::Config;
 use crate::workflow::Trigger;
-use crate::Engine;
 
 /// The settings of `gust serve`. Each is a flag, an environment variable
 /// and a key of `gust.toml`; a flag wins over the environment, which wins
@@ -114,7 +114,10 @@ impl ServeSettings {
 }
 
 /// Runs the server until SIGTERM or SIGINT.
-pub(super) async fn serve(settings: ServeSettings, config_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(super) async fn serve(
+    settings: ServeSettings,
+    config_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let file = match config_file {
         Some(path) => ServeSettings::read(&path)?,
         None if Path::new("gust.toml").exists() => ServeSettings::read(Path::new("gust.toml"))?,
@@ -129,7 +132,10 @@ pub(super) async fn serve(settings: ServeSettings, config_file: Option<PathBuf>)
             "{listen} is reachable beyond this machine: set an admin token (--admin-token or GUST_ADMIN_TOKEN) to protect the admin API"
         );
     }
-    let workflows_dir = settings.workflows.clone().unwrap_or_else(|| "workflows".into());
+    let workflows_dir = settings
+        .workflows
+        .clone()
+        .unwrap_or_else(|| "workflows".into());
     let engine = Engine::start(settings.config()).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -155,7 +161,9 @@ fn load(engine: &Engine, dir: &Path, address: SocketAddr) -> anyhow::Result<()> 
     for (id, prepared) in &set.ready {
         let url = match &prepared.workflow.trigger {
             Trigger::Webhook(_) => format!("POST http://{address}/hooks/{id}"),
-            Trigger::OutboundMessage(_) => format!("POST http://{address}/salesforce/outbound/{id}"),
+            Trigger::OutboundMessage(_) => {
+                format!("POST http://{address}/salesforce/outbound/{id}")
+            }
             Trigger::Schedule(schedule) => format!("schedule {}", schedule.cron),
             Trigger::Manual(_) => "manual".to_owned(),
         };
@@ -200,12 +208,12 @@ async fn termination() {
                 }
             }
             Err(_) => {
-                let _ = interrupt.await;
+                interrupt.await.ok();
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        interrupt.await.ok();
     }
 }

@@ -41,7 +41,7 @@ pub(crate) struct Executor {
 /// How far one turn of a run got.
 enum Turn {
     /// The run ended.
-    Ended(RunRecord),
+    Ended(Box<RunRecord>),
     /// A step's next attempt is due then.
     Retry(DateTime<Utc>),
     /// Its workflow is not loaded; the run waits in the store.
@@ -74,7 +74,10 @@ impl Executor {
         abort: CancellationToken,
     ) {
         loop {
-            while let Some(ticket) = self.scheduler.take(self.workers, |workflow| self.limit(workflow)) {
+            while let Some(ticket) = self
+                .scheduler
+                .take(self.workers, |workflow| self.limit(workflow))
+            {
                 let executor = self.clone();
                 let abort = abort.clone();
                 tracker.spawn(async move {
@@ -84,7 +87,9 @@ impl Executor {
                     };
                     executor.scheduler.done(&ticket);
                     if let Some(due) = retry {
-                        executor.scheduler.enqueue(ticket.run, &ticket.workflow, due);
+                        executor
+                            .scheduler
+                            .enqueue(ticket.run, &ticket.workflow, due);
                     }
                 });
             }
@@ -139,10 +144,12 @@ impl Executor {
     /// Runs `id` from its first unfinished step until it ends or waits.
     async fn advance(&self, id: RunId) -> Result<Turn, StoreError> {
         let Some(mut run) = self.store.run(id)? else {
-            return Err(StoreError::Corrupt(format!("the queued run {id} has no record")));
+            return Err(StoreError::Corrupt(format!(
+                "the queued run {id} has no record"
+            )));
         };
         if run.status.is_final() {
-            return Ok(Turn::Ended(run));
+            return Ok(Turn::Ended(Box::new(run)));
         }
         let Some(prepared) = self.workflows.ready(&run.workflow) else {
             return Ok(Turn::Parked);
@@ -156,7 +163,9 @@ impl Executor {
         let mut outputs: HashMap<String, Value> = HashMap::new();
         let mut previous = event.clone();
         for (index, step) in prepared.workflow.steps.iter().enumerate() {
-            let position = records.iter().position(|record| record.step == step.id.as_str());
+            let position = records
+                .iter()
+                .position(|record| record.step == step.id.as_str());
             let report = match position.map(|at| &records[at]) {
                 Some(record) if record.status.is_final() => {
                     let output = record.output.clone().unwrap_or(Value::Null);
@@ -167,7 +176,9 @@ impl Executor {
                             continue;
                         }
                         StepStatus::Stopped => {
-                            return self.end_succeeded(run, output, Some(record.step.clone()), None).await;
+                            return self
+                                .end_succeeded(run, output, Some(record.step.clone()), None)
+                                .await;
                         }
                         _ => {
                             let error = failure_summary(record);
@@ -193,7 +204,8 @@ impl Executor {
                 Next::Continue if !is_last => {
                     let output = report.output.clone().unwrap_or(Value::Null);
                     run.updated_at = now();
-                    self.commit(&run, Some((slot, report.clone())), writes, true).await?;
+                    self.commit(&run, Some((slot, report.clone())), writes, true)
+                        .await?;
                     if slot == records.len() {
                         records.push(report);
                     } else {
@@ -206,19 +218,24 @@ impl Executor {
                     let output = report.output.clone().unwrap_or(Value::Null);
                     let stopped_by = (next == Next::Stop).then(|| step.id.to_string());
                     let step_write = Some(((slot, report), writes));
-                    return self.end_succeeded(run, output, stopped_by, step_write).await;
+                    return self
+                        .end_succeeded(run, output, stopped_by, step_write)
+                        .await;
                 }
                 Next::Retry(delay) => {
                     let due = now() + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX);
                     run.status = RunStatus::Retrying;
                     run.due_at = Some(due);
                     run.updated_at = now();
-                    self.commit(&run, Some((slot, report)), writes, true).await?;
+                    self.commit(&run, Some((slot, report)), writes, true)
+                        .await?;
                     return Ok(Turn::Retry(due));
                 }
                 Next::Fail => {
                     let error = failure_summary(&report);
-                    return self.end_failed(run, error, Some(((slot, report), writes))).await;
+                    return self
+                        .end_failed(run, error, Some(((slot, report), writes)))
+                        .await;
                 }
             }
         }
@@ -235,7 +252,10 @@ impl Executor {
     ) -> (StepReport, Next, Vec<StateWrite>) {
         let step = &prepared.workflow.steps[index];
         let number = report.attempts.len() as u32 + 1;
-        let mut outcome = self.runner.attempt(prepared, index, &report.input, number).await;
+        let mut outcome = self
+            .runner
+            .attempt(prepared, index, &report.input, number)
+            .await;
         let writes = std::mem::take(&mut outcome.state_writes);
         let seconds = outcome.attempt.duration.as_secs_f64();
         let next = report.settle(outcome, &step.retry);
@@ -283,7 +303,7 @@ impl Executor {
         run.due_at = None;
         let (step, writes) = step.map_or((None, Vec::new()), |(step, writes)| (Some(step), writes));
         self.commit(&run, step, writes, true).await?;
-        Ok(Turn::Ended(run))
+        Ok(Turn::Ended(Box::new(run)))
     }
 
     async fn commit(

@@ -8,5 +8,5 @@ pub(crate) mod watchers;
 mod workflows;
 
 pub use run::{RunId, RunRecord, RunStatus, now};
-pub use workflows::{InvalidWorkflow, WorkflowSet};
 pub(crate) use workflows::Workflows;
+pub use workflows::{InvalidWorkflow, WorkflowSet};

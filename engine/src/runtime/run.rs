@@ -102,7 +102,9 @@ impl FromStr for RunStatus {
             .into_iter()
             .find(|status| status.as_str() == text)
             .ok_or_else(|| {
-                format!("`{text}` is not a run status (queued, running, retrying, succeeded, failed)")
+                format!(
+                    "`{text}` is not a run status (queued, running, retrying, succeeded, failed)"
+                )
             })
     }
 }

@@ -50,7 +50,9 @@ impl Scheduler {
         if due <= Utc::now() {
             queues.push_ready(run, workflow.to_owned());
         } else {
-            queues.delayed.push(Reverse((due, run, workflow.to_owned())));
+            queues
+                .delayed
+                .push(Reverse((due, run, workflow.to_owned())));
         }
         drop(queues);
         self.changed.notify_one();
@@ -108,7 +110,10 @@ impl Scheduler {
     /// Runs waiting (due now or later), and runs running.
     pub(crate) fn counts(&self) -> (usize, usize) {
         let queues = self.lock();
-        (queues.known.len() - queues.running_total, queues.running_total)
+        (
+            queues.known.len() - queues.running_total,
+            queues.running_total,
+        )
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {

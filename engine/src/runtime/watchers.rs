@@ -26,7 +26,8 @@ impl Watchers {
     pub(crate) fn ended(&self, run: &RunRecord) {
         let waiting = self.lock().remove(&run.id);
         for sender in waiting.into_iter().flatten() {
-            let _ = sender.send(run.clone());
+            // A watcher that gave up has nothing to be told.
+            sender.send(run.clone()).ok();
         }
     }
 

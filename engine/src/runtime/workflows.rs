@@ -59,7 +59,9 @@ impl WorkflowSet {
         })?;
         let id = file.workflow.id.to_string();
         if self.ready.contains_key(&id) {
-            return Err(vec![format!("id: `{id}` is already used by another workflow file")]);
+            return Err(vec![format!(
+                "id: `{id}` is already used by another workflow file"
+            )]);
         }
         let prepared = runner
             .prepare(&file)
@@ -79,7 +81,10 @@ pub(crate) struct Workflows {
 impl Workflows {
     /// The current set.
     pub(crate) fn get(&self) -> Arc<WorkflowSet> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Replaces the set.

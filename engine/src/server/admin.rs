@@ -24,7 +24,10 @@ pub(super) async fn health() -> Response {
 
 pub(super) async fn metrics(State(engine): State<Engine>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         engine.metrics(),
     )
         .into_response()
@@ -79,18 +82,34 @@ pub(super) struct RunsParams {
     cursor: Option<String>,
 }
 
-pub(super) async fn runs(State(engine): State<Engine>, Query(params): Query<RunsParams>) -> Response {
-    let status = match params.status.as_deref().map(str::parse::<RunStatus>).transpose() {
+pub(super) async fn runs(
+    State(engine): State<Engine>,
+    Query(params): Query<RunsParams>,
+) -> Response {
+    let status = match params
+        .status
+        .as_deref()
+        .map(str::parse::<RunStatus>)
+        .transpose()
+    {
         Ok(status) => status,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let before = match params.cursor.as_deref().map(str::parse::<RunId>).transpose() {
+    let before = match params
+        .cursor
+        .as_deref()
+        .map(str::parse::<RunId>)
+        .transpose()
+    {
         Ok(before) => before,
         Err(message) => return error(StatusCode::BAD_REQUEST, format!("cursor: {message}")),
     };
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return error(StatusCode::BAD_REQUEST, format!("limit is 1 to {MAX_LIMIT}"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("limit is 1 to {MAX_LIMIT}"),
+        );
     }
     let query = RunQuery {
         workflow: params.workflow,

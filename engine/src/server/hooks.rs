@@ -8,12 +8,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::error;
+use crate::Engine;
 use crate::engine::SubmitError;
 use crate::runtime::{RunRecord, RunStatus};
 use crate::store::Accepted;
 use crate::trigger::webhook::{self, Refusal};
 use crate::workflow::{Respond, Trigger};
-use crate::Engine;
 
 /// The header every answer about a run carries.
 const RUN_ID_HEADER: &str = "gust-run-id";
@@ -32,7 +32,10 @@ pub(super) async fn webhook(
     };
     let workflows = engine.workflows();
     let Some(prepared) = workflows.ready.get(&workflow_id) else {
-        return error(StatusCode::NOT_FOUND, format!("no workflow `{workflow_id}` is loaded"));
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no workflow `{workflow_id}` is loaded"),
+        );
     };
     let Trigger::Webhook(trigger) = &prepared.workflow.trigger else {
         return error(
@@ -65,7 +68,9 @@ pub(super) async fn webhook(
         match engine.wait(run.id, engine.config.sync_timeout).await {
             Ok(Some(ended)) => return finished(&ended, duplicate),
             Ok(None) => {}
-            Err(store_error) => tracing::error!(run = %run.id, %store_error, "Cannot read the run."),
+            Err(store_error) => {
+                tracing::error!(run = %run.id, %store_error, "Cannot read the run.")
+            }
         }
     }
     with_run_id(

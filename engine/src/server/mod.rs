@@ -25,7 +25,10 @@ impl Engine {
             .route("/api/runs/{run_id}", get(admin::run))
             .route("/api/runs/{run_id}/replay", post(admin::replay))
             .route("/metrics", get(admin::metrics))
-            .route_layer(middleware::from_fn_with_state(self.clone(), require_admin_token));
+            .route_layer(middleware::from_fn_with_state(
+                self.clone(),
+                require_admin_token,
+            ));
         Router::new()
             .route("/hooks/{workflow_id}", post(hooks::webhook))
             .route("/healthz", get(admin::health))
@@ -40,7 +43,11 @@ pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Resp
     (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
 }
 
-async fn require_admin_token(State(engine): State<Engine>, request: Request, next: Next) -> Response {
+async fn require_admin_token(
+    State(engine): State<Engine>,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Some(token) = &engine.config.admin_token {
         let presented = request
             .headers()

@@ -151,7 +151,10 @@ mod tests {
         let late = RunId::new();
         assert!(queued(5, late) < queued(6, early));
         assert!(queued(5, early) < queued(5, late));
-        assert_eq!(queued_due(&queued(1_700_000_000_123, early)), Some(1_700_000_000_123));
+        assert_eq!(
+            queued_due(&queued(1_700_000_000_123, early)),
+            Some(1_700_000_000_123)
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub use crate::runtime::RunId;
 use crate::runner::StepReport;
+pub use crate::runtime::RunId;
 use crate::runtime::{RunRecord, RunStatus};
 use crate::state::{StateStore, StateWrite};
 pub use sled_store::SledStore;

@@ -214,8 +214,9 @@ impl Store for SledStore {
         for entry in self.db.range(prefix..end).rev() {
             let (key, value) = entry.map_err(unavailable)?;
             let run = if is_index {
-                let id = keys::trailing_run_id(&key)
-                    .ok_or_else(|| StoreError::Corrupt("an index key holds no run id".to_owned()))?;
+                let id = keys::trailing_run_id(&key).ok_or_else(|| {
+                    StoreError::Corrupt("an index key holds no run id".to_owned())
+                })?;
                 match self.run(id)? {
                     Some(run) => run,
                     None => continue,

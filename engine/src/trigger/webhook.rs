@@ -42,14 +42,20 @@ pub enum Refusal {
 }
 
 /// Checks the bearer secret and the signature the trigger requires.
-pub fn authorize(trigger: &WebhookTrigger, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
+pub fn authorize(
+    trigger: &WebhookTrigger,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Refusal> {
     if let Some(secret) = &trigger.secret {
         let secret = read_secret(secret)?;
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or(Refusal::Unauthorized("this webhook needs `Authorization: Bearer <secret>`"))?;
+            .ok_or(Refusal::Unauthorized(
+                "this webhook needs `Authorization: Bearer <secret>`",
+            ))?;
         if !bool::from(presented.as_bytes().ct_eq(secret.as_bytes())) {
             return Err(Refusal::Unauthorized("the bearer secret is wrong"));
         }
@@ -83,8 +89,9 @@ pub fn sign(key: &[u8], body: &[u8]) -> String {
 
 fn read_secret(secret: &SecretRef) -> Result<String, Refusal> {
     let value = match secret {
-        SecretRef::Env(name) => std::env::var(name)
-            .map_err(|_| Refusal::MissingSecret(format!("environment variable `{name}` is not set")))?,
+        SecretRef::Env(name) => std::env::var(name).map_err(|_| {
+            Refusal::MissingSecret(format!("environment variable `{name}` is not set"))
+        })?,
         SecretRef::File(path) => std::fs::read_to_string(path)
             .map_err(|error| Refusal::MissingSecret(format!("cannot read `{path}`: {error}")))?
             .trim_end_matches(['\n', '\r'])
@@ -109,7 +116,12 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Refusal> {
 }
 
 /// The event for a request.
-pub fn event(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Value, Refusal> {
+pub fn event(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, Refusal> {
     let mut header_map = Map::new();
     for (name, value) in headers {
         if name == header::AUTHORIZATION {
@@ -124,7 +136,9 @@ pub fn event(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Re
             }
         }
     }
-    let query = uri.query().map_or_else(Map::new, |query| fields(query.as_bytes()));
+    let query = uri
+        .query()
+        .map_or_else(Map::new, |query| fields(query.as_bytes()));
     let mut event = Map::new();
     event.insert("method".to_owned(), Value::String(method.to_string()));
     event.insert("path".to_owned(), Value::String(uri.path().to_owned()));
@@ -195,12 +209,21 @@ mod tests {
     fn a_form_body_becomes_fields_and_repeated_names_become_arrays() {
         let uri: Uri = "/hooks/wf?source=web&tag=a&tag=b".parse().unwrap();
         let headers = headers(&[
-            ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
+            (
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            ),
             ("authorization", "Bearer hidden"),
             ("x-trace", "1"),
             ("x-trace", "2"),
         ]);
-        let event = event(&Method::POST, &uri, &headers, b"Email=a%40b.com&Company=Acme+Inc").unwrap();
+        let event = event(
+            &Method::POST,
+            &uri,
+            &headers,
+            b"Email=a%40b.com&Company=Acme+Inc",
+        )
+        .unwrap();
         assert_eq!(
             event,
             json!({
@@ -217,12 +240,29 @@ mod tests {
     fn bodies_follow_their_content_type() {
         let uri: Uri = "/hooks/wf".parse().unwrap();
         let json_headers = headers(&[("content-type", "application/vnd.api+json")]);
-        assert_eq!(event(&Method::POST, &uri, &json_headers, b"[1]").unwrap()["body"], json!([1]));
+        assert_eq!(
+            event(&Method::POST, &uri, &json_headers, b"[1]").unwrap()["body"],
+            json!([1])
+        );
         let error = event(&Method::POST, &uri, &json_headers, b"{\"a\":").unwrap_err();
-        assert!(error.to_string().starts_with("the body is not valid JSON: EOF"), "{error}");
-        assert_eq!(event(&Method::POST, &uri, &HeaderMap::new(), b"plain").unwrap()["body"], json!("plain"));
-        assert_eq!(event(&Method::POST, &uri, &HeaderMap::new(), b"").unwrap()["body"], Value::Null);
-        assert!(matches!(event(&Method::POST, &uri, &HeaderMap::new(), &[0xff, 0xfe]), Err(Refusal::Binary)));
+        assert!(
+            error
+                .to_string()
+                .starts_with("the body is not valid JSON: EOF"),
+            "{error}"
+        );
+        assert_eq!(
+            event(&Method::POST, &uri, &HeaderMap::new(), b"plain").unwrap()["body"],
+            json!("plain")
+        );
+        assert_eq!(
+            event(&Method::POST, &uri, &HeaderMap::new(), b"").unwrap()["body"],
+            Value::Null
+        );
+        assert!(matches!(
+            event(&Method::POST, &uri, &HeaderMap::new(), &[0xff, 0xfe]),
+            Err(Refusal::Binary)
+        ));
     }
 
     #[test]
@@ -237,10 +277,17 @@ mod tests {
         let bare = good.trim_start_matches("sha256=").to_owned();
         assert!(authorize(&trigger, &headers(&[(SIGNATURE_HEADER, &bare)]), body).is_ok());
         assert!(matches!(
-            authorize(&trigger, &headers(&[(SIGNATURE_HEADER, &good)]), br#"{"a":2}"#),
+            authorize(
+                &trigger,
+                &headers(&[(SIGNATURE_HEADER, &good)]),
+                br#"{"a":2}"#
+            ),
             Err(Refusal::Unauthorized(_))
         ));
-        assert!(matches!(authorize(&trigger, &HeaderMap::new(), body), Err(Refusal::Unauthorized(_))));
+        assert!(matches!(
+            authorize(&trigger, &HeaderMap::new(), body),
+            Err(Refusal::Unauthorized(_))
+        ));
     }
 
     #[test]
@@ -249,10 +296,20 @@ mod tests {
             secret: Some(SecretRef::File(write_secret("s3cret"))),
             ..WebhookTrigger::default()
         };
-        assert!(authorize(&trigger, &headers(&[("authorization", "Bearer s3cret")]), b"").is_ok());
+        assert!(
+            authorize(
+                &trigger,
+                &headers(&[("authorization", "Bearer s3cret")]),
+                b""
+            )
+            .is_ok()
+        );
         for wrong in ["Bearer s3cre", "Bearer s3cret2", "s3cret", "Basic s3cret"] {
             assert!(
-                matches!(authorize(&trigger, &headers(&[("authorization", wrong)]), b""), Err(Refusal::Unauthorized(_))),
+                matches!(
+                    authorize(&trigger, &headers(&[("authorization", wrong)]), b""),
+                    Err(Refusal::Unauthorized(_))
+                ),
                 "{wrong}"
             );
         }
@@ -260,7 +317,10 @@ mod tests {
             secret: Some(SecretRef::Env("GUST_TEST_SECRET_THAT_IS_NOT_SET".into())),
             ..WebhookTrigger::default()
         };
-        assert!(matches!(authorize(&missing, &HeaderMap::new(), b""), Err(Refusal::MissingSecret(_))));
+        assert!(matches!(
+            authorize(&missing, &HeaderMap::new(), b""),
+            Err(Refusal::MissingSecret(_))
+        ));
     }
 
     fn write_secret(text: &str) -> String {

@@ -26,7 +26,10 @@ async fn an_accepted_run_is_queued_indexed_and_survives_reopening() {
     {
         let store = SledStore::open(dir.path()).unwrap();
         assert!(matches!(store.accept(run).await.unwrap(), Accepted::New(_)));
-        assert!(SledStore::open(dir.path()).is_err(), "a second opener is refused");
+        assert!(
+            SledStore::open(dir.path()).is_err(),
+            "a second opener is refused"
+        );
     }
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.run(id).unwrap().unwrap().status, RunStatus::Queued);
@@ -57,7 +60,10 @@ async fn a_dedupe_key_stores_one_run_even_under_concurrency() {
     assert_eq!(new.len(), 1);
     assert!(duplicates.iter().all(|id| *id == new[0]));
     // Another workflow may use the same key.
-    assert!(matches!(store.accept(new_run("other", Some("k1"))).await.unwrap(), Accepted::New(_)));
+    assert!(matches!(
+        store.accept(new_run("other", Some("k1"))).await.unwrap(),
+        Accepted::New(_)
+    ));
     assert_eq!(store.queued().unwrap().len(), 2);
 }
 
@@ -83,7 +89,12 @@ async fn a_transition_moves_the_run_between_indexes_and_out_of_the_queue() {
     store.transition(transition, true).await.unwrap();
     assert!(store.queued().unwrap().is_empty());
     assert_eq!(store.steps(record.id).unwrap().len(), 1);
-    assert_eq!(StateStore::get(&store, "leads/score", "calls").unwrap().as_deref(), Some("1"));
+    assert_eq!(
+        StateStore::get(&store, "leads/score", "calls")
+            .unwrap()
+            .as_deref(),
+        Some("1")
+    );
     let failed = RunQuery {
         status: Some(RunStatus::Failed),
         limit: 10,
@@ -113,7 +124,10 @@ async fn runs_list_newest_first_in_pages_and_by_workflow() {
             ..RunQuery::default()
         })
         .unwrap();
-    assert_eq!(first.runs.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[4], ids[3]]);
+    assert_eq!(
+        first.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[3]]
+    );
     assert_eq!(first.next_cursor, Some(ids[3]));
     let rest = store
         .list(&RunQuery {
@@ -122,7 +136,10 @@ async fn runs_list_newest_first_in_pages_and_by_workflow() {
             ..RunQuery::default()
         })
         .unwrap();
-    assert_eq!(rest.runs.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[2], ids[1], ids[0]]);
+    assert_eq!(
+        rest.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[2], ids[1], ids[0]]
+    );
     assert_eq!(rest.next_cursor, None);
     let even = store
         .list(&RunQuery {
@@ -132,7 +149,10 @@ async fn runs_list_newest_first_in_pages_and_by_workflow() {
             ..RunQuery::default()
         })
         .unwrap();
-    assert_eq!(even.runs.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[4], ids[2], ids[0]]);
+    assert_eq!(
+        even.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[2], ids[0]]
+    );
 }
 
 #[tokio::test]
@@ -157,14 +177,21 @@ async fn pruning_removes_old_finished_runs_and_keeps_unfinished_ones() {
         )
         .await
         .unwrap();
-    assert_eq!(store.prune(record.created_at).unwrap(), 0, "nothing is older than itself");
+    assert_eq!(
+        store.prune(record.created_at).unwrap(),
+        0,
+        "nothing is older than itself"
+    );
     let later = now() + chrono::TimeDelta::seconds(1);
     assert_eq!(store.prune(later).unwrap(), 1);
     assert_eq!(store.run(record.id).unwrap(), None);
     assert!(store.steps(record.id).unwrap().is_empty());
     assert!(store.run(unfinished_id).unwrap().is_some());
     // The dedupe key went with the run.
-    assert!(matches!(store.accept(new_run("leads", Some("old"))).await.unwrap(), Accepted::New(_)));
+    assert!(matches!(
+        store.accept(new_run("leads", Some("old"))).await.unwrap(),
+        Accepted::New(_)
+    ));
     let all = RunQuery {
         limit: 10,
         ..RunQuery::default()
