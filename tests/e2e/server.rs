@@ -642,3 +642,70 @@ async fn shutdown_lets_a_step_in_flight_finish() {
     assert_eq!(run.run.status.as_str(), "succeeded");
     assert_eq!(run.steps[0].output, Some(json!({ "key": "k", "calls": 1 })));
 }
+
+#[tokio::test]
+async fn an_embedder_mounts_the_routes_in_its_own_app_and_submits_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(Config::new(dir.path())).await.unwrap();
+    let definition = echo_workflow("embedded", json!({ "webhook": {} }));
+    let workflow = gust_engine::workflow::parse(&definition.to_string()).unwrap();
+    engine
+        .add_workflow(&gust_engine::workflow::WorkflowFile {
+            path: dir.path().join("embedded.json"),
+            workflow,
+        })
+        .unwrap();
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "my service" }))
+        .nest("/gust", engine.router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, app).into_future());
+
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(&base)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "my service"
+    );
+    let over_http = client
+        .post(format!("{base}/gust/hooks/embedded"))
+        .json(&json!({ "via": "http" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over_http.status(), StatusCode::ACCEPTED);
+
+    let accepted = engine
+        .submit("embedded", json!({ "body": { "via": "code" } }), None)
+        .await
+        .unwrap();
+    let ended = engine
+        .wait(accepted.run().id, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.status.as_str(), "succeeded");
+    assert_eq!(
+        ended.output,
+        Some(json!({ "act": "echo", "lead": { "via": "code" } }))
+    );
+    let runs = engine
+        .runs(&RunQuery {
+            limit: 10,
+            ..RunQuery::default()
+        })
+        .unwrap();
+    assert_eq!(runs.runs.len(), 2);
+    assert!(matches!(
+        engine.submit("missing", json!({}), None).await,
+        Err(gust_engine::SubmitError::UnknownWorkflow(_))
+    ));
+    engine.shutdown().await;
+}
