@@ -709,3 +709,93 @@ async fn an_embedder_mounts_the_routes_in_its_own_app_and_submits_in_process() {
     ));
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_workflow_concurrency_limit_runs_its_runs_one_at_a_time() {
+    let server = Server::start(&[json!({
+        "id": "single-file",
+        "trigger": { "webhook": {} },
+        "concurrency": 1,
+        "steps": [{ "id": "nap", "uses": guests::MISBEHAVE, "with": { "act": "record", "key": "k", "sleep_ms": 40 } }],
+    })])
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let (_, accepted) = server.hook("single-file", json!({})).await;
+        ids.push(accepted["run_id"].as_str().unwrap().to_owned());
+    }
+    let mut windows = Vec::new();
+    for id in &ids {
+        let run = server.finished(id).await;
+        let step = &run["steps"][0];
+        let started: DateTime<Utc> = step["started_at"].as_str().unwrap().parse().unwrap();
+        let finished: DateTime<Utc> = step["finished_at"].as_str().unwrap().parse().unwrap();
+        windows.push((started, finished));
+    }
+    windows.sort();
+    for pair in windows.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "runs overlapped: {pair:?}");
+    }
+}
+
+#[tokio::test]
+async fn finished_runs_past_retention_are_pruned() {
+    let server = Server::start_with(
+        &[echo_workflow("short-lived", json!({ "webhook": {} }))],
+        |config| config.retention = Some(Duration::from_secs(1)),
+        None,
+    )
+    .await;
+    let (_, accepted) = server.hook("short-lived", json!({})).await;
+    let run_id = accepted["run_id"].as_str().unwrap().to_owned();
+    server.finished(&run_id).await;
+    let started = std::time::Instant::now();
+    while server.get(&format!("/api/runs/{run_id}")).await.0 != StatusCode::NOT_FOUND {
+        assert!(started.elapsed() < Duration::from_secs(10), "the run was never pruned");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.run_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_step_cut_off_by_the_shutdown_bound_resumes_on_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow_dir = dir.path().join("workflows");
+    std::fs::create_dir(&workflow_dir).unwrap();
+    let definition = json!({
+        "id": "long",
+        "trigger": { "webhook": {} },
+        "steps": [
+            { "id": "quick", "uses": guests::MISBEHAVE, "with": { "act": "record", "key": "k" } },
+            { "id": "slow", "uses": guests::MISBEHAVE, "with": { "act": "record", "key": "k", "sleep_ms": 1500 } },
+        ],
+    });
+    std::fs::write(workflow_dir.join("long.json"), definition.to_string()).unwrap();
+    let config = || {
+        let mut config = Config::new(dir.path().join("data"));
+        config.shutdown_grace = Duration::from_millis(100);
+        config
+    };
+    let run_id = {
+        let engine = Engine::start(config()).await.unwrap();
+        engine.load_dir(&workflow_dir).unwrap();
+        let accepted = engine.submit("long", json!({}), None).await.unwrap();
+        let id = accepted.run().id;
+        while engine.run(id).unwrap().unwrap().steps.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        engine.shutdown().await;
+        let cut = engine.run(id).unwrap().unwrap();
+        assert_eq!(cut.run.status.as_str(), "running");
+        assert_eq!(cut.steps.len(), 1, "only the quick step finished");
+        id
+    };
+    let engine = Engine::start(config()).await.unwrap();
+    engine.load_dir(&workflow_dir).unwrap();
+    let ended = engine.wait(run_id, Duration::from_secs(30)).await.unwrap().unwrap();
+    assert_eq!(ended.status.as_str(), "succeeded");
+    let run = engine.run(run_id).unwrap().unwrap();
+    assert_eq!(run.steps[0].output, Some(json!({ "key": "k", "calls": 1 })), "the finished step did not run again");
+    assert_eq!(run.steps[1].output, Some(json!({ "key": "k", "calls": 1 })), "the cut-off attempt left no state");
+    engine.shutdown().await;
+}

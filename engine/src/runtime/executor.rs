@@ -156,9 +156,10 @@ impl Executor {
         };
         let event = self.store.event(id)?.unwrap_or(Value::Null);
         let mut records = self.store.steps(id)?;
+        let loaded = stored(&run);
         run.status = RunStatus::Running;
         run.updated_at = now();
-        self.commit(&run, None, Vec::new(), false).await?;
+        self.commit(loaded, &run, None, Vec::new(), false).await?;
 
         let mut outputs: HashMap<String, Value> = HashMap::new();
         let mut previous = event.clone();
@@ -204,7 +205,8 @@ impl Executor {
                 Next::Continue if !is_last => {
                     let output = report.output.clone().unwrap_or(Value::Null);
                     run.updated_at = now();
-                    self.commit(&run, Some((slot, report.clone())), writes, true)
+                    let unchanged = stored(&run);
+                    self.commit(unchanged, &run, Some((slot, report.clone())), writes, true)
                         .await?;
                     if slot == records.len() {
                         records.push(report);
@@ -224,10 +226,11 @@ impl Executor {
                 }
                 Next::Retry(delay) => {
                     let due = now() + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX);
+                    let running = stored(&run);
                     run.status = RunStatus::Retrying;
                     run.due_at = Some(due);
                     run.updated_at = now();
-                    self.commit(&run, Some((slot, report)), writes, true)
+                    self.commit(running, &run, Some((slot, report)), writes, true)
                         .await?;
                     return Ok(Turn::Retry(due));
                 }
@@ -268,6 +271,7 @@ impl Executor {
         (report, next, writes)
     }
 
+    /// Ends a run that is stored as running.
     async fn end_succeeded(
         &self,
         mut run: RunRecord,
@@ -297,29 +301,37 @@ impl Executor {
         mut run: RunRecord,
         step: Option<(StepWrite, Vec<StateWrite>)>,
     ) -> Result<Turn, StoreError> {
+        let running = (RunStatus::Running, run.due_at);
         let at = now();
         run.updated_at = at;
         run.finished_at = Some(at);
         run.due_at = None;
         let (step, writes) = step.map_or((None, Vec::new()), |(step, writes)| (Some(step), writes));
-        self.commit(&run, step, writes, true).await?;
+        self.commit(running, &run, step, writes, true).await?;
         Ok(Turn::Ended(Box::new(run)))
     }
 
     async fn commit(
         &self,
+        previous: (RunStatus, Option<DateTime<Utc>>),
         run: &RunRecord,
         step: Option<StepWrite>,
         state_writes: Vec<StateWrite>,
         durable: bool,
     ) -> Result<(), StoreError> {
         let transition = Transition {
+            previous,
             run: run.clone(),
             step,
             state_writes,
         };
         self.store.transition(transition, durable).await
     }
+}
+
+/// What the store holds of a run's status and due time.
+fn stored(run: &RunRecord) -> (RunStatus, Option<DateTime<Utc>>) {
+    (run.status, run.due_at)
 }
 
 fn failure_summary(report: &StepReport) -> String {

@@ -5,9 +5,9 @@
 //! ([`SledStore`]) is the embedded implementation, and another backend (a
 //! shared database for several nodes) fits behind the same trait.
 
-mod group_commit;
 mod keys;
 mod sled_store;
+mod writer;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -61,6 +61,9 @@ impl Accepted {
 /// of the attempt that caused it, and that attempt's state writes.
 #[derive(Debug, Clone)]
 pub struct Transition {
+    /// The status and due time the store holds for the run now (the caller
+    /// owns the run while it runs, so it knows).
+    pub previous: (RunStatus, Option<DateTime<Utc>>),
     /// The run's new record.
     pub run: RunRecord,
     /// Step number `.0`'s new record.

@@ -1,11 +1,10 @@
-//! The embedded store: one sled tree (see [`super::keys`]) and a group
-//! commit.
+//! The embedded store: one sled tree (see [`super::keys`]), read directly
+//! and written through the group-commit [`Writer`].
 //!
 //! sled's flush writes its log and syncs it with `sync_file_range`: an
 //! acknowledged write survives the process being killed, not a power cut.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::group_commit::GroupCommit;
+use super::writer::{Batch, Write, Writer};
 use super::{
     Accepted, NewRun, QueuedRun, RunId, RunPage, RunQuery, Store, StoreError, Transition, keys,
 };
@@ -24,10 +23,7 @@ use crate::state::{StateError, StateStore, StateWrite};
 /// The sled store.
 pub struct SledStore {
     db: sled::Db,
-    commit: GroupCommit,
-    /// Held from the dedupe check to the write, so two events with one key
-    /// cannot both be stored.
-    dedupe: Mutex<()>,
+    writer: Writer,
 }
 
 impl SledStore {
@@ -44,19 +40,23 @@ impl SledStore {
                     dir.display()
                 ))
             })?;
-        let commit = GroupCommit::start({
-            let db = db.clone();
-            move || db.flush().map(drop).map_err(|error| error.to_string())
-        });
-        Ok(Self {
-            db,
-            commit,
-            dedupe: Mutex::new(()),
-        })
+        let writer = Writer::start(db.clone());
+        Ok(Self { db, writer })
     }
 
-    async fn durable(&self) -> Result<(), StoreError> {
-        self.commit.durable().await.map_err(StoreError::Unavailable)
+    /// Applies `batch` through the writer; `Some(value)` when the key
+    /// `unless_exists` was already stored and nothing was written.
+    async fn write(
+        &self,
+        batch: Batch,
+        unless_exists: Option<Vec<u8>>,
+        durable: bool,
+    ) -> Result<Option<sled::IVec>, StoreError> {
+        let (write, outcome) = Write::new(batch, unless_exists, durable);
+        self.writer
+            .submit(write, outcome)
+            .await
+            .map_err(StoreError::Unavailable)
     }
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -67,11 +67,11 @@ impl SledStore {
             .transpose()
     }
 
-    fn batch_remove_run(&self, batch: &mut sled::Batch, run: &RunRecord) -> Result<(), StoreError> {
+    fn batch_remove_run(&self, batch: &mut Batch, run: &RunRecord) -> Result<(), StoreError> {
         batch.remove(keys::run(run.id));
         batch.remove(keys::event(run.id));
         for entry in self.db.scan_prefix(keys::steps(run.id)).keys() {
-            batch.remove(entry.map_err(unavailable)?);
+            batch.remove(entry.map_err(unavailable)?.to_vec());
         }
         batch.remove(keys::by_workflow(&run.workflow, run.id));
         batch.remove(keys::by_status(run.status, run.id));
@@ -87,7 +87,7 @@ impl SledStore {
 
 impl Drop for SledStore {
     fn drop(&mut self) {
-        self.commit.close();
+        self.writer.close();
         if let Err(error) = self.db.flush() {
             tracing::error!(%error, "Flushing the store on close failed.");
         }
@@ -98,73 +98,63 @@ impl Drop for SledStore {
 impl Store for SledStore {
     async fn accept(&self, run: NewRun) -> Result<Accepted, StoreError> {
         let record = run.record;
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         batch.insert(keys::run(record.id), encode(&record)?);
         batch.insert(keys::event(record.id), encode(&run.event)?);
-        batch.insert(keys::by_workflow(&record.workflow, record.id), &[]);
-        batch.insert(keys::by_status(record.status, record.id), &[]);
+        batch.insert(keys::by_workflow(&record.workflow, record.id), []);
+        batch.insert(keys::by_status(record.status, record.id), []);
         if let Some(due) = record.due_at {
             batch.insert(
                 keys::queued(millis(due), record.id),
                 record.workflow.as_bytes(),
             );
         }
-        match &record.dedupe_key {
-            Some(dedupe_key) => {
-                let dedupe = keys::dedupe(&record.workflow, dedupe_key);
-                let _guard = self.dedupe.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(existing) = self.db.get(&dedupe).map_err(unavailable)? {
-                    let id = RunId::from_slice(&existing)
-                        .ok_or_else(|| StoreError::Corrupt("a dedupe entry".to_owned()))?;
-                    drop(_guard);
-                    // The first event may not be durable yet.
-                    self.durable().await?;
-                    let run = self.run(id)?.ok_or_else(|| {
-                        StoreError::Corrupt(format!("the dedupe entry names a missing run {id}"))
-                    })?;
-                    return Ok(Accepted::Duplicate(run));
-                }
-                batch.insert(dedupe, record.id.as_bytes());
-                self.db.apply_batch(batch).map_err(unavailable)?;
-            }
-            None => self.db.apply_batch(batch).map_err(unavailable)?,
+        let dedupe = record
+            .dedupe_key
+            .as_ref()
+            .map(|dedupe_key| keys::dedupe(&record.workflow, dedupe_key));
+        if let Some(dedupe) = &dedupe {
+            batch.insert(dedupe.clone(), record.id.as_bytes());
         }
-        self.durable().await?;
-        Ok(Accepted::New(record))
+        match self.write(batch, dedupe, true).await? {
+            None => Ok(Accepted::New(record)),
+            Some(existing) => {
+                let id = RunId::from_slice(&existing)
+                    .ok_or_else(|| StoreError::Corrupt("a dedupe entry".to_owned()))?;
+                let run = self.run(id)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("the dedupe entry names a missing run {id}"))
+                })?;
+                Ok(Accepted::Duplicate(run))
+            }
+        }
     }
 
     async fn transition(&self, transition: Transition, durable: bool) -> Result<(), StoreError> {
         let run = &transition.run;
-        let previous: Option<RunRecord> = self.get(&keys::run(run.id))?;
-        let mut batch = sled::Batch::default();
-        if let Some(previous) = &previous {
-            if previous.status != run.status {
-                batch.remove(keys::by_status(previous.status, run.id));
-            }
-            if let Some(due) = previous.due_at
-                && previous.due_at != run.due_at
-            {
+        let (previous_status, previous_due) = transition.previous;
+        let mut batch = Batch::default();
+        if previous_status != run.status {
+            batch.remove(keys::by_status(previous_status, run.id));
+            batch.insert(keys::by_status(run.status, run.id), []);
+        }
+        if previous_due != run.due_at {
+            if let Some(due) = previous_due {
                 batch.remove(keys::queued(millis(due), run.id));
             }
-        }
-        batch.insert(keys::by_status(run.status, run.id), &[]);
-        if let Some(due) = run.due_at {
-            batch.insert(keys::queued(millis(due), run.id), run.workflow.as_bytes());
+            if let Some(due) = run.due_at {
+                batch.insert(keys::queued(millis(due), run.id), run.workflow.as_bytes());
+            }
         }
         batch.insert(keys::run(run.id), encode(run)?);
         if let Some((index, step)) = &transition.step {
             batch.insert(keys::step(run.id, *index), encode(step)?);
         }
         add_state_writes(&mut batch, &transition.state_writes);
-        self.db.apply_batch(batch).map_err(unavailable)?;
-        if durable {
-            self.durable().await?;
-        }
-        Ok(())
+        self.write(batch, None, durable).await.map(drop)
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        self.durable().await
+        self.write(Batch::default(), None, true).await.map(drop)
     }
 
     fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
@@ -246,9 +236,9 @@ impl Store for SledStore {
             if !run.status.is_final() {
                 continue;
             }
-            let mut batch = sled::Batch::default();
+            let mut batch = Batch::default();
             self.batch_remove_run(&mut batch, &run)?;
-            self.db.apply_batch(batch).map_err(unavailable)?;
+            batch.apply_to(&self.db).map_err(unavailable)?;
             pruned += 1;
         }
         Ok(pruned)
@@ -268,15 +258,15 @@ impl StateStore for SledStore {
     }
 
     fn apply(&self, writes: &[StateWrite]) -> Result<(), StateError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         add_state_writes(&mut batch, writes);
-        self.db
-            .apply_batch(batch)
+        batch
+            .apply_to(&self.db)
             .map_err(|error| StateError(error.to_string()))
     }
 }
 
-fn add_state_writes(batch: &mut sled::Batch, writes: &[StateWrite]) {
+fn add_state_writes(batch: &mut Batch, writes: &[StateWrite]) {
     for write in writes {
         let key = keys::state(&write.scope, &write.key);
         match &write.value {

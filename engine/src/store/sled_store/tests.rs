@@ -72,12 +72,14 @@ async fn a_transition_moves_the_run_between_indexes_and_out_of_the_queue() {
     let (_dir, store) = store();
     let run = new_run("leads", None);
     let mut record = run.record.clone();
+    let run_due = record.due_at;
     store.accept(run).await.unwrap();
     record.status = RunStatus::Failed;
     record.due_at = None;
     record.finished_at = Some(now());
     let step = crate::runner::StepReport::start("score", json!({}));
     let transition = Transition {
+        previous: (RunStatus::Queued, run_due),
         run: record.clone(),
         step: Some((0, step)),
         state_writes: vec![StateWrite {
@@ -164,11 +166,13 @@ async fn pruning_removes_old_finished_runs_and_keeps_unfinished_ones() {
     let unfinished = new_run("leads", None);
     let unfinished_id = unfinished.record.id;
     store.accept(unfinished).await.unwrap();
+    let previous = (record.status, record.due_at);
     record.status = RunStatus::Succeeded;
     record.due_at = None;
     store
         .transition(
             Transition {
+                previous,
                 run: record.clone(),
                 step: Some((0, crate::runner::StepReport::start("a", json!(null)))),
                 state_writes: Vec::new(),

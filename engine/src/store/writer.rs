@@ -1,0 +1,258 @@
+//! Group commit: one thread applies every write and flushes once for all
+//! the writes that arrived while the previous flush ran.
+//!
+//! sled 0.34 takes an exclusive lock for `apply_batch` that its `flush`
+//! holds shared for the whole sync, so writers that apply their own batches
+//! wait out every flush one by one (measured here: one writer per flush).
+//! Concurrent `flush_async` calls deadlock (spacejam/sled#1308). So writers
+//! send their batches to this thread instead: it merges everything queued
+//! into one atomic batch (each `apply_batch` has a fixed cost), makes it
+//! durable with one blocking `flush()` and answers every writer it covered.
+//! Under load one flush acknowledges every request that arrived during the
+//! previous one. A group is applied whole or not at all.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+/// What a writer learns: `Ok(None)` when its batch was applied (and made
+/// durable if asked), `Ok(Some(value))` when its dedupe key was already
+/// taken (nothing applied), or why it failed.
+pub(super) type Outcome = Result<Option<sled::IVec>, String>;
+
+/// Inserts (`Some(value)`) and removals (`None`) applied together.
+#[derive(Debug, Default)]
+pub(super) struct Batch {
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Batch {
+    /// Stores `value` under `key`.
+    pub(super) fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push((key.into(), Some(value.into())));
+    }
+
+    /// Removes `key`.
+    pub(super) fn remove(&mut self, key: impl Into<Vec<u8>>) {
+        self.ops.push((key.into(), None));
+    }
+
+    /// Applies the batch to `db` directly, outside the group commit.
+    pub(super) fn apply_to(self, db: &sled::Db) -> sled::Result<()> {
+        let mut batch = sled::Batch::default();
+        add_ops(&mut batch, self.ops);
+        db.apply_batch(batch)
+    }
+}
+
+fn add_ops(batch: &mut sled::Batch, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) {
+    for (key, value) in ops {
+        match value {
+            Some(value) => batch.insert(key, value),
+            None => batch.remove(key),
+        }
+    }
+}
+
+/// One write.
+pub(super) struct Write {
+    /// What to apply atomically.
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// A key that must not exist yet; the batch is applied only if it does
+    /// not, and it should insert it.
+    pub(super) unless_exists: Option<Vec<u8>>,
+    /// Answer only once the batch is durable.
+    pub(super) durable: bool,
+    reply: oneshot::Sender<Outcome>,
+}
+
+impl Write {
+    /// A write and the receiver of its outcome.
+    pub(super) fn new(
+        batch: Batch,
+        unless_exists: Option<Vec<u8>>,
+        durable: bool,
+    ) -> (Self, oneshot::Receiver<Outcome>) {
+        let (reply, outcome) = oneshot::channel();
+        let write = Self {
+            ops: batch.ops,
+            unless_exists,
+            durable,
+            reply,
+        };
+        (write, outcome)
+    }
+}
+
+/// The writer thread and its queue.
+pub(super) struct Writer {
+    queue: Mutex<Option<Sender<Write>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Starts the thread writing to `db`.
+    pub(super) fn start(db: sled::Db) -> Self {
+        let (queue, writes) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("gust-writer".to_owned())
+            .spawn(move || write_loop(&db, &writes))
+            .expect("the writer thread starts");
+        Self {
+            queue: Mutex::new(Some(queue)),
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    /// Queues `write` and waits for its outcome.
+    pub(super) async fn submit(&self, write: Write, outcome: oneshot::Receiver<Outcome>) -> Outcome {
+        let sent = match &*lock(&self.queue) {
+            Some(queue) => queue.send(write).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err("the store is closed".to_owned());
+        }
+        outcome
+            .await
+            .unwrap_or_else(|_| Err("the writer stopped".to_owned()))
+    }
+
+    /// Finishes the writes queued, then stops the thread.
+    pub(super) fn close(&self) {
+        lock(&self.queue).take();
+        let thread = lock(&self.thread).take();
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::error!("The store's writer thread panicked.");
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn write_loop(db: &sled::Db, writes: &Receiver<Write>) {
+    while let Ok(first) = writes.recv() {
+        let group: Vec<Write> = std::iter::once(first).chain(writes.try_iter()).collect();
+        let mut merged = sled::Batch::default();
+        // Dedupe keys this group takes, with the value each was given.
+        let mut taken: HashMap<Vec<u8>, sled::IVec> = HashMap::new();
+        let mut answers = Vec::with_capacity(group.len());
+        for write in group {
+            let existing = match &write.unless_exists {
+                Some(key) => match taken.get(key) {
+                    Some(value) => Ok(Some(value.clone())),
+                    None => db.get(key).map_err(|error| error.to_string()),
+                },
+                None => Ok(None),
+            };
+            let outcome = match existing {
+                Ok(None) => {
+                    if let Some(key) = write.unless_exists {
+                        let value = write.ops.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.clone());
+                        taken.insert(key, value.map(sled::IVec::from).unwrap_or_default());
+                    }
+                    add_ops(&mut merged, write.ops);
+                    Ok(None)
+                }
+                other => other,
+            };
+            answers.push((write.reply, write.durable, outcome));
+        }
+        let applied = db.apply_batch(merged).map_err(|error| error.to_string());
+        let mut waiting = Vec::new();
+        for (reply, durable, outcome) in answers {
+            match (&applied, outcome) {
+                (Err(error), _) => {
+                    reply.send(Err(error.clone())).ok();
+                }
+                (Ok(()), Ok(None)) if !durable => {
+                    // Applied, and not waiting for the flush.
+                    reply.send(Ok(None)).ok();
+                }
+                (Ok(()), outcome) => waiting.push((reply, outcome)),
+            }
+        }
+        if waiting.is_empty() {
+            continue;
+        }
+        let flushed = db.flush().map(drop).map_err(|error| error.to_string());
+        if let Err(error) = &flushed {
+            tracing::error!(%error, "Flushing the store failed.");
+        }
+        for (reply, outcome) in waiting {
+            // A writer that stopped waiting needs no answer.
+            reply.send(flushed.clone().and(outcome)).ok();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn batch(key: &str) -> Batch {
+        let mut batch = Batch::default();
+        batch.insert(key.as_bytes(), b"v".as_slice());
+        batch
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_durable_writes_are_all_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let writer = Arc::new(Writer::start(db.clone()));
+        let writers: Vec<_> = (0..200)
+            .map(|n| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    let (write, outcome) = Write::new(batch(&format!("k{n}")), None, true);
+                    writer.submit(write, outcome).await
+                })
+            })
+            .collect();
+        for write in writers {
+            assert_eq!(write.await.unwrap(), Ok(None));
+        }
+        assert_eq!(db.len(), 200);
+    }
+
+    #[tokio::test]
+    async fn a_taken_key_applies_nothing_and_returns_its_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let writer = Writer::start(db.clone());
+        let mut first = batch("dedupe");
+        first.insert(b"payload-1".as_slice(), b"1".as_slice());
+        let (write, outcome) = Write::new(first, Some(b"dedupe".to_vec()), true);
+        assert_eq!(writer.submit(write, outcome).await, Ok(None));
+        let mut second = batch("dedupe");
+        second.insert(b"payload-2".as_slice(), b"2".as_slice());
+        let (write, outcome) = Write::new(second, Some(b"dedupe".to_vec()), true);
+        assert_eq!(writer.submit(write, outcome).await, Ok(Some(sled::IVec::from(b"v"))));
+        assert!(db.get(b"payload-2").unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_closed_writer_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::start(sled::open(dir.path()).unwrap());
+        writer.close();
+        let (write, outcome) = Write::new(batch("k"), None, false);
+        assert!(writer.submit(write, outcome).await.is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! Webhook to completed run, durably: sustained events/s end to end and the
+//! time to 202 at concurrency 64, beside a bare axum handler answering 202
+//! in the same run.
+//!
+//! Run with
+//!
+//! ```not_rust
+//! cargo bench -p gust-tests --bench webhook_throughput
+//! ```
+//!
+//! `EVENTS=50000` changes the number of events per round, `ROUNDS=5` the
+//! number of rounds.
+
+#![allow(missing_docs, unreachable_pub)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::post;
+use gust_engine::runtime::RunStatus;
+use gust_engine::store::RunQuery;
+use gust_engine::{Config, Engine};
+use gust_tests::guests;
+use serde_json::json;
+
+/// The allocator the `gust` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const CONCURRENCY: usize = 64;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Serves `app` on an ephemeral port; returns its base URL.
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, app).into_future());
+    base
+}
+
+/// Posts `events` small JSON bodies to `url` from `CONCURRENCY` clients;
+/// returns every time to answer, sorted, and the wall time.
+async fn load(url: &str, events: usize) -> (Vec<Duration>, Duration) {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (client, next, url) = (client.clone(), next.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while next.fetch_add(1, Ordering::Relaxed) < events {
+                    let sent = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(r#"{"email":"ada@example.com","source":"website"}"#)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), StatusCode::ACCEPTED);
+                    response.bytes().await.unwrap();
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(events);
+    for client in clients {
+        latencies.extend(client.await.unwrap());
+    }
+    let wall = started.elapsed();
+    latencies.sort();
+    (latencies, wall)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
+}
+
+struct Round {
+    acked_per_s: f64,
+    completed_per_s: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn gust_round(engine: &Engine, base: &str, events: usize) -> Round {
+    let before = succeeded(engine);
+    let started = Instant::now();
+    let (latencies, wall) = load(&format!("{base}/hooks/bench"), events).await;
+    loop {
+        if succeeded(engine) >= before + events {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let completed = started.elapsed();
+    Round {
+        acked_per_s: events as f64 / wall.as_secs_f64(),
+        completed_per_s: events as f64 / completed.as_secs_f64(),
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+    }
+}
+
+/// Runs that succeeded, from the metrics the engine keeps.
+fn succeeded(engine: &Engine) -> usize {
+    engine
+        .metrics()
+        .lines()
+        .find(|line| line.starts_with(r#"gust_runs_finished_total{workflow="bench",status="succeeded"}"#))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn axum_round(base: &str, events: usize) -> Round {
+    let (latencies, wall) = load(&format!("{base}/hooks/bench"), events).await;
+    let per_s = events as f64 / wall.as_secs_f64();
+    Round {
+        acked_per_s: per_s,
+        completed_per_s: per_s,
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+    }
+}
+
+fn main() {
+    let events = env_or("EVENTS", 20_000);
+    let rounds = env_or("ROUNDS", 3);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let workflows = dir.path().join("workflows");
+        std::fs::create_dir(&workflows).unwrap();
+        let workflow = json!({
+            "id": "bench",
+            "trigger": { "webhook": {} },
+            "concurrency": 64,
+            "steps": [{ "id": "echo", "uses": guests::MISBEHAVE, "with": { "act": "echo", "lead": "${trigger.body}" } }],
+        });
+        std::fs::write(workflows.join("bench.json"), workflow.to_string()).unwrap();
+        let engine = Engine::start(Config::new(dir.path().join("data"))).await.unwrap();
+        engine.load_dir(&workflows).unwrap();
+        let gust = serve(engine.router()).await;
+        let bare = serve(Router::new().route(
+            "/hooks/{id}",
+            post(|body: axum::body::Bytes| async move {
+                let _: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                (StatusCode::ACCEPTED, axum::Json(json!({ "run_id": "0" })))
+            }),
+        ))
+        .await;
+
+        // Warm up both: connections, the component, the store.
+        gust_round(&engine, &gust, 2_000).await;
+        axum_round(&bare, 2_000).await;
+
+        println!("{events} events per round, {CONCURRENCY} concurrent clients, {rounds} rounds, interleaved\n");
+        println!("| round | server | acked/s | completed/s | p50 to 202 | p99 to 202 |");
+        println!("|---|---|---|---|---|---|");
+        for round in 1..=rounds {
+            let bare_round = axum_round(&bare, events).await;
+            let gust_round = gust_round(&engine, &gust, events).await;
+            for (name, result) in [("bare axum", &bare_round), ("gust", &gust_round)] {
+                println!(
+                    "| {round} | {name} | {:.0} | {:.0} | {} | {} |",
+                    result.acked_per_s,
+                    result.completed_per_s,
+                    ms(result.p50),
+                    ms(result.p99)
+                );
+            }
+        }
+        let failed = engine
+            .runs(&RunQuery { status: Some(RunStatus::Failed), limit: 1, ..RunQuery::default() })
+            .unwrap();
+        assert!(failed.runs.is_empty(), "a bench run failed");
+        engine.shutdown().await;
+    });
+}
