@@ -13,19 +13,23 @@
 //! | `s` run, step index (u16 BE)               | step record (JSON) |
 //! | `q` due (ms since epoch, u64 BE), run      | workflow id        |
 //! | `w` workflow, 0, run                       | empty              |
-//! | `t` status, run                            | empty              |
+//! | `f` run (failed runs: the dead-letter list)| empty              |
 //! | `d` workflow, 0, dedupe key                | run id             |
 //! | `k` scope, 0, state key                    | state value        |
+//!
+//! The queue holds the unfinished runs, and only failed runs have a status
+//! index: each sled insert copies its leaf, so an event costs as few keys as
+//! the queries allow (four to accept it, one to mark it running, three to
+//! finish it).
 
 use super::RunId;
-use crate::runtime::RunStatus;
 
 const RUN: u8 = b'r';
 const EVENT: u8 = b'e';
 const STEP: u8 = b's';
 const QUEUE: u8 = b'q';
 const BY_WORKFLOW: u8 = b'w';
-const BY_STATUS: u8 = b't';
+const FAILED: u8 = b'f';
 const DEDUPE: u8 = b'd';
 const STATE: u8 = b'k';
 
@@ -52,7 +56,7 @@ pub(super) fn runs() -> Vec<u8> {
 }
 
 /// The run id at the end of a key of [`run`], [`by_workflow`] or
-/// [`by_status`].
+/// [`failed`].
 pub(super) fn trailing_run_id(key: &[u8]) -> Option<RunId> {
     let start = key.len().checked_sub(RUN_ID_LEN)?;
     RunId::from_slice(&key[start..])
@@ -99,24 +103,14 @@ pub(super) fn workflow_runs(workflow: &str) -> Vec<u8> {
     key(BY_WORKFLOW, &[workflow.as_bytes(), &[0]])
 }
 
-/// A run in the index of runs with its status.
-pub(super) fn by_status(status: RunStatus, id: RunId) -> Vec<u8> {
-    key(BY_STATUS, &[&[status_byte(status)], id.as_bytes()])
+/// A run in the dead-letter list.
+pub(super) fn failed(id: RunId) -> Vec<u8> {
+    key(FAILED, &[id.as_bytes()])
 }
 
-/// The index of runs with one status.
-pub(super) fn status_runs(status: RunStatus) -> Vec<u8> {
-    key(BY_STATUS, &[&[status_byte(status)]])
-}
-
-fn status_byte(status: RunStatus) -> u8 {
-    match status {
-        RunStatus::Queued => b'q',
-        RunStatus::Running => b'r',
-        RunStatus::Retrying => b'y',
-        RunStatus::Succeeded => b's',
-        RunStatus::Failed => b'f',
-    }
+/// The dead-letter list.
+pub(super) fn failed_runs() -> Vec<u8> {
+    vec![FAILED]
 }
 
 /// The dedupe key of an event of `workflow`.
@@ -161,7 +155,7 @@ mod tests {
     fn index_keys_end_with_the_run_id() {
         let id = RunId::new();
         assert_eq!(trailing_run_id(&by_workflow("score-leads", id)), Some(id));
-        assert_eq!(trailing_run_id(&by_status(RunStatus::Failed, id)), Some(id));
+        assert_eq!(trailing_run_id(&failed(id)), Some(id));
         assert_eq!(trailing_run_id(&run(id)), Some(id));
     }
 

@@ -17,7 +17,7 @@ use super::{
     Accepted, NewRun, QueuedRun, RunId, RunPage, RunQuery, Store, StoreError, Transition, keys,
 };
 use crate::runner::StepReport;
-use crate::runtime::RunRecord;
+use crate::runtime::{RunRecord, RunStatus};
 use crate::state::{StateError, StateStore, StateWrite};
 
 /// The sled store.
@@ -74,7 +74,7 @@ impl SledStore {
             batch.remove(entry.map_err(unavailable)?.to_vec());
         }
         batch.remove(keys::by_workflow(&run.workflow, run.id));
-        batch.remove(keys::by_status(run.status, run.id));
+        batch.remove(keys::failed(run.id));
         if let Some(due) = run.due_at {
             batch.remove(keys::queued(millis(due), run.id));
         }
@@ -102,7 +102,6 @@ impl Store for SledStore {
         batch.insert(keys::run(record.id), encode(&record)?);
         batch.insert(keys::event(record.id), encode(&run.event)?);
         batch.insert(keys::by_workflow(&record.workflow, record.id), []);
-        batch.insert(keys::by_status(record.status, record.id), []);
         if let Some(due) = record.due_at {
             batch.insert(
                 keys::queued(millis(due), record.id),
@@ -133,9 +132,10 @@ impl Store for SledStore {
         let run = &transition.run;
         let (previous_status, previous_due) = transition.previous;
         let mut batch = Batch::default();
-        if previous_status != run.status {
-            batch.remove(keys::by_status(previous_status, run.id));
-            batch.insert(keys::by_status(run.status, run.id), []);
+        match (previous_status == RunStatus::Failed, run.status == RunStatus::Failed) {
+            (false, true) => batch.insert(keys::failed(run.id), []),
+            (true, false) => batch.remove(keys::failed(run.id)),
+            _ => {}
         }
         if previous_due != run.due_at {
             if let Some(due) = previous_due {
@@ -190,38 +190,67 @@ impl Store for SledStore {
     }
 
     fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
-        let (prefix, is_index) = match (&query.workflow, query.status) {
-            (Some(workflow), _) => (keys::workflow_runs(workflow), true),
-            (None, Some(status)) => (keys::status_runs(status), true),
-            (None, None) => (keys::runs(), false),
-        };
-        let end = match query.before {
-            Some(before) => [prefix.as_slice(), before.as_bytes()].concat(),
-            None => keys::prefix_end(&prefix),
-        };
+        let wanted = |run: &RunRecord| query.status.is_none_or(|status| status == run.status);
+        let below = |id: RunId| query.before.is_none_or(|before| id < before);
         let mut runs: Vec<RunRecord> = Vec::new();
         let mut next_cursor = None;
-        for entry in self.db.range(prefix..end).rev() {
-            let (key, value) = entry.map_err(unavailable)?;
-            let run = if is_index {
-                let id = keys::trailing_run_id(&key).ok_or_else(|| {
-                    StoreError::Corrupt("an index key holds no run id".to_owned())
-                })?;
-                match self.run(id)? {
-                    Some(run) => run,
-                    None => continue,
-                }
-            } else {
-                decode(&value)?
-            };
-            if query.status.is_some_and(|status| status != run.status) {
-                continue;
+        let mut take = |run: RunRecord| {
+            if !wanted(&run) {
+                return true;
             }
             if runs.len() == query.limit {
                 next_cursor = runs.last().map(|last| last.id);
-                break;
+                return false;
             }
             runs.push(run);
+            true
+        };
+        match (&query.workflow, query.status) {
+            (None, Some(status)) if !status.is_final() => {
+                // Unfinished runs are the queue's; it is small and in due order.
+                let mut ids: Vec<RunId> = self
+                    .queued()?
+                    .into_iter()
+                    .map(|queued| queued.id)
+                    .filter(|id| below(*id))
+                    .collect();
+                ids.sort_unstable_by(|a, b| b.cmp(a));
+                for id in ids {
+                    if let Some(run) = self.run(id)?
+                        && !take(run)
+                    {
+                        break;
+                    }
+                }
+            }
+            (workflow, status) => {
+                let (prefix, is_index) = match (workflow, status) {
+                    (Some(workflow), _) => (keys::workflow_runs(workflow), true),
+                    (None, Some(RunStatus::Failed)) => (keys::failed_runs(), true),
+                    _ => (keys::runs(), false),
+                };
+                let end = match query.before {
+                    Some(before) => [prefix.as_slice(), before.as_bytes()].concat(),
+                    None => keys::prefix_end(&prefix),
+                };
+                for entry in self.db.range(prefix..end).rev() {
+                    let (key, value) = entry.map_err(unavailable)?;
+                    let run = if is_index {
+                        let id = keys::trailing_run_id(&key).ok_or_else(|| {
+                            StoreError::Corrupt("an index key holds no run id".to_owned())
+                        })?;
+                        match self.run(id)? {
+                            Some(run) => run,
+                            None => continue,
+                        }
+                    } else {
+                        decode(&value)?
+                    };
+                    if !take(run) {
+                        break;
+                    }
+                }
+            }
         }
         Ok(RunPage { runs, next_cursor })
     }
