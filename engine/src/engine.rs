@@ -109,6 +109,7 @@ impl Engine {
             metrics: Metrics::new(),
             workers: config.workers.max(1),
             default_concurrency: config.default_concurrency.max(1),
+            fresh: Default::default(),
         });
         let tasks = Arc::new(Tasks {
             tracker: TaskTracker::new(),
@@ -188,13 +189,14 @@ impl Engine {
     }
 
     async fn accept(&self, run: NewRun) -> Result<Accepted, SubmitError> {
-        let accepted = self.executor.store.accept(run).await?;
+        let accepted = self.executor.store.accept(&run).await?;
         let record = accepted.run();
         let duplicate = matches!(accepted, Accepted::Duplicate(_));
         self.executor
             .metrics
             .event_accepted(&record.workflow, duplicate);
         if let (false, Some(due)) = (duplicate, record.due_at) {
+            self.executor.fresh.keep(record, run.event);
             self.executor
                 .scheduler
                 .enqueue(record.id, &record.workflow, due);

@@ -470,7 +470,7 @@ struct FullDisk(SledStore);
 
 #[async_trait]
 impl Store for FullDisk {
-    async fn accept(&self, _: NewRun) -> Result<Accepted, StoreError> {
+    async fn accept(&self, _: &NewRun) -> Result<Accepted, StoreError> {
         Err(StoreError::Unavailable(
             "No space left on device (os error 28)".into(),
         ))

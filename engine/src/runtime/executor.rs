@@ -36,6 +36,33 @@ pub(crate) struct Executor {
     pub(crate) workers: usize,
     /// The most runs of one workflow running at once, unless it says.
     pub(crate) default_concurrency: usize,
+    /// Runs just accepted, with their events, so that their first turn
+    /// need not read them back.
+    pub(crate) fresh: FreshRuns,
+}
+
+/// Runs just accepted and not yet picked up, up to a bound; a run not kept
+/// here is read from the store.
+#[derive(Default)]
+pub(crate) struct FreshRuns {
+    runs: std::sync::Mutex<HashMap<RunId, (RunRecord, Value)>>,
+}
+
+impl FreshRuns {
+    /// The most runs kept.
+    const CAPACITY: usize = 4_096;
+
+    /// Keeps a run just stored, if there is room.
+    pub(crate) fn keep(&self, run: &RunRecord, event: Value) {
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        if runs.len() < Self::CAPACITY {
+            runs.insert(run.id, (run.clone(), event));
+        }
+    }
+
+    fn take(&self, id: RunId) -> Option<(RunRecord, Value)> {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id)
+    }
 }
 
 /// How far one turn of a run got.
@@ -143,10 +170,17 @@ impl Executor {
 
     /// Runs `id` from its first unfinished step until it ends or waits.
     async fn advance(&self, id: RunId) -> Result<Turn, StoreError> {
-        let Some(mut run) = self.store.run(id)? else {
-            return Err(StoreError::Corrupt(format!(
-                "the queued run {id} has no record"
-            )));
+        let (mut run, event, mut records) = match self.fresh.take(id) {
+            Some((run, event)) => (run, event, Vec::new()),
+            None => {
+                let Some(run) = self.store.run(id)? else {
+                    return Err(StoreError::Corrupt(format!(
+                        "the queued run {id} has no record"
+                    )));
+                };
+                let event = self.store.event(id)?.unwrap_or(Value::Null);
+                (run, event, self.store.steps(id)?)
+            }
         };
         if run.status.is_final() {
             return Ok(Turn::Ended(Box::new(run)));
@@ -154,8 +188,6 @@ impl Executor {
         let Some(prepared) = self.workflows.ready(&run.workflow) else {
             return Ok(Turn::Parked);
         };
-        let event = self.store.event(id)?.unwrap_or(Value::Null);
-        let mut records = self.store.steps(id)?;
         let loaded = stored(&run);
         run.status = RunStatus::Running;
         run.updated_at = now();

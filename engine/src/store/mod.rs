@@ -110,7 +110,7 @@ pub struct QueuedRun {
 pub trait Store: StateStore + Send + Sync + 'static {
     /// Stores a new run and its event, durably, unless its dedupe key names
     /// a run already stored.
-    async fn accept(&self, run: NewRun) -> Result<Accepted, StoreError>;
+    async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError>;
     /// Applies `transition` atomically; durably when `durable`.
     async fn transition(&self, transition: Transition, durable: bool) -> Result<(), StoreError>;
     /// Makes every write so far durable.

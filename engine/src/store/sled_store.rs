@@ -96,8 +96,8 @@ impl Drop for SledStore {
 
 #[async_trait]
 impl Store for SledStore {
-    async fn accept(&self, run: NewRun) -> Result<Accepted, StoreError> {
-        let record = run.record;
+    async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError> {
+        let record = &run.record;
         let mut batch = Batch::default();
         batch.insert(keys::run(record.id), encode(&record)?);
         batch.insert(keys::event(record.id), encode(&run.event)?);
@@ -116,7 +116,7 @@ impl Store for SledStore {
             batch.insert(dedupe.clone(), record.id.as_bytes());
         }
         match self.write(batch, dedupe, true).await? {
-            None => Ok(Accepted::New(record)),
+            None => Ok(Accepted::New(record.clone())),
             Some(existing) => {
                 let id = RunId::from_slice(&existing)
                     .ok_or_else(|| StoreError::Corrupt("a dedupe entry".to_owned()))?;

@@ -25,7 +25,7 @@ async fn an_accepted_run_is_queued_indexed_and_survives_reopening() {
     let id = run.record.id;
     {
         let store = SledStore::open(dir.path()).unwrap();
-        assert!(matches!(store.accept(run).await.unwrap(), Accepted::New(_)));
+        assert!(matches!(store.accept(&run).await.unwrap(), Accepted::New(_)));
         assert!(
             SledStore::open(dir.path()).is_err(),
             "a second opener is refused"
@@ -46,7 +46,7 @@ async fn a_dedupe_key_stores_one_run_even_under_concurrency() {
     let attempts: Vec<_> = (0..20)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.accept(new_run("leads", Some("k1"))).await.unwrap() })
+            tokio::spawn(async move { store.accept(&new_run("leads", Some("k1"))).await.unwrap() })
         })
         .collect();
     let mut new = Vec::new();
@@ -61,7 +61,7 @@ async fn a_dedupe_key_stores_one_run_even_under_concurrency() {
     assert!(duplicates.iter().all(|id| *id == new[0]));
     // Another workflow may use the same key.
     assert!(matches!(
-        store.accept(new_run("other", Some("k1"))).await.unwrap(),
+        store.accept(&new_run("other", Some("k1"))).await.unwrap(),
         Accepted::New(_)
     ));
     assert_eq!(store.queued().unwrap().len(), 2);
@@ -73,7 +73,7 @@ async fn a_transition_moves_the_run_between_indexes_and_out_of_the_queue() {
     let run = new_run("leads", None);
     let mut record = run.record.clone();
     let run_due = record.due_at;
-    store.accept(run).await.unwrap();
+    store.accept(&run).await.unwrap();
     record.status = RunStatus::Failed;
     record.due_at = None;
     record.finished_at = Some(now());
@@ -118,7 +118,7 @@ async fn runs_list_newest_first_in_pages_and_by_workflow() {
     for index in 0..5 {
         let run = new_run(if index % 2 == 0 { "even" } else { "odd" }, None);
         ids.push(run.record.id);
-        store.accept(run).await.unwrap();
+        store.accept(&run).await.unwrap();
     }
     let first = store
         .list(&RunQuery {
@@ -162,10 +162,10 @@ async fn pruning_removes_old_finished_runs_and_keeps_unfinished_ones() {
     let (_dir, store) = store();
     let finished = new_run("leads", Some("old"));
     let mut record = finished.record.clone();
-    store.accept(finished).await.unwrap();
+    store.accept(&finished).await.unwrap();
     let unfinished = new_run("leads", None);
     let unfinished_id = unfinished.record.id;
-    store.accept(unfinished).await.unwrap();
+    store.accept(&unfinished).await.unwrap();
     let previous = (record.status, record.due_at);
     record.status = RunStatus::Succeeded;
     record.due_at = None;
@@ -193,7 +193,7 @@ async fn pruning_removes_old_finished_runs_and_keeps_unfinished_ones() {
     assert!(store.run(unfinished_id).unwrap().is_some());
     // The dedupe key went with the run.
     assert!(matches!(
-        store.accept(new_run("leads", Some("old"))).await.unwrap(),
+        store.accept(&new_run("leads", Some("old"))).await.unwrap(),
         Accepted::New(_)
     ));
     let all = RunQuery {
