@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::runner::{Runner, StepReport};
 use crate::runtime::executor::Executor;
-use crate::runtime::{RunId, RunRecord, WorkflowSet, Workflows, now};
+use crate::runtime::{RunId, RunRecord, RunStatus, WorkflowSet, Workflows, now};
 use crate::salesforce::NoConnection;
 use crate::store::{Accepted, NewRun, RunPage, RunQuery, SledStore, Store, StoreError};
 use crate::wasm::StepRuntime;
@@ -224,9 +224,10 @@ impl Engine {
     /// A run with its event and steps.
     pub fn run(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
         let store = &self.executor.store;
-        let Some(run) = store.run(id)? else {
+        let Some(mut run) = store.run(id)? else {
             return Ok(None);
         };
+        self.overlay(&mut run);
         Ok(Some(RunDetail {
             event: store.event(id)?.unwrap_or(Value::Null),
             steps: store.steps(id)?,
@@ -235,8 +236,62 @@ impl Engine {
     }
 
     /// A page of runs, newest first.
+    ///
+    /// Whether a run is running is known here, not stored: the store keeps
+    /// an unfinished run as queued, retrying, or as it was when its last
+    /// step finished. Unfinished runs are listed from the queue.
     pub fn runs(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
-        self.executor.store.list(query)
+        let store = &self.executor.store;
+        if query.status.is_none_or(RunStatus::is_final) {
+            let mut page = store.list(query)?;
+            for run in &mut page.runs {
+                self.overlay(run);
+            }
+            return Ok(page);
+        }
+        let mut ids: Vec<RunId> = store
+            .queued()?
+            .into_iter()
+            .filter(|queued| {
+                query
+                    .workflow
+                    .as_ref()
+                    .is_none_or(|w| *w == queued.workflow)
+            })
+            .map(|queued| queued.id)
+            .filter(|id| query.before.is_none_or(|before| *id < before))
+            .collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        let mut runs = Vec::new();
+        let mut next_cursor = None;
+        for id in ids {
+            let Some(mut run) = store.run(id)? else {
+                continue;
+            };
+            self.overlay(&mut run);
+            if Some(run.status) != query.status {
+                continue;
+            }
+            if runs.len() == query.limit {
+                next_cursor = runs.last().map(|last: &RunRecord| last.id);
+                break;
+            }
+            runs.push(run);
+        }
+        Ok(RunPage { runs, next_cursor })
+    }
+
+    /// Sets an unfinished run's status to what it is now: running if a
+    /// worker has it, queued if the store last saw it running.
+    fn overlay(&self, run: &mut RunRecord) {
+        if run.status.is_final() {
+            return;
+        }
+        if self.executor.scheduler.is_running(run.id) {
+            run.status = RunStatus::Running;
+        } else if run.status == RunStatus::Running {
+            run.status = RunStatus::Queued;
+        }
     }
 
     /// Runs the event of run `id` again as a new run.

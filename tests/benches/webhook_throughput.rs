@@ -33,7 +33,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const CONCURRENCY: usize = 64;
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Serves `app` on an ephemeral port; returns its base URL.
@@ -47,7 +50,10 @@ async fn serve(app: Router) -> String {
 /// Posts `events` small JSON bodies to `url` from `CONCURRENCY` clients;
 /// returns every time to answer, sorted, and the wall time.
 async fn load(url: &str, events: usize) -> (Vec<Duration>, Duration) {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let clients: Vec<_> = (0..CONCURRENCY)
@@ -120,7 +126,9 @@ fn succeeded(engine: &Engine) -> usize {
     engine
         .metrics()
         .lines()
-        .find(|line| line.starts_with(r#"gust_runs_finished_total{workflow="bench",status="succeeded"}"#))
+        .find(|line| {
+            line.starts_with(r#"gust_runs_finished_total{workflow="bench",status="succeeded"}"#)
+        })
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
         .unwrap_or(0)
 }
@@ -139,7 +147,10 @@ async fn axum_round(base: &str, events: usize) -> Round {
 fn main() {
     let events = env_or("EVENTS", 20_000);
     let rounds = env_or("ROUNDS", 3);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let workflows = dir.path().join("workflows");

@@ -322,11 +322,14 @@ async fn gust_runs_lists_shows_and_replays_over_the_admin_api() {
 fn flags_win_over_the_environment_which_wins_over_gust_toml() {
     let dir = tempfile::tempdir().unwrap();
     let workflows = dir.path().join("workflows");
-    write_workflow(&workflows, &json!({
-        "id": "configured",
-        "trigger": { "webhook": {} },
-        "steps": [{ "id": "echo", "uses": guests::MISBEHAVE }],
-    }));
+    write_workflow(
+        &workflows,
+        &json!({
+            "id": "configured",
+            "trigger": { "webhook": {} },
+            "steps": [{ "id": "echo", "uses": guests::MISBEHAVE }],
+        }),
+    );
     // The file's listen address is taken by the environment's, and its data
     // directory (a path no one can create) by the flag's.
     let config = dir.path().join("gust.toml");
@@ -350,20 +353,37 @@ fn flags_win_over_the_environment_which_wins_over_gust_toml() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(line.starts_with("Gust listening on http://127.0.0.1:"), "{line:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        line.starts_with("Gust listening on http://127.0.0.1:"),
+        "{line:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(!line.contains(":1\n"));
     assert!(output.status.success());
     assert!(dir.path().join("data/store").is_dir());
 
     // An unknown key in the file is an error that names it.
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\nworkers_count = 3\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_gust-e2e")).args(["serve", "--config"]).arg(&config).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let error = String::from_utf8_lossy(&output.stderr);
-    assert!(error.contains("is not valid") && error.contains("unknown field `workers_count`"), "{error}");
+    assert!(
+        error.contains("is not valid") && error.contains("unknown field `workers_count`"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -379,7 +399,10 @@ fn listening_beyond_loopback_needs_an_admin_token() {
         .unwrap();
     assert!(!output.status.success());
     let error = String::from_utf8_lossy(&output.stderr);
-    assert!(error.contains("0.0.0.0:0 is reachable beyond this machine: set an admin token"), "{error}");
+    assert!(
+        error.contains("0.0.0.0:0 is reachable beyond this machine: set an admin token"),
+        "{error}"
+    );
     assert!(!dir.path().join("data").exists(), "nothing was opened");
 }
 
@@ -387,23 +410,31 @@ fn listening_beyond_loopback_needs_an_admin_token() {
 async fn sighup_reloads_the_workflow_directory() {
     let dir = tempfile::tempdir().unwrap();
     let workflows = dir.path().join("workflows");
-    let echo = |id: &str| {
-        json!({ "id": id, "trigger": { "webhook": {} }, "steps": [{ "id": "echo", "uses": guests::MISBEHAVE }] })
-    };
+    let echo = |id: &str| json!({ "id": id, "trigger": { "webhook": {} }, "steps": [{ "id": "echo", "uses": guests::MISBEHAVE }] });
     write_workflow(&workflows, &echo("first"));
     let server = Process::start(&workflows, &dir.path().join("data"));
     let client = reqwest::Client::new();
     let status = |id: &'static str| {
-        let request = client.post(format!("{}/hooks/{id}", server.base)).json(&json!({})).send();
+        let request = client
+            .post(format!("{}/hooks/{id}", server.base))
+            .json(&json!({}))
+            .send();
         async move { request.await.unwrap().status().as_u16() }
     };
     assert_eq!(status("second").await, 404);
     write_workflow(&workflows, &echo("second"));
     std::fs::remove_file(workflows.join("first.json")).unwrap();
-    Command::new("kill").arg("-HUP").arg(server.child.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg("-HUP")
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
     let started = Instant::now();
     while status("second").await != 202 {
-        assert!(started.elapsed() < Duration::from_secs(30), "the reload never happened");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the reload never happened"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(status("first").await, 404, "a removed file is unloaded");

@@ -751,7 +751,10 @@ async fn finished_runs_past_retention_are_pruned() {
     server.finished(&run_id).await;
     let started = std::time::Instant::now();
     while server.get(&format!("/api/runs/{run_id}")).await.0 != StatusCode::NOT_FOUND {
-        assert!(started.elapsed() < Duration::from_secs(10), "the run was never pruned");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the run was never pruned"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(server.run_count().await, 0);
@@ -786,16 +789,32 @@ async fn a_step_cut_off_by_the_shutdown_bound_resumes_on_the_next_start() {
         }
         engine.shutdown().await;
         let cut = engine.run(id).unwrap().unwrap();
-        assert_eq!(cut.run.status.as_str(), "running");
+        assert_eq!(
+            cut.run.status.as_str(),
+            "queued",
+            "cut off, it waits to resume"
+        );
         assert_eq!(cut.steps.len(), 1, "only the quick step finished");
         id
     };
     let engine = Engine::start(config()).await.unwrap();
     engine.load_dir(&workflow_dir).unwrap();
-    let ended = engine.wait(run_id, Duration::from_secs(30)).await.unwrap().unwrap();
+    let ended = engine
+        .wait(run_id, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ended.status.as_str(), "succeeded");
     let run = engine.run(run_id).unwrap().unwrap();
-    assert_eq!(run.steps[0].output, Some(json!({ "key": "k", "calls": 1 })), "the finished step did not run again");
-    assert_eq!(run.steps[1].output, Some(json!({ "key": "k", "calls": 1 })), "the cut-off attempt left no state");
+    assert_eq!(
+        run.steps[0].output,
+        Some(json!({ "key": "k", "calls": 1 })),
+        "the finished step did not run again"
+    );
+    assert_eq!(
+        run.steps[1].output,
+        Some(json!({ "key": "k", "calls": 1 })),
+        "the cut-off attempt left no state"
+    );
     engine.shutdown().await;
 }

@@ -142,10 +142,16 @@ pub(super) async fn serve(
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     load(&engine, &workflows_dir, address)?;
+    let (hangups, terminations) = register_signals().context("cannot handle signals")?;
     println!("Gust listening on http://{address}");
-    tokio::spawn(reload_on_hangup(engine.clone(), workflows_dir, address));
+    tokio::spawn(reload_on_hangup(
+        hangups,
+        engine.clone(),
+        workflows_dir,
+        address,
+    ));
     axum::serve(listener, engine.router())
-        .with_graceful_shutdown(termination())
+        .with_graceful_shutdown(terminations.first())
         .await
         .context("the server failed")?;
     eprintln!("Shutting down: finishing the steps in flight.");
@@ -178,13 +184,9 @@ fn load(engine: &Engine, dir: &Path, address: SocketAddr) -> anyhow::Result<()> 
     Ok(())
 }
 
-#[cfg(unix)]
-async fn reload_on_hangup(engine: Engine, dir: PathBuf, address: SocketAddr) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        return;
-    };
-    while hangups.recv().await.is_some() {
+/// Reloads the workflow directory on each SIGHUP.
+async fn reload_on_hangup(mut hangups: Hangups, engine: Engine, dir: PathBuf, address: SocketAddr) {
+    while hangups.next().await {
         eprintln!("Reloading {}.", dir.display());
         if let Err(error) = load(&engine, &dir, address) {
             eprintln!("error: {error:#}");
@@ -192,28 +194,70 @@ async fn reload_on_hangup(engine: Engine, dir: PathBuf, address: SocketAddr) {
     }
 }
 
-#[cfg(not(unix))]
-async fn reload_on_hangup(_: Engine, _: PathBuf, _: SocketAddr) {}
-
-async fn termination() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Registers the signals `gust serve` handles, before it says it listens,
+/// so that none arrives unhandled.
+fn register_signals() -> anyhow::Result<(Hangups, Terminations)> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                interrupt.await.ok();
-            }
-        }
+        Ok((
+            Hangups(signal(SignalKind::hangup())?),
+            Terminations {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            },
+        ))
     }
     #[cfg(not(unix))]
     {
-        interrupt.await.ok();
+        Ok((Hangups, Terminations))
+    }
+}
+
+/// SIGHUP.
+#[cfg(unix)]
+struct Hangups(tokio::signal::unix::Signal);
+/// SIGHUP, which only Unix has.
+#[cfg(not(unix))]
+struct Hangups;
+
+impl Hangups {
+    /// Waits for the next one; `false` when none will come.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            self.0.recv().await.is_some()
+        }
+        #[cfg(not(unix))]
+        {
+            std::future::pending::<bool>().await
+        }
+    }
+}
+
+/// SIGTERM and SIGINT.
+#[cfg(unix)]
+struct Terminations {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+/// Ctrl-C.
+#[cfg(not(unix))]
+struct Terminations;
+
+impl Terminations {
+    /// Waits for the first one.
+    async fn first(mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.terminate.recv() => {}
+                _ = self.interrupt.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.ok();
+        }
     }
 }

@@ -61,7 +61,10 @@ impl FreshRuns {
     }
 
     fn take(&self, id: RunId) -> Option<(RunRecord, Value)> {
-        self.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id)
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
     }
 }
 
@@ -188,10 +191,10 @@ impl Executor {
         let Some(prepared) = self.workflows.ready(&run.workflow) else {
             return Ok(Turn::Parked);
         };
+        // The store keeps the run as it was loaded until its first attempt
+        // ends; meanwhile the scheduler answers that it is running.
         let loaded = stored(&run);
         run.status = RunStatus::Running;
-        run.updated_at = now();
-        self.commit(loaded, &run, None, Vec::new(), false).await?;
 
         let mut outputs: HashMap<String, Value> = HashMap::new();
         let mut previous = event.clone();
@@ -210,12 +213,12 @@ impl Executor {
                         }
                         StepStatus::Stopped => {
                             return self
-                                .end_succeeded(run, output, Some(record.step.clone()), None)
+                                .end_succeeded(loaded, run, output, Some(record.step.clone()), None)
                                 .await;
                         }
                         _ => {
                             let error = failure_summary(record);
-                            return self.end_failed(run, error, None).await;
+                            return self.end_failed(loaded, run, error, None).await;
                         }
                     }
                 }
@@ -226,7 +229,7 @@ impl Executor {
                         let report = StepReport::unresolvable(step.id.as_str(), error);
                         let error = failure_summary(&report);
                         let step = Some(((records.len(), report), Vec::new()));
-                        return self.end_failed(run, error, step).await;
+                        return self.end_failed(loaded, run, error, step).await;
                     }
                 },
             };
@@ -237,8 +240,7 @@ impl Executor {
                 Next::Continue if !is_last => {
                     let output = report.output.clone().unwrap_or(Value::Null);
                     run.updated_at = now();
-                    let unchanged = stored(&run);
-                    self.commit(unchanged, &run, Some((slot, report.clone())), writes, true)
+                    self.commit(loaded, &run, Some((slot, report.clone())), writes, true)
                         .await?;
                     if slot == records.len() {
                         records.push(report);
@@ -253,29 +255,28 @@ impl Executor {
                     let stopped_by = (next == Next::Stop).then(|| step.id.to_string());
                     let step_write = Some(((slot, report), writes));
                     return self
-                        .end_succeeded(run, output, stopped_by, step_write)
+                        .end_succeeded(loaded, run, output, stopped_by, step_write)
                         .await;
                 }
                 Next::Retry(delay) => {
                     let due = now() + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX);
-                    let running = stored(&run);
                     run.status = RunStatus::Retrying;
                     run.due_at = Some(due);
                     run.updated_at = now();
-                    self.commit(running, &run, Some((slot, report)), writes, true)
+                    self.commit(loaded, &run, Some((slot, report)), writes, true)
                         .await?;
                     return Ok(Turn::Retry(due));
                 }
                 Next::Fail => {
                     let error = failure_summary(&report);
                     return self
-                        .end_failed(run, error, Some(((slot, report), writes)))
+                        .end_failed(loaded, run, error, Some(((slot, report), writes)))
                         .await;
                 }
             }
         }
         // Every step had already finished: only the run's end was lost.
-        self.end_succeeded(run, previous, None, None).await
+        self.end_succeeded(loaded, run, previous, None, None).await
     }
 
     /// Makes the next attempt at step `index`.
@@ -303,9 +304,9 @@ impl Executor {
         (report, next, writes)
     }
 
-    /// Ends a run that is stored as running.
     async fn end_succeeded(
         &self,
+        loaded: (RunStatus, Option<DateTime<Utc>>),
         mut run: RunRecord,
         output: Value,
         stopped_by: Option<String>,
@@ -314,32 +315,33 @@ impl Executor {
         run.status = RunStatus::Succeeded;
         run.output = Some(output);
         run.stopped_by = stopped_by;
-        self.end(run, step).await
+        self.end(loaded, run, step).await
     }
 
     async fn end_failed(
         &self,
+        loaded: (RunStatus, Option<DateTime<Utc>>),
         mut run: RunRecord,
         error: String,
         step: Option<(StepWrite, Vec<StateWrite>)>,
     ) -> Result<Turn, StoreError> {
         run.status = RunStatus::Failed;
         run.error = Some(error);
-        self.end(run, step).await
+        self.end(loaded, run, step).await
     }
 
     async fn end(
         &self,
+        loaded: (RunStatus, Option<DateTime<Utc>>),
         mut run: RunRecord,
         step: Option<(StepWrite, Vec<StateWrite>)>,
     ) -> Result<Turn, StoreError> {
-        let running = (RunStatus::Running, run.due_at);
         let at = now();
         run.updated_at = at;
         run.finished_at = Some(at);
         run.due_at = None;
         let (step, writes) = step.map_or((None, Vec::new()), |(step, writes)| (Some(step), writes));
-        self.commit(running, &run, step, writes, true).await?;
+        self.commit(loaded, &run, step, writes, true).await?;
         Ok(Turn::Ended(Box::new(run)))
     }
 

@@ -28,6 +28,7 @@ struct Queues {
     delayed: BinaryHeap<Reverse<(DateTime<Utc>, RunId, String)>>,
     running: HashMap<String, usize>,
     running_total: usize,
+    running_runs: HashSet<RunId>,
     /// Every run queued, delayed or running, so none is taken twice.
     known: HashSet<RunId>,
 }
@@ -82,6 +83,7 @@ impl Scheduler {
             }
             *queues.running.entry(workflow.clone()).or_default() += 1;
             queues.running_total += 1;
+            queues.running_runs.insert(run);
             return Some(Ticket { run, workflow });
         }
         None
@@ -97,9 +99,15 @@ impl Scheduler {
             }
         }
         queues.running_total -= 1;
+        queues.running_runs.remove(&ticket.run);
         queues.known.remove(&ticket.run);
         drop(queues);
         self.changed.notify_one();
+    }
+
+    /// Whether `run` is running now.
+    pub(crate) fn is_running(&self, run: RunId) -> bool {
+        self.lock().running_runs.contains(&run)
     }
 
     /// When the next delayed run is due.
@@ -177,7 +185,9 @@ mod tests {
         let taken = take_all(&scheduler, 10, 1);
         assert_eq!(taken.len(), 2);
         assert_eq!(taken[1].run, other);
+        assert!(scheduler.is_running(taken[0].run));
         scheduler.done(&taken[0]);
+        assert!(!scheduler.is_running(taken[0].run));
         assert_eq!(take_all(&scheduler, 10, 1).len(), 1);
         assert_eq!(scheduler.counts(), (1, 2));
     }

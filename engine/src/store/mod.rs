@@ -77,7 +77,8 @@ pub struct Transition {
 pub struct RunQuery {
     /// Only this workflow's runs.
     pub workflow: Option<String>,
-    /// Only runs with this status.
+    /// Only runs with this status, as stored (see [`crate::Engine::runs`]
+    /// for the status of runs in flight).
     pub status: Option<RunStatus>,
     /// At most this many.
     pub limit: usize,

@@ -132,7 +132,10 @@ impl Store for SledStore {
         let run = &transition.run;
         let (previous_status, previous_due) = transition.previous;
         let mut batch = Batch::default();
-        match (previous_status == RunStatus::Failed, run.status == RunStatus::Failed) {
+        match (
+            previous_status == RunStatus::Failed,
+            run.status == RunStatus::Failed,
+        ) {
             (false, true) => batch.insert(keys::failed(run.id), []),
             (true, false) => batch.remove(keys::failed(run.id)),
             _ => {}
@@ -191,7 +194,6 @@ impl Store for SledStore {
 
     fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
         let wanted = |run: &RunRecord| query.status.is_none_or(|status| status == run.status);
-        let below = |id: RunId| query.before.is_none_or(|before| id < before);
         let mut runs: Vec<RunRecord> = Vec::new();
         let mut next_cursor = None;
         let mut take = |run: RunRecord| {
@@ -206,23 +208,6 @@ impl Store for SledStore {
             true
         };
         match (&query.workflow, query.status) {
-            (None, Some(status)) if !status.is_final() => {
-                // Unfinished runs are the queue's; it is small and in due order.
-                let mut ids: Vec<RunId> = self
-                    .queued()?
-                    .into_iter()
-                    .map(|queued| queued.id)
-                    .filter(|id| below(*id))
-                    .collect();
-                ids.sort_unstable_by(|a, b| b.cmp(a));
-                for id in ids {
-                    if let Some(run) = self.run(id)?
-                        && !take(run)
-                    {
-                        break;
-                    }
-                }
-            }
             (workflow, status) => {
                 let (prefix, is_index) = match (workflow, status) {
                     (Some(workflow), _) => (keys::workflow_runs(workflow), true),

@@ -108,7 +108,11 @@ impl Writer {
     }
 
     /// Queues `write` and waits for its outcome.
-    pub(super) async fn submit(&self, write: Write, outcome: oneshot::Receiver<Outcome>) -> Outcome {
+    pub(super) async fn submit(
+        &self,
+        write: Write,
+        outcome: oneshot::Receiver<Outcome>,
+    ) -> Outcome {
         let sent = match &*lock(&self.queue) {
             Some(queue) => queue.send(write).is_ok(),
             None => false,
@@ -157,7 +161,11 @@ fn write_loop(db: &sled::Db, writes: &Receiver<Write>) {
             let outcome = match existing {
                 Ok(None) => {
                     if let Some(key) = write.unless_exists {
-                        let value = write.ops.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.clone());
+                        let value = write
+                            .ops
+                            .iter()
+                            .find(|(k, _)| *k == key)
+                            .and_then(|(_, v)| v.clone());
                         taken.insert(key, value.map(sled::IVec::from).unwrap_or_default());
                     }
                     add_ops(&mut merged, write.ops);
@@ -243,7 +251,10 @@ mod tests {
         let mut second = batch("dedupe");
         second.insert(b"payload-2".as_slice(), b"2".as_slice());
         let (write, outcome) = Write::new(second, Some(b"dedupe".to_vec()), true);
-        assert_eq!(writer.submit(write, outcome).await, Ok(Some(sled::IVec::from(b"v"))));
+        assert_eq!(
+            writer.submit(write, outcome).await,
+            Ok(Some(sled::IVec::from(b"v")))
+        );
         assert!(db.get(b"payload-2").unwrap().is_none());
     }
 

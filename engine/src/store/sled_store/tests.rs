@@ -25,7 +25,10 @@ async fn an_accepted_run_is_queued_indexed_and_survives_reopening() {
     let id = run.record.id;
     {
         let store = SledStore::open(dir.path()).unwrap();
-        assert!(matches!(store.accept(&run).await.unwrap(), Accepted::New(_)));
+        assert!(matches!(
+            store.accept(&run).await.unwrap(),
+            Accepted::New(_)
+        ));
         assert!(
             SledStore::open(dir.path()).is_err(),
             "a second opener is refused"
