@@ -28,7 +28,7 @@ use crate::workflow::{Permissions, RetryPolicy, ValidationError, Workflow, Workf
 pub struct PreparedWorkflow {
     /// The definition.
     pub workflow: Arc<Workflow>,
-    steps: Vec<PreparedStep>,
+    steps: Arc<[PreparedStep]>,
 }
 
 #[derive(Clone)]
@@ -280,7 +280,7 @@ impl Runner {
         if errors.is_empty() {
             Ok(PreparedWorkflow {
                 workflow: Arc::new(file.workflow.clone()),
-                steps,
+                steps: steps.into(),
             })
         } else {
             Err(errors)

@@ -151,11 +151,23 @@ impl Executor {
 
     /// Advances one run; returns when its next attempt is due, if it waits
     /// for one.
-    async fn turn(&self, ticket: &Ticket) -> Option<DateTime<Utc>> {
+    async fn turn(self: &Arc<Self>, ticket: &Ticket) -> Option<DateTime<Utc>> {
         match self.advance(ticket.run).await {
             Ok(Turn::Ended(run)) => {
-                self.metrics.run_finished(&run.workflow, run.status);
-                self.watchers.ended(&run);
+                // The end is applied and the worker moves on; those waiting
+                // for the run hear of it once it is durable.
+                let executor = self.clone();
+                tokio::spawn(async move {
+                    match executor.store.flush().await {
+                        Ok(()) => {
+                            executor.metrics.run_finished(&run.workflow, run.status);
+                            executor.watchers.ended(&run);
+                        }
+                        Err(error) => {
+                            tracing::error!(run = %run.id, %error, "The end of a run could not be made durable.");
+                        }
+                    }
+                });
                 None
             }
             Ok(Turn::Retry(due)) => Some(due),
@@ -341,7 +353,9 @@ impl Executor {
         run.finished_at = Some(at);
         run.due_at = None;
         let (step, writes) = step.map_or((None, Vec::new()), |(step, writes)| (Some(step), writes));
-        self.commit(loaded, &run, step, writes, true).await?;
+        // Nothing runs after the last step, so the worker need not wait for
+        // the flush (see `turn`).
+        self.commit(loaded, &run, step, writes, false).await?;
         Ok(Turn::Ended(Box::new(run)))
     }
 
