@@ -193,49 +193,38 @@ impl Store for SledStore {
     }
 
     fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
-        let wanted = |run: &RunRecord| query.status.is_none_or(|status| status == run.status);
+        let (prefix, is_index) = match (&query.workflow, query.status) {
+            (Some(workflow), _) => (keys::workflow_runs(workflow), true),
+            (None, Some(RunStatus::Failed)) => (keys::failed_runs(), true),
+            _ => (keys::runs(), false),
+        };
+        let end = match query.before {
+            Some(before) => [prefix.as_slice(), before.as_bytes()].concat(),
+            None => keys::prefix_end(&prefix),
+        };
         let mut runs: Vec<RunRecord> = Vec::new();
         let mut next_cursor = None;
-        let mut take = |run: RunRecord| {
-            if !wanted(&run) {
-                return true;
+        for entry in self.db.range(prefix..end).rev() {
+            let (key, value) = entry.map_err(unavailable)?;
+            let run = if is_index {
+                let id = keys::trailing_run_id(&key).ok_or_else(|| {
+                    StoreError::Corrupt("an index key holds no run id".to_owned())
+                })?;
+                match self.run(id)? {
+                    Some(run) => run,
+                    None => continue,
+                }
+            } else {
+                decode(&value)?
+            };
+            if query.status.is_some_and(|status| status != run.status) {
+                continue;
             }
             if runs.len() == query.limit {
                 next_cursor = runs.last().map(|last| last.id);
-                return false;
+                break;
             }
             runs.push(run);
-            true
-        };
-        match (&query.workflow, query.status) {
-            (workflow, status) => {
-                let (prefix, is_index) = match (workflow, status) {
-                    (Some(workflow), _) => (keys::workflow_runs(workflow), true),
-                    (None, Some(RunStatus::Failed)) => (keys::failed_runs(), true),
-                    _ => (keys::runs(), false),
-                };
-                let end = match query.before {
-                    Some(before) => [prefix.as_slice(), before.as_bytes()].concat(),
-                    None => keys::prefix_end(&prefix),
-                };
-                for entry in self.db.range(prefix..end).rev() {
-                    let (key, value) = entry.map_err(unavailable)?;
-                    let run = if is_index {
-                        let id = keys::trailing_run_id(&key).ok_or_else(|| {
-                            StoreError::Corrupt("an index key holds no run id".to_owned())
-                        })?;
-                        match self.run(id)? {
-                            Some(run) => run,
-                            None => continue,
-                        }
-                    } else {
-                        decode(&value)?
-                    };
-                    if !take(run) {
-                        break;
-                    }
-                }
-            }
         }
         Ok(RunPage { runs, next_cursor })
     }
