@@ -50,7 +50,7 @@ pub struct ServeSettings {
     #[arg(long, env = "GUST_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub shutdown_grace: Option<Duration>,
-    /// Where compiled components are cached [default: <data>/components].
+    /// Where compiled components are cached [default: the data directory's `components`].
     #[arg(long, env = "GUST_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
     /// The bearer token of the admin API; required when listening beyond
