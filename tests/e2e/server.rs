@@ -75,6 +75,17 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// The text at `path`.
+    async fn text(&self, path: &str) -> String {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    }
+
     /// Posts `body` as JSON to `workflow`'s hook; returns the status and answer.
     async fn hook(&self, workflow: &str, body: Value) -> (StatusCode, Value) {
         let response = self
@@ -272,17 +283,7 @@ async fn retries_back_off_then_a_run_out_of_attempts_fails_and_replays() {
     assert_eq!(run["status"], "succeeded");
     assert_eq!(run["replay_of"], json!(failed_id));
     assert_eq!(run["event"]["body"], json!({}));
-    let (_, retried) = server.get("/metrics").await;
-    drop(retried);
-    let metrics = server
-        .client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.text("/metrics").await;
     assert!(
         metrics.contains(r#"gust_step_retries_total{workflow="recovers",step="flaky"} 2"#),
         "{metrics}"
@@ -312,15 +313,7 @@ async fn an_idempotency_key_runs_its_event_once() {
     assert_eq!(first["run_id"], second["run_id"]);
     server.finished(first["run_id"].as_str().unwrap()).await;
     assert_eq!(server.run_count().await, 1);
-    let metrics = server
-        .client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.text("/metrics").await;
     assert!(
         metrics.contains(r#"gust_events_duplicate_total{workflow="once"} 1"#),
         "{metrics}"

@@ -1,7 +1,9 @@
 //! Runs stored runs to completion, one step attempt at a time, writing each
 //! attempt's record, the run's new status and the attempt's state writes in
-//! one durable batch before going on. A run picked up after a crash starts
-//! at its first unfinished step; a finished step is never run again.
+//! one atomic batch, durable before the next step starts (after the last
+//! step, before anyone is told the run ended). A run picked up after a
+//! crash starts at its first unfinished step; a step whose end was made
+//! durable never runs again.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -19,8 +19,7 @@
 //!
 //! The queue holds the unfinished runs, and only failed runs have a status
 //! index: each sled insert copies its leaf, so an event costs as few keys as
-//! the queries allow (four to accept it, one to mark it running, three to
-//! finish it).
+//! the queries allow (four to accept it, three to finish a one-step run).
 
 use super::RunId;
 
