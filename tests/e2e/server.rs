@@ -20,7 +20,7 @@ struct Server {
     engine: Engine,
     base: String,
     client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -56,7 +56,7 @@ impl Server {
             engine,
             base,
             client: reqwest::Client::new(),
-            _dir: dir,
+            dir,
         }
     }
 
@@ -810,4 +810,45 @@ async fn a_step_cut_off_by_the_shutdown_bound_resumes_on_the_next_start() {
         "the cut-off attempt left no state"
     );
     engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_sync_webhook_past_its_timeout_answers_202_with_the_run_id() {
+    let server = Server::start_with(
+        &[workflow(
+            "slow-sync",
+            json!({ "webhook": { "respond": "sync" } }),
+            json!([{ "id": "nap", "uses": guests::MISBEHAVE, "with": { "act": "record", "key": "k", "sleep_ms": 600 } }]),
+        )],
+        |config| config.sync_timeout = Duration::from_millis(100),
+        None,
+    )
+    .await;
+    let (status, answer) = server.hook("slow-sync", json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let run = server.finished(answer["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn an_invalid_workflow_file_is_listed_with_its_errors_and_the_others_load() {
+    let server = Server::start(&[echo_workflow("fine", json!({ "webhook": {} }))]).await;
+    let dir = server.dir.path().join("workflows");
+    std::fs::write(
+        dir.join("broken.json"),
+        r#"{"id": "broken", "trigger": {"webhook": {}}, "steps": []}"#,
+    )
+    .unwrap();
+    let set = server.engine.load_dir(&dir).unwrap();
+    assert_eq!(set.ready.keys().collect::<Vec<_>>(), vec!["fine"]);
+    let (_, listed) = server.get("/api/workflows").await;
+    let invalid = &listed["workflows"][1];
+    assert_eq!(invalid["state"], "invalid");
+    assert!(invalid["source"].as_str().unwrap().ends_with("broken.json"));
+    assert_eq!(
+        invalid["errors"][0],
+        "steps: a workflow needs at least one step"
+    );
+    let (status, _) = server.hook("broken", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
