@@ -629,7 +629,14 @@ async fn shutdown_lets_a_step_in_flight_finish() {
     .await;
     let (_, accepted) = server.hook("slow", json!({})).await;
     let id: RunId = accepted["run_id"].as_str().unwrap().parse().unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    while server.engine.run(id).unwrap().unwrap().run.status.as_str() != "running" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the run never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     server.engine.shutdown().await;
     let run = server.engine.run(id).unwrap().unwrap();
     assert_eq!(run.run.status.as_str(), "succeeded");
