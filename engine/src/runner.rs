@@ -158,7 +158,11 @@ impl StepReport {
         let number = attempt.attempt.number;
         self.attempts.push(attempt.attempt);
         let finished = now();
-        self.duration = (finished - self.started_at).to_std().unwrap_or_default();
+        // The timestamps are kept to the millisecond; a step faster than
+        // that still took the time its attempts measured.
+        let wall = (finished - self.started_at).to_std().unwrap_or_default();
+        let attempts: Duration = self.attempts.iter().map(|attempt| attempt.duration).sum();
+        self.duration = wall.max(attempts);
         let next = match attempt.result {
             Ok(success) => {
                 self.output = Some(success.output);
@@ -425,5 +429,66 @@ impl Runner {
                 next => return (report, next),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn outcome(duration: Duration, result: Result<StepSuccess, StepFailure>) -> AttemptOutcome {
+        AttemptOutcome {
+            attempt: Attempt {
+                number: 1,
+                started_at: now(),
+                duration,
+                error: result.as_ref().err().cloned(),
+                logs: Vec::new(),
+            },
+            result,
+            state_writes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_step_faster_than_a_millisecond_still_reports_its_time() {
+        let mut report = StepReport::start("quick", json!({}));
+        let success = StepSuccess {
+            output: json!({ "ok": true }),
+            flow: Flow::Continue,
+        };
+        let next = report.settle(
+            outcome(Duration::from_micros(300), Ok(success)),
+            &RetryPolicy::default(),
+        );
+        assert_eq!(next, Next::Continue);
+        assert_eq!(report.status, StepStatus::Succeeded);
+        assert!(report.duration >= Duration::from_micros(300));
+        assert!(report.finished_at.is_some());
+    }
+
+    #[test]
+    fn a_retryable_failure_waits_for_another_attempt_until_the_last() {
+        let policy = RetryPolicy {
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        };
+        let failure = || StepFailure {
+            kind: FailureKind::Error,
+            message: "busy".to_owned(),
+            retryable: true,
+        };
+        let mut report = StepReport::start("flaky", json!({}));
+        let next = report.settle(outcome(Duration::from_millis(1), Err(failure())), &policy);
+        assert!(matches!(next, Next::Retry(_)));
+        assert_eq!(report.status, StepStatus::Retrying);
+        assert_eq!(report.finished_at, None);
+        let mut second = outcome(Duration::from_millis(1), Err(failure()));
+        second.attempt.number = 2;
+        assert_eq!(report.settle(second, &policy), Next::Fail);
+        assert_eq!(report.status, StepStatus::Failed);
+        assert_eq!(report.attempts.len(), 2);
     }
 }
