@@ -183,6 +183,16 @@ impl Engine {
         if !self.executor.workflows.get().ready.contains_key(workflow) {
             return Err(SubmitError::UnknownWorkflow(workflow.to_owned()));
         }
+        self.submit_checked(workflow, event, dedupe_key).await
+    }
+
+    /// [`Engine::submit`] for a workflow the caller has just found loaded.
+    pub(crate) async fn submit_checked(
+        &self,
+        workflow: &str,
+        event: Value,
+        dedupe_key: Option<String>,
+    ) -> Result<Accepted, SubmitError> {
         let mut record = RunRecord::queued(RunId::new(), workflow);
         record.dedupe_key = dedupe_key;
         self.accept(NewRun { record, event }).await

@@ -51,7 +51,7 @@ pub(super) async fn webhook(
         Err(refusal) => return refused(&workflow_id, &refusal),
     };
     let respond = trigger.respond;
-    let accepted = match engine.submit(&workflow_id, event, dedupe_key).await {
+    let accepted = match engine.submit_checked(&workflow_id, event, dedupe_key).await {
         Ok(accepted) => accepted,
         Err(SubmitError::Store(store_error)) => {
             tracing::error!(workflow = %workflow_id, error = %store_error, "An event could not be stored.");
