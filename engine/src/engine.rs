@@ -248,8 +248,8 @@ impl Engine {
     /// A page of runs, newest first.
     ///
     /// Whether a run is running is known here, not stored: the store keeps
-    /// an unfinished run as queued, retrying, or as it was when its last
-    /// step finished. Unfinished runs are listed from the queue.
+    /// an unfinished run as queued or retrying. Unfinished runs are listed
+    /// from the queue.
     pub fn runs(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
         let store = &self.executor.store;
         if query.status.is_none_or(RunStatus::is_final) {
@@ -272,35 +272,20 @@ impl Engine {
             .filter(|id| query.before.is_none_or(|before| *id < before))
             .collect();
         ids.sort_unstable_by(|a, b| b.cmp(a));
-        let mut runs = Vec::new();
-        let mut next_cursor = None;
-        for id in ids {
-            let Some(mut run) = store.run(id)? else {
-                continue;
-            };
-            self.overlay(&mut run);
-            if Some(run.status) != query.status {
-                continue;
-            }
-            if runs.len() == query.limit {
-                next_cursor = runs.last().map(|last: &RunRecord| last.id);
-                break;
-            }
-            runs.push(run);
-        }
-        Ok(RunPage { runs, next_cursor })
+        let runs = ids.into_iter().filter_map(|id| {
+            let run = store.run(id).transpose()?;
+            Some(run.map(|mut run| {
+                self.overlay(&mut run);
+                run
+            }))
+        });
+        RunPage::gather(runs, query.status, query.limit)
     }
 
-    /// Sets an unfinished run's status to what it is now: running if a
-    /// worker has it, queued if the store last saw it running.
+    /// Marks an unfinished run that a worker has as running.
     fn overlay(&self, run: &mut RunRecord) {
-        if run.status.is_final() {
-            return;
-        }
-        if self.executor.scheduler.is_running(run.id) {
+        if !run.status.is_final() && self.executor.scheduler.is_running(run.id) {
             run.status = RunStatus::Running;
-        } else if run.status == RunStatus::Running {
-            run.status = RunStatus::Queued;
         }
     }
 

@@ -93,7 +93,6 @@ impl Executor {
                 resumed += 1;
             }
         }
-        self.update_queue_gauges();
         Ok(resumed)
     }
 
@@ -125,7 +124,6 @@ impl Executor {
                     }
                 });
             }
-            self.update_queue_gauges();
             let wait = self
                 .scheduler
                 .next_due()
@@ -144,11 +142,6 @@ impl Executor {
             .ready(workflow)
             .and_then(|prepared| prepared.workflow.concurrency)
             .map_or(self.default_concurrency, |limit| limit as usize)
-    }
-
-    fn update_queue_gauges(&self) {
-        let (waiting, running) = self.scheduler.counts();
-        self.metrics.queue(waiting, running);
     }
 
     /// Advances one run; returns when its next attempt is due, if it waits
@@ -205,10 +198,10 @@ impl Executor {
         let Some(prepared) = self.workflows.ready(&run.workflow) else {
             return Ok(Turn::Parked);
         };
-        // The store keeps the run as it was loaded until its first attempt
-        // ends; meanwhile the scheduler answers that it is running.
+        // Running is the scheduler's to say; in the store a run between
+        // attempts is queued.
         let loaded = stored(&run);
-        run.status = RunStatus::Running;
+        run.status = RunStatus::Queued;
 
         let mut outputs: HashMap<String, Value> = HashMap::new();
         let mut previous = event.clone();

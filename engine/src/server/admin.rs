@@ -6,9 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error;
+use super::{error, not_accepted};
 use crate::Engine;
-use crate::engine::SubmitError;
 use crate::runtime::{RunId, RunStatus};
 use crate::store::RunQuery;
 use crate::workflow::Trigger;
@@ -150,7 +149,6 @@ pub(super) async fn replay(State(engine): State<Engine>, Path(run_id): Path<Stri
             axum::Json(json!({ "run_id": run.id.to_string(), "replay_of": id.to_string() })),
         )
             .into_response(),
-        Err(SubmitError::Store(store_error)) => error(StatusCode::SERVICE_UNAVAILABLE, store_error),
-        Err(other) => error(StatusCode::NOT_FOUND, other),
+        Err(refusal) => not_accepted(&refusal),
     }
 }

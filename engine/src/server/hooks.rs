@@ -7,9 +7,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::error;
+use super::{error, not_accepted};
 use crate::Engine;
-use crate::engine::SubmitError;
 use crate::runtime::{RunRecord, RunStatus};
 use crate::store::Accepted;
 use crate::trigger::webhook::{self, Refusal};
@@ -53,14 +52,7 @@ pub(super) async fn webhook(
     let respond = trigger.respond;
     let accepted = match engine.submit_checked(&workflow_id, event, dedupe_key).await {
         Ok(accepted) => accepted,
-        Err(SubmitError::Store(store_error)) => {
-            tracing::error!(workflow = %workflow_id, error = %store_error, "An event could not be stored.");
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the event was not stored, retry later: {store_error}"),
-            );
-        }
-        Err(other) => return error(StatusCode::NOT_FOUND, other),
+        Err(refusal) => return not_accepted(&refusal),
     };
     let duplicate = matches!(accepted, Accepted::Duplicate(_));
     let run = accepted.run().clone();

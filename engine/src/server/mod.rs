@@ -6,14 +6,15 @@ mod hooks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 use crate::Engine;
+use crate::engine::SubmitError;
+use crate::trigger::webhook::{bearer_token, same_secret};
 
 impl Engine {
     /// The routes: `POST /hooks/{workflow_id}`, the admin API under `/api`,
@@ -43,19 +44,29 @@ pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Resp
     (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
 }
 
+/// The answer to an event that was not accepted: 503 when the store failed
+/// (retry later), 404 when the workflow or run is unknown.
+pub(crate) fn not_accepted(refusal: &SubmitError) -> Response {
+    match refusal {
+        SubmitError::Store(store_error) => {
+            tracing::error!(error = %store_error, "An event could not be stored.");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the event was not stored, retry later: {store_error}"),
+            )
+        }
+        other => error(StatusCode::NOT_FOUND, other),
+    }
+}
+
 async fn require_admin_token(
     State(engine): State<Engine>,
     request: Request,
     next: Next,
 ) -> Response {
     if let Some(token) = &engine.config.admin_token {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+        let presented = bearer_token(request.headers()).unwrap_or("");
+        if !same_secret(presented, token) {
             return error(
                 StatusCode::UNAUTHORIZED,
                 "the admin API needs `Authorization: Bearer <admin token>`",

@@ -95,6 +95,33 @@ pub struct RunPage {
     pub next_cursor: Option<RunId>,
 }
 
+impl RunPage {
+    /// The first `limit` runs of `runs` (newest first) with `status`, if
+    /// given, and where the next page starts.
+    pub fn gather(
+        runs: impl IntoIterator<Item = Result<RunRecord, StoreError>>,
+        status: Option<RunStatus>,
+        limit: usize,
+    ) -> Result<Self, StoreError> {
+        let mut page = Self {
+            runs: Vec::new(),
+            next_cursor: None,
+        };
+        for run in runs {
+            let run = run?;
+            if status.is_some_and(|status| status != run.status) {
+                continue;
+            }
+            if page.runs.len() == limit {
+                page.next_cursor = page.runs.last().map(|last| last.id);
+                break;
+            }
+            page.runs.push(run);
+        }
+        Ok(page)
+    }
+}
+
 /// A run waiting in the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedRun {

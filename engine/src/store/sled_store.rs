@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::writer::{Batch, Write, Writer};
+use super::writer::{Batch, Writer};
 use super::{
     Accepted, NewRun, QueuedRun, RunId, RunPage, RunQuery, Store, StoreError, Transition, keys,
 };
@@ -52,9 +52,8 @@ impl SledStore {
         unless_exists: Option<Vec<u8>>,
         durable: bool,
     ) -> Result<Option<sled::IVec>, StoreError> {
-        let (write, outcome) = Write::new(batch, unless_exists, durable);
         self.writer
-            .submit(write, outcome)
+            .write(batch, unless_exists, durable)
             .await
             .map_err(StoreError::Unavailable)
     }
@@ -132,13 +131,9 @@ impl Store for SledStore {
         let run = &transition.run;
         let (previous_status, previous_due) = transition.previous;
         let mut batch = Batch::default();
-        match (
-            previous_status == RunStatus::Failed,
-            run.status == RunStatus::Failed,
-        ) {
-            (false, true) => batch.insert(keys::failed(run.id), []),
-            (true, false) => batch.remove(keys::failed(run.id)),
-            _ => {}
+        // A failed run never changes again (a replay is a new run).
+        if run.status == RunStatus::Failed && previous_status != RunStatus::Failed {
+            batch.insert(keys::failed(run.id), []);
         }
         if previous_due != run.due_at {
             if let Some(due) = previous_due {
@@ -202,31 +197,22 @@ impl Store for SledStore {
             Some(before) => [prefix.as_slice(), before.as_bytes()].concat(),
             None => keys::prefix_end(&prefix),
         };
-        let mut runs: Vec<RunRecord> = Vec::new();
-        let mut next_cursor = None;
-        for entry in self.db.range(prefix..end).rev() {
-            let (key, value) = entry.map_err(unavailable)?;
-            let run = if is_index {
-                let id = keys::trailing_run_id(&key).ok_or_else(|| {
-                    StoreError::Corrupt("an index key holds no run id".to_owned())
-                })?;
-                match self.run(id)? {
-                    Some(run) => run,
-                    None => continue,
-                }
-            } else {
-                decode(&value)?
+        let runs = self.db.range(prefix..end).rev().filter_map(|entry| {
+            let (key, value) = match entry {
+                Ok(entry) => entry,
+                Err(error) => return Some(Err(unavailable(error))),
             };
-            if query.status.is_some_and(|status| status != run.status) {
-                continue;
+            if !is_index {
+                return Some(decode(&value));
             }
-            if runs.len() == query.limit {
-                next_cursor = runs.last().map(|last| last.id);
-                break;
+            match keys::trailing_run_id(&key) {
+                Some(id) => self.run(id).transpose(),
+                None => Some(Err(StoreError::Corrupt(
+                    "an index key holds no run id".to_owned(),
+                ))),
             }
-            runs.push(run);
-        }
-        Ok(RunPage { runs, next_cursor })
+        });
+        RunPage::gather(runs, query.status, query.limit)
     }
 
     fn prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {

@@ -57,34 +57,16 @@ fn add_ops(batch: &mut sled::Batch, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) {
     }
 }
 
-/// One write.
-pub(super) struct Write {
+/// One write queued for the thread.
+struct Write {
     /// What to apply atomically.
     ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// A key that must not exist yet; the batch is applied only if it does
     /// not, and it should insert it.
-    pub(super) unless_exists: Option<Vec<u8>>,
+    unless_exists: Option<Vec<u8>>,
     /// Answer only once the batch is durable.
-    pub(super) durable: bool,
+    durable: bool,
     reply: oneshot::Sender<Outcome>,
-}
-
-impl Write {
-    /// A write and the receiver of its outcome.
-    pub(super) fn new(
-        batch: Batch,
-        unless_exists: Option<Vec<u8>>,
-        durable: bool,
-    ) -> (Self, oneshot::Receiver<Outcome>) {
-        let (reply, outcome) = oneshot::channel();
-        let write = Self {
-            ops: batch.ops,
-            unless_exists,
-            durable,
-            reply,
-        };
-        (write, outcome)
-    }
 }
 
 /// The writer thread and its queue.
@@ -107,12 +89,21 @@ impl Writer {
         }
     }
 
-    /// Queues `write` and waits for its outcome.
-    pub(super) async fn submit(
+    /// Applies `batch` (unless the key `unless_exists` is already stored)
+    /// and waits until it is applied, or durable when `durable`.
+    pub(super) async fn write(
         &self,
-        write: Write,
-        outcome: oneshot::Receiver<Outcome>,
+        batch: Batch,
+        unless_exists: Option<Vec<u8>>,
+        durable: bool,
     ) -> Outcome {
+        let (reply, outcome) = oneshot::channel();
+        let write = Write {
+            ops: batch.ops,
+            unless_exists,
+            durable,
+            reply,
+        };
         let sent = match &*lock(&self.queue) {
             Some(queue) => queue.send(write).is_ok(),
             None => false,
@@ -227,10 +218,7 @@ mod tests {
         let writers: Vec<_> = (0..200)
             .map(|n| {
                 let writer = writer.clone();
-                tokio::spawn(async move {
-                    let (write, outcome) = Write::new(batch(&format!("k{n}")), None, true);
-                    writer.submit(write, outcome).await
-                })
+                tokio::spawn(async move { writer.write(batch(&format!("k{n}")), None, true).await })
             })
             .collect();
         for write in writers {
@@ -246,13 +234,14 @@ mod tests {
         let writer = Writer::start(db.clone());
         let mut first = batch("dedupe");
         first.insert(b"payload-1".as_slice(), b"1".as_slice());
-        let (write, outcome) = Write::new(first, Some(b"dedupe".to_vec()), true);
-        assert_eq!(writer.submit(write, outcome).await, Ok(None));
+        assert_eq!(
+            writer.write(first, Some(b"dedupe".to_vec()), true).await,
+            Ok(None)
+        );
         let mut second = batch("dedupe");
         second.insert(b"payload-2".as_slice(), b"2".as_slice());
-        let (write, outcome) = Write::new(second, Some(b"dedupe".to_vec()), true);
         assert_eq!(
-            writer.submit(write, outcome).await,
+            writer.write(second, Some(b"dedupe".to_vec()), true).await,
             Ok(Some(sled::IVec::from(b"v")))
         );
         assert!(db.get(b"payload-2").unwrap().is_none());
@@ -263,7 +252,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let writer = Writer::start(sled::open(dir.path()).unwrap());
         writer.close();
-        let (write, outcome) = Write::new(batch("k"), None, false);
-        assert!(writer.submit(write, outcome).await.is_err());
+        assert!(writer.write(batch("k"), None, false).await.is_err());
     }
 }

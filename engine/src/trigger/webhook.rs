@@ -49,14 +49,10 @@ pub fn authorize(
 ) -> Result<(), Refusal> {
     if let Some(secret) = &trigger.secret {
         let secret = read_secret(secret)?;
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or(Refusal::Unauthorized(
-                "this webhook needs `Authorization: Bearer <secret>`",
-            ))?;
-        if !bool::from(presented.as_bytes().ct_eq(secret.as_bytes())) {
+        let presented = bearer_token(headers).ok_or(Refusal::Unauthorized(
+            "this webhook needs `Authorization: Bearer <secret>`",
+        ))?;
+        if !same_secret(presented, &secret) {
             return Err(Refusal::Unauthorized("the bearer secret is wrong"));
         }
     }
@@ -78,6 +74,21 @@ pub fn authorize(
             .map_err(|_| Refusal::Unauthorized("the signature does not match the body"))?;
     }
     Ok(())
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+/// Whether a presented secret is the expected one, compared in constant
+/// time.
+pub(crate) fn same_secret(presented: &str, expected: &str) -> bool {
+    presented.as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
 /// The hex HMAC-SHA256 of `body` under `key`, as callers send it.
@@ -127,14 +138,8 @@ pub fn event(
         if name == header::AUTHORIZATION {
             continue;
         }
-        let value = Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned());
-        match header_map.get_mut(name.as_str()) {
-            Some(Value::Array(values)) => values.push(value),
-            Some(first) => *first = Value::Array(vec![first.take(), value]),
-            None => {
-                header_map.insert(name.as_str().to_owned(), value);
-            }
-        }
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        insert_repeated(&mut header_map, name.as_str(), value);
     }
     let query = uri
         .query()
@@ -178,16 +183,22 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Refusal> {
 fn fields(encoded: &[u8]) -> Map<String, Value> {
     let mut map = Map::new();
     for (name, value) in form_urlencoded::parse(encoded) {
-        let value = Value::String(value.into_owned());
-        match map.get_mut(name.as_ref()) {
-            Some(Value::Array(values)) => values.push(value),
-            Some(first) => *first = Value::Array(vec![first.take(), value]),
-            None => {
-                map.insert(name.into_owned(), value);
-            }
-        }
+        insert_repeated(&mut map, &name, value.into_owned());
     }
     map
+}
+
+/// Inserts `name: value`; a name already present becomes an array of its
+/// values, in order.
+fn insert_repeated(map: &mut Map<String, Value>, name: &str, value: String) {
+    let value = Value::String(value);
+    match map.get_mut(name) {
+        Some(Value::Array(values)) => values.push(value),
+        Some(first) => *first = Value::Array(vec![first.take(), value]),
+        None => {
+            map.insert(name.to_owned(), value);
+        }
+    }
 }
 
 #[cfg(test)]
