@@ -302,7 +302,8 @@ impl Engine {
     /// The metrics in Prometheus text format.
     pub fn metrics(&self) -> String {
         let (waiting, running) = self.executor.scheduler.counts();
-        self.executor.metrics.queue(waiting, running);
+        let flushes = self.executor.store.flushes();
+        self.executor.metrics.gauges(waiting, running, flushes);
         self.executor.metrics.encode()
     }
 

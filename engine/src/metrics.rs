@@ -38,6 +38,7 @@ pub(crate) struct Metrics {
     step_retries: Family<StepLabels, Counter>,
     queue_depth: Gauge,
     runs_running: Gauge,
+    store_flushes: Gauge,
 }
 
 impl Metrics {
@@ -82,6 +83,12 @@ impl Metrics {
         );
         let runs_running = Gauge::default();
         registry.register("runs_running", "Runs being run now", runs_running.clone());
+        let store_flushes = Gauge::default();
+        registry.register(
+            "store_flushes",
+            "Durable flushes of the store since it opened; each acknowledges a group of writes",
+            store_flushes.clone(),
+        );
         Self {
             registry,
             events_accepted,
@@ -91,6 +98,7 @@ impl Metrics {
             step_retries,
             queue_depth,
             runs_running,
+            store_flushes,
         }
     }
 
@@ -125,9 +133,12 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn queue(&self, waiting: usize, running: usize) {
+    /// Sets the gauges read at scrape time.
+    pub(crate) fn gauges(&self, waiting: usize, running: usize, flushes: u64) {
         self.queue_depth.set(waiting as i64);
         self.runs_running.set(running as i64);
+        self.store_flushes
+            .set(i64::try_from(flushes).unwrap_or(i64::MAX));
     }
 
     /// The metrics in Prometheus text format.

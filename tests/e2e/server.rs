@@ -494,6 +494,9 @@ impl Store for FullDisk {
     fn prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         self.0.prune(before)
     }
+    fn flushes(&self) -> u64 {
+        self.0.flushes()
+    }
 }
 
 impl StateStore for FullDisk {
@@ -617,6 +620,11 @@ async fn the_admin_api_lists_workflows_and_pages_runs_behind_its_token() {
         "{metrics}"
     );
     assert!(metrics.contains("gust_queue_depth 0"), "{metrics}");
+    let flushes = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("gust_store_flushes "))
+        .and_then(|value| value.parse::<u64>().ok());
+    assert!(flushes.is_some_and(|flushes| flushes >= 1), "{metrics}");
 }
 
 #[tokio::test]

@@ -155,4 +155,7 @@ pub trait Store: StateStore + Send + Sync + 'static {
     fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError>;
     /// Removes finished runs created before `before`; returns how many.
     fn prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// The durable flushes made since the store opened; each may cover
+    /// many writes.
+    fn flushes(&self) -> u64;
 }

@@ -215,6 +215,10 @@ impl Store for SledStore {
         RunPage::gather(runs, query.status, query.limit)
     }
 
+    fn flushes(&self) -> u64 {
+        self.writer.flushes()
+    }
+
     fn prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut pruned = 0;
         for entry in self.db.scan_prefix(keys::runs()).values() {

@@ -12,8 +12,9 @@
 //! previous one. A group is applied whole or not at all.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -73,18 +74,24 @@ struct Write {
 pub(super) struct Writer {
     queue: Mutex<Option<Sender<Write>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    flushes: Arc<AtomicU64>,
 }
 
 impl Writer {
     /// Starts the thread writing to `db`.
     pub(super) fn start(db: sled::Db) -> Self {
         let (queue, writes) = mpsc::channel();
+        let flushes = Arc::new(AtomicU64::new(0));
         let thread = std::thread::Builder::new()
             .name("gust-writer".to_owned())
-            .spawn(move || write_loop(&db, &writes))
+            .spawn({
+                let flushes = flushes.clone();
+                move || write_loop(&db, &writes, &flushes)
+            })
             .expect("the writer thread starts");
         Self {
             queue: Mutex::new(Some(queue)),
+            flushes,
             thread: Mutex::new(Some(thread)),
         }
     }
@@ -116,6 +123,11 @@ impl Writer {
             .unwrap_or_else(|_| Err("the writer stopped".to_owned()))
     }
 
+    /// The flushes made so far; each acknowledged a group of writes.
+    pub(super) fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+
     /// Finishes the writes queued, then stops the thread.
     pub(super) fn close(&self) {
         lock(&self.queue).take();
@@ -134,7 +146,7 @@ impl Drop for Writer {
     }
 }
 
-fn write_loop(db: &sled::Db, writes: &Receiver<Write>) {
+fn write_loop(db: &sled::Db, writes: &Receiver<Write>, flushes: &AtomicU64) {
     while let Ok(first) = writes.recv() {
         let group: Vec<Write> = std::iter::once(first).chain(writes.try_iter()).collect();
         let mut merged = sled::Batch::default();
@@ -184,6 +196,7 @@ fn write_loop(db: &sled::Db, writes: &Receiver<Write>) {
             continue;
         }
         let flushed = db.flush().map(drop).map_err(|error| error.to_string());
+        flushes.fetch_add(1, Ordering::Relaxed);
         if let Err(error) = &flushed {
             tracing::error!(%error, "Flushing the store failed.");
         }
@@ -211,7 +224,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_durable_writes_are_all_applied() {
+    async fn concurrent_durable_writes_are_all_applied_and_share_flushes() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
         let writer = Arc::new(Writer::start(db.clone()));
@@ -225,6 +238,11 @@ mod tests {
             assert_eq!(write.await.unwrap(), Ok(None));
         }
         assert_eq!(db.len(), 200);
+        let flushes = writer.flushes();
+        assert!(
+            (1..100).contains(&flushes),
+            "{flushes} flushes for 200 writes"
+        );
     }
 
     #[tokio::test]
