@@ -10,7 +10,10 @@
 //! ```
 //!
 //! `EVENTS=50000` changes the number of events per round, `ROUNDS=5` the
-//! number of rounds.
+//! number of rounds, `RATES=fast,2000,5000` the loads (`fast`: as fast as
+//! answered; a number: events/s offered). *CPU/event* is the process's CPU
+//! time (user and system, every thread, the load generator's included)
+//! over the round, per event.
 
 #![allow(missing_docs, unreachable_pub)]
 
@@ -19,12 +22,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::routing::post;
 use gust_engine::runtime::RunStatus;
 use gust_engine::store::RunQuery;
 use gust_engine::{Config, Engine};
 use gust_tests::guests;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 use serde_json::json;
 
 /// The allocator the `gust` binary uses.
@@ -49,21 +55,28 @@ async fn serve(app: Router) -> String {
 }
 
 /// Posts `events` small JSON bodies to `url` from `CONCURRENCY` clients,
-/// as fast as they are answered, or at `rate` events/s in all when given
-/// (each client on a fixed schedule, its latency counted from when each
-/// request was due, so a stall is not hidden); returns every time to
-/// answer, sorted, and the wall time.
+/// each on its own keep-alive connection, as fast as they are answered, or
+/// at `rate` events/s in all when given (each client on a fixed schedule,
+/// its latency counted from when each request was due, so a stall is not
+/// hidden); returns every time to answer, sorted, and the wall time. The
+/// clients are bare hyper connections, the cheapest load this process can
+/// make, since it shares the cores with the server.
 async fn load(url: &str, events: usize, rate: Option<f64>) -> (Vec<Duration>, Duration) {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONCURRENCY)
-        .build()
-        .unwrap();
+    let uri: hyper::Uri = url.parse().unwrap();
+    let address = uri.authority().unwrap().to_string();
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let clients: Vec<_> = (0..CONCURRENCY)
         .map(|client_index| {
-            let (client, next, url) = (client.clone(), next.clone(), url.to_owned());
+            let (next, uri, address) = (next.clone(), uri.clone(), address.clone());
             tokio::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let (mut sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .unwrap();
+                tokio::spawn(connection);
                 let started = Instant::now();
                 let mut latencies = Vec::new();
                 let interval = rate.map(|rate| Duration::from_secs_f64(CONCURRENCY as f64 / rate));
@@ -79,15 +92,16 @@ async fn load(url: &str, events: usize, rate: Option<f64>) -> (Vec<Duration>, Du
                         }
                         None => Instant::now(),
                     };
-                    let response = client
-                        .post(&url)
+                    let request = hyper::Request::post(uri.clone())
+                        .header("host", &address)
                         .header("content-type", "application/json")
-                        .body(r#"{"email":"ada@example.com","source":"website"}"#)
-                        .send()
-                        .await
+                        .body(Full::new(Bytes::from_static(
+                            br#"{"email":"ada@example.com","source":"website"}"#,
+                        )))
                         .unwrap();
+                    let response = sender.send_request(request).await.unwrap();
                     assert_eq!(response.status(), StatusCode::ACCEPTED);
-                    response.bytes().await.unwrap();
+                    response.into_body().collect().await.unwrap();
                     latencies.push(sent.elapsed());
                 }
                 latencies
@@ -103,6 +117,17 @@ async fn load(url: &str, events: usize, rate: Option<f64>) -> (Vec<Duration>, Du
     (latencies, wall)
 }
 
+/// CPU time this process has used (user + system), from /proc.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+    Duration::from_millis(ticks * 10)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
@@ -116,10 +141,15 @@ struct Round {
     completed_per_s: f64,
     p50: Duration,
     p99: Duration,
+    cpu_per_event: Duration,
+    /// Store flushes per event (Gust only).
+    flushes_per_event: Option<f64>,
 }
 
 async fn gust_round(engine: &Engine, base: &str, events: usize, rate: Option<f64>) -> Round {
     let before = succeeded(engine);
+    let flushes = metric(engine, "gust_store_flushes");
+    let cpu = cpu_time();
     let started = Instant::now();
     let (latencies, wall) = load(&format!("{base}/hooks/bench"), events, rate).await;
     loop {
@@ -129,27 +159,36 @@ async fn gust_round(engine: &Engine, base: &str, events: usize, rate: Option<f64
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let completed = started.elapsed();
+    let flushes = metric(engine, "gust_store_flushes") - flushes;
     Round {
         acked_per_s: events as f64 / wall.as_secs_f64(),
         completed_per_s: events as f64 / completed.as_secs_f64(),
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
+        cpu_per_event: (cpu_time() - cpu) / events as u32,
+        flushes_per_event: Some(flushes as f64 / events as f64),
     }
 }
 
 /// Runs that succeeded, from the metrics the engine keeps.
 fn succeeded(engine: &Engine) -> usize {
+    metric(
+        engine,
+        r#"gust_runs_finished_total{workflow="bench",status="succeeded"}"#,
+    )
+}
+
+fn metric(engine: &Engine, name: &str) -> usize {
     engine
         .metrics()
         .lines()
-        .find(|line| {
-            line.starts_with(r#"gust_runs_finished_total{workflow="bench",status="succeeded"}"#)
-        })
+        .find(|line| line.starts_with(name))
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
         .unwrap_or(0)
 }
 
 async fn axum_round(base: &str, events: usize, rate: Option<f64>) -> Round {
+    let cpu = cpu_time();
     let (latencies, wall) = load(&format!("{base}/hooks/bench"), events, rate).await;
     let per_s = events as f64 / wall.as_secs_f64();
     Round {
@@ -157,7 +196,24 @@ async fn axum_round(base: &str, events: usize, rate: Option<f64>) -> Round {
         completed_per_s: per_s,
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
+        cpu_per_event: (cpu_time() - cpu) / events as u32,
+        flushes_per_event: None,
     }
+}
+
+/// The loads of `RATES`: `None` as fast as answered, or events/s offered.
+fn rates() -> Vec<Option<f64>> {
+    let rates = std::env::var("RATES").unwrap_or_else(|_| "fast,2000,5000".to_owned());
+    rates
+        .split(',')
+        .map(|rate| match rate.trim() {
+            "fast" => None,
+            rate => Some(
+                rate.parse()
+                    .expect("RATES: `fast` or events/s, comma-separated"),
+            ),
+        })
+        .collect()
 }
 
 fn main() {
@@ -194,21 +250,22 @@ fn main() {
         axum_round(&bare, 2_000, None).await;
 
         println!("{events} events per round, {CONCURRENCY} concurrent clients, {rounds} rounds, interleaved\n");
-        println!("| round | load | server | acked/s | completed/s | p50 to 202 | p99 to 202 |");
-        println!("|---|---|---|---|---|---|---|");
-        let rates = [None, Some(2_000.0), Some(3_000.0)];
+        println!("| round | load | server | acked/s | completed/s | p50 to 202 | p99 to 202 | CPU/event | flushes/event |");
+        println!("|---|---|---|---|---|---|---|---|---|");
         for round in 1..=rounds {
-            for rate in rates {
+            for rate in rates() {
                 let load = rate.map_or("as fast as answered".to_owned(), |rate| format!("{rate:.0}/s offered"));
                 let bare_round = axum_round(&bare, events, rate).await;
                 let gust_round = gust_round(&engine, &gust, events, rate).await;
                 for (name, result) in [("bare axum", &bare_round), ("gust", &gust_round)] {
                     println!(
-                        "| {round} | {load} | {name} | {:.0} | {:.0} | {} | {} |",
+                        "| {round} | {load} | {name} | {:.0} | {:.0} | {} | {} | {:.0} µs | {} |",
                         result.acked_per_s,
                         result.completed_per_s,
                         ms(result.p50),
-                        ms(result.p99)
+                        ms(result.p99),
+                        result.cpu_per_event.as_secs_f64() * 1e6,
+                        result.flushes_per_event.map_or(String::new(), |f| format!("{f:.2}")),
                     );
                 }
             }

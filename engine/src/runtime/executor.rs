@@ -195,13 +195,21 @@ impl Executor {
         if run.status.is_final() {
             return Ok(Turn::Ended(Box::new(run)));
         }
-        let Some(prepared) = self.workflows.ready(&run.workflow) else {
-            return Ok(Turn::Parked);
-        };
         // Running is the scheduler's to say; in the store a run between
         // attempts is queued.
         let loaded = stored(&run);
         run.status = RunStatus::Queued;
+        let Some(prepared) = self.workflows.ready(&run.workflow) else {
+            // Given a new due time, it waits in the store's queue.
+            let parked = now();
+            run.due_at = Some(match run.due_at {
+                Some(due) if due >= parked => due + TimeDelta::milliseconds(1),
+                _ => parked,
+            });
+            run.updated_at = parked;
+            self.commit(loaded, &run, None, Vec::new(), false).await?;
+            return Ok(Turn::Parked);
+        };
 
         let mut outputs: HashMap<String, Value> = HashMap::new();
         let mut previous = event.clone();

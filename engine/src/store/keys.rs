@@ -1,32 +1,32 @@
 //! The key layout of the store: every key the store writes is built here.
 //!
 //! One sled tree holds everything, each kind of record under a one-byte
-//! prefix, so that accepting an event (run, event, queue entry, indexes,
-//! dedupe key) or finishing an attempt (step record, run, state writes,
-//! queue entry) is one atomic batch. Run ids are UUIDv7, whose bytes sort by
-//! creation time, so every range of runs is a time range.
+//! prefix, so that accepting an event (run, event in the workflow's index,
+//! dedupe key) or finishing an attempt (run and step records, state writes,
+//! queue entry) is one atomic batch. Run ids are UUIDv7, whose bytes sort
+//! by creation time, so every range of runs is a time range.
 //!
-//! | key                                        | value              |
-//! |--------------------------------------------|--------------------|
-//! | `r` run                                    | run record (JSON)  |
-//! | `e` run                                    | trigger event      |
-//! | `s` run, step index (u16 BE)               | step record (JSON) |
-//! | `q` due (ms since epoch, u64 BE), run      | workflow id        |
-//! | `w` workflow, 0, run                       | empty              |
-//! | `f` run (failed runs: the dead-letter list)| empty              |
-//! | `d` workflow, 0, dedupe key                | run id             |
-//! | `k` scope, 0, state key                    | state value        |
+//! | key                                        | value                          |
+//! |--------------------------------------------|--------------------------------|
+//! | `r` run                                    | run and step records ([`super::document`]) |
+//! | `w` workflow, 0, run                       | the run's trigger event        |
+//! | `q` due (ms since epoch, u64 BE), run      | workflow id                    |
+//! | `m`                                        | the open-run mark (a run id)   |
+//! | `f` run (failed runs: the dead-letter list)| empty                          |
+//! | `d` workflow, 0, dedupe key                | run id                         |
+//! | `k` scope, 0, state key                    | state value                    |
 //!
-//! The queue holds the unfinished runs, and only failed runs have a status
-//! index: each sled insert copies its leaf, so an event costs as few keys as
-//! the queries allow (four to accept it, three to finish a one-step run).
+//! The queue holds the unfinished runs that wait for a time or a reload;
+//! the others are open runs, found from the mark (see
+//! [`super::open_runs`]). Only failed runs have a status index. Each sled
+//! insert has a fixed cost, so an event costs as few keys as the queries
+//! allow: two to accept it, one to finish a one-step run.
 
 use super::RunId;
 
 const RUN: u8 = b'r';
-const EVENT: u8 = b'e';
-const STEP: u8 = b's';
 const QUEUE: u8 = b'q';
+const MARK: u8 = b'm';
 const BY_WORKFLOW: u8 = b'w';
 const FAILED: u8 = b'f';
 const DEDUPE: u8 = b'd';
@@ -61,22 +61,6 @@ pub(super) fn trailing_run_id(key: &[u8]) -> Option<RunId> {
     RunId::from_slice(&key[start..])
 }
 
-/// A run's trigger event.
-pub(super) fn event(id: RunId) -> Vec<u8> {
-    key(EVENT, &[id.as_bytes()])
-}
-
-/// The record of step number `index` of a run.
-pub(super) fn step(id: RunId, index: usize) -> Vec<u8> {
-    let index = u16::try_from(index).unwrap_or(u16::MAX);
-    key(STEP, &[id.as_bytes(), &index.to_be_bytes()])
-}
-
-/// Every step record of a run.
-pub(super) fn steps(id: RunId) -> Vec<u8> {
-    key(STEP, &[id.as_bytes()])
-}
-
 /// A run's entry in the queue, due at `due_ms`.
 pub(super) fn queued(due_ms: u64, id: RunId) -> Vec<u8> {
     key(QUEUE, &[&due_ms.to_be_bytes(), id.as_bytes()])
@@ -90,6 +74,11 @@ pub(super) fn queue() -> Vec<u8> {
 /// The due time of a queue key.
 pub(super) fn queued_due(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.get(1..9)?.try_into().ok()?))
+}
+
+/// The open-run mark.
+pub(super) fn mark() -> Vec<u8> {
+    vec![MARK]
 }
 
 /// A run in the index of its workflow's runs.

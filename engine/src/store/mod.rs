@@ -5,7 +5,9 @@
 //! ([`SledStore`]) is the embedded implementation, and another backend (a
 //! shared database for several nodes) fits behind the same trait.
 
+mod document;
 mod keys;
+mod open_runs;
 mod sled_store;
 mod writer;
 

@@ -1,17 +1,20 @@
 //! The embedded store: one sled tree (see [`super::keys`]), read directly
-//! and written through the group-commit [`Writer`].
+//! and written through the group-commit [`Writer`], each run one value
+//! (see [`super::document`]).
 //!
 //! sled's flush writes its log and syncs it with `sync_file_range`: an
 //! acknowledged write survives the process being killed, not a power cut.
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::document::{self, Document};
+use super::open_runs::OpenRuns;
 use super::writer::{Batch, Writer};
 use super::{
     Accepted, NewRun, QueuedRun, RunId, RunPage, RunQuery, Store, StoreError, Transition, keys,
@@ -24,6 +27,7 @@ use crate::state::{StateError, StateStore, StateWrite};
 pub struct SledStore {
     db: sled::Db,
     writer: Writer,
+    open: Mutex<OpenRuns>,
 }
 
 impl SledStore {
@@ -40,8 +44,13 @@ impl SledStore {
                     dir.display()
                 ))
             })?;
+        let open = Mutex::new(open_runs(&db)?);
         let writer = Writer::start(db.clone());
-        Ok(Self { db, writer })
+        Ok(Self { db, writer, open })
+    }
+
+    fn open_runs(&self) -> MutexGuard<'_, OpenRuns> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Applies `batch` through the writer; `Some(value)` when the key
@@ -58,20 +67,20 @@ impl SledStore {
             .map_err(StoreError::Unavailable)
     }
 
-    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        self.db
-            .get(key)
-            .map_err(unavailable)?
-            .map(|bytes| decode(&bytes))
-            .transpose()
+    /// Reads a part of run `id`'s stored value.
+    fn read_run<T>(
+        &self,
+        id: RunId,
+        part: impl FnOnce(&Document<'_>) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(value) = self.db.get(keys::run(id)).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        part(&Document::parse(&value)?).map(Some)
     }
 
-    fn batch_remove_run(&self, batch: &mut Batch, run: &RunRecord) -> Result<(), StoreError> {
+    fn batch_remove_run(batch: &mut Batch, run: &RunRecord) {
         batch.remove(keys::run(run.id));
-        batch.remove(keys::event(run.id));
-        for entry in self.db.scan_prefix(keys::steps(run.id)).keys() {
-            batch.remove(entry.map_err(unavailable)?.to_vec());
-        }
         batch.remove(keys::by_workflow(&run.workflow, run.id));
         batch.remove(keys::failed(run.id));
         if let Some(due) = run.due_at {
@@ -80,7 +89,6 @@ impl SledStore {
         if let Some(key) = &run.dedupe_key {
             batch.remove(keys::dedupe(&run.workflow, key));
         }
-        Ok(())
     }
 }
 
@@ -98,10 +106,13 @@ impl Store for SledStore {
     async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError> {
         let record = &run.record;
         let mut batch = Batch::default();
-        batch.insert(keys::run(record.id), encode(&record)?);
-        batch.insert(keys::event(record.id), encode(&run.event)?);
-        batch.insert(keys::by_workflow(&record.workflow, record.id), []);
-        if let Some(due) = record.due_at {
+        batch.insert(keys::run(record.id), document::new_run(record)?);
+        batch.insert(
+            keys::by_workflow(&record.workflow, record.id),
+            document::encode(&run.event)?,
+        );
+        if !self.open_runs().open(record.id) {
+            let due = record.due_at.unwrap_or(record.created_at);
             batch.insert(
                 keys::queued(millis(due), record.id),
                 record.workflow.as_bytes(),
@@ -114,7 +125,12 @@ impl Store for SledStore {
         if let Some(dedupe) = &dedupe {
             batch.insert(dedupe.clone(), record.id.as_bytes());
         }
-        match self.write(batch, dedupe, true).await? {
+        let written = self.write(batch, dedupe, true).await;
+        if !matches!(written, Ok(None)) {
+            // Nothing was stored.
+            self.open_runs().close(record.id);
+        }
+        match written? {
             None => Ok(Accepted::New(record.clone())),
             Some(existing) => {
                 let id = RunId::from_slice(&existing)
@@ -130,25 +146,42 @@ impl Store for SledStore {
     async fn transition(&self, transition: Transition, durable: bool) -> Result<(), StoreError> {
         let run = &transition.run;
         let (previous_status, previous_due) = transition.previous;
+        // The run's previous write was applied before this one was asked
+        // for (its owner waits for each), so this reads it.
+        let value = self.db.get(keys::run(run.id)).map_err(unavailable)?;
+        let value = value
+            .ok_or_else(|| StoreError::Corrupt(format!("the run {} is not stored", run.id)))?;
+        let step = transition.step.as_ref().map(|(index, step)| (*index, step));
         let mut batch = Batch::default();
+        batch.insert(keys::run(run.id), Document::parse(&value)?.with(run, step)?);
         // A failed run never changes again (a replay is a new run).
         if run.status == RunStatus::Failed && previous_status != RunStatus::Failed {
             batch.insert(keys::failed(run.id), []);
         }
-        if previous_due != run.due_at {
-            if let Some(due) = previous_due {
+        // An open run leaves the open set when it ends or is given a time.
+        let closes = run.status.is_final() || previous_due != run.due_at;
+        let was_open = closes && {
+            let mut open = self.open_runs();
+            let was_open = open.is_open(run.id);
+            if let Some(mark) = was_open.then(|| open.advance(run.id)).flatten() {
+                batch.insert(keys::mark(), mark.as_bytes());
+            }
+            was_open
+        };
+        if closes {
+            if let Some(due) = previous_due.filter(|_| !was_open) {
                 batch.remove(keys::queued(millis(due), run.id));
             }
-            if let Some(due) = run.due_at {
+            if let Some(due) = run.due_at.filter(|_| !run.status.is_final()) {
                 batch.insert(keys::queued(millis(due), run.id), run.workflow.as_bytes());
             }
         }
-        batch.insert(keys::run(run.id), encode(run)?);
-        if let Some((index, step)) = &transition.step {
-            batch.insert(keys::step(run.id, *index), encode(step)?);
-        }
         add_state_writes(&mut batch, &transition.state_writes);
-        self.write(batch, None, durable).await.map(drop)
+        self.write(batch, None, durable).await?;
+        if was_open {
+            self.open_runs().close(run.id);
+        }
+        Ok(())
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
@@ -156,35 +189,39 @@ impl Store for SledStore {
     }
 
     fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
-        self.get(&keys::run(id))
+        self.read_run(id, |run| run.record())
     }
 
     fn event(&self, id: RunId) -> Result<Option<Value>, StoreError> {
-        self.get(&keys::event(id))
+        let Some(run) = self.run(id)? else {
+            return Ok(None);
+        };
+        let event = self.db.get(keys::by_workflow(&run.workflow, id));
+        event
+            .map_err(unavailable)?
+            .map(|event| document::decode(&event))
+            .transpose()
     }
 
     fn steps(&self, id: RunId) -> Result<Vec<StepReport>, StoreError> {
-        self.db
-            .scan_prefix(keys::steps(id))
-            .values()
-            .map(|value| decode(&value.map_err(unavailable)?))
-            .collect()
+        Ok(self.read_run(id, |run| run.steps())?.unwrap_or_default())
     }
 
     fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
-        self.db
-            .scan_prefix(keys::queue())
-            .map(|entry| {
-                let (key, workflow) = entry.map_err(unavailable)?;
-                let corrupt = || StoreError::Corrupt("a queue entry".to_owned());
-                let due = keys::queued_due(&key).ok_or_else(corrupt)?;
-                Ok(QueuedRun {
-                    id: keys::trailing_run_id(&key).ok_or_else(corrupt)?,
-                    workflow: String::from_utf8(workflow.to_vec()).map_err(|_| corrupt())?,
-                    due_at: DateTime::from_timestamp_millis(due as i64).ok_or_else(corrupt)?,
-                })
-            })
-            .collect()
+        let mut queued = queue_entries(&self.db)?;
+        let open = self.open_runs().ids();
+        for id in open {
+            let Some(run) = self.run(id)? else { continue };
+            if !run.status.is_final() {
+                queued.push(QueuedRun {
+                    due_at: run.due_at.unwrap_or(run.created_at),
+                    id,
+                    workflow: run.workflow,
+                });
+            }
+        }
+        queued.sort_by_key(|run| run.due_at);
+        Ok(queued)
     }
 
     fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
@@ -203,7 +240,7 @@ impl Store for SledStore {
                 Err(error) => return Some(Err(unavailable(error))),
             };
             if !is_index {
-                return Some(decode(&value));
+                return Some(Document::parse(&value).and_then(|run| run.record()));
             }
             match keys::trailing_run_id(&key) {
                 Some(id) => self.run(id).transpose(),
@@ -222,7 +259,7 @@ impl Store for SledStore {
     fn prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut pruned = 0;
         for entry in self.db.scan_prefix(keys::runs()).values() {
-            let run: RunRecord = decode(&entry.map_err(unavailable)?)?;
+            let run: RunRecord = Document::parse(&entry.map_err(unavailable)?)?.record()?;
             if run.created_at >= before {
                 break;
             }
@@ -230,7 +267,7 @@ impl Store for SledStore {
                 continue;
             }
             let mut batch = Batch::default();
-            self.batch_remove_run(&mut batch, &run)?;
+            Self::batch_remove_run(&mut batch, &run);
             batch.apply_to(&self.db).map_err(unavailable)?;
             pruned += 1;
         }
@@ -274,12 +311,41 @@ fn millis(time: DateTime<Utc>) -> u64 {
     u64::try_from(time.timestamp_millis()).unwrap_or(0)
 }
 
-fn encode(value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|error| StoreError::Corrupt(error.to_string()))
+/// Every entry of the queue, soonest due first.
+fn queue_entries(db: &sled::Db) -> Result<Vec<QueuedRun>, StoreError> {
+    db.scan_prefix(keys::queue())
+        .map(|entry| {
+            let (key, workflow) = entry.map_err(unavailable)?;
+            let corrupt = || StoreError::Corrupt("a queue entry".to_owned());
+            let due = keys::queued_due(&key).ok_or_else(corrupt)?;
+            Ok(QueuedRun {
+                id: keys::trailing_run_id(&key).ok_or_else(corrupt)?,
+                workflow: String::from_utf8(workflow.to_vec()).map_err(|_| corrupt())?,
+                due_at: DateTime::from_timestamp_millis(due as i64).ok_or_else(corrupt)?,
+            })
+        })
+        .collect()
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt(error.to_string()))
+/// The open runs of a store just opened: the unfinished runs from the
+/// stored mark on that have no queue entry.
+fn open_runs(db: &sled::Db) -> Result<OpenRuns, StoreError> {
+    let mark = db.get(keys::mark()).map_err(unavailable)?;
+    let mark = mark
+        .map(|mark| {
+            RunId::from_slice(&mark).ok_or_else(|| StoreError::Corrupt("the mark".to_owned()))
+        })
+        .transpose()?;
+    let queued: HashSet<RunId> = queue_entries(db)?.into_iter().map(|run| run.id).collect();
+    let from = mark.map_or_else(keys::runs, keys::run);
+    let mut open = Vec::new();
+    for entry in db.range(from..keys::prefix_end(&keys::runs())).values() {
+        let run: RunRecord = Document::parse(&entry.map_err(unavailable)?)?.record()?;
+        if !run.status.is_final() && !queued.contains(&run.id) {
+            open.push(run.id);
+        }
+    }
+    Ok(OpenRuns::new(mark, open))
 }
 
 fn unavailable(error: sled::Error) -> StoreError {

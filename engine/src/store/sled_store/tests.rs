@@ -205,3 +205,86 @@ async fn pruning_removes_old_finished_runs_and_keeps_unfinished_ones() {
     };
     assert_eq!(store.list(&all).unwrap().runs.len(), 2);
 }
+
+/// Ends `record` (accepted) with success.
+async fn finish(store: &SledStore, record: &RunRecord) {
+    let mut ended = record.clone();
+    ended.status = RunStatus::Succeeded;
+    ended.due_at = None;
+    ended.finished_at = Some(now());
+    let transition = Transition {
+        previous: (record.status, record.due_at),
+        run: ended,
+        step: Some((0, crate::runner::StepReport::start("a", json!(null)))),
+        state_writes: Vec::new(),
+    };
+    store.transition(transition, true).await.unwrap();
+}
+
+#[tokio::test]
+async fn after_reopening_unfinished_runs_are_queued_and_finished_ones_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (finished, unfinished, late) = {
+        let store = SledStore::open(dir.path()).unwrap();
+        // Made before the mark moves past it, accepted after.
+        let late = new_run("leads", None);
+        let unfinished = new_run("leads", None);
+        let finished = new_run("leads", None);
+        let after = new_run("leads", None);
+        for run in [&unfinished, &finished, &after] {
+            store.accept(run).await.unwrap();
+        }
+        finish(&store, &finished.record).await;
+        store.open_runs().mark_now();
+        finish(&store, &after.record).await;
+        assert_eq!(
+            store.db.get(keys::mark()).unwrap().as_deref(),
+            Some(unfinished.record.id.as_bytes().as_slice()),
+            "the mark stops at the oldest unfinished run"
+        );
+        store.accept(&late).await.unwrap();
+        (finished.record, unfinished.record, late.record)
+    };
+    let store = SledStore::open(dir.path()).unwrap();
+    let mut queued: Vec<RunId> = store.queued().unwrap().iter().map(|run| run.id).collect();
+    queued.sort();
+    assert_eq!(queued, vec![late.id, unfinished.id]);
+    assert!(!queued.contains(&finished.id));
+    // The late run has a queue entry, which its end removes.
+    assert_eq!(queue_entries(&store.db).unwrap().len(), 1);
+    finish(&store, &late).await;
+    finish(&store, &unfinished).await;
+    assert!(store.queued().unwrap().is_empty());
+    assert!(queue_entries(&store.db).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_run_given_a_due_time_waits_in_the_queue_until_it_ends() {
+    let (_dir, store) = store();
+    let run = new_run("leads", None);
+    store.accept(&run).await.unwrap();
+    let mut retrying = run.record.clone();
+    retrying.status = RunStatus::Retrying;
+    retrying.due_at = Some(now() + chrono::TimeDelta::seconds(30));
+    let step = crate::runner::StepReport::start("a", json!(1));
+    store
+        .transition(
+            Transition {
+                previous: (run.record.status, run.record.due_at),
+                run: retrying.clone(),
+                step: Some((0, step)),
+                state_writes: Vec::new(),
+            },
+            true,
+        )
+        .await
+        .unwrap();
+    let queued = queue_entries(&store.db).unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(Some(queued[0].due_at), retrying.due_at);
+    assert_eq!(store.queued().unwrap(), queued);
+    finish(&store, &retrying).await;
+    assert!(queue_entries(&store.db).unwrap().is_empty());
+    let steps = store.steps(run.record.id).unwrap();
+    assert_eq!(steps.len(), 1, "the step record was replaced, not added");
+}
