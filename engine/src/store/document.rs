@@ -31,7 +31,7 @@ impl<'a> Document<'a> {
         let (&version, mut rest) = value.split_first().ok_or_else(corrupt)?;
         if version != VERSION {
             return Err(StoreError::Corrupt(format!(
-                "a run is stored in layout {version}, which this Gust does not read"
+                "a run is stored in layout {version}, which this Gust does not read: the store was written by another version (move it aside to start afresh)"
             )));
         }
         let mut parts = Vec::new();
