@@ -1,0 +1,36 @@
+//! sf-emulator: a local Salesforce org for development and tests.
+//!
+//! It answers like Salesforce does, with the same URLs, JSON shapes, status
+//! codes, errorCodes and headers, so that a client developed against it
+//! works unchanged against a real org:
+//!
+//! - OAuth 2.0 at `/services/oauth2/token` (password, client credentials
+//!   and refresh-token grants), sessions that expire (401
+//!   INVALID_SESSION_ID), `Sforce-Limit-Info` on every API response and 403
+//!   REQUEST_LIMIT_EXCEEDED past the daily allowance;
+//! - REST under `/services/data/vNN.N/`: describe, sObject create, read
+//!   (`?fields=`), update, upsert by external id, delete, and `/limits`,
+//!   with the standard objects and their checks (required fields, types,
+//!   lengths, references, unique values).
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! let running = sf_emulator::Emulator::start().await?;
+//! println!("a Salesforce org at {}", running.url);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod auth;
+pub mod error;
+pub mod ids;
+pub mod org;
+mod rest;
+pub mod schema;
+mod server;
+pub mod values;
+
+pub use server::{
+    Config, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME, Emulator,
+    Running,
+};

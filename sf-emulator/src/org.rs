@@ -1,0 +1,502 @@
+//! The org's records: created, read, updated, upserted and deleted with the
+//! checks Salesforce makes, and the fields it fills itself.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use crate::ids::RecordId;
+use crate::schema::{Field, FieldType, Object, Schema};
+use crate::values::{self, coerce};
+
+/// A record's fields by API name.
+pub type Fields = Map<String, Value>;
+
+/// The org id the emulator reports (Outbound Messages, token ids).
+pub const ORG_ID: &str = "00D5g000004EmuLEAS";
+
+/// What an upsert did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upserted {
+    /// No record matched: one was created.
+    Created(RecordId),
+    /// One record matched and was updated.
+    Updated(RecordId),
+}
+
+/// The records and the data model.
+pub struct Org {
+    schema: Schema,
+    records: BTreeMap<RecordId, Fields>,
+    next_number: u64,
+    user: RecordId,
+}
+
+impl Org {
+    /// An org with `schema` and one user, the integration user every write
+    /// is made by.
+    pub fn new(schema: Schema) -> Self {
+        let mut org = Self {
+            schema,
+            records: BTreeMap::new(),
+            next_number: 0,
+            user: RecordId::new("005", 0),
+        };
+        let user = org.next_id("005");
+        org.user = user.clone();
+        let mut fields = Fields::new();
+        for (name, value) in [
+            ("Username", "integration@gust.example"),
+            ("LastName", "Integration"),
+            ("FirstName", "Gust"),
+            ("Email", "integration@gust.example"),
+            ("Alias", "gust"),
+        ] {
+            fields.insert(name.to_owned(), json!(value));
+        }
+        org.insert_new("User", user, fields);
+        org
+    }
+
+    /// The data model.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The data model, to add custom objects and fields to.
+    pub fn schema_mut(&mut self) -> &mut Schema {
+        &mut self.schema
+    }
+
+    /// The integration user's Id.
+    pub fn user(&self) -> &RecordId {
+        &self.user
+    }
+
+    /// The object named `name`, or 404 NOT_FOUND.
+    pub fn object(&self, name: &str) -> Result<&Object, ApiError> {
+        self.schema
+            .object(name)
+            .ok_or_else(|| ApiError::unknown_object(name))
+    }
+
+    /// Record `id` of `object`, unless deleted.
+    pub fn get(&self, object: &str, id: &RecordId) -> Option<&Fields> {
+        let object = self.schema.object(object)?;
+        (id.key_prefix() == object.key_prefix)
+            .then(|| self.records.get(id))
+            .flatten()
+            .filter(|fields| !is_deleted(fields))
+    }
+
+    /// Every record of `object`, deleted ones too when `all`, in Id order.
+    pub fn records<'a>(
+        &'a self,
+        object: &'a Object,
+        all: bool,
+    ) -> impl Iterator<Item = &'a Fields> + 'a {
+        self.records
+            .iter()
+            .filter(move |(id, fields)| {
+                id.key_prefix() == object.key_prefix && (all || !is_deleted(fields))
+            })
+            .map(|(_, fields)| fields)
+    }
+
+    /// Any record, whatever its object, unless deleted.
+    pub fn record(&self, id: &RecordId) -> Option<&Fields> {
+        self.records.get(id).filter(|fields| !is_deleted(fields))
+    }
+
+    /// The Ids of the records of `object` whose `field` equals `value`
+    /// (text compared without regard to case, as external ids are).
+    pub fn find_by(&self, object: &Object, field: &Field, value: &Value) -> Vec<RecordId> {
+        self.records(object, false)
+            .filter(|fields| same_value(fields.get(&field.name), value))
+            .filter_map(|fields| fields.get("Id")?.as_str().and_then(RecordId::parse))
+            .collect()
+    }
+
+    /// Creates a record of `object` from the fields of `body`.
+    pub fn create(&mut self, object: &str, body: &Fields) -> Result<RecordId, ApiError> {
+        let object = self.object(object)?.clone();
+        let mut fields = self.checked_fields(&object, body, Write::Create)?;
+        for field in &object.fields {
+            if !fields.contains_key(&field.name)
+                && let Some(default) = &field.default_value
+            {
+                fields.insert(field.name.clone(), default.clone());
+            }
+        }
+        if let Some(owner) = object.field("OwnerId")
+            && fields.get(&owner.name).is_none_or(Value::is_null)
+        {
+            fields.insert(owner.name.clone(), json!(self.user.to_string()));
+        }
+        let missing: Vec<String> = object
+            .fields
+            .iter()
+            .filter(|field| {
+                field.is_required() && fields.get(&field.name).is_none_or(Value::is_null)
+            })
+            .map(|field| field.name.clone())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ApiError::bad_request(
+                "REQUIRED_FIELD_MISSING",
+                format!("Required fields are missing: [{}]", missing.join(", ")),
+            )
+            .with_fields(missing));
+        }
+        self.check_unique(&object, &fields, None)?;
+        let id = self.next_id(&object.key_prefix);
+        self.insert_new(&object.name, id.clone(), fields);
+        Ok(id)
+    }
+
+    /// Updates record `id` of `object` with the fields of `body`.
+    pub fn update(&mut self, object: &str, id: &RecordId, body: &Fields) -> Result<(), ApiError> {
+        let object = self.object(object)?.clone();
+        if self.get(&object.name, id).is_none() {
+            return Err(ApiError::not_found());
+        }
+        let changes = self.checked_fields(&object, body, Write::Update)?;
+        let cleared: Vec<String> = object
+            .fields
+            .iter()
+            .filter(|field| !field.nillable && changes.get(&field.name).is_some_and(Value::is_null))
+            .map(|field| field.name.clone())
+            .collect();
+        if !cleared.is_empty() {
+            return Err(ApiError::bad_request(
+                "REQUIRED_FIELD_MISSING",
+                format!("Required fields are missing: [{}]", cleared.join(", ")),
+            )
+            .with_fields(cleared));
+        }
+        self.check_unique(&object, &changes, Some(id))?;
+        let user = self.user.to_string();
+        let Some(fields) = self.records.get_mut(id) else {
+            return Err(ApiError::not_found());
+        };
+        fields.extend(changes);
+        stamp(fields, &user, false);
+        derive(&object, fields);
+        Ok(())
+    }
+
+    /// Upserts a record of `object` matched on external id `field` =
+    /// `value`: 300 with the matches' URLs when several match.
+    pub fn upsert(
+        &mut self,
+        object: &str,
+        field: &str,
+        value: &str,
+        body: &Fields,
+        version: &str,
+    ) -> Result<Upserted, ExternalIdError> {
+        let object = self.object(object)?.clone();
+        let external = object
+            .field(field)
+            .filter(|f| f.external_id || f.kind == FieldType::Id)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    format!(
+                        "Provided external ID field does not exist or is not accessible: {field}"
+                    ),
+                )
+            })?
+            .clone();
+        if external.kind == FieldType::Id {
+            let id = RecordId::parse(value).ok_or_else(|| malformed_id(value))?;
+            self.update(&object.name, &id, body)?;
+            return Ok(Upserted::Updated(id));
+        }
+        let key = coerce(&external, &json!(value))?;
+        if let Some(given) = body
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&external.name))
+            && !same_value(Some(given.1), &key)
+        {
+            return Err(ApiError::bad_request(
+                "INVALID_FIELD",
+                format!(
+                    "The value of the external ID field {} in the body does not match the value in the URL",
+                    external.name
+                ),
+            )
+            .into());
+        }
+        match self.find_by(&object, &external, &key).as_slice() {
+            [] => {
+                let mut fields = body.clone();
+                fields.retain(|k, _| !k.eq_ignore_ascii_case(&external.name));
+                fields.insert(external.name.clone(), key);
+                Ok(Upserted::Created(self.create(&object.name, &fields)?))
+            }
+            [id] => {
+                let id = id.clone();
+                let mut fields = body.clone();
+                fields.retain(|k, _| !k.eq_ignore_ascii_case(&external.name));
+                self.update(&object.name, &id, &fields)?;
+                Ok(Upserted::Updated(id))
+            }
+            several => Err(ExternalIdError::Multiple(
+                several
+                    .iter()
+                    .map(|id| format!("/services/data/{version}/sobjects/{}/{id}", object.name))
+                    .collect(),
+            )),
+        }
+    }
+
+    /// Deletes record `id` of `object` (it stays visible to queryAll).
+    pub fn delete(&mut self, object: &str, id: &RecordId) -> Result<(), ApiError> {
+        let key_prefix = self.object(object)?.key_prefix.clone();
+        let user = self.user.to_string();
+        match self
+            .records
+            .get_mut(id)
+            .filter(|_| id.key_prefix() == key_prefix)
+        {
+            None => Err(ApiError::not_found()),
+            Some(fields) if is_deleted(fields) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "ENTITY_IS_DELETED",
+                "entity is deleted",
+            )),
+            Some(fields) => {
+                fields.insert("IsDeleted".to_owned(), json!(true));
+                stamp(fields, &user, false);
+                Ok(())
+            }
+        }
+    }
+
+    fn next_id(&mut self, key_prefix: &str) -> RecordId {
+        self.next_number += 1;
+        RecordId::new(key_prefix, self.next_number)
+    }
+
+    fn insert_new(&mut self, object: &str, id: RecordId, mut fields: Fields) {
+        let Some(object) = self.schema.object(object) else {
+            return;
+        };
+        fields.insert("Id".to_owned(), json!(id.to_string()));
+        fields.insert("IsDeleted".to_owned(), json!(false));
+        stamp(&mut fields, &self.user.to_string(), true);
+        for field in &object.fields {
+            if field.name == "CaseNumber" || field.name == "OrderNumber" {
+                fields.insert(
+                    field.name.clone(),
+                    json!(format!("{:08}", 1000 + self.next_number)),
+                );
+            }
+        }
+        derive(object, &mut fields);
+        self.records.insert(id, fields);
+    }
+
+    /// The fields of `body` checked for `object`: known, writable, of the
+    /// right type, references to records that exist.
+    fn checked_fields(
+        &self,
+        object: &Object,
+        body: &Fields,
+        write: Write,
+    ) -> Result<Fields, ApiError> {
+        let mut fields = Fields::new();
+        for (name, value) in body {
+            if name == "attributes" {
+                continue;
+            }
+            if name.eq_ignore_ascii_case("Id") {
+                if write == Write::Create {
+                    return Err(ApiError::bad_request(
+                        "INVALID_FIELD",
+                        "The Id field should not be specified in the sobject data.",
+                    ));
+                }
+                continue;
+            }
+            let field = object.field(name).ok_or_else(|| {
+                ApiError::bad_request(
+                    "INVALID_FIELD",
+                    format!("No such column '{name}' on sobject of type {}", object.name),
+                )
+            })?;
+            let writable = match write {
+                Write::Create => field.createable,
+                Write::Update => field.updateable,
+            };
+            if !writable {
+                return Err(ApiError::bad_request(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    format!(
+                        "Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
+                        field.name
+                    ),
+                )
+                .with_fields(vec![field.name.clone()]));
+            }
+            let value = coerce(field, value)?;
+            if field.kind == FieldType::Reference
+                && let Some(target) = value.as_str()
+            {
+                self.check_reference(field, target)?;
+            }
+            fields.insert(field.name.clone(), value);
+        }
+        Ok(fields)
+    }
+
+    fn check_reference(&self, field: &Field, target: &str) -> Result<(), ApiError> {
+        let exists = RecordId::parse(target).is_some_and(|id| {
+            self.record(&id).is_some()
+                && self
+                    .schema
+                    .object_by_prefix(id.key_prefix())
+                    .is_some_and(|object| {
+                        field
+                            .reference_to
+                            .iter()
+                            .any(|to| to.eq_ignore_ascii_case(&object.name))
+                    })
+        });
+        if exists {
+            return Ok(());
+        }
+        Err(ApiError::bad_request(
+            "INVALID_CROSS_REFERENCE_KEY",
+            format!("{}: id value of incorrect type: {target}", field.label),
+        )
+        .with_fields(vec![field.name.clone()]))
+    }
+
+    fn check_unique(
+        &self,
+        object: &Object,
+        fields: &Fields,
+        this: Option<&RecordId>,
+    ) -> Result<(), ApiError> {
+        for field in object.fields.iter().filter(|f| f.unique) {
+            let Some(value) = fields.get(&field.name).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let clash = self
+                .find_by(object, field, value)
+                .into_iter()
+                .find(|id| Some(id) != this);
+            if let Some(clash) = clash {
+                return Err(ApiError::bad_request(
+                    "DUPLICATE_VALUE",
+                    format!(
+                        "duplicate value found: {} duplicates value on record with id: {clash}",
+                        field.name
+                    ),
+                )
+                .with_fields(vec![field.name.clone()]));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a request addressed by external id failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternalIdError {
+    /// A Salesforce error.
+    Api(ApiError),
+    /// Several records matched: their URLs (answered with 300).
+    Multiple(Vec<String>),
+}
+
+impl From<ApiError> for ExternalIdError {
+    fn from(error: ApiError) -> Self {
+        Self::Api(error)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Create,
+    Update,
+}
+
+/// 404 NOT_FOUND for a path segment that is not an Id: Salesforce reads it
+/// as the name of an external id field.
+pub fn malformed_id(segment: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!("Provided external ID field does not exist or is not accessible: {segment}"),
+    )
+}
+
+fn is_deleted(fields: &Fields) -> bool {
+    fields.get("IsDeleted").and_then(Value::as_bool) == Some(true)
+}
+
+fn same_value(stored: Option<&Value>, value: &Value) -> bool {
+    match (stored, value) {
+        (Some(Value::String(a)), Value::String(b)) => a.eq_ignore_ascii_case(b),
+        (Some(a), b) => a == b,
+        (None, _) => false,
+    }
+}
+
+/// Sets the audit fields: all of them on create, the modification ones on
+/// update.
+fn stamp(fields: &mut Fields, user: &str, created: bool) {
+    let now = json!(values::format_datetime(values::now()));
+    if created {
+        fields.insert("CreatedDate".to_owned(), now.clone());
+        fields.insert("CreatedById".to_owned(), json!(user));
+    }
+    fields.insert("LastModifiedDate".to_owned(), now.clone());
+    fields.insert("LastModifiedById".to_owned(), json!(user));
+    fields.insert("SystemModstamp".to_owned(), now);
+}
+
+/// Fields Salesforce computes from others.
+fn derive(object: &Object, fields: &mut Fields) {
+    let text =
+        |fields: &Fields, name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+    if object.field("FirstName").is_some() && object.field("Name").is_some_and(|f| !f.createable) {
+        let name = [text(fields, "FirstName"), text(fields, "LastName")]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        fields.insert("Name".to_owned(), json!(name));
+    }
+    match object.name.as_str() {
+        "Opportunity" => {
+            let stage = text(fields, "StageName").unwrap_or_default();
+            fields.insert("IsClosed".to_owned(), json!(stage.starts_with("Closed")));
+            fields.insert("IsWon".to_owned(), json!(stage == "Closed Won"));
+        }
+        "Case" => {
+            let closed = text(fields, "Status").as_deref() == Some("Closed");
+            fields.insert("IsClosed".to_owned(), json!(closed));
+            if closed && fields.get("ClosedDate").is_none_or(Value::is_null) {
+                fields.insert(
+                    "ClosedDate".to_owned(),
+                    json!(values::format_datetime(values::now())),
+                );
+            }
+        }
+        "Task" => {
+            let closed = text(fields, "Status").as_deref() == Some("Completed");
+            fields.insert("IsClosed".to_owned(), json!(closed));
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

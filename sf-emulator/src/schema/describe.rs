@@ -1,0 +1,252 @@
+//! Describe answers in Salesforce's shape (the keys of
+//! `fixtures/salesforce/rest/describe-sobject-Whizbang.json`).
+
+use serde_json::{Map, Value, json};
+
+use super::{Field, FieldType, Object, Schema};
+
+/// `GET /services/data/vXX.X/sobjects/`.
+pub fn describe_global(schema: &Schema, version: &str) -> Value {
+    let sobjects: Vec<Value> = schema
+        .objects()
+        .map(|object| {
+            json!({
+                "activateable": false,
+                "createable": true,
+                "custom": object.custom,
+                "customSetting": false,
+                "deletable": true,
+                "deprecatedAndHidden": false,
+                "feedEnabled": false,
+                "keyPrefix": object.key_prefix,
+                "label": object.label,
+                "labelPlural": object.label_plural,
+                "layoutable": true,
+                "mergeable": false,
+                "mruEnabled": false,
+                "name": object.name,
+                "queryable": true,
+                "replicateable": true,
+                "retrieveable": true,
+                "searchable": true,
+                "triggerable": true,
+                "undeletable": true,
+                "updateable": true,
+                "urls": {
+                    "sobject": format!("/services/data/{version}/sobjects/{}", object.name),
+                    "describe": format!("/services/data/{version}/sobjects/{}/describe", object.name),
+                    "rowTemplate": format!("/services/data/{version}/sobjects/{}/{{ID}}", object.name),
+                },
+            })
+        })
+        .collect();
+    json!({ "encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects })
+}
+
+/// `GET /services/data/vXX.X/sobjects/{object}/describe`.
+pub fn describe_object(
+    schema: &Schema,
+    object: &Object,
+    version: &str,
+    instance_url: &str,
+) -> Value {
+    let name = &object.name;
+    let child_relationships: Vec<Value> = schema
+        .objects()
+        .flat_map(|child| {
+            child.fields.iter().filter_map(move |field| {
+                let points_here = field
+                    .reference_to
+                    .iter()
+                    .any(|target| target.eq_ignore_ascii_case(name));
+                (points_here && !is_audit(field)).then(|| {
+                    json!({
+                        "cascadeDelete": false,
+                        "childSObject": child.name,
+                        "deprecatedAndHidden": false,
+                        "field": field.name,
+                        "relationshipName": child_relationship_name(child),
+                    })
+                })
+            })
+        })
+        .collect();
+    json!({
+        "activateable": false,
+        "childRelationships": child_relationships,
+        "createable": true,
+        "custom": object.custom,
+        "customSetting": false,
+        "deletable": true,
+        "deprecatedAndHidden": false,
+        "feedEnabled": false,
+        "fields": object.fields.iter().map(describe_field).collect::<Vec<_>>(),
+        "keyPrefix": object.key_prefix,
+        "label": object.label,
+        "labelPlural": object.label_plural,
+        "layoutable": true,
+        "listviewable": null,
+        "lookupLayoutable": null,
+        "mergeable": false,
+        "name": name,
+        "queryable": true,
+        "recordTypeInfos": [{
+            "available": true,
+            "defaultRecordTypeMapping": true,
+            "name": "Master",
+            "recordTypeId": "012000000000000AAA",
+        }],
+        "replicateable": true,
+        "retrieveable": true,
+        "searchLayoutable": null,
+        "searchable": true,
+        "triggerable": true,
+        "undeletable": true,
+        "updateable": true,
+        "urls": {
+            "uiEditTemplate": format!("{instance_url}/{{ID}}/e"),
+            "sobject": format!("/services/data/{version}/sobjects/{name}"),
+            "uiDetailTemplate": format!("{instance_url}/{{ID}}"),
+            "describe": format!("/services/data/{version}/sobjects/{name}/describe"),
+            "rowTemplate": format!("/services/data/{version}/sobjects/{name}/{{ID}}"),
+            "uiNewRecord": format!("{instance_url}/{}/e", object.key_prefix),
+        },
+    })
+}
+
+fn is_audit(field: &Field) -> bool {
+    matches!(
+        field.name.as_str(),
+        "OwnerId" | "CreatedById" | "LastModifiedById"
+    )
+}
+
+/// `Contacts` for Contact, `Invoices__r` for Invoice__c.
+fn child_relationship_name(child: &Object) -> String {
+    match child.name.strip_suffix("__c") {
+        Some(base) => format!("{base}s__r"),
+        None => child.label_plural.replace(' ', ""),
+    }
+}
+
+fn describe_field(field: &Field) -> Value {
+    let is_id = matches!(field.kind, FieldType::Id | FieldType::Reference);
+    let text = field.kind.is_text() || is_id;
+    let mut described = Map::new();
+    let mut put = |key: &str, value: Value| {
+        described.insert(key.to_owned(), value);
+    };
+    put("autoNumber", json!(false));
+    let byte_length = match (is_id, text) {
+        (true, _) => field.length,
+        (false, true) => field.length * 3,
+        (false, false) => 0,
+    };
+    put("byteLength", json!(byte_length));
+    put("calculated", json!(false));
+    put("calculatedFormula", Value::Null);
+    put("caseSensitive", json!(false));
+    put("controllerName", Value::Null);
+    put("createable", json!(field.createable));
+    put("custom", json!(field.custom));
+    put(
+        "defaultValue",
+        field.default_value.clone().unwrap_or(Value::Null),
+    );
+    put("defaultValueFormula", Value::Null);
+    put("defaultedOnCreate", json!(field.defaulted_on_create));
+    put("dependentPicklist", json!(false));
+    put("deprecatedAndHidden", json!(false));
+    put(
+        "digits",
+        json!(if field.kind == FieldType::Int {
+            field.precision
+        } else {
+            0
+        }),
+    );
+    put("externalId", json!(field.external_id));
+    put("filterable", json!(field.kind != FieldType::Textarea));
+    put(
+        "groupable",
+        json!(!matches!(
+            field.kind,
+            FieldType::Textarea
+                | FieldType::Double
+                | FieldType::Currency
+                | FieldType::Percent
+                | FieldType::Datetime
+        )),
+    );
+    put("htmlFormatted", json!(false));
+    put(
+        "idLookup",
+        json!(field.kind == FieldType::Id || field.external_id || field.name == "Username"),
+    );
+    put("inlineHelpText", Value::Null);
+    put("label", json!(field.label));
+    put("length", json!(if text { field.length } else { 0 }));
+    put("name", json!(field.name));
+    put("nameField", json!(field.name_field));
+    put("namePointing", json!(field.reference_to.len() > 1));
+    put("nillable", json!(field.nillable));
+    put(
+        "picklistValues",
+        Value::Array(
+            field
+                .picklist_values
+                .iter()
+                .map(|value| {
+                    json!({
+                        "active": true,
+                        "defaultValue": field.default_value.as_ref().and_then(Value::as_str) == Some(value.as_str()),
+                        "label": value,
+                        "validFor": null,
+                        "value": value,
+                    })
+                })
+                .collect(),
+        ),
+    );
+    let numeric = matches!(
+        field.kind,
+        FieldType::Double | FieldType::Currency | FieldType::Percent
+    );
+    put(
+        "precision",
+        json!(if numeric { field.precision } else { 0 }),
+    );
+    put("referenceTo", json!(field.reference_to));
+    put("relationshipName", json!(field.relationship_name));
+    put("relationshipOrder", Value::Null);
+    put("restrictedPicklist", json!(false));
+    put("scale", json!(if numeric { field.scale } else { 0 }));
+    put("soapType", json!(field.kind.soap_type()));
+    put("sortable", json!(field.kind != FieldType::Textarea));
+    put("type", json!(kind_name(field.kind)));
+    put("unique", json!(field.unique));
+    put("updateable", json!(field.updateable));
+    put("writeRequiresMasterRead", json!(false));
+    Value::Object(described)
+}
+
+fn kind_name(kind: FieldType) -> &'static str {
+    match kind {
+        FieldType::Id => "id",
+        FieldType::Reference => "reference",
+        FieldType::String => "string",
+        FieldType::Textarea => "textarea",
+        FieldType::Email => "email",
+        FieldType::Phone => "phone",
+        FieldType::Url => "url",
+        FieldType::Picklist => "picklist",
+        FieldType::Multipicklist => "multipicklist",
+        FieldType::Boolean => "boolean",
+        FieldType::Int => "int",
+        FieldType::Double => "double",
+        FieldType::Currency => "currency",
+        FieldType::Percent => "percent",
+        FieldType::Date => "date",
+        FieldType::Datetime => "datetime",
+    }
+}

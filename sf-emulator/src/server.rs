@@ -1,0 +1,249 @@
+//! The emulator as an HTTP server: its settings, its shared state, and the
+//! routes that put the OAuth endpoint and the REST API together.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::auth::{ConnectedApp, Login, Sessions};
+use crate::error::ApiError;
+use crate::org::Org;
+use crate::rest;
+use crate::schema::Schema;
+
+/// The connected app every emulator accepts unless told otherwise.
+pub const DEFAULT_CLIENT_ID: &str = "gust-local";
+/// Its secret.
+pub const DEFAULT_CLIENT_SECRET: &str = "gust-local-secret";
+/// The user every emulator lets log in with the password grant.
+pub const DEFAULT_USERNAME: &str = "integration@gust.example";
+/// Their password.
+pub const DEFAULT_PASSWORD: &str = "gust-local-password";
+
+/// How an emulator behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The connected apps that may ask for tokens.
+    pub apps: Vec<ConnectedApp>,
+    /// The users who may log in with a password.
+    pub logins: Vec<Login>,
+    /// How long an access token lives.
+    pub token_lifetime: Duration,
+    /// API requests allowed per day (`Sforce-Limit-Info`, then 403
+    /// REQUEST_LIMIT_EXCEEDED).
+    pub daily_api_requests: u64,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            apps: vec![ConnectedApp {
+                client_id: DEFAULT_CLIENT_ID.to_owned(),
+                client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
+            }],
+            logins: vec![Login {
+                username: DEFAULT_USERNAME.to_owned(),
+                password: DEFAULT_PASSWORD.to_owned(),
+            }],
+            token_lifetime: Duration::from_secs(2 * 3600),
+            daily_api_requests: 15_000,
+            max_body_bytes: 50 * 1024 * 1024,
+        }
+    }
+}
+
+/// What every route shares.
+pub(crate) struct Shared {
+    pub(crate) org: Mutex<Org>,
+    pub(crate) sessions: Mutex<Sessions>,
+    pub(crate) api_requests: AtomicU64,
+    pub(crate) config: Config,
+    pub(crate) instance_url: OnceLock<String>,
+}
+
+impl Shared {
+    pub(crate) fn org(&self) -> MutexGuard<'_, Org> {
+        self.org.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn sessions(&self) -> MutexGuard<'_, Sessions> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The URL the emulator is reached at (as Salesforce's instance URL).
+    pub(crate) fn instance_url(&self) -> &str {
+        self.instance_url
+            .get()
+            .map_or("http://localhost", String::as_str)
+    }
+}
+
+/// An emulated org: its state and its routes.
+#[derive(Clone)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+}
+
+impl Emulator {
+    /// An org with the standard objects, set up by `config`.
+    pub fn new(config: Config) -> Self {
+        let sessions = Sessions::new(
+            config.apps.clone(),
+            config.logins.clone(),
+            config.token_lifetime,
+        );
+        Self {
+            shared: Arc::new(Shared {
+                org: Mutex::new(Org::new(Schema::standard())),
+                sessions: Mutex::new(sessions),
+                api_requests: AtomicU64::new(0),
+                config,
+                instance_url: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The org's records and data model.
+    pub fn org(&self) -> MutexGuard<'_, Org> {
+        self.shared.org()
+    }
+
+    /// The tokens handed out, to expire them or issue a refresh token.
+    pub fn sessions(&self) -> MutexGuard<'_, Sessions> {
+        self.shared.sessions()
+    }
+
+    /// The API requests counted today.
+    pub fn api_requests(&self) -> u64 {
+        self.shared.api_requests.load(Ordering::Relaxed)
+    }
+
+    /// The routes: `/services/oauth2/token` and `/services/data/...`.
+    pub fn router(&self) -> Router {
+        let api = rest::routes().layer(middleware::from_fn_with_state(
+            self.shared.clone(),
+            authorize_and_count,
+        ));
+        Router::new()
+            .route("/services/oauth2/token", post(token))
+            .route("/services/data", get(rest::versions))
+            .route("/services/data/", get(rest::versions))
+            .merge(api)
+            .layer(axum::extract::DefaultBodyLimit::max(
+                self.shared.config.max_body_bytes,
+            ))
+            .with_state(self.shared.clone())
+    }
+
+    /// Serves the emulator on `address` (port 0 for any free port) until
+    /// the returned handle is dropped or stopped.
+    pub async fn serve(self, address: SocketAddr) -> std::io::Result<Running> {
+        let listener = TcpListener::bind(address).await?;
+        let local = listener.local_addr()?;
+        let url = format!("http://{local}");
+        self.shared.instance_url.set(url.clone()).ok();
+        let app = self.router();
+        let task = tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "The Salesforce emulator stopped.");
+            }
+        });
+        Ok(Running {
+            url,
+            emulator: self,
+            task,
+        })
+    }
+
+    /// Serves a default emulator on a free loopback port.
+    pub async fn start() -> std::io::Result<Running> {
+        Self::new(Config::default())
+            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+    }
+}
+
+/// An emulator being served.
+pub struct Running {
+    /// Its base URL (the instance URL and the login URL).
+    pub url: String,
+    /// The emulator, to reach its org and sessions.
+    pub emulator: Emulator,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `POST /services/oauth2/token` (form-encoded).
+async fn token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let user_id = shared.org().user().to_string();
+    let granted = shared
+        .sessions()
+        .grant(&form, shared.instance_url(), &user_id);
+    match granted {
+        Ok(response) => axum::Json(response).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Every REST call: a live bearer token (401 INVALID_SESSION_ID), counted
+/// against the daily allowance (403 REQUEST_LIMIT_EXCEEDED past it), and
+/// answered with `Sforce-Limit-Info`.
+async fn authorize_and_count(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("OAuth "))
+        })
+        .map(str::trim);
+    if !token.is_some_and(|token| shared.sessions().is_valid(token)) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_SESSION_ID",
+            "Session expired or invalid",
+        )
+        .into_response();
+    }
+    let limit = shared.config.daily_api_requests;
+    let used = shared.api_requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let mut response = if used > limit {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+        )
+        .into_response()
+    } else {
+        next.run(request).await
+    };
+    if let Ok(value) = HeaderValue::from_str(&format!("api-usage={}/{limit}", used.min(limit))) {
+        response.headers_mut().insert("sforce-limit-info", value);
+    }
+    response
+}

@@ -1,0 +1,256 @@
+//! Every Salesforce fixture the emulator can be asked for, compared with
+//! what the emulator answers: the same status, keys and value types (and
+//! the same words where Salesforce's are fixed).
+
+mod common;
+
+use common::{Org, fixture, fixture_path, same_shape};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sf_emulator::schema::{Field, FieldType};
+use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME};
+
+async fn token_request(org: &Org, form: &[(&str, &str)]) -> (u16, Value) {
+    Org::send(
+        org.client
+            .post(format!("{}/services/oauth2/token", org.running.url))
+            .form(form),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn oauth_answers_have_the_fixture_shapes() {
+    let org = Org::start().await;
+    let (status, granted) = token_request(
+        &org,
+        &[
+            ("grant_type", "password"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("username", DEFAULT_USERNAME),
+            ("password", DEFAULT_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Today's orgs add token_type and scope to the fixture's keys.
+    same_shape(
+        &fixture("oauth/token-response-password-grant.json"),
+        &granted,
+        false,
+    )
+    .unwrap();
+    assert_eq!(granted["instance_url"], json!(org.running.url));
+    assert_eq!(granted["token_type"], json!("Bearer"));
+    assert!(
+        granted["issued_at"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
+
+    let (status, refused) = token_request(
+        &org,
+        &[
+            ("grant_type", "password"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("username", DEFAULT_USERNAME),
+            ("password", "wrong"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    same_shape(
+        &fixture("oauth/token-error-invalid_grant-password.json"),
+        &refused,
+        true,
+    )
+    .unwrap();
+    assert_eq!(refused["error"], json!("invalid_grant"));
+
+    let (status, expired) = token_request(
+        &org,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("refresh_token", "stale"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        expired,
+        fixture("oauth/token-error-invalid_grant-expired.json")
+    );
+}
+
+#[tokio::test]
+async fn a_request_without_a_live_session_gets_invalid_session_id() {
+    let org = Org::start().await;
+    let (status, body) = Org::send(org.client.get(org.url("/sobjects"))).await;
+    assert_eq!(status, 401);
+    assert_eq!(body, fixture("rest/error-INVALID_SESSION_ID.json"));
+    let (status, body) = Org::send(
+        org.client
+            .get(org.url("/limits"))
+            .bearer_auth("00Dx!forged"),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (401, fixture("rest/error-INVALID_SESSION_ID.json"))
+    );
+}
+
+#[tokio::test]
+async fn creating_a_record_answers_like_the_docs() {
+    let org = Org::start().await;
+    let request = fixture("rest/sobject-create-request.json");
+    let (status, created) = Org::send(
+        org.request(Method::POST, "/sobjects/Account")
+            .json(&request),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let expected = fixture("rest/sobject-create-response-201.json");
+    same_shape(&expected, &created, true).unwrap();
+    assert_eq!(
+        created.as_object().unwrap().keys().collect::<Vec<_>>(),
+        expected.as_object().unwrap().keys().collect::<Vec<_>>(),
+        "in the same order"
+    );
+    assert_eq!(created["id"].as_str().unwrap().len(), 18);
+    assert!(created["id"].as_str().unwrap().starts_with("001"));
+
+    let mut with_id = request.clone();
+    with_id["Id"] = json!("001D000000IqhSLIAZ");
+    let (status, error) = Org::send(
+        org.request(Method::POST, "/sobjects/Account")
+            .json(&with_id),
+    )
+    .await;
+    assert_eq!(
+        (status, error),
+        (400, fixture("rest/error-INVALID_FIELD-id-in-body.json"))
+    );
+
+    let (status, error) = Org::send(
+        org.request(Method::POST, "/sobjects/Account")
+            .json(&json!({ "Name": "Acme", "foo": 1 })),
+    )
+    .await;
+    assert_eq!(status, 400);
+    same_shape(&fixture("rest/error-INVALID_FIELD.json"), &error, true).unwrap();
+    assert_eq!(
+        error[0]["message"],
+        json!("No such column 'foo' on sobject of type Account")
+    );
+}
+
+#[tokio::test]
+async fn a_path_segment_that_is_no_id_is_read_as_an_external_id_field() {
+    let org = Org::start().await;
+    let (status, error) = Org::send(org.request(Method::DELETE, "/sobjects/Account/rid")).await;
+    assert_eq!(
+        (status, error),
+        (404, fixture("rest/error-NOT_FOUND-external-id.json"))
+    );
+}
+
+#[tokio::test]
+async fn an_upsert_matching_several_records_answers_300_with_their_urls() {
+    let org = Org::start().await;
+    {
+        let mut emulated = org.running.emulator.org();
+        let mut external = Field::new("Legacy_Id__c", FieldType::String);
+        external.external_id = true;
+        emulated
+            .schema_mut()
+            .add_field("Account", external)
+            .unwrap();
+    }
+    for name in ["foo", "bar"] {
+        let (status, _) = Org::send(
+            org.request(Method::POST, "/sobjects/Account")
+                .json(&json!({ "Name": name, "Legacy_Id__c": "L-1" })),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let (status, choices) = Org::send(
+        org.request(Method::PATCH, "/sobjects/Account/Legacy_Id__c/L-1")
+            .json(&json!({ "Name": "baz" })),
+    )
+    .await;
+    assert_eq!(status, 300);
+    same_shape(
+        &fixture("rest/upsert-300-multiple-choices.json"),
+        &choices,
+        true,
+    )
+    .unwrap();
+    let urls = choices.as_array().unwrap();
+    assert_eq!(urls.len(), 2);
+    assert!(
+        urls[0]
+            .as_str()
+            .unwrap()
+            .starts_with("/services/data/v60.0/sobjects/Account/001")
+    );
+}
+
+#[tokio::test]
+async fn limits_and_the_limit_header_have_the_fixture_shapes() {
+    let org = Org::start().await;
+    let response = org.request(Method::GET, "/limits").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let header = response.headers()["sforce-limit-info"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let limits: Value = response.json().await.unwrap();
+    same_shape(&fixture("rest/limits-response.json"), &limits, true).unwrap();
+    // The docs' response header: `Sforce-Limit-Info: api-usage=18/5000`.
+    let documented =
+        std::fs::read_to_string(fixture_path("rest/sforce-limit-info-response.http")).unwrap();
+    assert!(documented.contains("Sforce-Limit-Info: api-usage=18/5000"));
+    assert_eq!(header, "api-usage=1/15000");
+    assert_eq!(
+        limits["DailyApiRequests"],
+        json!({ "Max": 15000, "Remaining": 14999 })
+    );
+}
+
+#[tokio::test]
+async fn describe_has_the_keys_of_a_real_describe() {
+    let org = Org::start().await;
+    let expected = fixture("rest/describe-sobject-Whizbang.json");
+    let (status, described) =
+        Org::send(org.request(Method::GET, "/sobjects/Account/describe")).await;
+    assert_eq!(status, 200);
+    // Field by field, against the fixture's field of the same type.
+    let fixture_fields = expected["fields"].as_array().unwrap();
+    for field in described["fields"].as_array().unwrap() {
+        let kind = &field["type"];
+        let like = fixture_fields
+            .iter()
+            .find(|f| f["type"] == *kind)
+            .unwrap_or(&fixture_fields[0]);
+        same_shape(like, field, true)
+            .map_err(|e| format!("{}: {e}", field["name"]))
+            .unwrap();
+    }
+    let mut top = expected.clone();
+    top["fields"] = json!([]);
+    same_shape(&top, &described, true).unwrap();
+    assert_eq!(described["keyPrefix"], json!("001"));
+    let children = described["childRelationships"].as_array().unwrap();
+    assert!(
+        children
+            .iter()
+            .any(|c| c["childSObject"] == json!("Contact") && c["field"] == json!("AccountId"))
+    );
+}

@@ -1,0 +1,303 @@
+//! The REST API as a client uses it: records through their whole life,
+//! sessions that expire, the daily allowance, and bad requests.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{Org, VERSION, login};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sf_emulator::{Config, DEFAULT_CLIENT_ID, Emulator};
+
+#[tokio::test]
+async fn a_record_is_created_read_updated_and_deleted() {
+    let org = Org::start().await;
+    let (_, account) = Org::send(
+        org.request(Method::POST, "/sobjects/Account")
+            .json(&json!({ "Name": "Acme" })),
+    )
+    .await;
+    let account = account["id"].as_str().unwrap().to_owned();
+    let (status, contact) = Org::send(
+        org.request(Method::POST, "/sobjects/Contact")
+            .json(&json!({ "LastName": "Hopper", "FirstName": "Grace", "AccountId": account, "Email": "grace@example.com" })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let contact = contact["id"].as_str().unwrap().to_owned();
+
+    let (status, read) =
+        Org::send(org.request(Method::GET, &format!("/sobjects/Contact/{contact}"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        read["attributes"],
+        json!({ "type": "Contact", "url": format!("/services/data/{VERSION}/sobjects/Contact/{contact}") })
+    );
+    assert_eq!(read["Name"], json!("Grace Hopper"));
+    assert_eq!(read["AccountId"], json!(account));
+    assert_eq!(read["Phone"], Value::Null, "unset fields are null");
+
+    // A 15-character Id reads the same record.
+    let (status, short) = Org::send(org.request(
+        Method::GET,
+        &format!("/sobjects/contact/{}?fields=Email,LastName", &contact[..15]),
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        short.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["attributes", "LastName", "Email"]
+    );
+
+    let (status, body) = Org::send(
+        org.request(Method::PATCH, &format!("/sobjects/Contact/{contact}"))
+            .json(&json!({ "Title": "Rear Admiral" })),
+    )
+    .await;
+    assert_eq!((status, body), (204, Value::Null));
+    let (_, read) =
+        Org::send(org.request(Method::GET, &format!("/sobjects/Contact/{contact}"))).await;
+    assert_eq!(read["Title"], json!("Rear Admiral"));
+    assert!(read["LastModifiedDate"].as_str().unwrap() >= read["CreatedDate"].as_str().unwrap());
+
+    let (status, _) =
+        Org::send(org.request(Method::DELETE, &format!("/sobjects/Contact/{contact}"))).await;
+    assert_eq!(status, 204);
+    let (status, error) =
+        Org::send(org.request(Method::GET, &format!("/sobjects/Contact/{contact}"))).await;
+    assert_eq!(status, 404);
+    assert_eq!(error[0]["errorCode"], json!("NOT_FOUND"));
+    let (status, error) =
+        Org::send(org.request(Method::DELETE, &format!("/sobjects/Contact/{contact}"))).await;
+    assert_eq!(
+        (status, error[0]["errorCode"].clone()),
+        (404, json!("ENTITY_IS_DELETED"))
+    );
+}
+
+#[tokio::test]
+async fn an_upsert_creates_then_updates_by_external_id() {
+    let org = Org::start().await;
+    {
+        let mut emulated = org.running.emulator.org();
+        let mut external =
+            sf_emulator::schema::Field::new("Erp_Id__c", sf_emulator::schema::FieldType::String);
+        external.external_id = true;
+        emulated
+            .schema_mut()
+            .add_field("Account", external)
+            .unwrap();
+    }
+    let upsert = |name: &str| {
+        org.request(Method::PATCH, "/sobjects/Account/Erp_Id__c/E-42")
+            .json(&json!({ "Name": name }))
+    };
+    let (status, created) = Org::send(upsert("Acme")).await;
+    assert_eq!(status, 201);
+    assert_eq!(created["created"], json!(true));
+    let (status, updated) = Org::send(upsert("Acme Corp")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (updated["created"].clone(), updated["id"].clone()),
+        (json!(false), created["id"].clone())
+    );
+    let (status, read) =
+        Org::send(org.request(Method::GET, "/sobjects/Account/Erp_Id__c/E-42")).await;
+    assert_eq!((status, read["Name"].clone()), (200, json!("Acme Corp")));
+    let (status, _) =
+        Org::send(org.request(Method::DELETE, "/sobjects/Account/Erp_Id__c/E-42")).await;
+    assert_eq!(status, 204);
+    let (status, _) = Org::send(org.request(Method::GET, "/sobjects/Account/Erp_Id__c/E-42")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn an_expired_session_gets_401_until_the_client_logs_in_again() {
+    let org = Org::start().await;
+    let (status, _) = Org::send(org.request(Method::GET, "/limits")).await;
+    assert_eq!(status, 200);
+    org.running.emulator.sessions().expire_all();
+    let (status, error) = Org::send(org.request(Method::GET, "/limits")).await;
+    assert_eq!(
+        (status, error[0]["errorCode"].clone()),
+        (401, json!("INVALID_SESSION_ID"))
+    );
+
+    // A refresh token (as the authorization-code flow hands out) gets a
+    // new session.
+    let refresh = org
+        .running
+        .emulator
+        .sessions()
+        .issue_refresh_token(DEFAULT_CLIENT_ID);
+    let (status, granted) = Org::send(
+        org.client
+            .post(format!("{}/services/oauth2/token", org.running.url))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", DEFAULT_CLIENT_ID),
+                ("refresh_token", &refresh),
+            ]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let token = granted["access_token"].as_str().unwrap();
+    let (status, _) = Org::send(org.client.get(org.url("/limits")).bearer_auth(token)).await;
+    assert_eq!(status, 200);
+
+    // Tokens that live a moment, to test expiry as it happens.
+    org.running
+        .emulator
+        .sessions()
+        .set_lifetime(Duration::from_millis(50));
+    let short = login(&org.client, &org.running.url).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _) = Org::send(org.client.get(org.url("/limits")).bearer_auth(short)).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn past_the_daily_allowance_requests_are_refused_with_403() {
+    let config = Config {
+        daily_api_requests: 2,
+        ..Config::default()
+    };
+    let running = Emulator::new(config)
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let token = login(&client, &running.url).await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let response = client
+            .get(format!("{}/services/data/{VERSION}/limits", running.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let header = response.headers()["sforce-limit-info"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        seen.push((status, header, body));
+    }
+    assert_eq!((seen[0].0, seen[0].1.as_str()), (200, "api-usage=1/2"));
+    assert_eq!((seen[1].0, seen[1].1.as_str()), (200, "api-usage=2/2"));
+    assert_eq!((seen[2].0, seen[2].1.as_str()), (403, "api-usage=2/2"));
+    assert_eq!(
+        seen[2].2,
+        json!([{ "message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED" }])
+    );
+    assert_eq!(running.emulator.api_requests(), 3);
+}
+
+#[tokio::test]
+async fn bad_requests_get_salesforce_errors_and_change_nothing() {
+    let org = Org::start().await;
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            org.request(Method::POST, "/sobjects/Account")
+                .body("{\"Name\": ")
+                .header("content-type", "application/json"),
+            400,
+            "JSON_PARSER_ERROR",
+        ),
+        (
+            org.request(Method::POST, "/sobjects/Account")
+                .json(&json!(["Name"])),
+            400,
+            "JSON_PARSER_ERROR",
+        ),
+        (
+            org.request(Method::POST, "/sobjects/Bogus__c")
+                .json(&json!({})),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            org.request(Method::POST, "/sobjects/Lead")
+                .json(&json!({ "LastName": "L" })),
+            400,
+            "REQUIRED_FIELD_MISSING",
+        ),
+        (
+            org.request(Method::POST, "/sobjects/Account")
+                .json(&json!({ "Name": "x".repeat(256) })),
+            400,
+            "STRING_TOO_LONG",
+        ),
+        (
+            org.request(Method::POST, "/sobjects/Account")
+                .json(&json!({ "Name": "A", "NumberOfEmployees": "many" })),
+            400,
+            "JSON_PARSER_ERROR",
+        ),
+        (
+            org.request(Method::POST, "/sobjects/Contact")
+                .json(&json!({ "LastName": "L", "AccountId": "not-an-id" })),
+            400,
+            "MALFORMED_ID",
+        ),
+        (
+            org.request(
+                Method::GET,
+                "/sobjects/Account/001D000000IqhSLIAZ?fields=Nope",
+            ),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            org.request(Method::GET, "/sobjects/Account/001D000000IqhSLIAZ"),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            org.request(Method::PATCH, "/sobjects/Account/001D000000IqhSLIAZ")
+                .json(&json!({ "Name": "B" })),
+            404,
+            "NOT_FOUND",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let (got_status, body) = Org::send(request).await;
+        assert_eq!(
+            (got_status, body[0]["errorCode"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+        assert!(body[0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let (status, _) = Org::send(
+        org.client
+            .get(format!("{}/services/data/sixty/limits", org.running.url))
+            .bearer_auth(&org.token),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let emulated = org.running.emulator.org();
+    let accounts = emulated.schema().object("Account").unwrap().clone();
+    assert_eq!(
+        emulated.records(&accounts, true).count(),
+        0,
+        "nothing was stored"
+    );
+}
+
+#[tokio::test]
+async fn the_versions_list_needs_no_session() {
+    let org = Org::start().await;
+    let (status, versions) =
+        Org::send(org.client.get(format!("{}/services/data", org.running.url))).await;
+    assert_eq!(status, 200);
+    let versions = versions.as_array().unwrap();
+    assert!(
+        versions
+            .iter()
+            .any(|v| v["url"] == json!(format!("/services/data/{VERSION}")))
+    );
+}
