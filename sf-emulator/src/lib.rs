@@ -11,7 +11,11 @@
 //! - REST under `/services/data/vNN.N/`: describe, sObject create, read
 //!   (`?fields=`), update, upsert by external id, delete, and `/limits`,
 //!   with the standard objects and their checks (required fields, types,
-//!   lengths, references, unique values).
+//!   lengths, references, unique values);
+//! - `query` and `queryAll` with a SOQL subset (parent relationship
+//!   fields, `COUNT()`, WHERE with comparisons, LIKE, IN, AND/OR/NOT and
+//!   date literals, ORDER BY, LIMIT, OFFSET), paged by `batchSize` behind
+//!   `nextRecordsUrl`.
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -28,6 +32,7 @@ pub mod org;
 mod rest;
 pub mod schema;
 mod server;
+pub mod soql;
 pub mod values;
 
 pub use server::{

@@ -70,6 +70,7 @@ pub(crate) struct Shared {
     pub(crate) org: Mutex<Org>,
     pub(crate) sessions: Mutex<Sessions>,
     pub(crate) api_requests: AtomicU64,
+    pub(crate) cursors: Mutex<rest::Cursors>,
     pub(crate) config: Config,
     pub(crate) instance_url: OnceLock<String>,
 }
@@ -77,6 +78,10 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn org(&self) -> MutexGuard<'_, Org> {
         self.org.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn cursors(&self) -> MutexGuard<'_, rest::Cursors> {
+        self.cursors.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn sessions(&self) -> MutexGuard<'_, Sessions> {
@@ -110,6 +115,7 @@ impl Emulator {
                 org: Mutex::new(Org::new(Schema::standard())),
                 sessions: Mutex::new(sessions),
                 api_requests: AtomicU64::new(0),
+                cursors: Mutex::default(),
                 config,
                 instance_url: OnceLock::new(),
             }),

@@ -254,3 +254,123 @@ async fn describe_has_the_keys_of_a_real_describe() {
             .any(|c| c["childSObject"] == json!("Contact") && c["field"] == json!("AccountId"))
     );
 }
+
+/// A query-result fixture with its records cut to their `attributes` (the
+/// fixtures' records are of another object).
+fn envelope(name: &str) -> Value {
+    let mut page = fixture(name);
+    for record in page["records"].as_array_mut().unwrap() {
+        *record = json!({ "attributes": record["attributes"].clone() });
+    }
+    page
+}
+
+#[tokio::test]
+async fn query_pages_have_the_fixture_shapes_and_locator_format() {
+    let org = Org::start().await;
+    let records: Vec<Value> = (0..450)
+        .map(|n| json!({ "attributes": { "type": "Lead" }, "LastName": format!("Lead {n:03}"), "Company": "Acme" }))
+        .collect();
+    {
+        let mut emulated = org.running.emulator.org();
+        for record in &records {
+            emulated
+                .create("Lead", record.as_object().unwrap())
+                .unwrap();
+        }
+    }
+    let (status, first) = Org::send(
+        org.request(Method::GET, "/query")
+            .query(&[("q", "SELECT LastName FROM Lead ORDER BY LastName")])
+            .header("Sforce-Query-Options", "batchSize=200"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    same_shape(
+        &envelope("rest/query-page1-done-false-nextRecordsUrl.json"),
+        &first,
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        first.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["totalSize", "done", "nextRecordsUrl", "records"]
+    );
+    assert_eq!(
+        (first["totalSize"].clone(), first["done"].clone()),
+        (json!(450), json!(false))
+    );
+    assert_eq!(first["records"].as_array().unwrap().len(), 200);
+    // Like `/services/data/v68.0/query/01gD0000002HU6KIAW-2000`.
+    let next = first["nextRecordsUrl"].as_str().unwrap().to_owned();
+    let locator = next.strip_prefix("/services/data/v60.0/query/").unwrap();
+    let (id, offset) = locator.split_once('-').unwrap();
+    assert!(id.len() == 18 && id.starts_with("01g"), "{locator}");
+    assert_eq!(offset, "200");
+
+    let (_, second) = Org::send(
+        org.client
+            .get(format!("{}{next}", org.running.url))
+            .bearer_auth(&org.token),
+    )
+    .await;
+    assert_eq!(second["done"], json!(false));
+    let third_url = second["nextRecordsUrl"].as_str().unwrap().to_owned();
+    let (_, third) = Org::send(
+        org.client
+            .get(format!("{}{third_url}", org.running.url))
+            .bearer_auth(&org.token),
+    )
+    .await;
+    same_shape(&envelope("rest/query-page2-done-true.json"), &third, false).unwrap();
+    assert_eq!(
+        third.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["totalSize", "done", "records"]
+    );
+    assert_eq!(third["records"].as_array().unwrap().len(), 50);
+    assert_eq!(third["records"][49]["LastName"], json!("Lead 449"));
+    assert_eq!(third["totalSize"], json!(450));
+}
+
+#[tokio::test]
+async fn a_query_with_a_parent_relationship_nests_the_parent_like_salesforce() {
+    let org = Org::start().await;
+    let (_, account) = Org::send(
+        org.request(Method::POST, "/sobjects/Account")
+            .json(&json!({ "Name": "Acme" })),
+    )
+    .await;
+    let (_, _) = Org::send(org.request(Method::POST, "/sobjects/Contact").json(
+        &json!({ "LastName": "Hopper", "AccountId": account["id"], "Birthdate": "1906-12-09" }),
+    ))
+    .await;
+    let (status, result) = Org::send(org.request(Method::GET, "/query").query(&[(
+        "q",
+        "SELECT LastName, Birthdate, CreatedDate, Account.Name FROM Contact",
+    )]))
+    .await;
+    assert_eq!(status, 200);
+    let expected = fixture("rest/query-with-relationships.json");
+    let row = &result["records"][0];
+    same_shape(
+        &expected["records"][0]["attributes"],
+        &row["attributes"],
+        true,
+    )
+    .unwrap();
+    same_shape(
+        &expected["records"][0]["ParentWhizbang__r"]["attributes"],
+        &row["Account"]["attributes"],
+        true,
+    )
+    .unwrap();
+    assert_eq!(row["Account"]["Name"], json!("Acme"));
+    // Dates and datetimes written as in the fixture.
+    assert_eq!(row["Birthdate"], json!("1906-12-09"));
+    let created = row["CreatedDate"].as_str().unwrap();
+    let documented = expected["records"][0]["DateTime_Label"].as_str().unwrap();
+    assert_eq!(
+        (created.len(), &created[19..20], &created[23..]),
+        (documented.len(), ".", "+0000")
+    );
+}

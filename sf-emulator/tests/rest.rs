@@ -301,3 +301,47 @@ async fn the_versions_list_needs_no_session() {
             .any(|v| v["url"] == json!(format!("/services/data/{VERSION}")))
     );
 }
+
+#[tokio::test]
+async fn query_all_finds_deleted_records_and_bad_queries_are_refused() {
+    let org = Org::start().await;
+    let (_, created) = Org::send(
+        org.request(Method::POST, "/sobjects/Account")
+            .json(&json!({ "Name": "Gone" })),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    Org::send(org.request(Method::DELETE, &format!("/sobjects/Account/{id}"))).await;
+    let query = [("q", "SELECT Id, IsDeleted FROM Account WHERE Name = 'Gone'")];
+    let (_, live) = Org::send(org.request(Method::GET, "/query").query(&query)).await;
+    assert_eq!(live["totalSize"], json!(0));
+    let (_, all) = Org::send(org.request(Method::GET, "/queryAll").query(&query)).await;
+    assert_eq!(
+        (
+            all["totalSize"].clone(),
+            all["records"][0]["IsDeleted"].clone()
+        ),
+        (json!(1), json!(true))
+    );
+
+    for (q, code) in [
+        ("SELECT FROM Account", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Nothing__c", "INVALID_TYPE"),
+        ("SELECT Nope FROM Account", "INVALID_FIELD"),
+        ("", "MALFORMED_QUERY"),
+    ] {
+        let (status, error) =
+            Org::send(org.request(Method::GET, "/query").query(&[("q", q)])).await;
+        assert_eq!(
+            (status, error[0]["errorCode"].as_str()),
+            (400, Some(code)),
+            "{q}"
+        );
+    }
+    let (status, error) =
+        Org::send(org.request(Method::GET, "/query/01g5g0000000001AAA-2000")).await;
+    assert_eq!(
+        (status, error[0]["errorCode"].as_str()),
+        (400, Some("INVALID_QUERY_LOCATOR"))
+    );
+}

@@ -1,6 +1,8 @@
 //! The REST API under `/services/data/vXX.X/`: versions, resources,
-//! limits, describe and sObject rows (create, read, update, upsert,
-//! delete).
+//! limits, describe, sObject rows (create, read, update, upsert, delete)
+//! and queries.
+
+mod query;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,6 +25,8 @@ use crate::server::Shared;
 /// The newest API version listed (any `vNN.N` is accepted).
 const LATEST_MAJOR: u32 = 64;
 
+pub(crate) use query::Cursors;
+
 type AppState = State<Arc<Shared>>;
 
 /// The routes under `/services/data/{version}`.
@@ -30,6 +34,11 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/services/data/{version}", get(resources))
         .route("/services/data/{version}/", get(resources))
+        .route("/services/data/{version}/query", get(query::query))
+        .route("/services/data/{version}/query/", get(query::query))
+        .route("/services/data/{version}/queryAll", get(query::query_all))
+        .route("/services/data/{version}/queryAll/", get(query::query_all))
+        .route("/services/data/{version}/query/{locator}", get(query::more))
         .route("/services/data/{version}/limits", get(limits))
         .route("/services/data/{version}/limits/", get(limits))
         .route("/services/data/{version}/sobjects", get(describe_global))
