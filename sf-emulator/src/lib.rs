@@ -31,6 +31,7 @@ pub mod ids;
 pub mod org;
 mod rest;
 pub mod schema;
+pub mod seed;
 mod server;
 pub mod soql;
 pub mod values;

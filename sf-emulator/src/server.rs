@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::org::Org;
 use crate::rest;
 use crate::schema::Schema;
+use crate::seed::{Seed, SeedError};
 
 /// The connected app every emulator accepts unless told otherwise.
 pub const DEFAULT_CLIENT_ID: &str = "gust-local";
@@ -120,6 +121,17 @@ impl Emulator {
                 instance_url: OnceLock::new(),
             }),
         }
+    }
+
+    /// An org set up by `config`, then by `seed` (its objects, fields,
+    /// records, apps and users).
+    pub fn with_seed(mut config: Config, seed: &Seed) -> Result<Self, SeedError> {
+        let (apps, logins) = seed.logins();
+        config.apps.extend(apps);
+        config.logins.extend(logins);
+        let emulator = Self::new(config);
+        seed.apply(&mut emulator.org())?;
+        Ok(emulator)
     }
 
     /// The org's records and data model.

@@ -1,9 +1,11 @@
 //! `sf-emulator`: serves a local Salesforce org.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use sf_emulator::seed::Seed;
 use sf_emulator::{
     Config, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME, Emulator,
 };
@@ -15,6 +17,9 @@ struct Args {
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
+    /// A seed file: custom objects and fields, records, apps and users.
+    #[arg(long)]
+    seed: Option<PathBuf>,
     /// Requests allowed per day before 403 REQUEST_LIMIT_EXCEEDED.
     #[arg(long, default_value_t = 15_000)]
     daily_api_requests: u64,
@@ -30,7 +35,30 @@ async fn main() -> ExitCode {
         daily_api_requests: args.daily_api_requests,
         ..Config::default()
     };
-    let running = match Emulator::new(config).serve(args.listen).await {
+    let seed = match &args.seed {
+        None => Seed::default(),
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| Seed::parse(&text).map_err(|e| e.to_string()))
+        {
+            Ok(seed) => seed,
+            Err(error) => {
+                eprintln!(
+                    "sf-emulator: cannot read the seed {}: {error}",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let emulator = match Emulator::with_seed(config, &seed) {
+        Ok(emulator) => emulator,
+        Err(error) => {
+            eprintln!("sf-emulator: cannot apply the seed: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let running = match emulator.serve(args.listen).await {
         Ok(running) => running,
         Err(error) => {
             eprintln!("sf-emulator: cannot listen on {}: {error}", args.listen);

@@ -275,6 +275,17 @@ impl Schema {
     }
 }
 
+/// A custom object: the system fields (`OwnerId` among them) and `fields`.
+pub(crate) fn custom_object(
+    name: &str,
+    label: &str,
+    label_plural: &str,
+    key_prefix: &str,
+    fields: Vec<Field>,
+) -> Object {
+    standard::object(name, label, label_plural, key_prefix, true, fields)
+}
+
 /// "Annual Revenue" for `AnnualRevenue`, "Region" for `Region__c`.
 fn label_of(name: &str) -> String {
     let name = name.strip_suffix("__c").unwrap_or(name);
