@@ -15,7 +15,11 @@
 //! - `query` and `queryAll` with a SOQL subset (parent relationship
 //!   fields, `COUNT()`, WHERE with comparisons, LIKE, IN, AND/OR/NOT and
 //!   date literals, ORDER BY, LIMIT, OFFSET), paged by `batchSize` behind
-//!   `nextRecordsUrl`.
+//!   `nextRecordsUrl`;
+//! - sObject Collections (create, update, upsert, delete; 200 records;
+//!   allOrNone) and `/composite` (25 subrequests, `@{ref.id}`
+//!   references, allOrNone);
+//! - a seed file for custom objects and fields, records, apps and users.
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {

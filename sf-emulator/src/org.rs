@@ -27,6 +27,7 @@ pub enum Upserted {
 }
 
 /// The records and the data model.
+#[derive(Clone)]
 pub struct Org {
     schema: Schema,
     records: BTreeMap<RecordId, Fields>,

@@ -374,3 +374,123 @@ async fn a_query_with_a_parent_relationship_nests_the_parent_like_salesforce() {
         (documented.len(), ".", "+0000")
     );
 }
+
+#[tokio::test]
+async fn collections_answer_save_results_like_the_docs() {
+    let org = Org::start().await;
+    let request = fixture("composite/collections-create-request.json");
+    let (status, results) = Org::send(
+        org.request(Method::POST, "/composite/sobjects")
+            .json(&request),
+    )
+    .await;
+    assert_eq!(status, 200);
+    same_shape(
+        &fixture("composite/collections-create-response-success.json"),
+        &results,
+        true,
+    )
+    .unwrap();
+    assert!(results[0]["id"].as_str().unwrap().starts_with("001"));
+    assert!(results[1]["id"].as_str().unwrap().starts_with("003"));
+
+    // The first record invalid: with allOrNone false the second is saved.
+    let mut partial = request.clone();
+    partial["records"][0]["Name"] = Value::Null;
+    let (status, results) = Org::send(
+        org.request(Method::POST, "/composite/sobjects")
+            .json(&partial),
+    )
+    .await;
+    assert_eq!(status, 200);
+    same_shape(
+        &fixture("composite/collections-create-response-partial-allornone-false.json"),
+        &results,
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        results[0]["errors"][0]["statusCode"],
+        json!("REQUIRED_FIELD_MISSING")
+    );
+
+    // With allOrNone true nothing is saved.
+    partial["allOrNone"] = json!(true);
+    let contacts_before = contacts(&org);
+    let (_, results) = Org::send(
+        org.request(Method::POST, "/composite/sobjects")
+            .json(&partial),
+    )
+    .await;
+    let expected = fixture("composite/collections-create-response-allornone-true.json");
+    same_shape(&expected, &results, true).unwrap();
+    assert_eq!(
+        results[1]["errors"][0], expected[1]["errors"][0],
+        "the docs' words"
+    );
+    assert_eq!(contacts(&org), contacts_before);
+}
+
+fn contacts(org: &Org) -> usize {
+    let emulated = org.running.emulator.org();
+    let contact = emulated.schema().object("Contact").unwrap();
+    emulated.records(contact, false).count()
+}
+
+#[tokio::test]
+async fn composite_runs_subrequests_with_references_like_the_docs() {
+    let org = Org::start().await;
+    let request = json!({
+        "allOrNone": true,
+        "compositeRequest": [
+            { "method": "POST", "url": "/services/data/v60.0/sobjects/Account", "referenceId": "refAccount", "body": { "Name": "Sample Account" } },
+            { "method": "POST", "url": "/services/data/v60.0/sobjects/Contact", "referenceId": "refContact", "body": { "LastName": "Sample", "AccountId": "@{refAccount.id}" } },
+            { "method": "GET", "url": "/services/data/v60.0/sobjects/Contact/@{refContact.id}?fields=AccountId", "referenceId": "refRead" }
+        ]
+    });
+    let (status, response) =
+        Org::send(org.request(Method::POST, "/composite").json(&request)).await;
+    assert_eq!(status, 200);
+    let results = response["compositeResponse"].as_array().unwrap();
+    same_shape(
+        &fixture("composite/composite-subrequest-result-201.json"),
+        &results[0],
+        true,
+    )
+    .unwrap();
+    let account = results[0]["body"]["id"].as_str().unwrap();
+    assert_eq!(
+        results[0]["httpHeaders"]["Location"],
+        json!(format!("/services/data/v60.0/sobjects/Account/{account}"))
+    );
+    assert_eq!(results[2]["body"]["AccountId"], json!(account));
+    assert_eq!(
+        org.running.emulator.api_requests(),
+        1,
+        "one API request for the whole call"
+    );
+
+    // A failure undoes the call.
+    let failing = json!({
+        "allOrNone": true,
+        "compositeRequest": [
+            { "method": "POST", "url": "/services/data/v60.0/sobjects/Account", "referenceId": "NewPayment1", "body": { "Name": "Rolled back" } },
+            { "method": "POST", "url": "/services/data/v60.0/sobjects/Account", "referenceId": "NewPayment2", "body": { "Nope__c": 1 } }
+        ]
+    });
+    let (status, response) =
+        Org::send(org.request(Method::POST, "/composite").json(&failing)).await;
+    assert_eq!(status, 200);
+    let expected = fixture("composite/composite-response-allornone-failure.json");
+    same_shape(&expected, &response, true).unwrap();
+    assert_eq!(
+        response["compositeResponse"][0]["body"],
+        expected["compositeResponse"][0]["body"]
+    );
+    let (_, found) = Org::send(
+        org.request(Method::GET, "/query")
+            .query(&[("q", "SELECT Id FROM Account WHERE Name = 'Rolled back'")]),
+    )
+    .await;
+    assert_eq!(found["totalSize"], json!(0));
+}

@@ -2,6 +2,7 @@
 //! limits, describe, sObject rows (create, read, update, upsert, delete)
 //! and queries.
 
+mod composite;
 mod query;
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, patch, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -39,6 +40,20 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/services/data/{version}/queryAll", get(query::query_all))
         .route("/services/data/{version}/queryAll/", get(query::query_all))
         .route("/services/data/{version}/query/{locator}", get(query::more))
+        .route(
+            "/services/data/{version}/composite",
+            post(composite::composite),
+        )
+        .route(
+            "/services/data/{version}/composite/sobjects",
+            post(composite::create)
+                .patch(composite::update)
+                .delete(composite::delete),
+        )
+        .route(
+            "/services/data/{version}/composite/sobjects/{object}/{field}",
+            patch(composite::upsert),
+        )
         .route("/services/data/{version}/limits", get(limits))
         .route("/services/data/{version}/limits/", get(limits))
         .route("/services/data/{version}/sobjects", get(describe_global))

@@ -91,7 +91,8 @@ pub fn fixture(name: &str) -> Value {
 
 /// Whether `actual` has the shape of `expected`: the same JSON types, and
 /// in objects the same keys (with `exact`) or at least them; the elements
-/// of an array each shaped like the fixture's first. A null in the fixture
+/// of an array shaped like the fixture's at the same place when the lengths
+/// agree, else each like its first. A null in the fixture
 /// stands for any value (Salesforce sends null for unset values of every
 /// type). Returns where they differ.
 pub fn same_shape(expected: &Value, actual: &Value, exact: bool) -> Result<(), String> {
@@ -113,13 +114,19 @@ fn shape_at(path: &str, expected: &Value, actual: &Value, exact: bool) -> Result
             }
             Ok(())
         }
-        (Value::Array(want), Value::Array(got)) => match want.first() {
-            Some(first) => got
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, item)| shape_at(&format!("{path}[{i}]"), first, item, exact)),
-            None => Ok(()),
-        },
+        (Value::Array(want), Value::Array(got)) => {
+            got.iter().enumerate().try_for_each(|(i, item)| {
+                // Element by element when the lengths agree, else each like the first.
+                let like = if want.len() == got.len() {
+                    want.get(i)
+                } else {
+                    want.first()
+                };
+                like.map_or(Ok(()), |like| {
+                    shape_at(&format!("{path}[{i}]"), like, item, exact)
+                })
+            })
+        }
         (Value::Bool(_), Value::Bool(_))
         | (Value::String(_), Value::String(_))
         | (Value::Number(_), Value::Number(_)) => Ok(()),
