@@ -19,7 +19,10 @@
 //! - sObject Collections (create, update, upsert, delete; 200 records;
 //!   allOrNone) and `/composite` (25 subrequests, `@{ref.id}`
 //!   references, allOrNone);
-//! - a seed file for custom objects and fields, records, apps and users.
+//! - faults injected on chosen routes (503, UNABLE_TO_LOCK_ROW, latency)
+//!   and a log of every request, for testing clients' retries;
+//! - a seed file for custom objects and fields, records, apps, users and
+//!   faults.
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -31,6 +34,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod faults;
 pub mod ids;
 pub mod org;
 mod rest;

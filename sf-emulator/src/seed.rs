@@ -10,7 +10,8 @@
 //!   "fields": { "Account": [{ "name": "Erp_Id__c", "type": "string", "length": 40, "external_id": true }] },
 //!   "records": { "Account": [{ "Name": "Acme", "Erp_Id__c": "E-1" }] },
 //!   "apps": [{ "client_id": "my-app", "client_secret": "s3cret" }],
-//!   "users": [{ "username": "ada@example.com", "password": "pw" }]
+//!   "users": [{ "username": "ada@example.com", "password": "pw" }],
+//!   "faults": [{ "path": "/sobjects/Lead", "method": "POST", "kind": "unable_to_lock_row", "times": 2 }]
 //! }
 //! ```
 
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::auth::{ConnectedApp, Login};
+use crate::faults::Fault;
 use crate::org::Org;
 use crate::schema::{Field, FieldType};
 
@@ -42,6 +44,9 @@ pub struct Seed {
     /// Users who may log in with a password, besides the default one.
     #[serde(default)]
     pub users: Vec<SeedUser>,
+    /// Faults to inject from the start.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
 }
 
 /// A custom object.

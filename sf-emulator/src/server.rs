@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{ConnectedApp, Login, Sessions};
 use crate::error::ApiError;
+use crate::faults::{Fault, Faults, Injected, LoggedRequest};
 use crate::org::Org;
 use crate::rest;
 use crate::schema::Schema;
@@ -72,21 +73,23 @@ pub(crate) struct Shared {
     pub(crate) sessions: Mutex<Sessions>,
     pub(crate) api_requests: AtomicU64,
     pub(crate) cursors: Mutex<rest::Cursors>,
+    pub(crate) faults: Mutex<Faults>,
+    pub(crate) log: Mutex<Vec<LoggedRequest>>,
     pub(crate) config: Config,
     pub(crate) instance_url: OnceLock<String>,
 }
 
 impl Shared {
     pub(crate) fn org(&self) -> MutexGuard<'_, Org> {
-        self.org.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.org)
     }
 
     pub(crate) fn cursors(&self) -> MutexGuard<'_, rest::Cursors> {
-        self.cursors.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.cursors)
     }
 
     pub(crate) fn sessions(&self) -> MutexGuard<'_, Sessions> {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.sessions)
     }
 
     /// The URL the emulator is reached at (as Salesforce's instance URL).
@@ -117,6 +120,8 @@ impl Emulator {
                 sessions: Mutex::new(sessions),
                 api_requests: AtomicU64::new(0),
                 cursors: Mutex::default(),
+                faults: Mutex::default(),
+                log: Mutex::default(),
                 config,
                 instance_url: OnceLock::new(),
             }),
@@ -131,6 +136,9 @@ impl Emulator {
         config.logins.extend(logins);
         let emulator = Self::new(config);
         seed.apply(&mut emulator.org())?;
+        for fault in &seed.faults {
+            emulator.inject(fault.clone());
+        }
         Ok(emulator)
     }
 
@@ -142,6 +150,21 @@ impl Emulator {
     /// The tokens handed out, to expire them or issue a refresh token.
     pub fn sessions(&self) -> MutexGuard<'_, Sessions> {
         self.shared.sessions()
+    }
+
+    /// Injects `fault` into the API requests it matches.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.shared.faults).add(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Every request answered so far, oldest first.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        lock(&self.shared.log).clone()
     }
 
     /// The API requests counted today.
@@ -163,6 +186,7 @@ impl Emulator {
             .layer(axum::extract::DefaultBodyLimit::max(
                 self.shared.config.max_body_bytes,
             ))
+            .layer(middleware::from_fn_with_state(self.shared.clone(), log))
             .with_state(self.shared.clone())
     }
 
@@ -222,9 +246,26 @@ async fn token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Re
     }
 }
 
-/// Every REST call: a live bearer token (401 INVALID_SESSION_ID), counted
-/// against the daily allowance (403 REQUEST_LIMIT_EXCEEDED past it), and
-/// answered with `Sforce-Limit-Info`.
+/// Records every request and its answer's status.
+async fn log(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let uri = request.uri().to_string();
+    let response = next.run(request).await;
+    lock(&shared.log).push(LoggedRequest {
+        method,
+        uri,
+        status: response.status(),
+    });
+    response
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every REST call: a live bearer token (401 INVALID_SESSION_ID), the
+/// injected faults, counted against the daily allowance (403
+/// REQUEST_LIMIT_EXCEEDED past it), and answered with `Sforce-Limit-Info`.
 async fn authorize_and_count(
     State(shared): State<Arc<Shared>>,
     request: Request,
@@ -247,6 +288,12 @@ async fn authorize_and_count(
             "Session expired or invalid",
         )
         .into_response();
+    }
+    let injected = lock(&shared.faults).apply(request.method(), request.uri().path());
+    match injected {
+        Some(Injected::Fail(error)) => return error.into_response(),
+        Some(Injected::Delay(delay)) => tokio::time::sleep(delay).await,
+        None => {}
     }
     let limit = shared.config.daily_api_requests;
     let used = shared.api_requests.fetch_add(1, Ordering::Relaxed) + 1;

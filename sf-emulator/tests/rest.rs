@@ -345,3 +345,79 @@ async fn query_all_finds_deleted_records_and_bad_queries_are_refused() {
         (400, Some("INVALID_QUERY_LOCATOR"))
     );
 }
+
+#[tokio::test]
+async fn injected_faults_hit_the_routes_chosen_and_every_request_is_logged() {
+    use sf_emulator::faults::{Fault, FaultKind};
+    let org = Org::start().await;
+    org.running.emulator.inject(Fault {
+        path: "/sobjects/Account".into(),
+        method: Some(Method::POST),
+        kind: FaultKind::UnableToLockRow,
+        times: Some(1),
+    });
+    org.running.emulator.inject(Fault {
+        path: "/limits".into(),
+        method: None,
+        kind: FaultKind::Unavailable,
+        times: Some(1),
+    });
+    org.running.emulator.inject(Fault {
+        path: "/query".into(),
+        method: None,
+        kind: FaultKind::Latency { ms: 150 },
+        times: Some(1),
+    });
+    let create = || {
+        org.request(Method::POST, "/sobjects/Account")
+            .json(&json!({ "Name": "Retry me" }))
+    };
+    let (status, error) = Org::send(create()).await;
+    assert_eq!(
+        (status, error[0]["errorCode"].as_str()),
+        (400, Some("UNABLE_TO_LOCK_ROW"))
+    );
+    let (status, _) = Org::send(create()).await;
+    assert_eq!(status, 201, "the retry goes through");
+    let (status, error) = Org::send(org.request(Method::GET, "/limits")).await;
+    assert_eq!(
+        (status, error[0]["errorCode"].as_str()),
+        (503, Some("SERVER_UNAVAILABLE"))
+    );
+    let started = std::time::Instant::now();
+    let (status, found) = Org::send(
+        org.request(Method::GET, "/query")
+            .query(&[("q", "SELECT Id FROM Account")]),
+    )
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(
+        (status, found["totalSize"].clone()),
+        (200, json!(1)),
+        "one record: the refused create stored nothing"
+    );
+
+    let log = org.running.emulator.requests();
+    let seen: Vec<(String, u16)> = log
+        .iter()
+        .map(|r| (format!("{} {}", r.method, r.uri), r.status.as_u16()))
+        .collect();
+    assert_eq!(seen[0], ("POST /services/oauth2/token".to_owned(), 200));
+    assert_eq!(
+        seen[1],
+        (
+            format!("POST /services/data/{VERSION}/sobjects/Account"),
+            400
+        )
+    );
+    assert_eq!(seen[2].1, 201);
+    assert_eq!(
+        seen[3],
+        (format!("GET /services/data/{VERSION}/limits"), 503)
+    );
+    assert!(
+        seen[4]
+            .0
+            .starts_with(&format!("GET /services/data/{VERSION}/query?q="))
+    );
+}
