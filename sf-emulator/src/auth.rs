@@ -97,6 +97,18 @@ impl Sessions {
             .is_some_and(|session| session.expires_at > Instant::now())
     }
 
+    /// A new access token, as an Outbound Message's session id carries.
+    pub fn issue_access_token(&mut self) -> String {
+        let access_token = format!("{}!AQ0AQ{}", &ORG_ID[..15], random_token(90));
+        self.access.insert(
+            access_token.clone(),
+            Session {
+                expires_at: Instant::now() + self.lifetime,
+            },
+        );
+        access_token
+    }
+
     /// A refresh token for `client_id`, as the authorization-code flow
     /// hands one out.
     pub fn issue_refresh_token(&mut self, client_id: &str) -> String {
@@ -173,14 +185,7 @@ impl Sessions {
 
     /// A new access token and the token response around it.
     fn token(&mut self, instance_url: &str, user_id: &str) -> Value {
-        let org15 = &ORG_ID[..15];
-        let access_token = format!("{org15}!AQ0AQ{}", random_token(90));
-        self.access.insert(
-            access_token.clone(),
-            Session {
-                expires_at: Instant::now() + self.lifetime,
-            },
-        );
+        let access_token = self.issue_access_token();
         let issued_at = chrono::Utc::now().timestamp_millis().to_string();
         json!({
             "access_token": access_token,

@@ -19,6 +19,9 @@
 //! - sObject Collections (create, update, upsert, delete; 200 records;
 //!   allOrNone) and `/composite` (25 subrequests, `@{ref.id}`
 //!   references, allOrNone);
+//! - Outbound Messages: rules that post SOAP notifications of created or
+//!   updated records, up to 100 per message, resent with a doubling delay
+//!   until acknowledged, dropped after a day;
 //! - faults injected on chosen routes (503, UNABLE_TO_LOCK_ROW, latency)
 //!   and a log of every request, for testing clients' retries;
 //! - a seed file for custom objects and fields, records, apps, users and
@@ -37,6 +40,7 @@ pub mod error;
 pub mod faults;
 pub mod ids;
 pub mod org;
+pub mod outbound;
 mod rest;
 pub mod schema;
 pub mod seed;

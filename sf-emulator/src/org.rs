@@ -26,6 +26,17 @@ pub enum Upserted {
     Updated(RecordId),
 }
 
+/// A record written, as workflow rules (Outbound Messages) see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Its object.
+    pub object: String,
+    /// The record.
+    pub id: RecordId,
+    /// Whether it was created (else updated).
+    pub created: bool,
+}
+
 /// The records and the data model.
 #[derive(Clone)]
 pub struct Org {
@@ -33,6 +44,7 @@ pub struct Org {
     records: BTreeMap<RecordId, Fields>,
     next_number: u64,
     user: RecordId,
+    changes: Vec<Change>,
 }
 
 impl Org {
@@ -44,6 +56,7 @@ impl Org {
             records: BTreeMap::new(),
             next_number: 0,
             user: RecordId::new("005", 0),
+            changes: Vec::new(),
         };
         let user = org.next_id("005");
         org.user = user.clone();
@@ -58,7 +71,13 @@ impl Org {
             fields.insert(name.to_owned(), json!(value));
         }
         org.insert_new("User", user, fields);
+        org.changes.clear();
         org
+    }
+
+    /// The records created or updated since the last call, in order.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
     }
 
     /// The data model.
@@ -185,6 +204,11 @@ impl Org {
         fields.extend(changes);
         stamp(fields, &user, false);
         derive(&object, fields);
+        self.changes.push(Change {
+            object: object.name.clone(),
+            id: id.clone(),
+            created: false,
+        });
         Ok(())
     }
 
@@ -299,6 +323,11 @@ impl Org {
             }
         }
         derive(object, &mut fields);
+        self.changes.push(Change {
+            object: object.name.clone(),
+            id: id.clone(),
+            created: true,
+        });
         self.records.insert(id, fields);
     }
 

@@ -11,7 +11,9 @@
 //!   "records": { "Account": [{ "Name": "Acme", "Erp_Id__c": "E-1" }] },
 //!   "apps": [{ "client_id": "my-app", "client_secret": "s3cret" }],
 //!   "users": [{ "username": "ada@example.com", "password": "pw" }],
-//!   "faults": [{ "path": "/sobjects/Lead", "method": "POST", "kind": "unable_to_lock_row", "times": 2 }]
+//!   "faults": [{ "path": "/sobjects/Lead", "method": "POST", "kind": "unable_to_lock_row", "times": 2 }],
+//!   "outbound_messages": [{ "object": "Lead", "fields": ["Email", "Company"],
+//!     "endpoint": "http://127.0.0.1:8080/outbound/new-leads", "on_create": true, "on_update": false }]
 //! }
 //! ```
 
@@ -23,6 +25,7 @@ use serde_json::{Map, Value};
 use crate::auth::{ConnectedApp, Login};
 use crate::faults::Fault;
 use crate::org::Org;
+use crate::outbound::OutboundRule;
 use crate::schema::{Field, FieldType};
 
 /// A seed file's contents.
@@ -47,6 +50,9 @@ pub struct Seed {
     /// Faults to inject from the start.
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Outbound Message rules.
+    #[serde(default)]
+    pub outbound_messages: Vec<OutboundRule>,
 }
 
 /// A custom object.

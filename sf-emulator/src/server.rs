@@ -20,6 +20,7 @@ use crate::auth::{ConnectedApp, Login, Sessions};
 use crate::error::ApiError;
 use crate::faults::{Fault, Faults, Injected, LoggedRequest};
 use crate::org::Org;
+use crate::outbound::{self, Delivery, OutboundRule, Outbox, Retries};
 use crate::rest;
 use crate::schema::Schema;
 use crate::seed::{Seed, SeedError};
@@ -47,6 +48,8 @@ pub struct Config {
     pub daily_api_requests: u64,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
+    /// When Outbound Messages are resent and dropped.
+    pub outbound_retries: Retries,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             token_lifetime: Duration::from_secs(2 * 3600),
             daily_api_requests: 15_000,
             max_body_bytes: 50 * 1024 * 1024,
+            outbound_retries: Retries::default(),
         }
     }
 }
@@ -75,6 +79,7 @@ pub(crate) struct Shared {
     pub(crate) cursors: Mutex<rest::Cursors>,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) log: Mutex<Vec<LoggedRequest>>,
+    pub(crate) outbox: Mutex<Outbox>,
     pub(crate) config: Config,
     pub(crate) instance_url: OnceLock<String>,
 }
@@ -122,6 +127,7 @@ impl Emulator {
                 cursors: Mutex::default(),
                 faults: Mutex::default(),
                 log: Mutex::default(),
+                outbox: Mutex::new(Outbox::new(Vec::new(), config.outbound_retries)),
                 config,
                 instance_url: OnceLock::new(),
             }),
@@ -139,6 +145,11 @@ impl Emulator {
         for fault in &seed.faults {
             emulator.inject(fault.clone());
         }
+        for rule in &seed.outbound_messages {
+            emulator.add_outbound_rule(rule.clone());
+        }
+        // Seed records are where the org starts, not writes to send.
+        emulator.org().take_changes();
         Ok(emulator)
     }
 
@@ -160,6 +171,22 @@ impl Emulator {
     /// Removes every fault.
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
+    }
+
+    /// Adds an Outbound Message rule: its object's writes from now on are
+    /// sent to its endpoint (while the emulator is served).
+    pub fn add_outbound_rule(&self, rule: OutboundRule) {
+        lock(&self.shared.outbox).add_rule(rule);
+    }
+
+    /// Every Outbound Message delivery attempt so far, oldest first.
+    pub fn outbound_deliveries(&self) -> Vec<Delivery> {
+        lock(&self.shared.outbox).deliveries()
+    }
+
+    /// Outbound notifications dropped past their maximum age.
+    pub fn outbound_dropped(&self) -> usize {
+        lock(&self.shared.outbox).dropped()
     }
 
     /// Every request answered so far, oldest first.
@@ -203,10 +230,11 @@ impl Emulator {
                 tracing::error!(%error, "The Salesforce emulator stopped.");
             }
         });
+        let outbound = tokio::spawn(deliver_outbound(self.shared.clone()));
         Ok(Running {
             url,
             emulator: self,
-            task,
+            tasks: [task, outbound],
         })
     }
 
@@ -224,12 +252,41 @@ pub struct Running {
     pub url: String,
     /// The emulator, to reach its org and sessions.
     pub emulator: Emulator,
-    task: JoinHandle<()>,
+    tasks: [JoinHandle<()>; 2],
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// How often the Outbound Message queue is looked at.
+const OUTBOUND_TICK: Duration = Duration::from_millis(20);
+
+/// Queues notifications for the org's writes and posts the messages due,
+/// for as long as the emulator is served.
+async fn deliver_outbound(shared: Arc<Shared>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    loop {
+        tokio::time::sleep(OUTBOUND_TICK).await;
+        let messages = {
+            let mut org = shared.org();
+            let mut outbox = lock(&shared.outbox);
+            outbox.queue(org.take_changes());
+            outbox.due(&org, shared.instance_url(), || {
+                shared.sessions().issue_access_token()
+            })
+        };
+        for message in messages {
+            let outcome = outbound::post(&client, &message).await;
+            lock(&shared.outbox).delivered(&message, outcome);
+        }
     }
 }
 
