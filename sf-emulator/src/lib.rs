@@ -19,6 +19,9 @@
 //! - sObject Collections (create, update, upsert, delete; 200 records;
 //!   allOrNone) and `/composite` (25 subrequests, `@{ref.id}`
 //!   references, allOrNone);
+//! - Bulk API 2.0: ingest jobs (insert, update, upsert, delete from CSV,
+//!   with successful, failed and unprocessed results) and query jobs (CSV
+//!   pages behind `Sforce-Locator`);
 //! - Outbound Messages: rules that post SOAP notifications of created or
 //!   updated records, up to 100 per message, resent with a doubling delay
 //!   until acknowledged, dropped after a day;
@@ -36,6 +39,7 @@
 //! ```
 
 pub mod auth;
+pub mod bulk;
 pub mod error;
 pub mod faults;
 pub mod ids;

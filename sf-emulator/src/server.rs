@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::auth::{ConnectedApp, Login, Sessions};
+use crate::bulk::Jobs;
 use crate::error::ApiError;
 use crate::faults::{Fault, Faults, Injected, LoggedRequest};
 use crate::org::Org;
@@ -80,6 +81,7 @@ pub(crate) struct Shared {
     pub(crate) faults: Mutex<Faults>,
     pub(crate) log: Mutex<Vec<LoggedRequest>>,
     pub(crate) outbox: Mutex<Outbox>,
+    pub(crate) jobs: Mutex<Jobs>,
     pub(crate) config: Config,
     pub(crate) instance_url: OnceLock<String>,
 }
@@ -91,6 +93,10 @@ impl Shared {
 
     pub(crate) fn cursors(&self) -> MutexGuard<'_, rest::Cursors> {
         lock(&self.cursors)
+    }
+
+    pub(crate) fn jobs(&self) -> MutexGuard<'_, Jobs> {
+        lock(&self.jobs)
     }
 
     pub(crate) fn sessions(&self) -> MutexGuard<'_, Sessions> {
@@ -128,6 +134,7 @@ impl Emulator {
                 faults: Mutex::default(),
                 log: Mutex::default(),
                 outbox: Mutex::new(Outbox::new(Vec::new(), config.outbound_retries)),
+                jobs: Mutex::default(),
                 config,
                 instance_url: OnceLock::new(),
             }),

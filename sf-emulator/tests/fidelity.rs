@@ -494,3 +494,162 @@ async fn composite_runs_subrequests_with_references_like_the_docs() {
     .await;
     assert_eq!(found["totalSize"], json!(0));
 }
+
+#[tokio::test]
+async fn a_bulk_ingest_job_runs_its_lifecycle_like_the_docs() {
+    let org = Org::start().await;
+    let (status, created) = Org::send(
+        org.request(Method::POST, "/jobs/ingest")
+            .json(&fixture("bulk2/ingest-create-job-request.json")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    same_shape(
+        &fixture("bulk2/ingest-create-job-response-open.json"),
+        &created,
+        true,
+    )
+    .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("750"));
+    assert_eq!(
+        created["contentUrl"],
+        json!(format!("services/data/v60.0/jobs/ingest/{id}/batches"))
+    );
+
+    let csv = std::fs::read(fixture_path("bulk2/ingest-upload-content.csv")).unwrap();
+    let rows = String::from_utf8_lossy(&csv).lines().count() - 1;
+    let upload = org
+        .request(Method::PUT, &format!("/jobs/ingest/{id}/batches"))
+        .header("content-type", "text/csv")
+        .body(csv);
+    let (status, _) = Org::send(upload).await;
+    assert_eq!(status, 201);
+
+    let (status, patched) = Org::send(
+        org.request(Method::PATCH, &format!("/jobs/ingest/{id}"))
+            .json(&fixture("bulk2/ingest-patch-uploadcomplete-request.json")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    same_shape(
+        &fixture("bulk2/ingest-patch-uploadcomplete-response.json"),
+        &patched,
+        true,
+    )
+    .unwrap();
+
+    let (_, info) = Org::send(org.request(Method::GET, &format!("/jobs/ingest/{id}"))).await;
+    same_shape(
+        &fixture("bulk2/ingest-job-info-jobcomplete.json"),
+        &info,
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            info["state"].clone(),
+            info["numberRecordsProcessed"].clone()
+        ),
+        (json!("JobComplete"), json!(rows))
+    );
+
+    let results = org
+        .request(
+            Method::GET,
+            &format!("/jobs/ingest/{id}/successfulResults/"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let documented =
+        std::fs::read_to_string(fixture_path("bulk2/ingest-successfulResults.csv")).unwrap();
+    assert!(documented.starts_with("\"sf__Id\",\"sf__Created\","));
+    assert!(
+        results.starts_with("\"sf__Id\",\"sf__Created\",Name,ShippingCity,"),
+        "{results}"
+    );
+    assert_eq!(results.lines().count(), rows + 1);
+    assert!(results.contains("\"Bodø\""), "UTF-8 kept");
+    let (_, found) = Org::send(
+        org.request(Method::GET, "/query")
+            .query(&[("q", "SELECT COUNT() FROM Account")]),
+    )
+    .await;
+    assert_eq!(found["totalSize"], json!(rows));
+}
+
+#[tokio::test]
+async fn a_bulk_query_job_pages_its_csv_like_the_docs() {
+    let org = Org::start().await;
+    {
+        let mut emulated = org.running.emulator.org();
+        for n in 0..5 {
+            emulated
+                .create(
+                    "Account",
+                    json!({ "Name": format!("Account {n}") })
+                        .as_object()
+                        .unwrap(),
+                )
+                .unwrap();
+        }
+    }
+    let (status, created) = Org::send(
+        org.request(Method::POST, "/jobs/query")
+            .json(&fixture("bulk2/query-create-job-request.json")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    same_shape(
+        &fixture("bulk2/query-create-job-response.json"),
+        &created,
+        true,
+    )
+    .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (_, info) = Org::send(org.request(Method::GET, &format!("/jobs/query/{id}"))).await;
+    same_shape(
+        &fixture("bulk2/query-job-info-jobcomplete.json"),
+        &info,
+        true,
+    )
+    .unwrap();
+    assert_eq!(info["state"], json!("JobComplete"));
+
+    let page = |locator: Option<String>| {
+        let mut request = org
+            .request(Method::GET, &format!("/jobs/query/{id}/results"))
+            .query(&[("maxRecords", "3")]);
+        if let Some(locator) = locator {
+            request = request.query(&[("locator", locator)]);
+        }
+        request.send()
+    };
+    let first = page(None).await.unwrap();
+    let locator = first.headers()["sforce-locator"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(first.headers()["sforce-numberofrecords"], "3");
+    let text = first.text().await.unwrap();
+    assert!(
+        text.starts_with("\"Id\",\"Name\"\n\"001"),
+        "like the docs' page: {text}"
+    );
+    assert_eq!(text.lines().count(), 4);
+    let second = page(Some(locator)).await.unwrap();
+    assert_eq!(second.headers()["sforce-locator"], "null");
+    assert_eq!(second.headers()["sforce-numberofrecords"], "2");
+    assert!(second.text().await.unwrap().contains("\"Account 4\""));
+
+    let (status, error) =
+        Org::send(org.request(Method::GET, "/jobs/query/750000000000000AAA")).await;
+    assert_eq!(
+        (status, error),
+        (404, fixture("bulk2/query-job-not-found-error.json"))
+    );
+}

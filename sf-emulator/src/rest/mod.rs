@@ -2,6 +2,7 @@
 //! limits, describe, sObject rows (create, read, update, upsert, delete)
 //! and queries.
 
+mod bulk;
 mod composite;
 mod query;
 
@@ -13,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -53,6 +54,68 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(
             "/services/data/{version}/composite/sobjects/{object}/{field}",
             patch(composite::upsert),
+        )
+        .route(
+            "/services/data/{version}/jobs/ingest",
+            post(bulk::create_ingest),
+        )
+        .route(
+            "/services/data/{version}/jobs/ingest/",
+            post(bulk::create_ingest),
+        )
+        .route(
+            "/services/data/{version}/jobs/ingest/{id}",
+            get(bulk::ingest_info)
+                .patch(bulk::set_state)
+                .delete(bulk::delete),
+        )
+        .route(
+            "/services/data/{version}/jobs/ingest/{id}/batches",
+            put(bulk::upload),
+        )
+        .route(
+            "/services/data/{version}/jobs/ingest/{id}/batches/",
+            put(bulk::upload),
+        )
+        .route(
+            "/services/data/{version}/jobs/ingest/{id}/successfulResults",
+            get(bulk::successful),
+        )
+        .route(
+            "/services/data/{version}/jobs/ingest/{id}/successfulResults/",
+            get(bulk::successful),
+        )
+        .route(
+            "/services/data/{version}/jobs/ingest/{id}/failedResults",
+            get(bulk::failed),
+        )
+        .route(
+            "/services/data/{version}/jobs/ingest/{id}/failedResults/",
+            get(bulk::failed),
+        )
+        .route(
+            "/services/data/{version}/jobs/ingest/{id}/unprocessedrecords",
+            get(bulk::unprocessed),
+        )
+        .route(
+            "/services/data/{version}/jobs/ingest/{id}/unprocessedrecords/",
+            get(bulk::unprocessed),
+        )
+        .route(
+            "/services/data/{version}/jobs/query",
+            post(bulk::create_query),
+        )
+        .route(
+            "/services/data/{version}/jobs/query/",
+            post(bulk::create_query),
+        )
+        .route(
+            "/services/data/{version}/jobs/query/{id}",
+            get(bulk::query_info).delete(bulk::delete),
+        )
+        .route(
+            "/services/data/{version}/jobs/query/{id}/results",
+            get(bulk::query_results),
         )
         .route("/services/data/{version}/limits", get(limits))
         .route("/services/data/{version}/limits/", get(limits))
