@@ -58,6 +58,17 @@ struct Session {
     expires_at: Instant,
 }
 
+/// How long an authorization code can be exchanged.
+const CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// An authorization code handed out by `/authorize`, for one exchange.
+struct Code {
+    client_id: String,
+    redirect_uri: String,
+    challenge: Option<(String, String)>,
+    expires_at: Instant,
+}
+
 /// The apps, the logins and the tokens handed out.
 pub struct Sessions {
     apps: Vec<ConnectedApp>,
@@ -65,6 +76,7 @@ pub struct Sessions {
     lifetime: Duration,
     access: HashMap<String, Session>,
     refresh: HashMap<String, String>,
+    codes: HashMap<String, Code>,
 }
 
 impl Sessions {
@@ -77,6 +89,7 @@ impl Sessions {
             lifetime,
             access: HashMap::new(),
             refresh: HashMap::new(),
+            codes: HashMap::new(),
         }
     }
 
@@ -117,6 +130,54 @@ impl Sessions {
         token
     }
 
+    /// Approves an authorization request at once (the emulator has no one
+    /// to ask): the URL to redirect to, with a code or an error.
+    pub fn authorize(&mut self, query: &HashMap<String, String>) -> Result<String, OAuthError> {
+        let field = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
+        let app = self.app(field("client_id"))?;
+        let redirect_uri = field("redirect_uri");
+        if redirect_uri.is_empty() {
+            return Err(OAuthError::new(
+                "redirect_uri_mismatch",
+                "redirect_uri must match configuration",
+            ));
+        }
+        let state = query.get("state").map(|state| ("state", state.as_str()));
+        if field("response_type") != "code" {
+            let error = [
+                ("error", "unsupported_response_type"),
+                ("error_description", "response type not supported"),
+            ];
+            return Ok(url_with(
+                redirect_uri,
+                &error.into_iter().chain(state).collect::<Vec<_>>(),
+            ));
+        }
+        let challenge = query.get("code_challenge").map(|challenge| {
+            let method = query
+                .get("code_challenge_method")
+                .map_or("plain", String::as_str);
+            (challenge.clone(), method.to_owned())
+        });
+        let code = format!("aPrx{}", random_token(60));
+        self.codes.insert(
+            code.clone(),
+            Code {
+                client_id: app.client_id,
+                redirect_uri: redirect_uri.to_owned(),
+                challenge,
+                expires_at: Instant::now() + CODE_LIFETIME,
+            },
+        );
+        Ok(url_with(
+            redirect_uri,
+            &[("code", code.as_str())]
+                .into_iter()
+                .chain(state)
+                .collect::<Vec<_>>(),
+        ))
+    }
+
     /// Answers a token request (its form fields) for an org at
     /// `instance_url`.
     pub fn grant(
@@ -127,6 +188,9 @@ impl Sessions {
     ) -> Result<Value, OAuthError> {
         let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
         let grant_type = field("grant_type");
+        if grant_type == JWT_BEARER {
+            return self.jwt_bearer(field("assertion"), instance_url, user_id);
+        }
         let app = self.app(field("client_id"))?;
         match grant_type {
             "password" => {
@@ -142,6 +206,34 @@ impl Sessions {
             "client_credentials" => {
                 self.check_secret(&app, field("client_secret"))?;
                 Ok(self.token(instance_url, user_id))
+            }
+            "authorization_code" => {
+                let code = self
+                    .codes
+                    .remove(field("code"))
+                    .filter(|code| {
+                        code.expires_at > Instant::now() && code.client_id == app.client_id
+                    })
+                    .ok_or_else(|| {
+                        OAuthError::new("invalid_grant", "invalid authorization code")
+                    })?;
+                if code.redirect_uri != field("redirect_uri") {
+                    return Err(OAuthError::new(
+                        "invalid_grant",
+                        "redirect_uri must match configuration",
+                    ));
+                }
+                match &code.challenge {
+                    Some((challenge, method)) => {
+                        if !verifies(challenge, method, field("code_verifier")) {
+                            return Err(OAuthError::new("invalid_grant", "invalid code verifier"));
+                        }
+                    }
+                    None => self.check_secret(&app, field("client_secret"))?,
+                }
+                let mut response = self.token(instance_url, user_id);
+                response["refresh_token"] = json!(self.issue_refresh_token(&app.client_id));
+                Ok(response)
             }
             "refresh_token" => {
                 // A connected app may be set to not need its secret here.
@@ -162,6 +254,46 @@ impl Sessions {
                 "grant type not supported",
             )),
         }
+    }
+
+    /// The JWT bearer grant: the assertion's issuer is a connected app, its
+    /// subject a user, its audience the login server, and it has not
+    /// expired.
+    fn jwt_bearer(
+        &mut self,
+        assertion: &str,
+        instance_url: &str,
+        user_id: &str,
+    ) -> Result<Value, OAuthError> {
+        let claims = jwt_claims(assertion)
+            .ok_or_else(|| OAuthError::new("invalid_grant", "invalid assertion"))?;
+        let claim = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default();
+        self.app(claim("iss"))?;
+        if !self
+            .logins
+            .iter()
+            .any(|login| login.username == claim("sub"))
+        {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "user hasn't approved this consumer",
+            ));
+        }
+        let audience = claim("aud");
+        let audience_ok = audience == instance_url
+            || audience == "https://login.salesforce.com"
+            || audience == "https://test.salesforce.com";
+        if !audience_ok {
+            return Err(OAuthError::new("invalid_grant", "audience is invalid"));
+        }
+        let expires = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        if expires <= chrono::Utc::now().timestamp() {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "expired authorization code",
+            ));
+        }
+        Ok(self.token(instance_url, user_id))
     }
 
     fn app(&self, client_id: &str) -> Result<ConnectedApp, OAuthError> {
@@ -197,6 +329,46 @@ impl Sessions {
             "issued_at": issued_at,
         })
     }
+}
+
+/// The JWT bearer grant's type.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The claims of a JWT. The emulator reads them but does not check the
+/// RS256 signature: it holds no certificates.
+fn jwt_claims(assertion: &str) -> Option<serde_json::Map<String, Value>> {
+    use base64::Engine;
+    let mut parts = assertion.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&payload).ok()
+}
+
+/// Whether `verifier` matches a PKCE `challenge` made with `method`.
+fn verifies(challenge: &str, method: &str, verifier: &str) -> bool {
+    use base64::Engine;
+    use sha2::Digest;
+    match method {
+        "S256" => {
+            let digest = sha2::Sha256::digest(verifier.as_bytes());
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest) == challenge
+        }
+        _ => !verifier.is_empty() && verifier == challenge,
+    }
+}
+
+/// `base` with `pairs` added to its query.
+fn url_with(base: &str, pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return base.to_owned();
+    }
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}{query}")
 }
 
 fn random_token(length: usize) -> String {
@@ -305,6 +477,161 @@ mod tests {
         assert_eq!(
             error(&[("grant_type", "magic"), ("client_id", "app")]).error,
             "unsupported_grant_type"
+        );
+    }
+
+    /// The query of a redirect URL.
+    fn query_of(url: &str) -> HashMap<String, String> {
+        let query = url
+            .split_once('?')
+            .map(|(_, query)| query)
+            .unwrap_or_default();
+        form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    #[test]
+    fn the_code_flow_with_pkce_hands_out_a_refresh_token_once() {
+        use base64::Engine;
+        use sha2::Digest;
+        let mut sessions = sessions();
+        let verifier = "a-long-random-verifier-of-at-least-43-characters-xyz";
+        let challenge =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));
+        let redirect = sessions
+            .authorize(&form(&[
+                ("response_type", "code"),
+                ("client_id", "app"),
+                ("redirect_uri", "http://localhost:1717/callback"),
+                ("state", "xyz"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ]))
+            .unwrap();
+        assert!(redirect.starts_with("http://localhost:1717/callback?code="));
+        let query = query_of(&redirect);
+        assert_eq!(query["state"], "xyz");
+        let exchange = |sessions: &mut Sessions, verifier: &str| {
+            sessions.grant(
+                &form(&[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", "app"),
+                    ("code", &query["code"]),
+                    ("redirect_uri", "http://localhost:1717/callback"),
+                    ("code_verifier", verifier),
+                ]),
+                "u",
+                "x",
+            )
+        };
+        assert_eq!(
+            exchange(&mut sessions, "wrong").unwrap_err().description,
+            "invalid code verifier"
+        );
+        // A refused exchange spends the code, as a used one is.
+        assert_eq!(
+            exchange(&mut sessions, verifier).unwrap_err().description,
+            "invalid authorization code"
+        );
+
+        let redirect = sessions
+            .authorize(&form(&[
+                ("response_type", "code"),
+                ("client_id", "app"),
+                ("redirect_uri", "http://localhost:1717/callback"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ]))
+            .unwrap();
+        let code = query_of(&redirect)["code"].clone();
+        let granted = sessions
+            .grant(
+                &form(&[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", "app"),
+                    ("code", &code),
+                    ("redirect_uri", "http://localhost:1717/callback"),
+                    ("code_verifier", verifier),
+                ]),
+                "u",
+                "x",
+            )
+            .unwrap();
+        assert!(sessions.is_valid(granted["access_token"].as_str().unwrap()));
+        let refresh = granted["refresh_token"].as_str().unwrap();
+        let refreshed = sessions.grant(
+            &form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "app"),
+                ("refresh_token", refresh),
+            ]),
+            "u",
+            "x",
+        );
+        assert!(refreshed.is_ok());
+        let unsupported = sessions
+            .authorize(&form(&[
+                ("response_type", "token"),
+                ("client_id", "app"),
+                ("redirect_uri", "http://cb"),
+            ]))
+            .unwrap();
+        assert_eq!(query_of(&unsupported)["error"], "unsupported_response_type");
+    }
+
+    #[test]
+    fn the_jwt_bearer_grant_checks_issuer_subject_audience_and_expiry() {
+        use base64::Engine;
+        let mut sessions = sessions();
+        let jwt = |claims: Value| {
+            let encode = |value: &Value| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+            };
+            format!(
+                "{}.{}.c2lnbmF0dXJl",
+                encode(&json!({ "alg": "RS256" })),
+                encode(&claims)
+            )
+        };
+        let later = chrono::Utc::now().timestamp() + 120;
+        let mut grant = |claims: Value| {
+            sessions.grant(
+                &form(&[("grant_type", JWT_BEARER), ("assertion", &jwt(claims))]),
+                "http://127.0.0.1:1",
+                "x",
+            )
+        };
+        let good = json!({ "iss": "app", "sub": "ada@example.com", "aud": "https://login.salesforce.com", "exp": later });
+        assert!(grant(good.clone()).unwrap().get("refresh_token").is_none());
+        let mut expired = good.clone();
+        expired["exp"] = json!(later - 1_000);
+        assert_eq!(
+            grant(expired).unwrap_err().description,
+            "expired authorization code"
+        );
+        let mut audience = good.clone();
+        audience["aud"] = json!("https://evil.example");
+        assert_eq!(
+            grant(audience).unwrap_err().description,
+            "audience is invalid"
+        );
+        let mut stranger = good.clone();
+        stranger["sub"] = json!("mallory@example.com");
+        assert_eq!(grant(stranger).unwrap_err().error, "invalid_grant");
+        let mut issuer = good;
+        issuer["iss"] = json!("other-app");
+        assert_eq!(grant(issuer).unwrap_err().error, "invalid_client_id");
+        assert_eq!(
+            sessions
+                .grant(
+                    &form(&[("grant_type", JWT_BEARER), ("assertion", "not.a-jwt")]),
+                    "u",
+                    "x"
+                )
+                .unwrap_err()
+                .description,
+            "invalid assertion"
         );
     }
 }

@@ -4,8 +4,10 @@
 //! codes, errorCodes and headers, so that a client developed against it
 //! works unchanged against a real org:
 //!
-//! - OAuth 2.0 at `/services/oauth2/token` (password, client credentials
-//!   and refresh-token grants), sessions that expire (401
+//! - OAuth 2.0 at `/services/oauth2/token` (password, client credentials,
+//!   refresh token, authorization code with PKCE, and JWT bearer, whose
+//!   claims are checked but not its signature), `/services/oauth2/authorize`
+//!   approving at once, sessions that expire (401
 //!   INVALID_SESSION_ID), `Sforce-Limit-Info` on every API response and 403
 //!   REQUEST_LIMIT_EXCEEDED past the daily allowance;
 //! - REST under `/services/data/vNN.N/`: describe, sObject create, read

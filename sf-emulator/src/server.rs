@@ -214,6 +214,7 @@ impl Emulator {
         ));
         Router::new()
             .route("/services/oauth2/token", post(token))
+            .route("/services/oauth2/authorize", get(authorize))
             .route("/services/data", get(rest::versions))
             .route("/services/data/", get(rest::versions))
             .merge(api)
@@ -325,6 +326,20 @@ async fn log(State(shared): State<Arc<Shared>>, request: Request, next: Next) ->
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `GET /services/oauth2/authorize`: approved at once, redirected back
+/// with a code.
+async fn authorize(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let authorized = shared.sessions().authorize(&query);
+    match authorized {
+        Ok(location) => axum::response::Redirect::to(&location).into_response(),
+        Err(error) => error.into_response(),
+    }
 }
 
 /// Every REST call: a live bearer token (401 INVALID_SESSION_ID), the

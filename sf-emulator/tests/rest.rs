@@ -421,3 +421,62 @@ async fn injected_faults_hit_the_routes_chosen_and_every_request_is_logged() {
             .starts_with(&format!("GET /services/data/{VERSION}/query?q="))
     );
 }
+
+#[tokio::test]
+async fn authorize_redirects_back_with_a_code_that_a_client_exchanges() {
+    let org = Org::start().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}/services/oauth2/authorize", org.running.url))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("redirect_uri", "http://localhost:1717/cb"),
+            ("state", "s1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection());
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let code = location
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(location.ends_with("&state=s1"), "{location}");
+    let (status, granted) = Org::send(
+        client
+            .post(format!("{}/services/oauth2/token", org.running.url))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", DEFAULT_CLIENT_ID),
+                ("client_secret", sf_emulator::DEFAULT_CLIENT_SECRET),
+                ("redirect_uri", "http://localhost:1717/cb"),
+                ("code", &code),
+            ]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(granted["refresh_token"].as_str().is_some());
+    let (status, refused) = Org::send(
+        client
+            .get(format!("{}/services/oauth2/authorize", org.running.url))
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", "nobody"),
+                ("redirect_uri", "http://localhost:1717/cb"),
+            ]),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (400, Some("invalid_client_id"))
+    );
+}
