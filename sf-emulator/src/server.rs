@@ -221,6 +221,7 @@ impl Emulator {
             .layer(axum::extract::DefaultBodyLimit::max(
                 self.shared.config.max_body_bytes,
             ))
+            .layer(middleware::from_fn(salesforce_shaped))
             .layer(middleware::from_fn_with_state(self.shared.clone(), log))
             .with_state(self.shared.clone())
     }
@@ -322,6 +323,46 @@ async fn log(State(shared): State<Arc<Shared>>, request: Request, next: Next) ->
         status: response.status(),
     });
     response
+}
+
+/// Answers the web framework's own refusals (no such route, a method not
+/// allowed, a body over the limit, an unreadable query) in Salesforce's
+/// error shape, as every other error is.
+async fn salesforce_shaped(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => (
+            "NOT_FOUND",
+            "The requested resource does not exist".to_owned(),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "METHOD_NOT_ALLOWED",
+            "HTTP Method not allowed on this resource".to_owned(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "REQUEST_ENTITY_TOO_LARGE",
+            "The request body is larger than the limit".to_owned(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "UNSUPPORTED_MEDIA_TYPE",
+            "The Content-Type is not supported".to_owned(),
+        ),
+        _ => {
+            let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+                .await
+                .unwrap_or_default();
+            ("INVALID_INPUT", String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -480,3 +480,46 @@ async fn authorize_redirects_back_with_a_code_that_a_client_exchanges() {
         (400, Some("invalid_client_id"))
     );
 }
+
+#[tokio::test]
+async fn the_frameworks_refusals_come_in_salesforce_shape() {
+    let config = Config {
+        max_body_bytes: 1024,
+        ..Config::default()
+    };
+    let running = Emulator::new(config)
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let token = login(&client, &running.url).await;
+    let url = |path: &str| format!("{}/services/data/{VERSION}{path}", running.url);
+    let cases = [
+        (
+            client
+                .post(url("/sobjects/Account"))
+                .json(&json!({ "Name": "x".repeat(4096) })),
+            413,
+            "REQUEST_ENTITY_TOO_LARGE",
+        ),
+        (client.get(url("/no/such/resource")), 404, "NOT_FOUND"),
+        (
+            client.put(url("/sobjects/Account")),
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            client.get(url("/jobs/query/750/results?maxRecords=many")),
+            400,
+            "INVALID_INPUT",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let (got, body) = Org::send(request.bearer_auth(&token)).await;
+        assert_eq!(
+            (got, body[0]["errorCode"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+    }
+}
