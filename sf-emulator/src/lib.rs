@@ -29,8 +29,10 @@
 //!   until acknowledged, dropped after a day;
 //! - faults injected on chosen routes (503, UNABLE_TO_LOCK_ROW, latency)
 //!   and a log of every request, for testing clients' retries;
-//! - a seed file for custom objects and fields, records, apps, users and
-//!   faults.
+//! - a seed file for custom objects and fields, records, apps, users,
+//!   faults and Outbound Message rules; records kept in memory, or saved
+//!   in a data directory and restored on the next start (sessions, jobs and
+//!   queued notifications are not kept).
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {

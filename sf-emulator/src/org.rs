@@ -45,6 +45,8 @@ pub struct Org {
     next_number: u64,
     user: RecordId,
     changes: Vec<Change>,
+    /// Counts writes, so that a saver knows when there is something new.
+    version: u64,
 }
 
 impl Org {
@@ -57,6 +59,7 @@ impl Org {
             next_number: 0,
             user: RecordId::new("005", 0),
             changes: Vec::new(),
+            version: 0,
         };
         let user = org.next_id("005");
         org.user = user.clone();
@@ -73,6 +76,42 @@ impl Org {
         org.insert_new("User", user, fields);
         org.changes.clear();
         org
+    }
+
+    /// A number that grows with every write.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The records (deleted ones too) and the Id counter, to save.
+    pub fn snapshot(&self) -> Value {
+        json!({ "next_number": self.next_number, "records": self.records.values().collect::<Vec<_>>() })
+    }
+
+    /// Replaces the records with those of a [`Org::snapshot`].
+    pub fn restore(&mut self, snapshot: &Value) -> Result<(), String> {
+        let next_number = snapshot["next_number"]
+            .as_u64()
+            .ok_or("the saved org has no Id counter")?;
+        let mut records = BTreeMap::new();
+        for record in snapshot["records"]
+            .as_array()
+            .ok_or("the saved org has no records")?
+        {
+            let fields = record
+                .as_object()
+                .ok_or("a saved record is not an object")?;
+            let id = fields
+                .get("Id")
+                .and_then(Value::as_str)
+                .and_then(RecordId::parse)
+                .ok_or("a saved record has no valid Id")?;
+            records.insert(id, fields.clone());
+        }
+        self.records = records;
+        self.next_number = next_number;
+        self.changes.clear();
+        Ok(())
     }
 
     /// The records created or updated since the last call, in order.
@@ -209,6 +248,7 @@ impl Org {
             id: id.clone(),
             created: false,
         });
+        self.version += 1;
         Ok(())
     }
 
@@ -297,6 +337,7 @@ impl Org {
             Some(fields) => {
                 fields.insert("IsDeleted".to_owned(), json!(true));
                 stamp(fields, &user, false);
+                self.version += 1;
                 Ok(())
             }
         }
@@ -329,6 +370,7 @@ impl Org {
             created: true,
         });
         self.records.insert(id, fields);
+        self.version += 1;
     }
 
     /// The fields of `body` checked for `object`: known, writable, of the

@@ -174,6 +174,12 @@ impl Seed {
 
     /// Adds the seed's objects, fields and records to `org`.
     pub fn apply(&self, org: &mut Org) -> Result<(), SeedError> {
+        self.apply_schema(org)?;
+        self.apply_records(org)
+    }
+
+    /// Adds the seed's objects and fields to `org`.
+    pub fn apply_schema(&self, org: &mut Org) -> Result<(), SeedError> {
         for custom in &self.objects {
             let name = custom_name(&custom.name, "object")?;
             let label = custom
@@ -210,6 +216,11 @@ impl Seed {
                     .map_err(SeedError::Invalid)?;
             }
         }
+        Ok(())
+    }
+
+    /// Creates the seed's records in `org`.
+    pub fn apply_records(&self, org: &mut Org) -> Result<(), SeedError> {
         for (object, records) in &self.records {
             for (index, record) in records.iter().enumerate() {
                 org.create(object, record)

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -51,6 +52,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// When Outbound Messages are resent and dropped.
     pub outbound_retries: Retries,
+    /// Where the records are kept across restarts (in memory only when
+    /// `None`).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -68,6 +72,7 @@ impl Default for Config {
             daily_api_requests: 15_000,
             max_body_bytes: 50 * 1024 * 1024,
             outbound_retries: Retries::default(),
+            data_dir: None,
         }
     }
 }
@@ -142,13 +147,25 @@ impl Emulator {
     }
 
     /// An org set up by `config`, then by `seed` (its objects, fields,
-    /// records, apps and users).
+    /// records, apps and users). With a data directory that holds a saved
+    /// org, its records are restored instead of the seed's.
     pub fn with_seed(mut config: Config, seed: &Seed) -> Result<Self, SeedError> {
         let (apps, logins) = seed.logins();
         config.apps.extend(apps);
         config.logins.extend(logins);
+        let saved = match &config.data_dir {
+            Some(dir) => read_saved(dir).map_err(SeedError::Invalid)?,
+            None => None,
+        };
         let emulator = Self::new(config);
-        seed.apply(&mut emulator.org())?;
+        {
+            let mut org = emulator.org();
+            seed.apply_schema(&mut org)?;
+            match &saved {
+                Some(saved) => org.restore(saved).map_err(SeedError::Invalid)?,
+                None => seed.apply_records(&mut org)?,
+            }
+        }
         for fault in &seed.faults {
             emulator.inject(fault.clone());
         }
@@ -240,11 +257,26 @@ impl Emulator {
             }
         });
         let outbound = tokio::spawn(deliver_outbound(self.shared.clone()));
+        let saver = tokio::spawn(save_changes(self.clone()));
         Ok(Running {
             url,
             emulator: self,
-            tasks: [task, outbound],
+            tasks: [task, outbound, saver],
         })
+    }
+
+    /// Writes the records to the data directory, if there is one (a file
+    /// written whole, then renamed over the last).
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(dir) = &self.shared.config.data_dir else {
+            return Ok(());
+        };
+        let snapshot = self.org().snapshot();
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(SAVED_ORG);
+        let partial = dir.join(format!("{SAVED_ORG}.partial"));
+        std::fs::write(&partial, serde_json::to_vec(&snapshot)?)?;
+        std::fs::rename(partial, path)
     }
 
     /// Serves a default emulator on a free loopback port.
@@ -261,13 +293,50 @@ pub struct Running {
     pub url: String,
     /// The emulator, to reach its org and sessions.
     pub emulator: Emulator,
-    tasks: [JoinHandle<()>; 2],
+    tasks: [JoinHandle<()>; 3],
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
+        }
+    }
+}
+
+/// The file the records are saved in, under the data directory.
+const SAVED_ORG: &str = "org.json";
+
+/// How often changed records are saved.
+const SAVE_EVERY: Duration = Duration::from_millis(200);
+
+/// The org saved in `dir`, if there is one.
+fn read_saved(dir: &std::path::Path) -> Result<Option<serde_json::Value>, String> {
+    let path = dir.join(SAVED_ORG);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|error| format!("the saved org {} is damaged: {error}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(format!("cannot read {}: {error}", path.display())),
+    }
+}
+
+/// Saves the records whenever they changed, if there is a data directory.
+async fn save_changes(emulator: Emulator) {
+    if emulator.shared.config.data_dir.is_none() {
+        return;
+    }
+    let mut saved = None;
+    loop {
+        tokio::time::sleep(SAVE_EVERY).await;
+        let version = emulator.org().version();
+        if saved == Some(version) {
+            continue;
+        }
+        match emulator.save() {
+            Ok(()) => saved = Some(version),
+            Err(error) => tracing::error!(%error, "Saving the org failed."),
         }
     }
 }

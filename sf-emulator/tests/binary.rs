@@ -29,23 +29,7 @@ async fn the_binary_serves_a_seeded_org() {
         .to_string(),
     )
     .unwrap();
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_sf-emulator"))
-            .args(["--listen", "127.0.0.1:0", "--seed"])
-            .arg(&seed)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    // Kept open: the binary prints more after this line.
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    stdout.read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("Salesforce emulator listening on ")
-        .unwrap()
-        .to_owned();
+    let (_child, _stdout, url) = start(&[std::ffi::OsStr::new("--seed"), seed.as_os_str()]);
 
     let client = reqwest::Client::new();
     let token: Value = client
@@ -73,6 +57,112 @@ async fn the_binary_serves_a_seeded_org() {
         .await
         .unwrap();
     assert_eq!(account["Name"], json!("Seeded"));
+}
+
+/// Starts the binary with `args`; returns it and its URL.
+fn start(args: &[&std::ffi::OsStr]) -> (Child, BufReader<std::process::ChildStdout>, String) {
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_sf-emulator"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("Salesforce emulator listening on ")
+        .unwrap()
+        .to_owned();
+    (child, stdout, url)
+}
+
+async fn token(client: &reqwest::Client, url: &str) -> String {
+    let token: Value = client
+        .post(format!("{url}/services/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", sf_emulator::DEFAULT_CLIENT_ID),
+            ("client_secret", sf_emulator::DEFAULT_CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn with_a_data_directory_records_outlive_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(
+        &seed,
+        r#"{ "records": { "Account": [{ "Name": "Seeded" }] } }"#,
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let args = [
+        std::ffi::OsStr::new("--seed"),
+        seed.as_os_str(),
+        std::ffi::OsStr::new("--data"),
+        data.as_os_str(),
+    ];
+    let client = reqwest::Client::new();
+    let names = |url: String, token: String| {
+        let client = client.clone();
+        async move {
+            let found: Value = client
+                .get(format!("{url}/services/data/v60.0/query"))
+                .query(&[("q", "SELECT Name FROM Account ORDER BY Name")])
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            found["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["Name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    {
+        let (mut child, _stdout, url) = start(&args);
+        let token = token(&client, &url).await;
+        let created = client
+            .post(format!("{url}/services/data/v60.0/sobjects/Account"))
+            .bearer_auth(&token)
+            .json(&json!({ "Name": "Created" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let saved = data.join("org.json");
+        for _ in 0..100 {
+            if std::fs::read_to_string(&saved).is_ok_and(|text| text.contains("Created")) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+    }
+    let (_child, _stdout, url) = start(&args);
+    let token = token(&client, &url).await;
+    assert_eq!(
+        names(url, token).await,
+        ["Created", "Seeded"],
+        "restored, the seed not applied twice"
+    );
 }
 
 #[test]

@@ -20,6 +20,10 @@ struct Args {
     /// A seed file: custom objects and fields, records, apps and users.
     #[arg(long)]
     seed: Option<PathBuf>,
+    /// Keep the records in this directory across restarts (in memory
+    /// only without it).
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Requests allowed per day before 403 REQUEST_LIMIT_EXCEEDED.
     #[arg(long, default_value_t = 15_000)]
     daily_api_requests: u64,
@@ -33,6 +37,7 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let config = Config {
         daily_api_requests: args.daily_api_requests,
+        data_dir: args.data.clone(),
         ..Config::default()
     };
     let seed = match &args.seed {
@@ -71,7 +76,13 @@ async fn main() -> ExitCode {
         running.url
     );
     match tokio::signal::ctrl_c().await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => match running.emulator.save() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("sf-emulator: cannot save the org: {error}");
+                ExitCode::FAILURE
+            }
+        },
         Err(error) => {
             eprintln!("sf-emulator: cannot wait for Ctrl-C: {error}");
             ExitCode::FAILURE
