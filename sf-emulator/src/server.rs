@@ -16,6 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tower::Layer;
+use tower::util::MapRequestLayer;
 
 use crate::auth::{ConnectedApp, Login, Sessions};
 use crate::bulk::Jobs;
@@ -223,7 +225,8 @@ impl Emulator {
         self.shared.api_requests.load(Ordering::Relaxed)
     }
 
-    /// The routes: `/services/oauth2/token` and `/services/data/...`.
+    /// The routes: `/services/oauth2/...` and `/services/data/...`. Served
+    /// by [`Emulator::serve`], paths ending in `/` are taken too.
     pub fn router(&self) -> Router {
         let api = rest::routes().layer(middleware::from_fn_with_state(
             self.shared.clone(),
@@ -233,7 +236,6 @@ impl Emulator {
             .route("/services/oauth2/token", post(token))
             .route("/services/oauth2/authorize", get(authorize))
             .route("/services/data", get(rest::versions))
-            .route("/services/data/", get(rest::versions))
             .merge(api)
             .layer(axum::extract::DefaultBodyLimit::max(
                 self.shared.config.max_body_bytes,
@@ -250,7 +252,8 @@ impl Emulator {
         let local = listener.local_addr()?;
         let url = format!("http://{local}");
         self.shared.instance_url.set(url.clone()).ok();
-        let app = self.router();
+        let app = MapRequestLayer::new(without_trailing_slash).layer(self.router());
+        let app = axum::ServiceExt::<Request>::into_make_service(app);
         let task = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "The Salesforce emulator stopped.");
@@ -392,6 +395,23 @@ async fn log(State(shared): State<Arc<Shared>>, request: Request, next: Next) ->
         status: response.status(),
     });
     response
+}
+
+/// `/services/data/v60.0/sobjects/Account/` as `.../Account`: Salesforce
+/// takes paths with or without the trailing slash (clients send both).
+pub(crate) fn without_trailing_slash(mut request: Request) -> Request {
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let uri = match request.uri().query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = uri.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
 }
 
 /// Answers the web framework's own refusals (no such route, a method not

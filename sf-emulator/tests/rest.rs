@@ -106,6 +106,16 @@ async fn an_upsert_creates_then_updates_by_external_id() {
     let (status, read) =
         Org::send(org.request(Method::GET, "/sobjects/Account/Erp_Id__c/E-42")).await;
     assert_eq!((status, read["Name"].clone()), (200, json!("Acme Corp")));
+    // Before API 46.0 an update answered 204 and no body.
+    let old = org
+        .client
+        .patch(format!(
+            "{}/services/data/v45.0/sobjects/Account/Erp_Id__c/E-42",
+            org.running.url
+        ))
+        .bearer_auth(&org.token)
+        .json(&json!({ "Name": "Acme Old" }));
+    assert_eq!(Org::send(old).await, (204, Value::Null));
     let (status, _) =
         Org::send(org.request(Method::DELETE, "/sobjects/Account/Erp_Id__c/E-42")).await;
     assert_eq!(status, 204);

@@ -512,6 +512,7 @@ async fn run_subrequest(
         }
     };
     let routes = super::routes().with_state(shared.clone());
+    let request = crate::server::without_trailing_slash(request);
     let response = match routes.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},

@@ -35,11 +35,8 @@ type AppState = State<Arc<Shared>>;
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/services/data/{version}", get(resources))
-        .route("/services/data/{version}/", get(resources))
         .route("/services/data/{version}/query", get(query::query))
-        .route("/services/data/{version}/query/", get(query::query))
         .route("/services/data/{version}/queryAll", get(query::query_all))
-        .route("/services/data/{version}/queryAll/", get(query::query_all))
         .route("/services/data/{version}/query/{locator}", get(query::more))
         .route(
             "/services/data/{version}/composite",
@@ -60,10 +57,6 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             post(bulk::create_ingest),
         )
         .route(
-            "/services/data/{version}/jobs/ingest/",
-            post(bulk::create_ingest),
-        )
-        .route(
             "/services/data/{version}/jobs/ingest/{id}",
             get(bulk::ingest_info)
                 .patch(bulk::set_state)
@@ -74,15 +67,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             put(bulk::upload),
         )
         .route(
-            "/services/data/{version}/jobs/ingest/{id}/batches/",
-            put(bulk::upload),
-        )
-        .route(
             "/services/data/{version}/jobs/ingest/{id}/successfulResults",
-            get(bulk::successful),
-        )
-        .route(
-            "/services/data/{version}/jobs/ingest/{id}/successfulResults/",
             get(bulk::successful),
         )
         .route(
@@ -90,23 +75,11 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             get(bulk::failed),
         )
         .route(
-            "/services/data/{version}/jobs/ingest/{id}/failedResults/",
-            get(bulk::failed),
-        )
-        .route(
             "/services/data/{version}/jobs/ingest/{id}/unprocessedrecords",
             get(bulk::unprocessed),
         )
         .route(
-            "/services/data/{version}/jobs/ingest/{id}/unprocessedrecords/",
-            get(bulk::unprocessed),
-        )
-        .route(
             "/services/data/{version}/jobs/query",
-            post(bulk::create_query),
-        )
-        .route(
-            "/services/data/{version}/jobs/query/",
             post(bulk::create_query),
         )
         .route(
@@ -118,19 +91,13 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             get(bulk::query_results),
         )
         .route("/services/data/{version}/limits", get(limits))
-        .route("/services/data/{version}/limits/", get(limits))
         .route("/services/data/{version}/sobjects", get(describe_global))
-        .route("/services/data/{version}/sobjects/", get(describe_global))
         .route(
             "/services/data/{version}/sobjects/{object}",
             get(basic_info).post(create),
         )
         .route(
             "/services/data/{version}/sobjects/{object}/describe",
-            get(describe),
-        )
-        .route(
-            "/services/data/{version}/sobjects/{object}/describe/",
             get(describe),
         )
         .route(
@@ -488,11 +455,23 @@ async fn upsert(
     let upserted = shared
         .org()
         .upsert(&object, &field, &value, &fields, version)?;
+    // Before API 46.0 an update answered 204 with no body, and no answer
+    // said whether it created.
+    let modern = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|major| major.parse::<u32>().ok())
+        .is_some_and(|major| major >= 46);
     let (status, id, created) = match upserted {
         Upserted::Created(id) => (StatusCode::CREATED, id, true),
+        Upserted::Updated(_) if !modern => return Ok(StatusCode::NO_CONTENT.into_response()),
         Upserted::Updated(id) => (StatusCode::OK, id, false),
     };
-    let body = json!({ "id": id.to_string(), "success": true, "errors": [], "created": created });
+    let mut body = json!({ "id": id.to_string(), "success": true, "errors": [] });
+    if modern {
+        body["created"] = json!(created);
+    }
     Ok((status, axum::Json(body)).into_response())
 }
 
