@@ -653,3 +653,42 @@ async fn a_bulk_query_job_pages_its_csv_like_the_docs() {
         (404, fixture("bulk2/query-job-not-found-error.json"))
     );
 }
+
+#[tokio::test]
+async fn a_multipart_ingest_job_lands_in_upload_complete_and_runs() {
+    let org = Org::start().await;
+    let body = std::fs::read(fixture_path("bulk2/ingest-multipart-create-request.txt")).unwrap();
+    // The docs' text has bare newlines; multipart wants CRLF.
+    let body = String::from_utf8(body)
+        .unwrap()
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n");
+    let (status, job) = Org::send(
+        org.request(Method::POST, "/jobs/ingest")
+            .header("content-type", "multipart/form-data; boundary=BOUNDARY")
+            .body(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{job}");
+    same_shape(
+        &fixture("bulk2/ingest-patch-uploadcomplete-response.json"),
+        &job,
+        true,
+    )
+    .unwrap();
+    assert_eq!(job["state"], json!("UploadComplete"));
+    let id = job["id"].as_str().unwrap();
+    let results = org
+        .request(Method::GET, &format!("/jobs/ingest/{id}/successfulResults"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let documented =
+        std::fs::read_to_string(fixture_path("bulk2/ingest-successfulResults.csv")).unwrap();
+    let header = |csv: &str| csv.lines().next().unwrap().to_owned();
+    assert_eq!(header(&results), header(&documented));
+    assert_eq!(results.lines().count(), documented.lines().count());
+}

@@ -1,7 +1,7 @@
 //! Bulk API 2.0 over HTTP: `/jobs/ingest` and `/jobs/query`.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -10,17 +10,59 @@ use serde_json::Value;
 use super::{AppState, json_body, version};
 use crate::error::ApiError;
 
-/// `POST /jobs/ingest`.
+/// `POST /jobs/ingest`: a job to upload data to, or (multipart, with the
+/// job in part `job` and the CSV in part `content`) a job with its data,
+/// processed at once.
 pub(super) async fn create_ingest(
     State(shared): AppState,
     Path(version_text): Path<String>,
-    body: Bytes,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let version = version(&version_text)?;
-    let request = json_body(&body)?;
-    let org = shared.org();
-    let job = shared.jobs().create_ingest(&org, &request, version)?;
-    Ok(axum::Json(job).into_response())
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"multipart/form-data"));
+    if !multipart {
+        let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+            .await
+            .map_err(|error| ApiError::bad_request("INVALID_INPUT", error.to_string()))?;
+        let job_request = json_body(&body)?;
+        let org = shared.org();
+        let job = shared.jobs().create_ingest(&org, &job_request, version)?;
+        return Ok(axum::Json(job).into_response());
+    }
+    let invalid = |message: String| ApiError::bad_request("INVALID_INPUT", message);
+    let mut parts = Multipart::from_request(request, &shared)
+        .await
+        .map_err(|error| invalid(error.body_text()))?;
+    let (mut job, mut content) = (None, None);
+    while let Some(part) = parts
+        .next_field()
+        .await
+        .map_err(|error| invalid(error.body_text()))?
+    {
+        let name = part.name().unwrap_or_default().to_owned();
+        let bytes = part
+            .bytes()
+            .await
+            .map_err(|error| invalid(error.body_text()))?;
+        match name.as_str() {
+            "job" => job = Some(json_body(&bytes)?),
+            "content" => content = Some(bytes),
+            _ => {}
+        }
+    }
+    let job = job.ok_or_else(|| invalid("The multipart request has no job part".to_owned()))?;
+    let content =
+        content.ok_or_else(|| invalid("The multipart request has no content part".to_owned()))?;
+    let mut org = shared.org();
+    let mut jobs = shared.jobs();
+    let created = jobs.create_ingest(&org, &job, version)?;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    jobs.upload(&id, &content)?;
+    let info = jobs.set_state(&mut org, &id, "UploadComplete", version)?;
+    Ok(axum::Json(info).into_response())
 }
 
 /// `PUT /jobs/ingest/{id}/batches`: the CSV.
