@@ -574,6 +574,9 @@ async fn a_bulk_ingest_job_runs_its_lifecycle_like_the_docs() {
     );
     assert_eq!(results.lines().count(), rows + 1);
     assert!(results.contains("\"Bodø\""), "UTF-8 kept");
+    let (status, _) =
+        Org::send(org.request(Method::GET, &format!("/jobs/ingest/{id}/allResults"))).await;
+    assert_eq!(status, 404, "only the three result files exist");
     let (_, found) = Org::send(
         org.request(Method::GET, "/query")
             .query(&[("q", "SELECT COUNT() FROM Account")]),

@@ -117,35 +117,20 @@ fn csv(text: String) -> Response {
     ([(header::CONTENT_TYPE, "text/csv")], text).into_response()
 }
 
-/// `GET /jobs/ingest/{id}/successfulResults/`.
-pub(super) async fn successful(
+/// `GET /jobs/ingest/{id}/successfulResults`, `.../failedResults` and
+/// `.../unprocessedrecords`.
+pub(super) async fn results(
     State(shared): AppState,
-    Path((version_text, id)): Path<(String, String)>,
+    Path((version_text, id, which)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     version(&version_text)?;
-    Ok(csv(shared
-        .jobs()
-        .ingest_results(&id, "successfulResults")?))
-}
-
-/// `GET /jobs/ingest/{id}/failedResults/`.
-pub(super) async fn failed(
-    State(shared): AppState,
-    Path((version_text, id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    version(&version_text)?;
-    Ok(csv(shared.jobs().ingest_results(&id, "failedResults")?))
-}
-
-/// `GET /jobs/ingest/{id}/unprocessedrecords/`.
-pub(super) async fn unprocessed(
-    State(shared): AppState,
-    Path((version_text, id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    version(&version_text)?;
-    Ok(csv(shared
-        .jobs()
-        .ingest_results(&id, "unprocessedrecords")?))
+    if !matches!(
+        which.as_str(),
+        "successfulResults" | "failedResults" | "unprocessedrecords"
+    ) {
+        return Err(ApiError::not_found());
+    }
+    Ok(csv(shared.jobs().ingest_results(&id, &which)?))
 }
 
 /// `POST /jobs/query`.

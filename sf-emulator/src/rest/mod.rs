@@ -67,16 +67,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             put(bulk::upload),
         )
         .route(
-            "/services/data/{version}/jobs/ingest/{id}/successfulResults",
-            get(bulk::successful),
-        )
-        .route(
-            "/services/data/{version}/jobs/ingest/{id}/failedResults",
-            get(bulk::failed),
-        )
-        .route(
-            "/services/data/{version}/jobs/ingest/{id}/unprocessedrecords",
-            get(bulk::unprocessed),
+            "/services/data/{version}/jobs/ingest/{id}/{results}",
+            get(bulk::results),
         )
         .route(
             "/services/data/{version}/jobs/query",
