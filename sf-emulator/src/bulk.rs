@@ -127,6 +127,11 @@ fn missing() -> ApiError {
     ApiError::not_found()
 }
 
+/// A job request Salesforce refuses.
+fn invalid_job(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("INVALIDJOB", message)
+}
+
 fn delimiter_char(name: &str) -> Option<u8> {
     Some(match name {
         "COMMA" => b',',
@@ -156,23 +161,14 @@ impl Jobs {
         let text = |key: &str| request.get(key).and_then(Value::as_str);
         let line_ending = text("lineEnding").unwrap_or("LF");
         if !matches!(line_ending, "LF" | "CRLF") {
-            return Err(ApiError::bad_request(
-                "INVALIDJOB",
-                format!("Invalid lineEnding: {line_ending}"),
-            ));
+            return Err(invalid_job(format!("Invalid lineEnding: {line_ending}")));
         }
         let delimiter = text("columnDelimiter").unwrap_or("COMMA");
         if delimiter_char(delimiter).is_none() {
-            return Err(ApiError::bad_request(
-                "INVALIDJOB",
-                format!("Invalid columnDelimiter: {delimiter}"),
-            ));
+            return Err(invalid_job(format!("Invalid columnDelimiter: {delimiter}")));
         }
         if text("contentType").is_some_and(|content| content != "CSV") {
-            return Err(ApiError::bad_request(
-                "INVALIDJOB",
-                "Invalid contentType: only CSV is supported",
-            ));
+            return Err(invalid_job("Invalid contentType: only CSV is supported"));
         }
         let now = values::format_datetime(values::now());
         Ok(Info {
@@ -199,22 +195,17 @@ impl Jobs {
     ) -> Result<Value, ApiError> {
         let text = |key: &str| request.get(key).and_then(Value::as_str);
         let operation_name = text("operation").unwrap_or_default();
-        let operation = Operation::parse(operation_name).ok_or_else(|| {
-            ApiError::bad_request("INVALIDJOB", format!("Invalid operation: {operation_name}"))
-        })?;
+        let operation = Operation::parse(operation_name)
+            .ok_or_else(|| invalid_job(format!("Invalid operation: {operation_name}")))?;
         let object_name = text("object").unwrap_or_default();
         let object = org.schema().object(object_name).ok_or_else(|| {
-            ApiError::bad_request(
-                "INVALIDJOB",
-                format!("Entity '{object_name}' is not supported by the Bulk API."),
-            )
+            invalid_job(format!(
+                "Entity '{object_name}' is not supported by the Bulk API."
+            ))
         })?;
         let external_id = text("externalIdFieldName").map(str::to_owned);
         if operation == Operation::Upsert && external_id.is_none() {
-            return Err(ApiError::bad_request(
-                "INVALIDJOB",
-                "External ID was blank for an upsert job",
-            ));
+            return Err(invalid_job("External ID was blank for an upsert job"));
         }
         let info = self.info(org, request, operation.name(), &object.name, version)?;
         let id = info.id.clone();
@@ -315,13 +306,9 @@ impl Jobs {
         let text = |key: &str| request.get(key).and_then(Value::as_str);
         let operation = text("operation").unwrap_or("query");
         if !matches!(operation, "query" | "queryAll") {
-            return Err(ApiError::bad_request(
-                "INVALIDJOB",
-                format!("Invalid operation: {operation}"),
-            ));
+            return Err(invalid_job(format!("Invalid operation: {operation}")));
         }
-        let query = text("query")
-            .ok_or_else(|| ApiError::bad_request("INVALIDJOB", "The query is missing"))?;
+        let query = text("query").ok_or_else(|| invalid_job("The query is missing"))?;
         let result = soql::run(org, query, operation == "queryAll", version)?;
         let header = select_list(query);
         let rows = result

@@ -1,8 +1,11 @@
 //! The `sf-emulator` binary as a developer runs it.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use common::{login, login_as};
 use serde_json::{Value, json};
 
 /// Kills the child when the test ends, however it ends.
@@ -32,24 +35,12 @@ async fn the_binary_serves_a_seeded_org() {
     let (_child, _stdout, url) = start(&[std::ffi::OsStr::new("--seed"), seed.as_os_str()]);
 
     let client = reqwest::Client::new();
-    let token: Value = client
-        .post(format!("{url}/services/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "seeded-app"),
-            ("client_secret", "seeded-secret"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = login_as(&client, &url, "seeded-app", "seeded-secret").await;
     let account: Value = client
         .get(format!(
             "{url}/services/data/v60.0/sobjects/Account/Erp_Id__c/E-7"
         ))
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .bearer_auth(token)
         .send()
         .await
         .unwrap()
@@ -78,23 +69,6 @@ fn start(args: &[&std::ffi::OsStr]) -> (Child, BufReader<std::process::ChildStdo
         .unwrap()
         .to_owned();
     (child, stdout, url)
-}
-
-async fn token(client: &reqwest::Client, url: &str) -> String {
-    let token: Value = client
-        .post(format!("{url}/services/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", sf_emulator::DEFAULT_CLIENT_ID),
-            ("client_secret", sf_emulator::DEFAULT_CLIENT_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    token["access_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -137,7 +111,7 @@ async fn with_a_data_directory_records_outlive_a_kill() {
     };
     {
         let (mut child, _stdout, url) = start(&args);
-        let token = token(&client, &url).await;
+        let token = login(&client, &url).await;
         let created = client
             .post(format!("{url}/services/data/v60.0/sobjects/Account"))
             .bearer_auth(&token)
@@ -157,7 +131,7 @@ async fn with_a_data_directory_records_outlive_a_kill() {
         child.0.wait().unwrap();
     }
     let (_child, _stdout, url) = start(&args);
-    let token = token(&client, &url).await;
+    let token = login(&client, &url).await;
     assert_eq!(
         names(url, token).await,
         ["Created", "Seeded"],

@@ -3,17 +3,17 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
-use common::{VERSION, fixture_path, login};
+use common::{Org, fixture_path};
+use reqwest::Method;
 use serde_json::json;
 use sf_emulator::outbound::{OutboundRule, Retries};
-use sf_emulator::{Config, Emulator, Running};
+use sf_emulator::{Config, Emulator};
 
 /// A receiver that refuses the first `refusals` posts, then acknowledges;
 /// it keeps every body it got.
@@ -43,15 +43,12 @@ async fn receiver(refusals: usize) -> (String, Arc<Mutex<Vec<String>>>) {
     (url, bodies)
 }
 
-async fn emulator(retries: Retries) -> Running {
+async fn emulator(retries: Retries) -> Org {
     let config = Config {
         outbound_retries: retries,
         ..Config::default()
     };
-    Emulator::new(config)
-        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap()
+    Org::start_with(Emulator::new(config)).await
 }
 
 fn quick() -> Retries {
@@ -94,21 +91,11 @@ fn skeleton(xml: &str) -> Vec<String> {
     }
 }
 
-async fn create_leads(running: &Running, names: &[&str]) -> Vec<String> {
-    let client = reqwest::Client::new();
-    let token = login(&client, &running.url).await;
+async fn create_leads(org: &Org, names: &[&str]) -> Vec<String> {
     let mut ids = Vec::new();
     for name in names {
-        let created: serde_json::Value = client
-            .post(format!("{}/services/data/{VERSION}/sobjects/Lead", running.url))
-            .bearer_auth(&token)
-            .json(&json!({ "LastName": name, "Company": "Acme & Sons", "Email": format!("{}@example.com", name.to_lowercase()) }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let lead = json!({ "LastName": name, "Company": "Acme & Sons", "Email": format!("{}@example.com", name.to_lowercase()) });
+        let (_, created) = Org::send(org.request(Method::POST, "/sobjects/Lead").json(&lead)).await;
         ids.push(created["id"].as_str().unwrap().to_owned());
     }
     ids
@@ -127,7 +114,8 @@ async fn wait_for(mut done: impl FnMut() -> bool) {
 #[tokio::test]
 async fn messages_are_resent_until_acknowledged_and_never_after() {
     let (endpoint, bodies) = receiver(2).await;
-    let running = emulator(quick()).await;
+    let org = emulator(quick()).await;
+    let running = &org.running;
     running.emulator.add_outbound_rule(OutboundRule {
         object: "Lead".into(),
         fields: vec![
@@ -143,7 +131,7 @@ async fn messages_are_resent_until_acknowledged_and_never_after() {
         send_session_id: false,
         organization_id: None,
     });
-    let ids = create_leads(&running, &["Lovelace", "Hopper"]).await;
+    let ids = create_leads(&org, &["Lovelace", "Hopper"]).await;
     wait_for(|| {
         running
             .emulator
@@ -215,7 +203,8 @@ async fn updates_waiting_together_are_one_notification_dropped_past_its_age() {
         longest: Duration::from_millis(30),
         max_age: Duration::from_millis(300),
     };
-    let running = emulator(retries).await;
+    let org = emulator(retries).await;
+    let running = &org.running;
     running.emulator.add_outbound_rule(OutboundRule {
         object: "lead".into(),
         fields: vec!["Email".into()],
@@ -225,7 +214,7 @@ async fn updates_waiting_together_are_one_notification_dropped_past_its_age() {
         send_session_id: true,
         organization_id: Some("00DXX0000000000".into()),
     });
-    let ids = create_leads(&running, &["Turing"]).await;
+    let ids = create_leads(&org, &["Turing"]).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         running.emulator.outbound_deliveries().is_empty(),

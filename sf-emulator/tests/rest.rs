@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{Org, VERSION, login};
@@ -174,20 +173,10 @@ async fn past_the_daily_allowance_requests_are_refused_with_403() {
         daily_api_requests: 2,
         ..Config::default()
     };
-    let running = Emulator::new(config)
-        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let client = reqwest::Client::new();
-    let token = login(&client, &running.url).await;
+    let org = Org::start_with(Emulator::new(config)).await;
     let mut seen = Vec::new();
     for _ in 0..3 {
-        let response = client
-            .get(format!("{}/services/data/{VERSION}/limits", running.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let response = org.request(Method::GET, "/limits").send().await.unwrap();
         let header = response.headers()["sforce-limit-info"]
             .to_str()
             .unwrap()
@@ -203,7 +192,7 @@ async fn past_the_daily_allowance_requests_are_refused_with_403() {
         seen[2].2,
         json!([{ "message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED" }])
     );
-    assert_eq!(running.emulator.api_requests(), 3);
+    assert_eq!(org.running.emulator.api_requests(), 3);
 }
 
 #[tokio::test]
@@ -497,13 +486,9 @@ async fn the_frameworks_refusals_come_in_salesforce_shape() {
         max_body_bytes: 1024,
         ..Config::default()
     };
-    let running = Emulator::new(config)
-        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let client = reqwest::Client::new();
-    let token = login(&client, &running.url).await;
-    let url = |path: &str| format!("{}/services/data/{VERSION}{path}", running.url);
+    let org = Org::start_with(Emulator::new(config)).await;
+    let (client, token) = (&org.client, &org.token);
+    let url = |path: &str| org.url(path);
     let cases = [
         (
             client
@@ -525,7 +510,7 @@ async fn the_frameworks_refusals_come_in_salesforce_shape() {
         ),
     ];
     for (request, status, code) in cases {
-        let (got, body) = Org::send(request.bearer_auth(&token)).await;
+        let (got, body) = Org::send(request.bearer_auth(token)).await;
         assert_eq!(
             (got, body[0]["errorCode"].as_str()),
             (status, Some(code)),

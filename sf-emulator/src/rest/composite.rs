@@ -123,27 +123,36 @@ fn saved(id: &RecordId) -> Value {
     json!({ "id": id.to_string(), "success": true, "errors": [] })
 }
 
+/// Runs `operation` on each record of a collection call's body.
+fn each_record(
+    shared: &Shared,
+    version_text: &str,
+    body: &Bytes,
+    mut operation: impl FnMut(&mut Org, &Fields, &str) -> Result<Value, ApiError>,
+) -> Result<Response, ApiError> {
+    let version = version(version_text)?;
+    let Collection {
+        all_or_none,
+        records,
+    } = collection(body)?;
+    Ok(save_all(
+        shared,
+        all_or_none,
+        records.len(),
+        |org, index| operation(org, &records[index], version),
+    ))
+}
+
 /// `POST /composite/sobjects`: creates.
 pub(super) async fn create(
     State(shared): AppState,
     Path(version_text): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    version(&version_text)?;
-    let Collection {
-        all_or_none,
-        records,
-    } = collection(&body)?;
-    Ok(save_all(
-        &shared,
-        all_or_none,
-        records.len(),
-        |org, index| {
-            let record = &records[index];
-            let id = org.create(&record_type(record)?, record)?;
-            Ok(saved(&id))
-        },
-    ))
+    each_record(&shared, &version_text, &body, |org, record, _| {
+        let id = org.create(&record_type(record)?, record)?;
+        Ok(saved(&id))
+    })
 }
 
 /// `PATCH /composite/sobjects`: updates, each record naming its `id`.
@@ -152,35 +161,24 @@ pub(super) async fn update(
     Path(version_text): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    version(&version_text)?;
-    let Collection {
-        all_or_none,
-        records,
-    } = collection(&body)?;
-    Ok(save_all(
-        &shared,
-        all_or_none,
-        records.len(),
-        |org, index| {
-            let record = &records[index];
-            let object = record_type(record)?;
-            let id_text = record
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case("id"))
-                .and_then(|(_, id)| id.as_str())
-                .ok_or_else(|| {
-                    ApiError::bad_request("MISSING_ARGUMENT", "Id not specified in an update call")
-                })?;
-            let id = RecordId::parse(id_text).ok_or_else(|| {
-                ApiError::bad_request(
-                    "MALFORMED_ID",
-                    format!("Record ID: id value of incorrect type: {id_text}"),
-                )
+    each_record(&shared, &version_text, &body, |org, record, _| {
+        let object = record_type(record)?;
+        let id_text = record
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case("id"))
+            .and_then(|(_, id)| id.as_str())
+            .ok_or_else(|| {
+                ApiError::bad_request("MISSING_ARGUMENT", "Id not specified in an update call")
             })?;
-            org.update(&object, &id, record)?;
-            Ok(saved(&id))
-        },
-    ))
+        let id = RecordId::parse(id_text).ok_or_else(|| {
+            ApiError::bad_request(
+                "MALFORMED_ID",
+                format!("Record ID: id value of incorrect type: {id_text}"),
+            )
+        })?;
+        org.update(&object, &id, record)?;
+        Ok(saved(&id))
+    })
 }
 
 /// `PATCH /composite/sobjects/{object}/{field}`: upserts on an external id.
@@ -189,45 +187,32 @@ pub(super) async fn upsert(
     Path((version_text, object, field)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let version = version(&version_text)?;
-    let Collection {
-        all_or_none,
-        records,
-    } = collection(&body)?;
-    Ok(save_all(
-        &shared,
-        all_or_none,
-        records.len(),
-        |org, index| {
-            let record = &records[index];
-            let key = record
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(&field))
-                .map(|(_, value)| match value {
-                    Value::String(text) => text.clone(),
-                    other => other.to_string(),
-                })
-                .ok_or_else(|| {
-                    ApiError::bad_request("MISSING_ARGUMENT", format!("{field} not specified"))
-                })?;
-            let upserted = org
-                .upsert(&object, &field, &key, record, version)
-                .map_err(|error| match error {
-                    ExternalIdError::Api(error) => error,
-                    ExternalIdError::Multiple(_) => ApiError::bad_request(
-                        "DUPLICATE_EXTERNAL_ID",
-                        format!(
-                            "{field}: more than one record found for external id field: [{key}]"
-                        ),
-                    ),
-                })?;
-            let (id, created) = match upserted {
-                Upserted::Created(id) => (id, true),
-                Upserted::Updated(id) => (id, false),
-            };
-            Ok(json!({ "id": id.to_string(), "success": true, "errors": [], "created": created }))
-        },
-    ))
+    each_record(&shared, &version_text, &body, |org, record, version| {
+        let key = record
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(&field))
+            .map(|(_, value)| match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            })
+            .ok_or_else(|| {
+                ApiError::bad_request("MISSING_ARGUMENT", format!("{field} not specified"))
+            })?;
+        let upserted = org
+            .upsert(&object, &field, &key, record, version)
+            .map_err(|error| match error {
+                ExternalIdError::Api(error) => error,
+                ExternalIdError::Multiple(_) => ApiError::bad_request(
+                    "DUPLICATE_EXTERNAL_ID",
+                    format!("{field}: more than one record found for external id field: [{key}]"),
+                ),
+            })?;
+        let (id, created) = match upserted {
+            Upserted::Created(id) => (id, true),
+            Upserted::Updated(id) => (id, false),
+        };
+        Ok(json!({ "id": id.to_string(), "success": true, "errors": [], "created": created }))
+    })
 }
 
 #[derive(Deserialize)]

@@ -32,11 +32,7 @@ pub fn describe_global(schema: &Schema, version: &str) -> Value {
                 "triggerable": true,
                 "undeletable": true,
                 "updateable": true,
-                "urls": {
-                    "sobject": format!("/services/data/{version}/sobjects/{}", object.name),
-                    "describe": format!("/services/data/{version}/sobjects/{}/describe", object.name),
-                    "rowTemplate": format!("/services/data/{version}/sobjects/{}/{{ID}}", object.name),
-                },
+                "urls": urls(version, &object.name),
             })
         })
         .collect();
@@ -71,6 +67,10 @@ pub fn describe_object(
             })
         })
         .collect();
+    let mut object_urls = urls(version, name);
+    object_urls["uiEditTemplate"] = json!(format!("{instance_url}/{{ID}}/e"));
+    object_urls["uiDetailTemplate"] = json!(format!("{instance_url}/{{ID}}"));
+    object_urls["uiNewRecord"] = json!(format!("{instance_url}/{}/e", object.key_prefix));
     json!({
         "activateable": false,
         "childRelationships": child_relationships,
@@ -103,14 +103,16 @@ pub fn describe_object(
         "triggerable": true,
         "undeletable": true,
         "updateable": true,
-        "urls": {
-            "uiEditTemplate": format!("{instance_url}/{{ID}}/e"),
-            "sobject": format!("/services/data/{version}/sobjects/{name}"),
-            "uiDetailTemplate": format!("{instance_url}/{{ID}}"),
-            "describe": format!("/services/data/{version}/sobjects/{name}/describe"),
-            "rowTemplate": format!("/services/data/{version}/sobjects/{name}/{{ID}}"),
-            "uiNewRecord": format!("{instance_url}/{}/e", object.key_prefix),
-        },
+        "urls": object_urls,
+    })
+}
+
+/// The API URLs of an object.
+fn urls(version: &str, name: &str) -> Value {
+    json!({
+        "sobject": format!("/services/data/{version}/sobjects/{name}"),
+        "describe": format!("/services/data/{version}/sobjects/{name}/describe"),
+        "rowTemplate": format!("/services/data/{version}/sobjects/{name}/{{ID}}"),
     })
 }
 

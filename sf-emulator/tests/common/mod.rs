@@ -3,10 +3,11 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde_json::Value;
-use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Running};
+use sf_emulator::{Config, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Running};
 
 /// The API version the tests call.
 pub const VERSION: &str = "v60.0";
@@ -19,9 +20,18 @@ pub struct Org {
 }
 
 impl Org {
-    /// Starts an emulator and logs in with the client-credentials grant.
+    /// Starts a default emulator and logs in with the client-credentials
+    /// grant.
     pub async fn start() -> Self {
-        let running = Emulator::start().await.unwrap();
+        Self::start_with(Emulator::new(Config::default())).await
+    }
+
+    /// Serves `emulator` and logs in with the client-credentials grant.
+    pub async fn start_with(emulator: Emulator) -> Self {
+        let running = emulator
+            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
         let client = reqwest::Client::new();
         let token = login(&client, &running.url).await;
         Self {
@@ -43,6 +53,11 @@ impl Org {
             .bearer_auth(&self.token)
     }
 
+    /// Sends `request`; returns the body as text.
+    pub async fn text(request: reqwest::RequestBuilder) -> String {
+        request.send().await.unwrap().text().await.unwrap()
+    }
+
     /// Sends `request`; returns the status and the JSON body (null when
     /// empty).
     pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
@@ -58,14 +73,25 @@ impl Org {
     }
 }
 
-/// An access token from the client-credentials grant.
+/// An access token from the client-credentials grant, for the default
+/// connected app.
 pub async fn login(client: &reqwest::Client, url: &str) -> String {
+    login_as(client, url, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET).await
+}
+
+/// An access token from the client-credentials grant.
+pub async fn login_as(
+    client: &reqwest::Client,
+    url: &str,
+    client_id: &str,
+    secret: &str,
+) -> String {
     let response: Value = client
         .post(format!("{url}/services/oauth2/token"))
         .form(&[
             ("grant_type", "client_credentials"),
-            ("client_id", DEFAULT_CLIENT_ID),
-            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("client_id", client_id),
+            ("client_secret", secret),
         ])
         .send()
         .await
