@@ -554,17 +554,11 @@ async fn a_bulk_ingest_job_runs_its_lifecycle_like_the_docs() {
         (json!("JobComplete"), json!(rows))
     );
 
-    let results = org
-        .request(
-            Method::GET,
-            &format!("/jobs/ingest/{id}/successfulResults/"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let results = Org::text(org.request(
+        Method::GET,
+        &format!("/jobs/ingest/{id}/successfulResults/"),
+    ))
+    .await;
     let documented =
         std::fs::read_to_string(fixture_path("bulk2/ingest-successfulResults.csv")).unwrap();
     assert!(documented.starts_with("\"sf__Id\",\"sf__Created\","));
@@ -681,14 +675,8 @@ async fn a_multipart_ingest_job_lands_in_upload_complete_and_runs() {
     .unwrap();
     assert_eq!(job["state"], json!("UploadComplete"));
     let id = job["id"].as_str().unwrap();
-    let results = org
-        .request(Method::GET, &format!("/jobs/ingest/{id}/successfulResults"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let results =
+        Org::text(org.request(Method::GET, &format!("/jobs/ingest/{id}/successfulResults"))).await;
     let documented =
         std::fs::read_to_string(fixture_path("bulk2/ingest-successfulResults.csv")).unwrap();
     let header = |csv: &str| csv.lines().next().unwrap().to_owned();
