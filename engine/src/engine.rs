@@ -21,7 +21,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -29,11 +28,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::runner::{Runner, StepReport};
+use crate::runner::Runner;
 use crate::runtime::executor::Executor;
 use crate::runtime::{RunId, RunRecord, RunStatus, WorkflowSet, Workflows, now};
 use crate::salesforce::NoConnection;
-use crate::store::{Accepted, NewRun, RunPage, RunQuery, SledStore, Store, StoreError};
+use crate::store::{Accepted, NewRun, RunDetail, RunPage, RunQuery, SledStore, Store, StoreError};
 use crate::wasm::StepRuntime;
 use crate::workflow::{ValidationError, WorkflowFile};
 
@@ -60,18 +59,6 @@ pub enum SubmitError {
     /// The store failed; nothing was accepted.
     #[error("the event could not be stored: {0}")]
     Store(#[from] StoreError),
-}
-
-/// A run with its trigger event and every step's record.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunDetail {
-    /// The run.
-    #[serde(flatten)]
-    pub run: RunRecord,
-    /// Its trigger event.
-    pub event: Value,
-    /// Its steps, in the order they ran.
-    pub steps: Vec<StepReport>,
 }
 
 /// A running engine. Cheap to clone; every clone is the same engine.
@@ -233,16 +220,11 @@ impl Engine {
 
     /// A run with its event and steps.
     pub fn run(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
-        let store = &self.executor.store;
-        let Some(mut run) = store.run(id)? else {
+        let Some(mut detail) = self.executor.store.detail(id)? else {
             return Ok(None);
         };
-        self.overlay(&mut run);
-        Ok(Some(RunDetail {
-            event: store.event(id)?.unwrap_or(Value::Null),
-            steps: store.steps(id)?,
-            run,
-        }))
+        self.overlay(&mut detail.run);
+        Ok(Some(detail))
     }
 
     /// A page of runs, newest first.
@@ -291,10 +273,13 @@ impl Engine {
 
     /// Runs the event of run `id` again as a new run.
     pub async fn replay(&self, id: RunId) -> Result<RunRecord, SubmitError> {
-        let store = &self.executor.store;
-        let original = store.run(id)?.ok_or(SubmitError::UnknownRun(id))?;
-        let event = store.event(id)?.unwrap_or(Value::Null);
-        let mut record = RunRecord::queued(RunId::new(), &original.workflow);
+        let original = self
+            .executor
+            .store
+            .detail(id)?
+            .ok_or(SubmitError::UnknownRun(id))?;
+        let event = original.event;
+        let mut record = RunRecord::queued(RunId::new(), &original.run.workflow);
         record.replay_of = Some(id);
         Ok(self.accept(NewRun { record, event }).await?.run().clone())
     }

@@ -32,4 +32,5 @@ pub mod wasm;
 pub mod workflow;
 
 pub use config::Config;
-pub use engine::{Engine, RunDetail, StartError, SubmitError};
+pub use engine::{Engine, StartError, SubmitError};
+pub use store::RunDetail;

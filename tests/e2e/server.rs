@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use gust_engine::runner::StepReport;
+use gust_engine::RunDetail;
 use gust_engine::runtime::{RunId, RunRecord};
 use gust_engine::state::{StateError, StateStore, StateWrite};
 use gust_engine::store::{
@@ -479,11 +479,8 @@ impl Store for FullDisk {
     fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
         self.0.run(id)
     }
-    fn event(&self, id: RunId) -> Result<Option<Value>, StoreError> {
-        self.0.event(id)
-    }
-    fn steps(&self, id: RunId) -> Result<Vec<StepReport>, StoreError> {
-        self.0.steps(id)
+    fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
+        self.0.detail(id)
     }
     fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
         self.0.queued()

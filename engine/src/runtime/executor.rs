@@ -183,13 +183,12 @@ impl Executor {
         let (mut run, event, mut records) = match self.fresh.take(id) {
             Some((run, event)) => (run, event, Vec::new()),
             None => {
-                let Some(run) = self.store.run(id)? else {
+                let Some(detail) = self.store.detail(id)? else {
                     return Err(StoreError::Corrupt(format!(
                         "the queued run {id} has no record"
                     )));
                 };
-                let event = self.store.event(id)?.unwrap_or(Value::Null);
-                (run, event, self.store.steps(id)?)
+                (detail.run, detail.event, detail.steps)
             }
         };
         if run.status.is_final() {

@@ -13,6 +13,7 @@ mod writer;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::runner::StepReport;
@@ -30,6 +31,18 @@ pub enum StoreError {
     /// A stored record could not be read back.
     #[error("a stored record is corrupt: {0}")]
     Corrupt(String),
+}
+
+/// A run with its trigger event and every step's record.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDetail {
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunRecord,
+    /// Its trigger event.
+    pub event: Value,
+    /// Its steps, in the order they ran.
+    pub steps: Vec<StepReport>,
 }
 
 /// A run to store, with its trigger event.
@@ -147,10 +160,8 @@ pub trait Store: StateStore + Send + Sync + 'static {
     async fn flush(&self) -> Result<(), StoreError>;
     /// A run.
     fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError>;
-    /// A run's trigger event.
-    fn event(&self, id: RunId) -> Result<Option<Value>, StoreError>;
-    /// A run's step records, in step order.
-    fn steps(&self, id: RunId) -> Result<Vec<StepReport>, StoreError>;
+    /// A run with its trigger event and step records, in step order.
+    fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError>;
     /// Every run in the queue, soonest due first.
     fn queued(&self) -> Result<Vec<QueuedRun>, StoreError>;
     /// One page of runs, newest first.

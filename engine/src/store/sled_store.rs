@@ -17,9 +17,9 @@ use super::document::{self, Document};
 use super::open_runs::OpenRuns;
 use super::writer::{Batch, Writer};
 use super::{
-    Accepted, NewRun, QueuedRun, RunId, RunPage, RunQuery, Store, StoreError, Transition, keys,
+    Accepted, NewRun, QueuedRun, RunDetail, RunId, RunPage, RunQuery, Store, StoreError,
+    Transition, keys,
 };
-use crate::runner::StepReport;
 use crate::runtime::{RunRecord, RunStatus};
 use crate::state::{StateError, StateStore, StateWrite};
 
@@ -192,19 +192,18 @@ impl Store for SledStore {
         self.read_run(id, |run| run.record())
     }
 
-    fn event(&self, id: RunId) -> Result<Option<Value>, StoreError> {
-        let Some(run) = self.run(id)? else {
+    fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
+        let parts = self.read_run(id, |run| Ok((run.record::<RunRecord>()?, run.steps()?)))?;
+        let Some((run, steps)) = parts else {
             return Ok(None);
         };
         let event = self.db.get(keys::by_workflow(&run.workflow, id));
-        event
+        let event = event
             .map_err(unavailable)?
             .map(|event| document::decode(&event))
-            .transpose()
-    }
-
-    fn steps(&self, id: RunId) -> Result<Vec<StepReport>, StoreError> {
-        Ok(self.read_run(id, |run| run.steps())?.unwrap_or_default())
+            .transpose()?
+            .unwrap_or(Value::Null);
+        Ok(Some(RunDetail { run, event, steps }))
     }
 
     fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
