@@ -310,7 +310,7 @@ impl Jobs {
         }
         let query = text("query").ok_or_else(|| invalid_job("The query is missing"))?;
         let result = soql::run(org, query, operation == "queryAll", version)?;
-        let header = select_list(query);
+        let header = result.columns;
         let rows = result
             .records
             .iter()
@@ -321,13 +321,7 @@ impl Jobs {
                     .collect()
             })
             .collect();
-        let object = result
-            .records
-            .first()
-            .and_then(|record| record["attributes"]["type"].as_str())
-            .map(str::to_owned)
-            .unwrap_or_else(|| from_object(query));
-        let mut info = self.info(org, request, operation, &object, version)?;
+        let mut info = self.info(org, request, operation, &result.object, version)?;
         info.state = "UploadComplete";
         let answer = query_json(&info, 0, false);
         info.state = "JobComplete";
@@ -605,49 +599,12 @@ fn apply_row(
     }
 }
 
-/// The columns of a query: its select list as written (`Account.Name`).
-fn select_list(query: &str) -> Vec<String> {
-    let lower = query.to_ascii_lowercase();
-    let start = lower.find("select").map_or(0, |at| at + 6);
-    let end = lower.find(" from ").unwrap_or(query.len());
-    query[start..end]
-        .split(',')
-        .map(|column| column.trim().to_owned())
-        .filter(|column| !column.is_empty())
-        .collect()
-}
-
-fn from_object(query: &str) -> String {
-    let lower = query.to_ascii_lowercase();
-    lower
-        .find(" from ")
-        .map(|at| {
-            query[at + 6..]
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .unwrap_or_default()
-}
-
-/// A column's value in a query result record (case as written in the
-/// query, found without regard to case).
+/// A column's value in a query result record (null past an empty parent).
 fn lookup<'a>(record: &'a Value, column: &str) -> &'a Value {
-    let mut value = record;
-    for part in column.split('.') {
-        let next = value.as_object().and_then(|fields| {
-            fields
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(part))
-                .map(|(_, value)| value)
-        });
-        match next {
-            Some(next) => value = next,
-            None => return &Value::Null,
-        }
-    }
-    value
+    column
+        .split('.')
+        .try_fold(record, |value, part| value.get(part))
+        .unwrap_or(&Value::Null)
 }
 
 fn csv_value(value: &Value) -> String {

@@ -44,7 +44,9 @@ pub struct Org {
     records: BTreeMap<RecordId, Fields>,
     next_number: u64,
     user: RecordId,
-    changes: Vec<Change>,
+    /// The writes since they were last taken, kept only once something
+    /// watches them (an Outbound Message rule), so that they never pile up.
+    changes: Option<Vec<Change>>,
     /// Counts writes, so that a saver knows when there is something new.
     version: u64,
 }
@@ -58,7 +60,7 @@ impl Org {
             records: BTreeMap::new(),
             next_number: 0,
             user: RecordId::new("005", 0),
-            changes: Vec::new(),
+            changes: None,
             version: 0,
         };
         let user = org.next_id("005");
@@ -74,7 +76,6 @@ impl Org {
             fields.insert(name.to_owned(), json!(value));
         }
         org.insert_new("User", user, fields);
-        org.changes.clear();
         org
     }
 
@@ -110,13 +111,33 @@ impl Org {
         }
         self.records = records;
         self.next_number = next_number;
-        self.changes.clear();
+        if let Some(changes) = &mut self.changes {
+            changes.clear();
+        }
         Ok(())
     }
 
     /// The records created or updated since the last call, in order.
     pub fn take_changes(&mut self) -> Vec<Change> {
-        std::mem::take(&mut self.changes)
+        self.changes
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Keeps the writes from now on, for [`Org::take_changes`].
+    pub fn watch_changes(&mut self) {
+        self.changes.get_or_insert_with(Vec::new);
+    }
+
+    fn record_change(&mut self, object: &str, id: &RecordId, created: bool) {
+        if let Some(changes) = &mut self.changes {
+            changes.push(Change {
+                object: object.to_owned(),
+                id: id.clone(),
+                created,
+            });
+        }
     }
 
     /// The data model.
@@ -243,11 +264,7 @@ impl Org {
         fields.extend(changes);
         stamp(fields, &user, false);
         derive(&object, fields);
-        self.changes.push(Change {
-            object: object.name.clone(),
-            id: id.clone(),
-            created: false,
-        });
+        self.record_change(&object.name, id, false);
         self.version += 1;
         Ok(())
     }
@@ -364,11 +381,8 @@ impl Org {
             }
         }
         derive(object, &mut fields);
-        self.changes.push(Change {
-            object: object.name.clone(),
-            id: id.clone(),
-            created: true,
-        });
+        let object = object.name.clone();
+        self.record_change(&object, &id, true);
         self.records.insert(id, fields);
         self.version += 1;
     }

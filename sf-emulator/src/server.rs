@@ -171,11 +171,10 @@ impl Emulator {
         for fault in &seed.faults {
             emulator.inject(fault.clone());
         }
+        // After the records: they are where the org starts, not writes to send.
         for rule in &seed.outbound_messages {
             emulator.add_outbound_rule(rule.clone());
         }
-        // Seed records are where the org starts, not writes to send.
-        emulator.org().take_changes();
         Ok(emulator)
     }
 
@@ -202,6 +201,7 @@ impl Emulator {
     /// Adds an Outbound Message rule: its object's writes from now on are
     /// sent to its endpoint (while the emulator is served).
     pub fn add_outbound_rule(&self, rule: OutboundRule) {
+        self.org().watch_changes();
         lock(&self.shared.outbox).add_rule(rule);
     }
 

@@ -1,7 +1,7 @@
 //! Field values as a write gives them, checked against their field and
 //! kept in the form Salesforce answers with.
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde_json::{Number, Value};
 
 use crate::error::ApiError;
@@ -202,10 +202,7 @@ fn short(value: &Value) -> String {
 
 /// The time now, to the millisecond, as Salesforce keeps it.
 pub fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::parse_from_rfc3339(&now.to_rfc3339_opts(SecondsFormat::Millis, true))
-        .map(|moment| moment.with_timezone(&Utc))
-        .unwrap_or(now)
+    Utc::now().trunc_subsecs(3)
 }
 
 #[cfg(test)]

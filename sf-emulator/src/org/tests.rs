@@ -173,3 +173,30 @@ fn upserts_create_update_and_refuse_ambiguous_matches() {
         matches!(not_external, ExternalIdError::Api(ref e) if e.message == "Provided external ID field does not exist or is not accessible: Name")
     );
 }
+
+#[test]
+fn writes_are_kept_for_outbound_messages_only_once_watched() {
+    let mut org = org();
+    let before = org
+        .create("Account", &body(json!({ "Name": "Unwatched" })))
+        .unwrap();
+    assert!(
+        org.take_changes().is_empty(),
+        "nothing kept, nothing piles up"
+    );
+    org.watch_changes();
+    let created = org
+        .create("Account", &body(json!({ "Name": "Watched" })))
+        .unwrap();
+    org.update("Account", &before, &body(json!({ "Phone": "1" })))
+        .unwrap();
+    let changes = org.take_changes();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.id.clone(), c.created))
+            .collect::<Vec<_>>(),
+        [(created, true), (before, false)]
+    );
+    assert!(org.take_changes().is_empty());
+}

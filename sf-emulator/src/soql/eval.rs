@@ -27,6 +27,18 @@ pub(super) struct Invalid {
     pub(super) message: String,
 }
 
+impl Resolved {
+    /// The path as results name it: relationship names, then the field.
+    pub(super) fn column(&self) -> String {
+        self.hops
+            .iter()
+            .map(|hop| hop.relationship_name.as_deref().unwrap_or(&hop.name))
+            .chain([self.field.name.as_str()])
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
 /// Finds `path` from `object`.
 pub(super) fn resolve(org: &Org, object: &Object, path: &Path) -> Result<Resolved, Invalid> {
     let mut current = vec![object.clone()];

@@ -23,6 +23,10 @@ pub struct QueryResult {
     pub total_size: usize,
     /// The records, shaped like Salesforce's (empty for `COUNT()`).
     pub records: Vec<Value>,
+    /// The object queried, as it is named.
+    pub object: String,
+    /// The selected paths, as results name them (`Account.Name`).
+    pub columns: Vec<String>,
 }
 
 /// Runs `text`; deleted records too when `all` (queryAll).
@@ -90,6 +94,8 @@ pub fn run(org: &Org, text: &str, all: bool, version: &str) -> Result<QueryResul
         return Ok(QueryResult {
             total_size: counted.min(query.limit.unwrap_or(usize::MAX)),
             records: Vec::new(),
+            object: object.name.clone(),
+            columns: Vec::new(),
         });
     }
     matched.sort_by(|a, b| {
@@ -110,6 +116,8 @@ pub fn run(org: &Org, text: &str, all: bool, version: &str) -> Result<QueryResul
     Ok(QueryResult {
         total_size: records.len(),
         records,
+        object: object.name.clone(),
+        columns: selected.iter().map(eval::Resolved::column).collect(),
     })
 }
 
