@@ -338,14 +338,12 @@ fn requested_fields(object: &Object, param: Option<&str>) -> Result<Option<Vec<S
     Ok(Some(names))
 }
 
-/// The record `id_text` names in `object`, or the error Salesforce gives.
-fn record_id(org: &Org, object: &str, id_text: &str) -> Result<RecordId, ApiError> {
+/// The Id in a path under `object`, or the error Salesforce gives: 404
+/// for an unknown object, or for a segment that is no Id (read as an
+/// external id field's name).
+fn path_id(org: &Org, object: &str, id_text: &str) -> Result<RecordId, ApiError> {
     org.object(object)?;
-    let id = RecordId::parse(id_text).ok_or_else(|| malformed_id(id_text))?;
-    if org.get(object, &id).is_none() {
-        return Err(ApiError::not_found());
-    }
-    Ok(id)
+    RecordId::parse(id_text).ok_or_else(|| malformed_id(id_text))
 }
 
 async fn read(
@@ -355,10 +353,10 @@ async fn read(
 ) -> Result<Response, ApiError> {
     let version = version(&version_text)?;
     let org = shared.org();
-    let id = record_id(&org, &object, &id)?;
+    let id = path_id(&org, &object, &id)?;
     let object = org.object(&object)?;
-    let only = requested_fields(object, params.fields.as_deref())?;
     let record = org.get(&object.name, &id).ok_or_else(ApiError::not_found)?;
+    let only = requested_fields(object, params.fields.as_deref())?;
     Ok(axum::Json(record_json(object, record, version, only.as_deref())).into_response())
 }
 
@@ -370,7 +368,7 @@ async fn update(
     version(&version_text)?;
     let fields = json_body(&body)?;
     let mut org = shared.org();
-    let id = record_id(&org, &object, &id)?;
+    let id = path_id(&org, &object, &id)?;
     org.update(&object, &id, &fields)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -381,8 +379,7 @@ async fn delete(
 ) -> Result<Response, ApiError> {
     version(&version_text)?;
     let mut org = shared.org();
-    org.object(&object)?;
-    let id = RecordId::parse(&id).ok_or_else(|| malformed_id(&id))?;
+    let id = path_id(&org, &object, &id)?;
     org.delete(&object, &id)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
