@@ -112,6 +112,9 @@ impl Sessions {
 
     /// A new access token, as an Outbound Message's session id carries.
     pub fn issue_access_token(&mut self) -> String {
+        // Expired tokens go, so that the table does not grow without end.
+        let now = Instant::now();
+        self.access.retain(|_, session| session.expires_at > now);
         let access_token = format!("{}!AQ0AQ{}", &ORG_ID[..15], random_token(90));
         self.access.insert(
             access_token.clone(),

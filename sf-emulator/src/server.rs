@@ -1,7 +1,7 @@
 //! The emulator as an HTTP server: its settings, its shared state, and the
 //! routes that put the OAuth endpoint and the REST API together.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,7 +86,7 @@ pub(crate) struct Shared {
     pub(crate) api_requests: AtomicU64,
     pub(crate) cursors: Mutex<rest::Cursors>,
     pub(crate) faults: Mutex<Faults>,
-    pub(crate) log: Mutex<Vec<LoggedRequest>>,
+    pub(crate) log: Mutex<VecDeque<LoggedRequest>>,
     pub(crate) outbox: Mutex<Outbox>,
     pub(crate) jobs: Mutex<Jobs>,
     pub(crate) config: Config,
@@ -215,9 +215,9 @@ impl Emulator {
         lock(&self.shared.outbox).dropped()
     }
 
-    /// Every request answered so far, oldest first.
+    /// The requests answered so far (the last 10,000), oldest first.
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        lock(&self.shared.log).clone()
+        lock(&self.shared.log).iter().cloned().collect()
     }
 
     /// The API requests counted today.
@@ -389,13 +389,22 @@ async fn log(State(shared): State<Arc<Shared>>, request: Request, next: Next) ->
     let method = request.method().clone();
     let uri = request.uri().to_string();
     let response = next.run(request).await;
-    lock(&shared.log).push(LoggedRequest {
+    let mut log = lock(&shared.log);
+    if log.len() == LOGGED_REQUESTS {
+        log.pop_front();
+    }
+    log.push_back(LoggedRequest {
         method,
         uri,
         status: response.status(),
     });
+    drop(log);
     response
 }
+
+/// How many requests the log keeps, so that a long-running emulator does
+/// not grow without end.
+const LOGGED_REQUESTS: usize = 10_000;
 
 /// `/services/data/v60.0/sobjects/Account/` as `.../Account`: Salesforce
 /// takes paths with or without the trailing slash (clients send both).

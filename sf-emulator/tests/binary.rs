@@ -158,3 +158,21 @@ fn a_bad_seed_stops_the_binary_with_the_reason() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn token_lifetime_makes_sessions_expire() {
+    let (_child, _stdout, url) = start(&[
+        std::ffi::OsStr::new("--token-lifetime"),
+        std::ffi::OsStr::new("1"),
+    ]);
+    let client = reqwest::Client::new();
+    let token = login(&client, &url).await;
+    let limits = format!("{url}/services/data/v60.0/limits");
+    let status = |token: String| {
+        let request = client.get(&limits).bearer_auth(token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(token.clone()).await, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert_eq!(status(token).await, 401);
+}

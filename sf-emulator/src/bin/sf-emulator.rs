@@ -24,6 +24,10 @@ struct Args {
     /// only without it).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// How long an access token lives, in seconds (then 401
+    /// INVALID_SESSION_ID).
+    #[arg(long, default_value_t = 7_200)]
+    token_lifetime: u64,
     /// Requests allowed per day before 403 REQUEST_LIMIT_EXCEEDED.
     #[arg(long, default_value_t = 15_000)]
     daily_api_requests: u64,
@@ -38,6 +42,7 @@ async fn main() -> ExitCode {
     let config = Config {
         daily_api_requests: args.daily_api_requests,
         data_dir: args.data.clone(),
+        token_lifetime: std::time::Duration::from_secs(args.token_lifetime),
         ..Config::default()
     };
     let seed = match &args.seed {
