@@ -35,12 +35,13 @@ impl RecordingSalesforce {
 
 #[async_trait]
 impl SalesforceApi for RecordingSalesforce {
-    async fn query(&self, soql: &str, include_deleted: bool) -> Result<Vec<Value>> {
+    async fn query(&self, soql: &str, include_deleted: bool, _: usize) -> Result<String> {
         self.record(format!("query({soql}, {include_deleted})"))?;
-        Ok(vec![
-            json!({ "attributes": { "type": "Lead" }, "Id": "00Q000000000001AAA", "Name": "Ada" }),
-            json!({ "attributes": { "type": "Lead" }, "Id": "00Q000000000002AAA", "Name": "Grace" }),
+        Ok(json!([
+            { "attributes": { "type": "Lead" }, "Id": "00Q000000000001AAA", "Name": "Ada" },
+            { "attributes": { "type": "Lead" }, "Id": "00Q000000000002AAA", "Name": "Grace" },
         ])
+        .to_string())
     }
     async fn get(&self, sobject: &str, id: &str, fields: &[String]) -> Result<Value> {
         self.record(format!("get({sobject}, {id}, {fields:?})"))?;
@@ -84,9 +85,9 @@ impl SalesforceApi for RecordingSalesforce {
             json!({ "id": "00Q000000000005AAA", "success": true, "created": false, "errors": [] }),
         ])
     }
-    async fn describe(&self, sobject: &str) -> Result<Value> {
+    async fn describe(&self, sobject: &str) -> Result<Arc<Value>> {
         self.record(format!("describe({sobject})"))?;
-        Ok(json!({ "name": sobject, "fields": [] }))
+        Ok(Arc::new(json!({ "name": sobject, "fields": [] })))
     }
     async fn request(&self, method: &str, path: &str, _body: Option<Value>) -> Result<Value> {
         self.record(format!("request({method}, {path})"))?;

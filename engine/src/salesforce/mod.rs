@@ -2,17 +2,41 @@
 //!
 //! [`SalesforceApi`] is the set of actions of the `gust:step/salesforce`
 //! interface. The host checks a step's permissions before calling it, so an
-//! implementation only talks to Salesforce. [`NoConnection`] answers every
-//! call with `GUST_NO_CONNECTION` when no connection is configured.
+//! implementation only talks to Salesforce. [`Client`] implements it for a
+//! [`Connection`] (REST, sObject Collections, composite, Bulk API 2.0, with
+//! token refresh, retries and the API budget); [`NoConnection`] answers
+//! every call with `GUST_NO_CONNECTION`.
 
+mod api;
+mod auth;
+mod bulk;
+mod client;
+mod collections;
 mod error;
+mod jwt;
+mod query;
+mod records;
+mod settings;
 pub mod soql;
+mod usage;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use bulk::BulkQueryPages;
+pub use client::{Client, ConnectionStats};
+pub use collections::COLLECTION_SIZE;
 pub use error::SalesforceError;
+pub use query::QueryPages;
+pub use records::MAX_COMPOSITE_SUBREQUESTS;
+pub use settings::{
+    Auth, AuthMethod, Connection, ConnectionSettings, DEFAULT_API_LIMIT_SHARE, DEFAULT_API_VERSION,
+    DEFAULT_BULK_THRESHOLD, DEFAULT_LOGIN_URL, RetryPolicy, Secret, SecretSetting,
+};
+pub use usage::{ApiUsageSnapshot, parse_limit_info};
 
 /// The Salesforce result of an action.
 pub type Result<T, E = SalesforceError> = std::result::Result<T, E>;
@@ -52,9 +76,9 @@ pub struct WriteOptions {
 /// The Salesforce actions a step can call.
 #[async_trait]
 pub trait SalesforceApi: Send + Sync {
-    /// Runs a SOQL query and returns the records of every page;
-    /// `include_deleted` uses queryAll.
-    async fn query(&self, soql: &str, include_deleted: bool) -> Result<Vec<Value>>;
+    /// Runs a SOQL query and returns the records of every page as one JSON
+    /// array of at most `max_bytes` bytes; `include_deleted` uses queryAll.
+    async fn query(&self, soql: &str, include_deleted: bool, max_bytes: usize) -> Result<String>;
     /// Reads one record; an empty `fields` reads every field.
     async fn get(&self, sobject: &str, id: &str, fields: &[String]) -> Result<Value>;
     /// Creates a record and returns its Id.
@@ -80,9 +104,13 @@ pub trait SalesforceApi: Send + Sync {
         options: WriteOptions,
     ) -> Result<Vec<Value>>;
     /// Describes an sObject.
-    async fn describe(&self, sobject: &str) -> Result<Value>;
+    async fn describe(&self, sobject: &str) -> Result<Arc<Value>>;
     /// A raw REST request on the instance; `Value::Null` for an empty body.
     async fn request(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value>;
+    /// What the connection has done, for `/metrics`; `None` without one.
+    fn stats(&self) -> Option<ConnectionStats> {
+        None
+    }
 }
 
 /// The connection used when none is configured: every call fails with
@@ -92,7 +120,7 @@ pub struct NoConnection;
 
 #[async_trait]
 impl SalesforceApi for NoConnection {
-    async fn query(&self, _: &str, _: bool) -> Result<Vec<Value>> {
+    async fn query(&self, _: &str, _: bool, _: usize) -> Result<String> {
         Err(SalesforceError::no_connection())
     }
     async fn get(&self, _: &str, _: &str, _: &[String]) -> Result<Value> {
@@ -119,7 +147,7 @@ impl SalesforceApi for NoConnection {
     ) -> Result<Vec<Value>> {
         Err(SalesforceError::no_connection())
     }
-    async fn describe(&self, _: &str) -> Result<Value> {
+    async fn describe(&self, _: &str) -> Result<Arc<Value>> {
         Err(SalesforceError::no_connection())
     }
     async fn request(&self, _: &str, _: &str, _: Option<Value>) -> Result<Value> {

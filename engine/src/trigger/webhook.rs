@@ -99,19 +99,7 @@ pub fn sign(key: &[u8], body: &[u8]) -> String {
 }
 
 fn read_secret(secret: &SecretRef) -> Result<String, Refusal> {
-    let value = match secret {
-        SecretRef::Env(name) => std::env::var(name).map_err(|_| {
-            Refusal::MissingSecret(format!("environment variable `{name}` is not set"))
-        })?,
-        SecretRef::File(path) => std::fs::read_to_string(path)
-            .map_err(|error| Refusal::MissingSecret(format!("cannot read `{path}`: {error}")))?
-            .trim_end_matches(['\n', '\r'])
-            .to_owned(),
-    };
-    if value.is_empty() {
-        return Err(Refusal::MissingSecret("the secret is empty".to_owned()));
-    }
-    Ok(value)
+    secret.read().map_err(Refusal::MissingSecret)
 }
 
 /// The request's `Idempotency-Key`, if it sent one.

@@ -12,7 +12,8 @@ use super::bindings::gust::step::{log, salesforce, state, types};
 use super::capture::CapturedOutput;
 use super::limits::StepLimiter;
 use super::logs::{LogBuffer, LogLevel, LogSource};
-use crate::salesforce::{SalesforceApi, SalesforceError, WriteOperation, WriteOptions, soql};
+use super::query_access::{self, QueryRefusal};
+use crate::salesforce::{SalesforceApi, SalesforceError, WriteOperation, WriteOptions};
 use crate::state::StepState;
 use crate::workflow::{Access, Permissions};
 
@@ -93,26 +94,34 @@ impl StepHost {
         Err(SalesforceError::permission_denied(message).into())
     }
 
-    fn check_query(&mut self, text: &str) -> Result<(), types::SfError> {
-        match soql::from_object(text) {
-            Some(sobject) => self.check(Access::Read, sobject),
-            None => {
-                Err(
-                    SalesforceError::new(400, "MALFORMED_QUERY", "the query has no FROM clause")
-                        .into(),
-                )
-            }
-        }
-    }
-
     async fn run_query(
         &mut self,
         text: &str,
         include_deleted: bool,
     ) -> Result<String, types::SfError> {
-        self.check_query(text)?;
-        let records = self.salesforce().query(text, include_deleted).await?;
-        Ok(Value::Array(records).to_string())
+        let salesforce = self.salesforce();
+        let grants = &self.context.permissions.salesforce;
+        match query_access::check(text, grants, salesforce.as_ref()).await {
+            Ok(()) => {}
+            Err(QueryRefusal::Malformed(reason)) => {
+                return Err(SalesforceError::new(400, "MALFORMED_QUERY", reason).into());
+            }
+            Err(QueryRefusal::Salesforce(error)) => return Err(error.into()),
+            Err(QueryRefusal::Denied { sobject, via }) => {
+                let through = via
+                    .map(|via| format!(" (through {via})"))
+                    .unwrap_or_default();
+                let message = format!(
+                    "step `{}` may not read {sobject}{through}: add \"{sobject}\" to permissions.salesforce.read",
+                    self.context.step_id
+                );
+                return self.refuse(message);
+            }
+        }
+        // The records are copied into the guest's memory, so they cannot
+        // be larger than it.
+        let max_bytes = self.limiter.memory_bytes();
+        Ok(salesforce.query(text, include_deleted, max_bytes).await?)
     }
 
     fn salesforce(&self) -> Arc<dyn SalesforceApi> {

@@ -58,6 +58,11 @@ impl StepLimiter {
             memory_exceeded: false,
         }
     }
+
+    /// The most linear memory the step may have.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.memory_bytes
+    }
 }
 
 impl ResourceLimiter for StepLimiter {

@@ -17,6 +17,7 @@ mod host;
 mod invocation;
 mod limits;
 mod logs;
+mod query_access;
 mod runtime;
 
 pub use cache::StepComponent;

@@ -52,6 +52,29 @@ impl TryFrom<String> for SecretRef {
     }
 }
 
+impl SecretRef {
+    /// The secret's value: the variable's, or the file's without its
+    /// trailing newline. An unset variable, an unreadable file and an empty
+    /// value are errors that say which.
+    pub fn read(&self) -> Result<String, String> {
+        let value = match self {
+            Self::Env(name) => std::env::var(name)
+                .map_err(|_| format!("environment variable `{name}` is not set"))?,
+            Self::File(path) => std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read `{path}`: {error}"))?
+                .trim_end_matches(['\n', '\r'])
+                .to_owned(),
+        };
+        if value.is_empty() {
+            return Err(format!(
+                "the secret `{}` is empty",
+                String::from(self.clone())
+            ));
+        }
+        Ok(value)
+    }
+}
+
 impl From<SecretRef> for String {
     fn from(secret: SecretRef) -> String {
         match secret {

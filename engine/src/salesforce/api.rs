@@ -1,0 +1,64 @@
+//! [`Client`] as the actions steps call.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::client::{Client, ConnectionStats};
+use super::{Result, SalesforceApi, Upserted, WriteOperation, WriteOptions};
+
+#[async_trait]
+impl SalesforceApi for Client {
+    async fn query(&self, soql: &str, include_deleted: bool, max_bytes: usize) -> Result<String> {
+        self.query_json(soql, include_deleted, max_bytes).await
+    }
+
+    async fn get(&self, sobject: &str, id: &str, fields: &[String]) -> Result<Value> {
+        Client::get(self, sobject, id, fields).await
+    }
+
+    async fn create(&self, sobject: &str, record: Value) -> Result<String> {
+        Client::create(self, sobject, &record).await
+    }
+
+    async fn update(&self, sobject: &str, id: &str, record: Value) -> Result<()> {
+        Client::update(self, sobject, id, &record).await
+    }
+
+    async fn upsert(
+        &self,
+        sobject: &str,
+        external_id_field: &str,
+        external_id: &str,
+        record: Value,
+    ) -> Result<Upserted> {
+        Client::upsert(self, sobject, external_id_field, external_id, &record).await
+    }
+
+    async fn delete(&self, sobject: &str, id: &str) -> Result<()> {
+        Client::delete(self, sobject, id).await
+    }
+
+    async fn write_many(
+        &self,
+        operation: WriteOperation,
+        sobject: &str,
+        records: Vec<Value>,
+        options: WriteOptions,
+    ) -> Result<Vec<Value>> {
+        Client::write_many(self, operation, sobject, records, &options).await
+    }
+
+    async fn describe(&self, sobject: &str) -> Result<Arc<Value>> {
+        Client::describe(self, sobject).await
+    }
+
+    async fn request(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        Client::request(self, method, path, body.as_ref()).await
+    }
+
+    fn stats(&self) -> Option<ConnectionStats> {
+        Some(Client::stats(self))
+    }
+}

@@ -1,0 +1,260 @@
+//! Access tokens: fetched from the OAuth token endpoint, cached, and
+//! refreshed once however many calls find the token expired at once.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::jwt::JwtSigner;
+use super::settings::{Auth, Connection, Secret};
+use super::{Result, SalesforceError};
+
+/// What a call needs to reach the org.
+#[derive(Debug)]
+pub(crate) struct Token {
+    /// The bearer token.
+    pub(crate) access_token: Secret,
+    /// The org's instance, without a trailing slash.
+    pub(crate) instance_url: String,
+    /// Counts the tokens fetched, so that a refresh can tell whether
+    /// another caller replaced this one already.
+    generation: u64,
+}
+
+/// The OAuth token endpoint's success answer.
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    instance_url: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// Where a connection's tokens come from.
+#[derive(Debug)]
+enum Grant {
+    RefreshToken {
+        client_id: String,
+        client_secret: Option<Secret>,
+    },
+    ClientCredentials {
+        client_id: String,
+        client_secret: Secret,
+    },
+    JwtBearer {
+        client_id: String,
+        username: String,
+        signer: JwtSigner,
+    },
+    Fixed(Secret),
+}
+
+/// The cached token of one connection.
+#[derive(Debug)]
+pub(crate) struct Authenticator {
+    grant: Grant,
+    login_url: String,
+    configured_instance: Option<String>,
+    /// The current token and, for the refresh token flow, the refresh token
+    /// (Salesforce may rotate it). Held across a fetch, so concurrent
+    /// callers wait for one fetch instead of starting their own.
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    token: Option<Arc<Token>>,
+    refresh_token: Option<Secret>,
+    fetched: u64,
+}
+
+impl Authenticator {
+    pub(crate) fn new(connection: &Connection) -> Result<Self, String> {
+        let mut refresh_token = None;
+        let grant = match &connection.auth {
+            Auth::RefreshToken {
+                client_id,
+                client_secret,
+                refresh_token: token,
+            } => {
+                refresh_token = Some(token.clone());
+                Grant::RefreshToken {
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                }
+            }
+            Auth::ClientCredentials {
+                client_id,
+                client_secret,
+            } => Grant::ClientCredentials {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+            },
+            Auth::JwtBearer {
+                client_id,
+                username,
+                private_key,
+            } => Grant::JwtBearer {
+                client_id: client_id.clone(),
+                username: username.clone(),
+                signer: JwtSigner::from_pem(private_key.expose())
+                    .map_err(|error| format!("salesforce.private_key: {error}"))?,
+            },
+            Auth::AccessToken(token) => Grant::Fixed(token.clone()),
+        };
+        Ok(Self {
+            grant,
+            login_url: connection.login_url.clone(),
+            configured_instance: connection.instance_url.clone(),
+            state: Mutex::new(State {
+                token: None,
+                refresh_token,
+                fetched: 0,
+            }),
+        })
+    }
+
+    /// The cached token, fetched first if there is none.
+    pub(crate) async fn token(&self, http: &reqwest::Client) -> Result<Arc<Token>> {
+        let mut state = self.state.lock().await;
+        if let Some(token) = &state.token {
+            return Ok(token.clone());
+        }
+        self.fetch(http, &mut state).await
+    }
+
+    /// A new token in place of `stale`, which Salesforce refused. When
+    /// another caller replaced it already, that token is returned and no
+    /// request is sent.
+    pub(crate) async fn refresh(
+        &self,
+        http: &reqwest::Client,
+        stale: &Token,
+    ) -> Result<Arc<Token>> {
+        let mut state = self.state.lock().await;
+        if let Some(token) = &state.token
+            && token.generation != stale.generation
+        {
+            return Ok(token.clone());
+        }
+        state.token = None;
+        if let Grant::Fixed(_) = self.grant {
+            return Err(SalesforceError::new(
+                401,
+                "INVALID_SESSION_ID",
+                "Salesforce refused the configured access token, and auth = access_token cannot refresh it: configure refresh_token, client_credentials or jwt_bearer",
+            ));
+        }
+        self.fetch(http, &mut state).await
+    }
+
+    async fn fetch(&self, http: &reqwest::Client, state: &mut State) -> Result<Arc<Token>> {
+        let response = match &self.grant {
+            Grant::Fixed(token) => TokenResponse {
+                access_token: token.expose().to_owned(),
+                instance_url: None,
+                refresh_token: None,
+            },
+            grant => self.request(http, grant, state).await?,
+        };
+        if let Some(rotated) = response.refresh_token {
+            state.refresh_token = Some(Secret::new(rotated));
+        }
+        // The token response names the instance; a refresh answer without
+        // one keeps the instance already known rather than dropping it.
+        let instance_url = response
+            .instance_url
+            .or_else(|| state.token.as_ref().map(|t| t.instance_url.clone()))
+            .or_else(|| self.configured_instance.clone())
+            .ok_or_else(|| {
+                SalesforceError::new(
+                    0,
+                    "GUST_NO_INSTANCE_URL",
+                    "the token response named no instance_url and none is configured",
+                )
+            })?;
+        state.fetched += 1;
+        let token = Arc::new(Token {
+            access_token: Secret::new(response.access_token),
+            instance_url: instance_url.trim_end_matches('/').to_owned(),
+            generation: state.fetched,
+        });
+        state.token = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn request(
+        &self,
+        http: &reqwest::Client,
+        grant: &Grant,
+        state: &State,
+    ) -> Result<TokenResponse> {
+        let mut form: Vec<(&str, String)> = Vec::new();
+        match grant {
+            Grant::RefreshToken {
+                client_id,
+                client_secret,
+            } => {
+                let refresh_token = state
+                    .refresh_token
+                    .as_ref()
+                    .expect("the refresh token flow has a refresh token");
+                form.push(("grant_type", "refresh_token".into()));
+                form.push(("client_id", client_id.clone()));
+                if let Some(secret) = client_secret {
+                    form.push(("client_secret", secret.expose().to_owned()));
+                }
+                form.push(("refresh_token", refresh_token.expose().to_owned()));
+            }
+            Grant::ClientCredentials {
+                client_id,
+                client_secret,
+            } => {
+                form.push(("grant_type", "client_credentials".into()));
+                form.push(("client_id", client_id.clone()));
+                form.push(("client_secret", client_secret.expose().to_owned()));
+            }
+            Grant::JwtBearer {
+                client_id,
+                username,
+                signer,
+            } => {
+                form.push((
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
+                ));
+                form.push((
+                    "assertion",
+                    signer.assertion(client_id, username, &self.login_url),
+                ));
+            }
+            Grant::Fixed(_) => unreachable!("a fixed token is never requested"),
+        }
+        let url = format!("{}/services/oauth2/token", self.login_url);
+        let response = http
+            .post(&url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|error| SalesforceError::transport(&error))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| SalesforceError::transport(&error))?;
+        if !status.is_success() {
+            let mut error = SalesforceError::from_response(status.as_u16(), &body);
+            error.message = format!("logging in at {url} failed: {}", error.message);
+            return Err(error);
+        }
+        serde_json::from_slice(&body).map_err(|error| {
+            SalesforceError::new(
+                status.as_u16(),
+                "GUST_BAD_TOKEN_RESPONSE",
+                format!("the token endpoint {url} answered something that is not a token: {error}"),
+            )
+        })
+    }
+}

@@ -1,0 +1,560 @@
+//! Bulk API 2.0: ingest jobs (CSV built from JSON records, the job polled
+//! to its end, successful, failed and unprocessed rows merged back in input
+//! order) and query jobs (CSV pages behind `Sforce-Locator`).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use super::client::{Body, Call, Client};
+use super::{Result, SalesforceError, WriteOperation, WriteOptions};
+
+/// The first wait between polls of a job; it doubles up to [`POLL_MAX`].
+const POLL_START: Duration = Duration::from_millis(50);
+const POLL_MAX: Duration = Duration::from_secs(2);
+/// The most bytes of CSV one ingest job takes (Salesforce: 150 MB after
+/// base64, which it advises keeping to 100 MB of data).
+const MAX_JOB_BYTES: usize = 100_000_000;
+/// The most rows of one query results page.
+const QUERY_PAGE_ROWS: usize = 10_000;
+
+/// What Salesforce writes for "set this field to null" in a CSV cell.
+const CSV_NULL: &str = "#N/A";
+
+/// The rows of an ingest job, as sent.
+struct IngestCsv {
+    columns: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl IngestCsv {
+    /// The CSV of `records`: one column per field any record has (a nested
+    /// object, a relationship by external id, is `Rel.Field`), an empty cell
+    /// where a record lacks the field, `#N/A` for null.
+    fn build(operation: WriteOperation, records: &[Value]) -> Result<Self> {
+        let mut columns: Vec<String> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut flat_rows = Vec::with_capacity(records.len());
+        for record in records {
+            let cells = if operation == WriteOperation::Delete {
+                let id = record
+                    .as_str()
+                    .or_else(|| record["Id"].as_str())
+                    .ok_or_else(|| {
+                        SalesforceError::bad_request(format!(
+                            "a record to delete is an Id or an object with an Id, not {record}"
+                        ))
+                    })?;
+                vec![("Id".to_owned(), id.to_owned())]
+            } else {
+                flatten(record)?
+            };
+            for (column, _) in &cells {
+                if !index.contains_key(column) {
+                    index.insert(column.clone(), columns.len());
+                    columns.push(column.clone());
+                }
+            }
+            flat_rows.push(cells);
+        }
+        let rows = flat_rows
+            .into_iter()
+            .map(|cells| {
+                let mut row = vec![String::new(); columns.len()];
+                for (column, value) in cells {
+                    row[index[&column]] = value;
+                }
+                row
+            })
+            .collect();
+        Ok(Self { columns, rows })
+    }
+
+    fn to_bytes(&self) -> Result<Bytes> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let written = writer.write_record(&self.columns).and_then(|()| {
+            self.rows
+                .iter()
+                .try_for_each(|row| writer.write_record(row))
+        });
+        written
+            .map_err(|error| SalesforceError::bad_request(format!("cannot write CSV: {error}")))?;
+        let bytes = writer
+            .into_inner()
+            .map_err(|error| SalesforceError::bad_request(format!("cannot write CSV: {error}")))?;
+        if bytes.len() > MAX_JOB_BYTES {
+            return Err(SalesforceError::bad_request(format!(
+                "the records make {} bytes of CSV, more than one Bulk API 2.0 job takes ({MAX_JOB_BYTES})",
+                bytes.len()
+            )));
+        }
+        Ok(Bytes::from(bytes))
+    }
+
+    /// Maps the rows Salesforce echoes back to the input's positions:
+    /// identical rows are interchangeable, so the first unclaimed one wins.
+    fn positions(&self) -> HashMap<&[String], VecDeque<usize>> {
+        let mut positions: HashMap<&[String], VecDeque<usize>> = HashMap::new();
+        for (at, row) in self.rows.iter().enumerate() {
+            positions.entry(row.as_slice()).or_default().push_back(at);
+        }
+        positions
+    }
+}
+
+/// A record's fields as CSV cells.
+fn flatten(record: &Value) -> Result<Vec<(String, String)>> {
+    let Value::Object(fields) = record else {
+        return Err(SalesforceError::bad_request(format!(
+            "a record is a JSON object, not {record}"
+        )));
+    };
+    let mut cells = Vec::with_capacity(fields.len());
+    for (name, value) in fields {
+        if name == "attributes" {
+            continue;
+        }
+        match value {
+            Value::Object(related) => {
+                for (field, value) in related {
+                    if field != "attributes" {
+                        cells.push((format!("{name}.{field}"), cell(value)?));
+                    }
+                }
+            }
+            value => cells.push((name.clone(), cell(value)?)),
+        }
+    }
+    Ok(cells)
+}
+
+fn cell(value: &Value) -> Result<String> {
+    Ok(match value {
+        Value::Null => CSV_NULL.to_owned(),
+        Value::String(text) => text.clone(),
+        Value::Bool(_) | Value::Number(_) => value.to_string(),
+        Value::Array(_) | Value::Object(_) => {
+            return Err(SalesforceError::bad_request(format!(
+                "a Bulk API 2.0 field takes text, numbers, booleans or null, not {value}"
+            )));
+        }
+    })
+}
+
+impl Client {
+    /// Writes `records` through one Bulk API 2.0 ingest job and returns one
+    /// result per record, in input order, like sObject Collections'.
+    pub(crate) async fn bulk_write(
+        &self,
+        operation: WriteOperation,
+        sobject: &str,
+        records: Vec<Value>,
+        options: &WriteOptions,
+    ) -> Result<Vec<Value>> {
+        let csv = IngestCsv::build(operation, &records)?;
+        drop(records);
+        let data = csv.to_bytes()?;
+        let mut job = json!({
+            "object": sobject,
+            "operation": operation_name(operation),
+            "contentType": "CSV",
+            "columnDelimiter": "COMMA",
+            "lineEnding": "LF",
+        });
+        if let Some(field) = &options.external_id_field {
+            job["externalIdFieldName"] = json!(field);
+        }
+        let jobs = self.data_path("/jobs/ingest");
+        let created: Value = self
+            .send(&Call::new(Method::POST, jobs.clone()).body(Body::json(&job)))
+            .await?
+            .json()?;
+        let id = created["id"]
+            .as_str()
+            .ok_or_else(|| SalesforceError::new(200, "GUST_BAD_RESPONSE", "the job has no id"))?
+            .to_owned();
+        let job_path = format!("{jobs}/{id}");
+        if let Err(error) = self.upload(&job_path, data).await {
+            let abort = json!({ "state": "Aborted" });
+            let _ = self
+                .send(&Call::new(Method::PATCH, job_path.clone()).body(Body::json(&abort)))
+                .await;
+            return Err(error);
+        }
+        let state = self.poll_job(&job_path).await?;
+        let mut results: Vec<Option<Value>> = vec![None; csv.rows.len()];
+        let mut positions = csv.positions();
+        for (kind, resource) in [
+            (Outcome::Succeeded, "successfulResults/"),
+            (Outcome::Failed, "failedResults/"),
+            (Outcome::Unprocessed, "unprocessedrecords/"),
+        ] {
+            let answer = self
+                .send(&Call::new(Method::GET, format!("{job_path}/{resource}")))
+                .await?;
+            merge(
+                &csv,
+                &mut positions,
+                &mut results,
+                kind,
+                &answer.body,
+                &state,
+            )?;
+        }
+        let unmatched = results.iter().filter(|r| r.is_none()).count();
+        Ok(results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| {
+                    failure(
+                        Value::Null,
+                        "GUST_NO_RESULT",
+                        &format!(
+                            "Bulk API 2.0 returned no result for this record ({unmatched} records unmatched)"
+                        ),
+                        &[],
+                    )
+                })
+            })
+            .collect())
+    }
+
+    async fn upload(&self, job_path: &str, data: Bytes) -> Result<()> {
+        let put = Call::new(Method::PUT, format!("{job_path}/batches")).body(Body::Csv(data));
+        self.send(&put).await?;
+        let complete = json!({ "state": "UploadComplete" });
+        self.send(&Call::new(Method::PATCH, job_path).body(Body::json(&complete)))
+            .await?;
+        Ok(())
+    }
+
+    /// Polls a job until it ends and returns its last info; a query job
+    /// that failed or was aborted is an error.
+    async fn poll_job(&self, job_path: &str) -> Result<Value> {
+        let mut wait = POLL_START;
+        loop {
+            let info: Value = self.send(&Call::new(Method::GET, job_path)).await?.json()?;
+            match info["state"].as_str().unwrap_or_default() {
+                "JobComplete" | "Failed" | "Aborted" => return Ok(info),
+                _ => {}
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(POLL_MAX);
+        }
+    }
+
+    /// The pages of `soql` through a Bulk API 2.0 query job, each a list of
+    /// records whose values are the CSV's text (an empty cell is null).
+    pub fn bulk_query(&self, soql: &str, include_deleted: bool) -> BulkQueryPages {
+        BulkQueryPages {
+            client: self.clone(),
+            soql: soql.to_owned(),
+            include_deleted,
+            job_path: None,
+            locator: None,
+            done: false,
+        }
+    }
+}
+
+fn operation_name(operation: WriteOperation) -> &'static str {
+    match operation {
+        WriteOperation::Insert => "insert",
+        WriteOperation::Update => "update",
+        WriteOperation::Upsert => "upsert",
+        WriteOperation::Delete => "delete",
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    Failed,
+    Unprocessed,
+}
+
+/// Places each row of one results CSV at its input position.
+fn merge(
+    csv: &IngestCsv,
+    positions: &mut HashMap<&[String], VecDeque<usize>>,
+    results: &mut [Option<Value>],
+    kind: Outcome,
+    body: &[u8],
+    job: &Value,
+) -> Result<()> {
+    let mut reader = csv::ReaderBuilder::new().from_reader(body);
+    let unreadable = |error: csv::Error| {
+        SalesforceError::new(
+            200,
+            "GUST_BAD_RESPONSE",
+            format!("Bulk API 2.0 results are not CSV: {error}"),
+        )
+    };
+    let header = reader.headers().map_err(unreadable)?.clone();
+    let column = |name: &str| header.iter().position(|h| h == name);
+    let original: Vec<Option<usize>> = csv.columns.iter().map(|c| column(c)).collect();
+    let (id_at, created_at, error_at) =
+        (column("sf__Id"), column("sf__Created"), column("sf__Error"));
+    for row in reader.records() {
+        let row = row.map_err(unreadable)?;
+        let key: Vec<String> = original
+            .iter()
+            .map(|at| at.and_then(|at| row.get(at)).unwrap_or_default().to_owned())
+            .collect();
+        let Some(at) = positions
+            .get_mut(key.as_slice())
+            .and_then(VecDeque::pop_front)
+        else {
+            continue;
+        };
+        let cell = |at: Option<usize>| at.and_then(|at| row.get(at)).unwrap_or_default();
+        let id = match cell(id_at) {
+            "" => Value::Null,
+            id => json!(id),
+        };
+        results[at] = Some(match kind {
+            Outcome::Succeeded => json!({
+                "id": id,
+                "success": true,
+                "created": cell(created_at) == "true",
+                "errors": [],
+            }),
+            Outcome::Failed => {
+                let (code, message, fields) = parse_bulk_error(cell(error_at));
+                failure(id, code, message, &fields)
+            }
+            Outcome::Unprocessed => {
+                let reason = job["errorMessage"]
+                    .as_str()
+                    .unwrap_or("the job ended first");
+                failure(
+                    Value::Null,
+                    "GUST_UNPROCESSED",
+                    &format!("Bulk API 2.0 did not process this record: {reason}"),
+                    &[],
+                )
+            }
+        });
+    }
+    Ok(())
+}
+
+fn failure(id: Value, code: &str, message: &str, fields: &[&str]) -> Value {
+    json!({
+        "id": id,
+        "success": false,
+        "created": false,
+        "errors": [{ "statusCode": code, "message": message, "fields": fields }],
+    })
+}
+
+/// `CODE:message:Field1,Field2 --`, Bulk API 2.0's `sf__Error`, split.
+fn parse_bulk_error(text: &str) -> (&str, &str, Vec<&str>) {
+    let text = text.trim().trim_end_matches("--").trim_end();
+    let Some((code, rest)) = text.split_once(':') else {
+        return (text, "", Vec::new());
+    };
+    match rest.rsplit_once(':') {
+        Some((message, fields)) => (
+            code,
+            message,
+            fields
+                .split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .collect(),
+        ),
+        None => (code, rest, Vec::new()),
+    }
+}
+
+/// The pages of a Bulk API 2.0 query job.
+#[derive(Debug)]
+pub struct BulkQueryPages {
+    client: Client,
+    soql: String,
+    include_deleted: bool,
+    job_path: Option<String>,
+    locator: Option<String>,
+    done: bool,
+}
+
+impl BulkQueryPages {
+    /// The next page of records; `None` after the last. The first call
+    /// creates the job and waits for it.
+    pub async fn next_page(&mut self) -> Option<Result<Vec<Map<String, Value>>>> {
+        if self.done {
+            return None;
+        }
+        let page = self.fetch().await;
+        if page.is_err() {
+            self.done = true;
+        }
+        Some(page)
+    }
+
+    async fn fetch(&mut self) -> Result<Vec<Map<String, Value>>> {
+        let client = self.client.clone();
+        let job_path = match &self.job_path {
+            Some(path) => path.clone(),
+            None => {
+                let operation = if self.include_deleted {
+                    "queryAll"
+                } else {
+                    "query"
+                };
+                let body = json!({ "operation": operation, "query": self.soql });
+                let jobs = client.data_path("/jobs/query");
+                let created: Value = client
+                    .send(&Call::new(Method::POST, jobs.clone()).body(Body::json(&body)))
+                    .await?
+                    .json()?;
+                let id = created["id"].as_str().ok_or_else(|| {
+                    SalesforceError::new(200, "GUST_BAD_RESPONSE", "the job has no id")
+                })?;
+                let path = format!("{jobs}/{id}");
+                let info = client.poll_job(&path).await?;
+                if info["state"] != "JobComplete" {
+                    return Err(SalesforceError::new(
+                        200,
+                        "GUST_BULK_QUERY_FAILED",
+                        format!(
+                            "the query job ended {}: {}",
+                            info["state"].as_str().unwrap_or("?"),
+                            info["errorMessage"].as_str().unwrap_or("no reason given")
+                        ),
+                    ));
+                }
+                self.job_path = Some(path.clone());
+                path
+            }
+        };
+        let mut call = Call::new(Method::GET, format!("{job_path}/results"))
+            .query("maxRecords", QUERY_PAGE_ROWS.to_string());
+        if let Some(locator) = &self.locator {
+            call = call.query("locator", locator.clone());
+        }
+        let answer = client.send(&call).await?;
+        match answer.header("sforce-locator") {
+            Some(locator) if !locator.is_empty() && locator != "null" => {
+                self.locator = Some(locator.to_owned());
+            }
+            _ => self.done = true,
+        }
+        let mut reader = csv::ReaderBuilder::new().from_reader(answer.body.as_ref());
+        let unreadable = |error: csv::Error| {
+            SalesforceError::new(
+                200,
+                "GUST_BAD_RESPONSE",
+                format!("the query job's results are not CSV: {error}"),
+            )
+        };
+        let header = reader.headers().map_err(unreadable)?.clone();
+        reader
+            .records()
+            .map(|row| {
+                let row = row.map_err(unreadable)?;
+                Ok(header
+                    .iter()
+                    .zip(row.iter())
+                    .map(|(name, cell)| {
+                        let value = if cell.is_empty() {
+                            Value::Null
+                        } else {
+                            json!(cell)
+                        };
+                        (name.to_owned(), value)
+                    })
+                    .collect())
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_csv_columns_from_every_record() {
+        let records = vec![
+            json!({"attributes": {"type": "Lead"}, "LastName": "Lovelace", "Company": "Analytical, Ltd"}),
+            json!({"LastName": "Hopper", "Email": null, "Account": {"Erp_Id__c": "E-1"}}),
+        ];
+        let csv = IngestCsv::build(WriteOperation::Insert, &records).unwrap();
+        assert_eq!(
+            csv.columns,
+            ["LastName", "Company", "Email", "Account.Erp_Id__c"]
+        );
+        let text = String::from_utf8(csv.to_bytes().unwrap().to_vec()).unwrap();
+        assert_eq!(
+            text,
+            "LastName,Company,Email,Account.Erp_Id__c\n\
+             Lovelace,\"Analytical, Ltd\",,\n\
+             Hopper,,#N/A,E-1\n"
+        );
+        let deletes = IngestCsv::build(
+            WriteOperation::Delete,
+            &[json!("00Q1"), json!({"Id": "00Q2"})],
+        )
+        .unwrap();
+        assert_eq!(deletes.rows, [["00Q1"], ["00Q2"]]);
+        assert!(IngestCsv::build(WriteOperation::Insert, &[json!({"Tags": [1]})]).is_err());
+    }
+
+    #[test]
+    fn merges_results_back_in_input_order() {
+        let records = vec![
+            json!({"LastName": "A"}),
+            json!({"LastName": "B"}),
+            json!({"LastName": "A"}),
+        ];
+        let csv = IngestCsv::build(WriteOperation::Insert, &records).unwrap();
+        let mut positions = csv.positions();
+        let mut results = vec![None; 3];
+        let job = json!({"state": "JobComplete"});
+        let failed = b"\"sf__Id\",\"sf__Error\",LastName\n\"\",\"REQUIRED_FIELD_MISSING:Required fields are missing: [Company]:Company --\",\"B\"\n";
+        merge(
+            &csv,
+            &mut positions,
+            &mut results,
+            Outcome::Failed,
+            failed,
+            &job,
+        )
+        .unwrap();
+        let ok = b"\"sf__Id\",\"sf__Created\",LastName\n\"00Q2\",\"true\",\"A\"\n\"00Q1\",\"true\",\"A\"\n";
+        merge(
+            &csv,
+            &mut positions,
+            &mut results,
+            Outcome::Succeeded,
+            ok,
+            &job,
+        )
+        .unwrap();
+        let results: Vec<Value> = results.into_iter().map(Option::unwrap).collect();
+        assert_eq!(results[0]["id"], "00Q2");
+        assert_eq!(results[2]["id"], "00Q1");
+        assert_eq!(results[1]["success"], false);
+        assert_eq!(
+            results[1]["errors"][0],
+            json!({"statusCode": "REQUIRED_FIELD_MISSING", "message": "Required fields are missing: [Company]", "fields": ["Company"]})
+        );
+    }
+
+    #[test]
+    fn splits_bulk_errors() {
+        assert_eq!(
+            parse_bulk_error("INVALID_FIELD:No such column:Foo__c,Bar__c --"),
+            ("INVALID_FIELD", "No such column", vec!["Foo__c", "Bar__c"])
+        );
+        assert_eq!(
+            parse_bulk_error("DUPLICATE_VALUE:duplicate value found:--"),
+            ("DUPLICATE_VALUE", "duplicate value found", vec![])
+        );
+    }
+}
