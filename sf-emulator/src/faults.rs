@@ -1,5 +1,5 @@
-//! Faults a test injects on chosen routes (503, UNABLE_TO_LOCK_ROW, added
-//! latency), and the log of every request the emulator answered.
+//! Faults a test injects on chosen routes (503, UNABLE_TO_LOCK_ROW,
+//! REQUEST_LIMIT_EXCEEDED, added latency), and the log of every request the emulator answered.
 
 use std::time::Duration;
 
@@ -16,6 +16,9 @@ pub enum FaultKind {
     Unavailable,
     /// 400 UNABLE_TO_LOCK_ROW, as when another transaction holds the row.
     UnableToLockRow,
+    /// 403 REQUEST_LIMIT_EXCEEDED for too many concurrent long-running
+    /// requests (the daily allowance has its own setting).
+    RequestLimitExceeded,
     /// The request is answered normally, this much later.
     Latency {
         /// The delay, in milliseconds.
@@ -80,6 +83,11 @@ impl Faults {
             FaultKind::UnableToLockRow => Injected::Fail(ApiError::bad_request(
                 "UNABLE_TO_LOCK_ROW",
                 "unable to obtain exclusive access to this record or 1 records",
+            )),
+            FaultKind::RequestLimitExceeded => Injected::Fail(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "REQUEST_LIMIT_EXCEEDED",
+                "ConcurrentPerOrgLongTxn Limit exceeded.",
             )),
             FaultKind::Latency { ms } => Injected::Delay(Duration::from_millis(*ms)),
         };

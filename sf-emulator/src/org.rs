@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::ids::RecordId;
 use crate::schema::{Field, FieldType, Object, Schema};
 use crate::values::{self, coerce};
+use index::ValueIndex;
 
 /// A record's fields by API name.
 pub type Fields = Map<String, Value>;
@@ -49,6 +50,9 @@ pub struct Org {
     changes: Option<Vec<Change>>,
     /// Counts writes, so that a saver knows when there is something new.
     version: u64,
+    /// The records by unique and external id values; `None` until the next
+    /// write after the schema or the records were replaced.
+    index: Option<ValueIndex>,
 }
 
 impl Org {
@@ -62,6 +66,7 @@ impl Org {
             user: RecordId::new("005", 0),
             changes: None,
             version: 0,
+            index: None,
         };
         let user = org.next_id("005");
         org.user = user.clone();
@@ -111,6 +116,7 @@ impl Org {
         }
         self.records = records;
         self.next_number = next_number;
+        self.index = None;
         if let Some(changes) = &mut self.changes {
             changes.clear();
         }
@@ -147,6 +153,7 @@ impl Org {
 
     /// The data model, to add custom objects and fields to.
     pub fn schema_mut(&mut self) -> &mut Schema {
+        self.index = None;
         &mut self.schema
     }
 
@@ -193,6 +200,13 @@ impl Org {
     /// The Ids of the records of `object` whose `field` equals `value`
     /// (text compared without regard to case, as external ids are).
     pub fn find_by(&self, object: &Object, field: &Field, value: &Value) -> Vec<RecordId> {
+        if let Some(found) = self
+            .index
+            .as_ref()
+            .and_then(|index| index.find(&object.name, &field.name, value))
+        {
+            return found;
+        }
         self.records(object, false)
             .filter(|fields| same_value(fields.get(&field.name), value))
             .filter_map(|fields| fields.get("Id")?.as_str().and_then(RecordId::parse))
@@ -201,6 +215,7 @@ impl Org {
 
     /// Creates a record of `object` from the fields of `body`.
     pub fn create(&mut self, object: &str, body: &Fields) -> Result<RecordId, ApiError> {
+        self.build_index();
         let object = self.object(object)?.clone();
         let mut fields = self.checked_fields(&object, body, Write::Create)?;
         for field in &object.fields {
@@ -238,6 +253,7 @@ impl Org {
 
     /// Updates record `id` of `object` with the fields of `body`.
     pub fn update(&mut self, object: &str, id: &RecordId, body: &Fields) -> Result<(), ApiError> {
+        self.build_index();
         let object = self.object(object)?.clone();
         if self.get(&object.name, id).is_none() {
             return Err(ApiError::not_found());
@@ -261,9 +277,15 @@ impl Org {
         let Some(fields) = self.records.get_mut(id) else {
             return Err(ApiError::not_found());
         };
+        if let Some(index) = &mut self.index {
+            index.remove(&object.name, id, fields);
+        }
         fields.extend(changes);
         stamp(fields, &user, false);
         derive(&object, fields);
+        if let Some(index) = &mut self.index {
+            index.insert(&object.name, id, fields);
+        }
         self.record_change(&object.name, id, false);
         self.version += 1;
         Ok(())
@@ -279,6 +301,7 @@ impl Org {
         body: &Fields,
         version: &str,
     ) -> Result<Upserted, ExternalIdError> {
+        self.build_index();
         let object = self.object(object)?.clone();
         let external = object
             .field(field)
@@ -338,7 +361,9 @@ impl Org {
 
     /// Deletes record `id` of `object` (it stays visible to queryAll).
     pub fn delete(&mut self, object: &str, id: &RecordId) -> Result<(), ApiError> {
-        let key_prefix = self.object(object)?.key_prefix.clone();
+        self.build_index();
+        let object = self.object(object)?.name.clone();
+        let key_prefix = self.object(&object)?.key_prefix.clone();
         let user = self.user.to_string();
         match self
             .records
@@ -352,11 +377,21 @@ impl Org {
                 "entity is deleted",
             )),
             Some(fields) => {
+                if let Some(index) = &mut self.index {
+                    index.remove(&object, id, fields);
+                }
                 fields.insert("IsDeleted".to_owned(), json!(true));
                 stamp(fields, &user, false);
                 self.version += 1;
                 Ok(())
             }
+        }
+    }
+
+    /// Builds the index of unique and external id values, if stale.
+    fn build_index(&mut self) {
+        if self.index.is_none() {
+            self.index = Some(ValueIndex::build(&self.schema, &self.records));
         }
     }
 
@@ -383,6 +418,9 @@ impl Org {
         derive(object, &mut fields);
         let object = object.name.clone();
         self.record_change(&object, &id, true);
+        if let Some(index) = &mut self.index {
+            index.insert(&object, &id, &fields);
+        }
         self.records.insert(id, fields);
         self.version += 1;
     }
@@ -584,5 +622,6 @@ fn derive(object: &Object, fields: &mut Fields) {
     }
 }
 
+mod index;
 #[cfg(test)]
 mod tests;

@@ -241,6 +241,7 @@ impl Emulator {
                 self.shared.config.max_body_bytes,
             ))
             .layer(middleware::from_fn(salesforce_shaped))
+            .layer(middleware::from_fn(uri_length))
             .layer(middleware::from_fn_with_state(self.shared.clone(), log))
             .with_state(self.shared.clone())
     }
@@ -400,6 +401,23 @@ async fn log(State(shared): State<Arc<Shared>>, request: Request, next: Next) ->
     });
     drop(log);
     response
+}
+
+/// The longest URI Salesforce takes, in bytes.
+const MAX_URI_BYTES: usize = 16_384;
+
+/// Refuses a URI over [`MAX_URI_BYTES`] with 414, in the HTML its front
+/// servers answer with rather than Salesforce's JSON.
+async fn uri_length(request: Request, next: Next) -> Response {
+    if request.uri().to_string().len() <= MAX_URI_BYTES {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::URI_TOO_LONG,
+        [(header::CONTENT_TYPE, "text/html;charset=iso-8859-1")],
+        "<h1>Bad Message 414</h1><pre>reason: URI Too Long</pre>",
+    )
+        .into_response()
 }
 
 /// How many requests the log keeps, so that a long-running emulator does

@@ -367,6 +367,12 @@ async fn injected_faults_hit_the_routes_chosen_and_every_request_is_logged() {
         kind: FaultKind::Latency { ms: 150 },
         times: Some(1),
     });
+    org.running.emulator.inject(Fault {
+        path: "/sobjects/Lead".into(),
+        method: None,
+        kind: FaultKind::RequestLimitExceeded,
+        times: Some(1),
+    });
     let create = || {
         org.request(Method::POST, "/sobjects/Account")
             .json(&json!({ "Name": "Retry me" }))
@@ -383,6 +389,13 @@ async fn injected_faults_hit_the_routes_chosen_and_every_request_is_logged() {
         (status, error[0]["errorCode"].as_str()),
         (503, Some("SERVER_UNAVAILABLE"))
     );
+    let (status, error) = Org::send(org.request(Method::GET, "/sobjects/Lead/describe")).await;
+    assert_eq!(
+        (status, error[0]["errorCode"].as_str()),
+        (403, Some("REQUEST_LIMIT_EXCEEDED"))
+    );
+    let (status, _) = Org::send(org.request(Method::GET, "/sobjects/Lead/describe")).await;
+    assert_eq!(status, 200, "the fault was used up");
     let started = std::time::Instant::now();
     let (status, found) = Org::send(
         org.request(Method::GET, "/query")
@@ -414,11 +427,33 @@ async fn injected_faults_hit_the_routes_chosen_and_every_request_is_logged() {
         seen[3],
         (format!("GET /services/data/{VERSION}/limits"), 503)
     );
+    assert_eq!(seen[4].1, 403);
+    assert_eq!(seen[5].1, 200);
     assert!(
-        seen[4]
+        seen[6]
             .0
             .starts_with(&format!("GET /services/data/{VERSION}/query?q="))
     );
+}
+
+#[tokio::test]
+async fn a_uri_over_16384_bytes_is_refused_with_414_as_salesforce_does() {
+    let org = Org::start().await;
+    let long = format!(
+        "SELECT Id FROM Account WHERE Name IN ({})",
+        vec!["'Acme Corporation'"; 1_000].join(",")
+    );
+    let response = org
+        .request(Method::GET, "/query")
+        .query(&[("q", &long)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 414);
+    assert!(response.text().await.unwrap().contains("URI Too Long"));
+    let short = "SELECT Id FROM Account WHERE Name IN ('Acme Corporation')";
+    let (status, _) = Org::send(org.request(Method::GET, "/query").query(&[("q", short)])).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

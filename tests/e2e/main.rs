@@ -7,6 +7,8 @@ mod cli;
 mod imports;
 /// The runner: references, filters, retries, prebuilt steps.
 mod runner;
+/// The Salesforce client against sf-emulator: every action, pages, auth, retries, limits, Bulk 2.0.
+mod salesforce;
 /// The sandbox: limits, traps, WASI lockdown, refused modules.
 mod sandbox;
 /// `gust serve` as a process: killed mid-load and restarted, and `gust runs`.

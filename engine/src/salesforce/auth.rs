@@ -2,6 +2,7 @@
 //! refreshed once however many calls find the token expired at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -61,6 +62,8 @@ pub(crate) struct Authenticator {
     /// (Salesforce may rotate it). Held across a fetch, so concurrent
     /// callers wait for one fetch instead of starting their own.
     state: Mutex<State>,
+    /// Tokens fetched to replace a refused one.
+    refreshes: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -113,6 +116,7 @@ impl Authenticator {
                 refresh_token,
                 fetched: 0,
             }),
+            refreshes: AtomicU64::new(0),
         })
     }
 
@@ -147,7 +151,13 @@ impl Authenticator {
                 "Salesforce refused the configured access token, and auth = access_token cannot refresh it: configure refresh_token, client_credentials or jwt_bearer",
             ));
         }
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
         self.fetch(http, &mut state).await
+    }
+
+    /// How many tokens were fetched to replace a refused one.
+    pub(crate) fn refreshes(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
     }
 
     async fn fetch(&self, http: &reqwest::Client, state: &mut State) -> Result<Arc<Token>> {

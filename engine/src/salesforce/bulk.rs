@@ -179,9 +179,13 @@ impl Client {
         let job_path = format!("{jobs}/{id}");
         if let Err(error) = self.upload(&job_path, data).await {
             let abort = json!({ "state": "Aborted" });
-            let _ = self
+            // Best effort: the upload's error is the one worth reporting.
+            if let Err(abort_error) = self
                 .send(&Call::new(Method::PATCH, job_path.clone()).body(Body::json(&abort)))
-                .await;
+                .await
+            {
+                tracing::warn!(%abort_error, job = %id, "could not abort a Bulk API 2.0 job");
+            }
             return Err(error);
         }
         let state = self.poll_job(&job_path).await?;

@@ -40,7 +40,6 @@ struct Inner {
 struct Counters {
     requests: AtomicU64,
     retries: AtomicU64,
-    refreshes: AtomicU64,
 }
 
 /// What a connection has done, for `/metrics`.
@@ -150,8 +149,6 @@ impl Client {
     /// A client for `connection`. Fails only when the connection's key is
     /// unusable (a JWT private key that is not an RSA key).
     pub fn new(connection: Connection) -> Result<Self, String> {
-        // Gust's TLS uses ring; installing it twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("gust/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
@@ -181,7 +178,7 @@ impl Client {
         ConnectionStats {
             requests: counters.requests.load(Ordering::Relaxed),
             retries: counters.retries.load(Ordering::Relaxed),
-            refreshes: counters.refreshes.load(Ordering::Relaxed),
+            refreshes: self.inner.auth.refreshes(),
             api_usage: self.inner.usage.snapshot(),
         }
     }
@@ -273,7 +270,6 @@ impl Client {
             }
             if answer.status == StatusCode::UNAUTHORIZED && !*refreshed {
                 *refreshed = true;
-                inner.counters.refreshes.fetch_add(1, Ordering::Relaxed);
                 token = inner.auth.refresh(&inner.http, &token).await?;
                 continue;
             }

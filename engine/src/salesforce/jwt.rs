@@ -1,10 +1,10 @@
 //! The signed assertion of the OAuth JWT bearer flow: RS256 over
 //! `{"iss": client_id, "sub": username, "aud": login_url, "exp": now + 3 min}`.
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::json;
@@ -49,7 +49,7 @@ impl JwtSigner {
         });
         let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
         let message = format!("{header}.{claims}");
-        let mut signature = vec![0; self.key.public().modulus_len()];
+        let mut signature = vec![0; self.key.public_modulus_len()];
         self.key
             .sign(
                 &RSA_PKCS1_SHA256,
@@ -65,7 +65,7 @@ impl JwtSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+    use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 
     /// A 2048-bit key made for these tests only.
     const TEST_KEY: &str = include_str!("testdata/jwt-test-key.pem");
@@ -85,7 +85,7 @@ mod tests {
         assert!(exp > chrono::Utc::now().timestamp() + 120);
         let public = UnparsedPublicKey::new(
             &RSA_PKCS1_2048_8192_SHA256,
-            signer.key.public().as_ref().to_vec(),
+            signer.key.public_key().as_ref().to_vec(),
         );
         let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
         let signed = format!("{}.{}", parts[0], parts[1]);

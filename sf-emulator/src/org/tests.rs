@@ -166,6 +166,24 @@ fn upserts_create_update_and_refuse_ambiguous_matches() {
         duplicate.message,
         format!("duplicate value found: Code__c duplicates value on record with id: {id}")
     );
+    // The unique value moves with updates and deletes, and the index
+    // follows the records replaced by a restore.
+    org.update("Account", &id, &body(json!({ "Code__c": "Y" })))
+        .unwrap();
+    org.update("Account", &second, &body(json!({ "Code__c": "x" })))
+        .unwrap();
+    let snapshot = org.snapshot();
+    org.delete("Account", &second).unwrap();
+    org.update("Account", &id, &body(json!({ "Code__c": "X" })))
+        .unwrap();
+    org.restore(&snapshot).unwrap();
+    let clash = org
+        .update("Account", &id, &body(json!({ "Code__c": "X" })))
+        .unwrap_err();
+    assert_eq!(
+        clash.code, "DUPLICATE_VALUE",
+        "the restored record holds X again"
+    );
     let not_external = org
         .upsert("Account", "Name", "Acme", &body(json!({})), "v60.0")
         .unwrap_err();
