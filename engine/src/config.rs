@@ -1,8 +1,10 @@
 //! What an [`Engine`](crate::Engine) is built from.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::salesforce::{NoConnection, SalesforceApi};
 use crate::wasm::RuntimeConfig;
 
 /// The settings of an engine. `Config::new(data_dir)` gives the defaults.
@@ -31,6 +33,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// The step runtime's settings.
     pub runtime: RuntimeConfig,
+    /// Where steps' Salesforce calls go: a [`Client`](crate::salesforce::Client),
+    /// or [`NoConnection`] (the default).
+    pub salesforce: Arc<dyn SalesforceApi>,
 }
 
 /// The default `workers`.
@@ -63,6 +68,7 @@ impl Config {
             retention: Some(DEFAULT_RETENTION),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             admin_token: None,
+            salesforce: Arc::new(NoConnection),
         }
     }
 }

@@ -31,7 +31,6 @@ use crate::metrics::Metrics;
 use crate::runner::Runner;
 use crate::runtime::executor::Executor;
 use crate::runtime::{RunId, RunRecord, RunStatus, WorkflowSet, Workflows, now};
-use crate::salesforce::NoConnection;
 use crate::store::{Accepted, NewRun, RunDetail, RunPage, RunQuery, SledStore, Store, StoreError};
 use crate::wasm::StepRuntime;
 use crate::workflow::{ValidationError, WorkflowFile};
@@ -86,7 +85,7 @@ impl Engine {
     /// Starts the executor over `store`.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, StartError> {
         let runtime = Arc::new(StepRuntime::new(config.runtime.clone())?);
-        let runner = Runner::new(runtime, Arc::new(NoConnection), store.clone());
+        let runner = Runner::new(runtime, config.salesforce.clone(), store.clone());
         let executor = Arc::new(Executor {
             store,
             runner,
@@ -289,6 +288,9 @@ impl Engine {
         let (waiting, running) = self.executor.scheduler.counts();
         let flushes = self.executor.store.flushes();
         self.executor.metrics.gauges(waiting, running, flushes);
+        self.executor
+            .metrics
+            .salesforce(self.config.salesforce.stats());
         self.executor.metrics.encode()
     }
 

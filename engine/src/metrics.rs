@@ -8,6 +8,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::runtime::RunStatus;
+use crate::salesforce::ConnectionStats;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WorkflowLabels {
@@ -39,6 +40,17 @@ pub(crate) struct Metrics {
     queue_depth: Gauge,
     runs_running: Gauge,
     store_flushes: Gauge,
+    salesforce: SalesforceGauges,
+}
+
+/// The Salesforce connection's figures, set at scrape time.
+#[derive(Default)]
+struct SalesforceGauges {
+    api_used: Gauge,
+    api_max: Gauge,
+    requests: Gauge,
+    retries: Gauge,
+    refreshes: Gauge,
 }
 
 impl Metrics {
@@ -89,7 +101,38 @@ impl Metrics {
             "Durable flushes of the store since it opened; each acknowledges a group of writes",
             store_flushes.clone(),
         );
+        let salesforce = SalesforceGauges::default();
+        for (name, help, gauge) in [
+            (
+                "salesforce_api_requests_used",
+                "The org's API requests used in the last 24 hours, from Sforce-Limit-Info",
+                &salesforce.api_used,
+            ),
+            (
+                "salesforce_api_requests_max",
+                "The org's daily API request allowance, from Sforce-Limit-Info",
+                &salesforce.api_max,
+            ),
+            (
+                "salesforce_requests",
+                "HTTP requests sent to Salesforce since start (logins not included)",
+                &salesforce.requests,
+            ),
+            (
+                "salesforce_retries",
+                "Salesforce calls attempted again after a transient failure",
+                &salesforce.retries,
+            ),
+            (
+                "salesforce_token_refreshes",
+                "Access tokens fetched again after Salesforce refused one",
+                &salesforce.refreshes,
+            ),
+        ] {
+            registry.register(name, help, gauge.clone());
+        }
         Self {
+            salesforce,
             registry,
             events_accepted,
             events_duplicate,
@@ -139,6 +182,22 @@ impl Metrics {
         self.runs_running.set(running as i64);
         self.store_flushes
             .set(i64::try_from(flushes).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the Salesforce connection's gauges, when there is a connection.
+    pub(crate) fn salesforce(&self, stats: Option<ConnectionStats>) {
+        let Some(stats) = stats else {
+            return;
+        };
+        let gauges = &self.salesforce;
+        let set = |gauge: &Gauge, value: u64| gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        if let Some(usage) = stats.api_usage {
+            set(&gauges.api_used, usage.used);
+            set(&gauges.api_max, usage.max);
+        }
+        set(&gauges.requests, stats.requests);
+        set(&gauges.retries, stats.retries);
+        set(&gauges.refreshes, stats.refreshes);
     }
 
     /// The metrics in Prometheus text format.

@@ -11,9 +11,11 @@ use gust_engine::workflow::Permissions;
 use gust_tests::{context, guests, read, runtime};
 use serde_json::{Value, json};
 
+use crate::salesforce::Sf;
+
 /// A Salesforce that records every call it receives and answers with
 /// canned data.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct RecordingSalesforce {
     calls: Mutex<Vec<String>>,
     fail_with: Option<SalesforceError>,
@@ -427,4 +429,75 @@ async fn an_oversized_state_value_is_refused() {
         "{}",
         failure.message
     );
+}
+
+#[tokio::test]
+async fn a_refused_call_sends_nothing_to_salesforce() {
+    let sf = Sf::start().await;
+    let permissions = grants(json!({ "read": ["Lead"] }));
+    for input in [
+        json!({ "call": "query", "soql": "SELECT Id FROM Account" }),
+        json!({ "call": "query", "soql": "SELECT Id FROM Lead WHERE Id IN (SELECT WhoId FROM Task)" }),
+        json!({ "call": "create", "sobject": "Account" }),
+        json!({ "call": "describe", "sobject": "Contact" }),
+        json!({ "call": "request" }),
+    ] {
+        let output =
+            call_salesforce(input.clone(), &permissions, Arc::new(sf.client.clone())).await;
+        assert_eq!(
+            output["error"]["error_code"], "GUST_PERMISSION_DENIED",
+            "{input}: {output}"
+        );
+    }
+    assert_eq!(sf.log(), Vec::<String>::new(), "not even a login");
+}
+
+#[tokio::test]
+async fn objects_reached_through_relationships_need_their_own_grant() {
+    let sf = Sf::start().await;
+    let account = sf
+        .client
+        .create("Account", &json!({ "Name": "Acme" }))
+        .await
+        .unwrap();
+    sf.client
+        .create(
+            "Contact",
+            &json!({ "LastName": "Lovelace", "AccountId": account }),
+        )
+        .await
+        .unwrap();
+    let salesforce: Arc<dyn SalesforceApi> = Arc::new(sf.client.clone());
+    let parent =
+        json!({ "call": "query", "soql": "SELECT c.LastName, c.Account.Name FROM Contact c" });
+    let contact_only = grants(json!({ "read": ["Contact"] }));
+    let output = call_salesforce(parent.clone(), &contact_only, salesforce.clone()).await;
+    assert_eq!(
+        output["error"]["error_code"], "GUST_PERMISSION_DENIED",
+        "{output}"
+    );
+    let message = output["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("may not read Account (through c.Account.Name)"),
+        "{message}"
+    );
+    let children = json!({ "call": "query", "soql": "SELECT Name, (SELECT LastName FROM Contacts) FROM Account" });
+    let output = call_salesforce(
+        children,
+        &grants(json!({ "read": ["Account"] })),
+        salesforce.clone(),
+    )
+    .await;
+    let message = output["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("may not read Contact (through Account.Contacts)"),
+        "{message}"
+    );
+    assert_eq!(sf.count("/query"), 0, "{:#?}", sf.log());
+
+    let both = grants(json!({ "read": ["Contact", "Account"] }));
+    let parent = json!({ "call": "query", "soql": "SELECT LastName, Account.Name FROM Contact" });
+    let output = call_salesforce(parent, &both, salesforce).await;
+    assert_eq!(output["ok"][0]["Account"]["Name"], "Acme", "{output}");
+    assert_eq!(sf.count("/describe"), 2, "one describe per object, cached");
 }

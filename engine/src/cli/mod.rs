@@ -1,6 +1,7 @@
 //! The `gust` command line: a thin layer of argument parsing and printing
 //! over the library.
 
+mod connect;
 mod print;
 mod runs;
 mod serve;
@@ -18,7 +19,7 @@ use serde_json::Value;
 
 use crate::runner::Runner;
 use crate::runtime::RunStatus;
-use crate::salesforce::NoConnection;
+use crate::salesforce::{NoConnection, SalesforceApi};
 use crate::state::MemoryStateStore;
 use crate::wasm::{RuntimeConfig, StepRuntime};
 use crate::workflow::{LoadError, Workflow, WorkflowFile};
@@ -77,6 +78,10 @@ pub enum Command {
         /// Where compiled components are cached.
         #[arg(long, env = "GUST_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
+        /// A settings file whose `[salesforce]` table is the connection
+        /// [default: ./gust.toml when it exists].
+        #[arg(long, env = "GUST_CONFIG")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -119,7 +124,8 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             event,
             json,
             cache_dir,
-        } => run(&workflow, &event, json, cache_dir).await,
+            config,
+        } => run(&workflow, &event, json, cache_dir, config).await,
     }
 }
 
@@ -134,7 +140,11 @@ fn default_cache_dir() -> Option<PathBuf> {
 /// A runner for `workflow`. Fuel is metered only when a step needs it: the
 /// compiled code differs, so `gust validate` and `gust run` of the same file
 /// then share the cached components.
-fn runner(workflow: &Workflow, cache_dir: Option<PathBuf>) -> anyhow::Result<Runner> {
+fn runner(
+    workflow: &Workflow,
+    cache_dir: Option<PathBuf>,
+    salesforce: Arc<dyn SalesforceApi>,
+) -> anyhow::Result<Runner> {
     let runtime = StepRuntime::new(RuntimeConfig {
         cache_dir: cache_dir.or_else(default_cache_dir),
         fuel_metering: workflow.uses_fuel(),
@@ -142,7 +152,7 @@ fn runner(workflow: &Workflow, cache_dir: Option<PathBuf>) -> anyhow::Result<Run
     })?;
     Ok(Runner::new(
         Arc::new(runtime),
-        Arc::new(NoConnection),
+        salesforce,
         Arc::new(MemoryStateStore::default()),
     ))
 }
@@ -152,7 +162,7 @@ async fn validate(files: &[PathBuf], cache_dir: Option<PathBuf>) -> anyhow::Resu
     for path in files {
         let file = WorkflowFile::load(path);
         let result = match file {
-            Ok(file) => runner(&file.workflow, cache_dir.clone())?
+            Ok(file) => runner(&file.workflow, cache_dir.clone(), Arc::new(NoConnection))?
                 .prepare(&file)
                 .map(|prepared| prepared.workflow.steps.len())
                 .map_err(|errors| LoadError::Invalid {
@@ -188,10 +198,20 @@ async fn run(
     event_path: &Path,
     json: bool,
     cache_dir: Option<PathBuf>,
+    config: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let file = WorkflowFile::load(path)?;
     let event = read_event(event_path)?;
-    let runner = runner(&file.workflow, cache_dir)?;
+    let settings = ServeSettings::from_file(config.as_deref())?;
+    let salesforce = connect::connect(
+        settings.connection()?,
+        connect::EmulatorSettings {
+            seed: settings.emulator_seed.clone(),
+            ..connect::EmulatorSettings::default()
+        },
+    )
+    .await?;
+    let runner = runner(&file.workflow, cache_dir, salesforce.api.clone())?;
     let prepared = runner.prepare(&file).map_err(|errors| LoadError::Invalid {
         path: path.to_owned(),
         errors,

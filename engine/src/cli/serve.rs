@@ -4,13 +4,16 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
+use super::connect::{EmulatorSettings, connect};
 use crate::Engine;
 use crate::config::Config;
+use crate::salesforce::{ConnectionSettings, SalesforceApi};
 use crate::workflow::Trigger;
 
 /// The settings of `gust serve`. Each is a flag, an environment variable
@@ -58,6 +61,19 @@ pub struct ServeSettings {
     #[arg(long, env = "GUST_ADMIN_TOKEN", hide_env_values = true)]
     #[serde(skip)]
     pub admin_token: Option<String>,
+    /// Where the in-process sf-emulator listens when no Salesforce
+    /// connection is configured [default: 127.0.0.1, any free port].
+    #[arg(long, env = "GUST_EMULATOR_LISTEN")]
+    pub emulator_listen: Option<SocketAddr>,
+    /// A seed file for the in-process sf-emulator (custom objects and
+    /// fields, records).
+    #[arg(long, env = "GUST_EMULATOR_SEED")]
+    pub emulator_seed: Option<PathBuf>,
+    /// The `[salesforce]` table of `gust.toml`; the `GUST_SF_*` variables
+    /// win over each of its keys.
+    #[arg(skip)]
+    #[serde(default)]
+    pub salesforce: Option<ConnectionSettings>,
 }
 
 impl ServeSettings {
@@ -75,7 +91,26 @@ impl ServeSettings {
             shutdown_grace: self.shutdown_grace.or(lower.shutdown_grace),
             cache_dir: self.cache_dir.or(lower.cache_dir),
             admin_token: self.admin_token.or(lower.admin_token),
+            emulator_listen: self.emulator_listen.or(lower.emulator_listen),
+            emulator_seed: self.emulator_seed.or(lower.emulator_seed),
+            salesforce: self.salesforce.or(lower.salesforce),
         }
+    }
+
+    /// The settings of `--config FILE`, else of `./gust.toml` when it
+    /// exists, else none.
+    pub(super) fn from_file(path: Option<&Path>) -> anyhow::Result<Self> {
+        match path {
+            Some(path) => Self::read(path),
+            None if Path::new("gust.toml").exists() => Self::read(Path::new("gust.toml")),
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// The Salesforce connection these settings and `GUST_SF_*` configure.
+    pub(super) fn connection(&self) -> anyhow::Result<ConnectionSettings> {
+        let env = ConnectionSettings::from_env().map_err(anyhow::Error::msg)?;
+        Ok(env.or(self.salesforce.clone().unwrap_or_default()))
     }
 
     /// Reads `gust.toml`-style settings from `path`.
@@ -85,7 +120,7 @@ impl ServeSettings {
         toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
     }
 
-    fn config(&self) -> Config {
+    fn config(&self, salesforce: Arc<dyn SalesforceApi>) -> Config {
         let mut config = Config::new(self.data.clone().unwrap_or_else(|| "gust-data".into()));
         if let Some(workers) = self.workers {
             config.workers = workers;
@@ -109,6 +144,7 @@ impl ServeSettings {
             config.runtime.cache_dir = Some(cache_dir.clone());
         }
         config.admin_token = self.admin_token.clone();
+        config.salesforce = salesforce;
         config
     }
 }
@@ -118,11 +154,7 @@ pub(super) async fn serve(
     settings: ServeSettings,
     config_file: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let file = match config_file {
-        Some(path) => ServeSettings::read(&path)?,
-        None if Path::new("gust.toml").exists() => ServeSettings::read(Path::new("gust.toml"))?,
-        None => ServeSettings::default(),
-    };
+    let file = ServeSettings::from_file(config_file.as_deref())?;
     let settings = settings.or(file);
     let listen = settings
         .listen
@@ -136,7 +168,17 @@ pub(super) async fn serve(
         .workflows
         .clone()
         .unwrap_or_else(|| "workflows".into());
-    let engine = Engine::start(settings.config()).await?;
+    let data = settings.data.clone().unwrap_or_else(|| "gust-data".into());
+    let salesforce = connect(
+        settings.connection()?,
+        EmulatorSettings {
+            listen: settings.emulator_listen,
+            seed: settings.emulator_seed.clone(),
+            data_dir: Some(data.join("sf-emulator")),
+        },
+    )
+    .await?;
+    let engine = Engine::start(settings.config(salesforce.api.clone())).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -75,7 +75,7 @@ pub struct WriteOptions {
 
 /// The Salesforce actions a step can call.
 #[async_trait]
-pub trait SalesforceApi: Send + Sync {
+pub trait SalesforceApi: Send + Sync + std::fmt::Debug {
     /// Runs a SOQL query and returns the records of every page as one JSON
     /// array of at most `max_bytes` bytes; `include_deleted` uses queryAll.
     async fn query(&self, soql: &str, include_deleted: bool, max_bytes: usize) -> Result<String>;
