@@ -54,7 +54,7 @@ pub enum Command {
         config: Option<PathBuf>,
         /// The settings.
         #[command(flatten)]
-        settings: ServeSettings,
+        settings: Box<ServeSettings>,
     },
     /// List, show and replay the runs of a server.
     Runs {
@@ -117,7 +117,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             workflows,
             cache_dir,
         } => validate(&workflows, cache_dir).await,
-        Command::Serve { config, settings } => serve::serve(settings, config).await,
+        Command::Serve { config, settings } => serve::serve(*settings, config).await,
         Command::Runs { server, command } => runs::runs(server, command).await,
         Command::Run {
             workflow,
