@@ -80,12 +80,22 @@ fn run_prints_each_step_and_the_example_lead_scores_an_a() {
     );
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines[0].starts_with("Running workflow `score-lead` (3 steps) on "),
+        lines[0].starts_with("Running workflow `score-lead` (4 steps) on "),
         "{text}"
     );
     assert!(lines[1].starts_with("ok   web-only ("), "{text}");
     assert!(text.contains("\nok   map ("), "{text}");
+    assert!(text.contains("\nok   create ("), "{text}");
     assert!(text.contains("\nok   score ("), "{text}");
+    assert!(
+        text.contains("[info] Wrote Rating Hot to Lead 00Q"),
+        "{text}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("No Salesforce connection configured: steps call an in-process sf-emulator at http://127.0.0.1:"),
+        "{stderr}"
+    );
     assert!(
         text.contains("[info] Scored \"ada@analytical-engines.com\" at 100 (A)."),
         "{text}"
@@ -109,7 +119,14 @@ fn run_json_prints_one_object_per_line() {
     let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
     assert_eq!(
         types,
-        ["run_started", "step", "step", "step", "run_finished"]
+        [
+            "run_started",
+            "step",
+            "step",
+            "step",
+            "step",
+            "run_finished"
+        ]
     );
     let map = &lines[2];
     assert_eq!(map["step"], "map");
@@ -118,9 +135,13 @@ fn run_json_prints_one_object_per_line() {
     assert_eq!(map["output"]["record"]["LeadSource"], "Web");
     assert_eq!(map["attempts"][0]["number"], 1);
     assert!(map["duration_ms"].as_f64().unwrap() > 0.0);
-    let finished = &lines[4];
+    let created = &lines[3];
+    assert_eq!(created["step"], "create");
+    assert!(created["output"]["id"].as_str().unwrap().starts_with("00Q"));
+    let finished = &lines[5];
     assert_eq!(finished["status"], "succeeded");
     assert_eq!(finished["output"]["grade"], "A");
+    assert_eq!(finished["output"]["rating"], "Hot");
     assert_eq!(finished["output"]["score"], 100);
     assert_eq!(finished["output"]["leads_scored"], 1);
 }
@@ -202,7 +223,7 @@ fn validate_accepts_good_workflows_and_lists_every_problem_of_bad_ones() {
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], format!("ok     {} (3 steps)", good.display()));
+    assert_eq!(lines[0], format!("ok     {} (4 steps)", good.display()));
     assert_eq!(lines[1], format!("error  {}", bad.display()));
     assert_eq!(
         lines[2],

@@ -12,8 +12,9 @@
 //!
 //! Input: `{"lead": {"Email": ..., "Company": ..., "Title": ...,
 //! "NumberOfEmployees": ..., "LeadSource": ...}}`. With `"write_back": true`
-//! and the lead's `"Id"`, it also writes the grade to the lead's `Rating`
-//! (the workflow must grant `"write": ["Lead"]`).
+//! and the lead's Id (`"lead_id"`, or the lead's `"Id"`), it also writes the
+//! rating (Hot for an A, Warm for a B, Cold for a C) to the lead's `Rating`
+//! in Salesforce (the workflow must grant `"write": ["Lead"]`).
 
 use gust_sdk::{Error, Value, info, json, salesforce, state};
 
@@ -96,11 +97,20 @@ fn run(input: Value) -> Result<Value, Error> {
         reasons,
     } = score(lead);
     info!("Scored {} at {points} ({grade}).", lead["Email"]);
+    let rating = match grade {
+        'A' => "Hot",
+        'B' => "Warm",
+        _ => "Cold",
+    };
     if input["write_back"].as_bool() == Some(true) {
-        let id = lead["Id"]
+        let id = input["lead_id"]
             .as_str()
-            .ok_or_else(|| Error::non_retryable("`write_back` needs the lead's `Id`"))?;
-        salesforce::update("Lead", id, &json!({ "Rating": grade.to_string() }))?;
+            .or_else(|| lead["Id"].as_str())
+            .ok_or_else(|| {
+                Error::non_retryable("`write_back` needs `lead_id` or the lead's `Id`")
+            })?;
+        salesforce::update("Lead", id, &json!({ "Rating": rating }))?;
+        info!("Wrote Rating {rating} to Lead {id}.");
     }
     let scored = state::get("scored")?.and_then(|v| v.as_u64()).unwrap_or(0) + 1;
     state::set("scored", &json!(scored))?;
@@ -108,6 +118,7 @@ fn run(input: Value) -> Result<Value, Error> {
         "email": lead["Email"],
         "score": points,
         "grade": grade.to_string(),
+        "rating": rating,
         "reasons": reasons,
         "leads_scored": scored,
     }))

@@ -1,0 +1,325 @@
+//! # salesforce: one Salesforce action, like Pipedream's Salesforce actions
+//!
+//! `"uses": "builtin:salesforce"`, with the action and its arguments in
+//! `with`, and the grants the action needs in `permissions.salesforce`:
+//!
+//! ```json
+//! { "id": "find", "uses": "builtin:salesforce",
+//!   "with": { "action": "query", "soql": "SELECT Id, Email FROM Lead WHERE Email = '${trigger.body.email}'" },
+//!   "permissions": { "salesforce": { "read": ["Lead"] } } }
+//! ```
+//!
+//! | `action` | arguments | output |
+//! |---|---|---|
+//! | `query` | `soql`, `include_deleted` (queryAll) | `{"records": [...], "count"}` |
+//! | `get` | `sobject`, `id`, `fields` (all when absent) | the record |
+//! | `create` | `sobject`, `record` | `{"id"}` |
+//! | `update` | `sobject`, `id`, `record` | `{"id"}` |
+//! | `upsert` | `sobject`, `external_id_field`, `external_id`, `record` | `{"id", "created"}` |
+//! | `delete` | `sobject`, `id` | `{"id", "deleted": true}` |
+//! | `write_many` | `operation` (`insert`, `update`, `upsert`, `delete`), `sobject`, `records`, `external_id_field`, `all_or_none`, `fail_on_error` | `{"results": [...], "succeeded", "failed"}` |
+//! | `describe` | `sobject` | the describe |
+//! | `request` | `method`, `path` (`/services/...`), `body` | the answer's JSON |
+//!
+//! `write_many` sends up to 2,000 records through sObject Collections and
+//! more through Bulk API 2.0; its results are in input order, one per
+//! record. With `"fail_on_error": true` a record that failed fails the step.
+//! A Salesforce error fails the step with its `errorCode`; the step is
+//! retried (under the workflow's `retry`) when the host judged the error
+//! transient.
+
+use gust_sdk::salesforce::{self, SalesforceError, WriteMany};
+use gust_sdk::{Error, Value, json};
+use serde::Deserialize;
+
+/// The step's input: the action and its arguments.
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// A SOQL query, every page.
+    Query {
+        /// The query.
+        soql: String,
+        /// Include deleted and archived records (queryAll).
+        #[serde(default)]
+        include_deleted: bool,
+    },
+    /// Read one record.
+    Get {
+        /// The object.
+        sobject: String,
+        /// The record's Id.
+        id: String,
+        /// The fields to read; every field when empty.
+        #[serde(default)]
+        fields: Vec<String>,
+    },
+    /// Create one record.
+    Create {
+        /// The object.
+        sobject: String,
+        /// The fields.
+        record: Value,
+    },
+    /// Update one record.
+    Update {
+        /// The object.
+        sobject: String,
+        /// The record's Id.
+        id: String,
+        /// The fields to change.
+        record: Value,
+    },
+    /// Create or update one record by an external id.
+    Upsert {
+        /// The object.
+        sobject: String,
+        /// The external id field.
+        external_id_field: String,
+        /// Its value.
+        external_id: String,
+        /// The fields.
+        record: Value,
+    },
+    /// Delete one record.
+    Delete {
+        /// The object.
+        sobject: String,
+        /// The record's Id.
+        id: String,
+    },
+    /// Write many records: sObject Collections or Bulk API 2.0.
+    WriteMany {
+        /// What to do with each record.
+        operation: Operation,
+        /// The object.
+        sobject: String,
+        /// The records (Ids, or records with an `Id`, to delete).
+        records: Vec<Value>,
+        /// The external id field, for `upsert`.
+        #[serde(default)]
+        external_id_field: Option<String>,
+        /// Roll every record back when one fails (200 records at most).
+        #[serde(default)]
+        all_or_none: bool,
+        /// Fail the step when a record failed.
+        #[serde(default)]
+        fail_on_error: bool,
+    },
+    /// Describe an object.
+    Describe {
+        /// The object.
+        sobject: String,
+    },
+    /// A raw REST request on the instance.
+    Request {
+        /// GET, POST, PATCH, PUT, DELETE or HEAD.
+        method: String,
+        /// A path starting with `/services/`.
+        path: String,
+        /// A JSON body.
+        #[serde(default)]
+        body: Option<Value>,
+    },
+}
+
+/// The operation of `write_many`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// Create.
+    Insert,
+    /// Update by Id.
+    Update,
+    /// Create or update by external id.
+    Upsert,
+    /// Delete by Id.
+    Delete,
+}
+
+/// A Salesforce error as the step's failure, retried when transient.
+fn failed(error: SalesforceError) -> Error {
+    let message = error.to_string();
+    if error.is_retryable() {
+        Error::new(message)
+    } else {
+        Error::non_retryable(message)
+    }
+}
+
+/// Runs the action.
+pub fn perform(action: Action) -> Result<Value, Error> {
+    Ok(match action {
+        Action::Query {
+            soql,
+            include_deleted,
+        } => {
+            let records = if include_deleted {
+                salesforce::query_all(&soql)
+            } else {
+                salesforce::query(&soql)
+            }
+            .map_err(failed)?;
+            json!({ "count": records.len(), "records": records })
+        }
+        Action::Get {
+            sobject,
+            id,
+            fields,
+        } => {
+            let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+            salesforce::get(&sobject, &id, &fields).map_err(failed)?
+        }
+        Action::Create { sobject, record } => {
+            json!({ "id": salesforce::create(&sobject, &record).map_err(failed)? })
+        }
+        Action::Update {
+            sobject,
+            id,
+            record,
+        } => {
+            salesforce::update(&sobject, &id, &record).map_err(failed)?;
+            json!({ "id": id })
+        }
+        Action::Upsert {
+            sobject,
+            external_id_field,
+            external_id,
+            record,
+        } => {
+            let upserted = salesforce::upsert(&sobject, &external_id_field, &external_id, &record)
+                .map_err(failed)?;
+            json!({ "id": upserted.id, "created": upserted.created })
+        }
+        Action::Delete { sobject, id } => {
+            salesforce::delete(&sobject, &id).map_err(failed)?;
+            json!({ "id": id, "deleted": true })
+        }
+        Action::WriteMany {
+            operation,
+            sobject,
+            records,
+            external_id_field,
+            all_or_none,
+            fail_on_error,
+        } => write_many(
+            operation,
+            &sobject,
+            &records,
+            external_id_field.as_deref(),
+            all_or_none,
+            fail_on_error,
+        )?,
+        Action::Describe { sobject } => salesforce::describe(&sobject).map_err(failed)?,
+        Action::Request { method, path, body } => {
+            salesforce::request(&method, &path, body.as_ref()).map_err(failed)?
+        }
+    })
+}
+
+fn write_many(
+    operation: Operation,
+    sobject: &str,
+    records: &[Value],
+    external_id_field: Option<&str>,
+    all_or_none: bool,
+    fail_on_error: bool,
+) -> Result<Value, Error> {
+    let operation = match (operation, external_id_field) {
+        (Operation::Insert, _) => WriteMany::Insert,
+        (Operation::Update, _) => WriteMany::Update,
+        (Operation::Delete, _) => WriteMany::Delete,
+        (Operation::Upsert, Some(field)) => WriteMany::Upsert {
+            external_id_field: field,
+        },
+        (Operation::Upsert, None) => {
+            return Err(Error::non_retryable(
+                "`operation: upsert` needs `external_id_field`",
+            ));
+        }
+    };
+    let results =
+        salesforce::write_many(operation, sobject, records, all_or_none).map_err(failed)?;
+    let failures: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, result)| result["success"] != true)
+        .map(|(index, _)| index)
+        .collect();
+    if fail_on_error && let Some(&first) = failures.first() {
+        let error = &results[first]["errors"][0];
+        return Err(Error::non_retryable(format!(
+            "{} of {} records failed; the first, records[{first}]: {}: {}",
+            failures.len(),
+            results.len(),
+            error["statusCode"].as_str().unwrap_or("?"),
+            error["message"].as_str().unwrap_or_default()
+        )));
+    }
+    Ok(json!({
+        "succeeded": results.len() - failures.len(),
+        "failed": failures.len(),
+        "results": results,
+    }))
+}
+
+fn run(input: Value) -> Result<Value, Error> {
+    let action: Action = serde_json::from_value(input).map_err(|e| {
+        Error::non_retryable(format!(
+            "invalid salesforce step input: {e} (actions: query, get, create, update, upsert, delete, write_many, describe, request)"
+        ))
+    })?;
+    perform(action)
+}
+
+gust_sdk::step!(run);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(input: Value) -> Result<Action, String> {
+        serde_json::from_value(input).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_each_action_with_its_defaults() {
+        assert_eq!(
+            parse(json!({ "action": "query", "soql": "SELECT Id FROM Lead" })),
+            Ok(Action::Query {
+                soql: "SELECT Id FROM Lead".into(),
+                include_deleted: false
+            })
+        );
+        assert_eq!(
+            parse(
+                json!({ "action": "write_many", "operation": "upsert", "sobject": "Lead",
+                          "records": [{}], "external_id_field": "Email" })
+            ),
+            Ok(Action::WriteMany {
+                operation: Operation::Upsert,
+                sobject: "Lead".into(),
+                records: vec![json!({})],
+                external_id_field: Some("Email".into()),
+                all_or_none: false,
+                fail_on_error: false,
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_actions_and_arguments() {
+        assert!(
+            parse(json!({ "action": "merge" }))
+                .unwrap_err()
+                .contains("merge")
+        );
+        let typo = parse(json!({ "action": "get", "sobject": "Lead", "id": "x", "feilds": [] }));
+        assert!(typo.unwrap_err().contains("feilds"));
+        assert!(
+            parse(json!({ "action": "create", "sobject": "Lead" }))
+                .unwrap_err()
+                .contains("record")
+        );
+    }
+}
