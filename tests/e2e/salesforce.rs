@@ -694,3 +694,136 @@ async fn a_bulk_query_job_pages_through_sforce_locator() {
     assert_eq!(error.status, 400);
     assert!(bad.next_page().await.is_none());
 }
+
+/// Runs `steps` (each a `builtin:salesforce` action with its grants) as one
+/// workflow against the emulator and returns the report.
+async fn run_actions(sf: &Sf, steps: Value) -> gust_engine::runner::RunReport {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("actions.json");
+    let definition = json!({ "id": "actions", "trigger": { "manual": {} }, "steps": steps });
+    std::fs::write(&path, definition.to_string()).unwrap();
+    let file = gust_engine::workflow::WorkflowFile::load(&path).unwrap();
+    let runner = gust_engine::runner::Runner::new(
+        gust_tests::runtime(),
+        Arc::new(sf.client.clone()),
+        Arc::new(gust_engine::state::MemoryStateStore::default()),
+    );
+    let prepared = runner.prepare(&file).unwrap();
+    runner.run(&prepared, json!({}), |_| {}).await
+}
+
+#[tokio::test]
+async fn the_prebuilt_salesforce_step_runs_every_action() {
+    let sf = Sf::start_with(with_erp_id(Config::default())).await;
+    let all = json!({ "salesforce": { "read": ["Lead", "Account"], "write": ["Lead", "Account"], "delete": ["Lead"], "request": true } });
+    let step = |id: &str, with: Value| json!({ "id": id, "uses": "builtin:salesforce", "with": with, "permissions": all });
+    let report = run_actions(
+        &sf,
+        json!([
+            step("create", json!({ "action": "create", "sobject": "Lead", "record": { "LastName": "Lovelace", "Company": "AE" } })),
+            step("update", json!({ "action": "update", "sobject": "Lead", "id": "${steps.create.id}", "record": { "Rating": "Warm" } })),
+            step("get", json!({ "action": "get", "sobject": "Lead", "id": "${steps.create.id}", "fields": ["Rating"] })),
+            step("upsert", json!({ "action": "upsert", "sobject": "Account", "external_id_field": "Erp_Id__c", "external_id": "E-9", "record": { "Name": "Acme" } })),
+            step("query", json!({ "action": "query", "soql": "SELECT Id, Rating FROM Lead" })),
+            step("many", json!({ "action": "write_many", "operation": "insert", "sobject": "Lead",
+                                 "records": [{ "LastName": "A", "Company": "X" }, { "Company": "No name" }] })),
+            step("describe", json!({ "action": "describe", "sobject": "Account" })),
+            step("limits", json!({ "action": "request", "method": "GET", "path": "/services/data/v60.0/limits" })),
+            step("delete", json!({ "action": "delete", "sobject": "Lead", "id": "${steps.create.id}" })),
+            step("deleted", json!({ "action": "query", "soql": "SELECT Id FROM Lead WHERE Id = '${steps.create.id}'", "include_deleted": true })),
+        ]),
+    )
+    .await;
+    let output = |id: &str| {
+        report
+            .steps
+            .iter()
+            .find(|s| s.step == id)
+            .and_then(|s| s.output.clone())
+            .unwrap_or_else(|| panic!("{id}: {:#?}", report.steps.last()))
+    };
+    assert_eq!(
+        report.status,
+        gust_engine::runtime::RunStatus::Succeeded,
+        "{:#?}",
+        report.steps.last()
+    );
+    let id = output("create")["id"].as_str().unwrap().to_owned();
+    assert_eq!(output("update"), json!({ "id": id }));
+    assert_eq!(output("get")["Rating"], "Warm");
+    assert_eq!(output("upsert")["created"], true);
+    assert_eq!(output("query")["count"], 1);
+    assert_eq!(output("query")["records"][0]["Rating"], "Warm");
+    assert_eq!(
+        (
+            output("many")["succeeded"].clone(),
+            output("many")["failed"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    assert_eq!(
+        output("many")["results"][1]["errors"][0]["statusCode"],
+        "REQUIRED_FIELD_MISSING"
+    );
+    assert_eq!(output("describe")["name"], "Account");
+    assert!(output("limits")["DailyApiRequests"]["Max"].is_u64());
+    assert_eq!(output("delete"), json!({ "id": id, "deleted": true }));
+    assert_eq!(
+        output("deleted")["count"],
+        1,
+        "queryAll sees the deleted lead"
+    );
+}
+
+#[tokio::test]
+async fn the_prebuilt_step_fails_clearly_and_retries_only_transient_errors() {
+    let sf = Sf::start().await;
+    let grants = json!({ "salesforce": { "write": ["Lead"] } });
+    let report = run_actions(
+        &sf,
+        json!([{ "id": "bad", "uses": "builtin:salesforce", "permissions": grants,
+                 "with": { "action": "create", "sobject": "Lead", "record": { "Nope__c": 1 } },
+                 "retry": { "max_attempts": 3, "backoff_ms": 1 } }]),
+    )
+    .await;
+    let bad = &report.steps[0];
+    assert_eq!(bad.attempts.len(), 1, "INVALID_FIELD is not retried");
+    let error = bad.error.as_ref().unwrap();
+    assert!(
+        error
+            .message
+            .starts_with("INVALID_FIELD: No such column 'Nope__c'"),
+        "{}",
+        error.message
+    );
+
+    sf.emulator().inject(Fault {
+        path: "/sobjects/Lead".into(),
+        method: None,
+        kind: FaultKind::UnableToLockRow,
+        times: Some(7),
+    });
+    let report = run_actions(
+        &sf,
+        json!([{ "id": "locked", "uses": "builtin:salesforce", "permissions": grants,
+                 "with": { "action": "create", "sobject": "Lead", "record": { "LastName": "L", "Company": "C" } },
+                 "retry": { "max_attempts": 3, "backoff_ms": 1 } }]),
+    )
+    .await;
+    // The host retries six times within one attempt; the step's retry
+    // policy runs the step again, which then goes through.
+    assert_eq!(report.status, gust_engine::runtime::RunStatus::Succeeded);
+    assert_eq!(report.steps[0].attempts.len(), 2);
+
+    let report = run_actions(
+        &sf,
+        json!([{ "id": "typo", "uses": "builtin:salesforce", "permissions": grants,
+                 "with": { "action": "craete", "sobject": "Lead" } }]),
+    )
+    .await;
+    let message = &report.steps[0].error.as_ref().unwrap().message;
+    assert!(
+        message.starts_with("invalid salesforce step input: unknown variant `craete`"),
+        "{message}"
+    );
+}
