@@ -10,6 +10,8 @@ use gust_engine::store::SledStore;
 use gust_tests::guests;
 use serde_json::{Value, json};
 
+use crate::salesforce::Sf;
+
 /// `gust serve` running as a child process.
 struct Process {
     child: Child,
@@ -19,12 +21,25 @@ struct Process {
 
 impl Process {
     fn start(workflows: &Path, data: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+        Self::start_with_env(workflows, data, &[])
+    }
+
+    /// Starts `gust serve` with `env` added to an environment without any
+    /// `GUST_SF_*` connection settings.
+    fn start_with_env(workflows: &Path, data: &Path, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gust-e2e"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("GUST_SF_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--workflows"])
             .arg(workflows)
             .arg("--data")
             .arg(data)
             .env("GUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -441,4 +456,137 @@ async fn sighup_reloads_the_workflow_directory() {
     let (exit, log) = server.terminate();
     assert!(exit.success());
     assert!(log.contains("Reloading"), "{log}");
+}
+
+/// The example workflow, its `score` step pointing at the component this
+/// build made, in `dir`.
+fn example_workflow(dir: &Path) {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/workflows/score-lead.json"),
+    )
+    .unwrap();
+    let mut workflow: Value = serde_json::from_str(&text).unwrap();
+    for step in workflow["steps"].as_array_mut().unwrap() {
+        if step["id"] == "score" {
+            step["uses"] = json!(guests::LEAD_SCORE);
+        }
+    }
+    write_workflow(dir, &workflow);
+}
+
+/// Posts the example web lead and waits for its run to end.
+async fn score_a_lead(client: &reqwest::Client, base: &str) -> Value {
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/events/web-lead.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let accepted: Value = client
+        .post(format!("{base}/hooks/score-lead"))
+        .json(&event["body"])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = accepted["run_id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    loop {
+        let run: Value = client
+            .get(format!("{base}/api/runs/{run_id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if run["status"] == "succeeded" || run["status"] == "failed" {
+            return run;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{run}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_example_writes_to_the_org_the_environment_configures() {
+    let sf = Sf::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    example_workflow(&workflows);
+    let secret = sf_emulator::DEFAULT_CLIENT_SECRET;
+    let server = Process::start_with_env(
+        &workflows,
+        &dir.path().join("data"),
+        &[
+            ("GUST_SF_AUTH", "client_credentials"),
+            ("GUST_SF_INSTANCE_URL", &sf.running.url),
+            ("GUST_SF_CLIENT_ID", sf_emulator::DEFAULT_CLIENT_ID),
+            ("GUST_SF_CLIENT_SECRET", secret),
+            ("GUST_SF_API_VERSION", "60.0"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let run = score_a_lead(&client, &server.base).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let lead_id = run["steps"][2]["output"]["id"].as_str().unwrap().to_owned();
+    let lead = sf
+        .client
+        .get("Lead", &lead_id, &["Email".to_owned(), "Rating".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(lead["Email"], "ada@analytical-engines.com");
+    assert_eq!(
+        lead["Rating"], "Hot",
+        "the score step wrote the rating back"
+    );
+    let metrics = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gust_salesforce_api_requests_max 15000"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("gust_salesforce_requests 2"), "{metrics}");
+    let (exit, log) = server.terminate();
+    assert!(exit.success());
+    assert!(
+        log.contains(&format!("Salesforce: {} (API v60.0", sf.running.url)),
+        "{log}"
+    );
+    assert!(!log.contains(secret), "the secret never reaches the log");
+    assert!(!metrics.contains(secret));
+}
+
+#[tokio::test]
+async fn without_a_connection_the_server_runs_an_emulator_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    example_workflow(&workflows);
+    let data = dir.path().join("data");
+    let server = Process::start(&workflows, &data);
+    let client = reqwest::Client::new();
+    let run = score_a_lead(&client, &server.base).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["steps"][3]["output"]["rating"], "Hot");
+    let (exit, log) = server.terminate();
+    assert!(exit.success());
+    assert!(
+        log.contains("No Salesforce connection configured: steps call an in-process sf-emulator at http://127.0.0.1:"),
+        "{log}"
+    );
+    // The emulator's records live in the data directory, so a restart
+    // keeps the lead the run created.
+    let lead_id = run["steps"][2]["output"]["id"].as_str().unwrap();
+    let saved =
+        std::fs::read_to_string(data.join("sf-emulator").join("org.json")).unwrap_or_default();
+    assert!(saved.contains(lead_id), "{saved:.300}");
 }

@@ -16,7 +16,19 @@ use crate::salesforce::{Auth, Client, Connection, ConnectionSettings, Salesforce
 /// no connection is configured (it stops when this is dropped).
 pub(super) struct Salesforce {
     pub(super) api: Arc<dyn SalesforceApi>,
-    _emulator: Option<Running>,
+    emulator: Option<Running>,
+}
+
+impl Drop for Salesforce {
+    /// Saves the emulator's records (when it has a data directory), so that
+    /// a graceful stop keeps the last writes.
+    fn drop(&mut self) {
+        if let Some(running) = &self.emulator
+            && let Err(error) = running.emulator.save()
+        {
+            eprintln!("warning: cannot save the sf-emulator's records: {error}");
+        }
+    }
 }
 
 /// How the in-process emulator is set up.
@@ -53,7 +65,7 @@ pub(super) async fn connect(
         let client = Client::new(connection).map_err(anyhow::Error::msg)?;
         return Ok(Salesforce {
             api: Arc::new(client),
-            _emulator: None,
+            emulator: None,
         });
     }
     let seed = match &emulator.seed {
@@ -94,6 +106,6 @@ pub(super) async fn connect(
     let client = Client::new(connection).map_err(anyhow::Error::msg)?;
     Ok(Salesforce {
         api: Arc::new(client),
-        _emulator: Some(running),
+        emulator: Some(running),
     })
 }

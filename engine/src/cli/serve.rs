@@ -303,3 +303,31 @@ impl Terminations {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::salesforce::AuthMethod;
+
+    #[test]
+    fn the_salesforce_table_of_gust_toml_is_the_connection() {
+        let settings: ServeSettings = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\n\
+             [salesforce]\n\
+             instance_url = \"https://acme.my.salesforce.com\"\n\
+             auth = \"client_credentials\"\n\
+             client_id = \"app\"\n\
+             client_secret = \"env:ACME_SF_SECRET\"\n",
+        )
+        .unwrap();
+        let salesforce = settings.salesforce.unwrap();
+        assert_eq!(salesforce.auth, Some(AuthMethod::ClientCredentials));
+        assert_eq!(salesforce.client_id.as_deref(), Some("app"));
+        let inline = toml::from_str::<ServeSettings>(
+            "[salesforce]\nauth = \"access_token\"\naccess_token = \"00D!abc\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(inline.contains("never inline"), "{inline}");
+    }
+}
