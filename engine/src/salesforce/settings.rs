@@ -38,7 +38,7 @@ pub struct ConnectionSettings {
     /// `https://<my-domain>.my.salesforce.com`; required for
     /// `access_token`, otherwise taken from the token response.
     pub instance_url: Option<String>,
-    /// The OAuth server [default: https://login.salesforce.com; the
+    /// The OAuth server [default: `https://login.salesforce.com`; the
     /// instance URL for `client_credentials`].
     pub login_url: Option<String>,
     /// The REST API version, such as `62.0`.
