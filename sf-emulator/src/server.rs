@@ -52,6 +52,9 @@ pub struct Config {
     pub daily_api_requests: u64,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
+    /// The longest request URI taken; longer ones get 414, as past
+    /// Salesforce's 16,384 bytes.
+    pub max_uri_bytes: usize,
     /// When Outbound Messages are resent and dropped.
     pub outbound_retries: Retries,
     /// Where the records are kept across restarts (in memory only when
@@ -73,6 +76,7 @@ impl Default for Config {
             token_lifetime: Duration::from_secs(2 * 3600),
             daily_api_requests: 15_000,
             max_body_bytes: 50 * 1024 * 1024,
+            max_uri_bytes: 16_384,
             outbound_retries: Retries::default(),
             data_dir: None,
         }
@@ -241,7 +245,10 @@ impl Emulator {
                 self.shared.config.max_body_bytes,
             ))
             .layer(middleware::from_fn(salesforce_shaped))
-            .layer(middleware::from_fn(uri_length))
+            .layer(middleware::from_fn_with_state(
+                self.shared.clone(),
+                uri_length,
+            ))
             .layer(middleware::from_fn_with_state(self.shared.clone(), log))
             .with_state(self.shared.clone())
     }
@@ -403,13 +410,10 @@ async fn log(State(shared): State<Arc<Shared>>, request: Request, next: Next) ->
     response
 }
 
-/// The longest URI Salesforce takes, in bytes.
-const MAX_URI_BYTES: usize = 16_384;
-
-/// Refuses a URI over [`MAX_URI_BYTES`] with 414, in the HTML its front
-/// servers answer with rather than Salesforce's JSON.
-async fn uri_length(request: Request, next: Next) -> Response {
-    if request.uri().to_string().len() <= MAX_URI_BYTES {
+/// Refuses a URI over [`Config::max_uri_bytes`] with 414, in the HTML
+/// Salesforce's front servers answer with rather than its JSON.
+async fn uri_length(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    if request.uri().to_string().len() <= shared.config.max_uri_bytes {
         return next.run(request).await;
     }
     (

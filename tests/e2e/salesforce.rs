@@ -369,7 +369,40 @@ async fn a_query_too_long_for_a_url_goes_in_a_composite_body() {
         serde_json::from_str(&sf.client.query_json(&soql, false, 1 << 20).await.unwrap()).unwrap();
     assert_eq!(found[0]["LastName"], "Needle");
     assert_eq!(sf.count("POST /services/data/v60.0/composite 200"), 1);
-    assert_eq!(sf.count(" 414"), 0);
+    assert_eq!(
+        sf.count(" 414"),
+        0,
+        "sent in a body without trying the URL first"
+    );
+
+    // A server with a lower limit than Salesforce's answers 414: the query
+    // is sent again in a body rather than failing.
+    let strict = Sf::start_with(Emulator::new(Config {
+        max_uri_bytes: 2_000,
+        ..Config::default()
+    }))
+    .await;
+    strict.client.create("Lead", &lead("Needle")).await.unwrap();
+    let soql = format!(
+        "SELECT Id, LastName FROM Lead WHERE LastName IN ({}, 'Needle')",
+        names[..100].join(", ")
+    );
+    let found: Value = serde_json::from_str(
+        &strict
+            .client
+            .query_json(&soql, false, 1 << 20)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(found[0]["LastName"], "Needle");
+    let refused = strict
+        .log()
+        .iter()
+        .filter(|line| line.contains("/query?q=") && line.ends_with(" 414"))
+        .count();
+    assert_eq!(refused, 1, "{:#?}", strict.log());
+    assert_eq!(strict.count("POST /services/data/v60.0/composite 200"), 1);
 }
 
 #[tokio::test]
@@ -534,21 +567,19 @@ async fn request_limit_exceeded_pauses_every_call_of_the_connection() {
         kind: FaultKind::RequestLimitExceeded,
         times: Some(1),
     });
+    let first_started = Instant::now();
     let first = tokio::spawn({
         let client = client.clone();
         async move { client.limits().await }
     });
-    while sf.count("/limits 403") == 0 {
+    // The retry is counted once the pause (200-400 ms) is on: a call made
+    // then is not sent before the pause ends.
+    while client.stats().retries == 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    // The pause is 200-400 ms; a call made now waits for it to end.
-    let started = Instant::now();
     client.describe("Lead").await.unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_millis(100),
-        "{:?}",
-        started.elapsed()
-    );
+    let waited = first_started.elapsed();
+    assert!(waited >= Duration::from_millis(200), "{waited:?}");
     first.await.unwrap().unwrap();
     assert_eq!(client.stats().retries, 1);
     assert_eq!(sf.count("/limits 403"), 1);
