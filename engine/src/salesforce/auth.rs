@@ -33,29 +33,12 @@ struct TokenResponse {
     refresh_token: Option<String>,
 }
 
-/// Where a connection's tokens come from.
-#[derive(Debug)]
-enum Grant {
-    RefreshToken {
-        client_id: String,
-        client_secret: Option<Secret>,
-    },
-    ClientCredentials {
-        client_id: String,
-        client_secret: Secret,
-    },
-    JwtBearer {
-        client_id: String,
-        username: String,
-        signer: JwtSigner,
-    },
-    Fixed(Secret),
-}
-
 /// The cached token of one connection.
 #[derive(Debug)]
 pub(crate) struct Authenticator {
-    grant: Grant,
+    auth: Auth,
+    /// Signs the JWT bearer flow's assertions.
+    signer: Option<JwtSigner>,
     login_url: String,
     configured_instance: Option<String>,
     /// The current token and, for the refresh token flow, the refresh token
@@ -75,40 +58,20 @@ struct State {
 
 impl Authenticator {
     pub(crate) fn new(connection: &Connection) -> Result<Self, String> {
-        let mut refresh_token = None;
-        let grant = match &connection.auth {
-            Auth::RefreshToken {
-                client_id,
-                client_secret,
-                refresh_token: token,
-            } => {
-                refresh_token = Some(token.clone());
-                Grant::RefreshToken {
-                    client_id: client_id.clone(),
-                    client_secret: client_secret.clone(),
-                }
-            }
-            Auth::ClientCredentials {
-                client_id,
-                client_secret,
-            } => Grant::ClientCredentials {
-                client_id: client_id.clone(),
-                client_secret: client_secret.clone(),
-            },
-            Auth::JwtBearer {
-                client_id,
-                username,
-                private_key,
-            } => Grant::JwtBearer {
-                client_id: client_id.clone(),
-                username: username.clone(),
-                signer: JwtSigner::from_pem(private_key.expose())
+        let signer = match &connection.auth {
+            Auth::JwtBearer { private_key, .. } => Some(
+                JwtSigner::from_pem(private_key.expose())
                     .map_err(|error| format!("salesforce.private_key: {error}"))?,
-            },
-            Auth::AccessToken(token) => Grant::Fixed(token.clone()),
+            ),
+            _ => None,
+        };
+        let refresh_token = match &connection.auth {
+            Auth::RefreshToken { refresh_token, .. } => Some(refresh_token.clone()),
+            _ => None,
         };
         Ok(Self {
-            grant,
+            auth: connection.auth.clone(),
+            signer,
             login_url: connection.login_url.clone(),
             configured_instance: connection.instance_url.clone(),
             state: Mutex::new(State {
@@ -144,7 +107,7 @@ impl Authenticator {
             return Ok(token.clone());
         }
         state.token = None;
-        if let Grant::Fixed(_) = self.grant {
+        if let Auth::AccessToken(_) = self.auth {
             return Err(SalesforceError::new(
                 401,
                 "INVALID_SESSION_ID",
@@ -161,13 +124,13 @@ impl Authenticator {
     }
 
     async fn fetch(&self, http: &reqwest::Client, state: &mut State) -> Result<Arc<Token>> {
-        let response = match &self.grant {
-            Grant::Fixed(token) => TokenResponse {
+        let response = match &self.auth {
+            Auth::AccessToken(token) => TokenResponse {
                 access_token: token.expose().to_owned(),
                 instance_url: None,
                 refresh_token: None,
             },
-            grant => self.request(http, grant, state).await?,
+            _ => self.request(http, state).await?,
         };
         if let Some(rotated) = response.refresh_token {
             state.refresh_token = Some(Secret::new(rotated));
@@ -195,17 +158,13 @@ impl Authenticator {
         Ok(token)
     }
 
-    async fn request(
-        &self,
-        http: &reqwest::Client,
-        grant: &Grant,
-        state: &State,
-    ) -> Result<TokenResponse> {
+    async fn request(&self, http: &reqwest::Client, state: &State) -> Result<TokenResponse> {
         let mut form: Vec<(&str, String)> = Vec::new();
-        match grant {
-            Grant::RefreshToken {
+        match &self.auth {
+            Auth::RefreshToken {
                 client_id,
                 client_secret,
+                ..
             } => {
                 let refresh_token = state
                     .refresh_token
@@ -218,7 +177,7 @@ impl Authenticator {
                 }
                 form.push(("refresh_token", refresh_token.expose().to_owned()));
             }
-            Grant::ClientCredentials {
+            Auth::ClientCredentials {
                 client_id,
                 client_secret,
             } => {
@@ -226,11 +185,15 @@ impl Authenticator {
                 form.push(("client_id", client_id.clone()));
                 form.push(("client_secret", client_secret.expose().to_owned()));
             }
-            Grant::JwtBearer {
+            Auth::JwtBearer {
                 client_id,
                 username,
-                signer,
+                ..
             } => {
+                let signer = self
+                    .signer
+                    .as_ref()
+                    .expect("the JWT bearer flow has a signer");
                 form.push((
                     "grant_type",
                     "urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
@@ -240,7 +203,7 @@ impl Authenticator {
                     signer.assertion(client_id, username, &self.login_url),
                 ));
             }
-            Grant::Fixed(_) => unreachable!("a fixed token is never requested"),
+            Auth::AccessToken(_) => unreachable!("a fixed token is never requested"),
         }
         let url = format!("{}/services/oauth2/token", self.login_url);
         let response = http

@@ -167,16 +167,7 @@ impl Client {
         if let Some(field) = &options.external_id_field {
             job["externalIdFieldName"] = json!(field);
         }
-        let jobs = self.data_path("/jobs/ingest");
-        let created: Value = self
-            .send(&Call::new(Method::POST, jobs.clone()).body(Body::json(&job)))
-            .await?
-            .json()?;
-        let id = created["id"]
-            .as_str()
-            .ok_or_else(|| SalesforceError::new(200, "GUST_BAD_RESPONSE", "the job has no id"))?
-            .to_owned();
-        let job_path = format!("{jobs}/{id}");
+        let job_path = self.create_job("/jobs/ingest", &job).await?;
         if let Err(error) = self.upload(&job_path, data).await {
             let abort = json!({ "state": "Aborted" });
             // Best effort: the upload's error is the one worth reporting.
@@ -184,7 +175,7 @@ impl Client {
                 .send(&Call::new(Method::PATCH, job_path.clone()).body(Body::json(&abort)))
                 .await
             {
-                tracing::warn!(%abort_error, job = %id, "could not abort a Bulk API 2.0 job");
+                tracing::warn!(%abort_error, job = %job_path, "could not abort a Bulk API 2.0 job");
             }
             return Err(error);
         }
@@ -224,6 +215,20 @@ impl Client {
                 })
             })
             .collect())
+    }
+
+    /// Creates a job under `jobs` (`/jobs/ingest` or `/jobs/query`) and
+    /// returns its path.
+    async fn create_job(&self, jobs: &str, job: &Value) -> Result<String> {
+        let jobs = self.data_path(jobs);
+        let created: Value = self
+            .send(&Call::new(Method::POST, jobs.clone()).body(Body::json(job)))
+            .await?
+            .json()?;
+        let id = created["id"]
+            .as_str()
+            .ok_or_else(|| SalesforceError::bad_response(200, "the new job has no id"))?;
+        Ok(format!("{jobs}/{id}"))
     }
 
     async fn upload(&self, job_path: &str, data: Bytes) -> Result<()> {
@@ -290,13 +295,7 @@ fn merge(
     job: &Value,
 ) -> Result<()> {
     let mut reader = csv::ReaderBuilder::new().from_reader(body);
-    let unreadable = |error: csv::Error| {
-        SalesforceError::new(
-            200,
-            "GUST_BAD_RESPONSE",
-            format!("Bulk API 2.0 results are not CSV: {error}"),
-        )
-    };
+    let unreadable = unreadable_csv("the job's results");
     let header = reader.headers().map_err(unreadable)?.clone();
     let column = |name: &str| header.iter().position(|h| h == name);
     let original: Vec<Option<usize>> = csv.columns.iter().map(|c| column(c)).collect();
@@ -344,6 +343,11 @@ fn merge(
         });
     }
     Ok(())
+}
+
+/// The error of `what` (results Salesforce sent) not being CSV.
+fn unreadable_csv(what: &'static str) -> impl Fn(csv::Error) -> SalesforceError + Copy {
+    move |error| SalesforceError::bad_response(200, format!("{what} are not CSV: {error}"))
 }
 
 fn failure(id: Value, code: &str, message: &str, fields: &[&str]) -> Value {
@@ -411,15 +415,7 @@ impl BulkQueryPages {
                     "query"
                 };
                 let body = json!({ "operation": operation, "query": self.soql });
-                let jobs = client.data_path("/jobs/query");
-                let created: Value = client
-                    .send(&Call::new(Method::POST, jobs.clone()).body(Body::json(&body)))
-                    .await?
-                    .json()?;
-                let id = created["id"].as_str().ok_or_else(|| {
-                    SalesforceError::new(200, "GUST_BAD_RESPONSE", "the job has no id")
-                })?;
-                let path = format!("{jobs}/{id}");
+                let path = client.create_job("/jobs/query", &body).await?;
                 let info = client.poll_job(&path).await?;
                 if info["state"] != "JobComplete" {
                     return Err(SalesforceError::new(
@@ -449,13 +445,7 @@ impl BulkQueryPages {
             _ => self.done = true,
         }
         let mut reader = csv::ReaderBuilder::new().from_reader(answer.body.as_ref());
-        let unreadable = |error: csv::Error| {
-            SalesforceError::new(
-                200,
-                "GUST_BAD_RESPONSE",
-                format!("the query job's results are not CSV: {error}"),
-            )
-        };
+        let unreadable = unreadable_csv("the query job's results");
         let header = reader.headers().map_err(unreadable)?.clone();
         reader
             .records()

@@ -122,9 +122,8 @@ impl Answer {
     /// The body as `T`, or an error saying what Salesforce answered instead.
     pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|error| {
-            SalesforceError::new(
+            SalesforceError::bad_response(
                 self.status.as_u16(),
-                "GUST_BAD_RESPONSE",
                 format!("Salesforce answered JSON Gust cannot read: {error}"),
             )
         })

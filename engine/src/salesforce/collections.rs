@@ -44,9 +44,8 @@ impl Client {
             let call = self.collection_call(operation, sobject, chunk, options)?;
             let answer: Vec<Value> = self.send(&call).await?.json()?;
             if answer.len() != chunk.len() {
-                return Err(SalesforceError::new(
+                return Err(SalesforceError::bad_response(
                     200,
-                    "GUST_BAD_RESPONSE",
                     format!(
                         "sObject Collections answered {} results for {} records",
                         answer.len(),

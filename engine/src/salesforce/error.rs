@@ -11,7 +11,8 @@ use serde::Deserialize;
 /// something Gust cannot send), `GUST_TRANSPORT` (no answer: the connection
 /// failed or timed out), `GUST_API_BUDGET` (the connection's share of the
 /// org's daily API requests is spent; nothing was sent),
-/// `GUST_RESULT_TOO_LARGE` (a query's records would not fit the step) and
+/// `GUST_RESULT_TOO_LARGE` (a query's records would not fit the step),
+/// `GUST_BAD_RESPONSE` (Salesforce answered something Gust cannot read) and
 /// `GUST_HTTP_<status>` (Salesforce answered an error without an
 /// `errorCode`, as its load balancers do for 414, 431 or 502).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,6 +109,11 @@ impl SalesforceError {
             source = cause.source();
         }
         Self::new(0, "GUST_TRANSPORT", message)
+    }
+
+    /// Salesforce answered `status` with something Gust cannot read.
+    pub fn bad_response(status: u16, message: impl Into<String>) -> Self {
+        Self::new(status, "GUST_BAD_RESPONSE", message)
     }
 
     /// The answer to every call when no connection is configured.

@@ -124,9 +124,8 @@ impl Client {
             ));
         }
         serde_json::from_value(result["body"].clone()).map_err(|error| {
-            SalesforceError::new(
+            SalesforceError::bad_response(
                 status,
-                "GUST_BAD_RESPONSE",
                 format!("the query's answer is not a query result: {error}"),
             )
         })

@@ -27,9 +27,10 @@ impl Client {
         let path = self.data_path(&format!("/sobjects/{}", segment(sobject)?));
         let call = Call::new(Method::POST, path).body(Body::json(record));
         let answer: Value = self.send(&call).await?.json()?;
-        answer["id"].as_str().map(str::to_owned).ok_or_else(|| {
-            SalesforceError::new(201, "GUST_BAD_RESPONSE", "the create answer has no id")
-        })
+        answer["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| SalesforceError::bad_response(201, "the create answer has no id"))
     }
 
     /// Updates the fields of `record` on the record `id`.
@@ -119,9 +120,8 @@ impl Client {
         let mut answer: Value = self.send(&call).await?.json()?;
         match answer["compositeResponse"].take() {
             Value::Array(results) => Ok(results),
-            _ => Err(SalesforceError::new(
+            _ => Err(SalesforceError::bad_response(
                 200,
-                "GUST_BAD_RESPONSE",
                 "the composite answer has no compositeResponse",
             )),
         }
