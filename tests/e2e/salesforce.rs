@@ -858,3 +858,47 @@ async fn the_prebuilt_step_fails_clearly_and_retries_only_transient_errors() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_refresh_answer_without_instance_url_keeps_the_instance() {
+    let sf = Sf::start().await;
+    // A login server that names the instance on the first token only, as
+    // the refresh token flow may answer.
+    let emulator = sf.emulator().clone();
+    let instance = sf.running.url.clone();
+    let issued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let login = axum::Router::new().route(
+        "/services/oauth2/token",
+        axum::routing::post({
+            let issued = issued.clone();
+            move || async move {
+                let token = emulator.sessions().issue_access_token();
+                let first = issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+                let mut answer = json!({ "access_token": token, "token_type": "Bearer" });
+                if first {
+                    answer["instance_url"] = json!(instance);
+                }
+                axum::Json(answer)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let login_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, login).into_future());
+    let mut connection = Connection::new(
+        &login_url,
+        Auth::RefreshToken {
+            client_id: DEFAULT_CLIENT_ID.into(),
+            client_secret: None,
+            refresh_token: Secret::new("5Aep-refresh"),
+        },
+    );
+    connection.retry = quick_retries();
+    let client = Client::new(connection).unwrap();
+    client.limits().await.unwrap();
+    sf.emulator().sessions().expire_all();
+    client.limits().await.unwrap();
+    assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(client.instance_url().await.unwrap(), sf.running.url);
+    assert_eq!(client.stats().refreshes, 1);
+}

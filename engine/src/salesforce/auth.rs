@@ -53,6 +53,8 @@ pub(crate) struct Authenticator {
 struct State {
     token: Option<Arc<Token>>,
     refresh_token: Option<Secret>,
+    /// The instance the last token response named.
+    instance_url: Option<String>,
     fetched: u64,
 }
 
@@ -77,6 +79,7 @@ impl Authenticator {
             state: Mutex::new(State {
                 token: None,
                 refresh_token,
+                instance_url: None,
                 fetched: 0,
             }),
             refreshes: AtomicU64::new(0),
@@ -139,7 +142,8 @@ impl Authenticator {
         // one keeps the instance already known rather than dropping it.
         let instance_url = response
             .instance_url
-            .or_else(|| state.token.as_ref().map(|t| t.instance_url.clone()))
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .or_else(|| state.instance_url.clone())
             .or_else(|| self.configured_instance.clone())
             .ok_or_else(|| {
                 SalesforceError::new(
@@ -149,9 +153,10 @@ impl Authenticator {
                 )
             })?;
         state.fetched += 1;
+        state.instance_url = Some(instance_url.clone());
         let token = Arc::new(Token {
             access_token: Secret::new(response.access_token),
-            instance_url: instance_url.trim_end_matches('/').to_owned(),
+            instance_url,
             generation: state.fetched,
         });
         state.token = Some(token.clone());
