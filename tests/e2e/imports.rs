@@ -496,7 +496,6 @@ async fn objects_reached_through_relationships_need_their_own_grant() {
     assert_eq!(sf.count("/query"), 0, "{:#?}", sf.log());
 
     let both = grants(json!({ "read": ["Contact", "Account"] }));
-    let parent = json!({ "call": "query", "soql": "SELECT LastName, Account.Name FROM Contact" });
     let output = call_salesforce(parent, &both, salesforce).await;
     assert_eq!(output["ok"][0]["Account"]["Name"], "Acme", "{output}");
     assert_eq!(sf.count("/describe"), 2, "one describe per object, cached");

@@ -1,7 +1,7 @@
 //! The SOQL subset, parsed:
 //!
 //! ```text
-//! SELECT (COUNT() | path, ...) FROM object
+//! SELECT (COUNT() | path, ...) FROM object [alias]
 //!   [WHERE condition] [ORDER BY path [ASC|DESC] [NULLS FIRST|LAST], ...]
 //!   [LIMIT n] [OFFSET n]
 //! condition: term (OR term)*       term: factor (AND factor)*
@@ -175,6 +175,18 @@ impl Parser {
         self.keyword("FROM")?;
         let object_column = self.column();
         let object = self.name()?;
+        // `FROM Contact c`: the alias may qualify every path.
+        let alias = match self.peek() {
+            Some(Spanned {
+                token: Token::Word(word),
+                ..
+            }) if !is_reserved(word) => {
+                let alias = word.clone();
+                self.at += 1;
+                Some(alias)
+            }
+            _ => None,
+        };
         let mut query = Query {
             fields,
             count,
@@ -207,6 +219,9 @@ impl Parser {
         if self.is_keyword("OFFSET") {
             self.at += 1;
             query.offset = Some(self.count()?);
+        }
+        if let Some(alias) = alias {
+            query.unalias(&alias);
         }
         Ok(query)
     }
@@ -372,6 +387,32 @@ impl Parser {
     }
 }
 
+impl Query {
+    /// Drops `alias.` from the front of every path.
+    fn unalias(&mut self, alias: &str) {
+        let strip = |path: &mut Path| {
+            if path.parts.len() > 1 && path.parts[0].eq_ignore_ascii_case(alias) {
+                path.parts.remove(0);
+            }
+        };
+        self.fields.iter_mut().for_each(strip);
+        self.order
+            .iter_mut()
+            .for_each(|order| strip(&mut order.path));
+        let mut pending: Vec<&mut Condition> = self.condition.iter_mut().collect();
+        while let Some(condition) = pending.pop() {
+            match condition {
+                Condition::And(left, right) | Condition::Or(left, right) => {
+                    pending.push(left);
+                    pending.push(right);
+                }
+                Condition::Not(inner) => pending.push(inner),
+                Condition::Compare(path, ..) | Condition::In(path, ..) => strip(path),
+            }
+        }
+    }
+}
+
 /// Words that cannot name a field or an object.
 fn is_reserved(word: &str) -> bool {
     const RESERVED: &[&str] = &[
@@ -390,6 +431,30 @@ mod tests {
 
     fn query(text: &str) -> Result<Query, SyntaxError> {
         parse(tokens(text).unwrap(), text.chars().count())
+    }
+
+    #[test]
+    fn an_alias_after_the_object_may_qualify_every_path() {
+        let aliased = query(
+            "SELECT c.LastName, c.Account.Name FROM Contact c WHERE c.Email != null AND NOT c.LastName IN ('x') ORDER BY c.LastName",
+        )
+        .unwrap();
+        let plain = query(
+            "SELECT LastName, Account.Name FROM Contact WHERE Email != null AND NOT LastName IN ('x') ORDER BY LastName",
+        )
+        .unwrap();
+        let paths = |q: &Query| {
+            q.fields
+                .iter()
+                .map(|p| p.parts.join("."))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(paths(&aliased), paths(&plain));
+        assert_eq!(aliased.order[0].path.parts, ["LastName"]);
+        let Some(Condition::And(left, _)) = &aliased.condition else {
+            panic!("{:?}", aliased.condition);
+        };
+        assert!(matches!(left.as_ref(), Condition::Compare(path, ..) if path.parts == ["Email"]));
     }
 
     #[test]
@@ -459,7 +524,7 @@ mod tests {
             "unexpected token: -1"
         );
         assert_eq!(
-            query("SELECT Id FROM Account extra").unwrap_err().message,
+            query("SELECT Id FROM Account a extra").unwrap_err().message,
             "unexpected token: extra"
         );
     }
