@@ -376,6 +376,72 @@ async fn a_query_with_a_parent_relationship_nests_the_parent_like_salesforce() {
 }
 
 #[tokio::test]
+async fn a_child_subquery_nests_the_children_like_salesforce() {
+    let org = Org::start().await;
+    let create = |object: &str, body: Value| {
+        let request = org
+            .request(Method::POST, &format!("/sobjects/{object}"))
+            .json(&body);
+        async move {
+            Org::send(request).await.1["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let acme = create("Account", json!({ "Name": "Acme" })).await;
+    create("Account", json!({ "Name": "Empty" })).await;
+    for name in ["Lovelace", "Hopper", "Babbage"] {
+        create("Contact", json!({ "LastName": name, "AccountId": acme })).await;
+    }
+    let (status, result) = Org::send(org.request(Method::GET, "/query").query(&[(
+        "q",
+        "SELECT Name, (SELECT LastName FROM Contacts WHERE LastName != 'Babbage' ORDER BY LastName) FROM Account ORDER BY Name",
+    )]))
+    .await;
+    assert_eq!(status, 200, "{result}");
+    let expected = fixture("rest/query-with-relationships.json");
+    let children = &result["records"][0]["Contacts"];
+    // The fixture's child selects Name; these select LastName.
+    let mut documented = expected["records"][0]["Whizbangs__r"].clone();
+    documented["records"][0]["LastName"] = documented["records"][0]["Name"].take();
+    documented["records"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("Name");
+    same_shape(&documented, children, true).unwrap();
+    let names: Vec<&str> = children["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["LastName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Hopper", "Lovelace"]);
+    assert_eq!(children["totalSize"], json!(2));
+    assert_eq!(
+        result["records"][1]["Contacts"],
+        Value::Null,
+        "no children: null"
+    );
+    let keys: Vec<&String> = result["records"][0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["attributes", "Name", "Contacts"]);
+
+    let (status, error) = Org::send(
+        org.request(Method::GET, "/query")
+            .query(&[("q", "SELECT Name, (SELECT Id FROM Nothings) FROM Account")]),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(error[0]["errorCode"], json!("INVALID_TYPE"));
+    assert!(
+        error[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Didn't understand relationship 'Nothings' in FROM part of query call.")
+    );
+}
+
+#[tokio::test]
 async fn collections_answer_save_results_like_the_docs() {
     let org = Org::start().await;
     let request = fixture("composite/collections-create-request.json");

@@ -483,7 +483,7 @@ async fn objects_reached_through_relationships_need_their_own_grant() {
     );
     let children = json!({ "call": "query", "soql": "SELECT Name, (SELECT LastName FROM Contacts) FROM Account" });
     let output = call_salesforce(
-        children,
+        children.clone(),
         &grants(json!({ "read": ["Account"] })),
         salesforce.clone(),
     )
@@ -496,7 +496,12 @@ async fn objects_reached_through_relationships_need_their_own_grant() {
     assert_eq!(sf.count("/query"), 0, "{:#?}", sf.log());
 
     let both = grants(json!({ "read": ["Contact", "Account"] }));
-    let output = call_salesforce(parent, &both, salesforce).await;
+    let output = call_salesforce(parent, &both, salesforce.clone()).await;
     assert_eq!(output["ok"][0]["Account"]["Name"], "Acme", "{output}");
+    let output = call_salesforce(children, &both, salesforce).await;
+    assert_eq!(
+        output["ok"][0]["Contacts"]["records"][0]["LastName"], "Lovelace",
+        "{output}"
+    );
     assert_eq!(sf.count("/describe"), 2, "one describe per object, cached");
 }

@@ -48,22 +48,14 @@ pub fn describe_object(
 ) -> Value {
     let name = &object.name;
     let child_relationships: Vec<Value> = schema
-        .objects()
-        .flat_map(|child| {
-            child.fields.iter().filter_map(move |field| {
-                let points_here = field
-                    .reference_to
-                    .iter()
-                    .any(|target| target.eq_ignore_ascii_case(name));
-                (points_here && !is_audit(field)).then(|| {
-                    json!({
-                        "cascadeDelete": false,
-                        "childSObject": child.name,
-                        "deprecatedAndHidden": false,
-                        "field": field.name,
-                        "relationshipName": child_relationship_name(child),
-                    })
-                })
+        .child_relationships(name)
+        .map(|(child, field)| {
+            json!({
+                "cascadeDelete": false,
+                "childSObject": child.name,
+                "deprecatedAndHidden": false,
+                "field": field.name,
+                "relationshipName": child.child_relationship_name(),
             })
         })
         .collect();
@@ -114,21 +106,6 @@ fn urls(version: &str, name: &str) -> Value {
         "describe": format!("/services/data/{version}/sobjects/{name}/describe"),
         "rowTemplate": format!("/services/data/{version}/sobjects/{name}/{{ID}}"),
     })
-}
-
-fn is_audit(field: &Field) -> bool {
-    matches!(
-        field.name.as_str(),
-        "OwnerId" | "CreatedById" | "LastModifiedById"
-    )
-}
-
-/// `Contacts` for Contact, `Invoices__r` for Invoice__c.
-fn child_relationship_name(child: &Object) -> String {
-    match child.name.strip_suffix("__c") {
-        Some(base) => format!("{base}s__r"),
-        None => child.label_plural.replace(' ', ""),
-    }
 }
 
 fn describe_field(field: &Field) -> Value {

@@ -208,6 +208,15 @@ impl Object {
                 .is_some_and(|relationship| relationship.eq_ignore_ascii_case(name))
         })
     }
+
+    /// The name parents use for this object's records in child
+    /// subqueries: `Contacts` for Contact, `Invoices__r` for Invoice__c.
+    pub fn child_relationship_name(&self) -> String {
+        match self.name.strip_suffix("__c") {
+            Some(base) => format!("{base}s__r"),
+            None => self.label_plural.replace(' ', ""),
+        }
+    }
 }
 
 /// Every object of the org.
@@ -229,6 +238,35 @@ impl Schema {
     /// The object named `name`, whatever its case.
     pub fn object(&self, name: &str) -> Option<&Object> {
         self.objects.get(&name.to_ascii_lowercase())
+    }
+
+    /// The objects and reference fields that point at `parent` (audit and
+    /// owner fields left out), as describe's `childRelationships` lists them.
+    pub fn child_relationships<'a>(
+        &'a self,
+        parent: &'a str,
+    ) -> impl Iterator<Item = (&'a Object, &'a Field)> + 'a {
+        self.objects().flat_map(move |child| {
+            child.fields.iter().filter_map(move |field| {
+                let points_here = field
+                    .reference_to
+                    .iter()
+                    .any(|target| target.eq_ignore_ascii_case(parent));
+                let audit = matches!(
+                    field.name.as_str(),
+                    "OwnerId" | "CreatedById" | "LastModifiedById"
+                );
+                (points_here && !audit).then_some((child, field))
+            })
+        })
+    }
+
+    /// The child object and its reference field behind the child
+    /// relationship `name` of `parent` (`Contacts` of Account).
+    pub fn child_relationship(&self, parent: &str, name: &str) -> Option<(Object, String)> {
+        self.child_relationships(parent)
+            .find(|(child, _)| child.child_relationship_name().eq_ignore_ascii_case(name))
+            .map(|(child, field)| (child.clone(), field.name.clone()))
     }
 
     /// The object whose Ids start with `key_prefix`.

@@ -380,16 +380,23 @@ fn order(field: &Field, a: &Value, b: &Value) -> Ordering {
 
 /// A result record: `attributes`, then the selected fields, parents as
 /// nested records (null when the reference is empty).
+/// `children` are (position among the selected fields, key, value), placed
+/// where their subqueries stood in the SELECT list.
 pub(super) fn project(
     org: &Org,
     object: &Object,
     record: &Fields,
     selected: &[Resolved],
+    children: Vec<(usize, String, Value)>,
     version: &str,
 ) -> Value {
     let mut row = Map::new();
     row.insert("attributes".to_owned(), attributes(object, record, version));
-    for resolved in selected {
+    let mut children = children.into_iter().peekable();
+    for (index, resolved) in selected.iter().enumerate() {
+        while let Some((_, key, value)) = children.next_if(|(position, ..)| *position == index) {
+            row.insert(key, value);
+        }
         insert_path(
             org,
             &mut row,
@@ -398,6 +405,9 @@ pub(super) fn project(
             &resolved.field,
             version,
         );
+    }
+    for (_, key, value) in children {
+        row.insert(key, value);
     }
     Value::Object(row)
 }

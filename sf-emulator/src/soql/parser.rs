@@ -1,9 +1,10 @@
 //! The SOQL subset, parsed:
 //!
 //! ```text
-//! SELECT (COUNT() | path, ...) FROM object [alias]
+//! SELECT (COUNT() | item, ...) FROM object [alias]
 //!   [WHERE condition] [ORDER BY path [ASC|DESC] [NULLS FIRST|LAST], ...]
 //!   [LIMIT n] [OFFSET n]
+//! item: path | ( SELECT path, ... FROM childRelationship [WHERE ...] [ORDER BY ...] [LIMIT n] )
 //! condition: term (OR term)*       term: factor (AND factor)*
 //! factor: NOT factor | ( condition ) | path op value | path [NOT] IN ( value, ... )
 //! op: = != <> < > <= >= LIKE
@@ -64,11 +65,22 @@ pub(crate) struct Order {
     pub(crate) nulls_last: bool,
 }
 
+/// A child subquery in the SELECT list (`(SELECT LastName FROM
+/// Contacts)`), whose FROM names a child relationship.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Child {
+    pub(crate) query: Query,
+    /// How many selected paths come before it.
+    pub(crate) position: usize,
+}
+
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Query {
     /// The selected paths; empty for `COUNT()`.
     pub(crate) fields: Vec<Path>,
+    /// The child subqueries of the SELECT list.
+    pub(crate) children: Vec<Child>,
     pub(crate) count: bool,
     pub(crate) object: String,
     pub(crate) object_column: usize,
@@ -99,7 +111,7 @@ pub(super) fn parse(tokens: Vec<Spanned>, length: usize) -> Result<Query, Syntax
         at: 0,
         end: length + 1,
     };
-    let query = parser.query()?;
+    let query = parser.query(true)?;
     match parser.peek() {
         None => Ok(query),
         Some(_) => Err(parser.unexpected()),
@@ -157,20 +169,35 @@ impl Parser {
         }
     }
 
-    fn query(&mut self) -> Result<Query, SyntaxError> {
+    /// A query; `outer` when it may hold child subqueries.
+    fn query(&mut self, outer: bool) -> Result<Query, SyntaxError> {
         self.keyword("SELECT")?;
-        let (fields, count) = if self.is_keyword("COUNT") {
+        let mut fields = Vec::new();
+        let mut children = Vec::new();
+        let count = if self.is_keyword("COUNT") {
             self.at += 1;
             self.token(&Token::Open)?;
             self.token(&Token::Close)?;
-            (Vec::new(), true)
+            true
         } else {
-            let mut fields = vec![self.path()?];
-            while self.peek().map(|t| &t.token) == Some(&Token::Comma) {
+            loop {
+                if outer && self.peek().map(|t| &t.token) == Some(&Token::Open) {
+                    self.at += 1;
+                    let query = self.query(false)?;
+                    self.token(&Token::Close)?;
+                    children.push(Child {
+                        query,
+                        position: fields.len(),
+                    });
+                } else {
+                    fields.push(self.path()?);
+                }
+                if self.peek().map(|t| &t.token) != Some(&Token::Comma) {
+                    break;
+                }
                 self.at += 1;
-                fields.push(self.path()?);
             }
-            (fields, false)
+            false
         };
         self.keyword("FROM")?;
         let object_column = self.column();
@@ -189,6 +216,7 @@ impl Parser {
         };
         let mut query = Query {
             fields,
+            children,
             count,
             object,
             object_column,
@@ -431,6 +459,26 @@ mod tests {
 
     fn query(text: &str) -> Result<Query, SyntaxError> {
         parse(tokens(text).unwrap(), text.chars().count())
+    }
+
+    #[test]
+    fn child_subqueries_sit_in_the_select_list_one_level_deep() {
+        let parsed = query(
+            "SELECT Name, (SELECT LastName FROM Contacts WHERE Email != null ORDER BY LastName LIMIT 5), Industry FROM Account",
+        )
+        .unwrap();
+        assert_eq!(parsed.fields.len(), 2);
+        assert_eq!(parsed.children.len(), 1);
+        let child = &parsed.children[0];
+        assert_eq!(
+            (child.query.object.as_str(), child.position),
+            ("Contacts", 1)
+        );
+        assert_eq!(child.query.limit, Some(5));
+        let nested =
+            query("SELECT Name, (SELECT Id, (SELECT Id FROM Cases) FROM Contacts) FROM Account")
+                .unwrap_err();
+        assert_eq!(nested.message, "unexpected token: '('");
     }
 
     #[test]
