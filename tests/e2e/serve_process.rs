@@ -93,6 +93,12 @@ fn write_workflow(dir: &Path, workflow: &Value) -> PathBuf {
     path
 }
 
+/// The server's `/metrics` text.
+async fn metrics(client: &reqwest::Client, base: &str) -> String {
+    let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
 async fn runs_with_status(client: &reqwest::Client, base: &str, status: &str) -> Vec<Value> {
     let mut runs = Vec::new();
     let mut cursor: Option<String> = None;
@@ -175,14 +181,7 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
     let client = reqwest::Client::new();
     let started = Instant::now();
     loop {
-        let accepted = client
-            .get(format!("{}/metrics", server.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let accepted = metrics(&client, &server.base).await;
         let count = accepted
             .lines()
             .find(|line| line.starts_with("gust_events_accepted_total{workflow=\"crash\"}"))
@@ -543,14 +542,7 @@ async fn the_example_writes_to_the_org_the_environment_configures() {
         lead["Rating"], "Hot",
         "the score step wrote the rating back"
     );
-    let metrics = client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&client, &server.base).await;
     assert!(
         metrics.contains("gust_salesforce_api_requests_max 15000"),
         "{metrics}"

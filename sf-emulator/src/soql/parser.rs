@@ -203,17 +203,7 @@ impl Parser {
         let object_column = self.column();
         let object = self.name()?;
         // `FROM Contact c`: the alias may qualify every path.
-        let alias = match self.peek() {
-            Some(Spanned {
-                token: Token::Word(word),
-                ..
-            }) if !is_reserved(word) => {
-                let alias = word.clone();
-                self.at += 1;
-                Some(alias)
-            }
-            _ => None,
-        };
+        let alias = self.name().ok();
         let mut query = Query {
             fields,
             children,
