@@ -319,7 +319,7 @@ impl Client {
     }
 
     /// The URL of `call` on `instance`.
-    fn url(&self, call: &Call, instance: &str) -> Result<Url> {
+    pub(crate) fn url(&self, call: &Call, instance: &str) -> Result<Url> {
         let text = if call.path.starts_with("http://") || call.path.starts_with("https://") {
             call.path.clone()
         } else {

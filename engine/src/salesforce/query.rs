@@ -102,9 +102,8 @@ impl Client {
     /// Sends the GET `call` as the one subrequest of a `/composite` call,
     /// whose URL travels in the body.
     async fn query_in_body(&self, call: &Call) -> Result<QueryResponse> {
-        let mut url = reqwest::Url::parse("http://instance").expect("a valid URL");
-        url.set_path(&call.path);
-        url.query_pairs_mut().extend_pairs(&call.query);
+        // The subrequest's URL is the path and query the GET would have had.
+        let url = self.url(call, "http://instance")?;
         let subrequest = format!("{}?{}", url.path(), url.query().unwrap_or_default());
         let body = json!({
             "allOrNone": false,
