@@ -164,7 +164,9 @@ impl Client {
             "columnDelimiter": "COMMA",
             "lineEnding": "LF",
         });
-        if let Some(field) = &options.external_id_field {
+        if operation == WriteOperation::Upsert
+            && let Some(field) = &options.external_id_field
+        {
             job["externalIdFieldName"] = json!(field);
         }
         let job_path = self.create_job("/jobs/ingest", &job).await?;
