@@ -9,34 +9,42 @@ use super::{Field, FieldType, Object, Schema};
 pub fn describe_global(schema: &Schema, version: &str) -> Value {
     let sobjects: Vec<Value> = schema
         .objects()
-        .map(|object| {
-            json!({
-                "activateable": false,
-                "createable": true,
-                "custom": object.custom,
-                "customSetting": false,
-                "deletable": true,
-                "deprecatedAndHidden": false,
-                "feedEnabled": false,
-                "keyPrefix": object.key_prefix,
-                "label": object.label,
-                "labelPlural": object.label_plural,
-                "layoutable": true,
-                "mergeable": false,
-                "mruEnabled": false,
-                "name": object.name,
-                "queryable": true,
-                "replicateable": true,
-                "retrieveable": true,
-                "searchable": true,
-                "triggerable": true,
-                "undeletable": true,
-                "updateable": true,
-                "urls": urls(version, &object.name),
-            })
-        })
+        .map(|object| Value::Object(summary(object, version)))
         .collect();
     json!({ "encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects })
+}
+
+/// What the global describe says of an object; its own describe says this
+/// and more.
+fn summary(object: &Object, version: &str) -> Map<String, Value> {
+    let summary = json!({
+        "activateable": false,
+        "createable": true,
+        "custom": object.custom,
+        "customSetting": false,
+        "deletable": true,
+        "deprecatedAndHidden": false,
+        "feedEnabled": false,
+        "keyPrefix": object.key_prefix,
+        "label": object.label,
+        "labelPlural": object.label_plural,
+        "layoutable": true,
+        "mergeable": false,
+        "mruEnabled": false,
+        "name": object.name,
+        "queryable": true,
+        "replicateable": true,
+        "retrieveable": true,
+        "searchable": true,
+        "triggerable": true,
+        "undeletable": true,
+        "updateable": true,
+        "urls": urls(version, &object.name),
+    });
+    match summary {
+        Value::Object(summary) => summary,
+        _ => unreachable!("json! of an object is an object"),
+    }
 }
 
 /// `GET /services/data/vXX.X/sobjects/{object}/describe`.
@@ -46,9 +54,8 @@ pub fn describe_object(
     version: &str,
     instance_url: &str,
 ) -> Value {
-    let name = &object.name;
     let child_relationships: Vec<Value> = schema
-        .child_relationships(name)
+        .child_relationships(&object.name)
         .map(|(child, field)| {
             json!({
                 "cascadeDelete": false,
@@ -59,44 +66,30 @@ pub fn describe_object(
             })
         })
         .collect();
-    let mut object_urls = urls(version, name);
-    object_urls["uiEditTemplate"] = json!(format!("{instance_url}/{{ID}}/e"));
-    object_urls["uiDetailTemplate"] = json!(format!("{instance_url}/{{ID}}"));
-    object_urls["uiNewRecord"] = json!(format!("{instance_url}/{}/e", object.key_prefix));
-    json!({
-        "activateable": false,
+    let mut described = summary(object, version);
+    // The object's own describe (per the fixture) has no mruEnabled.
+    described.remove("mruEnabled");
+    let urls = &mut described["urls"];
+    urls["uiEditTemplate"] = json!(format!("{instance_url}/{{ID}}/e"));
+    urls["uiDetailTemplate"] = json!(format!("{instance_url}/{{ID}}"));
+    urls["uiNewRecord"] = json!(format!("{instance_url}/{}/e", object.key_prefix));
+    let more = json!({
         "childRelationships": child_relationships,
-        "createable": true,
-        "custom": object.custom,
-        "customSetting": false,
-        "deletable": true,
-        "deprecatedAndHidden": false,
-        "feedEnabled": false,
         "fields": object.fields.iter().map(describe_field).collect::<Vec<_>>(),
-        "keyPrefix": object.key_prefix,
-        "label": object.label,
-        "labelPlural": object.label_plural,
-        "layoutable": true,
         "listviewable": null,
         "lookupLayoutable": null,
-        "mergeable": false,
-        "name": name,
-        "queryable": true,
         "recordTypeInfos": [{
             "available": true,
             "defaultRecordTypeMapping": true,
             "name": "Master",
             "recordTypeId": "012000000000000AAA",
         }],
-        "replicateable": true,
-        "retrieveable": true,
         "searchLayoutable": null,
-        "searchable": true,
-        "triggerable": true,
-        "undeletable": true,
-        "updateable": true,
-        "urls": object_urls,
-    })
+    });
+    if let Value::Object(more) = more {
+        described.extend(more);
+    }
+    Value::Object(described)
 }
 
 /// The API URLs of an object.
