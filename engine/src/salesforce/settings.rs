@@ -19,6 +19,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::IntoDeserializer as _;
 
 use crate::workflow::SecretRef;
 
@@ -107,16 +108,13 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
+    /// The method named `text`, as `gust.toml` names it.
     fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "refresh_token" => Ok(Self::RefreshToken),
-            "client_credentials" => Ok(Self::ClientCredentials),
-            "jwt_bearer" => Ok(Self::JwtBearer),
-            "access_token" => Ok(Self::AccessToken),
-            _ => Err(format!(
+        Self::deserialize(text.into_deserializer()).map_err(|_: serde::de::value::Error| {
+            format!(
                 "`{text}` is not an auth method: use refresh_token, client_credentials, jwt_bearer or access_token"
-            )),
-        }
+            )
+        })
     }
 }
 
@@ -267,15 +265,6 @@ impl ConnectionSettings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let get = |key: &str| lookup(env_name(key)).filter(|value| !value.is_empty());
         let secret = |key: &str| get(key).map(env_secret);
-        let number = |key: &str| {
-            get(key)
-                .map(|value| {
-                    value
-                        .parse::<f64>()
-                        .map_err(|_| format!("{} is not a number: `{value}`", env_name(key)))
-                })
-                .transpose()
-        };
         Ok(Self {
             instance_url: get("instance_url"),
             login_url: get("login_url"),
@@ -289,8 +278,8 @@ impl ConnectionSettings {
             username: get("username"),
             private_key: secret("private_key").transpose()?,
             access_token: secret("access_token").transpose()?,
-            api_limit_share: number("api_limit_share")?,
-            bulk_threshold: number("bulk_threshold")?.map(|n| n as usize),
+            api_limit_share: number("api_limit_share", get("api_limit_share"))?,
+            bulk_threshold: number("bulk_threshold", get("bulk_threshold"))?,
         })
     }
 
@@ -417,6 +406,17 @@ fn missing(key: &str, method: AuthMethod) -> String {
         "salesforce.{key} ({}) is required by auth = {method:?}",
         env_name(key)
     )
+}
+
+/// The number a variable holds, if it is set.
+fn number<T: std::str::FromStr>(key: &str, value: Option<String>) -> Result<Option<T>, String> {
+    value
+        .map(|value| {
+            value
+                .parse()
+                .map_err(|_| format!("{} is not a number: `{value}`", env_name(key)))
+        })
+        .transpose()
 }
 
 /// A secret given in the environment: the value itself, or `file:PATH`.
