@@ -182,6 +182,11 @@ fn a_failing_run_exits_nonzero_with_the_step_error() {
         text.trim_end().ends_with("ms") && text.contains("Run failed in "),
         "{text}"
     );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("sf-emulator"),
+        "no step may call Salesforce, so no emulator starts: {stderr}"
+    );
 }
 
 #[test]

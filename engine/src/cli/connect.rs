@@ -10,7 +10,9 @@ use anyhow::Context as _;
 use sf_emulator::seed::Seed;
 use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Running};
 
-use crate::salesforce::{Auth, Client, Connection, ConnectionSettings, SalesforceApi, Secret};
+use crate::salesforce::{
+    Auth, Client, Connection, ConnectionSettings, NoConnection, SalesforceApi, Secret,
+};
 
 /// Where steps' Salesforce calls go, and the emulator serving them when
 /// no connection is configured (it stops when this is dropped).
@@ -27,6 +29,16 @@ impl Drop for Salesforce {
             && let Err(error) = running.emulator.save()
         {
             eprintln!("warning: cannot save the sf-emulator's records: {error}");
+        }
+    }
+}
+
+impl Salesforce {
+    /// No connection: for workflows whose steps may not call Salesforce.
+    pub(super) fn none() -> Self {
+        Self {
+            api: Arc::new(NoConnection),
+            emulator: None,
         }
     }
 }

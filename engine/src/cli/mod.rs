@@ -202,15 +202,25 @@ async fn run(
 ) -> anyhow::Result<ExitCode> {
     let file = WorkflowFile::load(path)?;
     let event = read_event(event_path)?;
-    let settings = ServeSettings::from_file(config.as_deref())?;
-    let salesforce = connect::connect(
-        settings.connection()?,
-        connect::EmulatorSettings {
-            seed: settings.emulator_seed.clone(),
-            ..connect::EmulatorSettings::default()
-        },
-    )
-    .await?;
+    // No step may call Salesforce: no connection, and no emulator to start.
+    let calls_salesforce = file
+        .workflow
+        .steps
+        .iter()
+        .any(|step| step.permissions.salesforce.grants_anything());
+    let salesforce = if calls_salesforce {
+        let settings = ServeSettings::from_file(config.as_deref())?;
+        connect::connect(
+            settings.connection()?,
+            connect::EmulatorSettings {
+                seed: settings.emulator_seed.clone(),
+                ..connect::EmulatorSettings::default()
+            },
+        )
+        .await?
+    } else {
+        connect::Salesforce::none()
+    };
     let runner = runner(&file.workflow, cache_dir, salesforce.api.clone())?;
     let prepared = runner.prepare(&file).map_err(|errors| LoadError::Invalid {
         path: path.to_owned(),

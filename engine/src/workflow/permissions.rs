@@ -63,6 +63,12 @@ impl fmt::Display for Access {
 }
 
 impl SalesforcePermissions {
+    /// Whether anything at all is granted: a step granted nothing cannot
+    /// call Salesforce.
+    pub fn grants_anything(&self) -> bool {
+        !(self.read.is_empty() && self.write.is_empty() && self.delete.is_empty()) || self.request
+    }
+
     /// Whether `access` to `sobject` is granted.
     pub fn allows(&self, access: Access, sobject: &str) -> bool {
         let granted = match access {
