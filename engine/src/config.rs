@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::salesforce::{NoConnection, SalesforceApi};
+use crate::trigger::outbound_message::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::wasm::RuntimeConfig;
 
 /// The settings of an engine. `Config::new(data_dir)` gives the defaults.
@@ -21,6 +22,9 @@ pub struct Config {
     pub default_concurrency: usize,
     /// The largest webhook body accepted, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
+    /// The largest Outbound Message accepted, in bytes; larger ones get a
+    /// SOAP fault with 413.
+    pub max_outbound_message_bytes: usize,
     /// How long a `"respond": "sync"` webhook waits for its run before
     /// answering 202 with the run id.
     pub sync_timeout: Duration,
@@ -64,6 +68,7 @@ impl Config {
             workers: DEFAULT_WORKERS,
             default_concurrency: DEFAULT_CONCURRENCY,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_outbound_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             sync_timeout: DEFAULT_SYNC_TIMEOUT,
             retention: Some(DEFAULT_RETENTION),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,

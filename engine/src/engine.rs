@@ -184,20 +184,48 @@ impl Engine {
         self.accept(NewRun { record, event }).await
     }
 
+    /// Stores one event per `(event, dedupe_key)` for a workflow the caller
+    /// has just found loaded, in one durable write, and queues the new
+    /// runs; answers for each event in order.
+    pub(crate) async fn submit_all(
+        &self,
+        workflow: &str,
+        events: Vec<(Value, Option<String>)>,
+    ) -> Result<Vec<Accepted>, SubmitError> {
+        let runs: Vec<NewRun> = events
+            .into_iter()
+            .map(|(event, dedupe_key)| {
+                let mut record = RunRecord::queued(RunId::new(), workflow);
+                record.dedupe_key = dedupe_key;
+                NewRun { record, event }
+            })
+            .collect();
+        let accepted = self.executor.store.accept_all(&runs).await?;
+        for (run, accepted) in runs.into_iter().zip(&accepted) {
+            self.queue_accepted(accepted, run.event);
+        }
+        Ok(accepted)
+    }
+
     async fn accept(&self, run: NewRun) -> Result<Accepted, SubmitError> {
         let accepted = self.executor.store.accept(&run).await?;
+        self.queue_accepted(&accepted, run.event);
+        Ok(accepted)
+    }
+
+    /// Counts an event the store answered for and queues its run if new.
+    fn queue_accepted(&self, accepted: &Accepted, event: Value) {
         let record = accepted.run();
         let duplicate = matches!(accepted, Accepted::Duplicate(_));
         self.executor
             .metrics
             .event_accepted(&record.workflow, duplicate);
         if let (false, Some(due)) = (duplicate, record.due_at) {
-            self.executor.fresh.keep(record, run.event);
+            self.executor.fresh.keep(record, event);
             self.executor
                 .scheduler
                 .enqueue(record.id, &record.workflow, due);
         }
-        Ok(accepted)
     }
 
     /// Waits up to `timeout` for `run` to end; `None` if it has not.
@@ -327,16 +355,26 @@ impl Engine {
     }
 }
 
+/// How long a run with a dedupe key is kept at least, whatever the
+/// retention: Salesforce redelivers an Outbound Message for 24 hours.
+const DEDUPE_WINDOW: Duration = Duration::from_secs(25 * 3600);
+
 /// Prunes finished runs older than `retention`, now and then.
 async fn prune(executor: Arc<Executor>, retention: Duration, stop: CancellationToken) {
     let every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
-    loop {
-        let before = chrono::TimeDelta::from_std(retention)
+    let ago = |age: Duration| {
+        chrono::TimeDelta::from_std(age)
             .ok()
-            .and_then(|retention| now().checked_sub_signed(retention));
+            .and_then(|age| now().checked_sub_signed(age))
+    };
+    loop {
+        let cutoffs = ago(retention).zip(ago(retention.max(DEDUPE_WINDOW)));
         let store = executor.store.clone();
-        let pruned =
-            tokio::task::spawn_blocking(move || before.map_or(Ok(0), |before| store.prune(before)));
+        let pruned = tokio::task::spawn_blocking(move || {
+            cutoffs.map_or(Ok(0), |(before, deduplicated)| {
+                store.prune(before, deduplicated)
+            })
+        });
         match pruned.await {
             Ok(Ok(0)) => {}
             Ok(Ok(pruned)) => tracing::info!(pruned, "Pruned finished runs past retention."),

@@ -488,8 +488,12 @@ impl Store for FullDisk {
     fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
         self.0.list(query)
     }
-    fn prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
-        self.0.prune(before)
+    fn prune(
+        &self,
+        before: DateTime<Utc>,
+        deduplicated_before: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.0.prune(before, deduplicated_before)
     }
     fn flushes(&self) -> u64 {
         self.0.flushes()

@@ -58,6 +58,10 @@ impl SalesforceApi for Client {
         Client::request(self, method, path, body.as_ref()).await
     }
 
+    async fn session_organization(&self, session_id: &str) -> Result<String> {
+        Client::session_organization(self, session_id).await
+    }
+
     fn stats(&self) -> Option<ConnectionStats> {
         Some(Client::stats(self))
     }

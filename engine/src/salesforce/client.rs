@@ -201,6 +201,42 @@ impl Client {
             .clone())
     }
 
+    /// The org of another session on this instance, from its OpenID
+    /// Connect UserInfo (`/services/oauth2/userinfo`). The session is sent
+    /// to the configured instance only, never to a URL a caller names.
+    pub async fn session_organization(&self, session_id: &str) -> Result<String> {
+        #[derive(serde::Deserialize)]
+        struct UserInfo {
+            organization_id: String,
+        }
+        let instance = self.instance_url().await?;
+        let url = format!("{instance}/services/oauth2/userinfo");
+        self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let response = self
+            .inner
+            .http
+            .get(url)
+            .bearer_auth(session_id)
+            .send()
+            .await
+            .map_err(|error| SalesforceError::transport(&error))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| SalesforceError::transport(&error))?;
+        if !status.is_success() {
+            return Err(SalesforceError::from_response(status.as_u16(), &body));
+        }
+        let info: UserInfo = serde_json::from_slice(&body).map_err(|error| {
+            SalesforceError::bad_response(
+                status.as_u16(),
+                format!("the UserInfo is unreadable: {error}"),
+            )
+        })?;
+        Ok(info.organization_id)
+    }
+
     /// The describe of `sobject`, cached per connection.
     pub(crate) fn cached_describe(&self, sobject: &str) -> Option<Arc<Value>> {
         let cache = self

@@ -107,6 +107,14 @@ pub trait SalesforceApi: Send + Sync + std::fmt::Debug {
     async fn describe(&self, sobject: &str) -> Result<Arc<Value>>;
     /// A raw REST request on the instance; `Value::Null` for an empty body.
     async fn request(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value>;
+    /// The id of the org a session id (such as an Outbound Message's
+    /// SessionId) belongs to, asked from the connection's instance; an error
+    /// when Salesforce does not take the session. Not a step action: the
+    /// Outbound Message trigger checks senders with it. Without a
+    /// connection, `GUST_NO_CONNECTION`.
+    async fn session_organization(&self, _session_id: &str) -> Result<String> {
+        Err(SalesforceError::no_connection())
+    }
     /// What the connection has done, for `/metrics`; `None` without one.
     fn stats(&self) -> Option<ConnectionStats> {
         None

@@ -3,6 +3,7 @@
 
 mod admin;
 mod hooks;
+mod outbound;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -17,8 +18,9 @@ use crate::engine::SubmitError;
 use crate::trigger::webhook::{bearer_token, same_secret};
 
 impl Engine {
-    /// The routes: `POST /hooks/{workflow_id}`, the admin API under `/api`,
-    /// `GET /healthz` and `GET /metrics`.
+    /// The routes: `POST /hooks/{workflow_id}`, `POST
+    /// /salesforce/outbound/{workflow_id}[/{token}]`, the admin API under
+    /// `/api`, `GET /healthz` and `GET /metrics`.
     pub fn router(&self) -> Router {
         let admin = Router::new()
             .route("/api/workflows", get(admin::workflows))
@@ -30,8 +32,17 @@ impl Engine {
                 self.clone(),
                 require_admin_token,
             ));
+        let outbound_limit = DefaultBodyLimit::max(self.config.max_outbound_message_bytes);
         Router::new()
             .route("/hooks/{workflow_id}", post(hooks::webhook))
+            .route(
+                "/salesforce/outbound/{workflow_id}",
+                post(outbound::without_token).layer(outbound_limit),
+            )
+            .route(
+                "/salesforce/outbound/{workflow_id}/{token}",
+                post(outbound::with_token).layer(outbound_limit),
+            )
             .route("/healthz", get(admin::health))
             .merge(admin)
             .layer(DefaultBodyLimit::max(self.config.max_body_bytes))

@@ -154,6 +154,17 @@ pub trait Store: StateStore + Send + Sync + 'static {
     /// Stores a new run and its event, durably, unless its dedupe key names
     /// a run already stored.
     async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError>;
+    /// Stores every run of `runs` whose dedupe key names no stored run, and
+    /// answers for each in order. The sled store writes them in one atomic
+    /// batch; this default stores them one by one, so after an error some
+    /// may be stored (their dedupe keys make a retry harmless).
+    async fn accept_all(&self, runs: &[NewRun]) -> Result<Vec<Accepted>, StoreError> {
+        let mut accepted = Vec::with_capacity(runs.len());
+        for run in runs {
+            accepted.push(self.accept(run).await?);
+        }
+        Ok(accepted)
+    }
     /// Applies `transition` atomically; durably when `durable`.
     async fn transition(&self, transition: Transition, durable: bool) -> Result<(), StoreError>;
     /// Makes every write so far durable.
@@ -166,8 +177,14 @@ pub trait Store: StateStore + Send + Sync + 'static {
     fn queued(&self) -> Result<Vec<QueuedRun>, StoreError>;
     /// One page of runs, newest first.
     fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError>;
-    /// Removes finished runs created before `before`; returns how many.
-    fn prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// Removes finished runs created before `before`, and runs with a
+    /// dedupe key only if also created before `deduplicated_before` (their
+    /// key must outlive redeliveries); returns how many.
+    fn prune(
+        &self,
+        before: DateTime<Utc>,
+        deduplicated_before: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
     /// The durable flushes made since the store opened; each may cover
     /// many writes.
     fn flushes(&self) -> u64;

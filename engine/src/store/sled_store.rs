@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::document::{self, Document};
 use super::open_runs::OpenRuns;
-use super::writer::{Batch, Writer};
+use super::writer::{Batch, Part, Writer};
 use super::{
     Accepted, NewRun, QueuedRun, RunDetail, RunId, RunPage, RunQuery, Store, StoreError,
     Transition, keys,
@@ -67,6 +67,37 @@ impl SledStore {
             .map_err(StoreError::Unavailable)
     }
 
+    /// The write that accepts `run`: its record, its event in the
+    /// workflow's index, its queue entry (unless it is open) and its dedupe
+    /// key.
+    fn accept_part(&self, run: &NewRun) -> Result<Part, StoreError> {
+        let record = &run.record;
+        let mut batch = Batch::default();
+        batch.insert(keys::run(record.id), document::new_run(record)?);
+        batch.insert(
+            keys::by_workflow(&record.workflow, record.id),
+            document::encode(&run.event)?,
+        );
+        if !self.open_runs().open(record.id) {
+            let due = record.due_at.unwrap_or(record.created_at);
+            batch.insert(
+                keys::queued(millis(due), record.id),
+                record.workflow.as_bytes(),
+            );
+        }
+        let unless_exists = record
+            .dedupe_key
+            .as_ref()
+            .map(|dedupe_key| keys::dedupe(&record.workflow, dedupe_key));
+        if let Some(dedupe) = &unless_exists {
+            batch.insert(dedupe.clone(), record.id.as_bytes());
+        }
+        Ok(Part {
+            batch,
+            unless_exists,
+        })
+    }
+
     /// Reads a part of run `id`'s stored value.
     fn read_run<T>(
         &self,
@@ -104,43 +135,46 @@ impl Drop for SledStore {
 #[async_trait]
 impl Store for SledStore {
     async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError> {
-        let record = &run.record;
-        let mut batch = Batch::default();
-        batch.insert(keys::run(record.id), document::new_run(record)?);
-        batch.insert(
-            keys::by_workflow(&record.workflow, record.id),
-            document::encode(&run.event)?,
-        );
-        if !self.open_runs().open(record.id) {
-            let due = record.due_at.unwrap_or(record.created_at);
-            batch.insert(
-                keys::queued(millis(due), record.id),
-                record.workflow.as_bytes(),
-            );
+        let mut accepted = self.accept_all(std::slice::from_ref(run)).await?;
+        accepted
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("the writer answered nothing".to_owned()))
+    }
+
+    async fn accept_all(&self, runs: &[NewRun]) -> Result<Vec<Accepted>, StoreError> {
+        let mut parts = Vec::with_capacity(runs.len());
+        for run in runs {
+            parts.push(self.accept_part(run)?);
         }
-        let dedupe = record
-            .dedupe_key
-            .as_ref()
-            .map(|dedupe_key| keys::dedupe(&record.workflow, dedupe_key));
-        if let Some(dedupe) = &dedupe {
-            batch.insert(dedupe.clone(), record.id.as_bytes());
-        }
-        let written = self.write(batch, dedupe, true).await;
-        if !matches!(written, Ok(None)) {
-            // Nothing was stored.
-            self.open_runs().close(record.id);
-        }
-        match written? {
-            None => Ok(Accepted::New(record.clone())),
-            Some(existing) => {
-                let id = RunId::from_slice(&existing)
-                    .ok_or_else(|| StoreError::Corrupt("a dedupe entry".to_owned()))?;
-                let run = self.run(id)?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("the dedupe entry names a missing run {id}"))
-                })?;
-                Ok(Accepted::Duplicate(run))
+        let written = self.writer.write_parts(parts, true).await;
+        let outcomes = match written {
+            Ok(outcomes) if outcomes.len() == runs.len() => outcomes,
+            other => {
+                // Nothing was stored.
+                let mut open = self.open_runs();
+                for run in runs {
+                    open.close(run.record.id);
+                }
+                return Err(StoreError::Unavailable(other.err().unwrap_or_else(|| {
+                    "the writer answered part of a write".to_owned()
+                })));
             }
+        };
+        let mut accepted = Vec::with_capacity(runs.len());
+        for (run, outcome) in runs.iter().zip(outcomes) {
+            let Some(existing) = outcome else {
+                accepted.push(Accepted::New(run.record.clone()));
+                continue;
+            };
+            self.open_runs().close(run.record.id);
+            let id = RunId::from_slice(&existing)
+                .ok_or_else(|| StoreError::Corrupt("a dedupe entry".to_owned()))?;
+            let earlier = self.run(id)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("the dedupe entry names a missing run {id}"))
+            })?;
+            accepted.push(Accepted::Duplicate(earlier));
         }
+        Ok(accepted)
     }
 
     async fn transition(&self, transition: Transition, durable: bool) -> Result<(), StoreError> {
@@ -255,14 +289,20 @@ impl Store for SledStore {
         self.writer.flushes()
     }
 
-    fn prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+    fn prune(
+        &self,
+        before: DateTime<Utc>,
+        deduplicated_before: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         let mut pruned = 0;
         for entry in self.db.scan_prefix(keys::runs()).values() {
             let run: RunRecord = Document::parse(&entry.map_err(unavailable)?)?.record()?;
             if run.created_at >= before {
                 break;
             }
-            if !run.status.is_final() {
+            let keeps_dedupe_key =
+                run.dedupe_key.is_some() && run.created_at >= deduplicated_before;
+            if !run.status.is_final() || keeps_dedupe_key {
                 continue;
             }
             let mut batch = Batch::default();

@@ -24,6 +24,20 @@ use tokio::sync::oneshot;
 /// taken (nothing applied), or why it failed.
 pub(super) type Outcome = Result<Option<sled::IVec>, String>;
 
+/// What a writer of several parts learns: one answer per part, as in
+/// [`Outcome`], or why the whole write failed (nothing applied).
+pub(super) type Outcomes = Result<Vec<Option<sled::IVec>>, String>;
+
+/// One part of a write: a batch applied unless its dedupe key is taken.
+#[derive(Debug, Default)]
+pub(super) struct Part {
+    /// What to apply.
+    pub(super) batch: Batch,
+    /// A key that must not exist yet; the batch is applied only if it does
+    /// not, and it should insert it.
+    pub(super) unless_exists: Option<Vec<u8>>,
+}
+
 /// Inserts (`Some(value)`) and removals (`None`) applied together.
 #[derive(Debug, Default)]
 pub(super) struct Batch {
@@ -58,16 +72,13 @@ fn add_ops(batch: &mut sled::Batch, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) {
     }
 }
 
-/// One write queued for the thread.
+/// One write queued for the thread: parts applied together, each unless
+/// its dedupe key is taken.
 struct Write {
-    /// What to apply atomically.
-    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// A key that must not exist yet; the batch is applied only if it does
-    /// not, and it should insert it.
-    unless_exists: Option<Vec<u8>>,
-    /// Answer only once the batch is durable.
+    parts: Vec<Part>,
+    /// Answer only once the parts applied are durable.
     durable: bool,
-    reply: oneshot::Sender<Outcome>,
+    reply: oneshot::Sender<Outcomes>,
 }
 
 /// The writer thread and its queue.
@@ -104,10 +115,20 @@ impl Writer {
         unless_exists: Option<Vec<u8>>,
         durable: bool,
     ) -> Outcome {
+        let part = Part {
+            batch,
+            unless_exists,
+        };
+        let mut outcomes = self.write_parts(vec![part], durable).await?;
+        Ok(outcomes.pop().flatten())
+    }
+
+    /// Applies every part whose dedupe key is not taken, in one atomic
+    /// batch, and waits until they are applied, or durable when `durable`.
+    pub(super) async fn write_parts(&self, parts: Vec<Part>, durable: bool) -> Outcomes {
         let (reply, outcome) = oneshot::channel();
         let write = Write {
-            ops: batch.ops,
-            unless_exists,
+            parts,
             durable,
             reply,
         };
@@ -154,42 +175,21 @@ fn write_loop(db: &sled::Db, writes: &Receiver<Write>, flushes: &AtomicU64) {
         let mut taken: HashMap<Vec<u8>, sled::IVec> = HashMap::new();
         let mut answers = Vec::with_capacity(group.len());
         for write in group {
-            let existing = match &write.unless_exists {
-                Some(key) => match taken.get(key) {
-                    Some(value) => Ok(Some(value.clone())),
-                    None => db.get(key).map_err(|error| error.to_string()),
-                },
-                None => Ok(None),
-            };
-            let outcome = match existing {
-                Ok(None) => {
-                    if let Some(key) = write.unless_exists {
-                        let value = write
-                            .ops
-                            .iter()
-                            .find(|(k, _)| *k == key)
-                            .and_then(|(_, v)| v.clone());
-                        taken.insert(key, value.map(sled::IVec::from).unwrap_or_default());
-                    }
-                    add_ops(&mut merged, write.ops);
-                    Ok(None)
-                }
-                other => other,
-            };
-            answers.push((write.reply, write.durable, outcome));
+            let outcomes = admit(db, &mut taken, &mut merged, write.parts);
+            answers.push((write.reply, write.durable, outcomes));
         }
         let applied = db.apply_batch(merged).map_err(|error| error.to_string());
         let mut waiting = Vec::new();
-        for (reply, durable, outcome) in answers {
-            match (&applied, outcome) {
+        for (reply, durable, outcomes) in answers {
+            match (&applied, outcomes) {
                 (Err(error), _) => {
                     reply.send(Err(error.clone())).ok();
                 }
-                (Ok(()), Ok(None)) if !durable => {
+                (Ok(()), Ok(outcomes)) if !durable && outcomes.iter().all(Option::is_none) => {
                     // Applied, and not waiting for the flush.
-                    reply.send(Ok(None)).ok();
+                    reply.send(Ok(outcomes)).ok();
                 }
-                (Ok(()), outcome) => waiting.push((reply, outcome)),
+                (Ok(()), outcomes) => waiting.push((reply, outcomes)),
             }
         }
         if waiting.is_empty() {
@@ -200,11 +200,52 @@ fn write_loop(db: &sled::Db, writes: &Receiver<Write>, flushes: &AtomicU64) {
         if let Err(error) = &flushed {
             tracing::error!(%error, "Flushing the store failed.");
         }
-        for (reply, outcome) in waiting {
+        for (reply, outcomes) in waiting {
             // A writer that stopped waiting needs no answer.
-            reply.send(flushed.clone().and(outcome)).ok();
+            reply.send(flushed.clone().and(outcomes)).ok();
         }
     }
+}
+
+/// Adds to `merged` every part of a write whose dedupe key is neither
+/// stored nor `taken` by an earlier part, and records the keys it takes.
+/// When a key cannot be read, nothing of the write is added.
+fn admit(
+    db: &sled::Db,
+    taken: &mut HashMap<Vec<u8>, sled::IVec>,
+    merged: &mut sled::Batch,
+    parts: Vec<Part>,
+) -> Outcomes {
+    let mut mine: HashMap<Vec<u8>, sled::IVec> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(parts.len());
+    let mut admitted = Vec::with_capacity(parts.len());
+    for part in parts {
+        let existing = match &part.unless_exists {
+            Some(key) => match mine.get(key).or_else(|| taken.get(key)) {
+                Some(value) => Some(value.clone()),
+                None => db.get(key).map_err(|error| error.to_string())?,
+            },
+            None => None,
+        };
+        if existing.is_none() {
+            if let Some(key) = part.unless_exists {
+                let value = part
+                    .batch
+                    .ops
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .and_then(|(_, v)| v.clone());
+                mine.insert(key, value.map(sled::IVec::from).unwrap_or_default());
+            }
+            admitted.push(part.batch.ops);
+        }
+        outcomes.push(existing);
+    }
+    taken.extend(mine);
+    for ops in admitted {
+        add_ops(merged, ops);
+    }
+    Ok(outcomes)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -263,6 +304,46 @@ mod tests {
             Ok(Some(sled::IVec::from(b"v")))
         );
         assert!(db.get(b"payload-2").unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_write_of_parts_applies_those_whose_key_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let writer = Writer::start(db.clone());
+        writer
+            .write(batch("d1"), Some(b"d1".to_vec()), true)
+            .await
+            .unwrap();
+        let part = |dedupe: &str, payload: &str| {
+            let mut batch = batch(dedupe);
+            batch.insert(payload.as_bytes(), b"p".as_slice());
+            Part {
+                batch,
+                unless_exists: Some(dedupe.as_bytes().to_vec()),
+            }
+        };
+        let outcomes = writer
+            .write_parts(
+                vec![part("d1", "p1"), part("d2", "p2"), part("d2", "p3")],
+                true,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            outcomes,
+            vec![
+                Some(sled::IVec::from(b"v")),
+                None,
+                Some(sled::IVec::from(b"v"))
+            ]
+        );
+        assert!(db.get(b"p1").unwrap().is_none(), "its key was stored");
+        assert!(db.get(b"p2").unwrap().is_some());
+        assert!(
+            db.get(b"p3").unwrap().is_none(),
+            "an earlier part took its key"
+        );
     }
 
     #[tokio::test]

@@ -194,12 +194,21 @@ async fn pruning_removes_old_finished_runs_and_keeps_unfinished_ones() {
         .await
         .unwrap();
     assert_eq!(
-        store.prune(record.created_at).unwrap(),
+        store.prune(record.created_at, record.created_at).unwrap(),
         0,
         "nothing is older than itself"
     );
     let later = now() + chrono::TimeDelta::seconds(1);
-    assert_eq!(store.prune(later).unwrap(), 1);
+    assert_eq!(
+        store.prune(later, record.created_at).unwrap(),
+        0,
+        "a run with a dedupe key outlives the retention within the dedupe window"
+    );
+    assert!(matches!(
+        store.accept(&new_run("leads", Some("old"))).await.unwrap(),
+        Accepted::Duplicate(_)
+    ));
+    assert_eq!(store.prune(later, later).unwrap(), 1);
     assert_eq!(store.run(record.id).unwrap(), None);
     assert!(steps(&store, record.id).is_empty());
     assert!(store.run(unfinished_id).unwrap().is_some());
