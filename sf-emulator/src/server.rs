@@ -239,6 +239,7 @@ impl Emulator {
         Router::new()
             .route("/services/oauth2/token", post(token))
             .route("/services/oauth2/authorize", get(authorize))
+            .route("/services/oauth2/userinfo", get(userinfo))
             .route("/services/data", get(rest::versions))
             .merge(api)
             .layer(axum::extract::DefaultBodyLimit::max(
@@ -390,6 +391,36 @@ async fn token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Re
         Ok(response) => axum::Json(response).into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+/// `GET /services/oauth2/userinfo`: who a live access token belongs to, in
+/// OpenID Connect's claims (a part of Salesforce's); 403 `Bad_OAuth_Token`
+/// for any other token.
+async fn userinfo(State(shared): State<Arc<Shared>>, headers: axum::http::HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    if !token.is_some_and(|token| shared.sessions().is_valid(token)) {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "Bad_OAuth_Token",
+        )
+            .into_response();
+    }
+    let user_id = shared.org().user().to_string();
+    let url = shared.instance_url();
+    axum::Json(serde_json::json!({
+        "sub": format!("{url}/id/{}/{user_id}", crate::org::ORG_ID),
+        "user_id": user_id,
+        "organization_id": crate::org::ORG_ID,
+        "preferred_username": DEFAULT_USERNAME,
+        "user_type": "STANDARD",
+        "active": true,
+    }))
+    .into_response()
 }
 
 /// Records every request and its answer's status.

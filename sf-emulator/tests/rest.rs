@@ -123,6 +123,21 @@ async fn an_upsert_creates_then_updates_by_external_id() {
 }
 
 #[tokio::test]
+async fn userinfo_names_the_org_of_a_live_session_only() {
+    let org = Org::start().await;
+    let userinfo = format!("{}/services/oauth2/userinfo", org.running.url);
+    let (status, info) = Org::send(org.client.get(&userinfo).bearer_auth(&org.token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(info["organization_id"], sf_emulator::org::ORG_ID);
+    assert!(info["user_id"].as_str().unwrap().starts_with("005"));
+    let (status, _) = Org::send(org.client.get(&userinfo).bearer_auth("00Dforged!token")).await;
+    assert_eq!(status, 403);
+    org.running.emulator.sessions().expire_all();
+    let (status, _) = Org::send(org.client.get(&userinfo).bearer_auth(&org.token)).await;
+    assert_eq!(status, 403, "an expired session is refused");
+}
+
+#[tokio::test]
 async fn an_expired_session_gets_401_until_the_client_logs_in_again() {
     let org = Org::start().await;
     let (status, _) = Org::send(org.request(Method::GET, "/limits")).await;

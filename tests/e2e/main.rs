@@ -5,6 +5,8 @@
 mod cli;
 /// Host imports: Salesforce through the host and its permission checks, logs, state.
 mod imports;
+/// The Outbound Message trigger: sf-emulator posting to Gust, redeliveries, bad messages.
+mod outbound;
 /// The runner: references, filters, retries, prebuilt steps.
 mod runner;
 /// The Salesforce client against sf-emulator: every action, pages, auth, retries, limits, Bulk 2.0.

@@ -16,10 +16,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// An engine serving HTTP on an ephemeral port.
-struct Server {
-    engine: Engine,
-    base: String,
-    client: reqwest::Client,
+pub(crate) struct Server {
+    pub(crate) engine: Engine,
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
     dir: tempfile::TempDir,
 }
 
@@ -28,7 +28,7 @@ impl Server {
         Self::start_with(workflows, |_| {}, None).await
     }
 
-    async fn start_with(
+    pub(crate) async fn start_with(
         workflows: &[Value],
         configure: impl FnOnce(&mut Config),
         store: Option<Arc<dyn Store>>,
@@ -60,11 +60,11 @@ impl Server {
         }
     }
 
-    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.client.post(format!("{}{path}", self.base))
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         let response = self
             .client
             .get(format!("{}{path}", self.base))
@@ -108,7 +108,7 @@ impl Server {
         run
     }
 
-    async fn run_count(&self) -> usize {
+    pub(crate) async fn run_count(&self) -> usize {
         let (_, page) = self.get("/api/runs?limit=1000").await;
         page["runs"].as_array().unwrap().len()
     }
@@ -459,7 +459,7 @@ async fn bad_requests_get_a_clear_error_and_store_nothing() {
 }
 
 /// A store whose disk is full: it reads, but refuses every write.
-struct FullDisk(SledStore);
+pub(crate) struct FullDisk(pub(crate) SledStore);
 
 #[async_trait]
 impl Store for FullDisk {
