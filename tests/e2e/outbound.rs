@@ -520,6 +520,26 @@ async fn bad_messages_get_soap_faults_store_nothing_and_leave_the_server_serving
         assert_eq!(status, StatusCode::OK, "{answer}");
         assert_eq!(answer, gust_outbound_ack());
     }
+    // The admin API lists each workflow's URL, the token as a placeholder.
+    let (_, listed) = server.get("/api/workflows").await;
+    let url_of = |id: &str| {
+        listed["workflows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|workflow| workflow["id"] == id)
+            .unwrap()["urls"][0]
+            .clone()
+    };
+    assert_eq!(
+        url_of("guarded"),
+        format!("{}/salesforce/outbound/guarded/{{token}}", server.base)
+    );
+    assert_eq!(
+        url_of("opportunities"),
+        format!("{}/salesforce/outbound/opportunities", server.base)
+    );
+
     // The large message repeats the first one's notification: it is not
     // stored twice (the guarded workflow's is its own).
     let runs = all_finished(&server).await;

@@ -41,6 +41,9 @@ pub struct ServeSettings {
     /// The largest webhook body, in bytes [default: 1048576].
     #[arg(long, env = "GUST_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// The largest Outbound Message, in bytes [default: 10485760].
+    #[arg(long, env = "GUST_MAX_OUTBOUND_MESSAGE_BYTES")]
+    pub max_outbound_message_bytes: Option<usize>,
     /// How long a `"respond": "sync"` webhook waits for its run [default: 30s].
     #[arg(long, env = "GUST_SYNC_TIMEOUT", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
@@ -86,6 +89,9 @@ impl ServeSettings {
             workers: self.workers.or(lower.workers),
             concurrency: self.concurrency.or(lower.concurrency),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            max_outbound_message_bytes: self
+                .max_outbound_message_bytes
+                .or(lower.max_outbound_message_bytes),
             sync_timeout: self.sync_timeout.or(lower.sync_timeout),
             retention: self.retention.or(lower.retention),
             shutdown_grace: self.shutdown_grace.or(lower.shutdown_grace),
@@ -130,6 +136,9 @@ impl ServeSettings {
         }
         if let Some(max_body_bytes) = self.max_body_bytes {
             config.max_body_bytes = max_body_bytes;
+        }
+        if let Some(max_bytes) = self.max_outbound_message_bytes {
+            config.max_outbound_message_bytes = max_bytes;
         }
         if let Some(sync_timeout) = self.sync_timeout {
             config.sync_timeout = sync_timeout;
@@ -207,13 +216,11 @@ fn load(engine: &Engine, dir: &Path, address: SocketAddr) -> anyhow::Result<()> 
         .load_dir(dir)
         .with_context(|| format!("cannot read the workflow directory {}", dir.display()))?;
     for (id, prepared) in &set.ready {
-        let url = match &prepared.workflow.trigger {
-            Trigger::Webhook(_) => format!("POST http://{address}/hooks/{id}"),
-            Trigger::OutboundMessage(_) => {
-                format!("POST http://{address}/salesforce/outbound/{id}")
-            }
-            Trigger::Schedule(schedule) => format!("schedule {}", schedule.cron),
-            Trigger::Manual(_) => "manual".to_owned(),
+        let trigger = &prepared.workflow.trigger;
+        let url = match (trigger.path(id), trigger) {
+            (Some(path), _) => format!("POST http://{address}{path}"),
+            (None, Trigger::Schedule(schedule)) => format!("schedule {}", schedule.cron),
+            (None, _) => "manual".to_owned(),
         };
         eprintln!("loaded   {id}: {url}");
     }

@@ -44,15 +44,18 @@ pub(super) async fn workflows(State(engine): State<Engine>, headers: HeaderMap) 
         .values()
         .map(|prepared| {
             let workflow = &prepared.workflow;
-            let (kind, urls) = match &workflow.trigger {
-                Trigger::Webhook(_) => ("webhook", vec![format!("{base}/hooks/{}", workflow.id)]),
-                Trigger::OutboundMessage(_) => (
-                    "outbound_message",
-                    vec![format!("{base}/salesforce/outbound/{}", workflow.id)],
-                ),
-                Trigger::Schedule(_) => ("schedule", Vec::new()),
-                Trigger::Manual(_) => ("manual", Vec::new()),
+            let kind = match &workflow.trigger {
+                Trigger::Webhook(_) => "webhook",
+                Trigger::OutboundMessage(_) => "outbound_message",
+                Trigger::Schedule(_) => "schedule",
+                Trigger::Manual(_) => "manual",
             };
+            let urls: Vec<String> = workflow
+                .trigger
+                .path(workflow.id.as_str())
+                .map(|path| format!("{base}{path}"))
+                .into_iter()
+                .collect();
             json!({
                 "id": workflow.id.to_string(),
                 "state": "ready",

@@ -18,6 +18,22 @@ pub enum Trigger {
     Manual(ManualTrigger),
 }
 
+impl Trigger {
+    /// The path a caller posts to start workflow `workflow_id`, for the
+    /// triggers that take requests; a token the URL must hold is shown as
+    /// `{token}`.
+    pub fn path(&self, workflow_id: &str) -> Option<String> {
+        match self {
+            Self::Webhook(_) => Some(format!("/hooks/{workflow_id}")),
+            Self::OutboundMessage(outbound) => Some(match outbound.token {
+                Some(_) => format!("/salesforce/outbound/{workflow_id}/{{token}}"),
+                None => format!("/salesforce/outbound/{workflow_id}"),
+            }),
+            Self::Schedule(_) | Self::Manual(_) => None,
+        }
+    }
+}
+
 /// A secret kept out of the workflow file: `"env:NAME"` reads the environment
 /// variable `NAME`, `"file:PATH"` reads a file (trailing newline dropped).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
