@@ -640,3 +640,70 @@ async fn a_required_session_is_confirmed_by_the_org_before_anything_is_stored() 
         "the forged, the other org's and the live session were checked"
     );
 }
+
+#[tokio::test]
+async fn soap_to_json_converts_a_message_that_reaches_a_webhook_as_the_trigger_does() {
+    let server = Server::start_with(
+        &[
+            json!({
+                "id": "relayed",
+                "trigger": { "webhook": { "respond": "sync" } },
+                "steps": [{ "id": "convert", "uses": "builtin:soap-to-json",
+                            "with": { "xml": "${trigger.body}", "sobject": "Opportunity",
+                                      "field_types": { "Amount": "string" } } }],
+            }),
+            outbound_workflow(
+                "opportunities",
+                json!({ "organization_ids": [FIXTURE_ORG], "sobject": "Opportunity" }),
+            ),
+        ],
+        |_| {},
+        None,
+    )
+    .await;
+    let body = fixture("om-single-opportunity-compact-ap5.xml");
+    let response = server
+        .post("/hooks/relayed")
+        .header("content-type", "text/xml")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let converted: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{converted}");
+    let events = converted["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0]["record"]["Amount"], "120000.0",
+        "a field given the type string stays text"
+    );
+
+    // The trigger makes the same events from the same message.
+    let (status, _) = post_soap(&server, "/salesforce/outbound/opportunities", body).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut runs = all_finished(&server).await;
+    runs.retain(|run| run.workflow == "opportunities");
+    assert_eq!(runs.len(), 1);
+    let mut triggered = server.engine.run(runs[0].id).unwrap().unwrap().event;
+    assert_eq!(triggered["record"]["Amount"], 120000.0);
+    triggered["record"]["Amount"] = json!("120000.0");
+    assert_eq!(triggered, events[0]);
+
+    let response = server
+        .post("/hooks/relayed")
+        .header("content-type", "text/xml")
+        .body("<html/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let failed: Value = response.json().await.unwrap();
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("not an Outbound Message: the root element is <html>"),
+        "{failed}"
+    );
+}
