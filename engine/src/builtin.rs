@@ -1,5 +1,6 @@
 //! The prebuilt steps compiled into Gust, referenced from a workflow as
-//! `"uses": "builtin:<name>"`: `builtin:filter` and `builtin:field-mapper`.
+//! `"uses": "builtin:<name>"`, one per crate in `steps/` (`builtin:filter`,
+//! `builtin:field-mapper`, `builtin:salesforce`, `builtin:soap-to-json`).
 
 include!(concat!(env!("OUT_DIR"), "/builtin_steps.rs"));
 

@@ -337,6 +337,9 @@ impl Parser<'_> {
 /// Schema instance namespace, or written with the usual `xsi` prefix by a
 /// sender that forgot to declare it.
 fn xsi_attribute(reader: &NsReader<&[u8]>, start: &BytesStart<'_>, local: &str) -> Option<String> {
+    if start.attributes_raw().is_empty() {
+        return None;
+    }
     start.attributes().flatten().find_map(|attribute| {
         let (namespace, name) = reader.resolver().resolve_attribute(attribute.key);
         let is_xsi = match namespace {

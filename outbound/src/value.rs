@@ -115,6 +115,11 @@ fn is_decimal(text: &str) -> bool {
 
 /// An ISO 8601 datetime with a zone, in REST's form, in UTC.
 fn datetime(text: &str) -> Option<Value> {
+    let bytes = text.as_bytes();
+    // Most text is not a datetime: look before parsing.
+    if bytes.len() < 20 || bytes[4] != b'-' || bytes[10] != b'T' {
+        return None;
+    }
     let moment = chrono::DateTime::parse_from_rfc3339(text).ok()?;
     let utc = moment.with_timezone(&chrono::Utc);
     Some(Value::String(
