@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
+use gust_engine::Engine;
 use gust_engine::runtime::RunStatus;
 use gust_engine::store::RunQuery;
-use gust_engine::{Config, Engine};
+use gust_tests::bench::{engine_with, env_or, ms, percentile, serve};
 use gust_tests::guests;
 use serde_json::json;
 
@@ -35,13 +36,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const CONCURRENCY: usize = 16;
 const NOTIFICATIONS: usize = 100;
 const ORG: &str = "00D5g000004EmuLEAS";
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Message `number`: 100 Lead notifications of 28 fields each, shaped like
 /// the captured `om-three-notifications-multiple-types.xml`, with ids no
@@ -64,22 +58,6 @@ fn message(number: usize) -> Bytes {
     let body = format!("{}{notifications}{}", &fixture[..start], &fixture[last..])
         .replace("0123456789ABCDENNN", ORG);
     Bytes::from(body)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
-}
-
-/// Serves `app` on an ephemeral port; returns its base URL.
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, app).into_future());
-    base
 }
 
 /// Posts `messages` from `CONCURRENCY` clients as fast as they are
@@ -175,17 +153,12 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let workflows = dir.path().join("workflows");
-        std::fs::create_dir(&workflows).unwrap();
-        let workflow = json!({
+        let (_dir, engine) = engine_with(&json!({
             "id": "leads",
             "trigger": { "outbound_message": { "organization_ids": [ORG], "sobject": "Lead" } },
             "steps": [{ "id": "echo", "uses": guests::MISBEHAVE, "with": { "act": "echo", "id": "${trigger.record.Id}" } }],
-        });
-        std::fs::write(workflows.join("leads.json"), workflow.to_string()).unwrap();
-        let engine = Engine::start(Config::new(dir.path().join("data"))).await.unwrap();
-        engine.load_dir(&workflows).unwrap();
+        }))
+        .await;
         let gust = format!("{}/salesforce/outbound/leads", serve(engine.router()).await);
         let bare = serve(Router::new().route(
             "/",

@@ -22,6 +22,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use gust_engine::salesforce::{Auth, Client, Connection, Secret, WriteOperation, WriteOptions};
+use gust_tests::bench::env_or;
 use serde_json::{Value, json};
 use sf_emulator::seed::Seed;
 use sf_emulator::{Config, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Running};
@@ -31,13 +32,6 @@ use sf_emulator::{Config, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Ru
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const QUERY: &str = "SELECT Id, LastName, Company, Email FROM Lead";
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A fresh emulator holding `records` leads, with `Account.Erp_Id__c`.
 async fn emulator(records: usize) -> Running {

@@ -25,9 +25,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::routing::post;
+use gust_engine::Engine;
 use gust_engine::runtime::RunStatus;
 use gust_engine::store::RunQuery;
-use gust_engine::{Config, Engine};
+use gust_tests::bench::{engine_with, env_or, ms, percentile, serve};
 use gust_tests::guests;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -38,21 +39,6 @@ use serde_json::json;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CONCURRENCY: usize = 64;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Serves `app` on an ephemeral port; returns its base URL.
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, app).into_future());
-    base
-}
 
 /// Posts `events` small JSON bodies to `url` from `CONCURRENCY` clients,
 /// each on its own keep-alive connection, as fast as they are answered, or
@@ -126,14 +112,6 @@ fn cpu_time() -> Duration {
         .get(11..13)
         .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
     Duration::from_millis(ticks * 10)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
 }
 
 struct Round {
@@ -224,17 +202,12 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let workflows = dir.path().join("workflows");
-        std::fs::create_dir(&workflows).unwrap();
-        let workflow = json!({
+        let (_dir, engine) = engine_with(&json!({
             "id": "bench",
             "trigger": { "webhook": {} },
             "steps": [{ "id": "echo", "uses": guests::MISBEHAVE, "with": { "act": "echo", "lead": "${trigger.body}" } }],
-        });
-        std::fs::write(workflows.join("bench.json"), workflow.to_string()).unwrap();
-        let engine = Engine::start(Config::new(dir.path().join("data"))).await.unwrap();
-        engine.load_dir(&workflows).unwrap();
+        }))
+        .await;
         let gust = serve(engine.router()).await;
         let bare = serve(Router::new().route(
             "/hooks/{id}",

@@ -2,6 +2,8 @@
 //! built by `build.rs`, and helpers for the step runtime. The `gust` command
 //! line runs as this package's `gust-e2e` binary.
 
+pub mod bench;
+
 use std::sync::{Arc, LazyLock};
 
 use gust_engine::salesforce::{NoConnection, SalesforceApi};

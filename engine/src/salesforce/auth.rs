@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
+use super::client::exchange;
 use super::jwt::JwtSigner;
 use super::settings::{Auth, Connection, Secret};
 use super::{Result, SalesforceError};
@@ -211,17 +212,7 @@ impl Authenticator {
             Auth::AccessToken(_) => unreachable!("a fixed token is never requested"),
         }
         let url = format!("{}/services/oauth2/token", self.login_url);
-        let response = http
-            .post(&url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|error| SalesforceError::transport(&error))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| SalesforceError::transport(&error))?;
+        let (status, body) = exchange(http.post(&url).form(&form)).await?;
         if !status.is_success() {
             let mut error = SalesforceError::from_response(status.as_u16(), &body);
             error.message = format!("logging in at {url} failed: {}", error.message);

@@ -212,19 +212,7 @@ impl Client {
         let instance = self.instance_url().await?;
         let url = format!("{instance}/services/oauth2/userinfo");
         self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let response = self
-            .inner
-            .http
-            .get(url)
-            .bearer_auth(session_id)
-            .send()
-            .await
-            .map_err(|error| SalesforceError::transport(&error))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| SalesforceError::transport(&error))?;
+        let (status, body) = exchange(self.inner.http.get(url).bearer_auth(session_id)).await?;
         if !status.is_success() {
             return Err(SalesforceError::from_response(status.as_u16(), &body));
         }
@@ -376,6 +364,21 @@ impl Client {
         let instance = self.instance_url().await?;
         Ok(self.url(call, &instance)?.as_str().len())
     }
+}
+
+/// Sends `request` once: the answer's status and body, whatever the
+/// status; a lost connection is a transport error.
+pub(super) async fn exchange(request: reqwest::RequestBuilder) -> Result<(StatusCode, Bytes)> {
+    let response = request
+        .send()
+        .await
+        .map_err(|error| SalesforceError::transport(&error))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|error| SalesforceError::transport(&error))?;
+    Ok((status, body))
 }
 
 /// The delay before attempt `attempt + 1`: exponential from the initial
