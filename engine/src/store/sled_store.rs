@@ -142,11 +142,12 @@ impl Store for SledStore {
     }
 
     async fn accept_all(&self, runs: &[NewRun]) -> Result<Vec<Accepted>, StoreError> {
-        let mut parts = Vec::with_capacity(runs.len());
-        for run in runs {
-            parts.push(self.accept_part(run)?);
-        }
-        let written = self.writer.write_parts(parts, true).await;
+        let parts: Result<Vec<Part>, StoreError> =
+            runs.iter().map(|run| self.accept_part(run)).collect();
+        let written = match parts {
+            Ok(parts) => self.writer.write_parts(parts, true).await,
+            Err(error) => Err(error.to_string()),
+        };
         let outcomes = match written {
             Ok(outcomes) if outcomes.len() == runs.len() => outcomes,
             other => {

@@ -216,7 +216,9 @@ pub async fn verify_session(
     match salesforce.session_organization(session).await {
         Ok(organization) if same_organization(&organization, &message.organization_id) => Ok(()),
         Ok(organization) => Err(refused(format!("it is a session of `{organization}`"))),
-        Err(error) if error.is_retryable() => Err(Refusal::SessionUnchecked(error.to_string())),
+        Err(error) if error.is_retryable() || error.error_code == "GUST_NO_CONNECTION" => {
+            Err(Refusal::SessionUnchecked(error.to_string()))
+        }
         Err(error) => Err(refused(error.to_string())),
     }
 }
@@ -224,7 +226,7 @@ pub async fn verify_session(
 /// Each notification's event, with its dedupe key: the organization (15
 /// characters) and the notification id.
 pub fn events(trigger: &OutboundMessageTrigger, message: &Message) -> Vec<(Value, Option<String>)> {
-    let organization = &message.organization_id[..message.organization_id.len().min(15)];
+    let organization = short_id(&message.organization_id);
     message
         .notifications
         .iter()
@@ -238,8 +240,15 @@ pub fn events(trigger: &OutboundMessageTrigger, message: &Message) -> Vec<(Value
 /// Whether two organization ids name the same org: an 18-character id is
 /// the 15-character one with a case-folding suffix.
 fn same_organization(a: &str, b: &str) -> bool {
-    let short = |id: &str| id.get(..15).unwrap_or(id).to_owned();
-    (a.len() == 15 || a.len() == 18) && (b.len() == 15 || b.len() == 18) && short(a) == short(b)
+    (a.len() == 15 || a.len() == 18)
+        && (b.len() == 15 || b.len() == 18)
+        && short_id(a) == short_id(b)
+}
+
+/// The 15-character form of an id (the id itself when shorter or not
+/// ASCII).
+fn short_id(id: &str) -> &str {
+    id.get(..15).unwrap_or(id)
 }
 
 #[cfg(test)]
