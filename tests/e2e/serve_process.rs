@@ -10,6 +10,10 @@ use gust_engine::store::SledStore;
 use gust_tests::guests;
 use serde_json::{Value, json};
 
+use sf_emulator::org::ORG_ID;
+use sf_emulator::outbound::{OutboundRule, Retries};
+use sf_emulator::{Config as EmulatorConfig, Emulator};
+
 use crate::salesforce::Sf;
 
 /// `gust serve` running as a child process.
@@ -27,6 +31,12 @@ impl Process {
     /// Starts `gust serve` with `env` added to an environment without any
     /// `GUST_SF_*` connection settings.
     fn start_with_env(workflows: &Path, data: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_on("127.0.0.1:0", workflows, data, env)
+    }
+
+    /// Starts `gust serve` listening on `listen`, with `env` added to an
+    /// environment without any `GUST_SF_*` connection settings.
+    fn start_on(listen: &str, workflows: &Path, data: &Path, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_gust-e2e"));
         for (name, _) in std::env::vars() {
             if name.starts_with("GUST_SF_") {
@@ -34,7 +44,7 @@ impl Process {
             }
         }
         let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--workflows"])
+            .args(["serve", "--listen", listen, "--workflows"])
             .arg(workflows)
             .arg("--data")
             .arg(data)
@@ -97,6 +107,37 @@ fn write_workflow(dir: &Path, workflow: &Value) -> PathBuf {
 async fn metrics(client: &reqwest::Client, base: &str) -> String {
     let response = client.get(format!("{base}/metrics")).send().await.unwrap();
     response.text().await.unwrap()
+}
+
+/// The events `workflow` has accepted (duplicates included), from
+/// `/metrics`.
+async fn accepted_events(client: &reqwest::Client, base: &str, workflow: &str) -> usize {
+    let prefix = format!("gust_events_accepted_total{{workflow=\"{workflow}\"}}");
+    metrics(client, base)
+        .await
+        .lines()
+        .find(|line| line.starts_with(&prefix))
+        .and_then(|line| line.rsplit(' ').next()?.parse::<usize>().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until no run is queued, running or retrying.
+async fn all_runs_ended(client: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    loop {
+        let mut unfinished = 0;
+        for status in ["queued", "running", "retrying"] {
+            unfinished += runs_with_status(client, base, status).await.len();
+        }
+        if unfinished == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "{unfinished} runs never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn runs_with_status(client: &reqwest::Client, base: &str, status: &str) -> Vec<Value> {
@@ -181,13 +222,7 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
     let client = reqwest::Client::new();
     let started = Instant::now();
     loop {
-        let accepted = metrics(&client, &server.base).await;
-        let count = accepted
-            .lines()
-            .find(|line| line.starts_with("gust_events_accepted_total{workflow=\"crash\"}"))
-            .and_then(|line| line.rsplit(' ').next()?.parse::<usize>().ok())
-            .unwrap_or(0);
-        if count >= EVENTS / 3 {
+        if accepted_events(&client, &server.base, "crash").await >= EVENTS / 3 {
             break;
         }
         assert!(
@@ -206,21 +241,7 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
     let server = Process::start(&workflows, &data);
     let acked_after_restart = send_all(&server.base, &keys).await;
     assert_eq!(acked_after_restart.len(), EVENTS);
-    let started = Instant::now();
-    loop {
-        let mut unfinished = 0;
-        for status in ["queued", "running", "retrying"] {
-            unfinished += runs_with_status(&client, &server.base, status).await.len();
-        }
-        if unfinished == 0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(240),
-            "{unfinished} runs never finished"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    all_runs_ended(&client, &server.base).await;
     let succeeded = runs_with_status(&client, &server.base, "succeeded").await;
     assert!(
         runs_with_status(&client, &server.base, "failed")
@@ -255,6 +276,151 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
                 .get(&format!("crash/{step}"), &format!("calls/{key}"))
                 .unwrap();
             assert_eq!(calls.as_deref(), Some("1"), "calls of {step} for {key}");
+        }
+    }
+}
+
+/// The Outbound Message crash test: sf-emulator keeps posting new leads'
+/// notifications while Gust is killed with SIGKILL and started again on the
+/// same port. Every notification ends acknowledged and ran once, each step
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_runs_every_outbound_notification_once_after_redelivery() {
+    const LEADS: usize = 1_500;
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    let data = dir.path().join("data");
+    let record = |id: &str, sleep_ms: u64| json!({ "id": id, "uses": guests::MISBEHAVE, "with": { "act": "record", "key": "${trigger.notification_id}", "sleep_ms": sleep_ms } });
+    write_workflow(
+        &workflows,
+        &json!({
+            "id": "om-crash",
+            "trigger": { "outbound_message": { "organization_ids": [ORG_ID], "sobject": "Lead" } },
+            "steps": [record("first", 2), record("second", 10)],
+        }),
+    );
+    // A port for Gust that stays the same across the restart, as the
+    // endpoint in Salesforce's outbound message definition does.
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let emulator = Emulator::new(EmulatorConfig {
+        outbound_retries: Retries {
+            first: Duration::from_millis(100),
+            longest: Duration::from_millis(500),
+            max_age: Duration::from_secs(300),
+        },
+        ..EmulatorConfig::default()
+    });
+    emulator.add_outbound_rule(OutboundRule {
+        object: "Lead".to_owned(),
+        fields: vec!["LastName".to_owned(), "Company".to_owned()],
+        endpoint: format!("http://{listen}/salesforce/outbound/om-crash"),
+        on_create: true,
+        on_update: false,
+        send_session_id: false,
+        organization_id: None,
+    });
+    let sf = Sf::start_with(emulator).await;
+    let creating = tokio::spawn({
+        let client = sf.client.clone();
+        async move {
+            for n in 0..LEADS {
+                let lead = json!({ "LastName": format!("Lead {n}"), "Company": "Acme" });
+                client.create("Lead", &lead).await.unwrap();
+            }
+        }
+    });
+
+    // Kill -9 once a fifth of the leads' notifications were accepted.
+    let server = Process::start_on(&listen, &workflows, &data, &[]);
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while accepted_events(&client, &server.base, "om-crash").await < LEADS / 5 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the load never reached a fifth"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill();
+    let acknowledged_before_kill: usize = sf
+        .emulator()
+        .outbound_deliveries()
+        .iter()
+        .filter(|delivery| delivery.acknowledged)
+        .map(|delivery| delivery.notifications.len())
+        .sum();
+    assert!(acknowledged_before_kill > 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Up again on the same port: Salesforce's redeliveries come in.
+    let server = Process::start_on(&listen, &workflows, &data, &[]);
+    creating.await.unwrap();
+    let started = Instant::now();
+    let notifications = loop {
+        let mut acknowledged = std::collections::HashSet::new();
+        let mut sent = std::collections::HashSet::new();
+        for delivery in sf.emulator().outbound_deliveries() {
+            sent.extend(delivery.notifications.iter().cloned());
+            if delivery.acknowledged {
+                acknowledged.extend(delivery.notifications);
+            }
+        }
+        if acknowledged.len() == LEADS && acknowledged == sent {
+            break acknowledged;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{} of {LEADS} notifications acknowledged",
+            acknowledged.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        acknowledged_before_kill < LEADS,
+        "the kill landed before the last notification"
+    );
+    assert!(
+        sf.emulator()
+            .outbound_deliveries()
+            .iter()
+            .any(|delivery| !delivery.acknowledged),
+        "messages sent while Gust was down failed and were sent again"
+    );
+    all_runs_ended(&client, &server.base).await;
+    let succeeded = runs_with_status(&client, &server.base, "succeeded").await;
+    assert!(
+        runs_with_status(&client, &server.base, "failed")
+            .await
+            .is_empty()
+    );
+    let (status, log) = server.terminate();
+    assert!(status.success(), "SIGTERM exits 0: {status}\n{log}");
+
+    // One run per notification, and each step ran once for it.
+    let org15 = &ORG_ID[..15];
+    let keys: std::collections::HashSet<String> = succeeded
+        .iter()
+        .map(|run| run["dedupe_key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(succeeded.len(), LEADS);
+    assert_eq!(
+        keys,
+        notifications
+            .iter()
+            .map(|id| format!("{org15}/{id}"))
+            .collect()
+    );
+    let store = SledStore::open(&data.join("store")).unwrap();
+    for id in &notifications {
+        for step in ["first", "second"] {
+            let calls = store
+                .get(&format!("om-crash/{step}"), &format!("calls/{id}"))
+                .unwrap();
+            assert_eq!(calls.as_deref(), Some("1"), "calls of {step} for {id}");
         }
     }
 }
