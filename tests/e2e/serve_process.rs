@@ -724,17 +724,84 @@ async fn the_example_writes_to_the_org_the_environment_configures() {
     assert!(!metrics.contains(secret));
 }
 
+/// The demo: the example workflows served with the example emulator seed,
+/// its Outbound Message rule pointed at this server's port.
 #[tokio::test]
 async fn without_a_connection_the_server_runs_an_emulator_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let workflows = dir.path().join("workflows");
     example_workflow(&workflows);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    std::fs::copy(
+        examples.join("workflows/lead-follow-up.json"),
+        workflows.join("lead-follow-up.json"),
+    )
+    .unwrap();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let seed = std::fs::read_to_string(examples.join("emulator-seed.json"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &listen);
+    let seed_path = dir.path().join("seed.json");
+    std::fs::write(&seed_path, seed).unwrap();
     let data = dir.path().join("data");
-    let server = Process::start(&workflows, &data);
+    let server = Process::start_on(
+        &listen,
+        &workflows,
+        &data,
+        &[("GUST_EMULATOR_SEED", seed_path.to_str().unwrap())],
+    );
     let client = reqwest::Client::new();
     let run = score_a_lead(&client, &server.base).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["steps"][3]["output"]["rating"], "Hot");
+
+    // The new lead's Outbound Message started the follow-up workflow,
+    // which created a Task on it.
+    let lead_id = run["steps"][2]["output"]["id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let follow_up = loop {
+        let runs = runs_with_status(&client, &server.base, "succeeded").await;
+        if let Some(run) = runs.iter().find(|run| run["workflow"] == "lead-follow-up") {
+            break run.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no follow-up run: {:?}",
+            runs_with_status(&client, &server.base, "failed").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let detail: Value = client
+        .get(format!(
+            "{}/api/runs/{}",
+            server.base,
+            follow_up["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["event"]["record"]["Id"], lead_id.as_str());
+    assert_eq!(
+        detail["event"]["record"]["Company"],
+        "Analytical Engines Ltd"
+    );
+    assert_eq!(detail["event"]["record"]["NumberOfEmployees"], 1200);
+    let task = &detail["steps"][0];
+    assert_eq!(
+        task["input"]["record"]["Subject"],
+        "Follow up with Analytical Engines Ltd"
+    );
+    assert!(
+        task["output"]["id"].as_str().unwrap().starts_with("00T"),
+        "{task}"
+    );
     let (exit, log) = server.terminate();
     assert!(exit.success());
     assert!(
@@ -742,9 +809,10 @@ async fn without_a_connection_the_server_runs_an_emulator_and_says_so() {
         "{log}"
     );
     // The emulator's records live in the data directory, so a restart
-    // keeps the lead the run created.
-    let lead_id = run["steps"][2]["output"]["id"].as_str().unwrap();
+    // keeps the lead and the task the runs created.
     let saved =
         std::fs::read_to_string(data.join("sf-emulator").join("org.json")).unwrap_or_default();
-    assert!(saved.contains(lead_id), "{saved:.300}");
+    assert!(saved.contains(&lead_id), "{saved:.300}");
+    let task_id = task["output"]["id"].as_str().unwrap();
+    assert!(saved.contains(task_id), "{saved:.300}");
 }
