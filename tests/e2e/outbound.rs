@@ -142,9 +142,22 @@ async fn relay(
     (status, [("content-type", "text/xml; charset=utf-8")], text).into_response()
 }
 
+/// An emulator that resends Outbound Messages after 100 ms, doubling up to
+/// `longest`, instead of Salesforce's 30 s up to 2 h.
+pub(crate) fn quick_outbound_emulator(longest: Duration) -> Emulator {
+    Emulator::new(Config {
+        outbound_retries: Retries {
+            first: Duration::from_millis(100),
+            longest,
+            max_age: Duration::from_secs(300),
+        },
+        ..Config::default()
+    })
+}
+
 /// The notification ids the emulator has seen acknowledged, and every one
 /// it has sent.
-fn delivered(emulator: &Emulator) -> (HashSet<String>, HashSet<String>) {
+pub(crate) fn delivered(emulator: &Emulator) -> (HashSet<String>, HashSet<String>) {
     let mut acknowledged = HashSet::new();
     let mut sent = HashSet::new();
     for delivery in emulator.outbound_deliveries() {
@@ -158,14 +171,7 @@ fn delivered(emulator: &Emulator) -> (HashSet<String>, HashSet<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_sent_while_gust_is_down_run_once_each_however_often_they_come() {
-    let emulator = Emulator::new(Config {
-        outbound_retries: Retries {
-            first: Duration::from_millis(100),
-            longest: Duration::from_millis(400),
-            max_age: Duration::from_secs(120),
-        },
-        ..Config::default()
-    });
+    let emulator = quick_outbound_emulator(Duration::from_millis(400));
     let relay_state = Arc::new(Relay::default());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await

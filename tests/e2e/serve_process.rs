@@ -11,9 +11,9 @@ use gust_tests::guests;
 use serde_json::{Value, json};
 
 use sf_emulator::org::ORG_ID;
-use sf_emulator::outbound::{OutboundRule, Retries};
-use sf_emulator::{Config as EmulatorConfig, Emulator};
+use sf_emulator::outbound::OutboundRule;
 
+use crate::outbound::{delivered, quick_outbound_emulator};
 use crate::salesforce::Sf;
 
 /// `gust serve` running as a child process.
@@ -193,6 +193,13 @@ async fn send_all(base: &str, keys: &[String]) -> Vec<String> {
     Arc::try_unwrap(acked).unwrap().into_inner().unwrap()
 }
 
+/// A workflow of two steps, `first` (2 ms) and `second` (10 ms), that
+/// count their calls per event in state under `calls/<key>`.
+fn counting_workflow(id: &str, trigger: Value, key: &str) -> Value {
+    let step = |step: &str, sleep_ms: u64| json!({ "id": step, "uses": guests::MISBEHAVE, "with": { "act": "record", "key": key, "sleep_ms": sleep_ms } });
+    json!({ "id": id, "trigger": trigger, "steps": [step("first", 2), step("second", 10)] })
+}
+
 /// The crash test: kill -9 mid-load, restart, and every acknowledged event
 /// has exactly one completed run in which no finished step ran twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,14 +208,9 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
     let dir = tempfile::tempdir().unwrap();
     let workflows = dir.path().join("workflows");
     let data = dir.path().join("data");
-    let record = |id: &str, sleep_ms: u64| json!({ "id": id, "uses": guests::MISBEHAVE, "with": { "act": "record", "key": "${trigger.body.key}", "sleep_ms": sleep_ms } });
     write_workflow(
         &workflows,
-        &json!({
-            "id": "crash",
-            "trigger": { "webhook": {} },
-            "steps": [record("first", 2), record("second", 10)],
-        }),
+        &counting_workflow("crash", json!({ "webhook": {} }), "${trigger.body.key}"),
     );
     let keys: Vec<String> = (0..EVENTS).map(|n| format!("k{n}")).collect();
 
@@ -290,14 +292,13 @@ async fn a_killed_server_runs_every_outbound_notification_once_after_redelivery(
     let dir = tempfile::tempdir().unwrap();
     let workflows = dir.path().join("workflows");
     let data = dir.path().join("data");
-    let record = |id: &str, sleep_ms: u64| json!({ "id": id, "uses": guests::MISBEHAVE, "with": { "act": "record", "key": "${trigger.notification_id}", "sleep_ms": sleep_ms } });
     write_workflow(
         &workflows,
-        &json!({
-            "id": "om-crash",
-            "trigger": { "outbound_message": { "organization_ids": [ORG_ID], "sobject": "Lead" } },
-            "steps": [record("first", 2), record("second", 10)],
-        }),
+        &counting_workflow(
+            "om-crash",
+            json!({ "outbound_message": { "organization_ids": [ORG_ID], "sobject": "Lead" } }),
+            "${trigger.notification_id}",
+        ),
     );
     // A port for Gust that stays the same across the restart, as the
     // endpoint in Salesforce's outbound message definition does.
@@ -306,14 +307,7 @@ async fn a_killed_server_runs_every_outbound_notification_once_after_redelivery(
         .local_addr()
         .unwrap()
         .to_string();
-    let emulator = Emulator::new(EmulatorConfig {
-        outbound_retries: Retries {
-            first: Duration::from_millis(100),
-            longest: Duration::from_millis(500),
-            max_age: Duration::from_secs(300),
-        },
-        ..EmulatorConfig::default()
-    });
+    let emulator = quick_outbound_emulator(Duration::from_millis(500));
     emulator.add_outbound_rule(OutboundRule {
         object: "Lead".to_owned(),
         fields: vec!["LastName".to_owned(), "Company".to_owned()],
@@ -361,14 +355,7 @@ async fn a_killed_server_runs_every_outbound_notification_once_after_redelivery(
     creating.await.unwrap();
     let started = Instant::now();
     let notifications = loop {
-        let mut acknowledged = std::collections::HashSet::new();
-        let mut sent = std::collections::HashSet::new();
-        for delivery in sf.emulator().outbound_deliveries() {
-            sent.extend(delivery.notifications.iter().cloned());
-            if delivery.acknowledged {
-                acknowledged.extend(delivery.notifications);
-            }
-        }
+        let (acknowledged, sent) = delivered(sf.emulator());
         if acknowledged.len() == LEADS && acknowledged == sent {
             break acknowledged;
         }
