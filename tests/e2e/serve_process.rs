@@ -200,6 +200,27 @@ fn counting_workflow(id: &str, trigger: Value, key: &str) -> Value {
     json!({ "id": id, "trigger": trigger, "steps": [step("first", 2), step("second", 10)] })
 }
 
+/// The succeeded runs once no run is unfinished; none failed.
+async fn settled_runs(client: &reqwest::Client, base: &str) -> Vec<Value> {
+    all_runs_ended(client, base).await;
+    assert!(runs_with_status(client, base, "failed").await.is_empty());
+    runs_with_status(client, base, "succeeded").await
+}
+
+/// Checks in the stopped server's store that each step of the
+/// [`counting_workflow`] `workflow` was called once for every key.
+fn each_step_ran_once<'a>(data: &Path, workflow: &str, keys: impl IntoIterator<Item = &'a String>) {
+    let store = SledStore::open(&data.join("store")).unwrap();
+    for key in keys {
+        for step in ["first", "second"] {
+            let calls = store
+                .get(&format!("{workflow}/{step}"), &format!("calls/{key}"))
+                .unwrap();
+            assert_eq!(calls.as_deref(), Some("1"), "calls of {step} for {key}");
+        }
+    }
+}
+
 /// The crash test: kill -9 mid-load, restart, and every acknowledged event
 /// has exactly one completed run in which no finished step ran twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,13 +264,7 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
     let server = Process::start(&workflows, &data);
     let acked_after_restart = send_all(&server.base, &keys).await;
     assert_eq!(acked_after_restart.len(), EVENTS);
-    all_runs_ended(&client, &server.base).await;
-    let succeeded = runs_with_status(&client, &server.base, "succeeded").await;
-    assert!(
-        runs_with_status(&client, &server.base, "failed")
-            .await
-            .is_empty()
-    );
+    let succeeded = settled_runs(&client, &server.base).await;
     let (status, log) = server.terminate();
     assert!(status.success(), "SIGTERM exits 0: {status}\n{log}");
     assert!(
@@ -271,15 +286,7 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
 
     // Each step's calls are counted in state committed with its record: a
     // finished step that ran again would have counted 2.
-    let store = SledStore::open(&data.join("store")).unwrap();
-    for key in &keys {
-        for step in ["first", "second"] {
-            let calls = store
-                .get(&format!("crash/{step}"), &format!("calls/{key}"))
-                .unwrap();
-            assert_eq!(calls.as_deref(), Some("1"), "calls of {step} for {key}");
-        }
-    }
+    each_step_ran_once(&data, "crash", &keys);
 }
 
 /// The Outbound Message crash test: sf-emulator keeps posting new leads'
@@ -377,13 +384,7 @@ async fn a_killed_server_runs_every_outbound_notification_once_after_redelivery(
             .any(|delivery| !delivery.acknowledged),
         "messages sent while Gust was down failed and were sent again"
     );
-    all_runs_ended(&client, &server.base).await;
-    let succeeded = runs_with_status(&client, &server.base, "succeeded").await;
-    assert!(
-        runs_with_status(&client, &server.base, "failed")
-            .await
-            .is_empty()
-    );
+    let succeeded = settled_runs(&client, &server.base).await;
     let (status, log) = server.terminate();
     assert!(status.success(), "SIGTERM exits 0: {status}\n{log}");
 
@@ -401,15 +402,7 @@ async fn a_killed_server_runs_every_outbound_notification_once_after_redelivery(
             .map(|id| format!("{org15}/{id}"))
             .collect()
     );
-    let store = SledStore::open(&data.join("store")).unwrap();
-    for id in &notifications {
-        for step in ["first", "second"] {
-            let calls = store
-                .get(&format!("om-crash/{step}"), &format!("calls/{id}"))
-                .unwrap();
-            assert_eq!(calls.as_deref(), Some("1"), "calls of {step} for {id}");
-        }
-    }
+    each_step_ran_once(&data, "om-crash", &notifications);
 }
 
 #[tokio::test]
