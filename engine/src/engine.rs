@@ -179,9 +179,12 @@ impl Engine {
         event: Value,
         dedupe_key: Option<String>,
     ) -> Result<Accepted, SubmitError> {
-        let mut record = RunRecord::queued(RunId::new(), workflow);
-        record.dedupe_key = dedupe_key;
-        self.accept(NewRun { record, event }).await
+        let mut accepted = self.submit_all(workflow, vec![(event, dedupe_key)]).await?;
+        accepted.pop().ok_or_else(|| {
+            SubmitError::Store(StoreError::Unavailable(
+                "the store answered nothing".to_owned(),
+            ))
+        })
     }
 
     /// Stores one event per `(event, dedupe_key)` for a workflow the caller

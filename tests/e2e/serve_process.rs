@@ -384,6 +384,35 @@ async fn a_killed_server_runs_every_outbound_notification_once_after_redelivery(
             .any(|delivery| !delivery.acknowledged),
         "messages sent while Gust was down failed and were sent again"
     );
+    // A notification acknowledged before the kill, delivered again to the
+    // restarted server: its dedupe key survived, so it is acknowledged and
+    // not stored again.
+    let acknowledged_early = sf
+        .emulator()
+        .outbound_deliveries()
+        .into_iter()
+        .find(|delivery| delivery.acknowledged)
+        .unwrap()
+        .notifications[0]
+        .clone();
+    let fixture = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/salesforce/outbound-messages/om-single-opportunity-compact-ap5.xml"),
+    )
+    .unwrap();
+    let again = fixture
+        .replace("00D7F00000107XsUAI", &ORG_ID[..15])
+        .replace("04l7F000008aeAyQAI", &acknowledged_early)
+        .replace("sf:Opportunity", "sf:Lead");
+    let answer = client
+        .post(format!("{}/salesforce/outbound/om-crash", server.base))
+        .header("content-type", "text/xml")
+        .body(again)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(answer.text().await.unwrap().contains("<Ack>true</Ack>"));
     let succeeded = settled_runs(&client, &server.base).await;
     let (status, log) = server.terminate();
     assert!(status.success(), "SIGTERM exits 0: {status}\n{log}");

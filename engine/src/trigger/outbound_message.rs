@@ -75,8 +75,10 @@ impl Refusal {
     /// The HTTP status of the fault answering it.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::WrongToken | Self::Organization(_) | Self::NoSession => StatusCode::FORBIDDEN,
-            Self::SessionRefused { .. } => StatusCode::FORBIDDEN,
+            Self::WrongToken
+            | Self::Organization(_)
+            | Self::NoSession
+            | Self::SessionRefused { .. } => StatusCode::FORBIDDEN,
             Self::MissingSecret(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unreadable(_) | Self::SObject { .. } => StatusCode::BAD_REQUEST,
