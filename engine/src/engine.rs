@@ -21,6 +21,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -31,7 +33,10 @@ use crate::metrics::Metrics;
 use crate::runner::Runner;
 use crate::runtime::executor::Executor;
 use crate::runtime::{RunId, RunRecord, RunStatus, WorkflowSet, Workflows, now};
+use crate::state::{StateStore, StateWrite};
 use crate::store::{Accepted, NewRun, RunDetail, RunPage, RunQuery, SledStore, Store, StoreError};
+use crate::trigger::TimerStatus;
+use crate::trigger::timers::Timers;
 use crate::wasm::StepRuntime;
 use crate::workflow::{ValidationError, WorkflowFile};
 
@@ -69,6 +74,7 @@ pub struct Engine {
 }
 
 struct Tasks {
+    timers: Timers,
     tracker: TaskTracker,
     stop: CancellationToken,
     abort: CancellationToken,
@@ -98,6 +104,7 @@ impl Engine {
             fresh: Default::default(),
         });
         let tasks = Arc::new(Tasks {
+            timers: Timers::default(),
             tracker: TaskTracker::new(),
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
@@ -133,6 +140,7 @@ impl Engine {
         let set = WorkflowSet::load_dir(dir, &self.executor.runner)?;
         self.executor.workflows.replace(set);
         self.resume();
+        self.start_timers();
         Ok(self.workflows())
     }
 
@@ -141,7 +149,64 @@ impl Engine {
         let prepared = self.executor.runner.prepare(file)?;
         self.executor.workflows.insert(prepared);
         self.resume();
+        self.start_timers();
         Ok(())
+    }
+
+    /// Starts the schedules and polls of the loaded workflows (and stops
+    /// those of workflows no longer loaded).
+    fn start_timers(&self) {
+        if !self.tasks.stop.is_cancelled() {
+            self.tasks
+                .timers
+                .sync(self, &self.tasks.tracker, &self.tasks.stop);
+        }
+    }
+
+    /// What workflow `id`'s schedule or poll is doing: its next fire, its
+    /// last error, a poll's position; `None` for other triggers.
+    pub fn trigger_status(&self, id: &str) -> Option<TimerStatus> {
+        self.tasks.timers.status(id)
+    }
+
+    /// The stored state of workflow `workflow`'s trigger of type `kind` (a
+    /// schedule's last fire, a poll's cursor).
+    pub(crate) fn trigger_state<T: DeserializeOwned>(
+        &self,
+        workflow: &str,
+        kind: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let key = trigger_state_key(kind);
+        let value = StateStore::get(self.executor.store.as_ref(), workflow, &key)
+            .map_err(|error| StoreError::Unavailable(error.0))?;
+        value
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|error| {
+                StoreError::Corrupt(format!("the trigger state of `{workflow}`: {error}"))
+            })
+    }
+
+    /// Stores `events` for `workflow` and its trigger's new `state` in one
+    /// durable write: the trigger moves on only with its events stored.
+    pub(crate) async fn submit_advancing<T: Serialize>(
+        &self,
+        workflow: &str,
+        events: Vec<(Value, Option<String>)>,
+        kind: &str,
+        state: &T,
+    ) -> Result<Vec<Accepted>, SubmitError> {
+        let state = serde_json::to_string(state).map_err(|error| {
+            SubmitError::Store(StoreError::Corrupt(format!(
+                "the trigger state of `{workflow}`: {error}"
+            )))
+        })?;
+        let write = StateWrite {
+            scope: workflow.to_owned(),
+            key: trigger_state_key(kind),
+            value: Some(state),
+        };
+        self.submit_all(workflow, events, vec![write]).await
     }
 
     fn resume(&self) {
@@ -179,7 +244,9 @@ impl Engine {
         event: Value,
         dedupe_key: Option<String>,
     ) -> Result<Accepted, SubmitError> {
-        let mut accepted = self.submit_all(workflow, vec![(event, dedupe_key)]).await?;
+        let mut accepted = self
+            .submit_all(workflow, vec![(event, dedupe_key)], Vec::new())
+            .await?;
         accepted.pop().ok_or_else(|| {
             SubmitError::Store(StoreError::Unavailable(
                 "the store answered nothing".to_owned(),
@@ -188,12 +255,14 @@ impl Engine {
     }
 
     /// Stores one event per `(event, dedupe_key)` for a workflow the caller
-    /// has just found loaded, in one durable write, and queues the new
-    /// runs; answers for each event in order.
+    /// has just found loaded, with the state writes `state` (a trigger's
+    /// cursor), in one durable write, and queues the new runs; answers for
+    /// each event in order.
     pub(crate) async fn submit_all(
         &self,
         workflow: &str,
         events: Vec<(Value, Option<String>)>,
+        state: Vec<StateWrite>,
     ) -> Result<Vec<Accepted>, SubmitError> {
         let runs: Vec<NewRun> = events
             .into_iter()
@@ -203,7 +272,7 @@ impl Engine {
                 NewRun { record, event }
             })
             .collect();
-        let accepted = self.executor.store.accept_all(&runs).await?;
+        let accepted = self.executor.store.accept_all(&runs, &state).await?;
         for (run, accepted) in runs.into_iter().zip(&accepted) {
             self.queue_accepted(accepted, run.event);
         }
@@ -356,6 +425,13 @@ impl Engine {
             tracing::error!(%error, "The final flush failed.");
         }
     }
+}
+
+/// The state key of a workflow's trigger of type `kind`. Its scope is the
+/// workflow id, which no step's scope (`workflow/step`) can be; a trigger
+/// changed to another type starts afresh.
+fn trigger_state_key(kind: &str) -> String {
+    format!("trigger:{kind}")
 }
 
 /// How long a run with a dedupe key is kept at least, whatever the

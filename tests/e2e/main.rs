@@ -13,6 +13,8 @@ mod runner;
 mod salesforce;
 /// The sandbox: limits, traps, WASI lockdown, refused modules.
 mod sandbox;
+/// The schedule trigger: fires, restarts across missed fires.
+mod schedule;
 /// `gust serve` as a process: killed mid-load and restarted, and `gust runs`.
 mod serve_process;
 /// The server in process: webhooks, the durable executor, the admin API.

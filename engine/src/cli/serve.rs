@@ -219,7 +219,17 @@ fn load(engine: &Engine, dir: &Path, address: SocketAddr) -> anyhow::Result<()> 
         let trigger = &prepared.workflow.trigger;
         let url = match (trigger.path(id), trigger) {
             (Some(path), _) => format!("POST http://{address}{path}"),
-            (None, Trigger::Schedule(schedule)) => format!("schedule {}", schedule.cron),
+            (None, Trigger::Schedule(schedule)) => format!(
+                "schedule `{}` {}",
+                schedule.cron,
+                schedule.timezone.as_deref().unwrap_or("UTC")
+            ),
+            (None, Trigger::SalesforcePoll(poll)) => format!(
+                "poll {} {} records, `{}` UTC",
+                poll.sobject,
+                poll.on.as_str(),
+                poll.every
+            ),
             (None, _) => "manual".to_owned(),
         };
         eprintln!("loaded   {id}: {url}");

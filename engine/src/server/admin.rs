@@ -10,7 +10,6 @@ use super::{error, not_accepted};
 use crate::Engine;
 use crate::runtime::{RunId, RunStatus};
 use crate::store::RunQuery;
-use crate::workflow::Trigger;
 
 /// The default page size of `GET /api/runs`.
 const DEFAULT_LIMIT: usize = 50;
@@ -44,12 +43,7 @@ pub(super) async fn workflows(State(engine): State<Engine>, headers: HeaderMap) 
         .values()
         .map(|prepared| {
             let workflow = &prepared.workflow;
-            let kind = match &workflow.trigger {
-                Trigger::Webhook(_) => "webhook",
-                Trigger::OutboundMessage(_) => "outbound_message",
-                Trigger::Schedule(_) => "schedule",
-                Trigger::Manual(_) => "manual",
-            };
+            let kind = workflow.trigger.kind();
             let urls: Vec<String> = workflow
                 .trigger
                 .path(workflow.id.as_str())
@@ -62,6 +56,7 @@ pub(super) async fn workflows(State(engine): State<Engine>, headers: HeaderMap) 
                 "description": workflow.description,
                 "trigger": { "type": kind, "definition": workflow.trigger },
                 "urls": urls,
+                "timer": engine.trigger_status(workflow.id.as_str()),
                 "steps": workflow.steps.iter().map(|step| step.id.to_string()).collect::<Vec<_>>(),
             })
         })

@@ -84,7 +84,7 @@ async fn receive(
     if events.is_empty() {
         return ack();
     }
-    match engine.submit_all(workflow_id, events).await {
+    match engine.submit_all(workflow_id, events, Vec::new()).await {
         Ok(_) => ack(),
         Err(SubmitError::Store(error)) => {
             tracing::error!(workflow = workflow_id, %error, "An Outbound Message could not be stored.");

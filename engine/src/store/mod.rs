@@ -155,14 +155,24 @@ pub trait Store: StateStore + Send + Sync + 'static {
     /// a run already stored.
     async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError>;
     /// Stores every run of `runs` whose dedupe key names no stored run, and
-    /// answers for each in order. The sled store writes them in one atomic
-    /// batch; this default stores them one by one, so after an error some
-    /// may be stored (their dedupe keys make a retry harmless).
-    async fn accept_all(&self, runs: &[NewRun]) -> Result<Vec<Accepted>, StoreError> {
+    /// the state writes `state` (a trigger's cursor), and answers for each
+    /// run in order. The sled store writes it all in one atomic durable
+    /// batch, so a cursor never moves past events that are not stored. This
+    /// default stores the runs one by one and then the state, so after an
+    /// error some runs may be stored without the state (their dedupe keys
+    /// make a retry harmless).
+    async fn accept_all(
+        &self,
+        runs: &[NewRun],
+        state: &[StateWrite],
+    ) -> Result<Vec<Accepted>, StoreError> {
         let mut accepted = Vec::with_capacity(runs.len());
         for run in runs {
             accepted.push(self.accept(run).await?);
         }
+        self.apply(state)
+            .map_err(|error| StoreError::Unavailable(error.0))?;
+        self.flush().await?;
         Ok(accepted)
     }
     /// Applies `transition` atomically; durably when `durable`.

@@ -135,21 +135,36 @@ impl Drop for SledStore {
 #[async_trait]
 impl Store for SledStore {
     async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError> {
-        let mut accepted = self.accept_all(std::slice::from_ref(run)).await?;
+        let mut accepted = self.accept_all(std::slice::from_ref(run), &[]).await?;
         accepted
             .pop()
             .ok_or_else(|| StoreError::Unavailable("the writer answered nothing".to_owned()))
     }
 
-    async fn accept_all(&self, runs: &[NewRun]) -> Result<Vec<Accepted>, StoreError> {
+    async fn accept_all(
+        &self,
+        runs: &[NewRun],
+        state: &[StateWrite],
+    ) -> Result<Vec<Accepted>, StoreError> {
         let parts: Result<Vec<Part>, StoreError> =
             runs.iter().map(|run| self.accept_part(run)).collect();
         let written = match parts {
-            Ok(parts) => self.writer.write_parts(parts, true).await,
+            Ok(mut parts) => {
+                let mut batch = Batch::default();
+                add_state_writes(&mut batch, state);
+                parts.push(Part {
+                    batch,
+                    unless_exists: None,
+                });
+                self.writer.write_parts(parts, true).await
+            }
             Err(error) => Err(error.to_string()),
         };
         let outcomes = match written {
-            Ok(outcomes) if outcomes.len() == runs.len() => outcomes,
+            Ok(mut outcomes) if outcomes.len() == runs.len() + 1 => {
+                outcomes.pop();
+                outcomes
+            }
             other => {
                 // Nothing was stored.
                 let mut open = self.open_runs();

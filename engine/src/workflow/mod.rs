@@ -29,8 +29,9 @@ pub use id::{IdError, StepId, WorkflowId};
 pub use load::{LoadError, ModuleRef, WorkflowFile, parse};
 pub use permissions::{Access, Permissions, SObjectName, SalesforcePermissions};
 pub use trigger::{
-    MissedFires, OutboundMessageTrigger, Respond, ScheduleTrigger, SecretRef, Trigger,
-    WebhookTrigger,
+    Backfill, DEFAULT_MAX_CATCH_UP, DEFAULT_POLL_EVERY, DEFAULT_POLL_OVERLAP, MAX_POLL_BATCH,
+    MissedFires, OutboundMessageTrigger, RecordChange, Respond, SalesforcePollTrigger,
+    ScheduleTrigger, SecretRef, Trigger, WebhookTrigger,
 };
 pub use validate::ValidationError;
 
