@@ -17,4 +17,4 @@ mod value;
 pub use envelope::{ACK, FaultCode, fault};
 pub use message::{Message, Notification};
 pub use parse::{MAX_NOTIFICATIONS, ParseError, parse};
-pub use value::FieldType;
+pub use value::{FieldType, typed};

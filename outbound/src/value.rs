@@ -60,7 +60,7 @@ impl FieldType {
 /// `text` as the JSON value of a field of type `field_type` (typed by its
 /// form when `None`). Text that does not fit its type stays text; empty
 /// text is `null`, as REST gives an empty field.
-pub(crate) fn typed(text: String, field_type: Option<FieldType>) -> Value {
+pub fn typed(text: String, field_type: Option<FieldType>) -> Value {
     if text.is_empty() {
         return Value::Null;
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
@@ -53,6 +54,8 @@ pub struct Org {
     /// The records by unique and external id values; `None` until the next
     /// write after the schema or the records were replaced.
     index: Option<ValueIndex>,
+    /// The time writes are stamped with, when pinned.
+    clock: Option<DateTime<Utc>>,
 }
 
 impl Org {
@@ -67,6 +70,7 @@ impl Org {
             changes: None,
             version: 0,
             index: None,
+            clock: None,
         };
         let user = org.next_id("005");
         org.user = user.clone();
@@ -82,6 +86,18 @@ impl Org {
         }
         org.insert_new("User", user, fields);
         org
+    }
+
+    /// Pins the time the audit fields (`CreatedDate`, `LastModifiedDate`,
+    /// `SystemModstamp`) are stamped with, as records saved in one
+    /// transaction share it; `None` goes back to the clock.
+    pub fn pin_clock(&mut self, at: Option<DateTime<Utc>>) {
+        self.clock = at.map(|at| at.trunc_subsecs(3));
+    }
+
+    /// The time a write now is stamped with.
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.unwrap_or_else(values::now)
     }
 
     /// A number that grows with every write.
@@ -274,6 +290,7 @@ impl Org {
         }
         self.check_unique(&object, &changes, Some(id))?;
         let user = self.user.to_string();
+        let now = self.now();
         let Some(fields) = self.records.get_mut(id) else {
             return Err(ApiError::not_found());
         };
@@ -281,7 +298,7 @@ impl Org {
             index.remove(&object.name, id, fields);
         }
         fields.extend(changes);
-        stamp(fields, &user, false);
+        stamp(fields, &user, now, false);
         derive(&object, fields);
         if let Some(index) = &mut self.index {
             index.insert(&object.name, id, fields);
@@ -365,6 +382,7 @@ impl Org {
         let object = self.object(object)?.name.clone();
         let key_prefix = self.object(&object)?.key_prefix.clone();
         let user = self.user.to_string();
+        let now = self.now();
         match self
             .records
             .get_mut(id)
@@ -381,7 +399,7 @@ impl Org {
                     index.remove(&object, id, fields);
                 }
                 fields.insert("IsDeleted".to_owned(), json!(true));
-                stamp(fields, &user, false);
+                stamp(fields, &user, now, false);
                 self.version += 1;
                 Ok(())
             }
@@ -406,7 +424,7 @@ impl Org {
         };
         fields.insert("Id".to_owned(), json!(id.to_string()));
         fields.insert("IsDeleted".to_owned(), json!(false));
-        stamp(&mut fields, &self.user.to_string(), true);
+        stamp(&mut fields, &self.user.to_string(), self.now(), true);
         for field in &object.fields {
             if field.name == "CaseNumber" || field.name == "OrderNumber" {
                 fields.insert(
@@ -575,8 +593,8 @@ fn same_value(stored: Option<&Value>, value: &Value) -> bool {
 
 /// Sets the audit fields: all of them on create, the modification ones on
 /// update.
-fn stamp(fields: &mut Fields, user: &str, created: bool) {
-    let now = json!(values::format_datetime(values::now()));
+fn stamp(fields: &mut Fields, user: &str, now: DateTime<Utc>, created: bool) {
+    let now = json!(values::format_datetime(now));
     if created {
         fields.insert("CreatedDate".to_owned(), now.clone());
         fields.insert("CreatedById".to_owned(), json!(user));

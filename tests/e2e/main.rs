@@ -7,6 +7,8 @@ mod cli;
 mod imports;
 /// The Outbound Message trigger: sf-emulator posting to Gust, redeliveries, bad messages.
 mod outbound;
+/// The Salesforce poll trigger against sf-emulator: backfills, keyset pages, overlaps, deletions.
+mod poll;
 /// The runner: references, filters, retries, prebuilt steps.
 mod runner;
 /// The Salesforce client against sf-emulator: every action, pages, auth, retries, limits, Bulk 2.0.

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::client::{Client, ConnectionStats};
-use super::{Result, SalesforceApi, Upserted, WriteOperation, WriteOptions};
+use super::{BulkPage, Result, SalesforceApi, Upserted, WriteOperation, WriteOptions};
 
 #[async_trait]
 impl SalesforceApi for Client {
@@ -60,6 +60,22 @@ impl SalesforceApi for Client {
 
     async fn session_organization(&self, session_id: &str) -> Result<String> {
         Client::session_organization(self, session_id).await
+    }
+
+    async fn count(&self, soql: &str, include_deleted: bool) -> Result<u64> {
+        let mut pages = self.query_pages(soql, include_deleted);
+        if let Some(page) = pages.next_page().await {
+            page?;
+        }
+        Ok(pages.total_size().unwrap_or_default())
+    }
+
+    async fn start_bulk_query(&self, soql: &str, include_deleted: bool) -> Result<String> {
+        Client::start_bulk_query(self, soql, include_deleted).await
+    }
+
+    async fn bulk_query_page(&self, job_path: &str, locator: Option<&str>) -> Result<BulkPage> {
+        Client::bulk_query_page(self, job_path, locator).await
     }
 
     fn stats(&self) -> Option<ConnectionStats> {

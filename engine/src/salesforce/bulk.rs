@@ -407,49 +407,78 @@ impl BulkQueryPages {
     }
 
     async fn fetch(&mut self) -> Result<Vec<Map<String, Value>>> {
-        let client = self.client.clone();
         let job_path = match &self.job_path {
             Some(path) => path.clone(),
             None => {
-                let operation = if self.include_deleted {
-                    "queryAll"
-                } else {
-                    "query"
-                };
-                let body = json!({ "operation": operation, "query": self.soql });
-                let path = client.create_job("/jobs/query", &body).await?;
-                let info = client.poll_job(&path).await?;
-                if info["state"] != "JobComplete" {
-                    return Err(SalesforceError::new(
-                        200,
-                        "GUST_BULK_QUERY_FAILED",
-                        format!(
-                            "the query job ended {}: {}",
-                            info["state"].as_str().unwrap_or("?"),
-                            info["errorMessage"].as_str().unwrap_or("no reason given")
-                        ),
-                    ));
-                }
+                let path = self
+                    .client
+                    .start_bulk_query(&self.soql, self.include_deleted)
+                    .await?;
                 self.job_path = Some(path.clone());
                 path
             }
         };
+        let page = self
+            .client
+            .bulk_query_page(&job_path, self.locator.as_deref())
+            .await?;
+        match page.next_locator {
+            Some(locator) => self.locator = Some(locator),
+            None => self.done = true,
+        }
+        Ok(page.records)
+    }
+}
+
+/// One page of a Bulk API 2.0 query job's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkPage {
+    /// The records, their values the CSV's text (an empty cell is null).
+    pub records: Vec<Map<String, Value>>,
+    /// Where the next page starts; `None` after the last.
+    pub next_locator: Option<String>,
+}
+
+impl Client {
+    /// Creates a Bulk API 2.0 query job for `soql` (queryAll when
+    /// `include_deleted`), waits for it to complete and returns its path,
+    /// from which [`Client::bulk_query_page`] reads its results.
+    pub async fn start_bulk_query(&self, soql: &str, include_deleted: bool) -> Result<String> {
+        let operation = if include_deleted { "queryAll" } else { "query" };
+        let body = json!({ "operation": operation, "query": soql });
+        let path = self.create_job("/jobs/query", &body).await?;
+        let info = self.poll_job(&path).await?;
+        if info["state"] != "JobComplete" {
+            return Err(SalesforceError::new(
+                200,
+                "GUST_BULK_QUERY_FAILED",
+                format!(
+                    "the query job ended {}: {}",
+                    info["state"].as_str().unwrap_or("?"),
+                    info["errorMessage"].as_str().unwrap_or("no reason given")
+                ),
+            ));
+        }
+        Ok(path)
+    }
+
+    /// The page of query job `job_path`'s results at `locator` (the first
+    /// page when `None`). The same locator gives the same page again.
+    pub async fn bulk_query_page(&self, job_path: &str, locator: Option<&str>) -> Result<BulkPage> {
         let mut call = Call::new(Method::GET, format!("{job_path}/results"))
             .query("maxRecords", QUERY_PAGE_ROWS.to_string());
-        if let Some(locator) = &self.locator {
-            call = call.query("locator", locator.clone());
+        if let Some(locator) = locator {
+            call = call.query("locator", locator);
         }
-        let answer = client.send(&call).await?;
-        match answer.header("sforce-locator") {
-            Some(locator) if !locator.is_empty() && locator != "null" => {
-                self.locator = Some(locator.to_owned());
-            }
-            _ => self.done = true,
-        }
+        let answer = self.send(&call).await?;
+        let next_locator = answer
+            .header("sforce-locator")
+            .filter(|locator| !locator.is_empty() && *locator != "null")
+            .map(str::to_owned);
         let mut reader = csv::ReaderBuilder::new().from_reader(answer.body.as_ref());
         let unreadable = unreadable_csv("the query job's results");
         let header = reader.headers().map_err(unreadable)?.clone();
-        reader
+        let records = reader
             .records()
             .map(|row| {
                 let row = row.map_err(unreadable)?;
@@ -466,7 +495,11 @@ impl BulkQueryPages {
                     })
                     .collect())
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(BulkPage {
+            records,
+            next_locator,
+        })
     }
 }
 

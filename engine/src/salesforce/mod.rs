@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use bulk::BulkQueryPages;
+pub use bulk::{BulkPage, BulkQueryPages};
 pub use client::{Client, ConnectionStats};
 pub use collections::COLLECTION_SIZE;
 pub use error::SalesforceError;
@@ -113,6 +113,23 @@ pub trait SalesforceApi: Send + Sync + std::fmt::Debug {
     /// Outbound Message trigger checks senders with it. Without a
     /// connection, `GUST_NO_CONNECTION`.
     async fn session_organization(&self, _session_id: &str) -> Result<String> {
+        Err(SalesforceError::no_connection())
+    }
+    /// The `totalSize` of `soql` (a `SELECT COUNT() ...`); `include_deleted`
+    /// uses queryAll. Not a step action: the Salesforce poll trigger sizes
+    /// its backfill with it. Without a connection, `GUST_NO_CONNECTION`.
+    async fn count(&self, _soql: &str, _include_deleted: bool) -> Result<u64> {
+        Err(SalesforceError::no_connection())
+    }
+    /// Starts a Bulk API 2.0 query job, waits for it and returns its path.
+    /// Not a step action: the Salesforce poll trigger backfills with it.
+    /// Without a connection, `GUST_NO_CONNECTION`.
+    async fn start_bulk_query(&self, _soql: &str, _include_deleted: bool) -> Result<String> {
+        Err(SalesforceError::no_connection())
+    }
+    /// The page at `locator` of the query job at `job_path`. Not a step
+    /// action. Without a connection, `GUST_NO_CONNECTION`.
+    async fn bulk_query_page(&self, _job_path: &str, _locator: Option<&str>) -> Result<BulkPage> {
         Err(SalesforceError::no_connection())
     }
     /// What the connection has done, for `/metrics`; `None` without one.

@@ -373,6 +373,12 @@ fn order(field: &Field, a: &Value, b: &Value) -> Ordering {
         (Value::String(a), Value::String(b)) if field.kind == FieldType::Datetime => {
             parse_datetime(a).cmp(&parse_datetime(b))
         }
+        // Ids are case-sensitive: they sort as `Id > '...'` compares them.
+        (Value::String(a), Value::String(b))
+            if matches!(field.kind, FieldType::Id | FieldType::Reference) =>
+        {
+            a.cmp(b)
+        }
         (Value::String(a), Value::String(b)) => a.to_lowercase().cmp(&b.to_lowercase()),
         _ => Ordering::Equal,
     }

@@ -1,0 +1,209 @@
+//! What a poll keeps between polls, stored with the events it reports in
+//! one atomic write, so it never moves past a record whose event is not
+//! stored.
+//!
+//! `after` is the last record reported, in stamp-then-Id order: the next
+//! poll reads from there. A record's stamp is set when its transaction
+//! starts, not when it commits, so a record can appear with a stamp older
+//! than records already read. Each poll therefore reads again from
+//! `settled` (the previous poll's start, less the trigger's `overlap`)
+//! when that is before `after`, and `recent` (the keys of records reported
+//! with a stamp at or after `settled`) keeps those it already reported
+//! from being reported twice.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a record is in a poll's order: its stamp, then its Id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(super) struct Position {
+    /// The stamp field's value, to the millisecond.
+    pub(super) stamp: DateTime<Utc>,
+    /// The record's Id; empty for "every record of this stamp".
+    pub(super) id: String,
+}
+
+impl Position {
+    /// The position of the record `id` stamped `stamp`; `None` when `id`
+    /// is not a Salesforce Id (it is written into queries).
+    pub(super) fn new(stamp: DateTime<Utc>, id: &str) -> Option<Self> {
+        let well_formed =
+            matches!(id.len(), 15 | 18) && id.bytes().all(|b| b.is_ascii_alphanumeric());
+        well_formed.then(|| Self {
+            stamp,
+            id: id.to_owned(),
+        })
+    }
+
+    /// The position before every record stamped `stamp` or later.
+    pub(super) fn from_time(stamp: DateTime<Utc>) -> Self {
+        Self {
+            stamp,
+            id: String::new(),
+        }
+    }
+
+    /// The SOQL condition of the records after this position, ordered by
+    /// the field `stamp`.
+    pub(super) fn condition(&self, stamp: &str) -> String {
+        let time = super::query::format_stamp(self.stamp);
+        if self.id.is_empty() {
+            format!("{stamp} >= {time}")
+        } else {
+            format!(
+                "({stamp} > {time} OR ({stamp} = {time} AND Id > '{}'))",
+                self.id
+            )
+        }
+    }
+}
+
+/// A Bulk API 2.0 backfill in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct BulkProgress {
+    /// The query job's path.
+    pub(super) job: String,
+    /// Where the backfill started, to start a new job from if this one is
+    /// gone.
+    pub(super) from: Option<Position>,
+    /// The page being read (`None`: the first).
+    pub(super) locator: Option<String>,
+    /// How many records of that page are reported.
+    pub(super) done: usize,
+}
+
+/// A poll's stored state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct PollState {
+    /// What is polled (object, change, condition); a state of another poll
+    /// is not used.
+    pub(super) of: String,
+    /// The last record reported; `None` before the first, when the next
+    /// poll reads from the oldest record.
+    pub(super) after: Option<Position>,
+    /// Every record stamped before this was visible when the previous poll
+    /// started (less the overlap).
+    pub(super) settled: DateTime<Utc>,
+    /// The keys of the records reported that are stamped at or after
+    /// `settled`, with their stamps.
+    pub(super) recent: BTreeMap<String, DateTime<Utc>>,
+    /// A Bulk API 2.0 backfill in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) bulk: Option<BulkProgress>,
+}
+
+impl PollState {
+    /// Where the next poll reads from: `after`, or `settled` when that is
+    /// earlier.
+    pub(super) fn start(&self) -> Option<Position> {
+        let after = self.after.clone()?;
+        Some(if self.settled < after.stamp {
+            Position::from_time(self.settled)
+        } else {
+            after
+        })
+    }
+
+    /// Whether the record with dedupe key `key` was reported by a recent
+    /// poll.
+    pub(super) fn reported(&self, key: &str) -> bool {
+        self.recent.contains_key(key)
+    }
+
+    /// Notes the record `key` at `position` as reported.
+    pub(super) fn report(&mut self, key: String, position: Position) {
+        if position.stamp >= self.settled {
+            self.recent.insert(key, position.stamp);
+        }
+        if self.after.as_ref().is_none_or(|after| position > *after) {
+            self.after = Some(position);
+        }
+    }
+
+    /// Moves `settled` forward to `to` (never back) and forgets the keys
+    /// stamped before it.
+    pub(super) fn settle(&mut self, to: DateTime<Utc>) {
+        self.settled = self.settled.max(to);
+        let settled = self.settled;
+        self.recent.retain(|_, stamp| *stamp >= settled);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::query::parse_datetime;
+    use super::*;
+
+    fn time(text: &str) -> DateTime<Utc> {
+        parse_datetime(text).unwrap()
+    }
+
+    fn at(stamp: &str, id: &str) -> Position {
+        Position::new(time(stamp), id).unwrap()
+    }
+
+    fn state(after: Option<Position>, settled: &str) -> PollState {
+        PollState {
+            of: "Lead/created/".to_owned(),
+            after,
+            settled: time(settled),
+            recent: BTreeMap::new(),
+            bulk: None,
+        }
+    }
+
+    #[test]
+    fn positions_order_by_stamp_then_id_and_refuse_what_is_no_id() {
+        let early = at("2026-11-22T10:00:00.000Z", "00Q5g00000000zzEAA");
+        let same_time = at("2026-11-22T10:00:00.000Z", "00Q5g00000001AAEAA");
+        let later = at("2026-11-22T10:00:00.001Z", "00Q5g000000000AEAA");
+        assert!(early < same_time && same_time < later);
+        assert!(Position::from_time(time("2026-11-22T10:00:00.000Z")) < early);
+        assert_eq!(
+            Position::new(time("2026-11-22T10:00:00Z"), "00Q' OR Id != '"),
+            None
+        );
+        assert_eq!(Position::new(time("2026-11-22T10:00:00Z"), "00Q5g"), None);
+    }
+
+    #[test]
+    fn a_poll_reads_again_from_settled_until_settled_passes_the_last_record() {
+        let last = at("2026-11-22T10:00:05.000Z", "00Q5g00000000zzEAA");
+        let mut poll = state(Some(last.clone()), "2026-11-22T10:00:00.000Z");
+        assert_eq!(
+            poll.start(),
+            Some(Position::from_time(time("2026-11-22T10:00:00.000Z")))
+        );
+        poll.settle(time("2026-11-22T10:00:09.000Z"));
+        assert_eq!(poll.start(), Some(last));
+        // Settled never moves back.
+        poll.settle(time("2026-11-22T09:00:00.000Z"));
+        assert_eq!(poll.settled, time("2026-11-22T10:00:09.000Z"));
+        assert_eq!(state(None, "2026-11-22T10:00:00Z").start(), None);
+    }
+
+    #[test]
+    fn recent_keys_are_kept_until_settled_passes_them() {
+        let mut poll = state(None, "2026-11-22T10:00:00.000Z");
+        let old = at("2026-11-22T09:59:59.999Z", "00Q5g000000001AEAA");
+        let new = at("2026-11-22T10:00:01.000Z", "00Q5g000000002AEAA");
+        poll.report("old".to_owned(), old);
+        poll.report("new".to_owned(), new.clone());
+        assert!(
+            !poll.reported("old"),
+            "stamped before settled: never read again"
+        );
+        assert!(poll.reported("new"));
+        assert_eq!(poll.after, Some(new.clone()));
+        // A straggler stamped earlier does not move `after` back.
+        poll.report(
+            "straggler".to_owned(),
+            at("2026-11-22T10:00:00.500Z", "00Q5g000000003AEAA"),
+        );
+        assert_eq!(poll.after, Some(new));
+        poll.settle(time("2026-11-22T10:00:00.600Z"));
+        assert!(!poll.reported("straggler") && poll.reported("new"));
+    }
+}

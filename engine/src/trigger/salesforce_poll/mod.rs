@@ -1,0 +1,422 @@
+//! The Salesforce poll trigger: records created, updated or deleted,
+//! read on a cron schedule through the connection (so every read counts
+//! against its API budget like a step's), one event per record or per
+//! batch.
+//!
+//! Each page of records is reported in one durable write with the poll's
+//! new position ([`cursor`]): a crash between reading records and storing
+//! their events loses nothing and reports nothing twice. Records are read
+//! in keyset order ([`query`]). A first activation starts after the last
+//! existing record (`"backfill": "none"`), or reports existing records
+//! from the oldest (`"all"`) or from a time; a backfill of more than
+//! [`BULK_BACKFILL_THRESHOLD`] records reads them through a Bulk API 2.0
+//! query job, page by page, its place in the job stored like a cursor.
+
+mod cursor;
+mod query;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use gust_outbound::FieldType;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use self::cursor::{BulkProgress, PollState, Position};
+use self::query::{PAGE_SIZE, Queries, without_attributes};
+use super::cadence::Cadence;
+use super::timers::{StatusCell, sleep_until};
+use crate::Engine;
+use crate::SubmitError;
+use crate::runtime::now;
+use crate::salesforce::{SalesforceApi, SalesforceError};
+use crate::store::StoreError;
+use crate::workflow::{Backfill, SalesforcePollTrigger};
+
+/// A backfill of more records than this reads them with a Bulk API 2.0
+/// query job instead of REST query pages.
+pub const BULK_BACKFILL_THRESHOLD: u64 = 10_000;
+/// The trigger's type, naming its state.
+const KIND: &str = "salesforce_poll";
+/// The most bytes of JSON one query page may take.
+const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a poll stopped before it was done. What it stored stays stored; the
+/// next poll goes on from there.
+#[derive(Debug, thiserror::Error)]
+enum PollError {
+    /// Salesforce refused or failed a call.
+    #[error("Salesforce: {0}")]
+    Salesforce(#[from] SalesforceError),
+    /// The events could not be stored.
+    #[error("{0}")]
+    Store(#[from] SubmitError),
+    /// Salesforce answered something a query does not answer.
+    #[error("Salesforce answered a query with something else: {0}")]
+    Answer(String),
+    /// The trigger was stopped.
+    #[error("stopped")]
+    Stopped,
+}
+
+impl From<StoreError> for PollError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(SubmitError::Store(error))
+    }
+}
+
+/// Runs workflow `workflow`'s poll until `stop`: once at start, then at
+/// every fire of its `every`.
+pub(crate) async fn run(
+    engine: Engine,
+    workflow: String,
+    trigger: SalesforcePollTrigger,
+    status: StatusCell,
+    stop: CancellationToken,
+) {
+    let every = match Cadence::new(&trigger.every, None) {
+        Ok(every) => every,
+        Err(error) => {
+            tracing::error!(workflow, %error, "The poll cannot run.");
+            return;
+        }
+    };
+    let poller = Poller {
+        salesforce: engine.config().salesforce.clone(),
+        queries: Queries::new(&trigger),
+        engine,
+        workflow,
+        trigger,
+        status,
+    };
+    loop {
+        let started = now();
+        poller.status.update(|status| status.next_fire_at = None);
+        match poller.poll(&stop).await {
+            Ok(reported) => {
+                if reported > 0 {
+                    tracing::info!(workflow = poller.workflow, reported, "Polled Salesforce.");
+                }
+                poller.status.update(|status| {
+                    status.last_fired_at = Some(started);
+                    status.last_error = None;
+                });
+            }
+            Err(PollError::Stopped) => return,
+            Err(error) => {
+                tracing::error!(workflow = poller.workflow, %error, "The poll failed; the next one goes on from what was stored.");
+                poller
+                    .status
+                    .update(|status| status.last_error = Some(error.to_string()));
+            }
+        }
+        let Some(next) = every.next_after(now()) else {
+            return;
+        };
+        poller
+            .status
+            .update(|status| status.next_fire_at = Some(next));
+        if !sleep_until(next, &stop).await {
+            return;
+        }
+    }
+}
+
+struct Poller {
+    engine: Engine,
+    salesforce: Arc<dyn SalesforceApi>,
+    workflow: String,
+    trigger: SalesforcePollTrigger,
+    queries: Queries,
+    status: StatusCell,
+}
+
+impl Poller {
+    /// What the stored state must be of.
+    fn identity(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.trigger.sobject,
+            self.trigger.on.as_str(),
+            self.trigger.condition.as_deref().unwrap_or_default()
+        )
+    }
+
+    /// One poll: the rest of a backfill, then every record since the last
+    /// poll. Returns how many records it reported.
+    async fn poll(&self, stop: &CancellationToken) -> Result<usize, PollError> {
+        let stored = self
+            .engine
+            .trigger_state::<PollState>(&self.workflow, KIND)?
+            .filter(|state| state.of == self.identity());
+        let mut state = match stored {
+            Some(state) => state,
+            None => self.activate().await?,
+        };
+        let mut reported = 0;
+        if state.bulk.is_some() {
+            reported += self.bulk_backfill(&mut state, stop).await?;
+        }
+        reported += self.read_new(&mut state, stop).await?;
+        Ok(reported)
+    }
+
+    /// The first state of the poll, stored: after the last record, or
+    /// before the first record to backfill (with a Bulk API 2.0 job
+    /// started when there are many).
+    async fn activate(&self) -> Result<PollState, PollError> {
+        let activated = now();
+        let settled = activated - overlap(&self.trigger);
+        let mut state = PollState {
+            of: self.identity(),
+            after: None,
+            settled,
+            recent: BTreeMap::new(),
+            bulk: None,
+        };
+        let from = match self.trigger.backfill {
+            Backfill::None => {
+                let latest = self.query(&self.queries.latest()).await?;
+                state.after = latest.first().and_then(|last| self.queries.position(last));
+                if let Some(after) = &state.after {
+                    state.settled = settled.max(after.stamp);
+                }
+                None
+            }
+            Backfill::All => Some(None),
+            Backfill::Since(since) => Some(Some(Position::from_time(since))),
+        };
+        if let Some(from) = from {
+            state.after = from.clone();
+            let count = self
+                .salesforce
+                .count(
+                    &self.queries.count(from.as_ref()),
+                    self.queries.include_deleted(),
+                )
+                .await?;
+            tracing::info!(
+                workflow = self.workflow,
+                count,
+                "Backfilling the existing records."
+            );
+            if count > BULK_BACKFILL_THRESHOLD {
+                let job = self
+                    .salesforce
+                    .start_bulk_query(
+                        &self.queries.bulk(from.as_ref()),
+                        self.queries.include_deleted(),
+                    )
+                    .await?;
+                state.bulk = Some(BulkProgress {
+                    job,
+                    from,
+                    locator: None,
+                    done: 0,
+                });
+            }
+        }
+        self.store(Vec::new(), &state).await?;
+        Ok(state)
+    }
+
+    /// Reports the records after the state's start, page by page.
+    async fn read_new(
+        &self,
+        state: &mut PollState,
+        stop: &CancellationToken,
+    ) -> Result<usize, PollError> {
+        let started = now();
+        let mut from = state.start();
+        let mut reported = 0;
+        loop {
+            let records = self.query(&self.queries.page(from.as_ref())).await?;
+            let full = records.len() >= PAGE_SIZE;
+            let mut fresh = Vec::new();
+            for record in records {
+                let Some(position) = self.queries.position(&record) else {
+                    tracing::warn!(workflow = self.workflow, %record, "A record without an Id or stamp was skipped.");
+                    continue;
+                };
+                from = Some(position.clone());
+                self.take(state, record, position, &mut fresh);
+            }
+            reported += fresh.len();
+            if !fresh.is_empty() {
+                self.store(fresh, state).await?;
+            }
+            if !full {
+                break;
+            }
+            if stop.is_cancelled() {
+                return Err(PollError::Stopped);
+            }
+        }
+        state.settle(started - overlap(&self.trigger));
+        self.store(Vec::new(), state).await?;
+        Ok(reported)
+    }
+
+    /// Reports the rest of a Bulk API 2.0 backfill, a chunk at a time.
+    async fn bulk_backfill(
+        &self,
+        state: &mut PollState,
+        stop: &CancellationToken,
+    ) -> Result<usize, PollError> {
+        let field_types = self.field_types().await?;
+        let mut reported = 0;
+        while let Some(progress) = state.bulk.clone() {
+            let page = match self
+                .salesforce
+                .bulk_query_page(&progress.job, progress.locator.as_deref())
+                .await
+            {
+                Ok(page) => page,
+                Err(error) if error.status == 404 => {
+                    tracing::warn!(
+                        workflow = self.workflow,
+                        job = progress.job,
+                        "The backfill's query job is gone; starting another."
+                    );
+                    let job = self
+                        .salesforce
+                        .start_bulk_query(
+                            &self.queries.bulk(progress.from.as_ref()),
+                            self.queries.include_deleted(),
+                        )
+                        .await?;
+                    state.bulk = Some(BulkProgress {
+                        job,
+                        locator: None,
+                        done: 0,
+                        ..progress
+                    });
+                    self.store(Vec::new(), state).await?;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let rows: Vec<_> = page.records.into_iter().skip(progress.done).collect();
+            let mut done = progress.done;
+            for chunk in rows.chunks(PAGE_SIZE) {
+                let mut fresh = Vec::new();
+                for row in chunk {
+                    let record = Queries::record_from_row(row.clone(), &field_types);
+                    match self.queries.position(&record) {
+                        Some(position) => self.take(state, record, position, &mut fresh),
+                        None => {
+                            tracing::warn!(workflow = self.workflow, %record, "A record without an Id or stamp was skipped.")
+                        }
+                    }
+                }
+                done += chunk.len();
+                reported += fresh.len();
+                if let Some(bulk) = &mut state.bulk {
+                    bulk.done = done;
+                }
+                self.store(fresh, state).await?;
+                if stop.is_cancelled() {
+                    return Err(PollError::Stopped);
+                }
+            }
+            state.bulk = page.next_locator.map(|locator| BulkProgress {
+                locator: Some(locator),
+                done: 0,
+                ..progress
+            });
+            self.store(Vec::new(), state).await?;
+        }
+        Ok(reported)
+    }
+
+    /// Adds `record` to `fresh` unless a recent poll reported it, and
+    /// notes it in `state`.
+    fn take(
+        &self,
+        state: &mut PollState,
+        record: Value,
+        position: Position,
+        fresh: &mut Vec<(String, Value)>,
+    ) {
+        let key = self.queries.key(&position);
+        if state.reported(&key) {
+            return;
+        }
+        state.report(key.clone(), position);
+        fresh.push((key, without_attributes(record)));
+    }
+
+    /// Stores the events of `records` and `state` in one durable write.
+    async fn store(
+        &self,
+        records: Vec<(String, Value)>,
+        state: &PollState,
+    ) -> Result<(), PollError> {
+        let events = self.events(records);
+        self.engine
+            .submit_advancing(&self.workflow, events, KIND, state)
+            .await?;
+        self.status
+            .update(|status| status.cursor = serde_json::to_value(&state.after).ok());
+        Ok(())
+    }
+
+    /// One event per record (deduped by its key), or per batch.
+    fn events(&self, records: Vec<(String, Value)>) -> Vec<(Value, Option<String>)> {
+        let (sobject, on) = (&self.trigger.sobject, self.trigger.on.as_str());
+        match self.trigger.batch_size {
+            None => records
+                .into_iter()
+                .map(|(key, record)| {
+                    (
+                        json!({ "sobject": sobject, "on": on, "record": record }),
+                        Some(key),
+                    )
+                })
+                .collect(),
+            Some(size) => {
+                let records: Vec<Value> = records.into_iter().map(|(_, record)| record).collect();
+                records
+                    .chunks(size.max(1))
+                    .map(|batch| {
+                        (
+                            json!({ "sobject": sobject, "on": on, "records": batch }),
+                            None,
+                        )
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The records of one query page.
+    async fn query(&self, soql: &str) -> Result<Vec<Value>, PollError> {
+        let text = self
+            .salesforce
+            .query(soql, self.queries.include_deleted(), MAX_PAGE_BYTES)
+            .await?;
+        serde_json::from_str(&text).map_err(|error| PollError::Answer(error.to_string()))
+    }
+
+    /// The types of the polled object's fields, from its describe.
+    async fn field_types(&self) -> Result<HashMap<String, FieldType>, PollError> {
+        let describe = self.salesforce.describe(&self.trigger.sobject).await?;
+        Ok(describe["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|field| {
+                Some((
+                    field["name"].as_str()?.to_owned(),
+                    FieldType::from_describe(field["type"].as_str()?),
+                ))
+            })
+            .collect())
+    }
+}
+
+/// The trigger's overlap as a time difference.
+fn overlap(trigger: &SalesforcePollTrigger) -> TimeDelta {
+    TimeDelta::from_std(trigger.overlap).unwrap_or(TimeDelta::zero())
+}

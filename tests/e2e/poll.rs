@@ -1,0 +1,443 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use gust_engine::Engine;
+use gust_engine::salesforce::Client;
+use gust_engine::store::RunQuery;
+use gust_engine::workflow::WorkflowFile;
+use gust_tests::guests;
+use serde_json::{Value, json};
+use sf_emulator::org::Fields;
+
+use crate::salesforce::{Sf, connection};
+use crate::server::Server;
+
+/// A workflow polling with `poll` (every second unless it says otherwise)
+/// whose one step echoes the event.
+fn poll_workflow(id: &str, mut poll: Value) -> Value {
+    if poll.get("every").is_none() {
+        poll["every"] = json!("* * * * * *");
+    }
+    json!({
+        "id": id,
+        "trigger": { "salesforce_poll": poll },
+        "steps": [
+            { "id": "echo", "uses": guests::MISBEHAVE, "with": { "act": "echo", "event": "${trigger}" } }
+        ],
+    })
+}
+
+async fn serve(sf: &Sf, workflows: &[Value]) -> Server {
+    let client = sf.client.clone();
+    Server::start_with(
+        workflows,
+        move |config| config.salesforce = Arc::new(client),
+        None,
+    )
+    .await
+}
+
+/// Creates leads named `{prefix}{n}` in the emulator's org; returns their
+/// Ids in order.
+fn create_leads(sf: &Sf, prefix: &str, count: usize) -> Vec<String> {
+    let mut org = sf.emulator().org();
+    (0..count)
+        .map(|n| {
+            let fields: Fields = serde_json::from_value(json!({
+                "LastName": format!("{prefix}{n}"), "Company": "Acme", "LeadSource": "Web",
+            }))
+            .unwrap();
+            org.create("Lead", &fields).unwrap().to_string()
+        })
+        .collect()
+}
+
+fn update_lead(sf: &Sf, id: &str, fields: Value) {
+    let id = sf_emulator::ids::RecordId::parse(id).unwrap();
+    let fields: Fields = serde_json::from_value(fields).unwrap();
+    sf.emulator().org().update("Lead", &id, &fields).unwrap();
+}
+
+/// One record an event reported, with the run's dedupe key.
+#[derive(Debug, Clone)]
+struct Reported {
+    record: Value,
+    dedupe_key: Option<String>,
+    on: String,
+}
+
+/// Every record `workflow`'s events reported, oldest run first.
+fn reported(engine: &Engine, workflow: &str) -> Vec<Reported> {
+    let mut all = Vec::new();
+    let mut before = None;
+    loop {
+        let page = engine
+            .runs(&RunQuery {
+                workflow: Some(workflow.to_owned()),
+                limit: 1000,
+                before,
+                ..RunQuery::default()
+            })
+            .unwrap();
+        for run in &page.runs {
+            let event = engine.run(run.id).unwrap().unwrap().event;
+            assert_eq!(event["sobject"], "Lead", "{event}");
+            let records = match event.get("records") {
+                Some(records) => records.as_array().unwrap().clone(),
+                None => vec![event["record"].clone()],
+            };
+            for record in records {
+                assert!(record.get("attributes").is_none(), "{record}");
+                all.push(Reported {
+                    record,
+                    dedupe_key: run.dedupe_key.clone(),
+                    on: event["on"].as_str().unwrap().to_owned(),
+                });
+            }
+        }
+        match page.next_cursor {
+            Some(cursor) => before = Some(cursor),
+            None => break,
+        }
+    }
+    all.reverse();
+    all
+}
+
+/// How many times each Id was reported.
+fn times_each(reported: &[Reported]) -> HashMap<String, usize> {
+    let mut times = HashMap::new();
+    for one in reported {
+        *times
+            .entry(one.record["Id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    times
+}
+
+/// Waits until `workflow` reported at least `count` records.
+async fn wait_reported(engine: &Engine, workflow: &str, count: usize) -> Vec<Reported> {
+    let started = Instant::now();
+    loop {
+        let reported = reported(engine, workflow);
+        if reported.len() >= count {
+            return reported;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{workflow} reported {} of {count} records; status {:?}",
+            reported.len(),
+            engine.trigger_status(workflow)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for `polls` more polls of `workflow` to end.
+async fn polls_pass(engine: &Engine, workflow: &str, polls: usize) {
+    for _ in 0..polls {
+        let last = engine.trigger_status(workflow).unwrap().last_fired_at;
+        let started = Instant::now();
+        while engine.trigger_status(workflow).unwrap().last_fired_at == last {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{workflow} stopped polling"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_of_20000_records_goes_through_bulk_then_polls_pick_up_new_writes() {
+    let sf = Sf::start().await;
+    let existing = create_leads(&sf, "old", 20_000);
+    let server = serve(
+        &sf,
+        &[poll_workflow(
+            "leads",
+            json!({ "sobject": "Lead", "on": "created", "fields": ["LastName", "Company"],
+                    "backfill": "all", "batch_size": 1000 }),
+        )],
+    )
+    .await;
+    // Records keep coming while the backfill and the polls run.
+    let mut written = Vec::new();
+    for round in 0..6 {
+        written.extend(create_leads(&sf, &format!("new{round}-"), 50));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let all = wait_reported(&server.engine, "leads", existing.len() + written.len()).await;
+    polls_pass(&server.engine, "leads", 2).await;
+    assert_eq!(
+        reported(&server.engine, "leads").len(),
+        all.len(),
+        "nothing more was reported"
+    );
+    let times = times_each(&all);
+    for id in existing.iter().chain(&written) {
+        assert_eq!(times.get(id), Some(&1), "{id} reported once");
+    }
+    assert_eq!(times.len(), existing.len() + written.len());
+    // Bulk rows are typed and shaped as REST records are.
+    let first = &all[0].record;
+    assert!(
+        first["CreatedDate"].as_str().unwrap().ends_with("+0000"),
+        "{first}"
+    );
+    assert_eq!(first["Company"], "Acme");
+    assert_eq!(
+        sf.count("POST /services/data/v60.0/jobs/query"),
+        1,
+        "{:?}",
+        sf.log()
+            .iter()
+            .filter(|l| l.contains("jobs"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(sf.count("OFFSET"), 0, "keyset pages, never OFFSET");
+    assert!(
+        server
+            .engine
+            .trigger_status("leads")
+            .unwrap()
+            .last_error
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_sharing_one_stamp_across_a_page_boundary_are_each_reported_once() {
+    let sf = Sf::start().await;
+    let server = serve(
+        &sf,
+        &[poll_workflow(
+            "modstamps",
+            json!({ "sobject": "Lead", "on": "updated", "batch_size": 250, "every": "0 0 0 1 1 * 2099" }),
+        )],
+    )
+    .await;
+    // The first poll (at start) finds the object empty.
+    while server
+        .engine
+        .trigger_status("modstamps")
+        .unwrap()
+        .last_fired_at
+        .is_none()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut ids = create_leads(&sf, "before", 1_700);
+    let shared = Utc::now() + TimeDelta::seconds(5);
+    sf.emulator().org().pin_clock(Some(shared));
+    ids.extend(create_leads(&sf, "shared", 500));
+    sf.emulator()
+        .org()
+        .pin_clock(Some(shared + TimeDelta::seconds(1)));
+    ids.extend(create_leads(&sf, "after", 100));
+    sf.emulator().org().pin_clock(None);
+    // Reload the workflow to poll now; its stored cursor carries on.
+    reload(&server);
+    let reported = wait_reported(&server.engine, "modstamps", ids.len()).await;
+    let times = times_each(&reported);
+    assert_eq!(times.len(), ids.len());
+    assert!(times.values().all(|times| *times == 1), "reported twice");
+    // The 2,000-record page boundary fell inside the shared stamp.
+    let shared_text = shared.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
+    let positions: Vec<usize> = reported
+        .iter()
+        .enumerate()
+        .filter(|(_, one)| one.record["SystemModstamp"] == shared_text.as_str())
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(positions.len(), 500);
+    assert!(
+        positions[0] < 2_000 && *positions.last().unwrap() >= 2_000,
+        "{:?}",
+        (positions[0], positions.last())
+    );
+    let pages = sf.count("/query?q=SELECT");
+    assert!(pages >= 3, "the first poll and two pages: {pages}");
+}
+
+/// Loads the server's workflows again with their triggers changed by
+/// nothing but an `every` that fires now, so the poll runs at once.
+fn reload(server: &Server) {
+    let set = server.engine.workflows();
+    for prepared in set.ready.values() {
+        let mut workflow = serde_json::to_value(prepared.workflow.as_ref()).unwrap();
+        workflow["trigger"]["salesforce_poll"]["every"] = json!("* * * * * *");
+        let file = WorkflowFile {
+            path: "reloaded.json".into(),
+            workflow: gust_engine::workflow::parse(&workflow.to_string()).unwrap(),
+        };
+        server.engine.add_workflow(&file).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_save_of_a_record_runs_once_however_often_polls_overlap() {
+    let sf = Sf::start().await;
+    let [lead]: [String; 1] = create_leads(&sf, "early", 1).try_into().unwrap();
+    let server = serve(
+        &sf,
+        &[poll_workflow(
+            "saves",
+            // Every poll reads the last minute again.
+            json!({ "sobject": "Lead", "on": "updated", "fields": ["Rating"], "overlap": "60s" }),
+        )],
+    )
+    .await;
+    polls_pass(&server.engine, "saves", 1).await;
+    assert!(
+        reported(&server.engine, "saves").is_empty(),
+        "backfill none: the existing lead is not reported"
+    );
+    update_lead(&sf, &lead, json!({ "Rating": "Warm" }));
+    wait_reported(&server.engine, "saves", 1).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    update_lead(&sf, &lead, json!({ "Rating": "Hot" }));
+    wait_reported(&server.engine, "saves", 2).await;
+    // Several more polls read both saves again within the overlap.
+    polls_pass(&server.engine, "saves", 3).await;
+    let saves = reported(&server.engine, "saves");
+    assert_eq!(saves.len(), 2, "{saves:?}");
+    assert_eq!(saves[0].record["Rating"], "Warm");
+    assert_eq!(saves[1].record["Rating"], "Hot");
+    for save in &saves {
+        assert_eq!(save.on, "updated");
+        let stamp = save.record["SystemModstamp"].as_str().unwrap();
+        let stamp = DateTime::parse_from_str(stamp, "%Y-%m-%dT%H:%M:%S%.f%z").unwrap();
+        assert_eq!(
+            save.dedupe_key.as_deref(),
+            Some(
+                format!(
+                    "{lead}/{}",
+                    stamp.with_timezone(&Utc).format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                )
+                .as_str()
+            )
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_records_come_from_query_all_and_a_backfill_can_start_at_a_time() {
+    let sf = Sf::start().await;
+    // Leads of 2020, then of now.
+    sf.emulator()
+        .org()
+        .pin_clock(Some(Utc::now() - TimeDelta::days(365 * 6)));
+    let old = create_leads(&sf, "2020-", 3);
+    sf.emulator().org().pin_clock(None);
+    let recent = create_leads(&sf, "now-", 4);
+    let gone = create_leads(&sf, "gone-", 2);
+    let since = (Utc::now() - TimeDelta::days(1)).to_rfc3339();
+    let server = serve(
+        &sf,
+        &[
+            poll_workflow("since", json!({ "sobject": "Lead", "on": "created", "backfill": since })),
+            poll_workflow(
+                "deletions",
+                json!({ "sobject": "Lead", "on": "deleted", "fields": ["LastName"], "where": "LastName LIKE 'gone-%'" }),
+            ),
+        ],
+    )
+    .await;
+    let since = wait_reported(&server.engine, "since", recent.len() + gone.len()).await;
+    let times = times_each(&since);
+    assert!(
+        old.iter().all(|id| !times.contains_key(id)),
+        "older than the backfill"
+    );
+    assert!(
+        recent
+            .iter()
+            .chain(&gone)
+            .all(|id| times.get(id) == Some(&1))
+    );
+
+    polls_pass(&server.engine, "deletions", 1).await;
+    for id in &gone {
+        let id = sf_emulator::ids::RecordId::parse(id).unwrap();
+        sf.emulator().org().delete("Lead", &id).unwrap();
+    }
+    let deletions = wait_reported(&server.engine, "deletions", 2).await;
+    polls_pass(&server.engine, "deletions", 2).await;
+    let deletions_after = reported(&server.engine, "deletions");
+    assert_eq!(deletions_after.len(), deletions.len());
+    let times = times_each(&deletions);
+    assert_eq!(times.len(), 2);
+    assert!(gone.iter().all(|id| times.get(id) == Some(&1)));
+    assert!(deletions.iter().all(|one| one.on == "deleted"));
+    assert!(sf.count("/queryAll?q=SELECT") >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_salesforce_refuses_reports_why_and_stores_nothing() {
+    let sf = Sf::start().await;
+    create_leads(&sf, "x", 2);
+    let server = serve(
+        &sf,
+        &[poll_workflow(
+            "typo",
+            json!({ "sobject": "Lead", "on": "created", "fields": ["Emial"], "backfill": "all" }),
+        )],
+    )
+    .await;
+    let started = Instant::now();
+    let error = loop {
+        if let Some(error) = server.engine.trigger_status("typo").unwrap().last_error {
+            break error;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        error.contains("INVALID_FIELD") && error.contains("Emial"),
+        "{error}"
+    );
+    assert_eq!(server.run_count().await, 0);
+    let (_, workflows) = server.get("/api/workflows").await;
+    let timer = &workflows["workflows"][0]["timer"];
+    assert!(
+        timer["last_error"].as_str().unwrap().contains("Emial"),
+        "{timer}"
+    );
+    assert!(timer["next_fire_at"].is_string(), "{timer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_spend_the_connections_api_budget_and_stop_at_its_end() {
+    let sf = Sf::start().await;
+    let mut budgeted = connection(&sf.running.url);
+    // The org allows 15,000 requests a day (the emulator's default): a
+    // share of 0.0001 is one request.
+    budgeted.api_limit_share = 0.0001;
+    let client = Client::new(budgeted).unwrap();
+    let server = Server::start_with(
+        &[poll_workflow(
+            "thrifty",
+            json!({ "sobject": "Lead", "on": "created" }),
+        )],
+        {
+            let client = client.clone();
+            move |config| config.salesforce = Arc::new(client)
+        },
+        None,
+    )
+    .await;
+    let started = Instant::now();
+    let error = loop {
+        if let Some(error) = server.engine.trigger_status("thrifty").unwrap().last_error {
+            break error;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(error.contains("GUST_API_BUDGET"), "{error}");
+    let stats = client.stats();
+    assert!(stats.requests >= 1, "{stats:?}");
+}
