@@ -158,8 +158,10 @@ async fn a_backfill_of_20000_records_goes_through_bulk_then_polls_pick_up_new_wr
         &sf,
         &[poll_workflow(
             "leads",
+            // A short overlap: every poll within the overlap of the
+            // backfill's 20,000 fresh records would read them all again.
             json!({ "sobject": "Lead", "on": "created", "fields": ["LastName", "Company"],
-                    "backfill": "all", "batch_size": 1000 }),
+                    "backfill": "all", "batch_size": 1000, "overlap": "1s" }),
         )],
     )
     .await;

@@ -10,6 +10,7 @@ use gust_engine::store::SledStore;
 use gust_tests::guests;
 use serde_json::{Value, json};
 
+use sf_emulator::faults::{Fault, FaultKind};
 use sf_emulator::org::ORG_ID;
 use sf_emulator::outbound::OutboundRule;
 
@@ -685,6 +686,117 @@ async fn score_a_lead(client: &reqwest::Client, base: &str) -> Value {
     }
 }
 
+/// The environment that connects `gust serve` to the emulator of `sf`.
+fn emulator_env(sf: &Sf) -> Vec<(&'static str, String)> {
+    vec![
+        ("GUST_SF_AUTH", "client_credentials".to_owned()),
+        ("GUST_SF_INSTANCE_URL", sf.running.url.clone()),
+        (
+            "GUST_SF_CLIENT_ID",
+            sf_emulator::DEFAULT_CLIENT_ID.to_owned(),
+        ),
+        (
+            "GUST_SF_CLIENT_SECRET",
+            sf_emulator::DEFAULT_CLIENT_SECRET.to_owned(),
+        ),
+        ("GUST_SF_API_VERSION", "60.0".to_owned()),
+    ]
+}
+
+/// The poll crash test: gust serve is killed with SIGKILL in the middle of
+/// a backfill, between one page's events (stored with the cursor) and the
+/// next, and started again. Every record ends reported by exactly one run,
+/// and no step of it ran twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_killed_mid_backfill_reports_every_record_once_after_a_restart() {
+    const LEADS: usize = 4_500;
+    let sf = Sf::start().await;
+    let leads: Vec<String> = {
+        let mut org = sf.emulator().org();
+        (0..LEADS)
+            .map(|n| {
+                let fields = serde_json::from_value(
+                    json!({ "LastName": format!("L{n}"), "Company": "Acme" }),
+                )
+                .unwrap();
+                org.create("Lead", &fields).unwrap().to_string()
+            })
+            .collect()
+    };
+    // Each page of 2,000 records takes a while to come, so the kill lands
+    // between two pages.
+    sf.emulator().inject(Fault {
+        path: "/query".to_owned(),
+        method: None,
+        kind: FaultKind::Latency { ms: 400 },
+        times: None,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    let data = dir.path().join("data");
+    write_workflow(
+        &workflows,
+        &counting_workflow(
+            "poll-crash",
+            json!({ "salesforce_poll": { "sobject": "Lead", "on": "created", "backfill": "all", "every": "* * * * * *" } }),
+            "${trigger.record.Id}",
+        ),
+    );
+    let env = emulator_env(&sf);
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let client = reqwest::Client::new();
+
+    let server = Process::start_with_env(&workflows, &data, &env);
+    let started = Instant::now();
+    while accepted_events(&client, &server.base, "poll-crash").await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the first page never came"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let accepted_before_kill = accepted_events(&client, &server.base, "poll-crash").await;
+    server.kill();
+    assert!(
+        accepted_before_kill < LEADS,
+        "the kill landed mid-backfill ({accepted_before_kill} events)"
+    );
+
+    let server = Process::start_with_env(&workflows, &data, &env);
+    let started = Instant::now();
+    let succeeded = loop {
+        let succeeded = settled_runs(&client, &server.base).await;
+        if succeeded.len() >= LEADS {
+            break succeeded;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{} of {LEADS} ran",
+            succeeded.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Polls go on, reading nothing new.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(settled_runs(&client, &server.base).await.len(), LEADS);
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+
+    let mut runs_per_lead = std::collections::HashMap::<String, usize>::new();
+    for run in &succeeded {
+        *runs_per_lead
+            .entry(run["dedupe_key"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    for lead in &leads {
+        assert_eq!(runs_per_lead.get(lead), Some(&1), "runs of {lead}");
+    }
+    each_step_ran_once(&data, "poll-crash", &leads);
+}
+
 #[tokio::test]
 async fn the_example_writes_to_the_org_the_environment_configures() {
     let sf = Sf::start().await;
@@ -692,17 +804,12 @@ async fn the_example_writes_to_the_org_the_environment_configures() {
     let workflows = dir.path().join("workflows");
     example_workflow(&workflows);
     let secret = sf_emulator::DEFAULT_CLIENT_SECRET;
-    let server = Process::start_with_env(
-        &workflows,
-        &dir.path().join("data"),
-        &[
-            ("GUST_SF_AUTH", "client_credentials"),
-            ("GUST_SF_INSTANCE_URL", &sf.running.url),
-            ("GUST_SF_CLIENT_ID", sf_emulator::DEFAULT_CLIENT_ID),
-            ("GUST_SF_CLIENT_SECRET", secret),
-            ("GUST_SF_API_VERSION", "60.0"),
-        ],
-    );
+    let env = emulator_env(&sf);
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let server = Process::start_with_env(&workflows, &dir.path().join("data"), &env);
     let client = reqwest::Client::new();
     let run = score_a_lead(&client, &server.base).await;
     assert_eq!(run["status"], "succeeded", "{run}");
