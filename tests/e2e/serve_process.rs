@@ -436,7 +436,7 @@ async fn a_killed_server_runs_every_outbound_notification_once_after_redelivery(
 }
 
 #[tokio::test]
-async fn gust_runs_lists_shows_and_replays_over_the_admin_api() {
+async fn gust_runs_and_gust_workflows_read_the_admin_api() {
     let dir = tempfile::tempdir().unwrap();
     let workflows = dir.path().join("workflows");
     write_workflow(
@@ -445,6 +445,14 @@ async fn gust_runs_lists_shows_and_replays_over_the_admin_api() {
             "id": "crash",
             "trigger": { "webhook": {} },
             "steps": [{ "id": "echo", "uses": guests::MISBEHAVE, "with": { "act": "echo", "key": "${trigger.body.key}" } }],
+        }),
+    );
+    write_workflow(
+        &workflows,
+        &json!({
+            "id": "nightly",
+            "trigger": { "schedule": { "cron": "0 0 2 * * *", "timezone": "Europe/Paris" } },
+            "steps": [{ "id": "echo", "uses": guests::MISBEHAVE }],
         }),
     );
     std::fs::write(workflows.join("broken.json"), "{ not json").unwrap();
@@ -498,6 +506,57 @@ async fn gust_runs_lists_shows_and_replays_over_the_admin_api() {
     assert!(
         error.contains("the server answered 400 Bad Request: `not-a-run` is not a run id"),
         "{error}"
+    );
+
+    // `gust workflows list`: each workflow with its trigger and next fire.
+    let output = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+        .args(["workflows", "list"])
+        .env("GUST_SERVER", &server.base)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let table = String::from_utf8_lossy(&output.stdout).into_owned();
+    let line = |id: &str| {
+        table
+            .lines()
+            .find(|line| line.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} is listed:\n{table}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        line("crash")[1..],
+        [
+            "webhook",
+            "-",
+            "POST",
+            &format!("{}/hooks/crash", server.base)
+        ]
+    );
+    let nightly = line("nightly");
+    assert_eq!(nightly[1], "schedule");
+    let next = chrono::DateTime::parse_from_rfc3339(&nightly[2]).unwrap();
+    let ahead = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        ahead > chrono::TimeDelta::zero() && ahead <= chrono::TimeDelta::hours(24),
+        "{table}"
+    );
+    // 02:00 in Paris is 00:00 or 01:00 UTC.
+    assert!(
+        matches!(
+            next.format("%H:%M:%S").to_string().as_str(),
+            "00:00:00" | "01:00:00"
+        ),
+        "{table}"
+    );
+    assert_eq!(
+        nightly[3..],
+        ["cron", "0", "0", "2", "*", "*", "*", "Europe/Paris"]
+    );
+    assert!(
+        table.contains("(invalid)") && table.contains("broken.json"),
+        "{table}"
     );
 
     let (status, log) = server.terminate();

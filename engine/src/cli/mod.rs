@@ -3,10 +3,10 @@
 
 mod connect;
 mod print;
-mod runs;
+mod remote;
 mod serve;
 
-pub use runs::{RunsCommand, ServerArgs};
+pub use remote::{RunsCommand, ServerArgs, WorkflowsCommand};
 pub use serve::ServeSettings;
 
 use std::path::{Path, PathBuf};
@@ -65,6 +65,15 @@ pub enum Command {
         #[command(subcommand)]
         command: RunsCommand,
     },
+    /// List the workflows a server has loaded, with their next fire times.
+    Workflows {
+        /// Where the server is.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: WorkflowsCommand,
+    },
     /// Run a workflow once, in process, on an event read from a file.
     Run {
         /// The workflow file.
@@ -118,7 +127,8 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             cache_dir,
         } => validate(&workflows, cache_dir).await,
         Command::Serve { config, settings } => serve::serve(*settings, config).await,
-        Command::Runs { server, command } => runs::runs(server, command).await,
+        Command::Runs { server, command } => remote::runs(server, command).await,
+        Command::Workflows { server, command } => remote::workflows(server, command).await,
         Command::Run {
             workflow,
             event,
