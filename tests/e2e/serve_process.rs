@@ -907,11 +907,13 @@ async fn without_a_connection_the_server_runs_an_emulator_and_says_so() {
     let workflows = dir.path().join("workflows");
     example_workflow(&workflows);
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    std::fs::copy(
-        examples.join("workflows/lead-follow-up.json"),
-        workflows.join("lead-follow-up.json"),
-    )
-    .unwrap();
+    for example in ["lead-follow-up.json", "hot-leads.json"] {
+        std::fs::copy(
+            examples.join("workflows").join(example),
+            workflows.join(example),
+        )
+        .unwrap();
+    }
     let listen = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -976,6 +978,39 @@ async fn without_a_connection_the_server_runs_an_emulator_and_says_so() {
     assert!(
         task["output"]["id"].as_str().unwrap().starts_with("00T"),
         "{task}"
+    );
+    // The poll found the lead the score step rated Hot and put it on
+    // the call list.
+    let started = Instant::now();
+    let call = loop {
+        let runs = runs_with_status(&client, &server.base, "succeeded").await;
+        if let Some(run) = runs.iter().find(|run| run["workflow"] == "hot-leads") {
+            break run.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no hot-leads run"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let detail: Value = client
+        .get(format!(
+            "{}/api/runs/{}",
+            server.base,
+            call["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["event"]["on"], "updated");
+    assert_eq!(detail["event"]["record"]["Id"], lead_id.as_str());
+    assert_eq!(detail["event"]["record"]["Rating"], "Hot");
+    assert_eq!(
+        detail["steps"][0]["input"]["record"]["Subject"],
+        "Call Analytical Engines Ltd: rated Hot"
     );
     let (exit, log) = server.terminate();
     assert!(exit.success());
