@@ -169,44 +169,52 @@ impl Engine {
         self.tasks.timers.status(id)
     }
 
-    /// The stored state of workflow `workflow`'s trigger of type `kind` (a
-    /// schedule's last fire, a poll's cursor).
+    /// The stored trigger state `name` of workflow `workflow` (a
+    /// schedule's last fire under `schedule`, a poll's cursor under
+    /// `salesforce_poll`).
     pub(crate) fn trigger_state<T: DeserializeOwned>(
         &self,
         workflow: &str,
-        kind: &str,
+        name: &str,
     ) -> Result<Option<T>, StoreError> {
-        let key = trigger_state_key(kind);
-        let value = StateStore::get(self.executor.store.as_ref(), workflow, &key)
-            .map_err(|error| StoreError::Unavailable(error.0))?;
+        let value = StateStore::get(
+            self.executor.store.as_ref(),
+            workflow,
+            &trigger_state_key(name),
+        )
+        .map_err(|error| StoreError::Unavailable(error.0))?;
         value
             .map(|text| serde_json::from_str(&text))
             .transpose()
             .map_err(|error| {
-                StoreError::Corrupt(format!("the trigger state of `{workflow}`: {error}"))
+                StoreError::Corrupt(format!(
+                    "the trigger state `{name}` of `{workflow}`: {error}"
+                ))
             })
     }
 
-    /// Stores `events` for `workflow` and its trigger's new `state` in one
-    /// durable write: the trigger moves on only with its events stored.
-    pub(crate) async fn submit_advancing<T: Serialize>(
-        &self,
+    /// The write that stores `value` as trigger state `name` of workflow
+    /// `workflow` (`None` removes it), for [`Engine::submit_all`], which
+    /// applies it with the trigger's events: a trigger moves on only with
+    /// its events stored.
+    pub(crate) fn trigger_state_write<T: Serialize>(
         workflow: &str,
-        events: Vec<(Value, Option<String>)>,
-        kind: &str,
-        state: &T,
-    ) -> Result<Vec<Accepted>, SubmitError> {
-        let state = serde_json::to_string(state).map_err(|error| {
-            SubmitError::Store(StoreError::Corrupt(format!(
-                "the trigger state of `{workflow}`: {error}"
-            )))
-        })?;
-        let write = StateWrite {
+        name: &str,
+        value: Option<&T>,
+    ) -> Result<StateWrite, SubmitError> {
+        let value = value
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|error| {
+                SubmitError::Store(StoreError::Corrupt(format!(
+                    "the trigger state `{name}` of `{workflow}`: {error}"
+                )))
+            })?;
+        Ok(StateWrite {
             scope: workflow.to_owned(),
-            key: trigger_state_key(kind),
-            value: Some(state),
-        };
-        self.submit_all(workflow, events, vec![write]).await
+            key: trigger_state_key(name),
+            value,
+        })
     }
 
     fn resume(&self) {
@@ -427,11 +435,12 @@ impl Engine {
     }
 }
 
-/// The state key of a workflow's trigger of type `kind`. Its scope is the
-/// workflow id, which no step's scope (`workflow/step`) can be; a trigger
-/// changed to another type starts afresh.
-fn trigger_state_key(kind: &str) -> String {
-    format!("trigger:{kind}")
+/// The state key of a workflow's trigger state `name` (named after the
+/// trigger's type, so a trigger changed to another type starts afresh).
+/// Its scope is the workflow id, which no step's scope (`workflow/step`)
+/// can be.
+fn trigger_state_key(name: &str) -> String {
+    format!("trigger:{name}")
 }
 
 /// How long a run with a dedupe key is kept at least, whatever the

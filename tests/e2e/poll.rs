@@ -283,16 +283,22 @@ fn reload(server: &Server) {
 async fn each_save_of_a_record_runs_once_however_often_polls_overlap() {
     let sf = Sf::start().await;
     let [lead]: [String; 1] = create_leads(&sf, "early", 1).try_into().unwrap();
+    // Every poll reads the last minute again; the batched poll has no
+    // per-record dedupe key, only the keys its cursor keeps.
+    let overlapping =
+        json!({ "sobject": "Lead", "on": "updated", "fields": ["Rating"], "overlap": "60s" });
+    let mut batched = overlapping.clone();
+    batched["batch_size"] = json!(10);
     let server = serve(
         &sf,
-        &[poll_workflow(
-            "saves",
-            // Every poll reads the last minute again.
-            json!({ "sobject": "Lead", "on": "updated", "fields": ["Rating"], "overlap": "60s" }),
-        )],
+        &[
+            poll_workflow("saves", overlapping),
+            poll_workflow("batched", batched),
+        ],
     )
     .await;
     polls_pass(&server.engine, "saves", 1).await;
+    polls_pass(&server.engine, "batched", 1).await;
     assert!(
         reported(&server.engine, "saves").is_empty(),
         "backfill none: the existing lead is not reported"
@@ -304,6 +310,27 @@ async fn each_save_of_a_record_runs_once_however_often_polls_overlap() {
     wait_reported(&server.engine, "saves", 2).await;
     // Several more polls read both saves again within the overlap.
     polls_pass(&server.engine, "saves", 3).await;
+    polls_pass(&server.engine, "batched", 1).await;
+    let batched = reported(&server.engine, "batched");
+    assert_eq!(
+        batched
+            .iter()
+            .map(|save| save.record["Rating"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["Warm", "Hot"]
+    );
+    assert!(batched.iter().all(|save| save.dedupe_key.is_none()));
+    let duplicates = server
+        .engine
+        .metrics()
+        .lines()
+        .filter(|line| line.starts_with("gust_events_duplicate_total"))
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    assert!(
+        duplicates.iter().all(|line| line.ends_with(" 0")),
+        "nothing was even offered twice: {duplicates:?}"
+    );
     let saves = reported(&server.engine, "saves");
     assert_eq!(saves.len(), 2, "{saves:?}");
     assert_eq!(saves[0].record["Rating"], "Warm");

@@ -213,11 +213,15 @@ impl Schedule {
     ) -> bool {
         let state = ScheduleState { through };
         loop {
-            match self
-                .engine
-                .submit_advancing(&self.workflow, events.clone(), KIND, &state)
-                .await
-            {
+            let stored = match Engine::trigger_state_write(&self.workflow, KIND, Some(&state)) {
+                Ok(write) => {
+                    self.engine
+                        .submit_all(&self.workflow, events.clone(), vec![write])
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            match stored {
                 Ok(_) => {
                     self.status.update(|status| status.last_error = None);
                     return true;

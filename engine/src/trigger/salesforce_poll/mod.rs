@@ -15,7 +15,7 @@
 mod cursor;
 mod query;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
@@ -23,7 +23,7 @@ use gust_outbound::FieldType;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use self::cursor::{BulkProgress, PollState, Position};
+use self::cursor::{BulkProgress, Keys, PollState, Position};
 use self::query::{PAGE_SIZE, Queries, without_attributes};
 use super::cadence::Cadence;
 use super::timers::{StatusCell, sleep_until};
@@ -146,13 +146,20 @@ impl Poller {
     /// One poll: the rest of a backfill, then every record since the last
     /// poll. Returns how many records it reported.
     async fn poll(&self, stop: &CancellationToken) -> Result<usize, PollError> {
-        let stored = self
+        let mut state = match self
             .engine
             .trigger_state::<PollState>(&self.workflow, KIND)?
-            .filter(|state| state.of == self.identity());
-        let mut state = match stored {
-            Some(state) => state,
-            None => self.activate().await?,
+        {
+            Some(mut state) if state.of == self.identity() => {
+                for chunk in state.chunks.clone() {
+                    let keys = self
+                        .engine
+                        .trigger_state::<Keys>(&self.workflow, &chunk_name(chunk.number))?;
+                    state.load(keys.unwrap_or_default());
+                }
+                state
+            }
+            other => self.activate(other).await?,
         };
         let mut reported = 0;
         if state.bulk.is_some() {
@@ -162,19 +169,21 @@ impl Poller {
         Ok(reported)
     }
 
-    /// The first state of the poll, stored: after the last record, or
-    /// before the first record to backfill (with a Bulk API 2.0 job
-    /// started when there are many).
-    async fn activate(&self) -> Result<PollState, PollError> {
+    /// The first state of the poll, stored (replacing `previous`, the state
+    /// of a poll defined otherwise): after the last record, or before the
+    /// first record to backfill (with a Bulk API 2.0 job started when there
+    /// are many).
+    async fn activate(&self, previous: Option<PollState>) -> Result<PollState, PollError> {
         let activated = now();
         let settled = activated - overlap(&self.trigger);
-        let mut state = PollState {
-            of: self.identity(),
-            after: None,
-            settled,
-            recent: BTreeMap::new(),
-            bulk: None,
-        };
+        let mut state = PollState::new(self.identity(), None, settled);
+        if let Some(previous) = previous {
+            tracing::info!(
+                workflow = self.workflow,
+                "The poll's object, change or condition changed: it starts afresh."
+            );
+            state.replace(previous);
+        }
         let from = match self.trigger.backfill {
             Backfill::None => {
                 let latest = self.query(&self.queries.latest()).await?;
@@ -217,7 +226,7 @@ impl Poller {
                 });
             }
         }
-        self.store(Vec::new(), &state).await?;
+        self.store(Vec::new(), &mut state).await?;
         Ok(state)
     }
 
@@ -347,16 +356,32 @@ impl Poller {
         fresh.push((key, without_attributes(record)));
     }
 
-    /// Stores the events of `records` and `state` in one durable write.
+    /// Stores the events of `records` and `state` (the cursor, the keys
+    /// reported since the last write) in one durable write.
     async fn store(
         &self,
         records: Vec<(String, Value)>,
-        state: &PollState,
+        state: &mut PollState,
     ) -> Result<(), PollError> {
         let events = self.events(records);
-        self.engine
-            .submit_advancing(&self.workflow, events, KIND, state)
-            .await?;
+        let change = state.take_change();
+        let workflow = self.workflow.as_str();
+        let mut writes = vec![Engine::trigger_state_write(workflow, KIND, Some(&*state))?];
+        if let Some((number, keys)) = &change.added {
+            writes.push(Engine::trigger_state_write(
+                workflow,
+                &chunk_name(*number),
+                Some(keys),
+            )?);
+        }
+        for number in &change.removed {
+            writes.push(Engine::trigger_state_write::<Keys>(
+                workflow,
+                &chunk_name(*number),
+                None,
+            )?);
+        }
+        self.engine.submit_all(workflow, events, writes).await?;
         self.status
             .update(|status| status.cursor = serde_json::to_value(&state.after).ok());
         Ok(())
@@ -414,6 +439,11 @@ impl Poller {
             })
             .collect())
     }
+}
+
+/// The name of the trigger state that holds chunk `number` of recent keys.
+fn chunk_name(number: u64) -> String {
+    format!("{KIND}/recent/{number}")
 }
 
 /// The trigger's overlap as a time difference.
