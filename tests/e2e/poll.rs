@@ -217,20 +217,12 @@ async fn records_sharing_one_stamp_across_a_page_boundary_are_each_reported_once
         &sf,
         &[poll_workflow(
             "modstamps",
-            json!({ "sobject": "Lead", "on": "updated", "batch_size": 250, "every": "0 0 0 1 1 * 2099" }),
+            json!({ "sobject": "Lead", "on": "updated", "batch_size": 250, "every": NEVER }),
         )],
     )
     .await;
     // The first poll (at start) finds the object empty.
-    while server
-        .engine
-        .trigger_status("modstamps")
-        .unwrap()
-        .last_fired_at
-        .is_none()
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    polled(&server.engine, "modstamps").await;
     let mut ids = create_leads(&sf, "before", 1_700);
     let shared = Utc::now() + TimeDelta::seconds(5);
     sf.emulator().org().pin_clock(Some(shared));
@@ -240,8 +232,7 @@ async fn records_sharing_one_stamp_across_a_page_boundary_are_each_reported_once
         .pin_clock(Some(shared + TimeDelta::seconds(1)));
     ids.extend(create_leads(&sf, "after", 100));
     sf.emulator().org().pin_clock(None);
-    // Reload the workflow to poll now; its stored cursor carries on.
-    reload(&server);
+    poll_now(&server).await;
     let reported = wait_reported(&server.engine, "modstamps", ids.len()).await;
     let times = times_each(&reported);
     assert_eq!(times.len(), ids.len());
@@ -264,18 +255,48 @@ async fn records_sharing_one_stamp_across_a_page_boundary_are_each_reported_once
     assert!(pages >= 3, "the first poll and two pages: {pages}");
 }
 
-/// Loads the server's workflows again with their triggers changed by
-/// nothing but an `every` that fires now, so the poll runs at once.
-fn reload(server: &Server) {
+/// A poll's `every` that does not fire before 2098.
+const NEVER: &str = "0 0 0 1 1 * 2099";
+
+/// Makes every workflow of the server poll once, now, and waits for the
+/// polls to end: each is loaded again with `every` switched between two
+/// far-off years, which restarts its trigger, and a trigger polls when it
+/// starts. Its stored cursor carries on.
+async fn poll_now(server: &Server) {
     let set = server.engine.workflows();
     for prepared in set.ready.values() {
         let mut workflow = serde_json::to_value(prepared.workflow.as_ref()).unwrap();
-        workflow["trigger"]["salesforce_poll"]["every"] = json!("* * * * * *");
+        let every = &mut workflow["trigger"]["salesforce_poll"]["every"];
+        *every = json!(if *every == NEVER {
+            "0 0 0 1 1 * 2098"
+        } else {
+            NEVER
+        });
         let file = WorkflowFile {
             path: "reloaded.json".into(),
             workflow: gust_engine::workflow::parse(&workflow.to_string()).unwrap(),
         };
         server.engine.add_workflow(&file).unwrap();
+    }
+    for id in set.ready.keys() {
+        polled(&server.engine, id).await;
+    }
+}
+
+/// Waits for the first poll of `workflow`'s (re)started trigger to end.
+async fn polled(engine: &Engine, workflow: &str) {
+    let started = Instant::now();
+    while engine
+        .trigger_status(workflow)
+        .unwrap()
+        .last_fired_at
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{workflow} never polled"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -285,8 +306,7 @@ async fn each_save_of_a_record_runs_once_however_often_polls_overlap() {
     let [lead]: [String; 1] = create_leads(&sf, "early", 1).try_into().unwrap();
     // Every poll reads the last minute again; the batched poll has no
     // per-record dedupe key, only the keys its cursor keeps.
-    let overlapping =
-        json!({ "sobject": "Lead", "on": "updated", "fields": ["Rating"], "overlap": "60s" });
+    let overlapping = json!({ "sobject": "Lead", "on": "updated", "fields": ["Rating"], "overlap": "60s", "every": NEVER });
     let mut batched = overlapping.clone();
     batched["batch_size"] = json!(10);
     let server = serve(
@@ -297,58 +317,59 @@ async fn each_save_of_a_record_runs_once_however_often_polls_overlap() {
         ],
     )
     .await;
-    polls_pass(&server.engine, "saves", 1).await;
-    polls_pass(&server.engine, "batched", 1).await;
+    polled(&server.engine, "saves").await;
+    polled(&server.engine, "batched").await;
     assert!(
         reported(&server.engine, "saves").is_empty(),
         "backfill none: the existing lead is not reported"
     );
+    // A save, a poll; two saves, a poll; then polls that read all three
+    // saves' record again.
     update_lead(&sf, &lead, json!({ "Rating": "Warm" }));
-    wait_reported(&server.engine, "saves", 1).await;
+    poll_now(&server).await;
     tokio::time::sleep(Duration::from_millis(5)).await;
     update_lead(&sf, &lead, json!({ "Rating": "Hot" }));
-    wait_reported(&server.engine, "saves", 2).await;
-    // Several more polls read both saves again within the overlap.
-    polls_pass(&server.engine, "saves", 3).await;
-    polls_pass(&server.engine, "batched", 1).await;
-    let batched = reported(&server.engine, "batched");
-    assert_eq!(
-        batched
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    update_lead(&sf, &lead, json!({ "Rating": "Cold" }));
+    poll_now(&server).await;
+    poll_now(&server).await;
+    poll_now(&server).await;
+    for workflow in ["saves", "batched"] {
+        let saves = reported(&server.engine, workflow);
+        assert_eq!(
+            saves
+                .iter()
+                .map(|save| save.record["Rating"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["Warm", "Cold"],
+            "{workflow}: each poll sees the record as it is; two saves between polls are one"
+        );
+        assert!(saves.iter().all(|save| save.on == "updated"));
+    }
+    assert!(
+        reported(&server.engine, "batched")
             .iter()
-            .map(|save| save.record["Rating"].as_str().unwrap())
-            .collect::<Vec<_>>(),
-        ["Warm", "Hot"]
+            .all(|save| save.dedupe_key.is_none())
     );
-    assert!(batched.iter().all(|save| save.dedupe_key.is_none()));
-    let duplicates = server
+    let duplicates: Vec<String> = server
         .engine
         .metrics()
         .lines()
         .filter(|line| line.starts_with("gust_events_duplicate_total"))
         .map(str::to_owned)
-        .collect::<Vec<_>>();
+        .collect();
     assert!(
         duplicates.iter().all(|line| line.ends_with(" 0")),
         "nothing was even offered twice: {duplicates:?}"
     );
-    let saves = reported(&server.engine, "saves");
-    assert_eq!(saves.len(), 2, "{saves:?}");
-    assert_eq!(saves[0].record["Rating"], "Warm");
-    assert_eq!(saves[1].record["Rating"], "Hot");
-    for save in &saves {
-        assert_eq!(save.on, "updated");
+    for save in reported(&server.engine, "saves") {
         let stamp = save.record["SystemModstamp"].as_str().unwrap();
         let stamp = DateTime::parse_from_str(stamp, "%Y-%m-%dT%H:%M:%S%.f%z").unwrap();
-        assert_eq!(
-            save.dedupe_key.as_deref(),
-            Some(
-                format!(
-                    "{lead}/{}",
-                    stamp.with_timezone(&Utc).format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                )
-                .as_str()
-            )
+        let key = format!(
+            "{lead}/{}",
+            stamp.with_timezone(&Utc).format("%Y-%m-%dT%H:%M:%S%.3fZ")
         );
+        assert_eq!(save.dedupe_key.as_deref(), Some(key.as_str()));
     }
 }
 
@@ -469,4 +490,27 @@ async fn polls_spend_the_connections_api_budget_and_stop_at_its_end() {
     assert!(error.contains("GUST_API_BUDGET"), "{error}");
     let stats = client.stats();
     assert!(stats.requests >= 1, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_poll_without_a_connection_says_so_and_stores_nothing() {
+    let server = Server::start_with(
+        &[poll_workflow(
+            "offline",
+            json!({ "sobject": "Lead", "on": "created" }),
+        )],
+        |_| {},
+        None,
+    )
+    .await;
+    let started = Instant::now();
+    let error = loop {
+        if let Some(error) = server.engine.trigger_status("offline").unwrap().last_error {
+            break error;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(error.contains("GUST_NO_CONNECTION"), "{error}");
+    assert_eq!(server.run_count().await, 0);
 }
