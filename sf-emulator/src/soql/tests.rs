@@ -224,3 +224,70 @@ fn bad_queries_get_salesforce_codes_and_positions() {
         "INVALID_QUERY_FILTER_OPERATOR"
     );
 }
+
+#[test]
+fn ids_sort_case_sensitively_as_keyset_comparisons_read_them() {
+    let mut org = Org::new(Schema::standard());
+    // Ids 10 and 36 end in `A` and `a`: equal to a case-blind sort.
+    let ids: Vec<String> = (0..40)
+        .map(|n| {
+            org.create(
+                "Lead",
+                &body(json!({ "LastName": format!("L{n}"), "Company": "Acme" })),
+            )
+            .unwrap()
+            .to_string()
+        })
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let id_order = |query: &str| -> Vec<String> {
+        run(&org, query, false, "v60.0")
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| r["Id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        id_order("SELECT Id FROM Lead ORDER BY Id DESC"),
+        sorted.iter().rev().cloned().collect::<Vec<_>>()
+    );
+    // Every page after an Id holds exactly the Ids sorted after it.
+    for (at, id) in sorted.iter().enumerate() {
+        let after = id_order(&format!(
+            "SELECT Id FROM Lead WHERE Id > '{id}' ORDER BY Id"
+        ));
+        assert_eq!(after, sorted[at + 1..], "after {id}");
+    }
+}
+
+#[test]
+fn a_pinned_clock_stamps_every_write_alike_to_the_millisecond() {
+    let mut org = Org::new(Schema::standard());
+    let at = chrono::DateTime::parse_from_rfc3339("2026-03-29T01:00:00.123456Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    org.pin_clock(Some(at));
+    for n in 0..3 {
+        org.create(
+            "Lead",
+            &body(json!({ "LastName": format!("L{n}"), "Company": "Acme" })),
+        )
+        .unwrap();
+    }
+    org.pin_clock(None);
+    org.create(
+        "Lead",
+        &body(json!({ "LastName": "later", "Company": "Acme" })),
+    )
+    .unwrap();
+    let stamped = run(
+        &org,
+        "SELECT Id FROM Lead WHERE SystemModstamp = 2026-03-29T01:00:00.123Z AND CreatedDate = 2026-03-29T01:00:00.123Z",
+        false,
+        "v60.0",
+    )
+    .unwrap();
+    assert_eq!(stamped.total_size, 3);
+}
