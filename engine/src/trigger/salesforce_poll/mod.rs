@@ -4,9 +4,9 @@
 //! batch.
 //!
 //! Each page of records is reported in one durable write with the poll's
-//! new position ([`cursor`]): a crash between reading records and storing
+//! new position (see `cursor`): a crash between reading records and storing
 //! their events loses nothing and reports nothing twice. Records are read
-//! in keyset order ([`query`]). A first activation starts after the last
+//! in keyset order (see `query`). A first activation starts after the last
 //! existing record (`"backfill": "none"`), or reports existing records
 //! from the oldest (`"all"`) or from a time; a backfill of more than
 //! [`BULK_BACKFILL_THRESHOLD`] records reads them through a Bulk API 2.0
