@@ -21,8 +21,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use gust_engine::salesforce::{Auth, Client, Connection, Secret, WriteOperation, WriteOptions};
-use gust_tests::bench::env_or;
+use gust_engine::salesforce::{WriteOperation, WriteOptions};
+use gust_tests::bench::{create_leads, emulator_client, env_or};
 use serde_json::{Value, json};
 use sf_emulator::seed::Seed;
 use sf_emulator::{Config, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Running};
@@ -47,16 +47,7 @@ async fn emulator(records: usize) -> Running {
         &seed,
     )
     .unwrap();
-    {
-        let mut org = emulator.org();
-        for n in 0..records {
-            let mut fields = serde_json::Map::new();
-            fields.insert("LastName".into(), json!(format!("Lead {n}")));
-            fields.insert("Company".into(), json!("Acme"));
-            fields.insert("Email".into(), json!(format!("lead{n}@example.com")));
-            org.create("Lead", &fields).unwrap();
-        }
-    }
+    create_leads(&mut emulator.org(), records);
     emulator
         .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -72,16 +63,7 @@ struct Timing {
 
 async fn gust(records: usize) -> Timing {
     let running = emulator(records).await;
-    let mut connection = Connection::new(
-        &running.url,
-        Auth::ClientCredentials {
-            client_id: DEFAULT_CLIENT_ID.to_owned(),
-            client_secret: Secret::new(DEFAULT_CLIENT_SECRET),
-        },
-    );
-    connection.api_version = "60.0".to_owned();
-    let client = Client::new(connection).unwrap();
-    client.instance_url().await.unwrap();
+    let client = emulator_client(&running.url).await;
 
     let started = Instant::now();
     let mut pages = client.query_pages(QUERY, false);

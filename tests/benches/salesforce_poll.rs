@@ -22,12 +22,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gust_engine::salesforce::{Auth, Client, Connection, Secret};
+use gust_engine::salesforce::Client;
 use gust_engine::workflow::{WorkflowFile, parse};
 use gust_engine::{Config, Engine};
-use gust_tests::bench::env_or;
+use gust_tests::bench::{create_leads, emulator_client, env_or};
 use serde_json::{Value, json};
-use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Running};
+use sf_emulator::{Emulator, Running};
 
 /// The allocator the `gust` binary uses.
 #[global_allocator]
@@ -41,29 +41,6 @@ async fn emulator() -> Running {
     .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
     .await
     .unwrap()
-}
-
-fn create_leads(running: &Running, count: usize) {
-    let mut org = running.emulator.org();
-    for n in 0..count {
-        let fields = serde_json::from_value(json!({
-            "LastName": format!("Lead {n}"), "Company": "Acme", "Email": format!("lead{n}@example.com"),
-        }))
-        .unwrap();
-        org.create("Lead", &fields).unwrap();
-    }
-}
-
-fn connect(running: &Running) -> Client {
-    let mut connection = Connection::new(
-        &running.url,
-        Auth::ClientCredentials {
-            client_id: DEFAULT_CLIENT_ID.to_owned(),
-            client_secret: Secret::new(DEFAULT_CLIENT_SECRET),
-        },
-    );
-    connection.api_version = "60.0".to_owned();
-    Client::new(connection).unwrap()
 }
 
 /// A workflow polling leads with `poll`, its step a filter that passes.
@@ -160,14 +137,13 @@ fn main() {
         // Incremental: the poll activates on an empty org, then reads the
         // new leads when reloaded to poll at once.
         let running = emulator().await;
-        let client = connect(&running);
-        client.instance_url().await.unwrap();
+        let client = emulator_client(&running.url).await;
         let dir = tempfile::tempdir().unwrap();
         let engine = start_engine(client.clone(), dir.path()).await;
         let never = json!({ "sobject": "Lead", "on": "updated", "every": "0 0 0 1 1 * 2099" });
         engine.add_workflow(&workflow(never.clone())).unwrap();
         poll_done(&engine, Instant::now()).await;
-        create_leads(&running, records);
+        create_leads(&mut running.emulator.org(), records);
         row(
             "client alone: keyset pages, nothing stored",
             records,
@@ -187,9 +163,8 @@ fn main() {
 
         // Backfill through Bulk API 2.0.
         let running = emulator().await;
-        create_leads(&running, records);
-        let client = connect(&running);
-        client.instance_url().await.unwrap();
+        create_leads(&mut running.emulator.org(), records);
+        let client = emulator_client(&running.url).await;
         let dir = tempfile::tempdir().unwrap();
         let engine = start_engine(client, dir.path()).await;
         let started = Instant::now();

@@ -150,6 +150,21 @@ async fn polls_pass(engine: &Engine, workflow: &str, polls: usize) {
     }
 }
 
+/// Waits for a poll of `workflow` to fail and returns why.
+async fn poll_error(engine: &Engine, workflow: &str) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(error) = engine.trigger_status(workflow).unwrap().last_error {
+            return error;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{workflow} never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_of_20000_records_goes_through_bulk_then_polls_pick_up_new_writes() {
     let sf = Sf::start().await;
@@ -437,14 +452,7 @@ async fn a_poll_salesforce_refuses_reports_why_and_stores_nothing() {
         )],
     )
     .await;
-    let started = Instant::now();
-    let error = loop {
-        if let Some(error) = server.engine.trigger_status("typo").unwrap().last_error {
-            break error;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let error = poll_error(&server.engine, "typo").await;
     assert!(
         error.contains("INVALID_FIELD") && error.contains("Emial"),
         "{error}"
@@ -479,14 +487,7 @@ async fn polls_spend_the_connections_api_budget_and_stop_at_its_end() {
         None,
     )
     .await;
-    let started = Instant::now();
-    let error = loop {
-        if let Some(error) = server.engine.trigger_status("thrifty").unwrap().last_error {
-            break error;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let error = poll_error(&server.engine, "thrifty").await;
     assert!(error.contains("GUST_API_BUDGET"), "{error}");
     let stats = client.stats();
     assert!(stats.requests >= 1, "{stats:?}");
@@ -503,14 +504,7 @@ async fn a_poll_without_a_connection_says_so_and_stores_nothing() {
         None,
     )
     .await;
-    let started = Instant::now();
-    let error = loop {
-        if let Some(error) = server.engine.trigger_status("offline").unwrap().last_error {
-            break error;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let error = poll_error(&server.engine, "offline").await;
     assert!(error.contains("GUST_NO_CONNECTION"), "{error}");
     assert_eq!(server.run_count().await, 0);
 }

@@ -208,6 +208,17 @@ async fn settled_runs(client: &reqwest::Client, base: &str) -> Vec<Value> {
     runs_with_status(client, base, "succeeded").await
 }
 
+/// How many of `runs` carry each dedupe key.
+fn runs_per_dedupe_key(runs: &[Value]) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for run in runs {
+        *counts
+            .entry(run["dedupe_key"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    counts
+}
+
 /// Checks in the stopped server's store that each step of the
 /// [`counting_workflow`] `workflow` was called once for every key.
 fn each_step_ran_once<'a>(data: &Path, workflow: &str, keys: impl IntoIterator<Item = &'a String>) {
@@ -274,12 +285,7 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
     );
 
     // Exactly one completed run per event.
-    let mut runs_per_key = std::collections::HashMap::<String, usize>::new();
-    for run in &succeeded {
-        *runs_per_key
-            .entry(run["dedupe_key"].as_str().unwrap().to_owned())
-            .or_default() += 1;
-    }
+    let runs_per_key = runs_per_dedupe_key(&succeeded);
     for key in &keys {
         assert_eq!(runs_per_key.get(key), Some(&1), "runs of {key}");
     }
@@ -844,12 +850,7 @@ async fn a_poll_killed_mid_backfill_reports_every_record_once_after_a_restart() 
     let (status, log) = server.terminate();
     assert!(status.success(), "{log}");
 
-    let mut runs_per_lead = std::collections::HashMap::<String, usize>::new();
-    for run in &succeeded {
-        *runs_per_lead
-            .entry(run["dedupe_key"].as_str().unwrap().to_owned())
-            .or_default() += 1;
-    }
+    let runs_per_lead = runs_per_dedupe_key(&succeeded);
     for lead in &leads {
         assert_eq!(runs_per_lead.get(lead), Some(&1), "runs of {lead}");
     }
@@ -899,6 +900,26 @@ async fn the_example_writes_to_the_org_the_environment_configures() {
     assert!(!metrics.contains(secret));
 }
 
+/// The first succeeded run of `workflow`, with its event and steps, once
+/// there is one.
+async fn succeeded_run(client: &reqwest::Client, base: &str, workflow: &str) -> Value {
+    let started = Instant::now();
+    let run = loop {
+        let runs = runs_with_status(client, base, "succeeded").await;
+        if let Some(run) = runs.iter().find(|run| run["workflow"] == workflow) {
+            break run.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no {workflow} run: {:?}",
+            runs_with_status(client, base, "failed").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let url = format!("{base}/api/runs/{}", run["id"].as_str().unwrap());
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// The demo: the example workflows served with the example emulator seed,
 /// its Outbound Message rule pointed at this server's port.
 #[tokio::test]
@@ -939,31 +960,7 @@ async fn without_a_connection_the_server_runs_an_emulator_and_says_so() {
     // The new lead's Outbound Message started the follow-up workflow,
     // which created a Task on it.
     let lead_id = run["steps"][2]["output"]["id"].as_str().unwrap().to_owned();
-    let started = Instant::now();
-    let follow_up = loop {
-        let runs = runs_with_status(&client, &server.base, "succeeded").await;
-        if let Some(run) = runs.iter().find(|run| run["workflow"] == "lead-follow-up") {
-            break run.clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no follow-up run: {:?}",
-            runs_with_status(&client, &server.base, "failed").await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let detail: Value = client
-        .get(format!(
-            "{}/api/runs/{}",
-            server.base,
-            follow_up["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = succeeded_run(&client, &server.base, "lead-follow-up").await;
     assert_eq!(detail["event"]["record"]["Id"], lead_id.as_str());
     assert_eq!(
         detail["event"]["record"]["Company"],
@@ -981,30 +978,7 @@ async fn without_a_connection_the_server_runs_an_emulator_and_says_so() {
     );
     // The poll found the lead the score step rated Hot and put it on
     // the call list.
-    let started = Instant::now();
-    let call = loop {
-        let runs = runs_with_status(&client, &server.base, "succeeded").await;
-        if let Some(run) = runs.iter().find(|run| run["workflow"] == "hot-leads") {
-            break run.clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no hot-leads run"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let detail: Value = client
-        .get(format!(
-            "{}/api/runs/{}",
-            server.base,
-            call["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = succeeded_run(&client, &server.base, "hot-leads").await;
     assert_eq!(detail["event"]["on"], "updated");
     assert_eq!(detail["event"]["record"]["Id"], lead_id.as_str());
     assert_eq!(detail["event"]["record"]["Rating"], "Hot");

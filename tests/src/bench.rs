@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
+use gust_engine::salesforce::{Auth, Client, Connection, Secret};
 use gust_engine::{Config, Engine};
-use serde_json::Value;
+use serde_json::{Value, json};
+use sf_emulator::org::Org;
+use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET};
 
 /// The number in environment variable `name`, else `default`.
 pub fn env_or(name: &str, default: usize) -> usize {
@@ -28,6 +31,33 @@ pub async fn engine_with(workflow: &Value) -> (tempfile::TempDir, Engine) {
     let set = engine.load_dir(&workflows).unwrap();
     assert!(set.invalid.is_empty(), "{:?}", set.invalid);
     (dir, engine)
+}
+
+/// A client of the sf-emulator at `url` (its default connected app, API
+/// v60.0), logged in.
+pub async fn emulator_client(url: &str) -> Client {
+    let mut connection = Connection::new(
+        url,
+        Auth::ClientCredentials {
+            client_id: DEFAULT_CLIENT_ID.to_owned(),
+            client_secret: Secret::new(DEFAULT_CLIENT_SECRET),
+        },
+    );
+    connection.api_version = "60.0".to_owned();
+    let client = Client::new(connection).unwrap();
+    client.instance_url().await.unwrap();
+    client
+}
+
+/// Creates `count` leads (`Lead {n}`, Acme, `lead{n}@example.com`) in `org`.
+pub fn create_leads(org: &mut Org, count: usize) {
+    for n in 0..count {
+        let fields = serde_json::from_value(json!({
+            "LastName": format!("Lead {n}"), "Company": "Acme", "Email": format!("lead{n}@example.com"),
+        }))
+        .unwrap();
+        org.create("Lead", &fields).unwrap();
+    }
 }
 
 /// Serves `app` on an ephemeral loopback port; returns its base URL.
