@@ -26,16 +26,10 @@ fn quick_retries() -> RetryPolicy {
     }
 }
 
-/// A client-credentials connection to the emulator at `url`.
+/// A client-credentials connection to the emulator at `url`, retrying
+/// quickly.
 pub(crate) fn connection(url: &str) -> Connection {
-    let mut connection = Connection::new(
-        url,
-        Auth::ClientCredentials {
-            client_id: DEFAULT_CLIENT_ID.to_owned(),
-            client_secret: Secret::new(DEFAULT_CLIENT_SECRET),
-        },
-    );
-    connection.api_version = "60.0".to_owned();
+    let mut connection = gust_tests::emulator_connection(url);
     connection.retry = quick_retries();
     connection
 }

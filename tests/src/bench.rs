@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use gust_engine::salesforce::{Auth, Client, Connection, Secret};
+use gust_engine::salesforce::Client;
 use gust_engine::{Config, Engine};
 use serde_json::{Value, json};
 use sf_emulator::org::Org;
-use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET};
 
 /// The number in environment variable `name`, else `default`.
 pub fn env_or(name: &str, default: usize) -> usize {
@@ -33,18 +32,9 @@ pub async fn engine_with(workflow: &Value) -> (tempfile::TempDir, Engine) {
     (dir, engine)
 }
 
-/// A client of the sf-emulator at `url` (its default connected app, API
-/// v60.0), logged in.
+/// A client of the sf-emulator at `url`, logged in.
 pub async fn emulator_client(url: &str) -> Client {
-    let mut connection = Connection::new(
-        url,
-        Auth::ClientCredentials {
-            client_id: DEFAULT_CLIENT_ID.to_owned(),
-            client_secret: Secret::new(DEFAULT_CLIENT_SECRET),
-        },
-    );
-    connection.api_version = "60.0".to_owned();
-    let client = Client::new(connection).unwrap();
+    let client = Client::new(crate::emulator_connection(url)).unwrap();
     client.instance_url().await.unwrap();
     client
 }

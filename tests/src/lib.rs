@@ -6,7 +6,7 @@ pub mod bench;
 
 use std::sync::{Arc, LazyLock};
 
-use gust_engine::salesforce::{NoConnection, SalesforceApi};
+use gust_engine::salesforce::{Auth, Connection, NoConnection, SalesforceApi, Secret};
 use gust_engine::state::{MemoryStateStore, StateStore, StepState};
 use gust_engine::wasm::{InvocationContext, RuntimeConfig, StepRuntime};
 use gust_engine::workflow::Permissions;
@@ -61,4 +61,18 @@ pub fn bare_context(step: &str) -> InvocationContext {
 /// The component bytes at `path`.
 pub fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+}
+
+/// A client-credentials connection to the sf-emulator at `url`, with its
+/// default connected app, on API v60.0.
+pub fn emulator_connection(url: &str) -> Connection {
+    let mut connection = Connection::new(
+        url,
+        Auth::ClientCredentials {
+            client_id: sf_emulator::DEFAULT_CLIENT_ID.to_owned(),
+            client_secret: Secret::new(sf_emulator::DEFAULT_CLIENT_SECRET),
+        },
+    );
+    connection.api_version = "60.0".to_owned();
+    connection
 }
