@@ -9,6 +9,7 @@ use gust_engine::store::RunQuery;
 use gust_engine::workflow::WorkflowFile;
 use gust_tests::guests;
 use serde_json::{Value, json};
+use sf_emulator::faults::{Fault, FaultKind};
 use sf_emulator::org::Fields;
 
 use crate::salesforce::{Sf, connection};
@@ -507,4 +508,40 @@ async fn a_poll_without_a_connection_says_so_and_stores_nothing() {
     let error = poll_error(&server.engine, "offline").await;
     assert!(error.contains("GUST_NO_CONNECTION"), "{error}");
     assert_eq!(server.run_count().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cuts_off_a_poll_waiting_on_salesforce() {
+    let sf = Sf::start().await;
+    sf.emulator().inject(Fault {
+        path: "/query".to_owned(),
+        method: None,
+        kind: FaultKind::Latency { ms: 60_000 },
+        times: None,
+    });
+    let server = serve(
+        &sf,
+        &[poll_workflow(
+            "slow",
+            json!({ "sobject": "Lead", "on": "created" }),
+        )],
+    )
+    .await;
+    // The poll starts with the workflow and waits on its first query.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        server
+            .engine
+            .trigger_status("slow")
+            .unwrap()
+            .last_fired_at
+            .is_none()
+    );
+    let stopping = Instant::now();
+    server.engine.shutdown().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "shutdown waited {:?} for Salesforce",
+        stopping.elapsed()
+    );
 }

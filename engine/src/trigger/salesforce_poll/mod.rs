@@ -83,6 +83,7 @@ pub(crate) async fn run(
         }
     };
     let poller = Poller {
+        stop: stop.clone(),
         salesforce: engine.config().salesforce.clone(),
         queries: Queries::new(&trigger),
         engine,
@@ -93,7 +94,7 @@ pub(crate) async fn run(
     loop {
         let started = now();
         poller.status.update(|status| status.next_fire_at = None);
-        match poller.poll(&stop).await {
+        match poller.poll().await {
             Ok(reported) => {
                 if reported > 0 {
                     tracing::info!(workflow = poller.workflow, reported, "Polled Salesforce.");
@@ -124,6 +125,8 @@ pub(crate) async fn run(
 }
 
 struct Poller {
+    /// Cancels the poll's Salesforce calls; store writes are never cut off.
+    stop: CancellationToken,
     engine: Engine,
     salesforce: Arc<dyn SalesforceApi>,
     workflow: String,
@@ -145,7 +148,7 @@ impl Poller {
 
     /// One poll: the rest of a backfill, then every record since the last
     /// poll. Returns how many records it reported.
-    async fn poll(&self, stop: &CancellationToken) -> Result<usize, PollError> {
+    async fn poll(&self) -> Result<usize, PollError> {
         let mut state = match self
             .engine
             .trigger_state::<PollState>(&self.workflow, KIND)?
@@ -163,9 +166,9 @@ impl Poller {
         };
         let mut reported = 0;
         if state.bulk.is_some() {
-            reported += self.bulk_backfill(&mut state, stop).await?;
+            reported += self.bulk_backfill(&mut state).await?;
         }
-        reported += self.read_new(&mut state, stop).await?;
+        reported += self.read_new(&mut state).await?;
         Ok(reported)
     }
 
@@ -199,11 +202,10 @@ impl Poller {
         if let Some(from) = from {
             state.after = from.clone();
             let count = self
-                .salesforce
-                .count(
+                .call(self.salesforce.count(
                     &self.queries.count(from.as_ref()),
                     self.queries.include_deleted(),
-                )
+                ))
                 .await?;
             tracing::info!(
                 workflow = self.workflow,
@@ -212,11 +214,10 @@ impl Poller {
             );
             if count > BULK_BACKFILL_THRESHOLD {
                 let job = self
-                    .salesforce
-                    .start_bulk_query(
+                    .call(self.salesforce.start_bulk_query(
                         &self.queries.bulk(from.as_ref()),
                         self.queries.include_deleted(),
-                    )
+                    ))
                     .await?;
                 state.bulk = Some(BulkProgress {
                     job,
@@ -231,11 +232,7 @@ impl Poller {
     }
 
     /// Reports the records after the state's start, page by page.
-    async fn read_new(
-        &self,
-        state: &mut PollState,
-        stop: &CancellationToken,
-    ) -> Result<usize, PollError> {
+    async fn read_new(&self, state: &mut PollState) -> Result<usize, PollError> {
         let started = now();
         let mut from = state.start();
         let mut reported = 0;
@@ -258,7 +255,7 @@ impl Poller {
             if !full {
                 break;
             }
-            if stop.is_cancelled() {
+            if self.stop.is_cancelled() {
                 return Err(PollError::Stopped);
             }
         }
@@ -268,32 +265,29 @@ impl Poller {
     }
 
     /// Reports the rest of a Bulk API 2.0 backfill, a chunk at a time.
-    async fn bulk_backfill(
-        &self,
-        state: &mut PollState,
-        stop: &CancellationToken,
-    ) -> Result<usize, PollError> {
+    async fn bulk_backfill(&self, state: &mut PollState) -> Result<usize, PollError> {
         let field_types = self.field_types().await?;
         let mut reported = 0;
         while let Some(progress) = state.bulk.clone() {
             let page = match self
-                .salesforce
-                .bulk_query_page(&progress.job, progress.locator.as_deref())
+                .call(
+                    self.salesforce
+                        .bulk_query_page(&progress.job, progress.locator.as_deref()),
+                )
                 .await
             {
                 Ok(page) => page,
-                Err(error) if error.status == 404 => {
+                Err(PollError::Salesforce(error)) if error.status == 404 => {
                     tracing::warn!(
                         workflow = self.workflow,
                         job = progress.job,
                         "The backfill's query job is gone; starting another."
                     );
                     let job = self
-                        .salesforce
-                        .start_bulk_query(
+                        .call(self.salesforce.start_bulk_query(
                             &self.queries.bulk(progress.from.as_ref()),
                             self.queries.include_deleted(),
-                        )
+                        ))
                         .await?;
                     state.bulk = Some(BulkProgress {
                         job,
@@ -304,7 +298,7 @@ impl Poller {
                     self.store(Vec::new(), state).await?;
                     continue;
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error),
             };
             let rows: Vec<_> = page.records.into_iter().skip(progress.done).collect();
             let mut done = progress.done;
@@ -325,7 +319,7 @@ impl Poller {
                     bulk.done = done;
                 }
                 self.store(fresh, state).await?;
-                if stop.is_cancelled() {
+                if self.stop.is_cancelled() {
                     return Err(PollError::Stopped);
                 }
             }
@@ -415,18 +409,33 @@ impl Poller {
         }
     }
 
+    /// The answer of a Salesforce call, unless the trigger stops first.
+    async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<T, SalesforceError>>,
+    ) -> Result<T, PollError> {
+        tokio::select! {
+            () = self.stop.cancelled() => Err(PollError::Stopped),
+            answer = call => Ok(answer?),
+        }
+    }
+
     /// The records of one query page.
     async fn query(&self, soql: &str) -> Result<Vec<Value>, PollError> {
         let text = self
-            .salesforce
-            .query(soql, self.queries.include_deleted(), MAX_PAGE_BYTES)
+            .call(
+                self.salesforce
+                    .query(soql, self.queries.include_deleted(), MAX_PAGE_BYTES),
+            )
             .await?;
         serde_json::from_str(&text).map_err(|error| PollError::Answer(error.to_string()))
     }
 
     /// The types of the polled object's fields, from its describe.
     async fn field_types(&self) -> Result<HashMap<String, FieldType>, PollError> {
-        let describe = self.salesforce.describe(&self.trigger.sobject).await?;
+        let describe = self
+            .call(self.salesforce.describe(&self.trigger.sobject))
+            .await?;
         Ok(describe["fields"]
             .as_array()
             .into_iter()
