@@ -132,7 +132,7 @@ async fn wait_reported(engine: &Engine, workflow: &str, count: usize) -> Vec<Rep
             reported.len(),
             engine.trigger_status(workflow)
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -188,7 +188,7 @@ async fn a_backfill_of_20000_records_goes_through_bulk_then_polls_pick_up_new_wr
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     let all = wait_reported(&server.engine, "leads", existing.len() + written.len()).await;
-    polls_pass(&server.engine, "leads", 2).await;
+    polls_pass(&server.engine, "leads", 1).await;
     assert_eq!(
         reported(&server.engine, "leads").len(),
         all.len(),

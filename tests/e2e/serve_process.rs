@@ -769,12 +769,12 @@ fn emulator_env(sf: &Sf) -> Vec<(&'static str, String)> {
 }
 
 /// The poll crash test: gust serve is killed with SIGKILL in the middle of
-/// a backfill, between one page's events (stored with the cursor) and the
-/// next, and started again. Every record ends reported by exactly one run,
+/// a backfill, between its first page's events (stored with the cursor)
+/// and its second page, and started again. Every record ends reported by exactly one run,
 /// and no step of it ran twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_killed_mid_backfill_reports_every_record_once_after_a_restart() {
-    const LEADS: usize = 4_500;
+    const LEADS: usize = 2_500;
     let sf = Sf::start().await;
     let leads: Vec<String> = {
         let mut org = sf.emulator().org();
@@ -793,7 +793,7 @@ async fn a_poll_killed_mid_backfill_reports_every_record_once_after_a_restart() 
     sf.emulator().inject(Fault {
         path: "/query".to_owned(),
         method: None,
-        kind: FaultKind::Latency { ms: 400 },
+        kind: FaultKind::Latency { ms: 300 },
         times: None,
     });
     let dir = tempfile::tempdir().unwrap();

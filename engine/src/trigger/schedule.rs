@@ -36,7 +36,7 @@ struct ScheduleState {
 
 /// The event of the fire scheduled at `scheduled`: both times in RFC 3339,
 /// in the schedule's time zone.
-pub fn fire_event(cadence: &Cadence, scheduled: DateTime<Utc>, fired: DateTime<Utc>) -> Value {
+fn fire_event(cadence: &Cadence, scheduled: DateTime<Utc>, fired: DateTime<Utc>) -> Value {
     let zone = cadence.zone();
     json!({
         "scheduled_at": scheduled.with_timezone(&zone).to_rfc3339_opts(SecondsFormat::Secs, false),
