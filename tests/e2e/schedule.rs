@@ -192,9 +192,9 @@ async fn a_catch_up_schedule_runs_the_latest_missed_fires_once_after_a_restart()
         earliest >= second_of(starting) - second && earliest <= second_of(started) - second,
         "the two caught-up fires end at the restart: {after:?}, restarted {starting}..{started}"
     );
-    // Three or more fires were missed; the bound dropped the oldest.
+    // Down 3.5 s, three or more fires were missed; the bound dropped the
+    // oldest.
     let last_before = *restart.before.last().unwrap();
-    assert!(restart.stopped - last_before < TimeDelta::seconds(2));
     assert!(
         earliest > last_before + second,
         "{after:?} after {last_before}"
