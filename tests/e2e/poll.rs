@@ -545,3 +545,36 @@ async fn shutdown_cuts_off_a_poll_waiting_on_salesforce() {
         stopping.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_record_that_comes_to_match_the_condition_is_not_new() {
+    let sf = Sf::start().await;
+    sf.emulator()
+        .org()
+        .pin_clock(Some(Utc::now() - TimeDelta::days(1)));
+    let [old]: [String; 1] = create_leads(&sf, "yesterday-", 1).try_into().unwrap();
+    sf.emulator().org().pin_clock(None);
+    let server = serve(
+        &sf,
+        &[poll_workflow(
+            "hot",
+            json!({ "sobject": "Lead", "on": "created", "where": "Rating = 'Hot'", "every": NEVER }),
+        )],
+    )
+    .await;
+    // No lead is Hot when the poll starts.
+    polled(&server.engine, "hot").await;
+    update_lead(&sf, &old, json!({ "Rating": "Hot" }));
+    let [new]: [String; 1] = create_leads(&sf, "today-", 1).try_into().unwrap();
+    update_lead(&sf, &new, json!({ "Rating": "Hot" }));
+    poll_now(&server).await;
+    let reported = reported(&server.engine, "hot");
+    assert_eq!(
+        reported
+            .iter()
+            .map(|one| one.record["Id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [new.as_str()],
+        "yesterday's lead is not new"
+    );
+}

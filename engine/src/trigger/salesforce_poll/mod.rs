@@ -189,15 +189,24 @@ impl Poller {
         }
         let from = match self.trigger.backfill {
             Backfill::None => {
+                // After the newest record; with none, after the time the
+                // poll started (less the overlap), so that an older record
+                // that comes to match `where` later is not taken for new.
                 let latest = self.query(&self.queries.latest()).await?;
-                state.after = latest.first().and_then(|last| self.queries.position(last));
-                if let Some(after) = &state.after {
-                    state.settled = settled.max(after.stamp);
-                }
+                let after = latest
+                    .first()
+                    .and_then(|last| self.queries.position(last))
+                    .unwrap_or_else(|| Position::from_time(settled));
+                state.settled = settled.max(after.stamp);
+                state.after = Some(after);
                 None
             }
             Backfill::All => Some(None),
-            Backfill::Since(since) => Some(Some(Position::from_time(since))),
+            Backfill::Since(since) => {
+                // A time to come reports nothing stamped before it.
+                state.settled = settled.max(since);
+                Some(Some(Position::from_time(since)))
+            }
         };
         if let Some(from) = from {
             state.after = from.clone();
