@@ -23,6 +23,9 @@ use super::{
 use crate::runtime::{RunRecord, RunStatus};
 use crate::state::{StateError, StateStore, StateWrite};
 
+/// How long opening a store waits for its file lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The sled store.
 pub struct SledStore {
     db: sled::Db,
@@ -32,18 +35,34 @@ pub struct SledStore {
 
 impl SledStore {
     /// Opens (or creates) the store in `dir`. Only one process may have it
-    /// open.
+    /// open; a store closed a moment ago (sled's background flusher lets go
+    /// of its file lock shortly after the store is dropped) is waited for
+    /// up to two seconds.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|error| {
-                StoreError::Unavailable(format!(
-                    "cannot open the store in {}: {error} (is another Gust using it?)",
-                    dir.display()
-                ))
-            })?;
+            .mode(sled::Mode::HighThroughput);
+        let started = std::time::Instant::now();
+        let db = loop {
+            match config.open() {
+                // sled 0.34 reports the lock held as an `Other` I/O error
+                // with this message.
+                Err(sled::Error::Io(error))
+                    if error.to_string().starts_with("could not acquire lock")
+                        && started.elapsed() < LOCK_WAIT =>
+                {
+                    std::thread::sleep(LOCK_WAIT / 20);
+                }
+                opened => {
+                    break opened.map_err(|error| {
+                        StoreError::Unavailable(format!(
+                            "cannot open the store in {}: {error} (is another Gust using it?)",
+                            dir.display()
+                        ))
+                    })?;
+                }
+            }
+        };
         let open = Mutex::new(open_runs(&db)?);
         let writer = Writer::start(db.clone());
         Ok(Self { db, writer, open })

@@ -306,3 +306,26 @@ async fn a_run_given_a_due_time_waits_in_the_queue_until_it_ends() {
     let steps = steps(&store, run.record.id);
     assert_eq!(steps.len(), 1, "the step record was replaced, not added");
 }
+
+#[test]
+fn a_store_in_use_is_refused_after_a_short_wait_and_a_closed_one_opens_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SledStore::open(dir.path()).unwrap();
+    let started = std::time::Instant::now();
+    let refused = SledStore::open(dir.path())
+        .err()
+        .expect("one process at a time");
+    assert!(
+        started.elapsed() >= LOCK_WAIT,
+        "it waited for the lock: {refused}"
+    );
+    assert!(
+        refused.to_string().contains("is another Gust using it?"),
+        "{refused}"
+    );
+    drop(first);
+    for _ in 0..20 {
+        // Closed a moment ago: its lock is waited for, not refused.
+        SledStore::open(dir.path()).unwrap();
+    }
+}
