@@ -9,6 +9,8 @@
 //! and datetimes. Digits without a point stay text, since postal codes,
 //! phone numbers and account numbers look the same as integers.
 
+use std::collections::HashMap;
+
 use serde_json::{Number, Value};
 
 /// The JSON type of a field.
@@ -40,6 +42,23 @@ impl FieldType {
             "datetime" => Self::DateTime,
             _ => Self::Text,
         }
+    }
+
+    /// The type of every field of an sObject describe (`{"fields": [{"name":
+    /// "Amount", "type": "currency"}, ...]}`), by field name in lower case
+    /// (Salesforce's field names are case-insensitive).
+    pub fn by_field(describe: &Value) -> HashMap<String, Self> {
+        describe["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|field| {
+                Some((
+                    field["name"].as_str()?.to_ascii_lowercase(),
+                    Self::from_describe(field["type"].as_str()?),
+                ))
+            })
+            .collect()
     }
 
     /// The type an XML Schema type name (the local part of an `xsi:type`
@@ -135,6 +154,22 @@ mod tests {
 
     fn by_form(text: &str) -> Value {
         typed(text.to_owned(), None)
+    }
+
+    #[test]
+    fn a_describe_gives_each_field_its_type_by_lower_case_name() {
+        let describe = json!({ "fields": [
+            { "name": "Amount", "type": "currency" },
+            { "name": "IsWon", "type": "boolean" },
+            { "name": "Name", "type": "string" },
+            { "name": "Broken" },
+        ] });
+        let types = FieldType::by_field(&describe);
+        assert_eq!(types.get("amount"), Some(&FieldType::Number));
+        assert_eq!(types.get("iswon"), Some(&FieldType::Boolean));
+        assert_eq!(types.get("name"), Some(&FieldType::Text));
+        assert_eq!(types.len(), 3, "a field without a type is left out");
+        assert!(FieldType::by_field(&json!({})).is_empty());
     }
 
     #[test]

@@ -559,7 +559,7 @@ fn gust_outbound_ack() -> String {
 #[tokio::test]
 async fn a_store_that_cannot_write_answers_a_server_fault_so_salesforce_retries() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FullDisk(SledStore::open(dir.path()).unwrap()));
+    let store = Arc::new(FullDisk::new(SledStore::open(dir.path()).unwrap()));
     let server = Server::start_with(
         &[outbound_workflow(
             "opportunities",

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use gust_engine::Engine;
 use gust_engine::salesforce::Client;
-use gust_engine::store::RunQuery;
+use gust_engine::store::{RunQuery, SledStore};
 use gust_engine::workflow::WorkflowFile;
 use gust_tests::guests;
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ use sf_emulator::faults::{Fault, FaultKind};
 use sf_emulator::org::Fields;
 
 use crate::salesforce::{Sf, connection};
-use crate::server::Server;
+use crate::server::{FullDisk, Server};
 
 /// A workflow polling with `poll` (every second unless it says otherwise)
 /// whose one step echoes the event.
@@ -576,5 +576,47 @@ async fn an_old_record_that_comes_to_match_the_condition_is_not_new() {
             .collect::<Vec<_>>(),
         [new.as_str()],
         "yesterday's lead is not new"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_backfill_cut_off_mid_page_goes_on_from_the_stored_locator() {
+    let sf = Sf::start().await;
+    let leads = create_leads(&sf, "bulk", 12_000);
+    let dir = tempfile::tempdir().unwrap();
+    // The activation and two 2,000-record chunks of the first 10,000-row
+    // page are stored; then the disk is full.
+    let disk = Arc::new(FullDisk::after(SledStore::open(dir.path()).unwrap(), 3));
+    let client = sf.client.clone();
+    let server = Server::start_with(
+        &[poll_workflow(
+            "bulk",
+            json!({ "sobject": "Lead", "on": "created", "backfill": "all", "batch_size": 1000, "overlap": "1s" }),
+        )],
+        move |config| config.salesforce = Arc::new(client),
+        Some(disk.clone()),
+    )
+    .await;
+    let error = poll_error(&server.engine, "bulk").await;
+    assert!(error.contains("No space left on device"), "{error}");
+    assert!(disk.is_full());
+    assert_eq!(times_each(&reported(&server.engine, "bulk")).len(), 4_000);
+    disk.free();
+    let all = wait_reported(&server.engine, "bulk", leads.len()).await;
+    polls_pass(&server.engine, "bulk", 1).await;
+    assert_eq!(
+        reported(&server.engine, "bulk").len(),
+        all.len(),
+        "nothing more was reported"
+    );
+    let times = times_each(&all);
+    assert!(
+        leads.iter().all(|id| times.get(id) == Some(&1)),
+        "each lead once, in batches"
+    );
+    assert_eq!(
+        sf.count("POST /services/data/v60.0/jobs/query"),
+        1,
+        "the same job, read on from its locator"
     );
 }

@@ -163,7 +163,10 @@ fn print_workflows(body: &Value) {
         let next = timer["next_fire_at"].as_str().unwrap_or("-");
         let place = match workflow["urls"].as_array().and_then(|urls| urls.first()) {
             Some(url) => format!("POST {}", url.as_str().unwrap_or_default()),
-            None => describe_trigger(&workflow["trigger"]["definition"]),
+            None => workflow["trigger"]["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         };
         println!(
             "{:<24}  {:<16}  {:<25}  {place}",
@@ -175,27 +178,6 @@ fn print_workflows(body: &Value) {
             println!("    last error: {error}");
         }
     }
-}
-
-/// A timed trigger in a few words: `cron 0 */15 * * * * Europe/Paris`,
-/// `Lead created`.
-fn describe_trigger(definition: &Value) -> String {
-    if let Some(schedule) = definition.get("schedule") {
-        return format!(
-            "cron {} {}",
-            schedule["cron"].as_str().unwrap_or_default(),
-            schedule["timezone"].as_str().unwrap_or("UTC")
-        );
-    }
-    if let Some(poll) = definition.get("salesforce_poll") {
-        return format!(
-            "{} {}, every {}",
-            poll["sobject"].as_str().unwrap_or_default(),
-            poll["on"].as_str().unwrap_or_default(),
-            poll["every"].as_str().unwrap_or_default()
-        );
-    }
-    "manual".to_owned()
 }
 
 fn print_list(page: &Value) {

@@ -14,7 +14,6 @@ use super::connect::{EmulatorSettings, connect};
 use crate::Engine;
 use crate::config::Config;
 use crate::salesforce::{ConnectionSettings, SalesforceApi};
-use crate::workflow::Trigger;
 
 /// The settings of `gust serve`. Each is a flag, an environment variable
 /// and a key of `gust.toml`; a flag wins over the environment, which wins
@@ -217,20 +216,9 @@ fn load(engine: &Engine, dir: &Path, address: SocketAddr) -> anyhow::Result<()> 
         .with_context(|| format!("cannot read the workflow directory {}", dir.display()))?;
     for (id, prepared) in &set.ready {
         let trigger = &prepared.workflow.trigger;
-        let url = match (trigger.path(id), trigger) {
-            (Some(path), _) => format!("POST http://{address}{path}"),
-            (None, Trigger::Schedule(schedule)) => format!(
-                "schedule `{}` {}",
-                schedule.cron,
-                schedule.timezone.as_deref().unwrap_or("UTC")
-            ),
-            (None, Trigger::SalesforcePoll(poll)) => format!(
-                "poll {} {} records, `{}` UTC",
-                poll.sobject,
-                poll.on.as_str(),
-                poll.every
-            ),
-            (None, _) => "manual".to_owned(),
+        let url = match trigger.path(id) {
+            Some(path) => format!("POST http://{address}{path}"),
+            None => trigger.summary().unwrap_or_default(),
         };
         eprintln!("loaded   {id}: {url}");
     }

@@ -54,7 +54,7 @@ pub(super) async fn workflows(State(engine): State<Engine>, headers: HeaderMap) 
                 "id": workflow.id.to_string(),
                 "state": "ready",
                 "description": workflow.description,
-                "trigger": { "type": kind, "definition": workflow.trigger },
+                "trigger": { "type": kind, "definition": workflow.trigger, "summary": workflow.trigger.summary() },
                 "urls": urls,
                 "timer": engine.trigger_status(workflow.id.as_str()),
                 "steps": workflow.steps.iter().map(|step| step.id.to_string()).collect::<Vec<_>>(),

@@ -153,21 +153,7 @@ pub async fn field_types(
             return HashMap::new();
         }
     };
-    let fields = describe["fields"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    fields
-        .iter()
-        .filter_map(|field| {
-            let name = field["name"].as_str()?;
-            let type_name = field["type"].as_str()?;
-            Some((
-                name.to_ascii_lowercase(),
-                FieldType::from_describe(type_name),
-            ))
-        })
-        .collect()
+    FieldType::by_field(&describe)
 }
 
 /// Reads a message and checks its organization and sObject type.

@@ -111,6 +111,37 @@ fn a_valid_schedule_and_outbound_message_pass() {
 }
 
 #[test]
+fn a_poll_gets_its_defaults_and_triggers_without_a_url_sum_up_how_they_start() {
+    let trigger = |trigger| -> Trigger {
+        let text = json!({ "id": "w", "trigger": trigger, "steps": [{ "id": "s", "uses": "builtin:filter" }] });
+        parse(&text.to_string()).unwrap().trigger
+    };
+    let poll = trigger(json!({ "salesforce_poll": { "sobject": "Lead", "on": "updated" } }));
+    let Trigger::SalesforcePoll(defaults) = &poll else {
+        panic!("{poll:?}")
+    };
+    assert_eq!(defaults.every, DEFAULT_POLL_EVERY);
+    assert_eq!(defaults.overlap, DEFAULT_POLL_OVERLAP);
+    assert_eq!(defaults.backfill, Backfill::None);
+    assert_eq!(defaults.batch_size, None);
+    assert_eq!(
+        poll.summary().as_deref(),
+        Some("poll Lead updated, every 0 */5 * * * * UTC")
+    );
+    assert_eq!(
+        trigger(json!({ "schedule": { "cron": "0 0 2 * * *" } }))
+            .summary()
+            .as_deref(),
+        Some("cron 0 0 2 * * * UTC")
+    );
+    assert_eq!(
+        trigger(json!({ "manual": {} })).summary().as_deref(),
+        Some("manual")
+    );
+    assert_eq!(trigger(json!({ "webhook": {} })).summary(), None);
+}
+
+#[test]
 fn backoff_grows_exponentially_with_jitter_and_a_cap() {
     let policy = RetryPolicy {
         max_attempts: 10,

@@ -50,6 +50,27 @@ impl Trigger {
             Self::Schedule(_) | Self::SalesforcePoll(_) | Self::Manual(_) => None,
         }
     }
+
+    /// How a trigger without a [`Trigger::path`] starts runs, in a few
+    /// words: `cron 0 0 2 * * * Europe/Paris`, `poll Lead updated, every
+    /// 0 */5 * * * * UTC`, `manual`.
+    pub fn summary(&self) -> Option<String> {
+        match self {
+            Self::Webhook(_) | Self::OutboundMessage(_) => None,
+            Self::Schedule(schedule) => Some(format!(
+                "cron {} {}",
+                schedule.cron,
+                schedule.timezone.as_deref().unwrap_or("UTC")
+            )),
+            Self::SalesforcePoll(poll) => Some(format!(
+                "poll {} {}, every {} UTC",
+                poll.sobject,
+                poll.on.as_str(),
+                poll.every
+            )),
+            Self::Manual(_) => Some("manual".to_owned()),
+        }
+    }
 }
 
 /// A secret kept out of the workflow file: `"env:NAME"` reads the environment

@@ -309,12 +309,13 @@ impl Poller {
                 }
                 Err(error) => return Err(error),
             };
-            let rows: Vec<_> = page.records.into_iter().skip(progress.done).collect();
+            let mut rows = page.records.into_iter().skip(progress.done).peekable();
             let mut done = progress.done;
-            for chunk in rows.chunks(PAGE_SIZE) {
+            while rows.peek().is_some() {
                 let mut fresh = Vec::new();
-                for row in chunk {
-                    let record = Queries::record_from_row(row.clone(), &field_types);
+                for row in rows.by_ref().take(PAGE_SIZE) {
+                    done += 1;
+                    let record = Queries::record_from_row(row, &field_types);
                     match self.queries.position(&record) {
                         Some(position) => self.take(state, record, position, &mut fresh),
                         None => {
@@ -322,7 +323,6 @@ impl Poller {
                         }
                     }
                 }
-                done += chunk.len();
                 reported += fresh.len();
                 if let Some(bulk) = &mut state.bulk {
                     bulk.done = done;
@@ -440,22 +440,13 @@ impl Poller {
         serde_json::from_str(&text).map_err(|error| PollError::Answer(error.to_string()))
     }
 
-    /// The types of the polled object's fields, from its describe.
+    /// The types of the polled object's fields, from its describe, by
+    /// lower-cased name.
     async fn field_types(&self) -> Result<HashMap<String, FieldType>, PollError> {
         let describe = self
             .call(self.salesforce.describe(&self.trigger.sobject))
             .await?;
-        Ok(describe["fields"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|field| {
-                Some((
-                    field["name"].as_str()?.to_owned(),
-                    FieldType::from_describe(field["type"].as_str()?),
-                ))
-            })
-            .collect())
+        Ok(FieldType::by_field(&describe))
     }
 }
 

@@ -132,7 +132,8 @@ impl Queries {
 
     /// A row of a Bulk API 2.0 query (text values, dotted names for parent
     /// fields) shaped like a REST record without its `attributes`: values
-    /// typed as the describe's `field_types` say, parent fields nested.
+    /// typed as the describe's `field_types` (by lower-cased name) say,
+    /// parent fields nested.
     pub(super) fn record_from_row(
         row: Map<String, Value>,
         field_types: &HashMap<String, FieldType>,
@@ -140,7 +141,10 @@ impl Queries {
         let mut record = Map::new();
         for (name, value) in row {
             let value = match value {
-                Value::String(text) => gust_outbound::typed(text, field_types.get(&name).copied()),
+                Value::String(text) => {
+                    let field_type = field_types.get(&name.to_ascii_lowercase()).copied();
+                    gust_outbound::typed(text, field_type)
+                }
                 other => other,
             };
             insert_path(&mut record, &name, value);
@@ -313,9 +317,9 @@ mod tests {
         }))
         .unwrap();
         let types = HashMap::from([
-            ("Amount".to_owned(), FieldType::Number),
-            ("IsWon".to_owned(), FieldType::Boolean),
-            ("CreatedDate".to_owned(), FieldType::DateTime),
+            ("amount".to_owned(), FieldType::Number),
+            ("iswon".to_owned(), FieldType::Boolean),
+            ("createddate".to_owned(), FieldType::DateTime),
         ]);
         assert_eq!(
             Queries::record_from_row(row, &types),
