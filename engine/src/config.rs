@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use crate::salesforce::{NoConnection, SalesforceApi};
 use crate::trigger::outbound_message::DEFAULT_MAX_MESSAGE_BYTES;
-use crate::wasm::RuntimeConfig;
+use crate::wasm::SandboxConfig;
 
 /// The settings of an engine. `Config::new(data_dir)` gives the defaults.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the store lives (`<data_dir>/store`) and compiled components
-    /// are cached (`<data_dir>/components`, unless `runtime.cache_dir` says
+    /// are cached (`<data_dir>/components`, unless `sandbox.cache_dir` says
     /// otherwise).
     pub data_dir: PathBuf,
     /// The most runs running at once.
@@ -35,8 +35,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// The bearer token the admin API and `/metrics` require, if any.
     pub admin_token: Option<String>,
-    /// The step runtime's settings.
-    pub runtime: RuntimeConfig,
+    /// The sandbox's settings.
+    pub sandbox: SandboxConfig,
     /// Where steps' Salesforce calls go: a [`Client`](crate::salesforce::Client),
     /// or [`NoConnection`] (the default).
     pub salesforce: Arc<dyn SalesforceApi>,
@@ -60,9 +60,9 @@ impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.into();
         Self {
-            runtime: RuntimeConfig {
+            sandbox: SandboxConfig {
                 cache_dir: Some(data_dir.join("components")),
-                ..RuntimeConfig::default()
+                ..SandboxConfig::default()
             },
             data_dir,
             workers: DEFAULT_WORKERS,

@@ -1,4 +1,4 @@
-//! The embeddable engine: a store, the step runtime, the loaded workflows,
+//! The embeddable engine: a store, the step sandbox, the loaded workflows,
 //! the executor and the HTTP routes, behind one handle.
 //!
 //! ```no_run
@@ -30,14 +30,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::runner::Runner;
+use crate::model::{RunId, RunRecord, RunStatus, StateWrite, now};
 use crate::runtime::executor::Executor;
-use crate::runtime::{RunId, RunRecord, RunStatus, WorkflowSet, Workflows, now};
-use crate::state::{StateStore, StateWrite};
+use crate::runtime::{StepRunner, WorkflowSet, Workflows};
+use crate::store::StateStore;
 use crate::store::{Accepted, NewRun, RunDetail, RunPage, RunQuery, SledStore, Store, StoreError};
 use crate::trigger::TimerStatus;
 use crate::trigger::timers::Timers;
-use crate::wasm::StepRuntime;
+use crate::wasm::Sandbox;
 use crate::workflow::{ValidationError, WorkflowFile};
 
 /// Why an engine could not start.
@@ -46,7 +46,7 @@ pub enum StartError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The step runtime could not be set up.
+    /// The sandbox could not be set up.
     #[error(transparent)]
     Runtime(#[from] crate::wasm::Error),
 }
@@ -90,13 +90,13 @@ impl Engine {
 
     /// Starts the executor over `store`.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, StartError> {
-        let runtime = Arc::new(StepRuntime::new(config.runtime.clone())?);
-        let runner = Runner::new(runtime, config.salesforce.clone(), store.clone());
+        let runtime = Arc::new(Sandbox::new(config.sandbox.clone())?);
+        let runner = StepRunner::new(runtime, config.salesforce.clone(), store.clone());
         let executor = Arc::new(Executor {
             store,
             runner,
             workflows: Workflows::default(),
-            scheduler: Default::default(),
+            queue: Default::default(),
             watchers: Default::default(),
             metrics: Metrics::new(),
             workers: config.workers.max(1),
@@ -303,7 +303,7 @@ impl Engine {
         if let (false, Some(due)) = (duplicate, record.due_at) {
             self.executor.fresh.keep(record, event);
             self.executor
-                .scheduler
+                .queue
                 .enqueue(record.id, &record.workflow, due);
         }
     }
@@ -326,7 +326,7 @@ impl Engine {
     }
 
     /// A run with its event and steps.
-    pub fn run(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
+    pub fn run_detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
         let Some(mut detail) = self.executor.store.detail(id)? else {
             return Ok(None);
         };
@@ -373,7 +373,7 @@ impl Engine {
 
     /// Marks an unfinished run that a worker has as running.
     fn overlay(&self, run: &mut RunRecord) {
-        if !run.status.is_final() && self.executor.scheduler.is_running(run.id) {
+        if !run.status.is_final() && self.executor.queue.is_running(run.id) {
             run.status = RunStatus::Running;
         }
     }
@@ -393,7 +393,7 @@ impl Engine {
 
     /// The metrics in Prometheus text format.
     pub fn metrics(&self) -> String {
-        let (waiting, running) = self.executor.scheduler.counts();
+        let (waiting, running) = self.executor.queue.counts();
         let flushes = self.executor.store.flushes();
         self.executor.metrics.gauges(waiting, running, flushes);
         self.executor

@@ -23,7 +23,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
 use gust_engine::Engine;
-use gust_engine::runtime::RunStatus;
+use gust_engine::model::RunStatus;
 use gust_engine::store::RunQuery;
 use gust_tests::bench::{engine_with, env_or, ms, percentile, serve};
 use gust_tests::guests;

@@ -1,5 +1,5 @@
 //! Per-step overhead: instantiate a cached component, call a trivial step,
-//! return. Gust's `StepRuntime::invoke` (limits, captured stdio, host
+//! return. Gust's `Sandbox::invoke` (limits, captured stdio, host
 //! imports, permissions, JSON at the edges) beside raw wasmtime doing the
 //! same with the same engine settings, measured in the same run.
 //!
@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gust_engine::wasm::{RuntimeConfig, StepLimits, StepRuntime, wasmtime_config};
+use gust_engine::wasm::{Sandbox, SandboxConfig, StepLimits, wasmtime_config};
 use gust_tests::{bare_context, guests, read};
 use serde_json::json;
 use wasmtime::component::types::ComponentItem;
@@ -52,7 +52,7 @@ impl WasiView for RawHost {
 /// Raw wasmtime: Gust's own wasmtime configuration (pooling, epochs), an
 /// `InstancePre`, a fresh store per call, WASI with its closed defaults and
 /// Gust's own imports left as traps (the trivial step calls none).
-fn raw_setup(wasm: &[u8], config: &RuntimeConfig) -> (Engine, raw::StepPre<RawHost>) {
+fn raw_setup(wasm: &[u8], config: &SandboxConfig) -> (Engine, raw::StepPre<RawHost>) {
     let config = wasmtime_config(config);
     let engine = Engine::new(&config).unwrap();
     let component = Component::new(&engine, wasm).unwrap();
@@ -127,12 +127,12 @@ async fn main() {
         .unwrap_or(20_000);
     let wasm = read(guests::MISBEHAVE);
 
-    let config = RuntimeConfig {
+    let config = SandboxConfig {
         cache_dir: None,
         max_instances: 64,
         fuel_metering: false,
     };
-    let gust = Arc::new(StepRuntime::new(config.clone()).unwrap());
+    let gust = Arc::new(Sandbox::new(config.clone()).unwrap());
     let component = gust.load(&wasm).unwrap();
     let input = json!({ "act": "echo" });
     let limits = StepLimits::default();

@@ -2,11 +2,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use gust_engine::model::{LogLevel, LogSource};
 use gust_engine::salesforce::{
     NoConnection, Result, SalesforceApi, SalesforceError, Upserted, WriteOperation, WriteOptions,
 };
-use gust_engine::state::{MemoryStateStore, StateStore};
-use gust_engine::wasm::{Invocation, LogLevel, LogSource, StepLimits};
+use gust_engine::store::{MemoryStateStore, StateStore};
+use gust_engine::wasm::{Invocation, StepLimits};
 use gust_engine::workflow::Permissions;
 use gust_tests::{context, guests, read, runtime};
 use serde_json::{Value, json};

@@ -83,7 +83,7 @@ fn reported(engine: &Engine, workflow: &str) -> Vec<Reported> {
             })
             .unwrap();
         for run in &page.runs {
-            let event = engine.run(run.id).unwrap().unwrap().event;
+            let event = engine.run_detail(run.id).unwrap().unwrap().event;
             assert_eq!(event["sobject"], "Lead", "{event}");
             let records = match event.get("records") {
                 Some(records) => records.as_array().unwrap().clone(),

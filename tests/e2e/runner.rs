@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
-use gust_engine::runner::{RunReport, Runner, StepStatus};
-use gust_engine::runtime::RunStatus;
+use gust_engine::model::{RunStatus, StepStatus};
+use gust_engine::runtime::{LocalRunner, RunReport};
 use gust_engine::salesforce::NoConnection;
-use gust_engine::state::MemoryStateStore;
+use gust_engine::store::MemoryStateStore;
 use gust_engine::workflow::WorkflowFile;
 use gust_tests::{guests, runtime};
 use serde_json::{Value, json};
@@ -25,8 +25,8 @@ async fn run(definition: Value, event: Value) -> RunReport {
     runner.run(&prepared, event, |_| {}).await
 }
 
-fn runner() -> Runner {
-    Runner::new(
+fn runner() -> LocalRunner {
+    LocalRunner::new(
         runtime(),
         Arc::new(NoConnection),
         Arc::new(MemoryStateStore::default()),
@@ -202,10 +202,9 @@ fn modules_that_cannot_run_are_reported_at_their_step() {
             { "id": "fuel", "uses": "builtin:filter", "fuel": 1000 }
         ]
     }));
-    let runner = Runner::new(
+    let runner = LocalRunner::new(
         Arc::new(
-            gust_engine::wasm::StepRuntime::new(gust_engine::wasm::RuntimeConfig::default())
-                .unwrap(),
+            gust_engine::wasm::Sandbox::new(gust_engine::wasm::SandboxConfig::default()).unwrap(),
         ),
         Arc::new(NoConnection),
         Arc::new(MemoryStateStore::default()),

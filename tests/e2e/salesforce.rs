@@ -722,16 +722,16 @@ async fn a_bulk_query_job_pages_through_sforce_locator() {
 
 /// Runs `steps` (each a `builtin:salesforce` action with its grants) as one
 /// workflow against the emulator and returns the report.
-async fn run_actions(sf: &Sf, steps: Value) -> gust_engine::runner::RunReport {
+async fn run_actions(sf: &Sf, steps: Value) -> gust_engine::runtime::RunReport {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("actions.json");
     let definition = json!({ "id": "actions", "trigger": { "manual": {} }, "steps": steps });
     std::fs::write(&path, definition.to_string()).unwrap();
     let file = gust_engine::workflow::WorkflowFile::load(&path).unwrap();
-    let runner = gust_engine::runner::Runner::new(
+    let runner = gust_engine::runtime::LocalRunner::new(
         gust_tests::runtime(),
         Arc::new(sf.client.clone()),
-        Arc::new(gust_engine::state::MemoryStateStore::default()),
+        Arc::new(gust_engine::store::MemoryStateStore::default()),
     );
     let prepared = runner.prepare(&file).unwrap();
     runner.run(&prepared, json!({}), |_| {}).await
@@ -769,7 +769,7 @@ async fn the_prebuilt_salesforce_step_runs_every_action() {
     };
     assert_eq!(
         report.status,
-        gust_engine::runtime::RunStatus::Succeeded,
+        gust_engine::model::RunStatus::Succeeded,
         "{:#?}",
         report.steps.last()
     );
@@ -837,7 +837,7 @@ async fn the_prebuilt_step_fails_clearly_and_retries_only_transient_errors() {
     .await;
     // The host retries six times within one attempt; the step's retry
     // policy runs the step again, which then goes through.
-    assert_eq!(report.status, gust_engine::runtime::RunStatus::Succeeded);
+    assert_eq!(report.status, gust_engine::model::RunStatus::Succeeded);
     assert_eq!(report.steps[0].attempts.len(), 2);
 
     let report = run_actions(

@@ -1,8 +1,7 @@
 use std::time::Duration;
 
-use gust_engine::wasm::{
-    Error, FailureKind, Flow, LogSource, RuntimeConfig, StepLimits, StepRuntime,
-};
+use gust_engine::model::{FailureKind, LogSource};
+use gust_engine::wasm::{Error, Flow, Sandbox, SandboxConfig, StepLimits};
 use gust_tests::{bare_context, guests, read, runtime};
 use serde_json::{Value, json};
 
@@ -14,11 +13,7 @@ fn limits() -> StepLimits {
     }
 }
 
-async fn act(
-    runtime: &StepRuntime,
-    input: Value,
-    limits: StepLimits,
-) -> gust_engine::wasm::Invocation {
+async fn act(runtime: &Sandbox, input: Value, limits: StepLimits) -> gust_engine::wasm::Invocation {
     let component = runtime.load(&read(guests::MISBEHAVE)).unwrap();
     runtime
         .invoke(&component, &input, &limits, bare_context("misbehave"))
@@ -276,13 +271,13 @@ fn a_component_of_another_world_is_refused() {
 #[test]
 fn components_are_compiled_once_and_kept_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let config = RuntimeConfig {
+    let config = SandboxConfig {
         cache_dir: Some(dir.path().to_owned()),
         max_instances: 4,
         fuel_metering: false,
     };
     let wasm = read(guests::MISBEHAVE);
-    let first = StepRuntime::new(config.clone()).unwrap();
+    let first = Sandbox::new(config.clone()).unwrap();
     let component = first.load(&wasm).unwrap();
     assert_eq!(first.load(&wasm).unwrap().digest(), component.digest());
     let artifacts: Vec<_> = std::fs::read_dir(dir.path())
@@ -300,14 +295,14 @@ fn components_are_compiled_once_and_kept_on_disk() {
         std::fs::metadata(dir.path().join(name)).unwrap().ino()
     };
     let saved = inode(&artifacts[0]);
-    let second = StepRuntime::new(config.clone()).unwrap();
+    let second = Sandbox::new(config.clone()).unwrap();
     assert_eq!(second.load(&wasm).unwrap().digest(), component.digest());
     // Not compiled again: a recompile saves a new file over the old one.
     assert_eq!(inode(&artifacts[0]), saved);
     let digest = component.digest().to_owned();
     drop((first, second, component));
     std::fs::write(dir.path().join(&artifacts[0]), b"garbage").unwrap();
-    let third = StepRuntime::new(config).unwrap();
+    let third = Sandbox::new(config).unwrap();
     assert_eq!(third.load(&wasm).unwrap().digest(), digest);
     assert!(
         std::fs::metadata(dir.path().join(&artifacts[0]))

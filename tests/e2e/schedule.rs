@@ -24,7 +24,7 @@ async fn start(dir: &Path, workflow: &Value) -> Engine {
     std::fs::create_dir_all(&workflows).unwrap();
     std::fs::write(workflows.join("tick.json"), workflow.to_string()).unwrap();
     let mut config = Config::new(dir.join("data"));
-    config.runtime.max_instances = 4;
+    config.sandbox.max_instances = 4;
     let engine = Engine::start(config).await.unwrap();
     let set = engine.load_dir(&workflows).unwrap();
     assert!(set.invalid.is_empty(), "{:?}", set.invalid);
@@ -45,7 +45,7 @@ fn fires(engine: &Engine, workflow: &str) -> Vec<DateTime<Utc>> {
         .runs
         .iter()
         .map(|run| {
-            let event = engine.run(run.id).unwrap().unwrap().event;
+            let event = engine.run_detail(run.id).unwrap().unwrap().event;
             let time = |field: &str| {
                 DateTime::parse_from_rfc3339(event[field].as_str().unwrap())
                     .unwrap()
@@ -105,7 +105,7 @@ async fn a_schedule_fires_on_its_seconds_with_both_times_in_its_zone() {
         .unwrap()
         .runs[0]
         .id;
-    let event = engine.run(first).unwrap().unwrap().event;
+    let event = engine.run_detail(first).unwrap().unwrap().event;
     assert!(
         event["scheduled_at"].as_str().unwrap().ends_with("+05:30"),
         "{event}"

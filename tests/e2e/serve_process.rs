@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use gust_engine::state::StateStore;
 use gust_engine::store::SledStore;
+use gust_engine::store::StateStore;
 use gust_tests::guests;
 use serde_json::{Value, json};
 

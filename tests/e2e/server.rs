@@ -4,11 +4,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_engine::RunDetail;
-use gust_engine::runtime::{RunId, RunRecord};
-use gust_engine::state::{StateError, StateStore, StateWrite};
+use gust_engine::model::StateWrite;
+use gust_engine::model::{RunId, RunRecord};
 use gust_engine::store::{
     Accepted, NewRun, QueuedRun, RunPage, RunQuery, SledStore, Store, StoreError, Transition,
 };
+use gust_engine::store::{StateError, StateStore};
 use gust_engine::trigger::webhook::sign;
 use gust_engine::{Config, Engine};
 use gust_tests::guests;
@@ -41,7 +42,7 @@ impl Server {
             std::fs::write(path, workflow.to_string()).unwrap();
         }
         let mut config = Config::new(dir.path().join("data"));
-        config.runtime.max_instances = 16;
+        config.sandbox.max_instances = 16;
         configure(&mut config);
         let engine = match store {
             Some(store) => Engine::with_store(config, store).unwrap(),
@@ -689,7 +690,16 @@ async fn shutdown_lets_a_step_in_flight_finish() {
     let (_, accepted) = server.hook("slow", json!({})).await;
     let id: RunId = accepted["run_id"].as_str().unwrap().parse().unwrap();
     let started = std::time::Instant::now();
-    while server.engine.run(id).unwrap().unwrap().run.status.as_str() != "running" {
+    while server
+        .engine
+        .run_detail(id)
+        .unwrap()
+        .unwrap()
+        .run
+        .status
+        .as_str()
+        != "running"
+    {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the run never started"
@@ -697,7 +707,7 @@ async fn shutdown_lets_a_step_in_flight_finish() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     server.engine.shutdown().await;
-    let run = server.engine.run(id).unwrap().unwrap();
+    let run = server.engine.run_detail(id).unwrap().unwrap();
     assert_eq!(run.run.status.as_str(), "succeeded");
     assert_eq!(run.steps[0].output, Some(json!({ "key": "k", "calls": 1 })));
 }
@@ -843,11 +853,11 @@ async fn a_step_cut_off_by_the_shutdown_bound_resumes_on_the_next_start() {
         engine.load_dir(&workflow_dir).unwrap();
         let accepted = engine.submit("long", json!({}), None).await.unwrap();
         let id = accepted.run().id;
-        while engine.run(id).unwrap().unwrap().steps.is_empty() {
+        while engine.run_detail(id).unwrap().unwrap().steps.is_empty() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         engine.shutdown().await;
-        let cut = engine.run(id).unwrap().unwrap();
+        let cut = engine.run_detail(id).unwrap().unwrap();
         assert_eq!(
             cut.run.status.as_str(),
             "queued",
@@ -864,7 +874,7 @@ async fn a_step_cut_off_by_the_shutdown_bound_resumes_on_the_next_start() {
         .unwrap()
         .unwrap();
     assert_eq!(ended.status.as_str(), "succeeded");
-    let run = engine.run(run_id).unwrap().unwrap();
+    let run = engine.run_detail(run_id).unwrap().unwrap();
     assert_eq!(
         run.steps[0].output,
         Some(json!({ "key": "k", "calls": 1 })),

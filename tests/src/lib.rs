@@ -7,8 +7,8 @@ pub mod bench;
 use std::sync::{Arc, LazyLock};
 
 use gust_engine::salesforce::{Auth, Connection, NoConnection, SalesforceApi, Secret};
-use gust_engine::state::{MemoryStateStore, StateStore, StepState};
-use gust_engine::wasm::{InvocationContext, RuntimeConfig, StepRuntime};
+use gust_engine::store::{MemoryStateStore, StateStore, StepState};
+use gust_engine::wasm::{InvocationContext, Sandbox, SandboxConfig};
 use gust_engine::workflow::Permissions;
 
 /// Paths of the guest components, built from `tests/guests/*` and
@@ -19,10 +19,10 @@ pub mod guests {
 
 /// The runtime tests share (a small pool, fuel metering, no disk cache), so
 /// each component is compiled once per test binary.
-pub fn runtime() -> Arc<StepRuntime> {
-    static RUNTIME: LazyLock<Arc<StepRuntime>> = LazyLock::new(|| {
+pub fn runtime() -> Arc<Sandbox> {
+    static RUNTIME: LazyLock<Arc<Sandbox>> = LazyLock::new(|| {
         Arc::new(
-            StepRuntime::new(RuntimeConfig {
+            Sandbox::new(SandboxConfig {
                 cache_dir: None,
                 max_instances: 16,
                 fuel_metering: true,

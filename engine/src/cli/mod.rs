@@ -17,11 +17,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
-use crate::runner::Runner;
-use crate::runtime::RunStatus;
+use crate::model::RunStatus;
+use crate::runtime::LocalRunner;
 use crate::salesforce::{NoConnection, SalesforceApi};
-use crate::state::MemoryStateStore;
-use crate::wasm::{RuntimeConfig, StepRuntime};
+use crate::store::MemoryStateStore;
+use crate::wasm::{Sandbox, SandboxConfig};
 use crate::workflow::{LoadError, Workflow, WorkflowFile};
 
 /// Gust: workflow automation for Salesforce, with sandboxed WebAssembly steps.
@@ -154,13 +154,13 @@ fn runner(
     workflow: &Workflow,
     cache_dir: Option<PathBuf>,
     salesforce: Arc<dyn SalesforceApi>,
-) -> anyhow::Result<Runner> {
-    let runtime = StepRuntime::new(RuntimeConfig {
+) -> anyhow::Result<LocalRunner> {
+    let runtime = Sandbox::new(SandboxConfig {
         cache_dir: cache_dir.or_else(default_cache_dir),
         fuel_metering: workflow.uses_fuel(),
-        ..RuntimeConfig::default()
+        ..SandboxConfig::default()
     })?;
-    Ok(Runner::new(
+    Ok(LocalRunner::new(
         Arc::new(runtime),
         salesforce,
         Arc::new(MemoryStateStore::default()),

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::runner::{RunReport, StepReport, StepStatus};
-use crate::wasm::LogSource;
+use crate::model::{LogSource, StepRecord, StepStatus};
+use crate::runtime::RunReport;
 use crate::workflow::Workflow;
 
 pub(super) struct Printer {
@@ -34,7 +34,7 @@ impl Printer {
         }
     }
 
-    pub(super) fn step(&mut self, report: &StepReport) {
+    pub(super) fn step(&mut self, report: &StepRecord) {
         if self.json {
             let mut line = serde_json::to_value(report).unwrap_or_default();
             line["type"] = json!("step");

@@ -149,7 +149,7 @@ impl ServeSettings {
             config.shutdown_grace = grace;
         }
         if let Some(cache_dir) = &self.cache_dir {
-            config.runtime.cache_dir = Some(cache_dir.clone());
+            config.sandbox.cache_dir = Some(cache_dir.clone());
         }
         config.admin_token = self.admin_token.clone();
         config.salesforce = salesforce;

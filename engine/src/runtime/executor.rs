@@ -14,24 +14,24 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::scheduler::{Scheduler, Ticket};
+use super::dispatch::{DispatchQueue, Ticket};
+use super::steps::{Next, PreparedWorkflow, StepRunner, settle};
+use super::walk::{Ending, Position, Walk};
 use super::watchers::Watchers;
 use super::workflows::Workflows;
-use super::{RunId, RunRecord, RunStatus, now};
 use crate::metrics::Metrics;
-use crate::runner::{Next, PreparedWorkflow, Runner, StepReport, StepStatus};
-use crate::state::StateWrite;
+use crate::model::{RunId, RunRecord, RunStatus, StateWrite, StepRecord, now};
 use crate::store::{Store, StoreError, Transition};
 
 /// A step record and its position among the run's records.
-type StepWrite = (usize, StepReport);
+type StepWrite = (usize, StepRecord);
 
 /// The executor and what it shares with the triggers and the admin API.
 pub(crate) struct Executor {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) runner: Runner,
+    pub(crate) runner: StepRunner,
     pub(crate) workflows: Workflows,
-    pub(crate) scheduler: Scheduler,
+    pub(crate) queue: DispatchQueue,
     pub(crate) watchers: Watchers,
     pub(crate) metrics: Metrics,
     /// The most runs running at once.
@@ -89,7 +89,7 @@ impl Executor {
         let mut resumed = 0;
         for run in queued {
             if workflows.ready.contains_key(&run.workflow) {
-                self.scheduler.enqueue(run.id, &run.workflow, run.due_at);
+                self.queue.enqueue(run.id, &run.workflow, run.due_at);
                 resumed += 1;
             }
         }
@@ -106,7 +106,7 @@ impl Executor {
     ) {
         loop {
             while let Some(ticket) = self
-                .scheduler
+                .queue
                 .take(self.workers, |workflow| self.limit(workflow))
             {
                 let executor = self.clone();
@@ -116,22 +116,20 @@ impl Executor {
                         () = abort.cancelled() => None,
                         retry = executor.turn(&ticket) => retry,
                     };
-                    executor.scheduler.done(&ticket);
+                    executor.queue.done(&ticket);
                     if let Some(due) = retry {
-                        executor
-                            .scheduler
-                            .enqueue(ticket.run, &ticket.workflow, due);
+                        executor.queue.enqueue(ticket.run, &ticket.workflow, due);
                     }
                 });
             }
             let wait = self
-                .scheduler
+                .queue
                 .next_due()
                 .map(|due| (due - Utc::now()).to_std().unwrap_or_default())
                 .unwrap_or(Duration::from_secs(3600));
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = self.scheduler.changed.notified() => {}
+                () = self.queue.changed.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
         }
@@ -194,7 +192,7 @@ impl Executor {
         if run.status.is_final() {
             return Ok(Turn::Ended(Box::new(run)));
         }
-        // Running is the scheduler's to say; in the store a run between
+        // Running is the dispatch queue's to say; in the store a run between
         // attempts is queued.
         let loaded = stored(&run);
         run.status = RunStatus::Queued;
@@ -210,87 +208,61 @@ impl Executor {
             return Ok(Turn::Parked);
         };
 
-        let mut outputs: HashMap<String, Value> = HashMap::new();
-        let mut previous = event.clone();
-        for (index, step) in prepared.workflow.steps.iter().enumerate() {
-            let position = records
-                .iter()
-                .position(|record| record.step == step.id.as_str());
-            let report = match position.map(|at| &records[at]) {
-                Some(record) if record.status.is_final() => {
-                    let output = record.output.clone().unwrap_or(Value::Null);
-                    match record.status {
-                        StepStatus::Succeeded => {
-                            outputs.insert(step.id.to_string(), output.clone());
-                            previous = output;
-                            continue;
-                        }
-                        StepStatus::Stopped => {
-                            return self
-                                .end_succeeded(loaded, run, output, Some(record.step.clone()), None)
-                                .await;
-                        }
-                        _ => {
-                            let error = failure_summary(record);
-                            return self.end_failed(loaded, run, error, None).await;
-                        }
+        let mut walk = Walk::new(&prepared, &event);
+        // The record of the step just attempted, not yet written: it is
+        // written before the next step starts, or with the run's end.
+        let mut pending: Option<(StepWrite, Vec<StateWrite>)> = None;
+        loop {
+            match walk.next(&records) {
+                Position::Attempt {
+                    index,
+                    slot,
+                    record,
+                } => {
+                    if let Some((step, writes)) = pending.take() {
+                        run.updated_at = now();
+                        self.commit(loaded, &run, Some(step), writes, true).await?;
                     }
-                }
-                Some(record) => record.clone(),
-                None => match Runner::step_input(&prepared, index, &event, &outputs, &previous) {
-                    Ok(input) => StepReport::start(step.id.as_str(), input),
-                    Err(error) => {
-                        let report = StepReport::unresolvable(step.id.as_str(), error);
-                        let error = failure_summary(&report);
-                        let step = Some(((records.len(), report), Vec::new()));
-                        return self.end_failed(loaded, run, error, step).await;
+                    let (record, next, writes) = self.attempt(&prepared, index, record).await;
+                    if let Next::Retry(delay) = next {
+                        let due = now() + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX);
+                        run.status = RunStatus::Retrying;
+                        run.due_at = Some(due);
+                        run.updated_at = now();
+                        self.commit(loaded, &run, Some((slot, record)), writes, true)
+                            .await?;
+                        return Ok(Turn::Retry(due));
                     }
-                },
-            };
-            let slot = position.unwrap_or(records.len());
-            let (report, next, writes) = self.attempt(&prepared, index, report).await;
-            let is_last = index + 1 == prepared.workflow.steps.len();
-            match next {
-                Next::Continue if !is_last => {
-                    let output = report.output.clone().unwrap_or(Value::Null);
-                    run.updated_at = now();
-                    self.commit(loaded, &run, Some((slot, report.clone())), writes, true)
-                        .await?;
+                    pending = Some(((slot, record.clone()), writes));
                     if slot == records.len() {
-                        records.push(report);
+                        records.push(record);
                     } else {
-                        records[slot] = report;
+                        records[slot] = record;
                     }
-                    outputs.insert(step.id.to_string(), output.clone());
-                    previous = output;
                 }
-                Next::Continue | Next::Stop => {
-                    let output = report.output.clone().unwrap_or(Value::Null);
-                    let stopped_by = (next == Next::Stop).then(|| step.id.to_string());
-                    let step_write = Some(((slot, report), writes));
+                Position::Ended(Ending::Succeeded { output, stopped_by }) => {
                     return self
-                        .end_succeeded(loaded, run, output, stopped_by, step_write)
+                        .end_succeeded(loaded, run, output, stopped_by, pending)
                         .await;
                 }
-                Next::Retry(delay) => {
-                    let due = now() + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX);
-                    run.status = RunStatus::Retrying;
-                    run.due_at = Some(due);
-                    run.updated_at = now();
-                    self.commit(loaded, &run, Some((slot, report)), writes, true)
-                        .await?;
-                    return Ok(Turn::Retry(due));
-                }
-                Next::Fail => {
-                    let error = failure_summary(&report);
-                    return self
-                        .end_failed(loaded, run, error, Some(((slot, report), writes)))
-                        .await;
+                Position::Ended(Ending::Failed {
+                    error,
+                    unresolvable,
+                }) => {
+                    let step = match unresolvable {
+                        Some(record) => {
+                            if let Some((step, writes)) = pending.take() {
+                                run.updated_at = now();
+                                self.commit(loaded, &run, Some(step), writes, true).await?;
+                            }
+                            Some(((records.len(), record), Vec::new()))
+                        }
+                        None => pending,
+                    };
+                    return self.end_failed(loaded, run, error, step).await;
                 }
             }
         }
-        // Every step had already finished: only the run's end was lost.
-        self.end_succeeded(loaded, run, previous, None, None).await
     }
 
     /// Makes the next attempt at step `index`.
@@ -298,24 +270,20 @@ impl Executor {
         &self,
         prepared: &PreparedWorkflow,
         index: usize,
-        mut report: StepReport,
-    ) -> (StepReport, Next, Vec<StateWrite>) {
+        mut record: StepRecord,
+    ) -> (StepRecord, Next, Vec<StateWrite>) {
         let step = &prepared.workflow.steps[index];
-        let number = report.attempts.len() as u32 + 1;
-        let mut outcome = self
-            .runner
-            .attempt(prepared, index, &report.input, number)
-            .await;
+        let mut outcome = self.runner.attempt(prepared, index, &record).await;
         let writes = std::mem::take(&mut outcome.state_writes);
         let seconds = outcome.attempt.duration.as_secs_f64();
-        let next = report.settle(outcome, &step.retry);
+        let next = settle(&mut record, outcome, &step.retry);
         self.metrics.step_attempt(
             prepared.workflow.id.as_str(),
             step.id.as_str(),
             seconds,
             matches!(next, Next::Retry(_)),
         );
-        (report, next, writes)
+        (record, next, writes)
     }
 
     async fn end_succeeded(
@@ -382,12 +350,4 @@ impl Executor {
 /// What the store holds of a run's status and due time.
 fn stored(run: &RunRecord) -> (RunStatus, Option<DateTime<Utc>>) {
     (run.status, run.due_at)
-}
-
-fn failure_summary(report: &StepReport) -> String {
-    let message = report
-        .error
-        .as_ref()
-        .map_or("failed", |error| error.message.as_str());
-    format!("step `{}` failed: {message}", report.step)
 }

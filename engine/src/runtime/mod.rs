@@ -1,12 +1,17 @@
-//! The durable side of running workflows: run records, the queue in front
-//! of the store, the executor with its retries, and the loaded workflows.
+//! Running workflows: step attempts in the sandbox ([`StepRunner`]), the
+//! one walk over a run's steps, the durable executor with its queue and
+//! retries, the in-process runner of `gust run` ([`LocalRunner`]), and the
+//! loaded workflows.
 
+pub(crate) mod dispatch;
 pub(crate) mod executor;
-mod run;
-pub(crate) mod scheduler;
+mod local;
+mod steps;
+mod walk;
 pub(crate) mod watchers;
 mod workflows;
 
-pub use run::{RunId, RunRecord, RunStatus, now};
+pub use local::{LocalRunner, RunReport};
+pub use steps::{PreparedWorkflow, StepRunner};
 pub(crate) use workflows::Workflows;
 pub use workflows::{InvalidWorkflow, WorkflowSet};

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-use super::{RunId, RunRecord};
+use crate::model::{RunId, RunRecord};
 
 /// Who waits for which run.
 #[derive(Default)]

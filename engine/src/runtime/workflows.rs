@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-use crate::runner::{PreparedWorkflow, Runner};
+use super::steps::{PreparedWorkflow, StepRunner};
 use crate::workflow::{LoadError, WorkflowFile};
 
 /// A workflow file that could not be loaded, and why.
@@ -33,7 +33,7 @@ impl WorkflowSet {
     /// Loads every `*.json` file in `dir`, in name order. A file that fails
     /// is recorded and the others still load; a second file with an id
     /// already loaded fails.
-    pub fn load_dir(dir: &Path, runner: &Runner) -> std::io::Result<Self> {
+    pub fn load_dir(dir: &Path, runner: &StepRunner) -> std::io::Result<Self> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
             .filter_map(|entry| entry.ok().map(|entry| entry.path()))
             .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
@@ -52,7 +52,7 @@ impl WorkflowSet {
         Ok(set)
     }
 
-    fn add(&mut self, path: &Path, runner: &Runner) -> Result<(), Vec<String>> {
+    fn add(&mut self, path: &Path, runner: &StepRunner) -> Result<(), Vec<String>> {
         let file = WorkflowFile::load(path).map_err(|error| match error {
             LoadError::Invalid { errors, .. } => errors.iter().map(|e| e.to_string()).collect(),
             error => vec![error.to_string()],

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{error, not_accepted};
 use crate::Engine;
-use crate::runtime::{RunId, RunStatus};
+use crate::model::{RunId, RunStatus};
 use crate::store::RunQuery;
 
 /// The default page size of `GET /api/runs`.
@@ -129,7 +129,7 @@ pub(super) async fn run(State(engine): State<Engine>, Path(run_id): Path<String>
         Ok(id) => id,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    match engine.run(id) {
+    match engine.run_detail(id) {
         Ok(Some(detail)) => axum::Json(detail).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no run `{id}` is stored")),
         Err(store_error) => error(StatusCode::SERVICE_UNAVAILABLE, store_error),

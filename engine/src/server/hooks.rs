@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{error, not_accepted};
 use crate::Engine;
-use crate::runtime::{RunRecord, RunStatus};
+use crate::model::{RunRecord, RunStatus};
 use crate::store::Accepted;
 use crate::trigger::webhook::{self, Refusal};
 use crate::workflow::{Respond, Trigger};

@@ -9,6 +9,7 @@ mod document;
 mod keys;
 mod open_runs;
 mod sled_store;
+mod state;
 mod writer;
 
 use async_trait::async_trait;
@@ -16,11 +17,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::runner::StepReport;
-pub use crate::runtime::RunId;
-use crate::runtime::{RunRecord, RunStatus};
-use crate::state::{StateStore, StateWrite};
+use crate::model::{RunId, RunRecord, RunStatus, StateWrite, StepRecord};
 pub use sled_store::SledStore;
+pub use state::{
+    MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryStateStore, StateError, StateRefusal, StateStore,
+    StepState,
+};
 
 /// A store operation failed. Nothing it was asked to write is acknowledged.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -42,7 +44,7 @@ pub struct RunDetail {
     /// Its trigger event.
     pub event: Value,
     /// Its steps, in the order they ran.
-    pub steps: Vec<StepReport>,
+    pub steps: Vec<StepRecord>,
 }
 
 /// A run to store, with its trigger event.
@@ -82,7 +84,7 @@ pub struct Transition {
     /// The run's new record.
     pub run: RunRecord,
     /// Step number `.0`'s new record.
-    pub step: Option<(usize, StepReport)>,
+    pub step: Option<(usize, StepRecord)>,
     /// The state writes to apply with it.
     pub state_writes: Vec<StateWrite>,
 }

@@ -20,8 +20,9 @@ use super::{
     Accepted, NewRun, QueuedRun, RunDetail, RunId, RunPage, RunQuery, Store, StoreError,
     Transition, keys,
 };
-use crate::runtime::{RunRecord, RunStatus};
-use crate::state::{StateError, StateStore, StateWrite};
+use crate::model::StateWrite;
+use crate::model::{RunRecord, RunStatus};
+use crate::store::{StateError, StateStore};
 
 /// How long opening a store waits for its file lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::cadence::Cadence;
 use super::timers::{StatusCell, pause, sleep_until};
 use crate::Engine;
-use crate::runtime::now;
+use crate::model::now;
 use crate::workflow::{DEFAULT_MAX_CATCH_UP, MissedFires, ScheduleTrigger};
 
 /// A wake this late means the process (or the machine) was stopped: the

@@ -11,10 +11,11 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::bindings::gust::step::{log, salesforce, state, types};
 use super::capture::CapturedOutput;
 use super::limits::StepLimiter;
-use super::logs::{LogBuffer, LogLevel, LogSource};
+use super::log_buffer::LogBuffer;
 use super::query_access::{self, QueryRefusal};
+use crate::model::{LogLevel, LogSource};
 use crate::salesforce::{SalesforceApi, SalesforceError, WriteOperation, WriteOptions};
-use crate::state::StepState;
+use crate::store::StepState;
 use crate::workflow::{Access, Permissions};
 
 /// What an invocation may reach: the step's grants, its Salesforce
@@ -333,7 +334,11 @@ impl state::Host for StepHost {
     }
 
     fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), String>> {
-        Ok(self.context.state.set(&key, value))
+        Ok(self
+            .context
+            .state
+            .set(&key, value)
+            .map_err(|refusal| refusal.to_string()))
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<()> {

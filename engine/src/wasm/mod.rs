@@ -1,8 +1,8 @@
-//! The sandboxed step runtime (wasmtime 48, component model).
+//! The sandbox steps run in (wasmtime 48, component model).
 //!
-//! - [`StepRuntime`]: the engine, configured once; [`StepRuntime::load`]
+//! - [`Sandbox`]: the engine, configured once; [`Sandbox::load`]
 //!   compiles a component once per content hash (kept in memory and on
-//!   disk); [`StepRuntime::invoke`] runs it in a fresh store.
+//!   disk); [`Sandbox::invoke`] runs it in a fresh store.
 //! - Limits per invocation ([`StepLimits`]): memory, wall-clock time (epoch
 //!   interruption plus a timeout around host calls), optional fuel.
 //! - WASI is locked down: no files, no environment, no sockets; stdout and
@@ -16,14 +16,14 @@ mod error;
 mod host;
 mod invocation;
 mod limits;
-mod logs;
+mod log_buffer;
 mod query_access;
-mod runtime;
+mod sandbox;
 
 pub use cache::StepComponent;
 pub use error::{Error, Result};
 pub use host::{InvocationContext, MAX_OUTPUT_BYTES};
-pub use invocation::{FailureKind, Flow, Invocation, StepFailure, StepSuccess};
+pub use invocation::{Flow, Invocation, StepSuccess};
 pub use limits::StepLimits;
-pub use logs::{LogLevel, LogLine, LogSource, MAX_LOG_BYTES, MAX_LOG_LINES};
-pub use runtime::{RuntimeConfig, StepRuntime, wasmtime_config};
+pub use log_buffer::{MAX_LOG_BYTES, MAX_LOG_LINES};
+pub use sandbox::{Sandbox, SandboxConfig, wasmtime_config};

@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
     let run_id = accepted.run().id;
     let ended = engine.wait(run_id, Duration::from_secs(10)).await?;
     println!("run {run_id}: {:?}", ended.map(|run| run.status));
-    if let Some(detail) = engine.run(run_id)? {
+    if let Some(detail) = engine.run_detail(run_id)? {
         println!("{}", serde_json::to_string_pretty(&detail)?);
     }
 

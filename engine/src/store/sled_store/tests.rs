@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::runtime::{RunStatus, now};
+use crate::model::{RunStatus, now};
 
 fn store() -> (tempfile::TempDir, SledStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -10,7 +10,7 @@ fn store() -> (tempfile::TempDir, SledStore) {
 }
 
 /// A run's step records; none for a run not stored.
-fn steps(store: &SledStore, id: RunId) -> Vec<crate::runner::StepReport> {
+fn steps(store: &SledStore, id: RunId) -> Vec<crate::model::StepRecord> {
     store
         .detail(id)
         .unwrap()
@@ -89,7 +89,7 @@ async fn a_transition_moves_the_run_between_indexes_and_out_of_the_queue() {
     record.status = RunStatus::Failed;
     record.due_at = None;
     record.finished_at = Some(now());
-    let step = crate::runner::StepReport::start("score", json!({}));
+    let step = crate::model::StepRecord::start("score", json!({}));
     let transition = Transition {
         previous: (RunStatus::Queued, run_due),
         run: record.clone(),
@@ -186,7 +186,7 @@ async fn pruning_removes_old_finished_runs_and_keeps_unfinished_ones() {
             Transition {
                 previous,
                 run: record.clone(),
-                step: Some((0, crate::runner::StepReport::start("a", json!(null)))),
+                step: Some((0, crate::model::StepRecord::start("a", json!(null)))),
                 state_writes: Vec::new(),
             },
             false,
@@ -233,7 +233,7 @@ async fn finish(store: &SledStore, record: &RunRecord) {
     let transition = Transition {
         previous: (record.status, record.due_at),
         run: ended,
-        step: Some((0, crate::runner::StepReport::start("a", json!(null)))),
+        step: Some((0, crate::model::StepRecord::start("a", json!(null)))),
         state_writes: Vec::new(),
     };
     store.transition(transition, true).await.unwrap();
@@ -284,7 +284,7 @@ async fn a_run_given_a_due_time_waits_in_the_queue_until_it_ends() {
     let mut retrying = run.record.clone();
     retrying.status = RunStatus::Retrying;
     retrying.due_at = Some(now() + chrono::TimeDelta::seconds(30));
-    let step = crate::runner::StepReport::start("a", json!(1));
+    let step = crate::model::StepRecord::start("a", json!(1));
     store
         .transition(
             Transition {

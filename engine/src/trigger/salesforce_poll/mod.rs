@@ -29,7 +29,7 @@ use super::cadence::Cadence;
 use super::timers::{StatusCell, sleep_until};
 use crate::Engine;
 use crate::SubmitError;
-use crate::runtime::now;
+use crate::model::now;
 use crate::salesforce::{SalesforceApi, SalesforceError};
 use crate::store::StoreError;
 use crate::workflow::{Backfill, SalesforcePollTrigger};

@@ -17,17 +17,17 @@ use super::bindings::gust::step::types::Flow as WitFlow;
 use super::cache::{ComponentCache, StepComponent};
 use super::error::{Error, Result};
 use super::host::{InvocationContext, StepHost};
-use super::invocation::{FailureKind, Flow, Invocation, StepFailure, StepSuccess};
+use super::invocation::{Flow, Invocation, StepSuccess};
 use super::limits::StepLimits;
-use super::logs::LogSource;
+use crate::model::{FailureKind, LogSource, StepFailure};
 use crate::workflow::MAX_MEMORY_MB;
 
 /// How often the epoch advances: the granularity of time limits.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// How the step runtime is set up.
+/// How the sandbox is set up.
 #[derive(Debug, Clone)]
-pub struct RuntimeConfig {
+pub struct SandboxConfig {
     /// Where precompiled components are kept across restarts; `None` keeps
     /// them in memory only.
     pub cache_dir: Option<PathBuf>,
@@ -38,7 +38,7 @@ pub struct RuntimeConfig {
     pub fuel_metering: bool,
 }
 
-impl Default for RuntimeConfig {
+impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             cache_dir: None,
@@ -49,7 +49,7 @@ impl Default for RuntimeConfig {
 }
 
 /// Runs step components in a sandbox. Cheap to share behind an `Arc`.
-pub struct StepRuntime {
+pub struct Sandbox {
     engine: Engine,
     linker: Linker<StepHost>,
     cache: ComponentCache,
@@ -57,13 +57,13 @@ pub struct StepRuntime {
     fuel_metering: bool,
 }
 
-impl StepRuntime {
+impl Sandbox {
     /// Sets up the engine, the linker and the epoch ticker.
     ///
     /// The pooling allocator reserves address space up front; where that is
     /// not possible (a `ulimit -v`, a small address space) the runtime falls
     /// back to allocating on demand.
-    pub fn new(config: RuntimeConfig) -> Result<Self> {
+    pub fn new(config: SandboxConfig) -> Result<Self> {
         let engine = match Engine::new(&wasmtime_config(&config)) {
             Ok(engine) => engine,
             Err(error) => {
@@ -168,11 +168,11 @@ impl StepRuntime {
     }
 }
 
-/// The wasmtime configuration of a step runtime: epoch interruption, fuel
+/// The wasmtime configuration of the sandbox: epoch interruption, fuel
 /// when metered, and the pooling allocator sized for `max_instances`.
 /// Public so that benchmarks can measure raw wasmtime with the very same
 /// settings.
-pub fn wasmtime_config(config: &RuntimeConfig) -> Config {
+pub fn wasmtime_config(config: &SandboxConfig) -> Config {
     let instances = config.max_instances.max(1);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(instances)
@@ -197,7 +197,7 @@ pub fn wasmtime_config(config: &RuntimeConfig) -> Config {
 }
 
 /// The settings every step engine has, pooled or not.
-fn base_config(config: &RuntimeConfig) -> Config {
+fn base_config(config: &SandboxConfig) -> Config {
     let mut c = Config::new();
     c.epoch_interruption(true);
     c.consume_fuel(config.fuel_metering);

@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::model::StateWrite;
+
 /// The longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 256;
 /// The largest value, in bytes of JSON text.
@@ -20,15 +22,19 @@ pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 #[error("the state store failed: {0}")]
 pub struct StateError(pub String);
 
-/// One write to the state: a value stored or removed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateWrite {
-    /// `workflow/step`.
-    pub scope: String,
-    /// The key.
-    pub key: String,
-    /// The new value, or `None` to remove the key.
-    pub value: Option<String>,
+/// Why a step's state write was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateRefusal {
+    /// The key is empty or too long.
+    #[error("a state key is 1 to {MAX_KEY_BYTES} bytes, not {0}")]
+    KeyLength(usize),
+    /// The value is too large.
+    #[error("a state value is at most {MAX_VALUE_BYTES} bytes, not {0}")]
+    ValueTooLarge(usize),
+    /// The value is not JSON text.
+    #[error("a state value must be JSON")]
+    NotJson,
 }
 
 /// Where step state lives.
@@ -94,21 +100,15 @@ impl StepState {
     }
 
     /// Stores `value` under `key`, or says why it cannot.
-    pub fn set(&self, key: &str, value: String) -> Result<(), String> {
+    pub fn set(&self, key: &str, value: String) -> Result<(), StateRefusal> {
         if key.is_empty() || key.len() > MAX_KEY_BYTES {
-            return Err(format!(
-                "a state key is 1 to {MAX_KEY_BYTES} bytes, not {}",
-                key.len()
-            ));
+            return Err(StateRefusal::KeyLength(key.len()));
         }
         if value.len() > MAX_VALUE_BYTES {
-            return Err(format!(
-                "a state value is at most {MAX_VALUE_BYTES} bytes, not {}",
-                value.len()
-            ));
+            return Err(StateRefusal::ValueTooLarge(value.len()));
         }
         if serde_json::from_str::<serde_json::Value>(&value).is_err() {
-            return Err("a state value must be JSON".to_owned());
+            return Err(StateRefusal::NotJson);
         }
         self.push(key, Some(value));
         Ok(())

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use super::RunId;
+use crate::model::RunId;
 
 /// A run to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,13 +35,13 @@ struct Queues {
 
 /// The in-memory queue in front of the store's.
 #[derive(Default)]
-pub(crate) struct Scheduler {
+pub(crate) struct DispatchQueue {
     queues: Mutex<Queues>,
     /// Woken when a run is added or one ends.
     pub(crate) changed: Notify,
 }
 
-impl Scheduler {
+impl DispatchQueue {
     /// Adds a run due at `due`; a run already known is left as it is.
     pub(crate) fn enqueue(&self, run: RunId, workflow: &str, due: DateTime<Utc>) {
         let mut queues = self.lock();
@@ -89,7 +89,7 @@ impl Scheduler {
         None
     }
 
-    /// A run started by [`Scheduler::take`] stopped running.
+    /// A run started by [`DispatchQueue::take`] stopped running.
     pub(crate) fn done(&self, ticket: &Ticket) {
         let mut queues = self.lock();
         if let Some(running) = queues.running.get_mut(&ticket.workflow) {
@@ -157,61 +157,61 @@ mod tests {
 
     use super::*;
 
-    fn take_all(scheduler: &Scheduler, workers: usize, limit: usize) -> Vec<Ticket> {
-        std::iter::from_fn(|| scheduler.take(workers, |_| limit)).collect()
+    fn take_all(queue: &DispatchQueue, workers: usize, limit: usize) -> Vec<Ticket> {
+        std::iter::from_fn(|| queue.take(workers, |_| limit)).collect()
     }
 
     #[test]
     fn workflows_take_turns_and_each_keeps_its_order() {
-        let scheduler = Scheduler::default();
+        let queue = DispatchQueue::default();
         let a: Vec<RunId> = (0..3).map(|_| RunId::new()).collect();
         let b = RunId::new();
         for run in &a {
-            scheduler.enqueue(*run, "a", Utc::now());
+            queue.enqueue(*run, "a", Utc::now());
         }
-        scheduler.enqueue(b, "b", Utc::now());
-        let order: Vec<RunId> = take_all(&scheduler, 10, 10).iter().map(|t| t.run).collect();
+        queue.enqueue(b, "b", Utc::now());
+        let order: Vec<RunId> = take_all(&queue, 10, 10).iter().map(|t| t.run).collect();
         assert_eq!(order, vec![a[0], b, a[1], a[2]]);
     }
 
     #[test]
     fn a_workflow_at_its_limit_waits_while_others_run() {
-        let scheduler = Scheduler::default();
+        let queue = DispatchQueue::default();
         for _ in 0..3 {
-            scheduler.enqueue(RunId::new(), "busy", Utc::now());
+            queue.enqueue(RunId::new(), "busy", Utc::now());
         }
         let other = RunId::new();
-        scheduler.enqueue(other, "other", Utc::now());
-        let taken = take_all(&scheduler, 10, 1);
+        queue.enqueue(other, "other", Utc::now());
+        let taken = take_all(&queue, 10, 1);
         assert_eq!(taken.len(), 2);
         assert_eq!(taken[1].run, other);
-        assert!(scheduler.is_running(taken[0].run));
-        scheduler.done(&taken[0]);
-        assert!(!scheduler.is_running(taken[0].run));
-        assert_eq!(take_all(&scheduler, 10, 1).len(), 1);
-        assert_eq!(scheduler.counts(), (1, 2));
+        assert!(queue.is_running(taken[0].run));
+        queue.done(&taken[0]);
+        assert!(!queue.is_running(taken[0].run));
+        assert_eq!(take_all(&queue, 10, 1).len(), 1);
+        assert_eq!(queue.counts(), (1, 2));
     }
 
     #[test]
     fn the_worker_count_bounds_all_running_runs() {
-        let scheduler = Scheduler::default();
+        let queue = DispatchQueue::default();
         for workflow in ["a", "b", "c"] {
-            scheduler.enqueue(RunId::new(), workflow, Utc::now());
+            queue.enqueue(RunId::new(), workflow, Utc::now());
         }
-        assert_eq!(take_all(&scheduler, 2, 10).len(), 2);
+        assert_eq!(take_all(&queue, 2, 10).len(), 2);
     }
 
     #[test]
     fn a_delayed_run_waits_until_it_is_due_and_a_known_run_is_not_added_twice() {
-        let scheduler = Scheduler::default();
+        let queue = DispatchQueue::default();
         let run = RunId::new();
         let due = Utc::now() + TimeDelta::milliseconds(50);
-        scheduler.enqueue(run, "a", due);
-        scheduler.enqueue(run, "a", Utc::now());
-        assert_eq!(scheduler.take(10, |_| 10), None);
-        assert_eq!(scheduler.next_due(), Some(due));
+        queue.enqueue(run, "a", due);
+        queue.enqueue(run, "a", Utc::now());
+        assert_eq!(queue.take(10, |_| 10), None);
+        assert_eq!(queue.next_due(), Some(due));
         std::thread::sleep(std::time::Duration::from_millis(60));
-        assert_eq!(scheduler.take(10, |_| 10).map(|t| t.run), Some(run));
-        assert_eq!(scheduler.take(10, |_| 10), None);
+        assert_eq!(queue.take(10, |_| 10).map(|t| t.run), Some(run));
+        assert_eq!(queue.take(10, |_| 10), None);
     }
 }

@@ -1,4 +1,4 @@
-//! The durable record of a run: its id, status and timestamps.
+//! A run as stored: its id, status and timestamps.
 
 use std::fmt;
 use std::str::FromStr;
@@ -41,13 +41,18 @@ impl fmt::Display for RunId {
     }
 }
 
-impl FromStr for RunId {
-    type Err = String;
+/// A text is not a run id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a run id")]
+pub struct InvalidRunId(String);
 
-    fn from_str(text: &str) -> Result<Self, String> {
+impl FromStr for RunId {
+    type Err = InvalidRunId;
+
+    fn from_str(text: &str) -> Result<Self, InvalidRunId> {
         uuid::Uuid::parse_str(text)
             .map(Self)
-            .map_err(|_| format!("`{text}` is not a run id"))
+            .map_err(|_| InvalidRunId(text.to_owned()))
     }
 }
 
@@ -94,18 +99,19 @@ impl RunStatus {
     }
 }
 
-impl FromStr for RunStatus {
-    type Err = String;
+/// A text is not a run status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a run status (queued, running, retrying, succeeded, failed)")]
+pub struct InvalidRunStatus(String);
 
-    fn from_str(text: &str) -> Result<Self, String> {
+impl FromStr for RunStatus {
+    type Err = InvalidRunStatus;
+
+    fn from_str(text: &str) -> Result<Self, InvalidRunStatus> {
         Self::ALL
             .into_iter()
             .find(|status| status.as_str() == text)
-            .ok_or_else(|| {
-                format!(
-                    "`{text}` is not a run status (queued, running, retrying, succeeded, failed)"
-                )
-            })
+            .ok_or_else(|| InvalidRunStatus(text.to_owned()))
     }
 }
 

@@ -1,0 +1,22 @@
+//! What a run is: its id and status, and the records of its steps, their
+//! attempts, logs, failures, state writes and Salesforce calls.
+//!
+//! This is the bottom layer. It imports nothing of Gust's own, so the store
+//! (any backend), the executor, the sandbox, the HTTP API and the CLI all
+//! speak of runs in these types, and a change to what is stored is made here
+//! once.
+
+mod call;
+mod failure;
+mod log;
+mod run;
+mod state;
+mod step;
+
+pub use call::{CallOperation, CallOutcome, SalesforceCall};
+pub use failure::{FailureKind, StepFailure};
+pub use log::{LogLevel, LogLine, LogSource};
+pub use run::{InvalidRunId, InvalidRunStatus, RunId, RunRecord, RunStatus, now};
+pub use state::StateWrite;
+pub(crate) use step::millis;
+pub use step::{Attempt, StepRecord, StepStatus};

@@ -1,0 +1,272 @@
+//! Making one attempt at one step: the workflow's components compiled
+//! ([`PreparedWorkflow`]), an attempt run in the sandbox with the step's
+//! permissions and state ([`StepRunner::attempt`]), and its outcome settled
+//! into the step's record under the step's retry policy ([`settle`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::{Attempt, StateWrite, StepFailure, StepRecord, StepStatus, now};
+use crate::salesforce::SalesforceApi;
+use crate::store::{StateStore, StepState};
+use crate::wasm::{Flow, InvocationContext, Sandbox, StepComponent, StepLimits, StepSuccess};
+use crate::workflow::{Permissions, RetryPolicy, ValidationError, Workflow, WorkflowFile};
+
+/// A workflow whose components are compiled and ready.
+#[derive(Clone)]
+pub struct PreparedWorkflow {
+    /// The definition.
+    pub workflow: Arc<Workflow>,
+    steps: Arc<[PreparedStep]>,
+}
+
+#[derive(Clone)]
+struct PreparedStep {
+    component: StepComponent,
+    limits: StepLimits,
+    permissions: Arc<Permissions>,
+}
+
+/// Makes step attempts against one sandbox, Salesforce connection and
+/// state store.
+#[derive(Clone)]
+pub struct StepRunner {
+    sandbox: Arc<Sandbox>,
+    salesforce: Arc<dyn SalesforceApi>,
+    state: Arc<dyn StateStore>,
+}
+
+/// What follows an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Run the next step.
+    Continue,
+    /// End the run successfully.
+    Stop,
+    /// Attempt the step again after this delay.
+    Retry(Duration),
+    /// End the run as failed.
+    Fail,
+}
+
+/// One attempt's record, result and state writes.
+#[derive(Debug)]
+pub(crate) struct AttemptOutcome {
+    /// Its record.
+    pub(crate) attempt: Attempt,
+    /// What the step returned, or why it failed.
+    pub(crate) result: Result<StepSuccess, StepFailure>,
+    /// The state writes it made, to commit with its record.
+    pub(crate) state_writes: Vec<StateWrite>,
+}
+
+impl StepRunner {
+    /// A runner over these services.
+    pub fn new(
+        sandbox: Arc<Sandbox>,
+        salesforce: Arc<dyn SalesforceApi>,
+        state: Arc<dyn StateStore>,
+    ) -> Self {
+        Self {
+            sandbox,
+            salesforce,
+            state,
+        }
+    }
+
+    /// The state store attempts read from.
+    pub(crate) fn state(&self) -> &Arc<dyn StateStore> {
+        &self.state
+    }
+
+    /// Loads every step's component; a module that is missing, is not a
+    /// component, or does not fit the step world is reported at its step's
+    /// `uses`, with every other such problem.
+    pub fn prepare(&self, file: &WorkflowFile) -> Result<PreparedWorkflow, Vec<ValidationError>> {
+        let mut steps = Vec::new();
+        let mut errors = Vec::new();
+        for (index, step) in file.workflow.steps.iter().enumerate() {
+            let path = format!("steps[{index}].uses");
+            let loaded = file
+                .module(step)
+                .read()
+                .and_then(|wasm| self.sandbox.load(&wasm).map_err(|e| e.to_string()));
+            if step.fuel.is_some() && !self.sandbox.meters_fuel() {
+                errors.push(ValidationError::new(
+                    format!("steps[{index}].fuel"),
+                    "this Gust runs without fuel metering; remove `fuel` or enable metering",
+                ));
+            }
+            match loaded {
+                Ok(component) => steps.push(PreparedStep {
+                    component,
+                    limits: StepLimits::of(step),
+                    permissions: Arc::new(step.permissions.clone()),
+                }),
+                Err(message) => errors.push(ValidationError::new(
+                    path,
+                    format!("`{}`: {message}", step.uses),
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(PreparedWorkflow {
+                workflow: Arc::new(file.workflow.clone()),
+                steps: steps.into(),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Makes the next attempt at step number `index` of `record`.
+    pub(crate) async fn attempt(
+        &self,
+        prepared: &PreparedWorkflow,
+        index: usize,
+        record: &StepRecord,
+    ) -> AttemptOutcome {
+        let workflow = &prepared.workflow;
+        let step = &workflow.steps[index];
+        let prepared_step = &prepared.steps[index];
+        let number = record.next_attempt();
+        let state = StepState::new(self.state.clone(), workflow.id.as_str(), step.id.as_str());
+        let context = InvocationContext {
+            step_id: step.id.to_string(),
+            permissions: prepared_step.permissions.clone(),
+            salesforce: self.salesforce.clone(),
+            state: state.clone(),
+        };
+        let started_at = now();
+        let invocation = self
+            .sandbox
+            .invoke(
+                &prepared_step.component,
+                &record.input,
+                &prepared_step.limits,
+                context,
+            )
+            .await;
+        if let Err(failure) = &invocation.result {
+            tracing::debug!(workflow = %workflow.id, step = %step.id, attempt = number, error = %failure, "Step attempt failed.");
+        }
+        AttemptOutcome {
+            attempt: Attempt {
+                number,
+                started_at,
+                duration: invocation.duration,
+                error: invocation.result.as_ref().err().cloned(),
+                logs: invocation.logs,
+                calls: Vec::new(),
+            },
+            result: invocation.result,
+            state_writes: state.take_writes(),
+        }
+    }
+}
+
+/// Records `outcome` in `record` and says what follows it under `retry`.
+pub(crate) fn settle(
+    record: &mut StepRecord,
+    outcome: AttemptOutcome,
+    retry: &RetryPolicy,
+) -> Next {
+    let number = outcome.attempt.number;
+    record.attempts.push(outcome.attempt);
+    let finished = now();
+    // The timestamps are kept to the millisecond; a step faster than that
+    // still took the time its attempts measured.
+    let wall = (finished - record.started_at).to_std().unwrap_or_default();
+    let attempts: Duration = record.attempts.iter().map(|attempt| attempt.duration).sum();
+    record.duration = wall.max(attempts);
+    let next = match outcome.result {
+        Ok(success) => {
+            record.output = Some(success.output);
+            record.error = None;
+            match success.flow {
+                Flow::Continue => (StepStatus::Succeeded, Next::Continue),
+                Flow::Stop => (StepStatus::Stopped, Next::Stop),
+            }
+        }
+        Err(failure) => {
+            let retry_after = (failure.retryable && number < retry.max_attempts)
+                .then(|| retry.backoff(number + 1));
+            record.error = Some(failure);
+            match retry_after {
+                Some(delay) => (StepStatus::Retrying, Next::Retry(delay)),
+                None => (StepStatus::Failed, Next::Fail),
+            }
+        }
+    };
+    record.status = next.0;
+    record.finished_at = record.status.is_final().then_some(finished);
+    next.1
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::FailureKind;
+
+    fn outcome(duration: Duration, result: Result<StepSuccess, StepFailure>) -> AttemptOutcome {
+        AttemptOutcome {
+            attempt: Attempt {
+                number: 1,
+                started_at: now(),
+                duration,
+                error: result.as_ref().err().cloned(),
+                logs: Vec::new(),
+                calls: Vec::new(),
+            },
+            result,
+            state_writes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_step_faster_than_a_millisecond_still_reports_its_time() {
+        let mut record = StepRecord::start("quick", json!({}));
+        let success = StepSuccess {
+            output: json!({ "ok": true }),
+            flow: Flow::Continue,
+        };
+        let next = settle(
+            &mut record,
+            outcome(Duration::from_micros(300), Ok(success)),
+            &RetryPolicy::default(),
+        );
+        assert_eq!(next, Next::Continue);
+        assert_eq!(record.status, StepStatus::Succeeded);
+        assert!(record.duration >= Duration::from_micros(300));
+        assert!(record.finished_at.is_some());
+    }
+
+    #[test]
+    fn a_retryable_failure_waits_for_another_attempt_until_the_last() {
+        let policy = RetryPolicy {
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        };
+        let failure = || StepFailure {
+            kind: FailureKind::Error,
+            message: "busy".to_owned(),
+            retryable: true,
+        };
+        let mut record = StepRecord::start("flaky", json!({}));
+        let next = settle(
+            &mut record,
+            outcome(Duration::from_millis(1), Err(failure())),
+            &policy,
+        );
+        assert!(matches!(next, Next::Retry(_)));
+        assert_eq!(record.status, StepStatus::Retrying);
+        assert_eq!(record.finished_at, None);
+        let mut second = outcome(Duration::from_millis(1), Err(failure()));
+        second.attempt.number = 2;
+        assert_eq!(settle(&mut record, second, &policy), Next::Fail);
+        assert_eq!(record.status, StepStatus::Failed);
+        assert_eq!(record.attempts.len(), 2);
+    }
+}
