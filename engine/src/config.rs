@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::salesforce::{NoConnection, SalesforceApi};
+use crate::salesforce::{NoConnection, SalesforceService};
 use crate::trigger::outbound_message::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::wasm::SandboxConfig;
 
@@ -39,7 +39,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// Where steps' Salesforce calls go: a [`Client`](crate::salesforce::Client),
     /// or [`NoConnection`] (the default).
-    pub salesforce: Arc<dyn SalesforceApi>,
+    pub salesforce: Arc<dyn SalesforceService>,
 }
 
 /// The default `workers`.

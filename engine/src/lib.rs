@@ -23,7 +23,6 @@ mod engine;
 mod metrics;
 pub mod model;
 pub mod runtime;
-pub mod salesforce;
 mod server;
 pub mod store;
 pub mod trigger;
@@ -32,4 +31,7 @@ pub mod workflow;
 
 pub use config::Config;
 pub use engine::{Engine, StartError, SubmitError};
+/// The Salesforce client steps and triggers call Salesforce through (the
+/// `gust-salesforce` crate).
+pub use gust_salesforce as salesforce;
 pub use store::RunDetail;

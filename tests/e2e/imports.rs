@@ -4,7 +4,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use gust_engine::model::{LogLevel, LogSource};
 use gust_engine::salesforce::{
-    NoConnection, Result, SalesforceApi, SalesforceError, Upserted, WriteOperation, WriteOptions,
+    NoConnection, Result, SalesforceActions, SalesforceError, Upserted, WriteOperation,
+    WriteOptions,
 };
 use gust_engine::store::{MemoryStateStore, StateStore};
 use gust_engine::wasm::{Invocation, StepLimits};
@@ -37,7 +38,7 @@ impl RecordingSalesforce {
 }
 
 #[async_trait]
-impl SalesforceApi for RecordingSalesforce {
+impl SalesforceActions for RecordingSalesforce {
     async fn query(&self, soql: &str, include_deleted: bool, _: usize) -> Result<String> {
         self.record(format!("query({soql}, {include_deleted})"))?;
         Ok(json!([
@@ -114,7 +115,7 @@ fn limits() -> StepLimits {
 async fn invoke(
     input: &Value,
     permissions: Permissions,
-    salesforce: Arc<dyn SalesforceApi>,
+    salesforce: Arc<dyn SalesforceActions>,
 ) -> Invocation {
     let runtime = runtime();
     let component = runtime.load(&read(guests::MISBEHAVE)).unwrap();
@@ -128,7 +129,7 @@ async fn invoke(
 async fn call_salesforce(
     mut input: Value,
     permissions: &Permissions,
-    salesforce: Arc<dyn SalesforceApi>,
+    salesforce: Arc<dyn SalesforceActions>,
 ) -> Value {
     input["act"] = json!("salesforce");
     let invocation = invoke(&input, permissions.clone(), salesforce).await;
@@ -468,7 +469,7 @@ async fn objects_reached_through_relationships_need_their_own_grant() {
         )
         .await
         .unwrap();
-    let salesforce: Arc<dyn SalesforceApi> = Arc::new(sf.client.clone());
+    let salesforce: Arc<dyn SalesforceActions> = Arc::new(sf.client.clone());
     let parent =
         json!({ "call": "query", "soql": "SELECT c.LastName, c.Account.Name FROM Contact c" });
     let contact_only = grants(json!({ "read": ["Contact"] }));

@@ -3,7 +3,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gust_engine::salesforce::{
-    Auth, Client, Connection, RetryPolicy, SalesforceError, Secret, WriteOperation, WriteOptions,
+    Auth, CallRetryPolicy, Client, Connection, SalesforceError, Secret, WriteOperation,
+    WriteOptions,
 };
 use serde_json::{Value, json};
 use sf_emulator::faults::{Fault, FaultKind};
@@ -17,8 +18,8 @@ pub(crate) struct Sf {
 }
 
 /// A retry policy quick enough for tests.
-fn quick_retries() -> RetryPolicy {
-    RetryPolicy {
+fn quick_retries() -> CallRetryPolicy {
+    CallRetryPolicy {
         max_attempts: 6,
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(100),
@@ -437,7 +438,7 @@ async fn every_grant_logs_in_and_keeps_the_instance_url() {
             client_id: DEFAULT_CLIENT_ID.into(),
             username: sf_emulator::DEFAULT_USERNAME.into(),
             private_key: Secret::new(include_str!(
-                "../../engine/src/salesforce/testdata/jwt-test-key.pem"
+                "../../crates/salesforce/src/testdata/jwt-test-key.pem"
             )),
         },
     );

@@ -6,7 +6,7 @@ pub mod bench;
 
 use std::sync::{Arc, LazyLock};
 
-use gust_engine::salesforce::{Auth, Connection, NoConnection, SalesforceApi, Secret};
+use gust_engine::salesforce::{Auth, Connection, NoConnection, SalesforceActions, Secret};
 use gust_engine::store::{MemoryStateStore, StateStore, StepState};
 use gust_engine::wasm::{InvocationContext, Sandbox, SandboxConfig};
 use gust_engine::workflow::Permissions;
@@ -37,7 +37,7 @@ pub fn runtime() -> Arc<Sandbox> {
 pub fn context(
     step: &str,
     permissions: Permissions,
-    salesforce: Arc<dyn SalesforceApi>,
+    salesforce: Arc<dyn SalesforceActions>,
     state: Arc<dyn StateStore>,
 ) -> InvocationContext {
     InvocationContext {

@@ -11,13 +11,13 @@ use sf_emulator::seed::Seed;
 use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Running};
 
 use crate::salesforce::{
-    Auth, Client, Connection, ConnectionSettings, NoConnection, SalesforceApi, Secret,
+    Auth, Client, Connection, ConnectionSettings, NoConnection, SalesforceService, Secret,
 };
 
 /// Where steps' Salesforce calls go, and the emulator serving them when
 /// no connection is configured (it stops when this is dropped).
 pub(super) struct Salesforce {
-    pub(super) api: Arc<dyn SalesforceApi>,
+    pub(super) api: Arc<dyn SalesforceService>,
     emulator: Option<Running>,
 }
 
@@ -63,7 +63,6 @@ pub(super) async fn connect(
     if !settings.is_empty() {
         let connection = settings
             .resolve()
-            .map_err(anyhow::Error::msg)
             .context("the Salesforce connection is not valid")?;
         eprintln!(
             "Salesforce: {} (API v{}, logging in at {})",
@@ -74,7 +73,7 @@ pub(super) async fn connect(
             connection.api_version,
             connection.login_url
         );
-        let client = Client::new(connection).map_err(anyhow::Error::msg)?;
+        let client = Client::new(connection)?;
         return Ok(Salesforce {
             api: Arc::new(client),
             emulator: None,
@@ -115,7 +114,7 @@ pub(super) async fn connect(
             client_secret: Secret::new(DEFAULT_CLIENT_SECRET),
         },
     );
-    let client = Client::new(connection).map_err(anyhow::Error::msg)?;
+    let client = Client::new(connection)?;
     Ok(Salesforce {
         api: Arc::new(client),
         emulator: Some(running),

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::model::RunStatus;
 use crate::runtime::LocalRunner;
-use crate::salesforce::{NoConnection, SalesforceApi};
+use crate::salesforce::{NoConnection, SalesforceService};
 use crate::store::MemoryStateStore;
 use crate::wasm::{Sandbox, SandboxConfig};
 use crate::workflow::{LoadError, Workflow, WorkflowFile};
@@ -153,7 +153,7 @@ fn default_cache_dir() -> Option<PathBuf> {
 fn runner(
     workflow: &Workflow,
     cache_dir: Option<PathBuf>,
-    salesforce: Arc<dyn SalesforceApi>,
+    salesforce: Arc<dyn SalesforceService>,
 ) -> anyhow::Result<LocalRunner> {
     let runtime = Sandbox::new(SandboxConfig {
         cache_dir: cache_dir.or_else(default_cache_dir),

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::connect::{EmulatorSettings, connect};
 use crate::Engine;
 use crate::config::Config;
-use crate::salesforce::{ConnectionSettings, SalesforceApi};
+use crate::salesforce::{ConnectionSettings, SalesforceService};
 
 /// The settings of `gust serve`. Each is a flag, an environment variable
 /// and a key of `gust.toml`; a flag wins over the environment, which wins
@@ -114,7 +114,7 @@ impl ServeSettings {
 
     /// The Salesforce connection these settings and `GUST_SF_*` configure.
     pub(super) fn connection(&self) -> anyhow::Result<ConnectionSettings> {
-        let env = ConnectionSettings::from_env().map_err(anyhow::Error::msg)?;
+        let env = ConnectionSettings::from_env()?;
         Ok(env.or(self.salesforce.clone().unwrap_or_default()))
     }
 
@@ -125,7 +125,7 @@ impl ServeSettings {
         toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
     }
 
-    fn config(&self, salesforce: Arc<dyn SalesforceApi>) -> Config {
+    fn config(&self, salesforce: Arc<dyn SalesforceService>) -> Config {
         let mut config = Config::new(self.data.clone().unwrap_or_else(|| "gust-data".into()));
         if let Some(workers) = self.workers {
             config.workers = workers;

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::steps::{Next, PreparedWorkflow, StepRunner, settle};
 use super::walk::{Ending, Position, Walk};
 use crate::model::{RunStatus, StepRecord};
-use crate::salesforce::SalesforceApi;
+use crate::salesforce::SalesforceActions;
 use crate::store::StateStore;
 use crate::wasm::Sandbox;
 use crate::workflow::{ValidationError, WorkflowFile};
@@ -47,7 +47,7 @@ impl LocalRunner {
     /// A runner over these services.
     pub fn new(
         sandbox: Arc<Sandbox>,
-        salesforce: Arc<dyn SalesforceApi>,
+        salesforce: Arc<dyn SalesforceActions>,
         state: Arc<dyn StateStore>,
     ) -> Self {
         Self {

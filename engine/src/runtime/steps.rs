@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{Attempt, StateWrite, StepFailure, StepRecord, StepStatus, now};
-use crate::salesforce::SalesforceApi;
+use crate::salesforce::SalesforceActions;
 use crate::store::{StateStore, StepState};
 use crate::wasm::{Flow, InvocationContext, Sandbox, StepComponent, StepLimits, StepSuccess};
 use crate::workflow::{Permissions, RetryPolicy, ValidationError, Workflow, WorkflowFile};
@@ -32,7 +32,7 @@ struct PreparedStep {
 #[derive(Clone)]
 pub struct StepRunner {
     sandbox: Arc<Sandbox>,
-    salesforce: Arc<dyn SalesforceApi>,
+    salesforce: Arc<dyn SalesforceActions>,
     state: Arc<dyn StateStore>,
 }
 
@@ -64,7 +64,7 @@ impl StepRunner {
     /// A runner over these services.
     pub fn new(
         sandbox: Arc<Sandbox>,
-        salesforce: Arc<dyn SalesforceApi>,
+        salesforce: Arc<dyn SalesforceActions>,
         state: Arc<dyn StateStore>,
     ) -> Self {
         Self {

@@ -17,7 +17,7 @@ use gust_outbound::{FaultCode, FieldType, Message, ParseError};
 use serde_json::Value;
 
 use super::webhook::same_secret;
-use crate::salesforce::SalesforceApi;
+use crate::salesforce::SalesforceService;
 use crate::workflow::OutboundMessageTrigger;
 
 /// The default largest message accepted, in bytes: 10 MiB.
@@ -104,7 +104,9 @@ pub fn check_token(
         (None, None) => Ok(()),
         (None, Some(_)) => Err(Refusal::WrongToken),
         (Some(secret), presented) => {
-            let expected = secret.read().map_err(Refusal::MissingSecret)?;
+            let expected = secret
+                .read()
+                .map_err(|error| Refusal::MissingSecret(error.to_string()))?;
             match presented {
                 Some(presented) if same_secret(presented, &expected) => Ok(()),
                 _ => Err(Refusal::WrongToken),
@@ -134,7 +136,7 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
 /// lower-cased name; empty (every field typed by its form) when the
 /// describe cannot be read soon.
 pub async fn field_types(
-    salesforce: &dyn SalesforceApi,
+    salesforce: &dyn SalesforceService,
     sobject: &str,
 ) -> HashMap<String, FieldType> {
     let describe = match tokio::time::timeout(DESCRIBE_WAIT, salesforce.describe(sobject)).await {
@@ -191,7 +193,7 @@ pub fn read(
 pub async fn verify_session(
     trigger: &OutboundMessageTrigger,
     message: &Message,
-    salesforce: &dyn SalesforceApi,
+    salesforce: &dyn SalesforceService,
 ) -> Result<(), Refusal> {
     if !trigger.require_session {
         return Ok(());

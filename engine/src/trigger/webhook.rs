@@ -99,7 +99,9 @@ pub fn sign(key: &[u8], body: &[u8]) -> String {
 }
 
 fn read_secret(secret: &SecretRef) -> Result<String, Refusal> {
-    secret.read().map_err(Refusal::MissingSecret)
+    secret
+        .read()
+        .map_err(|error| Refusal::MissingSecret(error.to_string()))
 }
 
 /// The request's `Idempotency-Key`, if it sent one.

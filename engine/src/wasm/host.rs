@@ -12,9 +12,9 @@ use super::bindings::gust::step::{log, salesforce, state, types};
 use super::capture::CapturedOutput;
 use super::limits::StepLimiter;
 use super::log_buffer::LogBuffer;
-use super::query_access::{self, QueryRefusal};
 use crate::model::{LogLevel, LogSource};
-use crate::salesforce::{SalesforceApi, SalesforceError, WriteOperation, WriteOptions};
+use crate::salesforce::access::{self, QueryRefusal};
+use crate::salesforce::{SalesforceActions, SalesforceError, WriteOperation, WriteOptions};
 use crate::store::StepState;
 use crate::workflow::{Access, Permissions};
 
@@ -27,7 +27,7 @@ pub struct InvocationContext {
     /// What the workflow grants the step.
     pub permissions: Arc<Permissions>,
     /// The connection Salesforce calls go to.
-    pub salesforce: Arc<dyn SalesforceApi>,
+    pub salesforce: Arc<dyn SalesforceActions>,
     /// The step's key-value state.
     pub state: StepState,
 }
@@ -102,11 +102,8 @@ impl StepHost {
     ) -> Result<String, types::SfError> {
         let salesforce = self.salesforce();
         let grants = &self.context.permissions.salesforce;
-        match query_access::check(text, grants, salesforce.as_ref()).await {
+        match access::check_reads(text, grants, salesforce.as_ref()).await {
             Ok(()) => {}
-            Err(QueryRefusal::Malformed(reason)) => {
-                return Err(SalesforceError::new(400, "MALFORMED_QUERY", reason).into());
-            }
             Err(QueryRefusal::Salesforce(error)) => return Err(error.into()),
             Err(QueryRefusal::Denied { sobject, via }) => {
                 let through = via
@@ -118,6 +115,11 @@ impl StepHost {
                 );
                 return self.refuse(message);
             }
+            Err(refusal) => {
+                // The query is not SOQL Gust can read.
+                let message = refusal.to_string();
+                return Err(SalesforceError::new(400, "MALFORMED_QUERY", message).into());
+            }
         }
         // The records are copied into the guest's memory, so they cannot
         // be larger than it.
@@ -125,7 +127,7 @@ impl StepHost {
         Ok(salesforce.query(text, include_deleted, max_bytes).await?)
     }
 
-    fn salesforce(&self) -> Arc<dyn SalesforceApi> {
+    fn salesforce(&self) -> Arc<dyn SalesforceActions> {
         self.context.salesforce.clone()
     }
 }

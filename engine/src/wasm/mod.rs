@@ -17,7 +17,6 @@ mod host;
 mod invocation;
 mod limits;
 mod log_buffer;
-mod query_access;
 mod sandbox;
 
 pub use cache::StepComponent;

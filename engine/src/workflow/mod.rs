@@ -22,6 +22,8 @@ pub mod reference;
 mod trigger;
 mod validate;
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -154,15 +156,14 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The delay before attempt `next_attempt` (2 for the first retry), with
-    /// "equal jitter": between half and all of the exponential delay.
-    pub fn backoff(&self, next_attempt: u32) -> std::time::Duration {
-        let exponent = next_attempt.saturating_sub(2).min(32);
-        let full = self
-            .backoff_ms
-            .saturating_mul(1u64 << exponent)
-            .min(self.max_backoff_ms);
-        let half = full / 2;
-        std::time::Duration::from_millis(half + fastrand::u64(0..=full - half))
+    /// "equal jitter": between half and all of the exponential delay (the
+    /// same [`backoff`](gust_salesforce::backoff()) Salesforce calls wait by).
+    pub fn backoff(&self, next_attempt: u32) -> Duration {
+        gust_salesforce::backoff(
+            Duration::from_millis(self.backoff_ms),
+            Duration::from_millis(self.max_backoff_ms),
+            next_attempt.saturating_sub(1),
+        )
     }
 }
 

@@ -12,6 +12,7 @@
 
 use std::fmt;
 
+use gust_salesforce::access::ReadGrants;
 use serde::{Deserialize, Serialize};
 
 /// Everything a step is granted.
@@ -122,5 +123,15 @@ impl TryFrom<String> for SObjectName {
 impl From<SObjectName> for String {
     fn from(name: SObjectName) -> String {
         name.0
+    }
+}
+
+impl ReadGrants for SalesforcePermissions {
+    fn may_read(&self, sobject: &str) -> bool {
+        self.allows(Access::Read, sobject)
+    }
+
+    fn may_read_all(&self) -> bool {
+        self.read.iter().any(|name| name.as_str() == "*")
     }
 }

@@ -1,6 +1,7 @@
 //! What starts a run. The set of triggers is fixed, so the definition uses an
 //! externally tagged enum: `{"webhook": {...}}`.
 
+pub use gust_salesforce::SecretRef;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -69,72 +70,6 @@ impl Trigger {
                 poll.every
             )),
             Self::Manual(_) => Some("manual".to_owned()),
-        }
-    }
-}
-
-/// A secret kept out of the workflow file: `"env:NAME"` reads the environment
-/// variable `NAME`, `"file:PATH"` reads a file (trailing newline dropped).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum SecretRef {
-    /// An environment variable.
-    Env(String),
-    /// A file.
-    File(String),
-}
-
-impl TryFrom<String> for SecretRef {
-    type Error = String;
-
-    fn try_from(text: String) -> Result<Self, String> {
-        let secret = if let Some(name) = text.strip_prefix("env:") {
-            Self::Env(name.to_owned())
-        } else if let Some(path) = text.strip_prefix("file:") {
-            Self::File(path.to_owned())
-        } else {
-            return Err(
-                "a secret is written `env:NAME` or `file:PATH`, never inline in the workflow"
-                    .to_owned(),
-            );
-        };
-        match &secret {
-            Self::Env(name) | Self::File(name) if name.is_empty() => {
-                Err(format!("`{text}` names no variable or file"))
-            }
-            _ => Ok(secret),
-        }
-    }
-}
-
-impl SecretRef {
-    /// The secret's value: the variable's, or the file's without its
-    /// trailing newline. An unset variable, an unreadable file and an empty
-    /// value are errors that say which.
-    pub fn read(&self) -> Result<String, String> {
-        let value = match self {
-            Self::Env(name) => std::env::var(name)
-                .map_err(|_| format!("environment variable `{name}` is not set"))?,
-            Self::File(path) => std::fs::read_to_string(path)
-                .map_err(|error| format!("cannot read `{path}`: {error}"))?
-                .trim_end_matches(['\n', '\r'])
-                .to_owned(),
-        };
-        if value.is_empty() {
-            return Err(format!(
-                "the secret `{}` is empty",
-                String::from(self.clone())
-            ));
-        }
-        Ok(value)
-    }
-}
-
-impl From<SecretRef> for String {
-    fn from(secret: SecretRef) -> String {
-        match secret {
-            SecretRef::Env(name) => format!("env:{name}"),
-            SecretRef::File(path) => format!("file:{path}"),
         }
     }
 }

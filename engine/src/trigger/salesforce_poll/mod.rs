@@ -30,7 +30,7 @@ use super::timers::{StatusCell, sleep_until};
 use crate::Engine;
 use crate::SubmitError;
 use crate::model::now;
-use crate::salesforce::{SalesforceApi, SalesforceError};
+use crate::salesforce::{SalesforceError, SalesforceService};
 use crate::store::StoreError;
 use crate::workflow::{Backfill, SalesforcePollTrigger};
 
@@ -128,7 +128,7 @@ struct Poller {
     /// Cancels the poll's Salesforce calls; store writes are never cut off.
     stop: CancellationToken,
     engine: Engine,
-    salesforce: Arc<dyn SalesforceApi>,
+    salesforce: Arc<dyn SalesforceService>,
     workflow: String,
     trigger: SalesforcePollTrigger,
     queries: Queries,

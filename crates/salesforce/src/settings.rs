@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::IntoDeserializer as _;
 
-use crate::workflow::SecretRef;
+use crate::secret::{InvalidSecretRef, SecretError, SecretRef};
 
 /// The API version used when none is configured.
 pub const DEFAULT_API_VERSION: &str = "62.0";
@@ -31,6 +31,60 @@ pub const DEFAULT_LOGIN_URL: &str = "https://login.salesforce.com";
 pub const DEFAULT_API_LIMIT_SHARE: f64 = 0.9;
 /// The default number of records above which `write-many` uses Bulk API 2.0.
 pub const DEFAULT_BULK_THRESHOLD: usize = 2_000;
+
+/// A connection's settings do not describe a connection that can work.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No auth method is set.
+    #[error(
+        "salesforce.auth (GUST_SF_AUTH) is not set: use refresh_token, client_credentials, jwt_bearer or access_token"
+    )]
+    NoAuthMethod,
+    /// The auth method is not one Gust knows.
+    #[error(
+        "`{0}` is not an auth method: use refresh_token, client_credentials, jwt_bearer or access_token"
+    )]
+    UnknownAuthMethod(String),
+    /// A setting the auth method needs is not set.
+    #[error("salesforce.{key} ({variable}) is required by auth = {method:?}")]
+    Missing {
+        /// The setting.
+        key: &'static str,
+        /// Its environment variable.
+        variable: &'static str,
+        /// The auth method that needs it.
+        method: AuthMethod,
+    },
+    /// A secret setting could not be read.
+    #[error("salesforce.{key}: {error}")]
+    Secret {
+        /// The setting.
+        key: &'static str,
+        /// Why.
+        error: SecretError,
+    },
+    /// A secret given in the environment as `file:` names no file.
+    #[error(transparent)]
+    SecretRef(#[from] InvalidSecretRef),
+    /// The API version is not `NN.0`.
+    #[error("salesforce.api_version `{0}` is not a version such as {DEFAULT_API_VERSION}")]
+    ApiVersion(String),
+    /// The API limit share is outside (0, 1].
+    #[error("salesforce.api_limit_share must be above 0 and at most 1, not {0}")]
+    ApiLimitShare(f64),
+    /// A URL is not http(s).
+    #[error("`{0}` is not an http(s) URL")]
+    NotHttpUrl(String),
+    /// A variable that holds a number does not.
+    #[error("{variable} is not a number: `{value}`")]
+    NotANumber {
+        /// The variable.
+        variable: &'static str,
+        /// What it holds.
+        value: String,
+    },
+}
 
 /// The `[salesforce]` settings, every one optional until resolved.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -85,7 +139,7 @@ impl From<SecretRef> for SecretSetting {
 }
 
 impl SecretSetting {
-    fn read(self) -> Result<Secret, String> {
+    fn read(self) -> Result<Secret, SecretError> {
         match self {
             Self::Ref(reference) => reference.read().map(Secret),
             Self::Value(secret) => Ok(secret),
@@ -109,12 +163,9 @@ pub enum AuthMethod {
 
 impl AuthMethod {
     /// The method named `text`, as `gust.toml` names it.
-    fn parse(text: &str) -> Result<Self, String> {
-        Self::deserialize(text.into_deserializer()).map_err(|_: serde::de::value::Error| {
-            format!(
-                "`{text}` is not an auth method: use refresh_token, client_credentials, jwt_bearer or access_token"
-            )
-        })
+    fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::deserialize(text.into_deserializer())
+            .map_err(|_: serde::de::value::Error| ConfigError::UnknownAuthMethod(text.to_owned()))
     }
 }
 
@@ -190,15 +241,16 @@ pub struct Connection {
     /// The most records `write-many` sends through sObject Collections.
     pub bulk_threshold: usize,
     /// How calls are retried.
-    pub retry: RetryPolicy,
+    pub retry: CallRetryPolicy,
     /// How long one HTTP request may take.
     pub request_timeout: Duration,
 }
 
-/// How a failed call is retried: exponential backoff with full jitter,
-/// bounded by attempts and by the total time spent waiting.
+/// How a failed call is retried: exponential backoff with equal jitter
+/// ([`backoff`](crate::backoff())), bounded by attempts and by the total time
+/// spent waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub struct CallRetryPolicy {
     /// The most attempts of one call.
     pub max_attempts: u32,
     /// The first backoff.
@@ -209,7 +261,7 @@ pub struct RetryPolicy {
     pub budget: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Default for CallRetryPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 6,
@@ -230,7 +282,7 @@ impl Connection {
             auth,
             api_limit_share: DEFAULT_API_LIMIT_SHARE,
             bulk_threshold: DEFAULT_BULK_THRESHOLD,
-            retry: RetryPolicy::default(),
+            retry: CallRetryPolicy::default(),
             request_timeout: Duration::from_secs(120),
         }
     }
@@ -262,7 +314,7 @@ fn env_name(key: &str) -> &'static str {
 impl ConnectionSettings {
     /// The settings given by `GUST_SF_*` variables of `lookup` (the process
     /// environment in [`ConnectionSettings::from_env`]).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |key: &str| lookup(env_name(key)).filter(|value| !value.is_empty());
         let secret = |key: &str| get(key).map(env_secret);
         Ok(Self {
@@ -284,7 +336,7 @@ impl ConnectionSettings {
     }
 
     /// The settings of the process environment.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
@@ -313,27 +365,20 @@ impl ConnectionSettings {
 
     /// The connection these settings describe, with its secrets read.
     /// Every problem is an error naming the setting and its variable.
-    pub fn resolve(self) -> Result<Connection, String> {
+    pub fn resolve(self) -> Result<Connection, ConfigError> {
         let Some(method) = self.auth else {
-            return Err(format!(
-                "salesforce.auth ({}) is not set: use refresh_token, client_credentials, jwt_bearer or access_token",
-                env_name("auth")
-            ));
+            return Err(ConfigError::NoAuthMethod);
         };
-        let required = |key: &str, value: Option<String>| {
-            value.ok_or_else(|| {
-                format!(
-                    "salesforce.{key} ({}) is required by auth = {method:?}",
-                    env_name(key)
-                )
-            })
-        };
-        let secret = |key: &str, value: Option<SecretSetting>| -> Result<Option<Secret>, String> {
+        let required =
+            |key: &'static str, value: Option<String>| value.ok_or_else(|| missing(key, method));
+        let secret = |key: &'static str,
+                      value: Option<SecretSetting>|
+         -> Result<Option<Secret>, ConfigError> {
             value
                 .map(|setting| {
                     setting
                         .read()
-                        .map_err(|error| format!("salesforce.{key}: {error}"))
+                        .map_err(|error| ConfigError::Secret { key, error })
                 })
                 .transpose()
         };
@@ -368,20 +413,16 @@ impl ConnectionSettings {
         if let Some(version) = &self.api_version
             && !is_api_version(version)
         {
-            return Err(format!(
-                "salesforce.api_version `{version}` is not a version such as {DEFAULT_API_VERSION}"
-            ));
+            return Err(ConfigError::ApiVersion(version.clone()));
         }
         let share = self.api_limit_share.unwrap_or(DEFAULT_API_LIMIT_SHARE);
         if !(share > 0.0 && share <= 1.0) {
-            return Err(format!(
-                "salesforce.api_limit_share must be above 0 and at most 1, not {share}"
-            ));
+            return Err(ConfigError::ApiLimitShare(share));
         }
         let instance_url = self.instance_url.map(trim_url);
         for url in instance_url.iter().chain(&self.login_url) {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(format!("`{url}` is not an http(s) URL"));
+                return Err(ConfigError::NotHttpUrl(url.clone()));
             }
         }
         // The client credentials flow runs on the org's My Domain.
@@ -401,28 +442,33 @@ impl ConnectionSettings {
     }
 }
 
-fn missing(key: &str, method: AuthMethod) -> String {
-    format!(
-        "salesforce.{key} ({}) is required by auth = {method:?}",
-        env_name(key)
-    )
+fn missing(key: &'static str, method: AuthMethod) -> ConfigError {
+    ConfigError::Missing {
+        key,
+        variable: env_name(key),
+        method,
+    }
 }
 
 /// The number a variable holds, if it is set.
-fn number<T: std::str::FromStr>(key: &str, value: Option<String>) -> Result<Option<T>, String> {
+fn number<T: std::str::FromStr>(
+    key: &str,
+    value: Option<String>,
+) -> Result<Option<T>, ConfigError> {
     value
         .map(|value| {
-            value
-                .parse()
-                .map_err(|_| format!("{} is not a number: `{value}`", env_name(key)))
+            value.parse().map_err(|_| ConfigError::NotANumber {
+                variable: env_name(key),
+                value,
+            })
         })
         .transpose()
 }
 
 /// A secret given in the environment: the value itself, or `file:PATH`.
-fn env_secret(value: String) -> Result<SecretSetting, String> {
+fn env_secret(value: String) -> Result<SecretSetting, ConfigError> {
     if value.starts_with("file:") {
-        SecretRef::try_from(value).map(SecretSetting::Ref)
+        Ok(SecretSetting::Ref(SecretRef::try_from(value)?))
     } else {
         Ok(SecretSetting::Value(Secret(value)))
     }
@@ -509,19 +555,22 @@ mod tests {
     fn missing_settings_are_named_with_their_variables() {
         let error = settings(&[("GUST_SF_AUTH", "client_credentials")])
             .resolve()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("salesforce.client_id (GUST_SF_CLIENT_ID)"),
             "{error}"
         );
         let error = settings(&[("GUST_SF_AUTH", "access_token")])
             .resolve()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("instance_url"), "{error}");
         let error = ConnectionSettings::from_lookup(|name| {
             (name == "GUST_SF_AUTH").then(|| "password".to_owned())
         })
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             error.contains("`password` is not an auth method"),
             "{error}"
@@ -532,7 +581,8 @@ mod tests {
             ("GUST_SF_CLIENT_SECRET", "file:/nonexistent/secret"),
         ])
         .resolve()
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             error.starts_with("salesforce.client_secret: cannot read"),
             "{error}"
@@ -564,7 +614,8 @@ mod tests {
                 ("GUST_SF_CLIENT_SECRET", "s3cret"),
             ]))
             .resolve()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("api_version `v60`"), "{error}");
     }
 }

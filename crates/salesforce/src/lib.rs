@@ -1,14 +1,25 @@
-//! What steps call Salesforce through.
+//! # gust-salesforce: a Salesforce client for Gust, usable on its own
 //!
-//! [`SalesforceApi`] is the set of actions of the `gust:step/salesforce`
-//! interface. The host checks a step's permissions before calling it, so an
-//! implementation only talks to Salesforce. [`Client`] implements it for a
-//! [`Connection`] (REST, sObject Collections, composite, Bulk API 2.0, with
-//! token refresh, retries and the API budget); [`NoConnection`] answers
-//! every call with `GUST_NO_CONNECTION`.
+//! [`Client`] talks to one org through a [`Connection`]: OAuth (refresh
+//! token, client credentials, JWT bearer, or a fixed access token) with
+//! token refresh, REST, sObject Collections, composite, Bulk API 2.0,
+//! retries with backoff, the `Sforce-Limit-Info` API budget, and typed
+//! errors that keep Salesforce's `errorCode` ([`SalesforceError`]).
+//!
+//! Two traits say what a caller may do with a connection:
+//! - [`SalesforceActions`]: the actions of the `gust:step/salesforce`
+//!   interface, what a step may call (a test fake implements only these);
+//! - [`SalesforceService`]: those and what triggers need besides (session
+//!   checks, counts, Bulk query pages, statistics).
+//!
+//! [`NoConnection`] answers every call with `GUST_NO_CONNECTION`.
+//! [`access::check_reads`] reads which objects a SOQL query touches, to
+//! check it against a step's grants before it is sent.
 
+pub mod access;
 mod api;
 mod auth;
+mod backoff;
 mod bulk;
 mod client;
 mod collections;
@@ -16,6 +27,7 @@ mod error;
 mod jwt;
 mod query;
 mod records;
+mod secret;
 mod settings;
 pub mod soql;
 mod usage;
@@ -26,15 +38,19 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use backoff::backoff;
 pub use bulk::{BulkPage, BulkQueryPages};
-pub use client::{Client, ConnectionStats};
+pub use client::{Client, ClientError, ConnectionStats};
 pub use collections::COLLECTION_SIZE;
 pub use error::SalesforceError;
+pub use jwt::KeyError;
 pub use query::QueryPages;
 pub use records::MAX_COMPOSITE_SUBREQUESTS;
+pub use secret::{InvalidSecretRef, SecretError, SecretRef};
 pub use settings::{
-    Auth, AuthMethod, Connection, ConnectionSettings, DEFAULT_API_LIMIT_SHARE, DEFAULT_API_VERSION,
-    DEFAULT_BULK_THRESHOLD, DEFAULT_LOGIN_URL, RetryPolicy, Secret, SecretSetting,
+    Auth, AuthMethod, CallRetryPolicy, ConfigError, Connection, ConnectionSettings,
+    DEFAULT_API_LIMIT_SHARE, DEFAULT_API_VERSION, DEFAULT_BULK_THRESHOLD, DEFAULT_LOGIN_URL,
+    Secret, SecretSetting,
 };
 pub use usage::{ApiUsageSnapshot, parse_limit_info};
 
@@ -75,7 +91,7 @@ pub struct WriteOptions {
 
 /// The Salesforce actions a step can call.
 #[async_trait]
-pub trait SalesforceApi: Send + Sync + std::fmt::Debug {
+pub trait SalesforceActions: Send + Sync + std::fmt::Debug {
     /// Runs a SOQL query and returns the records of every page as one JSON
     /// array of at most `max_bytes` bytes; `include_deleted` uses queryAll.
     async fn query(&self, soql: &str, include_deleted: bool, max_bytes: usize) -> Result<String>;
@@ -107,35 +123,27 @@ pub trait SalesforceApi: Send + Sync + std::fmt::Debug {
     async fn describe(&self, sobject: &str) -> Result<Arc<Value>>;
     /// A raw REST request on the instance; `Value::Null` for an empty body.
     async fn request(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value>;
+}
+
+/// What Gust's triggers and metrics use a connection for besides the step
+/// actions.
+#[async_trait]
+pub trait SalesforceService: SalesforceActions {
     /// The id of the org a session id (such as an Outbound Message's
     /// SessionId) belongs to, asked from the connection's instance; an error
-    /// when Salesforce does not take the session. Not a step action: the
-    /// Outbound Message trigger checks senders with it. Without a
-    /// connection, `GUST_NO_CONNECTION`.
-    async fn session_organization(&self, _session_id: &str) -> Result<String> {
-        Err(SalesforceError::no_connection())
-    }
+    /// when Salesforce does not take the session. The Outbound Message
+    /// trigger checks senders with it.
+    async fn session_organization(&self, session_id: &str) -> Result<String>;
     /// The `totalSize` of `soql` (a `SELECT COUNT() ...`); `include_deleted`
-    /// uses queryAll. Not a step action: the Salesforce poll trigger sizes
-    /// its backfill with it. Without a connection, `GUST_NO_CONNECTION`.
-    async fn count(&self, _soql: &str, _include_deleted: bool) -> Result<u64> {
-        Err(SalesforceError::no_connection())
-    }
+    /// uses queryAll. The Salesforce poll trigger sizes its backfill with it.
+    async fn count(&self, soql: &str, include_deleted: bool) -> Result<u64>;
     /// Starts a Bulk API 2.0 query job, waits for it and returns its path.
-    /// Not a step action: the Salesforce poll trigger backfills with it.
-    /// Without a connection, `GUST_NO_CONNECTION`.
-    async fn start_bulk_query(&self, _soql: &str, _include_deleted: bool) -> Result<String> {
-        Err(SalesforceError::no_connection())
-    }
-    /// The page at `locator` of the query job at `job_path`. Not a step
-    /// action. Without a connection, `GUST_NO_CONNECTION`.
-    async fn bulk_query_page(&self, _job_path: &str, _locator: Option<&str>) -> Result<BulkPage> {
-        Err(SalesforceError::no_connection())
-    }
+    /// The Salesforce poll trigger backfills with it.
+    async fn start_bulk_query(&self, soql: &str, include_deleted: bool) -> Result<String>;
+    /// The page at `locator` of the query job at `job_path`.
+    async fn bulk_query_page(&self, job_path: &str, locator: Option<&str>) -> Result<BulkPage>;
     /// What the connection has done, for `/metrics`; `None` without one.
-    fn stats(&self) -> Option<ConnectionStats> {
-        None
-    }
+    fn stats(&self) -> Option<ConnectionStats>;
 }
 
 /// The connection used when none is configured: every call fails with
@@ -144,7 +152,7 @@ pub trait SalesforceApi: Send + Sync + std::fmt::Debug {
 pub struct NoConnection;
 
 #[async_trait]
-impl SalesforceApi for NoConnection {
+impl SalesforceActions for NoConnection {
     async fn query(&self, _: &str, _: bool, _: usize) -> Result<String> {
         Err(SalesforceError::no_connection())
     }
@@ -177,5 +185,24 @@ impl SalesforceApi for NoConnection {
     }
     async fn request(&self, _: &str, _: &str, _: Option<Value>) -> Result<Value> {
         Err(SalesforceError::no_connection())
+    }
+}
+
+#[async_trait]
+impl SalesforceService for NoConnection {
+    async fn session_organization(&self, _: &str) -> Result<String> {
+        Err(SalesforceError::no_connection())
+    }
+    async fn count(&self, _: &str, _: bool) -> Result<u64> {
+        Err(SalesforceError::no_connection())
+    }
+    async fn start_bulk_query(&self, _: &str, _: bool) -> Result<String> {
+        Err(SalesforceError::no_connection())
+    }
+    async fn bulk_query_page(&self, _: &str, _: Option<&str>) -> Result<BulkPage> {
+        Err(SalesforceError::no_connection())
+    }
+    fn stats(&self) -> Option<ConnectionStats> {
+        None
     }
 }

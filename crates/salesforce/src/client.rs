@@ -15,9 +15,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::auth::{Authenticator, Token};
-use super::settings::{Connection, RetryPolicy};
+use super::settings::{CallRetryPolicy, Connection};
 use super::usage::{ApiUsage, ApiUsageSnapshot};
 use super::{Result, SalesforceError};
+use crate::backoff;
+use crate::jwt::KeyError;
 
 /// A Salesforce client for one connection. Cloning is cheap: clones share
 /// the token, the describe cache and the API usage.
@@ -144,16 +146,28 @@ impl Answer {
     }
 }
 
+/// A client could not be built for a connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The HTTP client could not be built (TLS set-up).
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+    /// A JWT bearer connection's private key cannot sign.
+    #[error("salesforce.private_key: {0}")]
+    PrivateKey(KeyError),
+}
+
 impl Client {
     /// A client for `connection`. Fails only when the connection's key is
     /// unusable (a JWT private key that is not an RSA key).
-    pub fn new(connection: Connection) -> Result<Self, String> {
+    pub fn new(connection: Connection) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("gust/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .timeout(connection.request_timeout)
             .build()
-            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+            .map_err(|error| ClientError::Http(error.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 auth: Authenticator::new(&connection)?,
@@ -247,7 +261,7 @@ impl Client {
     /// Sends `call`, retrying transient failures under the connection's
     /// policy; the answer when it succeeded (2xx), else Salesforce's error.
     pub(crate) async fn send(&self, call: &Call) -> Result<Answer> {
-        let policy: RetryPolicy = self.inner.connection.retry;
+        let policy: CallRetryPolicy = self.inner.connection.retry;
         let mut attempt = 0;
         let mut waited = Duration::ZERO;
         let mut refreshed = false;
@@ -264,14 +278,14 @@ impl Client {
             {
                 return Err(error);
             }
-            let delay = backoff(&policy, attempt);
+            let delay = backoff(policy.initial_backoff, policy.max_backoff, attempt);
             if waited + delay > policy.budget {
                 return Err(error);
             }
             if error.error_code == "REQUEST_LIMIT_EXCEEDED" {
                 self.inner.usage.pause(delay);
             }
-            tracing::debug!(%error, attempt, ?delay, path = %call.path, "retrying a Salesforce call");
+            tracing::debug!(%error, attempt, ?delay, path = %call.path, "Retrying a Salesforce call.");
             self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(delay).await;
             waited += delay;
@@ -379,37 +393,4 @@ pub(super) async fn exchange(request: reqwest::RequestBuilder) -> Result<(Status
         .await
         .map_err(|error| SalesforceError::transport(&error))?;
     Ok((status, body))
-}
-
-/// The delay before attempt `attempt + 1`: exponential from the initial
-/// backoff, capped, with jitter over its upper half.
-fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
-    let exponential = policy
-        .initial_backoff
-        .saturating_mul(1 << attempt.saturating_sub(1).min(16));
-    let capped = exponential.min(policy.max_backoff);
-    capped / 2 + capped.mul_f64(fastrand::f64() / 2.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_exponentially_with_jitter_and_a_cap() {
-        let policy = RetryPolicy {
-            max_attempts: 10,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(1_000),
-            budget: Duration::from_secs(10),
-        };
-        for _ in 0..100 {
-            let first = backoff(&policy, 1);
-            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-            let third = backoff(&policy, 3);
-            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
-            let late = backoff(&policy, 30);
-            assert!(late >= Duration::from_millis(500) && late <= Duration::from_millis(1_000));
-        }
-    }
 }

@@ -1,4 +1,4 @@
-//! [`Client`] as the actions steps call.
+//! [`Client`] as the actions steps call and the service triggers use.
 
 use std::sync::Arc;
 
@@ -6,10 +6,12 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::client::{Client, ConnectionStats};
-use super::{BulkPage, Result, SalesforceApi, Upserted, WriteOperation, WriteOptions};
+use super::{
+    BulkPage, Result, SalesforceActions, SalesforceService, Upserted, WriteOperation, WriteOptions,
+};
 
 #[async_trait]
-impl SalesforceApi for Client {
+impl SalesforceActions for Client {
     async fn query(&self, soql: &str, include_deleted: bool, max_bytes: usize) -> Result<String> {
         self.query_json(soql, include_deleted, max_bytes).await
     }
@@ -57,7 +59,10 @@ impl SalesforceApi for Client {
     async fn request(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
         Client::request(self, method, path, body.as_ref()).await
     }
+}
 
+#[async_trait]
+impl SalesforceService for Client {
     async fn session_organization(&self, session_id: &str) -> Result<String> {
         Client::session_organization(self, session_id).await
     }

@@ -23,18 +23,33 @@ impl std::fmt::Debug for JwtSigner {
     }
 }
 
+/// A JWT bearer connection's private key cannot sign.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The text is not a PEM private key.
+    #[error("the private key is not a PEM private key: {0}")]
+    NotPem(String),
+    /// The key is not an RSA key.
+    #[error("the private key must be an RSA key")]
+    NotRsa,
+    /// The RSA key was refused.
+    #[error("the private key is not a usable RSA key: {0}")]
+    Unusable(String),
+}
+
 impl JwtSigner {
     /// Reads a PEM RSA private key (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1
     /// `BEGIN RSA PRIVATE KEY`).
-    pub(crate) fn from_pem(pem: &str) -> Result<Self, String> {
+    pub(crate) fn from_pem(pem: &str) -> Result<Self, KeyError> {
         let der = PrivateKeyDer::from_pem_slice(pem.as_bytes())
-            .map_err(|error| format!("the private key is not a PEM private key: {error}"))?;
+            .map_err(|error| KeyError::NotPem(error.to_string()))?;
         let key = match &der {
             PrivateKeyDer::Pkcs8(der) => RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()),
             PrivateKeyDer::Pkcs1(der) => RsaKeyPair::from_der(der.secret_pkcs1_der()),
-            _ => return Err("the private key must be an RSA key".to_owned()),
+            _ => return Err(KeyError::NotRsa),
         }
-        .map_err(|error| format!("the private key is not a usable RSA key: {error}"))?;
+        .map_err(|error| KeyError::Unusable(error.to_string()))?;
         Ok(Self { key })
     }
 
@@ -95,7 +110,7 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_an_rsa_key() {
-        let error = JwtSigner::from_pem("hello").unwrap_err();
+        let error = JwtSigner::from_pem("hello").unwrap_err().to_string();
         assert!(error.contains("not a PEM private key"), "{error}");
     }
 }

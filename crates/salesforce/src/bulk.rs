@@ -177,7 +177,7 @@ impl Client {
                 .send(&Call::new(Method::PATCH, job_path.clone()).body(Body::json(&abort)))
                 .await
             {
-                tracing::warn!(%abort_error, job = %job_path, "could not abort a Bulk API 2.0 job");
+                tracing::warn!(%abort_error, job = %job_path, "Could not abort a Bulk API 2.0 job.");
             }
             return Err(error);
         }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::client::exchange;
+use super::client::{ClientError, exchange};
 use super::jwt::JwtSigner;
 use super::settings::{Auth, Connection, Secret};
 use super::{Result, SalesforceError};
@@ -60,12 +60,11 @@ struct State {
 }
 
 impl Authenticator {
-    pub(crate) fn new(connection: &Connection) -> Result<Self, String> {
+    pub(crate) fn new(connection: &Connection) -> Result<Self, ClientError> {
         let signer = match &connection.auth {
-            Auth::JwtBearer { private_key, .. } => Some(
-                JwtSigner::from_pem(private_key.expose())
-                    .map_err(|error| format!("salesforce.private_key: {error}"))?,
-            ),
+            Auth::JwtBearer { private_key, .. } => {
+                Some(JwtSigner::from_pem(private_key.expose()).map_err(ClientError::PrivateKey)?)
+            }
             _ => None,
         };
         let refresh_token = match &connection.auth {

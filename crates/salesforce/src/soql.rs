@@ -4,6 +4,11 @@
 //! subqueries such as `(SELECT Id FROM Contacts)`), which only a describe
 //! can resolve to objects.
 
+/// A query Gust cannot read, and so will not send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnreadableQuery(&'static str);
+
 /// What a query reads: its (sub)queries, the outermost first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryShape {
@@ -41,12 +46,12 @@ const CLAUSES: &[&str] = &[
 
 impl QueryShape {
     /// Reads `soql`; an error when it has no `SELECT ... FROM <object>`.
-    pub fn parse(soql: &str) -> Result<Self, String> {
+    pub fn parse(soql: &str) -> Result<Self, UnreadableQuery> {
         let tokens = tokenize(soql);
         let mut shape = Self { scopes: Vec::new() };
         let mut at = 0;
         if !matches!(tokens.first(), Some(Token::Word(w)) if w.eq_ignore_ascii_case("select")) {
-            return Err("the query does not start with SELECT".to_owned());
+            return Err(UnreadableQuery("the query does not start with SELECT"));
         }
         shape.scope(&tokens, &mut at, None)?;
         Ok(shape)
@@ -59,7 +64,7 @@ impl QueryShape {
         tokens: &[Token<'_>],
         at: &mut usize,
         parent: Option<usize>,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, UnreadableQuery> {
         let index = self.scopes.len();
         self.scopes.push(Scope {
             from: String::new(),
@@ -91,7 +96,7 @@ impl QueryShape {
                 {
                     in_select = false;
                     let Some(Token::Word(object)) = tokens.get(*at + 1) else {
-                        return Err("FROM names no object".to_owned());
+                        return Err(UnreadableQuery("FROM names no object"));
                     };
                     self.scopes[index].from = (*object).to_owned();
                     *at += 1;
@@ -118,7 +123,7 @@ impl QueryShape {
             *at += 1;
         }
         if self.scopes[index].from.is_empty() {
-            return Err("the query has no FROM clause".to_owned());
+            return Err(UnreadableQuery("the query has no FROM clause"));
         }
         Ok(index)
     }

@@ -9,16 +9,27 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::salesforce::soql::QueryShape;
-use crate::salesforce::{SalesforceApi, SalesforceError};
-use crate::workflow::{Access, SalesforcePermissions};
+use crate::soql::{QueryShape, UnreadableQuery};
+use crate::{SalesforceActions, SalesforceError};
+
+/// The objects a caller may read.
+pub trait ReadGrants: Sync {
+    /// Whether `sobject` may be read.
+    fn may_read(&self, sobject: &str) -> bool;
+    /// Whether every object may be read (`*`), so relationships need no
+    /// describe to check.
+    fn may_read_all(&self) -> bool;
+}
 
 /// Why a query may not be sent.
-#[derive(Debug)]
-pub(crate) enum QueryRefusal {
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryRefusal {
     /// The query is not SOQL Gust can read.
+    #[error("{0}")]
     Malformed(String),
     /// It reads an object the step was not granted.
+    #[error("the query reads {sobject}, which may not be read")]
     Denied {
         /// The object.
         sobject: String,
@@ -26,6 +37,7 @@ pub(crate) enum QueryRefusal {
         via: Option<String>,
     },
     /// A describe needed to resolve a relationship failed.
+    #[error(transparent)]
     Salesforce(SalesforceError),
 }
 
@@ -33,30 +45,37 @@ pub(crate) enum QueryRefusal {
 /// levels; polymorphic relationships fan out).
 const MAX_PATH_OBJECTS: usize = 64;
 
-/// Checks every object `soql` reads against `grants`.
-pub(crate) async fn check(
+impl From<UnreadableQuery> for QueryRefusal {
+    fn from(error: UnreadableQuery) -> Self {
+        Self::Malformed(error.to_string())
+    }
+}
+
+/// Checks every object `soql` reads against `grants`, describing objects
+/// through `salesforce` where a relationship must be resolved.
+pub async fn check_reads(
     soql: &str,
-    grants: &SalesforcePermissions,
-    salesforce: &dyn SalesforceApi,
+    grants: &dyn ReadGrants,
+    salesforce: &dyn SalesforceActions,
 ) -> Result<(), QueryRefusal> {
-    let shape = QueryShape::parse(soql).map_err(QueryRefusal::Malformed)?;
+    let shape = QueryShape::parse(soql)?;
     let denied = |sobject: &str, via: Option<String>| QueryRefusal::Denied {
         sobject: sobject.to_owned(),
         via,
     };
     for scope in &shape.scopes {
-        if scope.parent.is_none() && !grants.allows(Access::Read, &scope.from) {
+        if scope.parent.is_none() && !grants.may_read(&scope.from) {
             return Err(denied(&scope.from, None));
         }
         if let Some(object) = scope
             .typeof_objects
             .iter()
-            .find(|object| !grants.allows(Access::Read, object))
+            .find(|object| !grants.may_read(object))
         {
             return Err(denied(object, None));
         }
     }
-    if grants.read.iter().any(|name| name.as_str() == "*") {
+    if grants.may_read_all() {
         return Ok(());
     }
     let describe = |sobject: String| async move {
@@ -80,7 +99,7 @@ pub(crate) async fn check(
                         scope.from
                     ))
                 })?;
-                if !grants.allows(Access::Read, &child) {
+                if !grants.may_read(&child) {
                     return Err(denied(&child, Some(via)));
                 }
                 child
@@ -105,7 +124,7 @@ pub(crate) async fn check(
                 for sobject in current {
                     let described = describe(sobject).await?;
                     for target in relationship_targets(&described, relationship) {
-                        if !grants.allows(Access::Read, &target) {
+                        if !grants.may_read(&target) {
                             return Err(denied(&target, Some(path.clone())));
                         }
                         if seen.insert(target.to_ascii_lowercase()) {
