@@ -21,24 +21,23 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::TriggerStatus;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::model::{RunId, RunRecord, RunStatus, StateWrite, now};
 use crate::runtime::executor::Executor;
-use crate::runtime::{StepRunner, WorkflowSet, Workflows};
+use crate::runtime::{NewEvent, StepRunner, SubmitError, WorkflowSet, Workflows};
+use crate::salesforce::SalesforceService;
 use crate::store::StateStore;
 use crate::store::{Accepted, NewRun, RunDetail, RunPage, RunQuery, SledStore, Store, StoreError};
-use crate::trigger::TimerStatus;
-use crate::trigger::timers::Timers;
+use crate::trigger::{Supervisor, TriggerHost};
 use crate::wasm::Sandbox;
-use crate::workflow::{ValidationError, WorkflowFile};
+use crate::workflow::{ValidationError, Workflow, WorkflowFile};
 
 /// Why an engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -51,20 +50,6 @@ pub enum StartError {
     Runtime(#[from] crate::wasm::Error),
 }
 
-/// Why an event was not accepted.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// No workflow with this id is loaded.
-    #[error("no workflow `{0}` is loaded")]
-    UnknownWorkflow(String),
-    /// No run with this id is stored.
-    #[error("no run `{0}` is stored")]
-    UnknownRun(RunId),
-    /// The store failed; nothing was accepted.
-    #[error("the event could not be stored: {0}")]
-    Store(#[from] StoreError),
-}
-
 /// A running engine. Cheap to clone; every clone is the same engine.
 #[derive(Clone)]
 pub struct Engine {
@@ -74,7 +59,7 @@ pub struct Engine {
 }
 
 struct Tasks {
-    timers: Timers,
+    triggers: Supervisor,
     tracker: TaskTracker,
     stop: CancellationToken,
     abort: CancellationToken,
@@ -104,7 +89,7 @@ impl Engine {
             fresh: Default::default(),
         });
         let tasks = Arc::new(Tasks {
-            timers: Timers::default(),
+            triggers: Supervisor::default(),
             tracker: TaskTracker::new(),
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
@@ -140,7 +125,7 @@ impl Engine {
         let set = WorkflowSet::load_dir(dir, &self.executor.runner)?;
         self.executor.workflows.replace(set);
         self.resume();
-        self.start_timers();
+        self.start_background_triggers();
         Ok(self.workflows())
     }
 
@@ -149,72 +134,27 @@ impl Engine {
         let prepared = self.executor.runner.prepare(file)?;
         self.executor.workflows.insert(prepared);
         self.resume();
-        self.start_timers();
+        self.start_background_triggers();
         Ok(())
     }
 
     /// Starts the schedules and polls of the loaded workflows (and stops
     /// those of workflows no longer loaded).
-    fn start_timers(&self) {
+    fn start_background_triggers(&self) {
         if !self.tasks.stop.is_cancelled() {
-            self.tasks
-                .timers
-                .sync(self, &self.tasks.tracker, &self.tasks.stop);
+            let host: Arc<dyn TriggerHost> = Arc::new(self.clone());
+            let set = self.workflows();
+            let tasks = &self.tasks;
+            tasks
+                .triggers
+                .sync(&host, &set, &tasks.tracker, &tasks.stop);
         }
     }
 
     /// What workflow `id`'s schedule or poll is doing: its next fire, its
     /// last error, a poll's position; `None` for other triggers.
-    pub fn trigger_status(&self, id: &str) -> Option<TimerStatus> {
-        self.tasks.timers.status(id)
-    }
-
-    /// The stored trigger state `name` of workflow `workflow` (a
-    /// schedule's last fire under `schedule`, a poll's cursor under
-    /// `salesforce_poll`).
-    pub(crate) fn trigger_state<T: DeserializeOwned>(
-        &self,
-        workflow: &str,
-        name: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let value = StateStore::get(
-            self.executor.store.as_ref(),
-            workflow,
-            &trigger_state_key(name),
-        )
-        .map_err(|error| StoreError::Unavailable(error.0))?;
-        value
-            .map(|text| serde_json::from_str(&text))
-            .transpose()
-            .map_err(|error| {
-                StoreError::Corrupt(format!(
-                    "the trigger state `{name}` of `{workflow}`: {error}"
-                ))
-            })
-    }
-
-    /// The write that stores `value` as trigger state `name` of workflow
-    /// `workflow` (`None` removes it), for [`Engine::submit_all`], which
-    /// applies it with the trigger's events: a trigger moves on only with
-    /// its events stored.
-    pub(crate) fn trigger_state_write<T: Serialize>(
-        workflow: &str,
-        name: &str,
-        value: Option<&T>,
-    ) -> Result<StateWrite, SubmitError> {
-        let value = value
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|error| {
-                SubmitError::Store(StoreError::Corrupt(format!(
-                    "the trigger state `{name}` of `{workflow}`: {error}"
-                )))
-            })?;
-        Ok(StateWrite {
-            scope: workflow.to_owned(),
-            key: trigger_state_key(name),
-            value,
-        })
+    pub fn trigger_status(&self, id: &str) -> Option<TriggerStatus> {
+        self.tasks.triggers.status(id)
     }
 
     fn resume(&self) {
@@ -242,17 +182,8 @@ impl Engine {
         if !self.executor.workflows.get().ready.contains_key(workflow) {
             return Err(SubmitError::UnknownWorkflow(workflow.to_owned()));
         }
-        self.submit_checked(workflow, event, dedupe_key).await
-    }
-
-    /// [`Engine::submit`] for a workflow the caller has just found loaded.
-    pub(crate) async fn submit_checked(
-        &self,
-        workflow: &str,
-        event: Value,
-        dedupe_key: Option<String>,
-    ) -> Result<Accepted, SubmitError> {
         let mut accepted = self
+            .executor
             .submit_all(workflow, vec![(event, dedupe_key)], Vec::new())
             .await?;
         accepted.pop().ok_or_else(|| {
@@ -260,52 +191,6 @@ impl Engine {
                 "the store answered nothing".to_owned(),
             ))
         })
-    }
-
-    /// Stores one event per `(event, dedupe_key)` for a workflow the caller
-    /// has just found loaded, with the state writes `state` (a trigger's
-    /// cursor), in one durable write, and queues the new runs; answers for
-    /// each event in order.
-    pub(crate) async fn submit_all(
-        &self,
-        workflow: &str,
-        events: Vec<(Value, Option<String>)>,
-        state: Vec<StateWrite>,
-    ) -> Result<Vec<Accepted>, SubmitError> {
-        let runs: Vec<NewRun> = events
-            .into_iter()
-            .map(|(event, dedupe_key)| {
-                let mut record = RunRecord::queued(RunId::new(), workflow);
-                record.dedupe_key = dedupe_key;
-                NewRun { record, event }
-            })
-            .collect();
-        let accepted = self.executor.store.accept_all(&runs, &state).await?;
-        for (run, accepted) in runs.into_iter().zip(&accepted) {
-            self.queue_accepted(accepted, run.event);
-        }
-        Ok(accepted)
-    }
-
-    async fn accept(&self, run: NewRun) -> Result<Accepted, SubmitError> {
-        let accepted = self.executor.store.accept(&run).await?;
-        self.queue_accepted(&accepted, run.event);
-        Ok(accepted)
-    }
-
-    /// Counts an event the store answered for and queues its run if new.
-    fn queue_accepted(&self, accepted: &Accepted, event: Value) {
-        let record = accepted.run();
-        let duplicate = matches!(accepted, Accepted::Duplicate(_));
-        self.executor
-            .metrics
-            .event_accepted(&record.workflow, duplicate);
-        if let (false, Some(due)) = (duplicate, record.due_at) {
-            self.executor.fresh.keep(record, event);
-            self.executor
-                .queue
-                .enqueue(record.id, &record.workflow, due);
-        }
     }
 
     /// Waits up to `timeout` for `run` to end; `None` if it has not.
@@ -388,7 +273,8 @@ impl Engine {
         let event = original.event;
         let mut record = RunRecord::queued(RunId::new(), &original.run.workflow);
         record.replay_of = Some(id);
-        Ok(self.accept(NewRun { record, event }).await?.run().clone())
+        let accepted = self.executor.accept(NewRun { record, event }).await?;
+        Ok(accepted.run().clone())
     }
 
     /// The metrics in Prometheus text format.
@@ -435,14 +321,6 @@ impl Engine {
     }
 }
 
-/// The state key of a workflow's trigger state `name` (named after the
-/// trigger's type, so a trigger changed to another type starts afresh).
-/// Its scope is the workflow id, which no step's scope (`workflow/step`)
-/// can be.
-fn trigger_state_key(name: &str) -> String {
-    format!("trigger:{name}")
-}
-
 /// How long a run with a dedupe key is kept at least, whatever the
 /// retention: Salesforce redelivers an Outbound Message for 24 hours.
 const DEDUPE_WINDOW: Duration = Duration::from_secs(25 * 3600);
@@ -473,5 +351,43 @@ async fn prune(executor: Arc<Executor>, retention: Duration, stop: CancellationT
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
+    }
+}
+
+/// What triggers get of the engine: its workflows, its intake, their
+/// state, its connection.
+#[async_trait::async_trait]
+impl TriggerHost for Engine {
+    fn workflow(&self, id: &str) -> Option<Arc<Workflow>> {
+        self.executor
+            .workflows
+            .ready(id)
+            .map(|prepared| prepared.workflow)
+    }
+
+    async fn submit(
+        &self,
+        workflow: &str,
+        events: Vec<NewEvent>,
+        state: Vec<StateWrite>,
+    ) -> Result<Vec<Accepted>, SubmitError> {
+        self.executor.submit_all(workflow, events, state).await
+    }
+
+    fn state(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError> {
+        StateStore::get(self.executor.store.as_ref(), workflow, key)
+            .map_err(|error| StoreError::Unavailable(error.0))
+    }
+
+    async fn wait(&self, run: RunId, timeout: Duration) -> Result<Option<RunRecord>, StoreError> {
+        Engine::wait(self, run, timeout).await
+    }
+
+    fn sync_timeout(&self) -> Duration {
+        self.config.sync_timeout
+    }
+
+    fn salesforce(&self) -> Arc<dyn SalesforceService> {
+        self.config.salesforce.clone()
     }
 }

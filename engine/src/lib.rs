@@ -16,6 +16,7 @@
 //! - [`builtin`]: the prebuilt steps compiled into Gust.
 //! - [`cli`]: the `gust` command line, a thin user of the above.
 
+pub mod api;
 pub mod builtin;
 pub mod cli;
 pub mod config;
@@ -30,8 +31,9 @@ pub mod wasm;
 pub mod workflow;
 
 pub use config::Config;
-pub use engine::{Engine, StartError, SubmitError};
+pub use engine::{Engine, StartError};
 /// The Salesforce client steps and triggers call Salesforce through (the
 /// `gust-salesforce` crate).
 pub use gust_salesforce as salesforce;
+pub use runtime::SubmitError;
 pub use store::RunDetail;

@@ -4,8 +4,14 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use chrono::SecondsFormat;
 use clap::Subcommand;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::api::{ErrorBody, Replayed, RunList, RunListParams, WorkflowList, WorkflowView};
+use crate::store::RunDetail;
 
 /// Where the server is and how to reach its admin API.
 #[derive(Debug, Clone, clap::Args)]
@@ -72,20 +78,27 @@ pub(super) async fn runs(server: ServerArgs, command: RunsCommand) -> anyhow::Re
             cursor,
             ..
         } => {
-            let mut query = vec![("limit", limit.to_string())];
-            query.extend(workflow.clone().map(|w| ("workflow", w)));
-            query.extend(status.clone().map(|s| ("status", s)));
-            query.extend(cursor.clone().map(|c| ("cursor", c)));
-            client.get(format!("{base}/api/runs")).query(&query)
+            let params = RunListParams {
+                workflow: workflow.clone(),
+                status: status.clone(),
+                limit: Some(*limit),
+                cursor: cursor.clone(),
+            };
+            client.get(format!("{base}/api/runs")).query(&params)
         }
         RunsCommand::Show { run_id } => client.get(format!("{base}/api/runs/{run_id}")),
         RunsCommand::Replay { run_id } => client.post(format!("{base}/api/runs/{run_id}/replay")),
     })
     .await?;
     match command {
-        RunsCommand::List { json: false, .. } => print_list(&body),
-        RunsCommand::Replay { .. } => println!("{}", body["run_id"].as_str().unwrap_or_default()),
-        _ => println!("{}", serde_json::to_string_pretty(&body)?),
+        RunsCommand::List { json: false, .. } => print_list(&decode::<RunList>(body)?),
+        RunsCommand::List { json: true, .. } => print_json(&decode::<RunList>(body)?)?,
+        RunsCommand::Replay { .. } => println!("{}", decode::<Replayed>(body)?.run_id),
+        // The server's JSON as it is, once it is known to be a run.
+        RunsCommand::Show { .. } => {
+            decode::<RunDetail>(body.clone())?;
+            print_json(&body)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -98,11 +111,10 @@ pub(super) async fn workflows(
         client.get(format!("{base}/api/workflows"))
     })
     .await?;
+    let list = decode::<WorkflowList>(body)?;
     match command {
-        WorkflowsCommand::List { json: true } => {
-            println!("{}", serde_json::to_string_pretty(&body)?);
-        }
-        WorkflowsCommand::List { json: false } => print_workflows(&body),
+        WorkflowsCommand::List { json: true } => print_json(&list)?,
+        WorkflowsCommand::List { json: false } => print_workflows(&list),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -130,75 +142,79 @@ async fn call(
         .await
         .with_context(|| format!("the server at {base} did not answer JSON"))?;
     if !status.is_success() {
-        let message = body["error"].as_str().unwrap_or("no message");
+        let message = serde_json::from_value::<ErrorBody>(body)
+            .map_or_else(|_| "no message".to_owned(), |body| body.error);
         bail!("the server answered {status}: {message}");
     }
     Ok(body)
 }
 
-fn print_workflows(body: &Value) {
-    let workflows = body["workflows"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+/// The answer read as the API's type `T`.
+fn decode<T: DeserializeOwned>(body: Value) -> anyhow::Result<T> {
+    serde_json::from_value(body).context("the server's answer is not what this gust expects")
+}
+
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn print_workflows(list: &WorkflowList) {
     println!(
         "{:<24}  {:<16}  {:<25}  where",
         "workflow", "trigger", "next fire"
     );
-    for workflow in workflows {
-        if workflow["state"] == "invalid" {
-            println!(
-                "{:<24}  {:<16}  {:<25}  {}",
-                "(invalid)",
-                "",
-                "",
-                workflow["source"].as_str().unwrap_or_default()
-            );
-            for error in workflow["errors"].as_array().into_iter().flatten() {
-                println!("    {}", error.as_str().unwrap_or_default());
+    for workflow in &list.workflows {
+        let workflow = match workflow {
+            WorkflowView::Ready(workflow) => workflow,
+            WorkflowView::Invalid(invalid) => {
+                println!(
+                    "{:<24}  {:<16}  {:<25}  {}",
+                    "(invalid)",
+                    "",
+                    "",
+                    invalid.source.display()
+                );
+                for error in &invalid.errors {
+                    println!("    {error}");
+                }
+                continue;
             }
-            continue;
-        }
-        let timer = &workflow["timer"];
-        let next = timer["next_fire_at"].as_str().unwrap_or("-");
-        let place = match workflow["urls"].as_array().and_then(|urls| urls.first()) {
-            Some(url) => format!("POST {}", url.as_str().unwrap_or_default()),
-            None => workflow["trigger"]["summary"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
+        };
+        let timer = workflow.timer.clone().unwrap_or_default();
+        let next = timer.next_fire_at.map_or_else(
+            || "-".to_owned(),
+            |at| at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        );
+        let place = match workflow.urls.first() {
+            Some(url) => format!("POST {url}"),
+            None => workflow.trigger.summary.clone().unwrap_or_default(),
         };
         println!(
-            "{:<24}  {:<16}  {:<25}  {place}",
-            workflow["id"].as_str().unwrap_or_default(),
-            workflow["trigger"]["type"].as_str().unwrap_or_default(),
-            next,
+            "{:<24}  {:<16}  {next:<25}  {place}",
+            workflow.id, workflow.trigger.kind,
         );
-        if let Some(error) = timer["last_error"].as_str() {
+        if let Some(error) = timer.last_error {
             println!("    last error: {error}");
         }
     }
 }
 
-fn print_list(page: &Value) {
-    let runs = page["runs"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+fn print_list(page: &RunList) {
     println!(
         "{:<36}  {:<24}  {:<9}  created",
         "run", "workflow", "status"
     );
-    for run in runs {
+    for run in &page.runs {
         println!(
             "{:<36}  {:<24}  {:<9}  {}",
-            run["id"].as_str().unwrap_or_default(),
-            run["workflow"].as_str().unwrap_or_default(),
-            run["status"].as_str().unwrap_or_default(),
-            run["created_at"].as_str().unwrap_or_default(),
+            run.id.to_string(),
+            run.workflow,
+            run.status.as_str(),
+            run.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
         );
     }
-    if let Some(cursor) = page["next_cursor"].as_str() {
+    if let Some(cursor) = page.next_cursor {
         println!("more: --cursor {cursor}");
     }
 }

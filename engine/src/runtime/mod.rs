@@ -5,12 +5,14 @@
 
 pub(crate) mod dispatch;
 pub(crate) mod executor;
+mod intake;
 mod local;
 mod steps;
 mod walk;
 pub(crate) mod watchers;
 mod workflows;
 
+pub use intake::{NewEvent, SubmitError};
 pub use local::{LocalRunner, RunReport};
 pub use steps::{PreparedWorkflow, StepRunner};
 pub(crate) use workflows::Workflows;

@@ -1,9 +1,9 @@
-//! The HTTP side: trigger routes, the admin API, health and metrics, as one
-//! axum [`Router`] that the `gust` binary serves and embedders mount.
+//! The HTTP side: the trigger routes, the admin API, health and metrics, as
+//! one axum [`Router`] that the `gust` binary serves and embedders mount.
 
 mod admin;
-mod hooks;
-mod outbound;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -11,11 +11,11 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::json;
 
 use crate::Engine;
-use crate::engine::SubmitError;
+use crate::api::ApiError;
 use crate::trigger::webhook::{bearer_token, same_secret};
+use crate::trigger::{TriggerHost, outbound_message, webhook};
 
 impl Engine {
     /// The routes: `POST /hooks/{workflow_id}`, `POST
@@ -31,42 +31,26 @@ impl Engine {
             .route_layer(middleware::from_fn_with_state(
                 self.clone(),
                 require_admin_token,
-            ));
+            ))
+            .route("/healthz", get(admin::health))
+            .with_state(self.clone());
         let outbound_limit = DefaultBodyLimit::max(self.config.max_outbound_message_bytes);
-        Router::new()
-            .route("/hooks/{workflow_id}", post(hooks::webhook))
+        let host: Arc<dyn TriggerHost> = Arc::new(self.clone());
+        let triggers = Router::new()
+            .route("/hooks/{workflow_id}", post(webhook::route))
             .route(
                 "/salesforce/outbound/{workflow_id}",
-                post(outbound::without_token).layer(outbound_limit),
+                post(outbound_message::route).layer(outbound_limit),
             )
             .route(
                 "/salesforce/outbound/{workflow_id}/{token}",
-                post(outbound::with_token).layer(outbound_limit),
+                post(outbound_message::route_with_token).layer(outbound_limit),
             )
-            .route("/healthz", get(admin::health))
+            .with_state(host);
+        Router::new()
+            .merge(triggers)
             .merge(admin)
             .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
-            .with_state(self.clone())
-    }
-}
-
-/// A JSON error answer: `{"error": message}`.
-pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
-}
-
-/// The answer to an event that was not accepted: 503 when the store failed
-/// (retry later), 404 when the workflow or run is unknown.
-pub(crate) fn not_accepted(refusal: &SubmitError) -> Response {
-    match refusal {
-        SubmitError::Store(store_error) => {
-            tracing::error!(error = %store_error, "An event could not be stored.");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the event was not stored, retry later: {store_error}"),
-            )
-        }
-        other => error(StatusCode::NOT_FOUND, other),
     }
 }
 
@@ -78,10 +62,11 @@ async fn require_admin_token(
     if let Some(token) = &engine.config.admin_token {
         let presented = bearer_token(request.headers()).unwrap_or("");
         if !same_secret(presented, token) {
-            return error(
+            return ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "the admin API needs `Authorization: Bearer <admin token>`",
-            );
+            )
+            .into_response();
         }
     }
     next.run(request).await

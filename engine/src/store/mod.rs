@@ -14,7 +14,7 @@ mod writer;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::{RunId, RunRecord, RunStatus, StateWrite, StepRecord};
@@ -36,7 +36,7 @@ pub enum StoreError {
 }
 
 /// A run with its trigger event and every step's record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunDetail {
     /// The run.
     #[serde(flatten)]
@@ -89,8 +89,9 @@ pub struct Transition {
     pub state_writes: Vec<StateWrite>,
 }
 
-/// Which runs to list, newest first.
-#[derive(Debug, Clone, Default)]
+/// Which runs to list, newest first. `RunQuery::default()` lists the
+/// newest [`RunQuery::DEFAULT_LIMIT`] runs of every workflow.
+#[derive(Debug, Clone)]
 pub struct RunQuery {
     /// Only this workflow's runs.
     pub workflow: Option<String>,
@@ -101,6 +102,22 @@ pub struct RunQuery {
     pub limit: usize,
     /// Only runs older than this one (the previous page's `next_cursor`).
     pub before: Option<RunId>,
+}
+
+impl RunQuery {
+    /// The page size when none is asked for.
+    pub const DEFAULT_LIMIT: usize = 50;
+}
+
+impl Default for RunQuery {
+    fn default() -> Self {
+        Self {
+            workflow: None,
+            status: None,
+            limit: Self::DEFAULT_LIMIT,
+            before: None,
+        }
+    }
 }
 
 /// One page of runs.

@@ -1,11 +1,23 @@
-//! What starts runs: inbound requests (webhooks, Outbound Messages) and
-//! clocks (schedules, Salesforce polls).
+//! What starts runs: requests (webhooks, Outbound Messages) and background
+//! tasks (schedules, Salesforce polls).
+//!
+//! Each trigger is a folder holding its definition (`config.rs`), its
+//! validation, its runtime (an HTTP route, or a `BackgroundTrigger` task)
+//! and its tests. A trigger is handed a narrow context, never the engine:
+//! background triggers a `TriggerContext` (submit events with their state
+//! writes in one durable write, read that state, report status), routes the
+//! `TriggerHost` it is scoped from. [`Trigger`] is the closed enum that a
+//! workflow's `"trigger"` is.
 
-pub mod cadence;
+pub(crate) mod background;
+mod context;
+mod definition;
 pub mod outbound_message;
 pub mod salesforce_poll;
 pub mod schedule;
-pub(crate) mod timers;
 pub mod webhook;
 
-pub use timers::TimerStatus;
+pub(crate) use background::Supervisor;
+pub(crate) use context::TriggerHost;
+pub(crate) use definition::validate;
+pub use definition::{ManualTrigger, Trigger};

@@ -19,7 +19,6 @@ mod id;
 mod load;
 mod permissions;
 pub mod reference;
-mod trigger;
 mod validate;
 
 use std::time::Duration;
@@ -27,15 +26,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use gust_salesforce::SecretRef;
 pub use id::{IdError, StepId, WorkflowId};
 pub use load::{LoadError, ModuleRef, WorkflowFile, parse};
 pub use permissions::{Access, Permissions, SObjectName, SalesforcePermissions};
-pub use trigger::{
-    Backfill, DEFAULT_MAX_CATCH_UP, DEFAULT_POLL_EVERY, DEFAULT_POLL_OVERLAP, MAX_POLL_BATCH,
-    MissedFires, OutboundMessageTrigger, RecordChange, Respond, SalesforcePollTrigger,
-    ScheduleTrigger, SecretRef, Trigger, WebhookTrigger,
-};
 pub use validate::ValidationError;
+
+pub use crate::trigger::Trigger;
 
 /// A workflow: what starts it and the steps it runs, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,9 +43,6 @@ pub struct Workflow {
     /// `"description": "Scores web leads"`: free text for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// `"connection": "default"`: the Salesforce connection its steps use.
-    #[serde(default = "default_connection")]
-    pub connection: String,
     /// `"trigger": {"webhook": {...}}`: what starts a run.
     pub trigger: Trigger,
     /// `"concurrency": 4`: the most runs of this workflow running at once;
@@ -58,10 +52,6 @@ pub struct Workflow {
     /// `"steps": [...]`: run in order; a step sees the trigger event and the
     /// outputs of the steps before it.
     pub steps: Vec<Step>,
-}
-
-fn default_connection() -> String {
-    "default".to_owned()
 }
 
 /// One step: a WebAssembly component, its input and what it may do.

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::*;
+use crate::trigger::salesforce_poll::{Backfill, DEFAULT_POLL_EVERY, DEFAULT_POLL_OVERLAP};
+use crate::trigger::webhook::{Respond, WebhookTrigger};
 
 #[test]
 fn every_invalid_workflow_reports_its_golden_errors() {
@@ -47,7 +49,6 @@ fn a_minimal_workflow_gets_the_documented_defaults() {
     )
     .unwrap();
     let step = &workflow.steps[0];
-    assert_eq!(workflow.connection, "default");
     assert_eq!(step.timeout_ms, 5_000);
     assert_eq!(step.memory_mb, 64);
     assert_eq!(step.fuel, None);
@@ -67,7 +68,6 @@ fn a_minimal_workflow_gets_the_documented_defaults() {
 fn the_design_example_parses_and_round_trips() {
     let text = json!({
         "id": "score-leads",
-        "connection": "default",
         "trigger": { "webhook": { "secret": "env:LEADS_SECRET", "respond": "sync" } },
         "steps": [
             { "id": "score", "uses": "steps/lead-score.wasm",

@@ -12,8 +12,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use gust_outbound::FieldType;
 use serde_json::{Map, Value};
 
+use super::config::{RecordChange, SalesforcePollTrigger};
 use super::cursor::Position;
-use crate::workflow::{RecordChange, SalesforcePollTrigger};
 
 /// The most records one query page asks for (REST's largest batch).
 pub(super) const PAGE_SIZE: usize = 2000;

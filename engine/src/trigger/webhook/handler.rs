@@ -1,9 +1,4 @@
-//! The webhook trigger: who may call it, and the event a request becomes.
-//!
-//! The event is `{"method", "path", "query", "headers", "body"}`: header
-//! names in lower case, the `Authorization` header left out, the body parsed
-//! by its content type (JSON; a form as an object of fields; anything else
-//! as text; an empty body as `null`).
+//! Who may call a webhook, and the event a request becomes.
 
 use axum::http::{HeaderMap, Method, Uri, header};
 use hmac::{Hmac, Mac};
@@ -11,7 +6,9 @@ use serde_json::{Map, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::workflow::{SecretRef, WebhookTrigger};
+use gust_salesforce::SecretRef;
+
+use super::WebhookTrigger;
 
 /// The header carrying the body's HMAC-SHA256 signature, hex encoded and
 /// optionally prefixed with `sha256=`.
@@ -23,7 +20,7 @@ pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
 
 /// Why a request is refused.
 #[derive(Debug, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// No or the wrong bearer secret or signature.
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -42,7 +39,7 @@ pub enum Refusal {
 }
 
 /// Checks the bearer secret and the signature the trigger requires.
-pub fn authorize(
+pub(crate) fn authorize(
     trigger: &WebhookTrigger,
     headers: &HeaderMap,
     body: &[u8],
@@ -105,7 +102,7 @@ fn read_secret(secret: &SecretRef) -> Result<String, Refusal> {
 }
 
 /// The request's `Idempotency-Key`, if it sent one.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Refusal> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Refusal> {
     let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
         return Ok(None);
     };
@@ -117,7 +114,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Refusal> {
 }
 
 /// The event for a request.
-pub fn event(
+pub(crate) fn event(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,

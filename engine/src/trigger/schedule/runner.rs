@@ -1,11 +1,5 @@
-//! The schedule trigger: a run at each fire of a cron expression (see
-//! [`Cadence`] for time zones and daylight saving).
-//!
-//! The trigger keeps one durable value, `through`: every fire at or before
-//! it has been handled. A fire's event and the move of `through` to it are
-//! one atomic write, so a restart never fires it again, and fires missed
-//! while Gust was down are found from it on start: `skip` logs and skips
-//! them, `catch_up` runs the latest `max_catch_up` of them.
+//! A schedule's task: fires at each time of its cadence, catching up or
+//! skipping fires missed while Gust was down.
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,19 +7,17 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::cadence::Cadence;
-use super::timers::{StatusCell, pause, sleep_until};
-use crate::Engine;
+use super::config::{DEFAULT_MAX_CATCH_UP, MissedFires, ScheduleTrigger};
 use crate::model::now;
-use crate::workflow::{DEFAULT_MAX_CATCH_UP, MissedFires, ScheduleTrigger};
+use crate::runtime::NewEvent;
+use crate::trigger::background::{BackgroundTrigger, pause, sleep_until};
+use crate::trigger::context::TriggerContext;
 
 /// A wake this late means the process (or the machine) was stopped: the
 /// fires in between are missed fires, handled by the policy.
 const SUSPENDED_AFTER: TimeDelta = TimeDelta::seconds(60);
 /// How long to wait before trying a failed store write again.
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// The trigger's type, naming its state.
-const KIND: &str = "schedule";
 
 /// The durable state of a schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,75 +36,73 @@ fn fire_event(cadence: &Cadence, scheduled: DateTime<Utc>, fired: DateTime<Utc>)
     })
 }
 
-/// Runs workflow `workflow`'s schedule until `stop`.
-pub(crate) async fn run(
-    engine: Engine,
-    workflow: String,
-    trigger: ScheduleTrigger,
-    status: StatusCell,
-    stop: CancellationToken,
-) {
-    let cadence = match Cadence::new(&trigger.cron, trigger.timezone.as_deref()) {
-        Ok(cadence) => cadence,
-        Err(error) => {
-            tracing::error!(workflow, %error, "The schedule cannot run.");
-            return;
-        }
-    };
-    let schedule = Schedule {
-        engine,
-        workflow,
-        trigger,
-        cadence,
-        status,
-    };
-    let started = now();
-    let Some(mut through) = schedule.through(started, &stop).await else {
-        return;
-    };
-    if through < started {
-        match schedule.missed(through, started, &stop).await {
-            Some(handled) => through = handled,
-            None => return,
-        }
-    }
-    loop {
-        let Some(next) = schedule.cadence.next_after(through) else {
-            tracing::info!(
-                workflow = schedule.workflow,
-                "The schedule has no more fires."
-            );
-            schedule.status.update(|status| status.next_fire_at = None);
-            return;
+impl BackgroundTrigger for ScheduleTrigger {
+    const KIND: &'static str = super::KIND;
+
+    async fn run(self, context: TriggerContext, stop: CancellationToken) {
+        let cadence = match Cadence::new(&self.cron, self.timezone.as_deref()) {
+            Ok(cadence) => cadence,
+            Err(error) => {
+                let workflow = context.workflow();
+                tracing::error!(workflow, %error, "The schedule cannot run.");
+                return;
+            }
         };
-        schedule
-            .status
-            .update(|status| status.next_fire_at = Some(next));
-        if !sleep_until(next, &stop).await {
-            return;
-        }
-        let woke = now();
-        let handled = if woke - next > SUSPENDED_AFTER {
-            schedule.missed(through, woke, &stop).await
-        } else {
-            schedule.fire(next, &stop).await.then_some(next)
+        let schedule = Schedule {
+            context,
+            trigger: self,
+            cadence,
         };
-        match handled {
-            Some(handled) => through = handled,
-            None => return,
-        }
+        schedule.run(&stop).await;
     }
 }
 
 struct Schedule {
-    engine: Engine,
-    workflow: String,
+    context: TriggerContext,
     trigger: ScheduleTrigger,
     cadence: Cadence,
-    status: StatusCell,
 }
 
 impl Schedule {
+    /// Fires until `stop`.
+    async fn run(&self, stop: &CancellationToken) {
+        let started = now();
+        let Some(mut through) = self.through(started, stop).await else {
+            return;
+        };
+        if through < started {
+            match self.missed(through, started, stop).await {
+                Some(handled) => through = handled,
+                None => return,
+            }
+        }
+        loop {
+            let Some(next) = self.cadence.next_after(through) else {
+                tracing::info!(
+                    workflow = self.context.workflow(),
+                    "The schedule has no more fires."
+                );
+                self.context.report(|status| status.next_fire_at = None);
+                return;
+            };
+            self.context
+                .report(|status| status.next_fire_at = Some(next));
+            if !sleep_until(next, stop).await {
+                return;
+            }
+            let woke = now();
+            let handled = if woke - next > SUSPENDED_AFTER {
+                self.missed(through, woke, stop).await
+            } else {
+                self.fire(next, stop).await.then_some(next)
+            };
+            match handled {
+                Some(handled) => through = handled,
+                None => return,
+            }
+        }
+    }
+
     /// The stored `through`; on the first start, `started`, stored. `None`
     /// when stopped first.
     async fn through(
@@ -121,10 +111,7 @@ impl Schedule {
         stop: &CancellationToken,
     ) -> Option<DateTime<Utc>> {
         loop {
-            match self
-                .engine
-                .trigger_state::<ScheduleState>(&self.workflow, KIND)
-            {
+            match self.context.state::<ScheduleState>(ScheduleTrigger::KIND) {
                 Ok(Some(state)) => return Some(state.through),
                 Ok(None) => {
                     if self.store(Vec::new(), started, stop).await {
@@ -151,7 +138,7 @@ impl Schedule {
         until: DateTime<Utc>,
         stop: &CancellationToken,
     ) -> Option<DateTime<Utc>> {
-        let workflow = self.workflow.as_str();
+        let workflow = self.context.workflow();
         match self.trigger.missed {
             MissedFires::Skip => {
                 if let Some(latest) = self.cadence.latest_between(through, until, 1).pop() {
@@ -197,8 +184,8 @@ impl Schedule {
             .store(vec![(event, Some(dedupe_key))], scheduled, stop)
             .await;
         if stored {
-            self.status
-                .update(|status| status.last_fired_at = Some(fired));
+            self.context
+                .report(|status| status.last_fired_at = Some(fired));
         }
         stored
     }
@@ -207,23 +194,22 @@ impl Schedule {
     /// until it succeeds; false when stopped first.
     async fn store(
         &self,
-        events: Vec<(Value, Option<String>)>,
+        events: Vec<NewEvent>,
         through: DateTime<Utc>,
         stop: &CancellationToken,
     ) -> bool {
         let state = ScheduleState { through };
         loop {
-            let stored = match Engine::trigger_state_write(&self.workflow, KIND, Some(&state)) {
-                Ok(write) => {
-                    self.engine
-                        .submit_all(&self.workflow, events.clone(), vec![write])
-                        .await
-                }
+            let stored = match self
+                .context
+                .state_write(ScheduleTrigger::KIND, Some(&state))
+            {
+                Ok(write) => self.context.submit(events.clone(), vec![write]).await,
                 Err(error) => Err(error),
             };
             match stored {
                 Ok(_) => {
-                    self.status.update(|status| status.last_error = None);
+                    self.context.report(|status| status.last_error = None);
                     return true;
                 }
                 Err(error) => {
@@ -237,7 +223,9 @@ impl Schedule {
     }
 
     fn failed(&self, error: String) {
-        tracing::error!(workflow = self.workflow, %error, "The schedule failed; trying again.");
-        self.status.update(|status| status.last_error = Some(error));
+        let workflow = self.context.workflow();
+        tracing::error!(workflow, %error, "The schedule failed; trying again.");
+        self.context
+            .report(|status| status.last_error = Some(error));
     }
 }

@@ -1,5 +1,6 @@
-//! The triggers that start runs on their own, on a clock: schedules and
-//! Salesforce polls. One task per loaded workflow with such a trigger,
+//! The triggers that start runs on their own, rather than on a request:
+//! schedules and Salesforce polls, each a [`BackgroundTrigger`]. The
+//! [`Supervisor`] keeps one task per loaded workflow with such a trigger,
 //! started when the workflow loads and stopped when it is removed or its
 //! trigger changes; the new task waits for the old one to end, so one
 //! workflow never has two.
@@ -8,43 +9,39 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::Engine;
-use crate::workflow::Trigger;
+use super::context::{TriggerContext, TriggerHost};
+use super::definition::Trigger;
+use crate::api::TriggerStatus;
+use crate::runtime::WorkflowSet;
 
-/// What a timed trigger is doing, for the admin API.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct TimerStatus {
-    /// When it fires (or polls) next.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_fire_at: Option<DateTime<Utc>>,
-    /// When it last fired (or polled).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_fired_at: Option<DateTime<Utc>>,
-    /// Why its last attempt failed, until one succeeds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    /// A poll's stored position.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cursor: Option<Value>,
+/// A trigger that runs on its own until stopped, handed only its context.
+pub(crate) trait BackgroundTrigger: Send + 'static {
+    /// The trigger's type, as workflows name it; it also names its state.
+    const KIND: &'static str;
+
+    /// Runs until `stop` is cancelled.
+    fn run(
+        self,
+        context: TriggerContext,
+        stop: CancellationToken,
+    ) -> impl Future<Output = ()> + Send;
 }
 
-/// A timed trigger's handle on its own status.
+/// A background trigger's handle on its own status.
 #[derive(Clone)]
-pub(crate) struct StatusCell(Arc<Mutex<TimerStatus>>);
+pub(crate) struct StatusCell(Arc<Mutex<TriggerStatus>>);
 
 impl StatusCell {
     /// Changes the status.
-    pub(crate) fn update(&self, change: impl FnOnce(&mut TimerStatus)) {
+    pub(crate) fn update(&self, change: impl FnOnce(&mut TriggerStatus)) {
         change(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    fn get(&self) -> TimerStatus {
+    fn get(&self) -> TriggerStatus {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
@@ -56,21 +53,26 @@ struct Running {
     status: StatusCell,
 }
 
-/// The running timed triggers, by workflow id.
+/// The running background triggers, by workflow id.
 #[derive(Default)]
-pub(crate) struct Timers {
+pub(crate) struct Supervisor {
     running: Mutex<HashMap<String, Running>>,
 }
 
-impl Timers {
+impl Supervisor {
     fn running(&self) -> MutexGuard<'_, HashMap<String, Running>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts, keeps or stops tasks so that each loaded workflow with a
-    /// timed trigger has exactly one, running its current trigger.
-    pub(crate) fn sync(&self, engine: &Engine, tracker: &TaskTracker, stop: &CancellationToken) {
-        let set = engine.workflows();
+    /// Starts, keeps or stops tasks so that each workflow of `set` with a
+    /// background trigger has exactly one, running its current trigger.
+    pub(crate) fn sync(
+        &self,
+        host: &Arc<dyn TriggerHost>,
+        set: &WorkflowSet,
+        tracker: &TaskTracker,
+        stop: &CancellationToken,
+    ) {
         let mut running = self.running();
         let gone: Vec<String> = running
             .iter()
@@ -90,22 +92,14 @@ impl Timers {
         }
         for (id, prepared) in &set.ready {
             let trigger = &prepared.workflow.trigger;
-            if running.contains_key(id)
-                || !matches!(trigger, Trigger::Schedule(_) | Trigger::SalesforcePoll(_))
-            {
+            if running.contains_key(id) || !trigger.runs_in_background() {
                 continue;
             }
             let status = StatusCell(Arc::default());
             let task_stop = stop.child_token();
             let previous = ending.remove(id);
-            let task = tracker.spawn(run(
-                engine.clone(),
-                id.clone(),
-                trigger.clone(),
-                status.clone(),
-                task_stop.clone(),
-                previous,
-            ));
+            let context = TriggerContext::new(host.clone(), id.clone(), status.clone());
+            let task = tracker.spawn(run(trigger.clone(), context, task_stop.clone(), previous));
             running.insert(
                 id.clone(),
                 Running {
@@ -118,8 +112,8 @@ impl Timers {
         }
     }
 
-    /// The status of workflow `id`'s timed trigger, if it has one running.
-    pub(crate) fn status(&self, id: &str) -> Option<TimerStatus> {
+    /// The status of workflow `id`'s background trigger, if it has one.
+    pub(crate) fn status(&self, id: &str) -> Option<TriggerStatus> {
         self.running().get(id).map(|task| task.status.get())
     }
 }
@@ -127,25 +121,20 @@ impl Timers {
 /// Waits for the workflow's previous task to end, then runs its trigger
 /// until `stop`.
 async fn run(
-    engine: Engine,
-    workflow: String,
     trigger: Trigger,
-    status: StatusCell,
+    context: TriggerContext,
     stop: CancellationToken,
     previous: Option<JoinHandle<()>>,
 ) {
     if let Some(previous) = previous
         && let Err(error) = previous.await
     {
+        let workflow = context.workflow();
         tracing::error!(workflow, %error, "The previous trigger task panicked.");
     }
     match trigger {
-        Trigger::Schedule(schedule) => {
-            super::schedule::run(engine, workflow, schedule, status, stop).await;
-        }
-        Trigger::SalesforcePoll(poll) => {
-            super::salesforce_poll::run(engine, workflow, poll, status, stop).await;
-        }
+        Trigger::Schedule(schedule) => schedule.run(context, stop).await,
+        Trigger::SalesforcePoll(poll) => poll.run(context, stop).await,
         Trigger::Webhook(_) | Trigger::OutboundMessage(_) | Trigger::Manual(_) => {}
     }
 }

@@ -1,24 +1,15 @@
-//! The Outbound Message trigger: who may post, and the events a message
-//! becomes.
-//!
-//! A message is refused whole, with nothing stored, unless it comes to the
-//! right URL (the trigger's token, when it has one) as XML, reads as an
-//! Outbound Message ([`gust_outbound::parse`]), names an organization the
-//! trigger allows, carries only the trigger's sObject, and, when the
-//! trigger requires it, a session the org confirms. Each notification is
-//! then one event, deduplicated by organization and notification id, so a
-//! redelivered notification is acknowledged again and never runs twice.
+//! Who may post an Outbound Message, and the events a message becomes.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode, header};
 use gust_outbound::{FaultCode, FieldType, Message, ParseError};
-use serde_json::Value;
 
-use super::webhook::same_secret;
+use super::OutboundMessageTrigger;
+use crate::runtime::NewEvent;
 use crate::salesforce::SalesforceService;
-use crate::workflow::OutboundMessageTrigger;
+use crate::trigger::webhook::same_secret;
 
 /// The default largest message accepted, in bytes: 10 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
@@ -29,7 +20,7 @@ const DESCRIBE_WAIT: Duration = Duration::from_secs(2);
 
 /// Why a message is refused.
 #[derive(Debug, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The URL lacks the trigger's token, or has another.
     #[error("the URL's token is missing or wrong")]
     WrongToken,
@@ -73,7 +64,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The HTTP status of the fault answering it.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::WrongToken
             | Self::Organization(_)
@@ -87,7 +78,7 @@ impl Refusal {
     }
 
     /// Whom the fault blames.
-    pub fn fault_code(&self) -> FaultCode {
+    pub(crate) fn fault_code(&self) -> FaultCode {
         match self {
             Self::MissingSecret(_) | Self::SessionUnchecked(_) => FaultCode::Server,
             _ => FaultCode::Client,
@@ -96,7 +87,7 @@ impl Refusal {
 }
 
 /// Checks the token in the URL against the trigger's, if it has one.
-pub fn check_token(
+pub(crate) fn check_token(
     trigger: &OutboundMessageTrigger,
     presented: Option<&str>,
 ) -> Result<(), Refusal> {
@@ -117,7 +108,7 @@ pub fn check_token(
 
 /// Checks that the body is declared XML (`text/xml`, as Salesforce sends
 /// it, or `application/xml`).
-pub fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
     let declared = headers
         .get(header::CONTENT_TYPE)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
@@ -135,7 +126,7 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
 /// The JSON types of `sobject`'s fields from the connection's describe, by
 /// lower-cased name; empty (every field typed by its form) when the
 /// describe cannot be read soon.
-pub async fn field_types(
+pub(crate) async fn field_types(
     salesforce: &dyn SalesforceService,
     sobject: &str,
 ) -> HashMap<String, FieldType> {
@@ -159,7 +150,7 @@ pub async fn field_types(
 }
 
 /// Reads a message and checks its organization and sObject type.
-pub fn read(
+pub(crate) fn read(
     trigger: &OutboundMessageTrigger,
     body: &[u8],
     types: &HashMap<String, FieldType>,
@@ -190,7 +181,7 @@ pub fn read(
 
 /// Asks the connection's instance whose session the message carries, when
 /// the trigger requires one.
-pub async fn verify_session(
+pub(crate) async fn verify_session(
     trigger: &OutboundMessageTrigger,
     message: &Message,
     salesforce: &dyn SalesforceService,
@@ -215,7 +206,7 @@ pub async fn verify_session(
 
 /// Each notification's event, with its dedupe key: the organization (15
 /// characters) and the notification id.
-pub fn events(trigger: &OutboundMessageTrigger, message: &Message) -> Vec<(Value, Option<String>)> {
+pub(crate) fn events(trigger: &OutboundMessageTrigger, message: &Message) -> Vec<NewEvent> {
     let organization = short_id(&message.organization_id);
     message
         .notifications

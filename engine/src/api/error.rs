@@ -1,0 +1,92 @@
+//! The one error type of the HTTP edge: each refusal knows its status, and
+//! every answer is `{"error": "..."}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{InvalidRunId, InvalidRunStatus};
+use crate::runtime::SubmitError;
+use crate::store::StoreError;
+
+/// A refused request: its status and what to tell the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What went wrong and how to fix it.
+    pub message: String,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong and how to fix it.
+    pub error: String,
+}
+
+impl ApiError {
+    /// An error answered with `status`.
+    pub fn new(status: StatusCode, message: impl std::fmt::Display) -> Self {
+        Self {
+            status,
+            message: message.to_string(),
+        }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 404: what the request names does not exist.
+    pub fn not_found(message: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.message,
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// 503 when the store failed (retry later), 404 when the workflow or run
+/// is unknown.
+impl From<SubmitError> for ApiError {
+    fn from(refusal: SubmitError) -> Self {
+        match refusal {
+            SubmitError::Store(store_error) => {
+                tracing::error!(error = %store_error, "An event could not be stored.");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the event was not stored, retry later: {store_error}"),
+                )
+            }
+            other => Self::not_found(other),
+        }
+    }
+}
+
+/// 503: the store could not be read; the request may be retried.
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, error)
+    }
+}
+
+impl From<InvalidRunId> for ApiError {
+    fn from(error: InvalidRunId) -> Self {
+        Self::bad_request(error)
+    }
+}
+
+impl From<InvalidRunStatus> for ApiError {
+    fn from(error: InvalidRunStatus) -> Self {
+        Self::bad_request(error)
+    }
+}

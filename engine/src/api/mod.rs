@@ -1,0 +1,13 @@
+//! The HTTP contract: the typed bodies of the admin API and of the answers
+//! to events, used alike by the server, by `gust runs` and `gust workflows`,
+//! and by tests; and [`ApiError`], the one error type of the HTTP edge.
+
+mod error;
+mod runs;
+mod workflows;
+
+pub use error::{ApiError, ErrorBody};
+pub use runs::{EventAccepted, Replayed, RunFailed, RunList, RunListParams};
+pub use workflows::{
+    InvalidWorkflowView, ReadyWorkflow, TriggerStatus, TriggerView, WorkflowList, WorkflowView,
+};

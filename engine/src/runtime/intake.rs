@@ -1,0 +1,71 @@
+//! Where events come in: each stored durably as a queued run (a trigger's
+//! state writes in the same write), then handed to the dispatch queue.
+
+use serde_json::Value;
+
+use super::executor::Executor;
+use crate::model::{RunId, RunRecord, StateWrite};
+use crate::store::{Accepted, NewRun, StoreError};
+
+/// An event to store: its body and the key that dedupes it, if any.
+pub type NewEvent = (Value, Option<String>);
+
+/// Why an event was not accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// No workflow with this id is loaded.
+    #[error("no workflow `{0}` is loaded")]
+    UnknownWorkflow(String),
+    /// No run with this id is stored.
+    #[error("no run `{0}` is stored")]
+    UnknownRun(RunId),
+    /// The store failed; nothing was accepted.
+    #[error("the event could not be stored: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl Executor {
+    /// Stores one run per event of `events` for `workflow` (loaded, the
+    /// caller has just checked), with the state writes `state` (a trigger's
+    /// cursor), in one durable write, and queues the new runs; answers for
+    /// each event in order.
+    pub(crate) async fn submit_all(
+        &self,
+        workflow: &str,
+        events: Vec<NewEvent>,
+        state: Vec<StateWrite>,
+    ) -> Result<Vec<Accepted>, SubmitError> {
+        let runs: Vec<NewRun> = events
+            .into_iter()
+            .map(|(event, dedupe_key)| {
+                let mut record = RunRecord::queued(RunId::new(), workflow);
+                record.dedupe_key = dedupe_key;
+                NewRun { record, event }
+            })
+            .collect();
+        let accepted = self.store.accept_all(&runs, &state).await?;
+        for (run, accepted) in runs.into_iter().zip(&accepted) {
+            self.queue_accepted(accepted, run.event);
+        }
+        Ok(accepted)
+    }
+
+    /// Stores one run durably and queues it if new.
+    pub(crate) async fn accept(&self, run: NewRun) -> Result<Accepted, SubmitError> {
+        let accepted = self.store.accept(&run).await?;
+        self.queue_accepted(&accepted, run.event);
+        Ok(accepted)
+    }
+
+    /// Counts an event the store answered for and queues its run if new.
+    fn queue_accepted(&self, accepted: &Accepted, event: Value) {
+        let record = accepted.run();
+        let duplicate = matches!(accepted, Accepted::Duplicate(_));
+        self.metrics.event_accepted(&record.workflow, duplicate);
+        if let (false, Some(due)) = (duplicate, record.due_at) {
+            self.fresh.keep(record, event);
+            self.queue.enqueue(record.id, &record.workflow, due);
+        }
+    }
+}

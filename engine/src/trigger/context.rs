@@ -1,0 +1,133 @@
+//! What a trigger is handed instead of the engine: a way to submit events
+//! (with its own state writes, in one durable write), to read its state,
+//! to reach Salesforce and to report its status. [`TriggerHost`] is what
+//! the engine provides; [`TriggerContext`] is one background trigger's view
+//! of it, scoped to its workflow.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::background::StatusCell;
+use crate::api::TriggerStatus;
+use crate::model::{RunId, RunRecord, StateWrite};
+use crate::runtime::{NewEvent, SubmitError};
+use crate::salesforce::SalesforceService;
+use crate::store::{Accepted, StoreError};
+use crate::workflow::Workflow;
+
+/// What the engine does for triggers.
+#[async_trait]
+pub(crate) trait TriggerHost: Send + Sync + 'static {
+    /// The loaded workflow `id`, if it is loaded.
+    fn workflow(&self, id: &str) -> Option<Arc<Workflow>>;
+    /// Stores one run per event for `workflow`, with the state writes
+    /// `state`, in one durable write, and queues the new runs; answers for
+    /// each event in order.
+    async fn submit(
+        &self,
+        workflow: &str,
+        events: Vec<NewEvent>,
+        state: Vec<StateWrite>,
+    ) -> Result<Vec<Accepted>, SubmitError>;
+    /// The value stored under `key` in the state of `workflow`'s trigger.
+    fn state(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError>;
+    /// Waits up to `timeout` for `run` to end; `None` if it has not.
+    async fn wait(&self, run: RunId, timeout: Duration) -> Result<Option<RunRecord>, StoreError>;
+    /// How long a `"respond": "sync"` webhook waits for its run.
+    fn sync_timeout(&self) -> Duration;
+    /// The connection triggers reach Salesforce through.
+    fn salesforce(&self) -> Arc<dyn SalesforceService>;
+}
+
+/// One background trigger's handle on the engine: its workflow's events,
+/// state and status.
+#[derive(Clone)]
+pub(crate) struct TriggerContext {
+    host: Arc<dyn TriggerHost>,
+    workflow: String,
+    status: StatusCell,
+}
+
+impl TriggerContext {
+    /// The context of `workflow`'s trigger.
+    pub(super) fn new(host: Arc<dyn TriggerHost>, workflow: String, status: StatusCell) -> Self {
+        Self {
+            host,
+            workflow,
+            status,
+        }
+    }
+
+    /// The workflow the trigger starts.
+    pub(crate) fn workflow(&self) -> &str {
+        &self.workflow
+    }
+
+    /// The connection the trigger reaches Salesforce through.
+    pub(crate) fn salesforce(&self) -> Arc<dyn SalesforceService> {
+        self.host.salesforce()
+    }
+
+    /// Changes the status the admin API shows.
+    pub(crate) fn report(&self, change: impl FnOnce(&mut TriggerStatus)) {
+        self.status.update(change);
+    }
+
+    /// The trigger state stored under `name` (named after the trigger's
+    /// type, so a trigger changed to another type starts afresh).
+    pub(crate) fn state<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        let value = self.host.state(&self.workflow, &state_key(name))?;
+        value
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|error| {
+                StoreError::Corrupt(format!(
+                    "the trigger state `{name}` of `{}`: {error}",
+                    self.workflow
+                ))
+            })
+    }
+
+    /// The write that stores `value` as trigger state `name` (`None`
+    /// removes it), for [`TriggerContext::submit`], which applies it with
+    /// the trigger's events: a trigger moves on only with its events stored.
+    pub(crate) fn state_write<T: Serialize>(
+        &self,
+        name: &str,
+        value: Option<&T>,
+    ) -> Result<StateWrite, SubmitError> {
+        let value = value
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|error| {
+                SubmitError::Store(StoreError::Corrupt(format!(
+                    "the trigger state `{name}` of `{}`: {error}",
+                    self.workflow
+                )))
+            })?;
+        Ok(StateWrite {
+            scope: self.workflow.clone(),
+            key: state_key(name),
+            value,
+        })
+    }
+
+    /// Stores `events` with the state writes `state` in one durable write.
+    pub(crate) async fn submit(
+        &self,
+        events: Vec<NewEvent>,
+        state: Vec<StateWrite>,
+    ) -> Result<Vec<Accepted>, SubmitError> {
+        self.host.submit(&self.workflow, events, state).await
+    }
+}
+
+/// The state key of a trigger's state `name`. Its scope is the workflow id,
+/// which no step's scope (`workflow/step`) can be.
+fn state_key(name: &str) -> String {
+    format!("trigger:{name}")
+}
