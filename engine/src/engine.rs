@@ -37,7 +37,7 @@ use crate::store::StateStore;
 use crate::store::{Accepted, NewRun, RunDetail, RunPage, RunQuery, SledStore, Store, StoreError};
 use crate::trigger::{Supervisor, TriggerHost};
 use crate::wasm::Sandbox;
-use crate::workflow::{ValidationError, Workflow, WorkflowFile};
+use crate::workflow::{ValidationErrors, Workflow, WorkflowFile};
 
 /// Why an engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -129,8 +129,18 @@ impl Engine {
         Ok(self.workflows())
     }
 
-    /// Adds (or replaces) one workflow.
-    pub fn add_workflow(&self, file: &WorkflowFile) -> Result<(), Vec<ValidationError>> {
+    /// Adds (or replaces) one workflow defined in code: `workflow` (from
+    /// [`workflow::parse`](crate::workflow::parse) or built), its relative
+    /// `uses` paths resolved against `base_dir`. Compiling its components
+    /// takes a while the first time; call it from a blocking context or
+    /// `tokio::task::spawn_blocking` in a busy server.
+    pub fn add(&self, workflow: Workflow, base_dir: &Path) -> Result<(), ValidationErrors> {
+        let path = base_dir.join(format!("{}.json", workflow.id));
+        self.add_workflow(&WorkflowFile { path, workflow })
+    }
+
+    /// Adds (or replaces) one workflow read from a file.
+    pub fn add_workflow(&self, file: &WorkflowFile) -> Result<(), ValidationErrors> {
         let prepared = self.executor.runner.prepare(file)?;
         self.executor.workflows.insert(prepared);
         self.resume();

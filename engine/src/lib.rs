@@ -4,22 +4,32 @@
 //! is a WebAssembly component run in a wasmtime sandbox, reaching Salesforce
 //! only through the actions the host provides and the workflow permits.
 //!
-//! - [`Engine`]: the embeddable server: durable store, executor, HTTP routes.
-//! - [`workflow`]: the definition model, its validation and `${...}` references.
-//! - [`wasm`]: the sandboxed step runtime (component cache, limits, host imports).
-//! - [`runner`]: runs a workflow's steps, one attempt at a time or in process.
-//! - [`runtime`]: run records, the queue and the durable executor.
-//! - [`store`]: where runs, the queue and step state are kept.
-//! - [`trigger`]: what turns inbound requests into events.
-//! - [`salesforce`]: what steps call Salesforce through.
-//! - [`state`]: the key-value state steps keep across runs.
-//! - [`builtin`]: the prebuilt steps compiled into Gust.
-//! - [`cli`]: the `gust` command line, a thin user of the above.
+//! What an embedding service uses:
+//! - [`Engine`] and its [`Config`]: the durable store, the executor, the
+//!   triggers and the HTTP routes ([`Engine::router`]) behind one handle;
+//!   [`Engine::submit`], [`Engine::wait`], [`Engine::runs`] and
+//!   [`Engine::run_detail`] answer in the types of [`model`] and [`api`].
+//! - [`workflow`]: the definition model, [`workflow::parse`] and its
+//!   [`workflow::ValidationErrors`], each with its JSON path.
+//! - [`salesforce`]: the Salesforce client (the `gust-salesforce` crate),
+//!   given to the engine as [`Config::salesforce`].
+//! - [`store`]: the [`store::Store`] trait, for another backend than sled.
+//!
+//! The layers underneath, public for tests and tools: [`runtime`] (the
+//! executor's pieces and the in-process [`runtime::LocalRunner`]),
+//! [`wasm`] (the sandbox), [`trigger`] (each trigger's definition and
+//! runtime), [`builtin`] (the prebuilt steps). ARCHITECTURE.md says which
+//! part may use which.
+//!
+//! With the default `cli` feature, [`cli`] is the `gust` command line; an
+//! embedding service turns it off (`default-features = false`) and builds
+//! without clap, the admin client or the Salesforce emulator.
 
 pub mod api;
 pub mod builtin;
+#[cfg(feature = "cli")]
 pub mod cli;
-pub mod config;
+mod config;
 mod engine;
 mod metrics;
 pub mod model;
@@ -30,7 +40,10 @@ pub mod trigger;
 pub mod wasm;
 pub mod workflow;
 
-pub use config::Config;
+pub use config::{
+    Config, DEFAULT_CONCURRENCY, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETENTION, DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_SYNC_TIMEOUT, DEFAULT_WORKERS,
+};
 pub use engine::{Engine, StartError};
 /// The Salesforce client steps and triggers call Salesforce through (the
 /// `gust-salesforce` crate).

@@ -18,7 +18,7 @@ pub struct WorkflowList {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum WorkflowView {
     /// Loaded and running.
-    Ready(ReadyWorkflow),
+    Ready(Box<ReadyWorkflow>),
     /// A file that failed to load.
     Invalid(InvalidWorkflowView),
 }

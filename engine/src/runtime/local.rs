@@ -18,7 +18,7 @@ use crate::model::{RunStatus, StepRecord};
 use crate::salesforce::SalesforceActions;
 use crate::store::StateStore;
 use crate::wasm::Sandbox;
-use crate::workflow::{ValidationError, WorkflowFile};
+use crate::workflow::{ValidationErrors, WorkflowFile};
 
 /// Runs workflows in process, for `gust run` and tests.
 #[derive(Clone)]
@@ -56,7 +56,7 @@ impl LocalRunner {
     }
 
     /// Compiles `file`'s components (see [`StepRunner::prepare`]).
-    pub fn prepare(&self, file: &WorkflowFile) -> Result<PreparedWorkflow, Vec<ValidationError>> {
+    pub fn prepare(&self, file: &WorkflowFile) -> Result<PreparedWorkflow, ValidationErrors> {
         self.steps.prepare(file)
     }
 

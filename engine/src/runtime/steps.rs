@@ -10,7 +10,9 @@ use crate::model::{Attempt, StateWrite, StepFailure, StepRecord, StepStatus, now
 use crate::salesforce::SalesforceActions;
 use crate::store::{StateStore, StepState};
 use crate::wasm::{Flow, InvocationContext, Sandbox, StepComponent, StepLimits, StepSuccess};
-use crate::workflow::{Permissions, RetryPolicy, ValidationError, Workflow, WorkflowFile};
+use crate::workflow::{
+    Permissions, RetryPolicy, ValidationError, ValidationErrors, Workflow, WorkflowFile,
+};
 
 /// A workflow whose components are compiled and ready.
 #[derive(Clone)]
@@ -82,7 +84,7 @@ impl StepRunner {
     /// Loads every step's component; a module that is missing, is not a
     /// component, or does not fit the step world is reported at its step's
     /// `uses`, with every other such problem.
-    pub fn prepare(&self, file: &WorkflowFile) -> Result<PreparedWorkflow, Vec<ValidationError>> {
+    pub fn prepare(&self, file: &WorkflowFile) -> Result<PreparedWorkflow, ValidationErrors> {
         let mut steps = Vec::new();
         let mut errors = Vec::new();
         for (index, step) in file.workflow.steps.iter().enumerate() {
@@ -115,7 +117,7 @@ impl StepRunner {
                 steps: steps.into(),
             })
         } else {
-            Err(errors)
+            Err(ValidationErrors(errors))
         }
     }
 

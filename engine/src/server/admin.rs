@@ -44,7 +44,7 @@ pub(super) async fn workflows(
     let ready = set.ready.values().map(|prepared| {
         let workflow = &prepared.workflow;
         let trigger = &workflow.trigger;
-        WorkflowView::Ready(ReadyWorkflow {
+        WorkflowView::Ready(Box::new(ReadyWorkflow {
             id: workflow.id.to_string(),
             description: workflow.description.clone(),
             trigger: TriggerView {
@@ -63,7 +63,7 @@ pub(super) async fn workflows(
                 .iter()
                 .map(|step| step.id.to_string())
                 .collect(),
-        })
+        }))
     });
     let invalid = set.invalid.iter().map(|invalid| {
         WorkflowView::Invalid(InvalidWorkflowView {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Step, ValidationError, Workflow};
+use super::{Step, ValidationError, ValidationErrors, Workflow};
 use crate::builtin;
 
 /// Parses and validates a workflow definition.
@@ -11,7 +11,7 @@ use crate::builtin;
 /// A JSON or shape error stops parsing and is reported with its path; a
 /// well-formed definition is then checked as a whole and every problem is
 /// reported.
-pub fn parse(text: &str) -> Result<Workflow, Vec<ValidationError>> {
+pub fn parse(text: &str) -> Result<Workflow, ValidationErrors> {
     let deserializer = &mut serde_json::Deserializer::from_str(text);
     let workflow: Workflow = serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -22,7 +22,7 @@ pub fn parse(text: &str) -> Result<Workflow, Vec<ValidationError>> {
         } else {
             strip_position(&inner.to_string())
         };
-        vec![ValidationError::new(path, message)]
+        ValidationErrors(vec![ValidationError::new(path, message)])
     })?;
     workflow.validate()?;
     Ok(workflow)
@@ -53,7 +53,7 @@ pub enum LoadError {
         /// The file.
         path: PathBuf,
         /// Every problem found.
-        errors: Vec<ValidationError>,
+        errors: ValidationErrors,
     },
 }
 

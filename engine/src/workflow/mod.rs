@@ -30,7 +30,7 @@ pub use gust_salesforce::SecretRef;
 pub use id::{IdError, StepId, WorkflowId};
 pub use load::{LoadError, ModuleRef, WorkflowFile, parse};
 pub use permissions::{Access, Permissions, SObjectName, SalesforcePermissions};
-pub use validate::ValidationError;
+pub use validate::{ValidationError, ValidationErrors};
 
 pub use crate::trigger::Trigger;
 

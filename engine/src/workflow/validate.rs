@@ -37,12 +37,56 @@ impl fmt::Display for ValidationError {
     }
 }
 
+impl std::error::Error for ValidationError {}
+
+/// Every problem found with a workflow definition, in document order.
+/// Displayed one problem a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationErrors(pub Vec<ValidationError>);
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, error) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationErrors {}
+
+impl std::ops::Deref for ValidationErrors {
+    type Target = [ValidationError];
+
+    fn deref(&self) -> &[ValidationError] {
+        &self.0
+    }
+}
+
+impl IntoIterator for ValidationErrors {
+    type Item = ValidationError;
+    type IntoIter = std::vec::IntoIter<ValidationError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl From<Vec<ValidationError>> for ValidationErrors {
+    fn from(errors: Vec<ValidationError>) -> Self {
+        Self(errors)
+    }
+}
+
 /// The most attempts a retry policy may ask for.
 const MAX_ATTEMPTS: u32 = 100;
 
 impl Workflow {
     /// Checks the workflow and returns every problem found, in document order.
-    pub fn validate(&self) -> Result<(), Vec<ValidationError>> {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = Vec::new();
         crate::trigger::validate(&self.trigger, &mut errors);
         if self.concurrency == Some(0) {
@@ -73,7 +117,7 @@ impl Workflow {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(errors)
+            Err(ValidationErrors(errors))
         }
     }
 }

@@ -7,11 +7,12 @@
 //! cargo run -p embed-gust -- --serve  # then serve on 127.0.0.1:3000 until Ctrl-C
 //! ```
 
+use std::path::Path;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use gust_engine::workflow::{WorkflowFile, parse};
+use gust_engine::workflow::parse;
 use gust_engine::{Config, Engine};
 use serde_json::json;
 
@@ -35,14 +36,10 @@ async fn main() -> anyhow::Result<()> {
     config.workers = 8;
     let engine = Engine::start(config).await?;
 
-    let workflow = parse(WORKFLOW).map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
-    let file = WorkflowFile {
-        path: "web-leads.json".into(),
-        workflow,
-    };
-    engine
-        .add_workflow(&file)
-        .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
+    // Defined in code; a workflow's relative `uses` paths resolve against
+    // the directory given (this one uses prebuilt steps only).
+    let workflow = parse(WORKFLOW)?;
+    engine.add(workflow, Path::new("."))?;
 
     // The service's own routes, and Gust's under /gust:
     // POST /gust/hooks/web-leads, GET /gust/api/runs, ...
