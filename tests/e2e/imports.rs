@@ -13,7 +13,7 @@ use gust_engine::workflow::Permissions;
 use gust_tests::{context, guests, read, runtime};
 use serde_json::{Value, json};
 
-use crate::salesforce::Sf;
+use crate::support::Sf;
 
 /// A Salesforce that records every call it receives and answers with
 /// canned data.

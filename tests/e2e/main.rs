@@ -3,6 +3,8 @@
 
 /// The `gust` command line: validate and run, as a user types them.
 mod cli;
+/// `gust serve` killed with SIGKILL mid-load and restarted: nothing lost, nothing run twice.
+mod crash;
 /// Host imports: Salesforce through the host and its permission checks, logs, state.
 mod imports;
 /// The Outbound Message trigger: sf-emulator posting to Gust, redeliveries, bad messages.
@@ -17,7 +19,9 @@ mod salesforce;
 mod sandbox;
 /// The schedule trigger: fires, restarts across missed fires.
 mod schedule;
-/// `gust serve` as a process: killed mid-load and restarted, and `gust runs`.
-mod serve_process;
+/// `gust serve` as a process: configuration, reloads, the examples, `gust runs`/`gust workflows`.
+mod serve;
 /// The server in process: webhooks, the durable executor, the admin API.
 mod server;
+/// What the tests share: servers, processes, the emulator, waiting.
+mod support;

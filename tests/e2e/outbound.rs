@@ -14,11 +14,9 @@ use gust_tests::guests;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sf_emulator::org::ORG_ID;
-use sf_emulator::outbound::{OutboundRule, Retries};
-use sf_emulator::{Config, Emulator};
+use sf_emulator::outbound::OutboundRule;
 
-use crate::salesforce::Sf;
-use crate::server::{FullDisk, Server};
+use crate::support::{FullDisk, Server, Sf, delivered, eventually, quick_outbound_emulator};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -83,24 +81,18 @@ fn fault_string(envelope: &str) -> String {
 
 /// Waits until every run of the server has ended.
 async fn all_finished(server: &Server) -> Vec<RunRecord> {
-    let started = Instant::now();
-    loop {
-        let page = server
-            .engine
-            .runs(&RunQuery {
-                limit: 10_000,
-                ..RunQuery::default()
-            })
-            .unwrap();
-        if page.runs.iter().all(|run| run.status.is_final()) {
-            return page.runs;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "runs never finished"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("every run ended", Duration::from_secs(60), || async {
+        let query = RunQuery {
+            limit: 10_000,
+            ..RunQuery::default()
+        };
+        let page = server.engine.runs(&query).unwrap();
+        page.runs
+            .iter()
+            .all(|run| run.status.is_final())
+            .then_some(page.runs)
+    })
+    .await
 }
 
 /// Stands between the emulator and Gust: answers 503 while Gust is down,
@@ -140,33 +132,6 @@ async fn relay(
         return (AxumStatus::INTERNAL_SERVER_ERROR, "the Ack was lost").into_response();
     }
     (status, [("content-type", "text/xml; charset=utf-8")], text).into_response()
-}
-
-/// An emulator that resends Outbound Messages after 100 ms, doubling up to
-/// `longest`, instead of Salesforce's 30 s up to 2 h.
-pub(crate) fn quick_outbound_emulator(longest: Duration) -> Emulator {
-    Emulator::new(Config {
-        outbound_retries: Retries {
-            first: Duration::from_millis(100),
-            longest,
-            max_age: Duration::from_secs(300),
-        },
-        ..Config::default()
-    })
-}
-
-/// The notification ids the emulator has seen acknowledged, and every one
-/// it has sent.
-pub(crate) fn delivered(emulator: &Emulator) -> (HashSet<String>, HashSet<String>) {
-    let mut acknowledged = HashSet::new();
-    let mut sent = HashSet::new();
-    for delivery in emulator.outbound_deliveries() {
-        sent.extend(delivery.notifications.iter().cloned());
-        if delivery.acknowledged {
-            acknowledged.extend(delivery.notifications);
-        }
-    }
-    (acknowledged, sent)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,21 +177,20 @@ async fn notifications_sent_while_gust_is_down_run_once_each_however_often_they_
         });
         leads.push(sf.client.create("Lead", &lead).await.unwrap());
     }
-    let started = Instant::now();
-    while sf
-        .emulator()
-        .outbound_deliveries()
-        .iter()
-        .filter(|delivery| !delivery.acknowledged)
-        .count()
-        < 4
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no delivery was tried"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let emulator = sf.emulator();
+    eventually(
+        "deliveries tried while Gust is down",
+        Duration::from_secs(20),
+        || {
+            let failed = emulator
+                .outbound_deliveries()
+                .iter()
+                .filter(|delivery| !delivery.acknowledged)
+                .count();
+            std::future::ready((failed >= 4).then_some(()))
+        },
+    )
+    .await;
 
     // Gust comes up, with the org as its connection (field types come from
     // its describe); more leads are created and some updated meanwhile.

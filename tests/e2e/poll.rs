@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use sf_emulator::faults::{Fault, FaultKind};
 use sf_emulator::org::Fields;
 
-use crate::salesforce::{Sf, connection};
-use crate::server::{FullDisk, Server};
+use crate::support::{FullDisk, Server, eventually};
+use crate::support::{Sf, connection};
 
 /// A workflow polling with `poll` (every second unless it says otherwise)
 /// whose one step echoes the event.
@@ -120,50 +120,33 @@ fn times_each(reported: &[Reported]) -> HashMap<String, usize> {
 
 /// Waits until `workflow` reported at least `count` records.
 async fn wait_reported(engine: &Engine, workflow: &str, count: usize) -> Vec<Reported> {
-    let started = Instant::now();
-    loop {
+    let what = format!("{workflow} reporting {count} records");
+    let found = eventually(&what, Duration::from_secs(120), || async {
         let reported = reported(engine, workflow);
-        if reported.len() >= count {
-            return reported;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "{workflow} reported {} of {count} records; status {:?}",
-            reported.len(),
-            engine.trigger_status(workflow)
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        (reported.len() >= count).then_some(reported)
+    });
+    found.await
 }
 
 /// Waits for `polls` more polls of `workflow` to end.
 async fn polls_pass(engine: &Engine, workflow: &str, polls: usize) {
     for _ in 0..polls {
         let last = engine.trigger_status(workflow).unwrap().last_fired_at;
-        let started = Instant::now();
-        while engine.trigger_status(workflow).unwrap().last_fired_at == last {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{workflow} stopped polling"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let what = format!("another poll of {workflow}");
+        eventually(&what, Duration::from_secs(30), || async {
+            (engine.trigger_status(workflow).unwrap().last_fired_at != last).then_some(())
+        })
+        .await;
     }
 }
 
 /// Waits for a poll of `workflow` to fail and returns why.
 async fn poll_error(engine: &Engine, workflow: &str) -> String {
-    let started = Instant::now();
-    loop {
-        if let Some(error) = engine.trigger_status(workflow).unwrap().last_error {
-            return error;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{workflow} never failed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let what = format!("a failed poll of {workflow}");
+    eventually(&what, Duration::from_secs(10), || async {
+        engine.trigger_status(workflow).unwrap().last_error
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,19 +284,11 @@ async fn poll_now(server: &Server) {
 
 /// Waits for the first poll of `workflow`'s (re)started trigger to end.
 async fn polled(engine: &Engine, workflow: &str) {
-    let started = Instant::now();
-    while engine
-        .trigger_status(workflow)
-        .unwrap()
-        .last_fired_at
-        .is_none()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{workflow} never polled"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let what = format!("a first poll of {workflow}");
+    eventually(&what, Duration::from_secs(30), || async {
+        engine.trigger_status(workflow).unwrap().last_fired_at
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,72 +1,15 @@
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gust_engine::salesforce::{
-    Auth, CallRetryPolicy, Client, Connection, SalesforceError, Secret, WriteOperation,
-    WriteOptions,
+    Auth, Client, Connection, SalesforceError, Secret, WriteOperation, WriteOptions,
 };
 use serde_json::{Value, json};
 use sf_emulator::faults::{Fault, FaultKind};
 use sf_emulator::seed::Seed;
-use sf_emulator::{Config, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Running};
+use sf_emulator::{Config, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator};
 
-/// A running emulator and a client of it.
-pub(crate) struct Sf {
-    pub(crate) running: Running,
-    pub(crate) client: Client,
-}
-
-/// A retry policy quick enough for tests.
-fn quick_retries() -> CallRetryPolicy {
-    CallRetryPolicy {
-        max_attempts: 6,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(100),
-        budget: Duration::from_secs(5),
-    }
-}
-
-/// A client-credentials connection to the emulator at `url`, retrying
-/// quickly.
-pub(crate) fn connection(url: &str) -> Connection {
-    let mut connection = gust_tests::emulator_connection(url);
-    connection.retry = quick_retries();
-    connection
-}
-
-impl Sf {
-    pub(crate) async fn start() -> Self {
-        Self::start_with(Emulator::new(Config::default())).await
-    }
-
-    pub(crate) async fn start_with(emulator: Emulator) -> Self {
-        let running = emulator
-            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let client = Client::new(connection(&running.url)).unwrap();
-        Self { running, client }
-    }
-
-    pub(crate) fn emulator(&self) -> &Emulator {
-        &self.running.emulator
-    }
-
-    /// The requests the emulator answered, as `"METHOD /path?query STATUS"`.
-    pub(crate) fn log(&self) -> Vec<String> {
-        self.emulator()
-            .requests()
-            .iter()
-            .map(|r| format!("{} {} {}", r.method, r.uri, r.status.as_u16()))
-            .collect()
-    }
-
-    /// How many logged requests contain `part`.
-    pub(crate) fn count(&self, part: &str) -> usize {
-        self.log().iter().filter(|line| line.contains(part)).count()
-    }
-}
+use crate::support::{Sf, connection, quick_retries};
 
 /// An emulator whose Account has the external id field `Erp_Id__c`.
 fn with_erp_id(config: Config) -> Emulator {

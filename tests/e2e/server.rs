@@ -1,119 +1,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use gust_engine::RunDetail;
-use gust_engine::model::StateWrite;
-use gust_engine::model::{RunId, RunRecord};
-use gust_engine::store::{
-    Accepted, NewRun, QueuedRun, RunPage, RunQuery, SledStore, Store, StoreError, Transition,
-};
-use gust_engine::store::{StateError, StateStore};
+use gust_engine::model::RunId;
+
+use gust_engine::store::{RunQuery, SledStore};
 use gust_engine::trigger::webhook::sign;
 use gust_engine::{Config, Engine};
 use gust_tests::guests;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// An engine serving HTTP on an ephemeral port.
-pub(crate) struct Server {
-    pub(crate) engine: Engine,
-    pub(crate) base: String,
-    pub(crate) client: reqwest::Client,
-    dir: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start(workflows: &[Value]) -> Self {
-        Self::start_with(workflows, |_| {}, None).await
-    }
-
-    pub(crate) async fn start_with(
-        workflows: &[Value],
-        configure: impl FnOnce(&mut Config),
-        store: Option<Arc<dyn Store>>,
-    ) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let workflow_dir = dir.path().join("workflows");
-        std::fs::create_dir(&workflow_dir).unwrap();
-        for workflow in workflows {
-            let path = workflow_dir.join(format!("{}.json", workflow["id"].as_str().unwrap()));
-            std::fs::write(path, workflow.to_string()).unwrap();
-        }
-        let mut config = Config::new(dir.path().join("data"));
-        config.sandbox.max_instances = 16;
-        configure(&mut config);
-        let engine = match store {
-            Some(store) => Engine::with_store(config, store).unwrap(),
-            None => Engine::start(config).await.unwrap(),
-        };
-        let set = engine.load_dir(&workflow_dir).unwrap();
-        assert!(set.invalid.is_empty(), "{:?}", set.invalid);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(axum::serve(listener, engine.router()).into_future());
-        Self {
-            engine,
-            base,
-            client: reqwest::Client::new(),
-            dir,
-        }
-    }
-
-    pub(crate) fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.client.post(format!("{}{path}", self.base))
-    }
-
-    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// The text at `path`.
-    async fn text(&self, path: &str) -> String {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        response.text().await.unwrap()
-    }
-
-    /// Posts `body` as JSON to `workflow`'s hook; returns the status and answer.
-    async fn hook(&self, workflow: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .post(&format!("/hooks/{workflow}"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Waits for a run to end and returns its detail from the admin API.
-    async fn finished(&self, run_id: &str) -> Value {
-        let id: RunId = run_id.parse().unwrap();
-        let ended = self.engine.wait(id, Duration::from_secs(30)).await.unwrap();
-        assert!(ended.is_some(), "run {run_id} did not end");
-        let (status, run) = self.get(&format!("/api/runs/{run_id}")).await;
-        assert_eq!(status, StatusCode::OK);
-        run
-    }
-
-    pub(crate) async fn run_count(&self) -> usize {
-        let (_, page) = self.get("/api/runs?limit=1000").await;
-        page["runs"].as_array().unwrap().len()
-    }
-}
+use crate::support::{FullDisk, Server, eventually};
 
 fn workflow(id: &str, trigger: Value, steps: Value) -> Value {
     json!({ "id": id, "trigger": trigger, "steps": steps })
@@ -459,107 +357,6 @@ async fn bad_requests_get_a_clear_error_and_store_nothing() {
     assert_eq!(server.run_count().await, 2);
 }
 
-/// A store whose disk fills up: it reads, but once full refuses every
-/// write until it is freed.
-pub(crate) struct FullDisk {
-    store: SledStore,
-    /// How many more writes of events fit; `None` when there is room.
-    room: std::sync::Mutex<Option<usize>>,
-}
-
-impl FullDisk {
-    /// A store full from the start.
-    pub(crate) fn new(store: SledStore) -> Self {
-        Self::after(store, 0)
-    }
-
-    /// A store that takes `writes` writes of events, then is full.
-    pub(crate) fn after(store: SledStore, writes: usize) -> Self {
-        Self {
-            store,
-            room: std::sync::Mutex::new(Some(writes)),
-        }
-    }
-
-    /// Makes room: every write succeeds again.
-    pub(crate) fn free(&self) {
-        *self.room.lock().unwrap() = None;
-    }
-
-    /// Whether the disk is full now.
-    pub(crate) fn is_full(&self) -> bool {
-        *self.room.lock().unwrap() == Some(0)
-    }
-
-    fn refuse_if_full(&self) -> Result<(), StoreError> {
-        if self.is_full() {
-            return Err(StoreError::Unavailable(
-                "No space left on device (os error 28)".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Store for FullDisk {
-    async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError> {
-        let mut accepted = self.accept_all(std::slice::from_ref(run), &[]).await?;
-        Ok(accepted.remove(0))
-    }
-    async fn accept_all(
-        &self,
-        runs: &[NewRun],
-        state: &[StateWrite],
-    ) -> Result<Vec<Accepted>, StoreError> {
-        self.refuse_if_full()?;
-        if let Some(room) = self.room.lock().unwrap().as_mut() {
-            *room -= 1;
-        }
-        self.store.accept_all(runs, state).await
-    }
-    async fn transition(&self, transition: Transition, durable: bool) -> Result<(), StoreError> {
-        self.refuse_if_full()?;
-        self.store.transition(transition, durable).await
-    }
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.store.flush().await
-    }
-    fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
-        self.store.run(id)
-    }
-    fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
-        self.store.detail(id)
-    }
-    fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
-        self.store.queued()
-    }
-    fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
-        self.store.list(query)
-    }
-    fn prune(
-        &self,
-        before: DateTime<Utc>,
-        deduplicated_before: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        self.store.prune(before, deduplicated_before)
-    }
-    fn flushes(&self) -> u64 {
-        self.store.flushes()
-    }
-}
-
-impl StateStore for FullDisk {
-    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StateError> {
-        StateStore::get(&self.store, scope, key)
-    }
-    fn apply(&self, writes: &[StateWrite]) -> Result<(), StateError> {
-        self.refuse_if_full()
-            .map_err(|error| StateError(error.to_string()))?;
-        self.store.apply(writes)
-    }
-}
-
 #[tokio::test]
 async fn a_store_that_cannot_write_answers_503_and_acknowledges_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -689,23 +486,11 @@ async fn shutdown_lets_a_step_in_flight_finish() {
     .await;
     let (_, accepted) = server.hook("slow", json!({})).await;
     let id: RunId = accepted["run_id"].as_str().unwrap().parse().unwrap();
-    let started = std::time::Instant::now();
-    while server
-        .engine
-        .run_detail(id)
-        .unwrap()
-        .unwrap()
-        .run
-        .status
-        .as_str()
-        != "running"
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the run never started"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("the run starting", Duration::from_secs(30), || async {
+        let run = server.engine.run_detail(id).unwrap().unwrap().run;
+        (run.status.as_str() == "running").then_some(())
+    })
+    .await;
     server.engine.shutdown().await;
     let run = server.engine.run_detail(id).unwrap().unwrap();
     assert_eq!(run.run.status.as_str(), "succeeded");
@@ -818,14 +603,11 @@ async fn finished_runs_past_retention_are_pruned() {
     let (_, accepted) = server.hook("short-lived", json!({})).await;
     let run_id = accepted["run_id"].as_str().unwrap().to_owned();
     server.finished(&run_id).await;
-    let started = std::time::Instant::now();
-    while server.get(&format!("/api/runs/{run_id}")).await.0 != StatusCode::NOT_FOUND {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the run was never pruned"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the run pruned", Duration::from_secs(10), || async {
+        let status = server.get(&format!("/api/runs/{run_id}")).await.0;
+        (status == StatusCode::NOT_FOUND).then_some(())
+    })
+    .await;
     assert_eq!(server.run_count().await, 0);
 }
 

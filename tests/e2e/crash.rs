@@ -1,0 +1,316 @@
+//! `gust serve` killed with SIGKILL mid-load and started again: every
+//! acknowledged event runs once, and no finished step runs again.
+
+use crate::support::{
+    Process, Sf, accepted_events, counting_workflow, delivered, emulator_env, eventually,
+    quick_outbound_emulator, send_all, settled_runs, write_workflow,
+};
+use gust_engine::model::RunRecord;
+use gust_engine::store::SledStore;
+use gust_engine::store::StateStore;
+use serde_json::json;
+use sf_emulator::faults::{Fault, FaultKind};
+use sf_emulator::org::ORG_ID;
+use sf_emulator::outbound::OutboundRule;
+use std::path::Path;
+use std::time::Duration;
+
+/// How many of `runs` carry each dedupe key.
+fn runs_per_dedupe_key(runs: &[RunRecord]) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for run in runs {
+        *counts
+            .entry(run.dedupe_key.clone().expect("a dedupe key"))
+            .or_default() += 1;
+    }
+    counts
+}
+
+/// Checks in the stopped server's store that each step of the
+/// [`counting_workflow`] `workflow` was called once for every key.
+fn each_step_ran_once<'a>(data: &Path, workflow: &str, keys: impl IntoIterator<Item = &'a String>) {
+    let store = SledStore::open(&data.join("store")).unwrap();
+    for key in keys {
+        for step in ["first", "second"] {
+            let calls = store
+                .get(&format!("{workflow}/{step}"), &format!("calls/{key}"))
+                .unwrap();
+            assert_eq!(calls.as_deref(), Some("1"), "calls of {step} for {key}");
+        }
+    }
+}
+
+/// The crash test: kill -9 mid-load, restart, and every acknowledged event
+/// has exactly one completed run in which no finished step ran twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step() {
+    const EVENTS: usize = 3_000;
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    let data = dir.path().join("data");
+    write_workflow(
+        &workflows,
+        &counting_workflow("crash", json!({ "webhook": {} }), "${trigger.body.key}"),
+    );
+    let keys: Vec<String> = (0..EVENTS).map(|n| format!("k{n}")).collect();
+
+    // Load, and kill -9 once a third of the events were acknowledged.
+    let server = Process::start(&workflows, &data);
+    let base = server.base.clone();
+    let sending = tokio::spawn({
+        let keys = keys.clone();
+        async move { send_all(&base, &keys).await }
+    });
+    let client = reqwest::Client::new();
+    let (http, base) = (&client, server.base.as_str());
+    eventually(
+        "load reaching a third",
+        Duration::from_secs(60),
+        || async move { (accepted_events(http, base, "crash").await >= EVENTS / 3).then_some(()) },
+    )
+    .await;
+    server.kill();
+    let acked_before_kill = sending.await.unwrap();
+    assert!(acked_before_kill.len() >= EVENTS / 3);
+    assert!(acked_before_kill.len() < EVENTS, "the kill landed mid-load");
+
+    // Restart, and send every event again: the acknowledged ones are
+    // duplicates, the others are stored now.
+    let server = Process::start(&workflows, &data);
+    let acked_after_restart = send_all(&server.base, &keys).await;
+    assert_eq!(acked_after_restart.len(), EVENTS);
+    let succeeded = settled_runs(&client, &server.base).await;
+    let (status, log) = server.terminate();
+    assert!(status.success(), "SIGTERM exits 0: {status}\n{log}");
+    assert!(
+        log.contains("Queued the stored unfinished runs"),
+        "the restart resumed runs the kill cut off:\n{log}"
+    );
+
+    // Exactly one completed run per event.
+    let runs_per_key = runs_per_dedupe_key(&succeeded);
+    for key in &keys {
+        assert_eq!(runs_per_key.get(key), Some(&1), "runs of {key}");
+    }
+    assert_eq!(succeeded.len(), EVENTS);
+
+    // Each step's calls are counted in state committed with its record: a
+    // finished step that ran again would have counted 2.
+    each_step_ran_once(&data, "crash", &keys);
+}
+
+/// The Outbound Message crash test: sf-emulator keeps posting new leads'
+/// notifications while Gust is killed with SIGKILL and started again on the
+/// same port. Every notification ends acknowledged and ran once, each step
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_runs_every_outbound_notification_once_after_redelivery() {
+    const LEADS: usize = 1_500;
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    let data = dir.path().join("data");
+    write_workflow(
+        &workflows,
+        &counting_workflow(
+            "om-crash",
+            json!({ "outbound_message": { "organization_ids": [ORG_ID], "sobject": "Lead" } }),
+            "${trigger.notification_id}",
+        ),
+    );
+    // A port for Gust that stays the same across the restart, as the
+    // endpoint in Salesforce's outbound message definition does.
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let emulator = quick_outbound_emulator(Duration::from_millis(500));
+    emulator.add_outbound_rule(OutboundRule {
+        object: "Lead".to_owned(),
+        fields: vec!["LastName".to_owned(), "Company".to_owned()],
+        endpoint: format!("http://{listen}/salesforce/outbound/om-crash"),
+        on_create: true,
+        on_update: false,
+        send_session_id: false,
+        organization_id: None,
+    });
+    let sf = Sf::start_with(emulator).await;
+    let creating = tokio::spawn({
+        let client = sf.client.clone();
+        async move {
+            for n in 0..LEADS {
+                let lead = json!({ "LastName": format!("Lead {n}"), "Company": "Acme" });
+                client.create("Lead", &lead).await.unwrap();
+            }
+        }
+    });
+
+    // Kill -9 once a fifth of the leads' notifications were accepted.
+    let server = Process::start_on(&listen, &workflows, &data, &[]);
+    let client = reqwest::Client::new();
+    let (http, base) = (&client, server.base.as_str());
+    eventually("the load reaching a fifth", Duration::from_secs(60), || async move {
+        (accepted_events(http, base, "om-crash").await >= LEADS / 5).then_some(())
+    })
+    .await;
+    server.kill();
+    let acknowledged_before_kill: usize = sf
+        .emulator()
+        .outbound_deliveries()
+        .iter()
+        .filter(|delivery| delivery.acknowledged)
+        .map(|delivery| delivery.notifications.len())
+        .sum();
+    assert!(acknowledged_before_kill > 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Up again on the same port: Salesforce's redeliveries come in.
+    let server = Process::start_on(&listen, &workflows, &data, &[]);
+    creating.await.unwrap();
+    let emulator = sf.emulator();
+    let what = format!("all {LEADS} notifications acknowledged");
+    let notifications = eventually(&what, Duration::from_secs(120), || async move {
+        let (acknowledged, sent) = delivered(emulator);
+        (acknowledged.len() == LEADS && acknowledged == sent).then_some(acknowledged)
+    })
+    .await;
+    assert!(
+        acknowledged_before_kill < LEADS,
+        "the kill landed before the last notification"
+    );
+    assert!(
+        sf.emulator()
+            .outbound_deliveries()
+            .iter()
+            .any(|delivery| !delivery.acknowledged),
+        "messages sent while Gust was down failed and were sent again"
+    );
+    // A notification acknowledged before the kill, delivered again to the
+    // restarted server: its dedupe key survived, so it is acknowledged and
+    // not stored again.
+    let acknowledged_early = sf
+        .emulator()
+        .outbound_deliveries()
+        .into_iter()
+        .find(|delivery| delivery.acknowledged)
+        .unwrap()
+        .notifications[0]
+        .clone();
+    let fixture = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/salesforce/outbound-messages/om-single-opportunity-compact-ap5.xml"),
+    )
+    .unwrap();
+    let again = fixture
+        .replace("00D7F00000107XsUAI", &ORG_ID[..15])
+        .replace("04l7F000008aeAyQAI", &acknowledged_early)
+        .replace("sf:Opportunity", "sf:Lead");
+    let answer = client
+        .post(format!("{}/salesforce/outbound/om-crash", server.base))
+        .header("content-type", "text/xml")
+        .body(again)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(answer.text().await.unwrap().contains("<Ack>true</Ack>"));
+    let succeeded = settled_runs(&client, &server.base).await;
+    let (status, log) = server.terminate();
+    assert!(status.success(), "SIGTERM exits 0: {status}\n{log}");
+
+    // One run per notification, and each step ran once for it.
+    let org15 = &ORG_ID[..15];
+    let keys: std::collections::HashSet<String> = succeeded
+        .iter()
+        .map(|run| run.dedupe_key.clone().expect("a dedupe key"))
+        .collect();
+    assert_eq!(succeeded.len(), LEADS);
+    assert_eq!(
+        keys,
+        notifications
+            .iter()
+            .map(|id| format!("{org15}/{id}"))
+            .collect()
+    );
+    each_step_ran_once(&data, "om-crash", &notifications);
+}
+
+/// The poll crash test: gust serve is killed with SIGKILL in the middle of
+/// a backfill, between its first page's events (stored with the cursor)
+/// and its second page, and started again. Every record ends reported by exactly one run,
+/// and no step of it ran twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_killed_mid_backfill_reports_every_record_once_after_a_restart() {
+    const LEADS: usize = 2_500;
+    let sf = Sf::start().await;
+    let leads: Vec<String> = {
+        let mut org = sf.emulator().org();
+        (0..LEADS)
+            .map(|n| {
+                let fields = serde_json::from_value(
+                    json!({ "LastName": format!("L{n}"), "Company": "Acme" }),
+                )
+                .unwrap();
+                org.create("Lead", &fields).unwrap().to_string()
+            })
+            .collect()
+    };
+    // Each page of 2,000 records takes a while to come, so the kill lands
+    // between two pages.
+    sf.emulator().inject(Fault {
+        path: "/query".to_owned(),
+        method: None,
+        kind: FaultKind::Latency { ms: 300 },
+        times: None,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    let data = dir.path().join("data");
+    write_workflow(
+        &workflows,
+        &counting_workflow(
+            "poll-crash",
+            json!({ "salesforce_poll": { "sobject": "Lead", "on": "created", "backfill": "all", "every": "* * * * * *" } }),
+            "${trigger.record.Id}",
+        ),
+    );
+    let env = emulator_env(&sf);
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let client = reqwest::Client::new();
+
+    let server = Process::start_with_env(&workflows, &data, &env);
+    let (http, base) = (&client, server.base.as_str());
+    eventually("the first page", Duration::from_secs(60), || async move {
+        (accepted_events(http, base, "poll-crash").await > 0).then_some(())
+    })
+    .await;
+    let accepted_before_kill = accepted_events(&client, &server.base, "poll-crash").await;
+    server.kill();
+    assert!(
+        accepted_before_kill < LEADS,
+        "the kill landed mid-backfill ({accepted_before_kill} events)"
+    );
+
+    let server = Process::start_with_env(&workflows, &data, &env);
+    let (http, base) = (&client, server.base.as_str());
+    let what = format!("all {LEADS} leads run");
+    let succeeded = eventually(&what, Duration::from_secs(120), || async move {
+        let succeeded = settled_runs(http, base).await;
+        (succeeded.len() >= LEADS).then_some(succeeded)
+    })
+    .await;
+    // Polls go on, reading nothing new.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(settled_runs(&client, &server.base).await.len(), LEADS);
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+
+    let runs_per_lead = runs_per_dedupe_key(&succeeded);
+    for lead in &leads {
+        assert_eq!(runs_per_lead.get(lead), Some(&1), "runs of {lead}");
+    }
+    each_step_ran_once(&data, "poll-crash", &leads);
+}

@@ -1,0 +1,434 @@
+//! `gust serve` as a user runs it: configuration, reloads, the example
+//! workflows against the emulator, and `gust runs`/`gust workflows` over
+//! its admin API.
+
+use crate::support::{
+    Process, Sf, emulator_env, eventually, metrics, send_all, succeeded_run, write_workflow,
+};
+
+use gust_tests::guests;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[tokio::test]
+async fn gust_runs_and_gust_workflows_read_the_admin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    write_workflow(
+        &workflows,
+        &json!({
+            "id": "crash",
+            "trigger": { "webhook": {} },
+            "steps": [{ "id": "echo", "uses": guests::MISBEHAVE, "with": { "act": "echo", "key": "${trigger.body.key}" } }],
+        }),
+    );
+    write_workflow(
+        &workflows,
+        &json!({
+            "id": "nightly",
+            "trigger": { "schedule": { "cron": "0 0 2 * * *", "timezone": "Europe/Paris" } },
+            "steps": [{ "id": "echo", "uses": guests::MISBEHAVE }],
+        }),
+    );
+    std::fs::write(workflows.join("broken.json"), "{ not json").unwrap();
+    let server = Process::start(&workflows, &dir.path().join("data"));
+    let acked = send_all(&server.base, &["only".to_owned()]).await;
+    assert_eq!(acked, vec!["only".to_owned()]);
+    let gust = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+            .arg("runs")
+            .args(args)
+            .env("GUST_SERVER", &server.base)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, listed, _) = gust(&["list", "--json"]);
+    assert!(ok);
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let run_id = listed["runs"][0]["id"].as_str().unwrap().to_owned();
+
+    let shown = eventually(
+        "gust runs show a succeeded run",
+        Duration::from_secs(30),
+        || {
+            let (ok, shown, _) = gust(&["show", &run_id]);
+            assert!(ok);
+            let shown: Value = serde_json::from_str(&shown).unwrap();
+            std::future::ready((shown["status"] == "succeeded").then_some(shown))
+        },
+    )
+    .await;
+    assert_eq!(
+        shown["steps"][0]["output"],
+        json!({ "act": "echo", "key": "only" })
+    );
+
+    let (ok, replayed, _) = gust(&["replay", &run_id]);
+    assert!(ok);
+    assert_ne!(replayed.trim(), run_id);
+    let (ok, table, _) = gust(&["list", "--workflow", "crash"]);
+    assert!(ok);
+    assert_eq!(table.lines().count(), 3, "a header and two runs:\n{table}");
+    assert!(table.contains(replayed.trim()));
+
+    let (ok, _, error) = gust(&["show", "not-a-run"]);
+    assert!(!ok);
+    assert!(
+        error.contains("the server answered 400 Bad Request: `not-a-run` is not a run id"),
+        "{error}"
+    );
+
+    // `gust workflows list`: each workflow with its trigger and next fire.
+    let output = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+        .args(["workflows", "list"])
+        .env("GUST_SERVER", &server.base)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let table = String::from_utf8_lossy(&output.stdout).into_owned();
+    let line = |id: &str| {
+        table
+            .lines()
+            .find(|line| line.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} is listed:\n{table}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        line("crash")[1..],
+        [
+            "webhook",
+            "-",
+            "POST",
+            &format!("{}/hooks/crash", server.base)
+        ]
+    );
+    let nightly = line("nightly");
+    assert_eq!(nightly[1], "schedule");
+    let next = chrono::DateTime::parse_from_rfc3339(&nightly[2]).unwrap();
+    let ahead = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        ahead > chrono::TimeDelta::zero() && ahead <= chrono::TimeDelta::hours(24),
+        "{table}"
+    );
+    // 02:00 in Paris is 00:00 or 01:00 UTC.
+    assert!(
+        matches!(
+            next.format("%H:%M:%S").to_string().as_str(),
+            "00:00:00" | "01:00:00"
+        ),
+        "{table}"
+    );
+    assert_eq!(
+        nightly[3..],
+        ["cron", "0", "0", "2", "*", "*", "*", "Europe/Paris"]
+    );
+    assert!(
+        table.contains("(invalid)") && table.contains("broken.json"),
+        "{table}"
+    );
+
+    let (status, log) = server.terminate();
+    assert!(status.success());
+    assert!(
+        log.contains("broken.json"),
+        "the bad file is reported:\n{log}"
+    );
+}
+
+#[test]
+fn flags_win_over_the_environment_which_wins_over_gust_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    write_workflow(
+        &workflows,
+        &json!({
+            "id": "configured",
+            "trigger": { "webhook": {} },
+            "steps": [{ "id": "echo", "uses": guests::MISBEHAVE }],
+        }),
+    );
+    // The file's listen address is taken by the environment's, and its data
+    // directory (a path no one can create) by the flag's.
+    let config = dir.path().join("gust.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:1\"\nworkflows = {:?}\ndata = \"/proc/gust-cannot-create\"\nretention = \"7days\"\nsync_timeout = \"5s\"\n",
+            workflows.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .env("GUST_LISTEN", "127.0.0.1:0")
+        .env("GUST_DATA", "/proc/gust-cannot-create-either")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        line.starts_with("Gust listening on http://127.0.0.1:"),
+        "{line:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!line.contains(":1\n"));
+    assert!(output.status.success());
+    assert!(dir.path().join("data/store").is_dir());
+
+    // An unknown key in the file is an error that names it.
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nworkers_count = 3\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        error.contains("is not valid") && error.contains("unknown field `workers_count`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn listening_beyond_loopback_needs_an_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--workflows"])
+        .arg(dir.path())
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .env_remove("GUST_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        error.contains("0.0.0.0:0 is reachable beyond this machine: set an admin token"),
+        "{error}"
+    );
+    assert!(!dir.path().join("data").exists(), "nothing was opened");
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_workflow_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    let echo = |id: &str| json!({ "id": id, "trigger": { "webhook": {} }, "steps": [{ "id": "echo", "uses": guests::MISBEHAVE }] });
+    write_workflow(&workflows, &echo("first"));
+    let server = Process::start(&workflows, &dir.path().join("data"));
+    let client = reqwest::Client::new();
+    let status = |id: &'static str| {
+        let request = client
+            .post(format!("{}/hooks/{id}", server.base))
+            .json(&json!({}))
+            .send();
+        async move { request.await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("second").await, 404);
+    write_workflow(&workflows, &echo("second"));
+    std::fs::remove_file(workflows.join("first.json")).unwrap();
+    Command::new("kill")
+        .arg("-HUP")
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
+    eventually("the reload", Duration::from_secs(30), || async {
+        (status("second").await == 202).then_some(())
+    })
+    .await;
+    assert_eq!(status("first").await, 404, "a removed file is unloaded");
+    let (exit, log) = server.terminate();
+    assert!(exit.success());
+    assert!(log.contains("Reloading"), "{log}");
+}
+
+/// The example workflow, its `score` step pointing at the component this
+/// build made, in `dir`.
+fn example_workflow(dir: &Path) {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/workflows/score-lead.json"),
+    )
+    .unwrap();
+    let mut workflow: Value = serde_json::from_str(&text).unwrap();
+    for step in workflow["steps"].as_array_mut().unwrap() {
+        if step["id"] == "score" {
+            step["uses"] = json!(guests::LEAD_SCORE);
+        }
+    }
+    write_workflow(dir, &workflow);
+}
+
+/// Posts the example web lead and waits for its run to end.
+async fn score_a_lead(client: &reqwest::Client, base: &str) -> Value {
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/events/web-lead.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let accepted: Value = client
+        .post(format!("{base}/hooks/score-lead"))
+        .json(&event["body"])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = accepted["run_id"].as_str().unwrap().to_owned();
+    let url = format!("{base}/api/runs/{run_id}");
+    eventually("the lead's run ended", Duration::from_secs(60), || async {
+        let run: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+        (run["status"] == "succeeded" || run["status"] == "failed").then_some(run)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_example_writes_to_the_org_the_environment_configures() {
+    let sf = Sf::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    example_workflow(&workflows);
+    let secret = sf_emulator::DEFAULT_CLIENT_SECRET;
+    let env = emulator_env(&sf);
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let server = Process::start_with_env(&workflows, &dir.path().join("data"), &env);
+    let client = reqwest::Client::new();
+    let run = score_a_lead(&client, &server.base).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let lead_id = run["steps"][2]["output"]["id"].as_str().unwrap().to_owned();
+    let lead = sf
+        .client
+        .get("Lead", &lead_id, &["Email".to_owned(), "Rating".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(lead["Email"], "ada@analytical-engines.com");
+    assert_eq!(
+        lead["Rating"], "Hot",
+        "the score step wrote the rating back"
+    );
+    let metrics = metrics(&client, &server.base).await;
+    assert!(
+        metrics.contains("gust_salesforce_api_requests_max 15000"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("gust_salesforce_requests 2"), "{metrics}");
+    let (exit, log) = server.terminate();
+    assert!(exit.success());
+    assert!(
+        log.contains(&format!("Salesforce: {} (API v60.0", sf.running.url)),
+        "{log}"
+    );
+    assert!(!log.contains(secret), "the secret never reaches the log");
+    assert!(!metrics.contains(secret));
+}
+
+/// The demo: the example workflows served with the example emulator seed,
+/// its Outbound Message rule pointed at this server's port.
+#[tokio::test]
+async fn without_a_connection_the_server_runs_an_emulator_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    example_workflow(&workflows);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for example in ["lead-follow-up.json", "hot-leads.json"] {
+        std::fs::copy(
+            examples.join("workflows").join(example),
+            workflows.join(example),
+        )
+        .unwrap();
+    }
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let seed = std::fs::read_to_string(examples.join("emulator-seed.json"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &listen);
+    let seed_path = dir.path().join("seed.json");
+    std::fs::write(&seed_path, seed).unwrap();
+    let data = dir.path().join("data");
+    let server = Process::start_on(
+        &listen,
+        &workflows,
+        &data,
+        &[("GUST_EMULATOR_SEED", seed_path.to_str().unwrap())],
+    );
+    let client = reqwest::Client::new();
+    let run = score_a_lead(&client, &server.base).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["steps"][3]["output"]["rating"], "Hot");
+
+    // The new lead's Outbound Message started the follow-up workflow,
+    // which created a Task on it.
+    let lead_id = run["steps"][2]["output"]["id"].as_str().unwrap().to_owned();
+    let detail = succeeded_run(&client, &server.base, "lead-follow-up").await;
+    assert_eq!(detail["event"]["record"]["Id"], lead_id.as_str());
+    assert_eq!(
+        detail["event"]["record"]["Company"],
+        "Analytical Engines Ltd"
+    );
+    assert_eq!(detail["event"]["record"]["NumberOfEmployees"], 1200);
+    let task = &detail["steps"][0];
+    assert_eq!(
+        task["input"]["record"]["Subject"],
+        "Follow up with Analytical Engines Ltd"
+    );
+    assert!(
+        task["output"]["id"].as_str().unwrap().starts_with("00T"),
+        "{task}"
+    );
+    // The poll found the lead the score step rated Hot and put it on
+    // the call list.
+    let detail = succeeded_run(&client, &server.base, "hot-leads").await;
+    assert_eq!(detail["event"]["on"], "updated");
+    assert_eq!(detail["event"]["record"]["Id"], lead_id.as_str());
+    assert_eq!(detail["event"]["record"]["Rating"], "Hot");
+    assert_eq!(
+        detail["steps"][0]["input"]["record"]["Subject"],
+        "Call Analytical Engines Ltd: rated Hot"
+    );
+    let (exit, log) = server.terminate();
+    assert!(exit.success());
+    assert!(
+        log.contains("No Salesforce connection configured: steps call an in-process sf-emulator at http://127.0.0.1:"),
+        "{log}"
+    );
+    // The emulator's records live in the data directory, so a restart
+    // keeps the lead and the task the runs created.
+    let saved =
+        std::fs::read_to_string(data.join("sf-emulator").join("org.json")).unwrap_or_default();
+    assert!(saved.contains(&lead_id), "{saved:.300}");
+    let task_id = task["output"]["id"].as_str().unwrap();
+    assert!(saved.contains(task_id), "{saved:.300}");
+}

@@ -1,0 +1,111 @@
+//! A store whose disk fills up, for the tests of what is refused then.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gust_engine::RunDetail;
+use gust_engine::model::{RunId, RunRecord, StateWrite};
+use gust_engine::store::{
+    Accepted, NewRun, QueuedRun, RunPage, RunQuery, SledStore, StateError, StateStore, Store,
+    StoreError, Transition,
+};
+
+/// A store whose disk fills up: it reads, but once full refuses every
+/// write until it is freed.
+pub(crate) struct FullDisk {
+    store: SledStore,
+    /// How many more writes of events fit; `None` when there is room.
+    room: std::sync::Mutex<Option<usize>>,
+}
+
+impl FullDisk {
+    /// A store full from the start.
+    pub(crate) fn new(store: SledStore) -> Self {
+        Self::after(store, 0)
+    }
+
+    /// A store that takes `writes` writes of events, then is full.
+    pub(crate) fn after(store: SledStore, writes: usize) -> Self {
+        Self {
+            store,
+            room: std::sync::Mutex::new(Some(writes)),
+        }
+    }
+
+    /// Makes room: every write succeeds again.
+    pub(crate) fn free(&self) {
+        *self.room.lock().unwrap() = None;
+    }
+
+    /// Whether the disk is full now.
+    pub(crate) fn is_full(&self) -> bool {
+        *self.room.lock().unwrap() == Some(0)
+    }
+
+    fn refuse_if_full(&self) -> Result<(), StoreError> {
+        if self.is_full() {
+            return Err(StoreError::Unavailable(
+                "No space left on device (os error 28)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for FullDisk {
+    async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError> {
+        let mut accepted = self.accept_all(std::slice::from_ref(run), &[]).await?;
+        Ok(accepted.remove(0))
+    }
+    async fn accept_all(
+        &self,
+        runs: &[NewRun],
+        state: &[StateWrite],
+    ) -> Result<Vec<Accepted>, StoreError> {
+        self.refuse_if_full()?;
+        if let Some(room) = self.room.lock().unwrap().as_mut() {
+            *room -= 1;
+        }
+        self.store.accept_all(runs, state).await
+    }
+    async fn transition(&self, transition: Transition, durable: bool) -> Result<(), StoreError> {
+        self.refuse_if_full()?;
+        self.store.transition(transition, durable).await
+    }
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush().await
+    }
+    fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        self.store.run(id)
+    }
+    fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
+        self.store.detail(id)
+    }
+    fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
+        self.store.queued()
+    }
+    fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
+        self.store.list(query)
+    }
+    fn prune(
+        &self,
+        before: DateTime<Utc>,
+        deduplicated_before: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.store.prune(before, deduplicated_before)
+    }
+    fn flushes(&self) -> u64 {
+        self.store.flushes()
+    }
+}
+
+impl StateStore for FullDisk {
+    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StateError> {
+        StateStore::get(&self.store, scope, key)
+    }
+    fn apply(&self, writes: &[StateWrite]) -> Result<(), StateError> {
+        self.refuse_if_full()
+            .map_err(|error| StateError(error.to_string()))?;
+        self.store.apply(writes)
+    }
+}
