@@ -71,3 +71,6 @@ async fn require_admin_token(
     }
     next.run(request).await
 }
+
+#[cfg(test)]
+mod tests;
