@@ -386,7 +386,6 @@ impl TriggerHost for Engine {
 
     fn state(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError> {
         StateStore::get(self.executor.store.as_ref(), workflow, key)
-            .map_err(|error| StoreError::Unavailable(error.0))
     }
 
     async fn wait(&self, run: RunId, timeout: Duration) -> Result<Option<RunRecord>, StoreError> {

@@ -92,6 +92,7 @@ impl StepRunner {
             let loaded = file
                 .module(step)
                 .read()
+                .map_err(|error| error.to_string())
                 .and_then(|wasm| self.sandbox.load(&wasm).map_err(|e| e.to_string()));
             if step.fuel.is_some() && !self.sandbox.meters_fuel() {
                 errors.push(ValidationError::new(

@@ -20,19 +20,29 @@ use serde_json::Value;
 use crate::model::{RunId, RunRecord, RunStatus, StateWrite, StepRecord};
 pub use sled_store::SledStore;
 pub use state::{
-    MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryStateStore, StateError, StateRefusal, StateStore,
-    StepState,
+    MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryStateStore, StateRefusal, StateStore, StepState,
 };
 
 /// A store operation failed. Nothing it was asked to write is acknowledged.
-#[derive(Debug, Clone, thiserror::Error)]
+/// `Clone`, because one group commit answers many writers with one error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
-    /// The storage itself failed: I/O, a full disk, a closed store.
+    /// The storage itself failed: I/O, a full disk, a closed store. The
+    /// same request may succeed later.
     #[error("the store failed: {0}")]
     Unavailable(String),
-    /// A stored record could not be read back.
+    /// A stored record could not be read back; asking again does not help.
     #[error("a stored record is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the same request may succeed later (answered 503, a
+    /// trigger's write tried again), rather than failing the same way.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
 }
 
 /// A run with its trigger event and every step's record.
@@ -189,8 +199,7 @@ pub trait Store: StateStore + Send + Sync + 'static {
         for run in runs {
             accepted.push(self.accept(run).await?);
         }
-        self.apply(state)
-            .map_err(|error| StoreError::Unavailable(error.0))?;
+        self.apply(state)?;
         self.flush().await?;
         Ok(accepted)
     }

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::model::StateWrite;
 use crate::model::{RunRecord, RunStatus};
-use crate::store::{StateError, StateStore};
+use crate::store::StateStore;
 
 /// How long opening a store waits for its file lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -81,10 +81,7 @@ impl SledStore {
         unless_exists: Option<Vec<u8>>,
         durable: bool,
     ) -> Result<Option<sled::IVec>, StoreError> {
-        self.writer
-            .write(batch, unless_exists, durable)
-            .await
-            .map_err(StoreError::Unavailable)
+        self.writer.write(batch, unless_exists, durable).await
     }
 
     /// The write that accepts `run`: its record, its event in the
@@ -178,7 +175,7 @@ impl Store for SledStore {
                 });
                 self.writer.write_parts(parts, true).await
             }
-            Err(error) => Err(error.to_string()),
+            Err(error) => Err(error),
         };
         let outcomes = match written {
             Ok(mut outcomes) if outcomes.len() == runs.len() + 1 => {
@@ -191,9 +188,9 @@ impl Store for SledStore {
                 for run in runs {
                     open.close(run.record.id);
                 }
-                return Err(StoreError::Unavailable(other.err().unwrap_or_else(|| {
-                    "the writer answered part of a write".to_owned()
-                })));
+                return Err(other.err().unwrap_or_else(|| {
+                    StoreError::Unavailable("the writer answered part of a write".to_owned())
+                }));
             }
         };
         let mut accepted = Vec::with_capacity(runs.len());
@@ -351,23 +348,18 @@ impl Store for SledStore {
 }
 
 impl StateStore for SledStore {
-    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StateError> {
-        let value = self
-            .db
-            .get(keys::state(scope, key))
-            .map_err(|error| StateError(error.to_string()))?;
+    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let value = self.db.get(keys::state(scope, key)).map_err(unavailable)?;
         value
             .map(|bytes| String::from_utf8(bytes.to_vec()))
             .transpose()
-            .map_err(|_| StateError(format!("the value of `{key}` is not UTF-8")))
+            .map_err(|_| StoreError::Corrupt(format!("the value of `{key}` is not UTF-8")))
     }
 
-    fn apply(&self, writes: &[StateWrite]) -> Result<(), StateError> {
+    fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         add_state_writes(&mut batch, writes);
-        batch
-            .apply_to(&self.db)
-            .map_err(|error| StateError(error.to_string()))
+        batch.apply_to(&self.db).map_err(unavailable)
     }
 }
 
@@ -423,7 +415,8 @@ fn open_runs(db: &sled::Db) -> Result<OpenRuns, StoreError> {
     Ok(OpenRuns::new(mark, open))
 }
 
-fn unavailable(error: sled::Error) -> StoreError {
+/// A sled failure: the storage is unavailable.
+pub(super) fn unavailable(error: sled::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 

@@ -10,17 +10,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::StoreError;
 use crate::model::StateWrite;
 
 /// The longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 256;
 /// The largest value, in bytes of JSON text.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
-
-/// A state store could not be read or written.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the state store failed: {0}")]
-pub struct StateError(pub String);
 
 /// Why a step's state write was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,9 +36,9 @@ pub enum StateRefusal {
 /// Where step state lives.
 pub trait StateStore: Send + Sync {
     /// The value under `key` in `scope`.
-    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StateError>;
+    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Applies `writes` in order, all or none.
-    fn apply(&self, writes: &[StateWrite]) -> Result<(), StateError>;
+    fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError>;
 }
 
 /// State held in memory, lost when the process ends.
@@ -52,12 +48,12 @@ pub struct MemoryStateStore {
 }
 
 impl StateStore for MemoryStateStore {
-    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StateError> {
+    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         Ok(entries.get(&(scope.to_owned(), key.to_owned())).cloned())
     }
 
-    fn apply(&self, writes: &[StateWrite]) -> Result<(), StateError> {
+    fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         for write in writes {
             let entry = (write.scope.clone(), write.key.clone());
@@ -90,7 +86,7 @@ impl StepState {
     }
 
     /// The value under `key`: the attempt's own last write, else the store's.
-    pub fn get(&self, key: &str) -> Result<Option<String>, StateError> {
+    pub fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(write) = pending.iter().rev().find(|write| write.key == key) {
             return Ok(write.value.clone());

@@ -19,14 +19,17 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+use super::StoreError;
+use super::sled_store::unavailable;
+
 /// What a writer learns: `Ok(None)` when its batch was applied (and made
 /// durable if asked), `Ok(Some(value))` when its dedupe key was already
 /// taken (nothing applied), or why it failed.
-pub(super) type Outcome = Result<Option<sled::IVec>, String>;
+pub(super) type Outcome = Result<Option<sled::IVec>, StoreError>;
 
 /// What a writer of several parts learns: one answer per part, as in
 /// [`Outcome`], or why the whole write failed (nothing applied).
-pub(super) type Outcomes = Result<Vec<Option<sled::IVec>>, String>;
+pub(super) type Outcomes = Result<Vec<Option<sled::IVec>>, StoreError>;
 
 /// One part of a write: a batch applied unless its dedupe key is taken.
 #[derive(Debug, Default)]
@@ -137,11 +140,11 @@ impl Writer {
             None => false,
         };
         if !sent {
-            return Err("the store is closed".to_owned());
+            return Err(StoreError::Unavailable("the store is closed".to_owned()));
         }
         outcome
             .await
-            .unwrap_or_else(|_| Err("the writer stopped".to_owned()))
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer stopped".to_owned())))
     }
 
     /// The flushes made so far; each acknowledged a group of writes.
@@ -178,7 +181,7 @@ fn write_loop(db: &sled::Db, writes: &Receiver<Write>, flushes: &AtomicU64) {
             let outcomes = admit(db, &mut taken, &mut merged, write.parts);
             answers.push((write.reply, write.durable, outcomes));
         }
-        let applied = db.apply_batch(merged).map_err(|error| error.to_string());
+        let applied = db.apply_batch(merged).map_err(unavailable);
         let mut waiting = Vec::new();
         for (reply, durable, outcomes) in answers {
             match (&applied, outcomes) {
@@ -195,7 +198,7 @@ fn write_loop(db: &sled::Db, writes: &Receiver<Write>, flushes: &AtomicU64) {
         if waiting.is_empty() {
             continue;
         }
-        let flushed = db.flush().map(drop).map_err(|error| error.to_string());
+        let flushed = db.flush().map(drop).map_err(unavailable);
         flushes.fetch_add(1, Ordering::Relaxed);
         if let Err(error) = &flushed {
             tracing::error!(%error, "Flushing the store failed.");
@@ -223,7 +226,7 @@ fn admit(
         let existing = match &part.unless_exists {
             Some(key) => match mine.get(key).or_else(|| taken.get(key)) {
                 Some(value) => Some(value.clone()),
-                None => db.get(key).map_err(|error| error.to_string())?,
+                None => db.get(key).map_err(unavailable)?,
             },
             None => None,
         };

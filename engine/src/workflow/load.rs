@@ -113,16 +113,36 @@ impl WorkflowFile {
     }
 }
 
+/// A step's component could not be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModuleError {
+    /// No prebuilt step has this name.
+    #[error("there is no prebuilt step `{0}`")]
+    NoBuiltin(String),
+    /// The component file could not be read.
+    #[error("cannot read the module {}: {error}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
 impl ModuleRef {
     /// The component's bytes.
-    pub fn read(&self) -> Result<std::borrow::Cow<'static, [u8]>, String> {
+    pub fn read(&self) -> Result<std::borrow::Cow<'static, [u8]>, ModuleError> {
         match self {
             Self::Builtin(name) => builtin::component(name)
                 .map(std::borrow::Cow::Borrowed)
-                .ok_or_else(|| format!("there is no prebuilt step `{name}`")),
+                .ok_or_else(|| ModuleError::NoBuiltin(name.clone())),
             Self::File(path) => std::fs::read(path)
                 .map(std::borrow::Cow::Owned)
-                .map_err(|e| format!("cannot read the module {}: {e}", path.display())),
+                .map_err(|error| ModuleError::Unreadable {
+                    path: path.clone(),
+                    error,
+                }),
         }
     }
 }

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use gust_engine::RunDetail;
 use gust_engine::model::{RunId, RunRecord, StateWrite};
 use gust_engine::store::{
-    Accepted, NewRun, QueuedRun, RunPage, RunQuery, SledStore, StateError, StateStore, Store,
-    StoreError, Transition,
+    Accepted, NewRun, QueuedRun, RunPage, RunQuery, SledStore, StateStore, Store, StoreError,
+    Transition,
 };
 
 /// A store whose disk fills up: it reads, but once full refuses every
@@ -100,12 +100,11 @@ impl Store for FullDisk {
 }
 
 impl StateStore for FullDisk {
-    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StateError> {
+    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
         StateStore::get(&self.store, scope, key)
     }
-    fn apply(&self, writes: &[StateWrite]) -> Result<(), StateError> {
-        self.refuse_if_full()
-            .map_err(|error| StateError(error.to_string()))?;
+    fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
+        self.refuse_if_full()?;
         self.store.apply(writes)
     }
 }

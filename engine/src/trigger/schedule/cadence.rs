@@ -24,15 +24,34 @@ pub struct Cadence {
 /// (Samoa skipped a whole day in 2011).
 const LONGEST_GAP_MINUTES: i64 = 48 * 60;
 
+/// A cron expression or time zone that cannot make a cadence.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CadenceError {
+    /// The expression is not cron.
+    #[error("`{cron}` is not a cron expression: {error}")]
+    Cron {
+        /// The expression.
+        cron: String,
+        /// Why, as the cron crate says it.
+        error: cron::error::Error,
+    },
+    /// The zone is not an IANA time zone.
+    #[error("`{0}` is not an IANA time zone")]
+    Zone(String),
+}
+
 impl Cadence {
     /// `cron` in `zone` (UTC when `None`); an error names what is wrong.
-    pub fn new(cron: &str, zone: Option<&str>) -> Result<Self, String> {
-        let schedule = cron::Schedule::from_str(cron)
-            .map_err(|error| format!("`{cron}` is not a cron expression: {error}"))?;
+    pub fn new(cron: &str, zone: Option<&str>) -> Result<Self, CadenceError> {
+        let schedule = cron::Schedule::from_str(cron).map_err(|error| CadenceError::Cron {
+            cron: cron.to_owned(),
+            error,
+        })?;
         let zone = match zone {
             Some(name) => name
                 .parse::<Tz>()
-                .map_err(|_| format!("`{name}` is not an IANA time zone"))?,
+                .map_err(|_| CadenceError::Zone(name.to_owned()))?,
             None => Tz::UTC,
         };
         Ok(Self { schedule, zone })
@@ -236,10 +255,13 @@ mod tests {
         assert!(
             Cadence::new("every minute", None)
                 .unwrap_err()
+                .to_string()
                 .contains("`every minute` is not a cron expression")
         );
         assert_eq!(
-            Cadence::new("0 * * * * *", Some("Mars/Olympus")).unwrap_err(),
+            Cadence::new("0 * * * * *", Some("Mars/Olympus"))
+                .unwrap_err()
+                .to_string(),
             "`Mars/Olympus` is not an IANA time zone"
         );
     }

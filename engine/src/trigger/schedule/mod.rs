@@ -12,6 +12,6 @@ mod config;
 mod runner;
 mod validate;
 
-pub use cadence::Cadence;
+pub use cadence::{Cadence, CadenceError};
 pub use config::{DEFAULT_MAX_CATCH_UP, KIND, MissedFires, ScheduleTrigger};
 pub(crate) use validate::{validate, validate_cron};
