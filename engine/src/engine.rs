@@ -41,6 +41,7 @@ use crate::workflow::{ValidationErrors, Workflow, WorkflowFile};
 
 /// Why an engine could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// The store could not be opened.
     #[error(transparent)]

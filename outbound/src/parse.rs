@@ -21,6 +21,7 @@ const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
 /// Why a body is not an Outbound Message Gust can take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ParseError {
     /// The body is not UTF-8.
     #[error("the body is not UTF-8 text")]

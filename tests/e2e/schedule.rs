@@ -8,6 +8,8 @@ use gust_engine::{Config, Engine};
 use gust_tests::guests;
 use serde_json::{Value, json};
 
+use crate::support::eventually;
+
 /// A workflow whose one step echoes the trigger event.
 fn scheduled(id: &str, schedule: Value) -> Value {
     json!({
@@ -69,14 +71,12 @@ fn fires(engine: &Engine, workflow: &str) -> Vec<DateTime<Utc>> {
 }
 
 async fn wait_for_fires(engine: &Engine, workflow: &str, count: usize) -> Vec<DateTime<Utc>> {
-    for _ in 0..200 {
+    let what = format!("{workflow} firing {count} times");
+    eventually(&what, Duration::from_secs(10), || async {
         let fires = fires(engine, workflow);
-        if fires.len() >= count {
-            return fires;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{workflow} did not fire {count} times");
+        (fires.len() >= count).then_some(fires)
+    })
+    .await
 }
 
 fn assert_once_each(fires: &[DateTime<Utc>]) {

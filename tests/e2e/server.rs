@@ -635,9 +635,11 @@ async fn a_step_cut_off_by_the_shutdown_bound_resumes_on_the_next_start() {
         engine.load_dir(&workflow_dir).unwrap();
         let accepted = engine.submit("long", json!({}), None).await.unwrap();
         let id = accepted.run().id;
-        while engine.run_detail(id).unwrap().unwrap().steps.is_empty() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually("the quick step ended", Duration::from_secs(30), || async {
+            let steps = engine.run_detail(id).unwrap().unwrap().steps;
+            (!steps.is_empty()).then_some(())
+        })
+        .await;
         engine.shutdown().await;
         let cut = engine.run_detail(id).unwrap().unwrap();
         assert_eq!(

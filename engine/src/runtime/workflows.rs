@@ -6,18 +6,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use serde::Serialize;
-
 use super::steps::{PreparedWorkflow, StepRunner};
-use crate::workflow::{LoadError, WorkflowFile};
+use crate::workflow::{LoadError, ValidationError, WorkflowFile};
 
 /// A workflow file that could not be loaded, and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct InvalidWorkflow {
     /// The file.
     pub source: PathBuf,
-    /// Every problem found.
-    pub errors: Vec<String>,
+    /// Every problem found, each with its JSON path (empty for a file
+    /// that could not be read).
+    pub errors: Vec<ValidationError>,
 }
 
 /// The workflows loaded and the files that failed.
@@ -42,7 +41,8 @@ impl WorkflowSet {
         let mut set = Self::default();
         for path in paths {
             if let Err(errors) = set.add(&path, runner) {
-                tracing::error!(file = %path.display(), "Workflow not loaded:\n  {}", errors.join("\n  "));
+                let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                tracing::error!(file = %path.display(), "Workflow not loaded:\n  {}", problems.join("\n  "));
                 set.invalid.push(InvalidWorkflow {
                     source: path,
                     errors,
@@ -52,20 +52,19 @@ impl WorkflowSet {
         Ok(set)
     }
 
-    fn add(&mut self, path: &Path, runner: &StepRunner) -> Result<(), Vec<String>> {
+    fn add(&mut self, path: &Path, runner: &StepRunner) -> Result<(), Vec<ValidationError>> {
         let file = WorkflowFile::load(path).map_err(|error| match error {
-            LoadError::Invalid { errors, .. } => errors.iter().map(|e| e.to_string()).collect(),
-            error => vec![error.to_string()],
+            LoadError::Invalid { errors, .. } => errors.0,
+            error => vec![ValidationError::new("", error.to_string())],
         })?;
         let id = file.workflow.id.to_string();
         if self.ready.contains_key(&id) {
-            return Err(vec![format!(
-                "id: `{id}` is already used by another workflow file"
+            return Err(vec![ValidationError::new(
+                "id",
+                format!("`{id}` is already used by another workflow file"),
             )]);
         }
-        let prepared = runner
-            .prepare(&file)
-            .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+        let prepared = runner.prepare(&file).map_err(|errors| errors.0)?;
         self.ready.insert(id, prepared);
         Ok(())
     }

@@ -68,7 +68,7 @@ pub(super) async fn workflows(
     let invalid = set.invalid.iter().map(|invalid| {
         WorkflowView::Invalid(InvalidWorkflowView {
             source: invalid.source.clone(),
-            errors: invalid.errors.clone(),
+            errors: invalid.errors.iter().map(ToString::to_string).collect(),
         })
     });
     axum::Json(WorkflowList {

@@ -1,5 +1,6 @@
 /// Why a module cannot be used as a step.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The bytes are not WebAssembly at all.
     #[error("not a WebAssembly file")]

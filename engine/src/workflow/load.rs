@@ -38,6 +38,7 @@ fn strip_position(message: &str) -> String {
 
 /// Why a workflow file could not be loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     /// The file could not be read.
     #[error("cannot read {}: {source}", path.display())]
