@@ -10,7 +10,7 @@ use gust_engine::salesforce::{
 use gust_engine::store::{MemoryStateStore, StateStore};
 use gust_engine::wasm::{Invocation, StepLimits};
 use gust_engine::workflow::Permissions;
-use gust_tests::{context, guests, read, runtime};
+use gust_tests::{context, guests, read, sandbox};
 use serde_json::{Value, json};
 
 use crate::support::Sf;
@@ -117,7 +117,7 @@ async fn invoke(
     permissions: Permissions,
     salesforce: Arc<dyn SalesforceActions>,
 ) -> Invocation {
-    let runtime = runtime();
+    let runtime = sandbox();
     let component = runtime.load(&read(guests::MISBEHAVE)).unwrap();
     let state = Arc::new(MemoryStateStore::default());
     let context = context("caller", permissions, salesforce, state);
@@ -327,7 +327,7 @@ async fn without_a_connection_calls_say_so() {
 
 #[tokio::test]
 async fn log_levels_stdout_and_stderr_are_kept_in_order_of_source() {
-    let runtime = runtime();
+    let runtime = sandbox();
     let component = runtime.load(&read(guests::MISBEHAVE)).unwrap();
     let context = gust_tests::bare_context("logger");
     let invocation = runtime
@@ -354,7 +354,7 @@ async fn log_levels_stdout_and_stderr_are_kept_in_order_of_source() {
 
 #[tokio::test]
 async fn a_flood_of_log_lines_is_capped() {
-    let runtime = runtime();
+    let runtime = sandbox();
     let component = runtime.load(&read(guests::MISBEHAVE)).unwrap();
     let context = gust_tests::bare_context("logger");
     let invocation = runtime
@@ -375,7 +375,7 @@ async fn a_flood_of_log_lines_is_capped() {
 
 #[tokio::test]
 async fn state_persists_across_runs_and_is_scoped_to_the_step() {
-    let runtime = runtime();
+    let runtime = sandbox();
     let component = runtime.load(&read(guests::MISBEHAVE)).unwrap();
     let store: Arc<dyn StateStore> = Arc::new(MemoryStateStore::default());
     let count = |step: &'static str| {
@@ -411,7 +411,7 @@ async fn state_persists_across_runs_and_is_scoped_to_the_step() {
 
 #[tokio::test]
 async fn an_oversized_state_value_is_refused() {
-    let runtime = runtime();
+    let runtime = sandbox();
     let component = runtime.load(&read(guests::MISBEHAVE)).unwrap();
     let failure = runtime
         .invoke(

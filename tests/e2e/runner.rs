@@ -5,7 +5,7 @@ use gust_engine::runtime::{LocalRunner, RunReport};
 use gust_engine::salesforce::NoConnection;
 use gust_engine::store::MemoryStateStore;
 use gust_engine::workflow::WorkflowFile;
-use gust_tests::{guests, runtime};
+use gust_tests::{guests, sandbox};
 use serde_json::{Value, json};
 
 /// Writes `workflow` to a temporary file and loads it.
@@ -27,7 +27,7 @@ async fn run(definition: Value, event: Value) -> RunReport {
 
 fn runner() -> LocalRunner {
     LocalRunner::new(
-        runtime(),
+        sandbox(),
         Arc::new(NoConnection),
         Arc::new(MemoryStateStore::default()),
     )

@@ -673,7 +673,7 @@ async fn run_actions(sf: &Sf, steps: Value) -> gust_engine::runtime::RunReport {
     std::fs::write(&path, definition.to_string()).unwrap();
     let file = gust_engine::workflow::WorkflowFile::load(&path).unwrap();
     let runner = gust_engine::runtime::LocalRunner::new(
-        gust_tests::runtime(),
+        gust_tests::sandbox(),
         Arc::new(sf.client.clone()),
         Arc::new(gust_engine::store::MemoryStateStore::default()),
     );

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use gust_engine::model::{FailureKind, LogSource};
 use gust_engine::wasm::{Error, Flow, Sandbox, SandboxConfig, StepLimits};
-use gust_tests::{bare_context, guests, read, runtime};
+use gust_tests::{bare_context, guests, read, sandbox};
 use serde_json::{Value, json};
 
 fn limits() -> StepLimits {
@@ -22,7 +22,7 @@ async fn act(runtime: &Sandbox, input: Value, limits: StepLimits) -> gust_engine
 
 #[tokio::test]
 async fn a_step_gets_its_input_and_returns_its_output() {
-    let runtime = runtime();
+    let runtime = sandbox();
     let input = json!({ "act": "echo", "nested": { "list": [1, 2.5, "three", null] } });
     let invocation = act(&runtime, input.clone(), limits()).await;
     let success = invocation.result.unwrap();
@@ -32,7 +32,7 @@ async fn a_step_gets_its_input_and_returns_its_output() {
 
 #[tokio::test]
 async fn a_panic_fails_the_step_with_the_panic_message() {
-    let invocation = act(&runtime(), json!({ "act": "panic" }), limits()).await;
+    let invocation = act(&sandbox(), json!({ "act": "panic" }), limits()).await;
     let failure = invocation.result.unwrap_err();
     assert_eq!(failure.kind, FailureKind::Trap);
     assert!(!failure.retryable);
@@ -48,7 +48,7 @@ async fn a_panic_fails_the_step_with_the_panic_message() {
 
 #[tokio::test]
 async fn an_abort_is_a_trap() {
-    let failure = act(&runtime(), json!({ "act": "abort" }), limits())
+    let failure = act(&sandbox(), json!({ "act": "abort" }), limits())
         .await
         .result
         .unwrap_err();
@@ -62,7 +62,7 @@ async fn an_abort_is_a_trap() {
 
 #[tokio::test]
 async fn an_endless_loop_is_stopped_at_the_time_limit() {
-    let invocation = act(&runtime(), json!({ "act": "spin" }), limits()).await;
+    let invocation = act(&sandbox(), json!({ "act": "spin" }), limits()).await;
     let failure = invocation.result.unwrap_err();
     assert_eq!(failure.kind, FailureKind::Timeout);
     assert!(failure.retryable);
@@ -85,7 +85,7 @@ async fn an_endless_loop_runs_out_of_fuel_when_fuel_is_set() {
         timeout: Duration::from_secs(30),
         ..limits()
     };
-    let failure = act(&runtime(), json!({ "act": "spin" }), limits)
+    let failure = act(&sandbox(), json!({ "act": "spin" }), limits)
         .await
         .result
         .unwrap_err();
@@ -98,7 +98,7 @@ async fn an_endless_loop_runs_out_of_fuel_when_fuel_is_set() {
 
 #[tokio::test]
 async fn growing_memory_past_the_limit_fails_the_step() {
-    let failure = act(&runtime(), json!({ "act": "oom" }), limits())
+    let failure = act(&sandbox(), json!({ "act": "oom" }), limits())
         .await
         .result
         .unwrap_err();
@@ -113,7 +113,7 @@ async fn growing_memory_past_the_limit_fails_the_step() {
 #[tokio::test]
 async fn megabytes_of_stdout_are_capped_and_the_step_still_succeeds() {
     let invocation = act(
-        &runtime(),
+        &sandbox(),
         json!({ "act": "print", "megabytes": 4 }),
         limits(),
     )
@@ -156,7 +156,7 @@ async fn megabytes_of_stdout_are_capped_and_the_step_still_succeeds() {
 
 #[tokio::test]
 async fn files_are_out_of_reach() {
-    let runtime = runtime();
+    let runtime = sandbox();
     for input in [
         json!({ "act": "read_file", "path": "/etc/passwd" }),
         json!({ "act": "read_file", "path": "Cargo.toml" }),
@@ -177,7 +177,7 @@ async fn files_are_out_of_reach() {
 
 #[tokio::test]
 async fn the_environment_and_arguments_are_empty() {
-    let output = act(&runtime(), json!({ "act": "env" }), limits())
+    let output = act(&sandbox(), json!({ "act": "env" }), limits())
         .await
         .result
         .unwrap()
@@ -187,7 +187,7 @@ async fn the_environment_and_arguments_are_empty() {
 
 #[tokio::test]
 async fn sockets_are_refused() {
-    let output = act(&runtime(), json!({ "act": "connect" }), limits())
+    let output = act(&sandbox(), json!({ "act": "connect" }), limits())
         .await
         .result
         .unwrap()
@@ -197,7 +197,7 @@ async fn sockets_are_refused() {
 
 #[tokio::test]
 async fn the_runtime_keeps_working_after_misbehaving_steps() {
-    let runtime = runtime();
+    let runtime = sandbox();
     for bad in ["panic", "abort", "spin", "oom"] {
         assert!(
             act(&runtime, json!({ "act": bad }), limits())
@@ -216,7 +216,7 @@ async fn the_runtime_keeps_working_after_misbehaving_steps() {
 
 #[tokio::test]
 async fn more_concurrent_steps_than_pool_slots_wait_for_a_slot() {
-    let runtime = runtime();
+    let runtime = sandbox();
     let component = runtime.load(&read(guests::MISBEHAVE)).unwrap();
     let tasks: Vec<_> = (0..48)
         .map(|n| {
@@ -244,7 +244,7 @@ async fn more_concurrent_steps_than_pool_slots_wait_for_a_slot() {
 fn a_core_module_is_refused_as_not_a_component() {
     // The smallest core module: magic and version 1.
     let core = b"\0asm\x01\0\0\0";
-    assert!(matches!(runtime().load(core), Err(Error::NotAComponent)));
+    assert!(matches!(sandbox().load(core), Err(Error::NotAComponent)));
     assert_eq!(
         Error::NotAComponent.to_string(),
         "a core WebAssembly module, not a component: build the step for the wasm32-wasip2 target"
@@ -254,14 +254,14 @@ fn a_core_module_is_refused_as_not_a_component() {
 #[test]
 fn bytes_that_are_not_webassembly_are_refused() {
     assert!(matches!(
-        runtime().load(b"{\"not\": \"wasm\"}"),
+        sandbox().load(b"{\"not\": \"wasm\"}"),
         Err(Error::NotWasm)
     ));
 }
 
 #[test]
 fn a_component_of_another_world_is_refused() {
-    match runtime().load(&read(guests::WRONG_WORLD)) {
+    match sandbox().load(&read(guests::WRONG_WORLD)) {
         Err(Error::World(message)) => assert!(message.contains("run"), "{message}"),
         Err(other) => panic!("wrong error: {other}"),
         Ok(_) => panic!("a component without `run` loaded"),

@@ -1,5 +1,5 @@
 //! Support for Gust's end-to-end tests: the paths of the guest components
-//! built by `build.rs`, and helpers for the step runtime. The `gust` command
+//! built by `build.rs`, and helpers for the sandbox. The `gust` command
 //! line runs as this package's `gust-e2e` binary.
 
 pub mod bench;
@@ -17,20 +17,20 @@ pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
 
-/// The runtime tests share (a small pool, fuel metering, no disk cache), so
+/// The sandbox tests share (a small pool, fuel metering, no disk cache), so
 /// each component is compiled once per test binary.
-pub fn runtime() -> Arc<Sandbox> {
-    static RUNTIME: LazyLock<Arc<Sandbox>> = LazyLock::new(|| {
+pub fn sandbox() -> Arc<Sandbox> {
+    static SANDBOX: LazyLock<Arc<Sandbox>> = LazyLock::new(|| {
         Arc::new(
             Sandbox::new(SandboxConfig {
                 cache_dir: None,
                 max_instances: 16,
                 fuel_metering: true,
             })
-            .expect("the step runtime starts"),
+            .expect("the sandbox starts"),
         )
     });
-    RUNTIME.clone()
+    SANDBOX.clone()
 }
 
 /// An invocation context for step `step` with these grants and connection.
