@@ -13,7 +13,7 @@ mod outbound;
 mod poll;
 /// The runner: references, filters, retries, prebuilt steps.
 mod runner;
-/// The Salesforce client against sf-emulator: every action, pages, auth, retries, limits, Bulk 2.0.
+/// The prebuilt `builtin:salesforce` step against sf-emulator (the client: crates/salesforce/tests).
 mod salesforce;
 /// The sandbox: limits, traps, WASI lockdown, refused modules.
 mod sandbox;
