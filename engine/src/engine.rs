@@ -193,15 +193,9 @@ impl Engine {
         if !self.executor.workflows.get().ready.contains_key(workflow) {
             return Err(SubmitError::UnknownWorkflow(workflow.to_owned()));
         }
-        let mut accepted = self
-            .executor
-            .submit_all(workflow, vec![(event, dedupe_key)], Vec::new())
-            .await?;
-        accepted.pop().ok_or_else(|| {
-            SubmitError::Store(StoreError::Unavailable(
-                "the store answered nothing".to_owned(),
-            ))
-        })
+        self.executor
+            .submit_one(workflow, (event, dedupe_key))
+            .await
     }
 
     /// Waits up to `timeout` for `run` to end; `None` if it has not.
@@ -383,6 +377,10 @@ impl TriggerHost for Engine {
         state: Vec<StateWrite>,
     ) -> Result<Vec<Accepted>, SubmitError> {
         self.executor.submit_all(workflow, events, state).await
+    }
+
+    async fn submit_one(&self, workflow: &str, event: NewEvent) -> Result<Accepted, SubmitError> {
+        self.executor.submit_one(workflow, event).await
     }
 
     fn state(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError> {

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::api::{ErrorBody, Replayed, RunList, RunListParams, WorkflowList, WorkflowView};
-use crate::store::RunDetail;
+use crate::store::{RunDetail, RunQuery};
 
 /// Where the server is and how to reach its admin API.
 #[derive(Debug, Clone, clap::Args)]
@@ -36,7 +36,7 @@ pub enum RunsCommand {
         #[arg(long)]
         status: Option<String>,
         /// At most this many.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = RunQuery::DEFAULT_LIMIT)]
         limit: usize,
         /// Start after this run (a previous page's `next_cursor`).
         #[arg(long)]

@@ -209,9 +209,10 @@ impl Executor {
         };
 
         let mut walk = Walk::new(&prepared, &event);
-        // The record of the step just attempted, not yet written: it is
-        // written before the next step starts, or with the run's end.
-        let mut pending: Option<(StepWrite, Vec<StateWrite>)> = None;
+        // The step just attempted (its place among `records`) and its state
+        // writes, not yet written: they are written before the next step
+        // starts, or with the run's end.
+        let mut pending: Option<(usize, Vec<StateWrite>)> = None;
         loop {
             match walk.next(&records) {
                 Position::Attempt {
@@ -219,10 +220,8 @@ impl Executor {
                     slot,
                     record,
                 } => {
-                    if let Some((step, writes)) = pending.take() {
-                        run.updated_at = now();
-                        self.commit(loaded, &run, Some(step), writes, true).await?;
-                    }
+                    self.commit_pending(loaded, &mut run, &records, pending.take())
+                        .await?;
                     let (record, next, writes) = self.attempt(&prepared, index, record).await;
                     if let Next::Retry(delay) = next {
                         let due = now() + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX);
@@ -233,16 +232,17 @@ impl Executor {
                             .await?;
                         return Ok(Turn::Retry(due));
                     }
-                    pending = Some(((slot, record.clone()), writes));
                     if slot == records.len() {
                         records.push(record);
                     } else {
                         records[slot] = record;
                     }
+                    pending = Some((slot, writes));
                 }
                 Position::Ended(Ending::Succeeded { output, stopped_by }) => {
+                    let step = take_pending(&mut records, pending);
                     return self
-                        .end_succeeded(loaded, run, output, stopped_by, pending)
+                        .end_succeeded(loaded, run, output, stopped_by, step)
                         .await;
                 }
                 Position::Ended(Ending::Failed {
@@ -251,18 +251,32 @@ impl Executor {
                 }) => {
                     let step = match unresolvable {
                         Some(record) => {
-                            if let Some((step, writes)) = pending.take() {
-                                run.updated_at = now();
-                                self.commit(loaded, &run, Some(step), writes, true).await?;
-                            }
+                            self.commit_pending(loaded, &mut run, &records, pending)
+                                .await?;
                             Some(((records.len(), record), Vec::new()))
                         }
-                        None => pending,
+                        None => take_pending(&mut records, pending),
                     };
                     return self.end_failed(loaded, run, error, step).await;
                 }
             }
         }
+    }
+
+    /// Writes the step just attempted, durably, before the run goes on.
+    async fn commit_pending(
+        &self,
+        loaded: (RunStatus, Option<DateTime<Utc>>),
+        run: &mut RunRecord,
+        records: &[StepRecord],
+        pending: Option<(usize, Vec<StateWrite>)>,
+    ) -> Result<(), StoreError> {
+        let Some((slot, writes)) = pending else {
+            return Ok(());
+        };
+        run.updated_at = now();
+        let step = (slot, records[slot].clone());
+        self.commit(loaded, run, Some(step), writes, true).await
     }
 
     /// Makes the next attempt at step `index`.
@@ -345,6 +359,15 @@ impl Executor {
         };
         self.store.transition(transition, durable).await
     }
+}
+
+/// The step just attempted, taken out of `records` to be written with the
+/// run's end (nothing reads the records after).
+fn take_pending(
+    records: &mut Vec<StepRecord>,
+    pending: Option<(usize, Vec<StateWrite>)>,
+) -> Option<(StepWrite, Vec<StateWrite>)> {
+    pending.map(|(slot, writes)| ((slot, records.swap_remove(slot)), writes))
 }
 
 /// What the store holds of a run's status and due time.

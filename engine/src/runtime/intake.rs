@@ -51,6 +51,20 @@ impl Executor {
         Ok(accepted)
     }
 
+    /// [`Executor::submit_all`] for one event, without state writes.
+    pub(crate) async fn submit_one(
+        &self,
+        workflow: &str,
+        event: NewEvent,
+    ) -> Result<Accepted, SubmitError> {
+        let mut accepted = self.submit_all(workflow, vec![event], Vec::new()).await?;
+        accepted.pop().ok_or_else(|| {
+            SubmitError::Store(StoreError::Unavailable(
+                "the store answered nothing".to_owned(),
+            ))
+        })
+    }
+
     /// Stores one run durably and queues it if new.
     pub(crate) async fn accept(&self, run: NewRun) -> Result<Accepted, SubmitError> {
         let accepted = self.store.accept(&run).await?;

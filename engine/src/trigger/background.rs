@@ -6,6 +6,7 @@
 //! workflow never has two.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -92,14 +93,17 @@ impl Supervisor {
         }
         for (id, prepared) in &set.ready {
             let trigger = &prepared.workflow.trigger;
-            if running.contains_key(id) || !trigger.runs_in_background() {
+            if running.contains_key(id) {
                 continue;
             }
             let status = StatusCell(Arc::default());
             let task_stop = stop.child_token();
-            let previous = ending.remove(id);
             let context = TriggerContext::new(host.clone(), id.clone(), status.clone());
-            let task = tracker.spawn(run(trigger.clone(), context, task_stop.clone(), previous));
+            let Some(work) = work(trigger, context, task_stop.clone()) else {
+                continue;
+            };
+            let previous = ending.remove(id);
+            let task = tracker.spawn(after(previous, id.clone(), work));
             running.insert(
                 id.clone(),
                 Running {
@@ -118,25 +122,29 @@ impl Supervisor {
     }
 }
 
-/// Waits for the workflow's previous task to end, then runs its trigger
-/// until `stop`.
-async fn run(
-    trigger: Trigger,
+/// What `trigger` does on its own until `stop`; `None` for a trigger that
+/// only answers requests. The one place that says which triggers run in
+/// the background.
+fn work(
+    trigger: &Trigger,
     context: TriggerContext,
     stop: CancellationToken,
-    previous: Option<JoinHandle<()>>,
-) {
+) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+    match trigger.clone() {
+        Trigger::Schedule(schedule) => Some(Box::pin(schedule.run(context, stop))),
+        Trigger::SalesforcePoll(poll) => Some(Box::pin(poll.run(context, stop))),
+        Trigger::Webhook(_) | Trigger::OutboundMessage(_) | Trigger::Manual(_) => None,
+    }
+}
+
+/// Waits for workflow `workflow`'s previous task to end, then does `work`.
+async fn after(previous: Option<JoinHandle<()>>, workflow: String, work: impl Future<Output = ()>) {
     if let Some(previous) = previous
         && let Err(error) = previous.await
     {
-        let workflow = context.workflow();
         tracing::error!(workflow, %error, "The previous trigger task panicked.");
     }
-    match trigger {
-        Trigger::Schedule(schedule) => schedule.run(context, stop).await,
-        Trigger::SalesforcePoll(poll) => poll.run(context, stop).await,
-        Trigger::Webhook(_) | Trigger::OutboundMessage(_) | Trigger::Manual(_) => {}
-    }
+    work.await;
 }
 
 /// Sleeps until `at` by the wall clock, or until `stop`; false when

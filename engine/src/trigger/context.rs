@@ -33,6 +33,8 @@ pub(crate) trait TriggerHost: Send + Sync + 'static {
         events: Vec<NewEvent>,
         state: Vec<StateWrite>,
     ) -> Result<Vec<Accepted>, SubmitError>;
+    /// [`TriggerHost::submit`] for one event, without state writes.
+    async fn submit_one(&self, workflow: &str, event: NewEvent) -> Result<Accepted, SubmitError>;
     /// The value stored under `key` in the state of `workflow`'s trigger.
     fn state(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Waits up to `timeout` for `run` to end; `None` if it has not.

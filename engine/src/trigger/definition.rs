@@ -46,12 +46,6 @@ impl Trigger {
         }
     }
 
-    /// Whether the trigger runs on its own (a schedule, a poll) rather than
-    /// on requests.
-    pub fn runs_in_background(&self) -> bool {
-        matches!(self, Self::Schedule(_) | Self::SalesforcePoll(_))
-    }
-
     /// The path a caller posts to start workflow `workflow_id`, for the
     /// triggers that take requests; a token the URL must hold is shown as
     /// `{token}`.

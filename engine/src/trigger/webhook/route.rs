@@ -43,15 +43,7 @@ pub(crate) async fn webhook(
         .and_then(|()| handler::idempotency_key(&headers))
         .and_then(|key| Ok((key, handler::event(&method, &uri, &headers, &body)?)))
         .map_err(|refusal| refused(&workflow_id, &refusal))?;
-    let mut accepted = host
-        .submit(&workflow_id, vec![(event, dedupe_key)], Vec::new())
-        .await?;
-    let accepted = accepted.pop().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the store answered nothing",
-        )
-    })?;
+    let accepted = host.submit_one(&workflow_id, (event, dedupe_key)).await?;
     let duplicate = matches!(accepted, Accepted::Duplicate(_));
     let run = accepted.run().clone();
     if trigger.respond == Respond::Sync {
