@@ -2,15 +2,18 @@
 //! ARCHITECTURE.md's layer table does not give its own part, and only the
 //! store names sled.
 //!
-//! Imports are `use` statements and `crate::...` paths in code; `super::`
-//! and `self::` are resolved from the file's module. A path through a
-//! module that re-exports (`pub use`) is followed to the file the item comes
-//! from. Test code (`tests.rs`, and everything from a `#[cfg(test)]` line
-//! on) is not checked.
+//! Each file is parsed with syn. Imports are its `use` trees and the
+//! `crate::`, `super::` and `self::` paths in its code, resolved from the
+//! file's module; a path through a module that re-exports (`pub use`) is
+//! followed to the file the item comes from. Test code (`tests.rs`, and
+//! items under `#[cfg(test)]`) is not checked.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::PathBuf;
+
+use syn::visit::Visit;
+use syn::{Attribute, Item, UseTree, Visibility};
 
 /// One row of the layer table: which files are in a part, and what it may
 /// import.
@@ -21,11 +24,11 @@ struct Part {
 }
 
 /// A source file of the engine: its path under `src`, its module path and
-/// its text (test code cut off).
+/// its syntax.
 struct Source {
     path: String,
     module: Vec<String>,
-    text: String,
+    file: syn::File,
 }
 
 fn engine_dir() -> PathBuf {
@@ -108,17 +111,15 @@ fn sources() -> BTreeMap<String, Source> {
                     .to_string_lossy()
                     .into_owned();
                 let text = fs::read_to_string(&path).unwrap();
-                let text = match text.find("#[cfg(test)]") {
-                    Some(at) => text[..at].to_owned(),
-                    None => text,
-                };
+                let file = syn::parse_file(&text)
+                    .unwrap_or_else(|error| panic!("src/{relative} does not parse: {error}"));
                 let module = module_of(&relative);
                 files.insert(
                     relative.clone(),
                     Source {
                         path: relative,
                         module,
-                        text,
+                        file,
                     },
                 );
             }
@@ -141,106 +142,98 @@ fn module_of(path: &str) -> Vec<String> {
     segments
 }
 
-/// Every path a `use` statement names, braces expanded: `a::{b, c::d}` is
-/// `a::b` and `a::c::d`; `a::{self}` is `a`. An alias stays, after ` as `.
-fn expand(tree: &str) -> Vec<String> {
-    let tree = tree.trim();
-    let Some(open) = tree.find('{') else {
-        return vec![tree.replace("::self", "")];
+fn is_test(attrs: &[Attribute]) -> bool {
+    attrs.iter().any(|attr| {
+        attr.path().is_ident("cfg")
+            && attr
+                .parse_args::<syn::Path>()
+                .is_ok_and(|path| path.is_ident("test"))
+    })
+}
+
+/// Every path a `use` tree names, with the name it binds: `a::{b, c as d}`
+/// is `a::b` (bound as `b`) and `a::c` (bound as `d`); `a::{self}` is `a`.
+fn use_paths(tree: &UseTree, prefix: &[String], out: &mut Vec<(Vec<String>, String)>) {
+    let with = |ident: &syn::Ident| {
+        let mut path = prefix.to_vec();
+        path.push(ident.to_string());
+        path
     };
-    let prefix = tree[..open].trim_end_matches("::");
-    let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
-    let mut items = Vec::new();
-    let (mut depth, mut start) = (0, 0);
-    for (at, c) in inner.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            ',' if depth == 0 => {
-                items.push(&inner[start..at]);
-                start = at + 1;
+    match tree {
+        UseTree::Path(path) => use_paths(&path.tree, &with(&path.ident), out),
+        UseTree::Name(name) if name.ident == "self" => {
+            out.push((prefix.to_vec(), prefix.last().cloned().unwrap_or_default()));
+        }
+        UseTree::Name(name) => out.push((with(&name.ident), name.ident.to_string())),
+        UseTree::Rename(rename) => out.push((with(&rename.ident), rename.rename.to_string())),
+        UseTree::Glob(_) => out.push((prefix.to_vec(), "*".to_owned())),
+        UseTree::Group(group) => {
+            for tree in &group.items {
+                use_paths(tree, prefix, out);
             }
-            _ => {}
         }
-    }
-    items.push(&inner[start..]);
-    items
-        .into_iter()
-        .filter(|item| !item.trim().is_empty())
-        .flat_map(|item| {
-            expand(item).into_iter().map(|path| match path.as_str() {
-                "self" => prefix.to_owned(),
-                _ => format!("{prefix}::{path}"),
-            })
-        })
-        .collect()
-}
-
-/// A used path and the name it is bound to: its alias, or its last segment.
-fn split_alias(path: &str) -> (&str, &str) {
-    match path.split_once(" as ") {
-        Some((path, alias)) => (path.trim(), alias.trim()),
-        None => (path, path.rsplit("::").next().unwrap_or(path)),
     }
 }
 
-/// The `use` statements of a text: (is it a re-export, the statement's
-/// paths, its line).
-fn use_statements(text: &str) -> Vec<(bool, Vec<String>, usize)> {
-    let mut statements = Vec::new();
-    let mut at = 0;
-    while let Some(found) = text[at..].find("use ") {
-        let start = at + found;
-        at = start + 4;
-        let line_start = text[..start].rfind('\n').map_or(0, |at| at + 1);
-        let before = text[line_start..start].trim();
-        if !matches!(before, "" | "pub" | "pub(crate)" | "pub(super)") {
-            continue;
-        }
-        let Some(end) = text[start..].find(';') else {
-            break;
+/// The paths a file's code names outside test code, with their lines.
+#[derive(Default)]
+struct Imports {
+    paths: Vec<(Vec<String>, usize)>,
+}
+
+impl<'ast> Visit<'ast> for Imports {
+    fn visit_item(&mut self, item: &'ast Item) {
+        let attrs = match item {
+            Item::Mod(item) => &item.attrs,
+            Item::Fn(item) => &item.attrs,
+            Item::Impl(item) => &item.attrs,
+            Item::Use(item) => &item.attrs,
+            _ => return syn::visit::visit_item(self, item),
         };
-        let tree: String = text[start + 4..start + end]
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        let line = text[..start].matches('\n').count() + 1;
-        statements.push((before.starts_with("pub"), expand(&tree), line));
-        at = start + end;
+        if !is_test(attrs) {
+            syn::visit::visit_item(self, item);
+        }
     }
-    statements
+
+    // `pub(crate)` and `pub(super)` name modules without importing them.
+    fn visit_visibility(&mut self, _: &'ast Visibility) {}
+
+    fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
+        let line = item.use_token.span.start().line;
+        let mut found = Vec::new();
+        use_paths(&item.tree, &[], &mut found);
+        self.paths
+            .extend(found.into_iter().map(|(path, _)| (path, line)));
+    }
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        if matches!(
+            segments.first().map(String::as_str),
+            Some("crate" | "super" | "self")
+        ) {
+            let line = path.segments[0].ident.span().start().line;
+            self.paths.push((segments, line));
+        }
+        syn::visit::visit_path(self, path);
+    }
 }
 
-/// `crate::a::b` paths written in code, with their lines.
-fn inline_paths(text: &str) -> Vec<(String, usize)> {
-    let mut paths = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("//") || trimmed.starts_with("use ") || trimmed.starts_with("pub") {
-            continue;
-        }
-        let mut rest = line;
-        while let Some(found) = rest.find("crate::") {
-            let preceded = rest[..found]
-                .chars()
-                .last()
-                .is_some_and(|c| c.is_alphanumeric() || c == '_');
-            let path: String = rest[found..]
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-                .collect();
-            if !preceded {
-                paths.push((path.trim_end_matches(':').to_owned(), index + 1));
-            }
-            rest = &rest[found + 7..];
+/// The names a module file re-exports (`pub use`), with their paths.
+fn reexports(file: &syn::File) -> Vec<(Vec<String>, String)> {
+    let mut found = Vec::new();
+    for item in &file.items {
+        if let Item::Use(item) = item
+            && !matches!(item.vis, Visibility::Inherited)
+        {
+            use_paths(&item.tree, &[], &mut found);
         }
     }
-    paths
+    found
 }
 
 /// Resolves module paths to the files that define what they name.
 struct Resolver<'a> {
-    files: &'a BTreeMap<String, Source>,
     by_module: HashMap<Vec<String>, &'a Source>,
 }
 
@@ -250,76 +243,55 @@ impl<'a> Resolver<'a> {
             .values()
             .map(|source| (source.module.clone(), source))
             .collect();
-        Self { files, by_module }
+        Self { by_module }
     }
 
     /// The file that defines what `path` names, seen from module `from`;
     /// `None` for what is outside the engine (another crate).
-    fn resolve(&self, from: &[String], path: &str, depth: usize) -> Option<&'a Source> {
-        assert!(depth < 16, "re-exports loop at {path}");
-        let mut segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
-        let mut module: Vec<String> = match segments.first().copied() {
-            Some("crate") => {
-                segments.remove(0);
-                Vec::new()
-            }
-            Some("super") => {
-                let mut module = from.to_vec();
-                while segments.first() == Some(&"super") {
-                    segments.remove(0);
-                    module.pop();
-                }
-                module
-            }
-            Some("self") => {
-                segments.remove(0);
-                from.to_vec()
+    fn resolve(&self, from: &[String], path: &[String], depth: usize) -> Option<&'a Source> {
+        assert!(depth < 16, "re-exports loop at {path:?}");
+        let (mut module, segments): (Vec<String>, &[String]) = match path.first()?.as_str() {
+            "crate" => (Vec::new(), &path[1..]),
+            "self" => (from.to_vec(), &path[1..]),
+            "super" => {
+                let ups = path
+                    .iter()
+                    .take_while(|segment| *segment == "super")
+                    .count();
+                let keep = from.len().saturating_sub(ups);
+                (from[..keep].to_vec(), &path[ups..])
             }
             _ => return None,
         };
         let mut file = *self.by_module.get(&module)?;
         for (index, segment) in segments.iter().enumerate() {
             let mut child = module.clone();
-            child.push((*segment).to_owned());
+            child.push(segment.clone());
             if let Some(next) = self.by_module.get(&child) {
                 module = child;
                 file = next;
                 continue;
             }
             // An item of `file`, unless `file` re-exports it from elsewhere.
-            let rest = segments[index + 1..].join("::");
-            for (public, paths, _) in use_statements(&file.text) {
-                if !public {
-                    continue;
+            let Some((reexport, _)) = reexports(&file.file)
+                .into_iter()
+                .find(|(_, name)| name == segment)
+            else {
+                return Some(file);
+            };
+            let mut target = reexport;
+            target.extend(segments[index + 1..].iter().cloned());
+            if !matches!(target[0].as_str(), "crate" | "super" | "self") {
+                let mut child = module.clone();
+                child.push(target[0].clone());
+                if !self.by_module.contains_key(&child) {
+                    return None;
                 }
-                for reexport in paths {
-                    let (reexport, name) = split_alias(&reexport);
-                    if name == *segment {
-                        let reexport = reexport.to_owned();
-                        let target = if rest.is_empty() {
-                            reexport
-                        } else {
-                            format!("{reexport}::{rest}")
-                        };
-                        let target = match target.split("::").next() {
-                            Some("crate" | "super" | "self") => target,
-                            _ if self.is_child(&module, &target) => format!("self::{target}"),
-                            _ => return None,
-                        };
-                        return self.resolve(&module, &target, depth + 1);
-                    }
-                }
+                target.insert(0, "self".to_owned());
             }
-            return Some(file);
+            return self.resolve(&module, &target, depth + 1);
         }
         Some(file)
-    }
-
-    /// Whether `path` starts with a child module of `module`.
-    fn is_child(&self, module: &[String], path: &str) -> bool {
-        let mut child = module.to_vec();
-        child.push(path.split("::").next().unwrap_or_default().to_owned());
-        self.by_module.contains_key(&child)
     }
 }
 
@@ -328,6 +300,7 @@ fn no_file_imports_a_layer_above_its_own() {
     let parts = parts();
     assert!(parts.len() >= 8, "the layer table has its rows");
     let files = sources();
+    assert!(files.len() > 50, "the sources were found");
     let resolver = Resolver::new(&files);
     let mut violations = Vec::new();
     for source in files.values() {
@@ -335,25 +308,26 @@ fn no_file_imports_a_layer_above_its_own() {
             continue;
         }
         let part = part_of(&parts, &source.path);
-        let uses = use_statements(&source.text)
-            .into_iter()
-            .flat_map(|(_, paths, line)| paths.into_iter().map(move |path| (path, line)));
-        for (path, line) in uses.chain(inline_paths(&source.text)) {
-            let (path, _) = split_alias(&path);
-            let Some(target) = resolver.resolve(&source.module, path, 0) else {
+        let mut imports = Imports::default();
+        imports.visit_file(&source.file);
+        for (path, line) in imports.paths {
+            let Some(target) = resolver.resolve(&source.module, &path, 0) else {
                 continue;
             };
             let target_part = part_of(&parts, &target.path);
             if target_part.name != part.name && !part.allowed.contains(&target_part.name) {
                 violations.push(format!(
-                    "src/{}:{line}: `{path}` is in {} ({}), which {} may not import",
-                    source.path, target_part.name, target.path, part.name
+                    "src/{}:{line}: `{}` is in {} ({}), which {} may not import",
+                    source.path,
+                    path.join("::"),
+                    target_part.name,
+                    target.path,
+                    part.name
                 ));
             }
         }
     }
     assert!(violations.is_empty(), "{}", violations.join("\n"));
-    assert!(resolver.files.len() > 50, "the sources were found");
 }
 
 #[test]
@@ -361,21 +335,58 @@ fn only_the_store_names_sled() {
     let named: Vec<String> = sources()
         .values()
         .filter(|source| !source.path.starts_with("store/"))
-        .filter(|source| source.text.contains("sled::") || source.text.contains("use sled"))
+        .filter(|source| {
+            let mut imports = Names::default();
+            imports.visit_file(&source.file);
+            imports.sled
+        })
         .map(|source| source.path.clone())
         .collect();
     assert!(named.is_empty(), "sled is named outside store/: {named:?}");
 }
 
+/// Whether a file's code names the `sled` crate.
+#[derive(Default)]
+struct Names {
+    sled: bool,
+}
+
+impl<'ast> Visit<'ast> for Names {
+    fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
+        let mut found = Vec::new();
+        use_paths(&item.tree, &[], &mut found);
+        self.sled |= found.iter().any(|(path, _)| path[0] == "sled");
+    }
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        self.sled |= path.segments.first().is_some_and(|s| s.ident == "sled");
+        syn::visit::visit_path(self, path);
+    }
+}
+
 #[test]
-fn the_checker_reads_nested_use_trees_and_relative_paths() {
+fn the_checker_reads_use_trees_relative_paths_and_skips_test_code() {
+    let file: syn::File = syn::parse_quote! {
+        use crate::a::{b, c::{d, self}, e as f};
+        fn g() { super::h::i(); }
+        #[cfg(test)]
+        mod tests { use crate::z; }
+    };
+    let mut imports = Imports::default();
+    imports.visit_file(&file);
+    let paths: Vec<String> = imports
+        .paths
+        .iter()
+        .map(|(path, _)| path.join("::"))
+        .collect();
     assert_eq!(
-        expand("crate::a::{b, c::{d, self}, e as f}"),
+        paths,
         [
             "crate::a::b",
             "crate::a::c::d",
             "crate::a::c",
-            "crate::a::e as f"
+            "crate::a::e",
+            "super::h::i"
         ]
     );
     assert_eq!(module_of("trigger/webhook/mod.rs"), ["trigger", "webhook"]);
