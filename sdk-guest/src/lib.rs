@@ -47,6 +47,10 @@ pub mod state;
 #[doc(hidden)]
 pub mod __private;
 
+/// SOQL without injection: [`soql::bind`] writes named parameters as
+/// literals, [`soql::quote`] one string (see `salesforce::query_with`).
+pub use gust_soql as soql;
+
 pub use error::Error;
 pub use output::Output;
 pub use salesforce::SalesforceError;

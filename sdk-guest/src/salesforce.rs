@@ -121,6 +121,41 @@ pub fn query_all(soql: &str) -> Result<Vec<Value>> {
     records("query records", &host::query_all(soql)?)
 }
 
+/// Runs a query with named parameters, each value written as the SOQL
+/// literal of its type ([`crate::soql::bind`]), never pasted as text:
+///
+/// ```no_run
+/// # use gust_sdk::{json, salesforce};
+/// # fn main() -> Result<(), gust_sdk::SalesforceError> {
+/// let email = "nobody' OR Name != 'x";
+/// let contacts = salesforce::query_with(
+///     "SELECT Id FROM Contact WHERE Email = :email",
+///     &json!({ "email": email }),
+/// )?;
+/// # Ok(()) }
+/// ```
+///
+/// A parameter the query lacks, or a value without a literal, fails with
+/// `GUST_QUERY_PARAMETERS` before anything is sent.
+pub fn query_with(soql: &str, params: &Value) -> Result<Vec<Value>> {
+    query(&bound(soql, params)?)
+}
+
+/// Like [`query_with`], including deleted and archived records (queryAll).
+pub fn query_all_with(soql: &str, params: &Value) -> Result<Vec<Value>> {
+    query_all(&bound(soql, params)?)
+}
+
+fn bound(soql: &str, params: &Value) -> Result<String> {
+    crate::soql::bind(soql, params).map_err(|error| SalesforceError {
+        status: 0,
+        error_code: "GUST_QUERY_PARAMETERS".to_owned(),
+        message: error.to_string(),
+        fields: Vec::new(),
+        retryable: false,
+    })
+}
+
 /// Reads one record; an empty `fields` reads every field.
 pub fn get(sobject: &str, id: &str, fields: &[&str]) -> Result<Value> {
     let fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();

@@ -158,6 +158,53 @@ fn a_lead_from_elsewhere_stops_at_the_filter() {
     assert_eq!(last["output"], json!({ "matched": false, "failed": [0] }));
 }
 
+/// The regression of a body alone given to `--event`, which used to stop
+/// silently at the filter: `gust run` now warns of what the workflow reads
+/// and the event lacks, and `--body` makes the webhook request around it.
+#[test]
+fn a_body_alone_is_warned_about_with_event_and_runs_with_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = example_workflow(dir.path());
+    let envelope: Value =
+        serde_json::from_str(&std::fs::read_to_string(event("web-lead.json")).unwrap()).unwrap();
+    let body_file = dir.path().join("body.json");
+    std::fs::write(&body_file, envelope["body"].to_string()).unwrap();
+
+    let output = gust_run(&workflow, &body_file, true, dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "warning: steps[1].with.record: `${trigger.body}` is absent from the event: \
+             `trigger` has no `body` (its keys: `source`, `email`, `name`, `company`, `job_title`)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: --event takes the whole request") && stderr.contains("--body "),
+        "{stderr}"
+    );
+
+    let args = [
+        "run",
+        workflow.to_str().unwrap(),
+        "--body",
+        body_file.to_str().unwrap(),
+        "--json",
+    ];
+    let output = gust(&args, dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let last: Value = serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], "succeeded");
+    assert_eq!(last["output"]["grade"], "A");
+
+    let output = gust(&["run", workflow.to_str().unwrap()], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--event <EVENT>"), "{stderr}");
+}
+
 #[test]
 fn a_failing_run_exits_nonzero_with_the_step_error() {
     let dir = tempfile::tempdir().unwrap();

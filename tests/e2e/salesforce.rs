@@ -22,6 +22,11 @@ fn with_erp_id(config: Config) -> Emulator {
 /// Runs `steps` (each a `builtin:salesforce` action with its grants) as one
 /// workflow against the emulator and returns the report.
 async fn run_actions(sf: &Sf, steps: Value) -> gust_engine::runtime::RunReport {
+    run_actions_on(sf, steps, json!({})).await
+}
+
+/// [`run_actions`] for a manual start with `event`.
+async fn run_actions_on(sf: &Sf, steps: Value, event: Value) -> gust_engine::runtime::RunReport {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("actions.json");
     let definition = json!({ "id": "actions", "trigger": { "manual": {} }, "steps": steps });
@@ -33,7 +38,7 @@ async fn run_actions(sf: &Sf, steps: Value) -> gust_engine::runtime::RunReport {
         Arc::new(gust_engine::store::MemoryStateStore::default()),
     );
     let prepared = runner.prepare(&file).unwrap();
-    runner.run(&prepared, json!({}), |_| {}).await
+    runner.run(&prepared, event, |_| {}).await
 }
 
 #[tokio::test]
@@ -54,7 +59,8 @@ async fn the_prebuilt_salesforce_step_runs_every_action() {
             step("describe", json!({ "action": "describe", "sobject": "Account" })),
             step("limits", json!({ "action": "request", "method": "GET", "path": "/services/data/v60.0/limits" })),
             step("delete", json!({ "action": "delete", "sobject": "Lead", "id": "${steps.create.id}" })),
-            step("deleted", json!({ "action": "query", "soql": "SELECT Id FROM Lead WHERE Id = '${steps.create.id}'", "include_deleted": true })),
+            step("deleted", json!({ "action": "query", "soql": "SELECT Id FROM Lead WHERE Id = :id",
+                                    "params": { "id": "${steps.create.id}" }, "include_deleted": true })),
         ]),
     )
     .await;
@@ -150,4 +156,115 @@ async fn the_prebuilt_step_fails_clearly_and_retries_only_transient_errors() {
         message.starts_with("invalid salesforce step input: unknown variant `craete`"),
         "{message}"
     );
+}
+
+/// The regressions of the README's old `'${trigger.body.email}'` pattern:
+/// pasted into the query, the first name returned every Account and the
+/// second failed with MALFORMED_QUERY. Bound, each is one string.
+#[tokio::test]
+async fn bound_query_parameters_keep_injection_and_apostrophes_in_their_string() {
+    let sf = Sf::start().await;
+    let grants = json!({ "salesforce": { "read": ["Account"], "write": ["Account"] } });
+    let step = |id: &str, with: Value| json!({ "id": id, "uses": "builtin:salesforce", "with": with, "permissions": grants });
+    let report = run_actions(
+        &sf,
+        json!([
+            step("acme", json!({ "action": "create", "sobject": "Account", "record": { "Name": "Acme" } })),
+            step("oreilly", json!({ "action": "create", "sobject": "Account", "record": { "Name": "O'Reilly" } })),
+        ]),
+    )
+    .await;
+    assert_eq!(report.status, gust_engine::model::RunStatus::Succeeded);
+    let find = json!([step(
+        "find",
+        json!({ "action": "query", "soql": "SELECT Name FROM Account WHERE Name = :name",
+                                            "params": { "name": "${trigger.name}" } })
+    )]);
+    for (name, expected) in [
+        ("nobody' OR Name != 'x", json!([])),
+        ("O'Reilly", json!(["O'Reilly"])),
+    ] {
+        let report = run_actions_on(&sf, find.clone(), json!({ "name": name })).await;
+        assert_eq!(
+            report.status,
+            gust_engine::model::RunStatus::Succeeded,
+            "{name}: {:#?}",
+            report.steps.last()
+        );
+        let names: Vec<Value> = report.output["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|record| record["Name"].clone())
+            .collect();
+        assert_eq!(Value::from(names), expected, "{name}");
+    }
+
+    let report = run_actions(
+        &sf,
+        json!([step(
+            "typo",
+            json!({ "action": "query", "soql": "SELECT Id FROM Account WHERE Name = :name",
+                                     "params": { "nmae": "Acme" } })
+        )]),
+    )
+    .await;
+    let message = &report.steps[0].error.as_ref().unwrap().message;
+    assert!(
+        message.starts_with(
+            "GUST_QUERY_PARAMETERS: `:name` has no value; the parameters given are: `nmae`"
+        ),
+        "{message}"
+    );
+}
+
+/// The regression of a webhook that omitted `title` and so cleared a
+/// Contact's Title: the reference fails the step before anything is
+/// written, unless it is optional.
+#[tokio::test]
+async fn an_absent_value_never_clears_a_salesforce_field() {
+    let sf = Sf::start().await;
+    let grants = json!({ "salesforce": { "read": ["Contact"], "write": ["Contact"] } });
+    let step = |id: &str, with: Value| json!({ "id": id, "uses": "builtin:salesforce", "with": with, "permissions": grants });
+    let report = run_actions(
+        &sf,
+        json!([step(
+            "create",
+            json!({ "action": "create", "sobject": "Contact",
+                                        "record": { "LastName": "Hopper", "Title": "CTO" } })
+        )]),
+    )
+    .await;
+    let id = report.output["id"].as_str().unwrap().to_owned();
+    let update = |title: &str| {
+        json!([
+            step(
+                "update",
+                json!({ "action": "update", "sobject": "Contact", "id": id,
+                                   "record": { "LastName": "${trigger.body.last_name}", "Title": title } })
+            ),
+            step(
+                "read",
+                json!({ "action": "get", "sobject": "Contact", "id": id, "fields": ["Title"] })
+            ),
+        ])
+    };
+    let event = json!({ "body": { "last_name": "Hopper", "email": "grace@navy.mil" } });
+
+    let report = run_actions_on(&sf, update("${trigger.body.title}"), event.clone()).await;
+    assert_eq!(report.status, gust_engine::model::RunStatus::Failed);
+    let error = report.steps[0].error.as_ref().unwrap();
+    assert_eq!(
+        error.message,
+        "cannot resolve the step's input: `${trigger.body.title}`: `trigger.body` has no `title` \
+         (its keys: `last_name`, `email`); write `${trigger.body.title ?? null}` (or another \
+         default) if it may be absent, or `${trigger.body.title?}` to leave the key out"
+    );
+    assert_eq!(report.steps[0].attempts.len(), 0, "nothing was sent");
+
+    let report = run_actions_on(&sf, update("${trigger.body.title?}"), event.clone()).await;
+    assert_eq!(report.output["Title"], "CTO", "{:#?}", report.steps);
+
+    let report = run_actions_on(&sf, update("${trigger.body.title ?? null}"), event).await;
+    assert_eq!(report.output["Title"], Value::Null, "{:#?}", report.steps);
 }

@@ -21,6 +21,7 @@ use crate::model::RunStatus;
 use crate::runtime::LocalRunner;
 use crate::salesforce::{NoConnection, SalesforceService};
 use crate::store::MemoryStateStore;
+use crate::trigger::Trigger;
 use crate::wasm::{Sandbox, SandboxConfig};
 use crate::workflow::{LoadError, Workflow, WorkflowFile};
 
@@ -78,9 +79,15 @@ pub enum Command {
     Run {
         /// The workflow file.
         workflow: PathBuf,
-        /// The trigger event, a JSON file (`-` reads standard input).
+        /// The whole trigger event, a JSON file (`-` reads standard input):
+        /// for a webhook `{"method", "path", "query", "headers", "body"}`.
+        #[arg(long, required_unless_present = "body", conflicts_with = "body")]
+        event: Option<PathBuf>,
+        /// The body alone, a JSON file (`-` reads standard input), made into
+        /// the event the trigger would make: a webhook request posting it, an
+        /// Outbound Message or poll notifying it as the record.
         #[arg(long)]
-        event: PathBuf,
+        body: Option<PathBuf>,
         /// Print one JSON object per line instead of text.
         #[arg(long)]
         json: bool,
@@ -132,10 +139,18 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run {
             workflow,
             event,
+            body,
             json,
             cache_dir,
             config,
-        } => run(&workflow, &event, json, cache_dir, config).await,
+        } => {
+            let input = match (event, body) {
+                (Some(event), _) => EventInput::Event(event),
+                (None, Some(body)) => EventInput::Body(body),
+                (None, None) => unreachable!("clap requires --event or --body"),
+            };
+            run(&workflow, &input, json, cache_dir, config).await
+        }
     }
 }
 
@@ -203,15 +218,68 @@ async fn validate(files: &[PathBuf], cache_dir: Option<PathBuf>) -> anyhow::Resu
     })
 }
 
+/// What `gust run` was given to make its event from.
+enum EventInput {
+    /// `--event FILE`: the whole event.
+    Event(PathBuf),
+    /// `--body FILE`: the body the trigger makes an event around.
+    Body(PathBuf),
+}
+
+impl EventInput {
+    fn path(&self) -> &Path {
+        match self {
+            Self::Event(path) | Self::Body(path) => path,
+        }
+    }
+
+    /// The event for `workflow`.
+    fn read(&self, workflow: &Workflow) -> anyhow::Result<Value> {
+        let what = match self {
+            Self::Event(_) => "the event",
+            Self::Body(_) => "the body",
+        };
+        let json = read_json(what, self.path())?;
+        Ok(match self {
+            Self::Event(_) => json,
+            Self::Body(_) => workflow
+                .trigger
+                .event_for_body(workflow.id.as_str(), json)
+                .context("--body does not fit this workflow")?,
+        })
+    }
+}
+
+/// Warns on stderr of every required `${trigger...}` the event lacks.
+fn warn_of_absent_reads(workflow: &Workflow, input: &EventInput, event: &Value) {
+    let absent = workflow.reads_absent_from(event);
+    for warning in &absent {
+        eprintln!("warning: {warning}");
+    }
+    let looks_like_a_body = event.get("body").is_none() && event.get("headers").is_none();
+    if !absent.is_empty()
+        && matches!(input, EventInput::Event(_))
+        && matches!(workflow.trigger, Trigger::Webhook(_))
+        && looks_like_a_body
+    {
+        eprintln!(
+            "hint: --event takes the whole request, {{\"method\", \"path\", \"query\", \
+             \"headers\", \"body\"}}; to give the body alone, use --body {}",
+            input.path().display()
+        );
+    }
+}
+
 async fn run(
     path: &Path,
-    event_path: &Path,
+    input: &EventInput,
     json: bool,
     cache_dir: Option<PathBuf>,
     config: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let file = WorkflowFile::load(path)?;
-    let event = read_event(event_path)?;
+    let event = input.read(&file.workflow)?;
+    warn_of_absent_reads(&file.workflow, input, &event);
     // No step may call Salesforce: no connection, and no emulator to start.
     let calls_salesforce = file
         .workflow
@@ -237,7 +305,7 @@ async fn run(
         errors,
     })?;
     let mut printer = print::Printer::new(json);
-    printer.start(&file.workflow, event_path);
+    printer.start(&file.workflow, input.path());
     let report = runner
         .run(&prepared, event, |step| printer.step(step))
         .await;
@@ -249,12 +317,15 @@ async fn run(
     })
 }
 
-fn read_event(path: &Path) -> anyhow::Result<Value> {
+/// The JSON file at `path` (standard input for `-`), `what` naming it in
+/// errors.
+fn read_json(what: &str, path: &Path) -> anyhow::Result<Value> {
     let text = if path == Path::new("-") {
-        std::io::read_to_string(std::io::stdin()).context("cannot read the event from stdin")?
+        std::io::read_to_string(std::io::stdin())
+            .with_context(|| format!("cannot read {what} from standard input"))?
     } else {
         std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the event {}", path.display()))?
+            .with_context(|| format!("cannot read {what} {}", path.display()))?
     };
-    serde_json::from_str(&text).with_context(|| format!("the event {} is not JSON", path.display()))
+    serde_json::from_str(&text).with_context(|| format!("{what} {} is not JSON", path.display()))
 }

@@ -3,6 +3,7 @@
 //! `{"webhook": {...}}`, wrapping each trigger's own config.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use super::outbound_message::{OutboundMessageTrigger, validate as validate_outbound_message};
 use super::salesforce_poll::{KIND as POLL, SalesforcePollTrigger, validate as validate_poll};
@@ -79,6 +80,55 @@ impl Trigger {
             )),
             Self::Manual(_) => Some("manual".to_owned()),
         }
+    }
+}
+
+/// A trigger whose events have no body to build one around.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a {0} trigger's event is `{{\"scheduled_at\", \"fired_at\"}}`, which has no body; give \
+     the whole event instead"
+)]
+pub struct NoBody(&'static str);
+
+impl Trigger {
+    /// The event this trigger would make for `body`: a webhook request
+    /// posting it as JSON, an Outbound Message or poll notifying it as the
+    /// record (a poll with `batch_size` takes an array as its records), a
+    /// manual start taking it as the event.
+    pub fn event_for_body(&self, workflow_id: &str, body: Value) -> Result<Value, NoBody> {
+        Ok(match self {
+            Self::Webhook(_) => json!({
+                "method": "POST",
+                "path": format!("/hooks/{workflow_id}"),
+                "query": {},
+                "headers": { "content-type": "application/json" },
+                "body": body,
+            }),
+            Self::OutboundMessage(outbound) => json!({
+                "notification_id": null,
+                "organization_id": outbound.organization_ids.first(),
+                "action_id": null,
+                "sobject_type": outbound.sobject,
+                "record": body,
+                "session_id": null,
+                "enterprise_url": null,
+                "partner_url": null,
+            }),
+            Self::SalesforcePoll(poll) => match (poll.batch_size, body) {
+                (Some(_), Value::Array(records)) => {
+                    json!({ "sobject": poll.sobject, "on": poll.on.as_str(), "records": records })
+                }
+                (Some(_), record) => {
+                    json!({ "sobject": poll.sobject, "on": poll.on.as_str(), "records": [record] })
+                }
+                (None, record) => {
+                    json!({ "sobject": poll.sobject, "on": poll.on.as_str(), "record": record })
+                }
+            },
+            Self::Manual(_) => body,
+            Self::Schedule(_) => return Err(NoBody(SCHEDULE)),
+        })
     }
 }
 

@@ -20,4 +20,4 @@ pub mod webhook;
 pub(crate) use background::Supervisor;
 pub(crate) use context::TriggerHost;
 pub(crate) use definition::validate;
-pub use definition::{ManualTrigger, Trigger};
+pub use definition::{ManualTrigger, NoBody, Trigger};

@@ -10,22 +10,39 @@
 //!   (`"${trigger.body.size}"` gives the number 42); a reference inside a
 //!   longer string is interpolated (strings as they are, other values as
 //!   JSON);
-//! - a path that leads nowhere gives `null` (and an empty string when
-//!   interpolated), as a missing field in a webhook body should;
+//! - a path that leads nowhere is an error of the step, which names the
+//!   path and what was there, unless the reference is optional:
+//!   `${trigger.body.title ?? "none"}` gives a default (any JSON value;
+//!   `?? null` for null) and `${trigger.body.title?}` leaves the key holding
+//!   it out of its object (or the element out of its array). An optional
+//!   reference treats `null` as absent;
 //! - `$${` writes a literal `${`.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::Value;
 
 /// A parsed `${...}` reference.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reference {
     /// Where the path starts.
     pub root: Root,
     /// The path below the root.
     pub path: Vec<Segment>,
+    /// What an absent (or, when optional, null) value gives.
+    pub absent: Absent,
+}
+
+/// What a reference gives when its path leads nowhere.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Absent {
+    /// `${trigger.body.title}`: the step fails, naming the path.
+    Fails,
+    /// `${trigger.body.title ?? "none"}`: this value, also for `null`.
+    Default(Value),
+    /// `${trigger.body.title?}`: the key holding the reference is left out
+    /// of its object, or the element out of its array, also for `null`.
+    LeftOut,
 }
 
 /// The start of a reference.
@@ -57,7 +74,7 @@ pub struct ParseError {
 }
 
 /// A piece of a string with references.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Part {
     /// Literal text.
     Text(String),
@@ -100,21 +117,71 @@ pub fn parse(text: &str) -> Result<Vec<Part>, ParseError> {
     Ok(parts)
 }
 
-/// The index of the `}` closing a reference, skipping quoted keys.
+/// The index of the `}` closing a reference, skipping quoted keys and
+/// strings, and the brackets and braces of a default value after `??`.
 fn closing_brace(body: &str) -> Option<usize> {
     let mut quoted = false;
+    let mut escaped = false;
+    let mut in_default = false;
+    let mut depth = 0usize;
+    let mut previous = None;
     for (i, c) in body.char_indices() {
+        if quoted {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
         match c {
-            '"' => quoted = !quoted,
-            '}' if !quoted => return Some(i),
+            '"' => quoted = true,
+            '?' if previous == Some('?') => in_default = true,
+            '{' | '[' if in_default => depth += 1,
+            ']' if in_default => depth = depth.saturating_sub(1),
+            '}' if depth == 0 => return Some(i),
+            '}' => depth -= 1,
             _ => {}
         }
+        previous = Some(c);
+    }
+    None
+}
+
+/// The index of a `??` outside quotes in `text`.
+fn default_marker(text: &str) -> Option<usize> {
+    let mut quoted = false;
+    let mut previous = None;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '?' if !quoted && previous == Some('?') => return Some(i - 1),
+            _ => {}
+        }
+        previous = Some(c);
     }
     None
 }
 
 fn parse_reference(text: &str) -> Result<Reference, String> {
-    let segments = parse_path(text.trim())?;
+    let (path, absent) = match default_marker(text) {
+        Some(at) => {
+            let default = text[at + 2..].trim();
+            let value = serde_json::from_str(default).map_err(|error| {
+                format!(
+                    "the default after `??` must be a JSON value (`\"text\"`, `0`, `null`), \
+                     not `{default}`: {error}"
+                )
+            })?;
+            (&text[..at], Absent::Default(value))
+        }
+        None => match text.trim_end().strip_suffix('?') {
+            Some(path) => (path, Absent::LeftOut),
+            None => (text, Absent::Fails),
+        },
+    };
+    let segments = parse_path(path.trim())?;
     let mut segments = segments.into_iter();
     let root = match segments.next() {
         Some(Segment::Key(key)) if key == "trigger" => Root::Trigger,
@@ -131,6 +198,7 @@ fn parse_reference(text: &str) -> Result<Reference, String> {
     Ok(Reference {
         root,
         path: segments.collect(),
+        absent,
     })
 }
 
@@ -201,104 +269,89 @@ fn parse_bracket(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result
         .map_err(|_| format!("`[{inner}]` is neither an array index nor a quoted key"))
 }
 
+impl Reference {
+    /// The path alone, without `${` and the optional part:
+    /// `trigger.body.title`.
+    pub fn path_text(&self) -> String {
+        let mut text = match &self.root {
+            Root::Trigger => "trigger".to_owned(),
+            Root::Step(id) => format!("steps.{id}"),
+        };
+        write_path(&mut text, &self.path);
+        text
+    }
+
+    /// Whether an absent value fails the step.
+    pub fn is_required(&self) -> bool {
+        self.absent == Absent::Fails
+    }
+}
+
+/// Appends `path` to `text`: `.key`, `["odd key"]`, `[0]`.
+pub(crate) fn write_path(text: &mut String, path: &[Segment]) {
+    for segment in path {
+        match segment {
+            Segment::Key(key) if key.chars().all(|c| c.is_alphanumeric() || "_-".contains(c)) => {
+                text.push('.');
+                text.push_str(key);
+            }
+            Segment::Key(key) => {
+                text.push('[');
+                text.push_str(&Value::String(key.clone()).to_string());
+                text.push(']');
+            }
+            Segment::Index(index) => {
+                text.push('[');
+                text.push_str(&index.to_string());
+                text.push(']');
+            }
+        }
+    }
+}
+
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.root {
-            Root::Trigger => f.write_str("${trigger")?,
-            Root::Step(id) => write!(f, "${{steps.{id}")?,
-        }
-        for segment in &self.path {
-            match segment {
-                Segment::Key(key) => write!(f, ".{key}")?,
-                Segment::Index(index) => write!(f, "[{index}]")?,
-            }
+        write!(f, "${{{}", self.path_text())?;
+        match &self.absent {
+            Absent::Fails => {}
+            Absent::Default(value) => write!(f, " ?? {value}")?,
+            Absent::LeftOut => f.write_str("?")?,
         }
         f.write_str("}")
     }
 }
 
-/// What references resolve against: the event and the outputs so far.
-#[derive(Debug, Clone, Copy)]
-pub struct Scope<'a> {
-    /// The trigger event.
-    pub trigger: &'a Value,
-    /// The outputs of the steps that have run, by step id.
-    pub steps: &'a HashMap<String, Value>,
+/// A reference found in a step's `with`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Occurrence {
+    /// The JSON path of the string holding it: `steps[1].with.lead`.
+    pub path: String,
+    /// Whether the reference is the whole string, so keeps its JSON type.
+    pub whole: bool,
+    /// The reference, or why the string holding it is malformed.
+    pub reference: Result<Reference, ParseError>,
 }
 
-impl Scope<'_> {
-    fn lookup(&self, reference: &Reference) -> Option<&Value> {
-        let root = match &reference.root {
-            Root::Trigger => self.trigger,
-            Root::Step(id) => self.steps.get(id)?,
-        };
-        reference
-            .path
-            .iter()
-            .try_fold(root, |value, segment| match (value, segment) {
-                (Value::Object(map), Segment::Key(key)) => map.get(key),
-                (Value::Object(map), Segment::Index(index)) => map.get(&index.to_string()),
-                (Value::Array(items), Segment::Index(index)) => items.get(*index),
-                _ => None,
-            })
-    }
-
-    /// `template` with every reference replaced by its value.
-    pub fn resolve(&self, template: &Value) -> Result<Value, ParseError> {
-        Ok(match template {
-            Value::String(text) => self.resolve_string(text)?,
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|item| self.resolve(item))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(key, value)| Ok((key.clone(), self.resolve(value)?)))
-                    .collect::<Result<_, ParseError>>()?,
-            ),
-            other => other.clone(),
-        })
-    }
-
-    fn resolve_string(&self, text: &str) -> Result<Value, ParseError> {
-        if !text.contains('$') {
-            return Ok(Value::String(text.to_owned()));
-        }
-        let parts = parse(text)?;
-        if let [Part::Reference(reference)] = parts.as_slice() {
-            return Ok(self.lookup(reference).cloned().unwrap_or(Value::Null));
-        }
-        let mut out = String::new();
-        for part in &parts {
-            match part {
-                Part::Text(literal) => out.push_str(literal),
-                Part::Reference(reference) => match self.lookup(reference) {
-                    Some(Value::String(s)) => out.push_str(s),
-                    Some(Value::Null) | None => {}
-                    Some(other) => out.push_str(&other.to_string()),
-                },
-            }
-        }
-        Ok(Value::String(out))
-    }
-}
-
-/// Every reference in `template`, with the JSON path (below `path`) of the
-/// string holding it, or the parse error of that string.
-pub fn references_in(
-    template: &Value,
-    path: &str,
-    found: &mut Vec<(String, Result<Reference, ParseError>)>,
-) {
+/// Every reference in `template`, `path` being the JSON path of `template`.
+pub fn references_in(template: &Value, path: &str, found: &mut Vec<Occurrence>) {
     match template {
         Value::String(text) if text.contains('$') => match parse(text) {
-            Ok(parts) => found.extend(parts.into_iter().filter_map(|part| match part {
-                Part::Reference(reference) => Some((path.to_owned(), Ok(reference))),
-                Part::Text(_) => None,
-            })),
-            Err(error) => found.push((path.to_owned(), Err(error))),
+            Ok(parts) => {
+                let whole = parts.len() == 1;
+                found.extend(parts.into_iter().filter_map(|part| match part {
+                    Part::Reference(reference) => Some(Occurrence {
+                        path: path.to_owned(),
+                        whole,
+                        reference: Ok(reference),
+                    }),
+                    Part::Text(_) => None,
+                }));
+            }
+            Err(error) => found.push(Occurrence {
+                path: path.to_owned(),
+                whole: false,
+                reference: Err(error),
+            }),
         },
         Value::Array(items) => {
             for (index, item) in items.iter().enumerate() {
@@ -313,6 +366,10 @@ pub fn references_in(
         _ => {}
     }
 }
+
+mod resolve;
+
+pub use resolve::{Missing, ResolveError, Scope};
 
 #[cfg(test)]
 mod tests;

@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::reference::{self, Root};
+use serde_json::Value;
+
+use super::reference::{self, Absent, Occurrence, Reference, Root, Segment, write_path};
 use super::{MAX_MEMORY_MB, MAX_TIMEOUT_MS, Step, Workflow};
-use crate::builtin;
+use crate::builtin::{self, output};
 
 /// One problem with a workflow definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +124,39 @@ impl Workflow {
     }
 }
 
+impl Workflow {
+    /// The required `${trigger...}` references that `event` cannot resolve,
+    /// each at the JSON path of the string holding it: what `gust run`
+    /// warns about before running.
+    pub fn reads_absent_from(&self, event: &Value) -> Vec<ValidationError> {
+        let outputs = HashMap::new();
+        let scope = reference::Scope {
+            trigger: event,
+            steps: &outputs,
+        };
+        let mut found = Vec::new();
+        for (index, step) in self.steps.iter().enumerate() {
+            if let Some(with) = &step.with {
+                reference::references_in(with, &format!("steps[{index}].with"), &mut found);
+            }
+        }
+        found
+            .into_iter()
+            .filter_map(|occurrence| {
+                let reference = occurrence.reference.ok()?;
+                if reference.root != Root::Trigger || !reference.is_required() {
+                    return None;
+                }
+                let found = scope.lookup(&reference).err()?;
+                Some(ValidationError::new(
+                    occurrence.path,
+                    format!("`{reference}` is absent from the event: {found}"),
+                ))
+            })
+            .collect()
+    }
+}
+
 fn validate_step(
     workflow: &Workflow,
     index: usize,
@@ -194,22 +229,73 @@ fn validate_step(
         );
     }
     if let Some(with) = &step.with {
+        let with_path = format!("{path}.with");
+        if step.uses == "builtin:salesforce" {
+            builtin::salesforce::check(with, &with_path, errors);
+        }
         let mut found = Vec::new();
-        reference::references_in(with, &format!("{path}.with"), &mut found);
-        for (at, reference) in found {
-            let message = match reference {
+        reference::references_in(with, &with_path, &mut found);
+        for occurrence in found {
+            let message = match &occurrence.reference {
                 Err(error) => Some(error.to_string()),
-                Ok(reference) => match &reference.root {
-                    Root::Trigger => None,
-                    Root::Step(id) => step_reference_problem(workflow, index, id)
-                        .map(|why| format!("`{reference}` refers to step `{id}`, {why}")),
-                },
+                Ok(reference) => reference_problem(workflow, index, reference, &occurrence)
+                    .or_else(|| {
+                        (occurrence.path == with_path && reference.absent == Absent::LeftOut).then(
+                            || {
+                                format!(
+                                    "`{reference}` leaves a key out when absent, but `with` \
+                                     itself is not a key; write `${{{} ?? null}}`",
+                                    reference.path_text()
+                                )
+                            },
+                        )
+                    }),
             };
             if let Some(message) = message {
-                errors.push(ValidationError::new(at, message));
+                errors.push(ValidationError::new(occurrence.path, message));
             }
         }
     }
+}
+
+/// What is wrong with `reference`, found in step `index`'s `with`.
+fn reference_problem(
+    workflow: &Workflow,
+    index: usize,
+    reference: &Reference,
+    occurrence: &Occurrence,
+) -> Option<String> {
+    if reference.absent == Absent::LeftOut && !occurrence.whole {
+        return Some(format!(
+            "`{reference}` leaves a key out when absent, so it must be the whole string; \
+             inside text write `${{{} ?? \"\"}}`",
+            reference.path_text()
+        ));
+    }
+    let Root::Step(id) = &reference.root else {
+        return None;
+    };
+    if let Some(why) = step_reference_problem(workflow, index, id) {
+        return Some(format!("`{reference}` refers to step `{id}`, {why}"));
+    }
+    let step = workflow.steps.iter().find(|step| step.id.as_str() == id)?;
+    let never = output::of(step).never_output(&reference.path)?;
+    let mut reached = format!("steps.{id}");
+    write_path(&mut reached, &reference.path[..never.depth]);
+    let missing = match &reference.path[never.depth] {
+        Segment::Key(key) => format!("`{key}`"),
+        Segment::Index(index) => format!("[{index}]"),
+    };
+    let keys: Vec<String> = never.keys.iter().map(|key| format!("`{key}`")).collect();
+    Some(format!(
+        "`{reference}`: step `{id}` (`{}`) never outputs {missing} in `{reached}`, which has {}",
+        step.uses,
+        if keys.is_empty() {
+            "no keys".to_owned()
+        } else {
+            format!("only {}", keys.join(", "))
+        }
+    ))
 }
 
 /// Why step `index` cannot refer to step `id`, if it cannot.

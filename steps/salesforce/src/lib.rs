@@ -5,13 +5,14 @@
 //!
 //! ```json
 //! { "id": "find", "uses": "builtin:salesforce",
-//!   "with": { "action": "query", "soql": "SELECT Id, Email FROM Lead WHERE Email = '${trigger.body.email}'" },
+//!   "with": { "action": "query", "soql": "SELECT Id, Email FROM Lead WHERE Email = :email",
+//!             "params": { "email": "${trigger.body.email}" } },
 //!   "permissions": { "salesforce": { "read": ["Lead"] } } }
 //! ```
 //!
 //! | `action` | arguments | output |
 //! |---|---|---|
-//! | `query` | `soql`, `include_deleted` (queryAll) | `{"records": [...], "count"}` |
+//! | `query` | `soql`, `params` (its `:name`s' values), `include_deleted` (queryAll) | `{"records": [...], "count"}` |
 //! | `get` | `sobject`, `id`, `fields` (all when absent) | the record |
 //! | `create` | `sobject`, `record` | `{"id"}` |
 //! | `update` | `sobject`, `id`, `record` | `{"id"}` |
@@ -38,8 +39,12 @@ use serde::Deserialize;
 pub enum Action {
     /// A SOQL query, every page.
     Query {
-        /// The query.
+        /// The query, naming its parameters `:name`.
         soql: String,
+        /// The parameters' values, each written as the SOQL literal of its
+        /// type: `{"email": "${trigger.body.email}"}`.
+        #[serde(default)]
+        params: Value,
         /// Include deleted and archived records (queryAll).
         #[serde(default)]
         include_deleted: bool,
@@ -152,12 +157,13 @@ pub fn perform(action: Action) -> Result<Value, Error> {
     Ok(match action {
         Action::Query {
             soql,
+            params,
             include_deleted,
         } => {
             let records = if include_deleted {
-                salesforce::query_all(&soql)
+                salesforce::query_all_with(&soql, &params)
             } else {
-                salesforce::query(&soql)
+                salesforce::query_with(&soql, &params)
             }
             .map_err(failed)?;
             json!({ "count": records.len(), "records": records })
@@ -288,6 +294,7 @@ mod tests {
             parse(json!({ "action": "query", "soql": "SELECT Id FROM Lead" })),
             Ok(Action::Query {
                 soql: "SELECT Id FROM Lead".into(),
+                params: Value::Null,
                 include_deleted: false
             })
         );

@@ -2,6 +2,9 @@
 //! `"uses": "builtin:<name>"`, one per crate in `steps/` (`builtin:filter`,
 //! `builtin:field-mapper`, `builtin:salesforce`, `builtin:soap-to-json`).
 
+pub mod output;
+pub mod salesforce;
+
 include!(concat!(env!("OUT_DIR"), "/builtin_steps.rs"));
 
 /// The prefix of a `uses` value naming a prebuilt step.
