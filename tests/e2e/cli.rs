@@ -199,10 +199,25 @@ fn a_body_alone_is_warned_about_with_event_and_runs_with_body() {
     assert_eq!(last["status"], "succeeded");
     assert_eq!(last["output"]["grade"], "A");
 
+    // Neither: a request without a body, which the filter stops.
     let output = gust(&["run", workflow.to_str().unwrap()], dir.path());
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert!(text.contains("on an event without a body"), "{text}");
+    assert!(text.contains("\nstop web-only ("), "{text}");
+
+    let args = [
+        "run",
+        workflow.to_str().unwrap(),
+        "--event",
+        "a",
+        "--body",
+        "b",
+    ];
+    let output = gust(&args, dir.path());
+    assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--event <EVENT>"), "{stderr}");
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
 
 #[test]
@@ -313,4 +328,116 @@ fn validate_names_an_unreadable_file() {
         "{}",
         stdout(&output)
     );
+}
+
+/// `GUST_LOG=debug` shows Gust's own logs and not the compiler's thousands
+/// of lines; piped, the logs carry no colour codes.
+#[test]
+fn debug_logs_are_gusts_own_and_plain_when_piped() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = dir.path().join("echo.json");
+    let definition = json!({
+        "id": "echo", "trigger": { "manual": {} },
+        "steps": [{ "id": "echo", "uses": guests::MISBEHAVE, "with": { "act": "echo" } }]
+    });
+    std::fs::write(&workflow, definition.to_string()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+        .args(["run", workflow.to_str().unwrap()])
+        .env("GUST_CACHE_DIR", dir.path().join("fresh-cache"))
+        .env("GUST_LOG", "debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("DEBUG gust_engine::wasm::cache: Compiled a component."),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("cranelift"), "{stderr}");
+    assert!(!stderr.contains("wasmtime"), "{stderr}");
+    assert!(stderr.lines().count() < 50, "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no colour codes: {stderr}");
+    assert!(
+        stdout(&output).starts_with("Running workflow `echo` (1 steps) on an event without a body"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+/// Output cut short by its reader (`gust ... | head`) ends the command
+/// quietly, as with any Unix tool, instead of a panic.
+#[test]
+fn a_closed_stdout_ends_the_command_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = example_workflow(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+        .args([
+            "run",
+            workflow.to_str().unwrap(),
+            "--event",
+            &event("web-lead.json"),
+        ])
+        .env("GUST_CACHE_DIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}
+
+/// `gust validate` takes a directory, reads the trigger's secrets as the
+/// server would, and explains a 5-field cron.
+#[test]
+fn validate_checks_a_directory_secrets_and_cron_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    std::fs::create_dir(&workflows).unwrap();
+    let step = json!({ "id": "echo", "uses": guests::MISBEHAVE, "with": { "act": "echo" } });
+    let hook = json!({ "id": "hook", "trigger": { "webhook": { "secret": "env:GUST_E2E_HOOK_SECRET" } }, "steps": [step] });
+    let nightly = json!({ "id": "nightly", "trigger": { "schedule": { "cron": "*/5 * * * *" } }, "steps": [step] });
+    std::fs::write(workflows.join("hook.json"), hook.to_string()).unwrap();
+    std::fs::write(workflows.join("nightly.json"), nightly.to_string()).unwrap();
+    std::fs::write(workflows.join("notes.txt"), "not a workflow").unwrap();
+
+    let output = gust(&["validate", workflows.to_str().unwrap()], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].starts_with("error  ") && lines[0].ends_with("hook.json"),
+        "{text}"
+    );
+    assert_eq!(
+        lines[1].trim(),
+        "trigger.webhook.secret: environment variable `GUST_E2E_HOOK_SECRET` is not set; every \
+         request would be refused until it is set"
+    );
+    assert!(lines[2].ends_with("nightly.json"), "{text}");
+    assert!(
+        lines[3].ends_with(
+            "trigger.schedule.cron: `*/5 * * * *` has 5 fields, but Gust's cron has seconds first \
+             (sec min hour day-of-month month day-of-week [year]): did you mean `0 */5 * * * *`?"
+        ),
+        "{text}"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+        .args(["validate", workflows.join("hook.json").to_str().unwrap()])
+        .env("GUST_CACHE_DIR", dir.path())
+        .env("GUST_E2E_HOOK_SECRET", "s3cret")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stdout(&output));
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let output = gust(&["validate", empty.to_str().unwrap()], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("has no *.json workflow"), "{stderr}");
 }

@@ -59,7 +59,7 @@ async fn gust_runs_and_gust_workflows_read_the_admin_api() {
         "gust runs show a succeeded run",
         Duration::from_secs(30),
         || {
-            let (ok, shown, _) = gust(&["show", &run_id]);
+            let (ok, shown, _) = gust(&["show", &run_id, "--json"]);
             assert!(ok);
             let shown: Value = serde_json::from_str(&shown).unwrap();
             std::future::ready((shown["status"] == "succeeded").then_some(shown))
@@ -143,6 +143,141 @@ async fn gust_runs_and_gust_workflows_read_the_admin_api() {
         log.contains("broken.json"),
         "the bad file is reported:\n{log}"
     );
+}
+
+/// Runs started by hand (`gust runs start`, `POST /api/workflows/{id}/runs`)
+/// for a manual and a webhook workflow; a failed run, its error in `gust
+/// runs list`, and replays until one succeeds, which takes the runs it
+/// replays off the failed list.
+#[tokio::test]
+async fn runs_start_by_hand_and_a_successful_replay_clears_the_failed_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    write_workflow(
+        &workflows,
+        &json!({
+            "id": "flaky", "trigger": { "manual": {} },
+            "steps": [{ "id": "try", "uses": guests::MISBEHAVE, "with": { "act": "flaky", "succeed_on": 3 },
+                        "retry": { "max_attempts": 1 } }],
+        }),
+    );
+    write_workflow(
+        &workflows,
+        &json!({
+            "id": "hook", "trigger": { "webhook": {} },
+            "steps": [{ "id": "echo", "uses": guests::MISBEHAVE, "with": { "act": "echo", "email": "${trigger.body.email}" } }],
+        }),
+    );
+    write_workflow(
+        &workflows,
+        &json!({
+            "id": "nightly", "trigger": { "schedule": { "cron": "0 0 2 * * *" } },
+            "steps": [{ "id": "echo", "uses": guests::MISBEHAVE, "with": { "act": "echo", "at": "${trigger.scheduled_at}" } }],
+        }),
+    );
+    let server = Process::start(&workflows, &dir.path().join("data"));
+    // Without a scheme, as people type it.
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let gust = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+            .arg("runs")
+            .args(args)
+            .env("GUST_SERVER", &address)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "gust runs {args:?}: {stderr}");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let ended = |run_id: String| {
+        let gust = &gust;
+        async move {
+            eventually("the run ends", Duration::from_secs(30), || {
+                let shown: Value =
+                    serde_json::from_str(&gust(&["show", &run_id, "--json"])).unwrap();
+                std::future::ready(
+                    matches!(shown["status"].as_str(), Some("succeeded" | "failed"))
+                        .then_some(shown),
+                )
+            })
+            .await
+        }
+    };
+
+    let first = gust(&["start", "flaky"]);
+    assert_eq!(ended(first.clone()).await["status"], "failed");
+    let listed = gust(&["list", "--status", "failed"]);
+    assert!(listed.contains(&first), "{listed}");
+    assert!(
+        listed.contains("    step `try` failed: attempt 1 failed"),
+        "the failed step and its error:\n{listed}"
+    );
+    let second = gust(&["replay", &first]);
+    assert_eq!(ended(second.clone()).await["status"], "failed");
+    let third = gust(&["replay", &second]);
+    assert_eq!(ended(third.clone()).await["status"], "succeeded");
+    let listed = gust(&["list", "--status", "failed"]);
+    assert_eq!(listed.lines().count(), 1, "only the header:\n{listed}");
+    let shown = gust(&["show", &first]);
+    assert!(shown.contains("status    failed"), "{shown}");
+    assert!(
+        shown.contains(&format!("replayed  by {third}, which succeeded")),
+        "{shown}"
+    );
+    assert!(shown.contains("FAIL try ("), "{shown}");
+
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, r#"{"email": "ada@example.com"}"#).unwrap();
+    let hooked = gust(&["start", "hook", "--body", body.to_str().unwrap()]);
+    let run = ended(hooked).await;
+    assert_eq!(run["event"]["body"]["email"], "ada@example.com");
+    assert_eq!(run["steps"][0]["output"]["email"], "ada@example.com");
+
+    // The API itself, and what it refuses.
+    let client = reqwest::Client::new();
+    let start = |workflow: &str, body: &str| {
+        client
+            .post(format!("{}/api/workflows/{workflow}/runs", server.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let answer = start("nightly", "").await.unwrap();
+    assert_eq!(answer.status(), 202);
+    let accepted: Value = answer.json().await.unwrap();
+    let run = ended(accepted["run_id"].as_str().unwrap().to_owned()).await;
+    assert_eq!(run["status"], "succeeded");
+    assert!(
+        run["event"]["scheduled_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("+00:00")
+    );
+    for (workflow, body, status, message) in [
+        ("nowhere", "{}", 404, "no workflow `nowhere` is loaded"),
+        (
+            "hook",
+            r#"{"event": {}, "body": {}}"#,
+            400,
+            "give `event` or `body`, not both",
+        ),
+        (
+            "hook",
+            "{nope",
+            400,
+            "the body is `{\"event\": ...}`, `{\"body\": ...}` or empty",
+        ),
+        ("hook", r#"{"evnt": {}}"#, 400, "unknown field `evnt`"),
+        ("nightly", r#"{"body": {}}"#, 400, "a schedule's event is"),
+    ] {
+        let answer = start(workflow, body).await.unwrap();
+        assert_eq!(answer.status(), status, "{workflow} {body}");
+        let error: Value = answer.json().await.unwrap();
+        let error = error["error"].as_str().unwrap();
+        assert!(error.contains(message), "{workflow} {body}: {error}");
+    }
+    let (status, _) = server.terminate();
+    assert!(status.success());
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod runs;
 mod workflows;
 
 pub use error::{ApiError, ErrorBody};
-pub use runs::{EventAccepted, Replayed, RunFailed, RunList, RunListParams};
+pub use runs::{EventAccepted, Replayed, RunFailed, RunList, RunListParams, StartRun};
 pub use workflows::{
     InvalidWorkflowView, ReadyWorkflow, TriggerStatus, TriggerView, WorkflowList, WorkflowView,
 };

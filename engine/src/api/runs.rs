@@ -1,6 +1,7 @@
 //! The bodies of the runs API and of the answers about a run.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::model::{RunId, RunRecord, RunStatus};
 
@@ -13,6 +14,21 @@ pub struct EventAccepted {
     pub status: RunStatus,
     /// Whether the event's dedupe key named a run already stored.
     pub duplicate: bool,
+}
+
+/// The body of `POST /api/workflows/{id}/runs`, which starts a run by hand:
+/// `{"event": ...}` (the whole event), `{"body": ...}` (made into the event
+/// the trigger makes, as `gust run --body` does), or empty (the trigger's
+/// event without a body: a schedule's fire now, `{}` for `manual`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRun {
+    /// The whole event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Value>,
+    /// The body the trigger makes its event around.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
 }
 
 /// `502` to a `"respond": "sync"` webhook whose run failed.

@@ -1,6 +1,8 @@
 //! The `gust` command line: a thin layer of argument parsing and printing
 //! over the library.
 
+#[macro_use]
+mod output;
 mod connect;
 mod print;
 mod remote;
@@ -23,7 +25,7 @@ use crate::salesforce::{NoConnection, SalesforceService};
 use crate::store::MemoryStateStore;
 use crate::trigger::Trigger;
 use crate::wasm::{Sandbox, SandboxConfig};
-use crate::workflow::{LoadError, Workflow, WorkflowFile};
+use crate::workflow::{LoadError, ValidationError, Workflow, WorkflowFile};
 
 /// Gust: workflow automation for Salesforce, with sandboxed WebAssembly steps.
 #[derive(Debug, Parser)]
@@ -37,10 +39,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check workflow files: their shape, references, permissions, and that
-    /// every step's module is a component exporting the step world.
+    /// Check workflow files: their shape, references, permissions, that
+    /// every step's module is a component exporting the step world, and that
+    /// the trigger's secrets can be read.
     Validate {
-        /// The workflow files.
+        /// The workflow files, or directories of them (`*.json`).
         #[arg(required = true)]
         workflows: Vec<PathBuf>,
         /// Where compiled components are cached.
@@ -81,11 +84,12 @@ pub enum Command {
         workflow: PathBuf,
         /// The whole trigger event, a JSON file (`-` reads standard input):
         /// for a webhook `{"method", "path", "query", "headers", "body"}`.
-        #[arg(long, required_unless_present = "body", conflicts_with = "body")]
+        #[arg(long, conflicts_with = "body")]
         event: Option<PathBuf>,
         /// The body alone, a JSON file (`-` reads standard input), made into
         /// the event the trigger would make: a webhook request posting it, an
-        /// Outbound Message or poll notifying it as the record.
+        /// Outbound Message or poll notifying it as the record. With neither
+        /// option: a schedule's fire now, `{}` for a manual workflow.
         #[arg(long)]
         body: Option<PathBuf>,
         /// Print one JSON object per line instead of text.
@@ -104,13 +108,7 @@ pub enum Command {
 /// Parses the arguments, runs the command and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GUST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    output::init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -147,7 +145,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let input = match (event, body) {
                 (Some(event), _) => EventInput::Event(event),
                 (None, Some(body)) => EventInput::Body(body),
-                (None, None) => unreachable!("clap requires --event or --body"),
+                (None, None) => EventInput::Nothing,
             };
             run(&workflow, &input, json, cache_dir, config).await
         }
@@ -182,32 +180,63 @@ fn runner(
     ))
 }
 
-async fn validate(files: &[PathBuf], cache_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+/// The workflow files named: each file as it is, each directory's
+/// `*.json` files in name order.
+fn workflow_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot read the directory {}", path.display()))?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|file| file.extension().is_some_and(|ext| ext == "json") && file.is_file())
+            .collect();
+        found.sort();
+        if found.is_empty() {
+            anyhow::bail!("the directory {} has no *.json workflow", path.display());
+        }
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+async fn validate(paths: &[PathBuf], cache_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let mut failed = false;
-    for path in files {
-        let file = WorkflowFile::load(path);
+    for path in workflow_files(paths)? {
+        let file = WorkflowFile::load(&path);
         let result = match file {
             Ok(file) => runner(&file.workflow, cache_dir.clone(), Arc::new(NoConnection))?
                 .prepare(&file)
-                .map(|prepared| prepared.workflow.steps.len())
+                .map_err(|errors| errors.0)
+                .and_then(|prepared| {
+                    let unreadable = unreadable_secrets(&file.workflow);
+                    if unreadable.is_empty() {
+                        Ok(prepared.workflow.steps.len())
+                    } else {
+                        Err(unreadable)
+                    }
+                })
                 .map_err(|errors| LoadError::Invalid {
                     path: path.clone(),
-                    errors,
+                    errors: errors.into(),
                 }),
             Err(error) => Err(error),
         };
         match result {
-            Ok(steps) => println!("ok     {} ({steps} steps)", path.display()),
+            Ok(steps) => out!("ok     {} ({steps} steps)", path.display()),
             Err(LoadError::Invalid { errors, .. }) => {
                 failed = true;
-                println!("error  {}", path.display());
+                out!("error  {}", path.display());
                 for error in errors {
-                    println!("       {error}");
+                    out!("       {error}");
                 }
             }
             Err(error) => {
                 failed = true;
-                println!("error  {error}");
+                out!("error  {error}");
             }
         }
     }
@@ -218,35 +247,54 @@ async fn validate(files: &[PathBuf], cache_dir: Option<PathBuf>) -> anyhow::Resu
     })
 }
 
+/// The trigger's secrets this process cannot read: each would fail every
+/// request the trigger gets.
+fn unreadable_secrets(workflow: &Workflow) -> Vec<ValidationError> {
+    workflow
+        .trigger
+        .secrets()
+        .into_iter()
+        .filter_map(|(path, secret)| {
+            let error = secret.read().err()?;
+            Some(ValidationError::new(
+                path,
+                format!("{error}; every request would be refused until it is set"),
+            ))
+        })
+        .collect()
+}
+
 /// What `gust run` was given to make its event from.
 enum EventInput {
     /// `--event FILE`: the whole event.
     Event(PathBuf),
     /// `--body FILE`: the body the trigger makes an event around.
     Body(PathBuf),
+    /// Neither: the event the trigger makes without a body.
+    Nothing,
 }
 
 impl EventInput {
-    fn path(&self) -> &Path {
+    /// What the run's first line says it runs on.
+    fn describe(&self) -> String {
         match self {
-            Self::Event(path) | Self::Body(path) => path,
+            Self::Event(path) => path.display().to_string(),
+            Self::Body(path) => format!("the body {}", path.display()),
+            Self::Nothing => "an event without a body".to_owned(),
         }
     }
 
     /// The event for `workflow`.
     fn read(&self, workflow: &Workflow) -> anyhow::Result<Value> {
-        let what = match self {
-            Self::Event(_) => "the event",
-            Self::Body(_) => "the body",
+        let body = match self {
+            Self::Event(path) => return read_json("the event", path),
+            Self::Body(path) => Some(read_json("the body", path)?),
+            Self::Nothing => None,
         };
-        let json = read_json(what, self.path())?;
-        Ok(match self {
-            Self::Event(_) => json,
-            Self::Body(_) => workflow
-                .trigger
-                .event_for_body(workflow.id.as_str(), json)
-                .context("--body does not fit this workflow")?,
-        })
+        workflow
+            .trigger
+            .event_for_body(workflow.id.as_str(), body)
+            .context("--body does not fit this workflow")
     }
 }
 
@@ -257,15 +305,15 @@ fn warn_of_absent_reads(workflow: &Workflow, input: &EventInput, event: &Value) 
         eprintln!("warning: {warning}");
     }
     let looks_like_a_body = event.get("body").is_none() && event.get("headers").is_none();
-    if !absent.is_empty()
-        && matches!(input, EventInput::Event(_))
+    if let EventInput::Event(path) = input
+        && !absent.is_empty()
         && matches!(workflow.trigger, Trigger::Webhook(_))
         && looks_like_a_body
     {
         eprintln!(
             "hint: --event takes the whole request, {{\"method\", \"path\", \"query\", \
              \"headers\", \"body\"}}; to give the body alone, use --body {}",
-            input.path().display()
+            path.display()
         );
     }
 }
@@ -305,7 +353,7 @@ async fn run(
         errors,
     })?;
     let mut printer = print::Printer::new(json);
-    printer.start(&file.workflow, input.path());
+    printer.start(&file.workflow, &input.describe());
     let report = runner
         .run(&prepared, event, |step| printer.step(step))
         .await;
@@ -319,7 +367,7 @@ async fn run(
 
 /// The JSON file at `path` (standard input for `-`), `what` naming it in
 /// errors.
-fn read_json(what: &str, path: &Path) -> anyhow::Result<Value> {
+pub(super) fn read_json(what: &str, path: &Path) -> anyhow::Result<Value> {
     let text = if path == Path::new("-") {
         std::io::read_to_string(std::io::stdin())
             .with_context(|| format!("cannot read {what} from standard input"))?

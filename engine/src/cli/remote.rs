@@ -1,6 +1,7 @@
 //! `gust runs list|show|replay` and `gust workflows list`: the admin API
 //! from the command line.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
@@ -10,7 +11,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::api::{ErrorBody, Replayed, RunList, RunListParams, WorkflowList, WorkflowView};
+use crate::api::{
+    ErrorBody, EventAccepted, Replayed, RunList, RunListParams, StartRun, WorkflowList,
+    WorkflowView,
+};
 use crate::store::{RunDetail, RunQuery};
 
 /// Where the server is and how to reach its admin API.
@@ -45,10 +49,26 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Shows a run: its event and every step's input, output, logs and attempts.
+    /// Shows a run: its event and every step's output, logs and attempts.
     Show {
         /// The run's id.
         run_id: String,
+        /// Print the API's JSON, with every step's input.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Starts a run of a workflow by hand, whatever its trigger.
+    Start {
+        /// The workflow's id.
+        workflow: String,
+        /// The whole event, a JSON file (`-` reads standard input).
+        #[arg(long, conflicts_with = "body")]
+        event: Option<PathBuf>,
+        /// The body alone, made into the event the trigger makes (as `gust
+        /// run --body`). With neither option: the trigger's event without a
+        /// body, `{}` for a manual workflow.
+        #[arg(long)]
+        body: Option<PathBuf>,
     },
     /// Runs a run's event again as a new run.
     Replay {
@@ -70,6 +90,19 @@ pub enum WorkflowsCommand {
 }
 
 pub(super) async fn runs(server: ServerArgs, command: RunsCommand) -> anyhow::Result<ExitCode> {
+    let start = match &command {
+        RunsCommand::Start { event, body, .. } => Some(StartRun {
+            event: event
+                .as_deref()
+                .map(|path| super::read_json("the event", path))
+                .transpose()?,
+            body: body
+                .as_deref()
+                .map(|path| super::read_json("the body", path))
+                .transpose()?,
+        }),
+        _ => None,
+    };
     let body = call(&server, |client, base| match &command {
         RunsCommand::List {
             workflow,
@@ -86,19 +119,24 @@ pub(super) async fn runs(server: ServerArgs, command: RunsCommand) -> anyhow::Re
             };
             client.get(format!("{base}/api/runs")).query(&params)
         }
-        RunsCommand::Show { run_id } => client.get(format!("{base}/api/runs/{run_id}")),
+        RunsCommand::Show { run_id, .. } => client.get(format!("{base}/api/runs/{run_id}")),
         RunsCommand::Replay { run_id } => client.post(format!("{base}/api/runs/{run_id}/replay")),
+        RunsCommand::Start { workflow, .. } => client
+            .post(format!("{base}/api/workflows/{workflow}/runs"))
+            .json(&start.clone().unwrap_or_default()),
     })
     .await?;
     match command {
         RunsCommand::List { json: false, .. } => print_list(&decode::<RunList>(body)?),
         RunsCommand::List { json: true, .. } => print_json(&decode::<RunList>(body)?)?,
-        RunsCommand::Replay { .. } => println!("{}", decode::<Replayed>(body)?.run_id),
+        RunsCommand::Replay { .. } => out!("{}", decode::<Replayed>(body)?.run_id),
+        RunsCommand::Start { .. } => out!("{}", decode::<EventAccepted>(body)?.run_id),
         // The server's JSON as it is, once it is known to be a run.
-        RunsCommand::Show { .. } => {
+        RunsCommand::Show { json: true, .. } => {
             decode::<RunDetail>(body.clone())?;
             print_json(&body)?;
         }
+        RunsCommand::Show { json: false, .. } => print_run(&decode::<RunDetail>(body)?),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -126,7 +164,8 @@ async fn call(
     build: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder,
 ) -> anyhow::Result<Value> {
     let client = reqwest::Client::new();
-    let base = server.server.trim_end_matches('/');
+    let base = base_url(&server.server);
+    let base = base.as_str();
     let request = build(&client, base);
     let request = match &server.admin_token {
         Some(token) => request.bearer_auth(token),
@@ -149,26 +188,38 @@ async fn call(
     Ok(body)
 }
 
+/// The server's base URL: `127.0.0.1:8080` is taken as `http://127.0.0.1:8080`.
+fn base_url(server: &str) -> String {
+    let server = server.trim().trim_end_matches('/');
+    if server.contains("://") {
+        server.to_owned()
+    } else {
+        format!("http://{server}")
+    }
+}
+
 /// The answer read as the API's type `T`.
 fn decode<T: DeserializeOwned>(body: Value) -> anyhow::Result<T> {
     serde_json::from_value(body).context("the server's answer is not what this gust expects")
 }
 
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 fn print_workflows(list: &WorkflowList) {
-    println!(
+    out!(
         "{:<24}  {:<16}  {:<25}  where",
-        "workflow", "trigger", "next fire"
+        "workflow",
+        "trigger",
+        "next fire"
     );
     for workflow in &list.workflows {
         let workflow = match workflow {
             WorkflowView::Ready(workflow) => workflow,
             WorkflowView::Invalid(invalid) => {
-                println!(
+                out!(
                     "{:<24}  {:<16}  {:<25}  {}",
                     "(invalid)",
                     "",
@@ -176,7 +227,7 @@ fn print_workflows(list: &WorkflowList) {
                     invalid.source.display()
                 );
                 for error in &invalid.errors {
-                    println!("    {error}");
+                    out!("    {error}");
                 }
                 continue;
             }
@@ -190,31 +241,79 @@ fn print_workflows(list: &WorkflowList) {
             Some(url) => format!("POST {url}"),
             None => workflow.trigger.summary.clone().unwrap_or_default(),
         };
-        println!(
+        out!(
             "{:<24}  {:<16}  {next:<25}  {place}",
-            workflow.id, workflow.trigger.kind,
+            workflow.id,
+            workflow.trigger.kind,
         );
         if let Some(error) = timer.last_error {
-            println!("    last error: {error}");
+            out!("    last error: {error}");
         }
     }
 }
 
 fn print_list(page: &RunList) {
-    println!(
+    out!(
         "{:<36}  {:<24}  {:<9}  created",
-        "run", "workflow", "status"
+        "run",
+        "workflow",
+        "status"
     );
     for run in &page.runs {
-        println!(
+        out!(
             "{:<36}  {:<24}  {:<9}  {}",
             run.id.to_string(),
             run.workflow,
             run.status.as_str(),
             run.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
         );
+        if let Some(error) = &run.error {
+            out!("    {error}");
+        }
+        if let Some(replay) = run.replayed_by {
+            out!("    replayed by {replay}, which succeeded");
+        }
     }
     if let Some(cursor) = page.next_cursor {
-        println!("more: --cursor {cursor}");
+        out!("more: --cursor {cursor}");
+    }
+}
+
+/// A run for people: what it is, its event, then each step as `gust run`
+/// shows it.
+fn print_run(detail: &RunDetail) {
+    let run = &detail.run;
+    let time = |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    out!("run       {}", run.id);
+    out!("workflow  {}", run.workflow);
+    out!("status    {}", run.status.as_str());
+    out!("created   {}", time(run.created_at));
+    if let Some(finished) = run.finished_at {
+        let took = (finished - run.created_at).to_std().unwrap_or_default();
+        out!(
+            "finished  {} ({:.2} ms)",
+            time(finished),
+            took.as_secs_f64() * 1e3
+        );
+    }
+    if let Some(original) = run.replay_of {
+        out!("replays   {original}");
+    }
+    if let Some(replay) = run.replayed_by {
+        out!("replayed  by {replay}, which succeeded");
+    }
+    if let Some(step) = &run.stopped_by {
+        out!("stopped   by step `{step}`");
+    }
+    if let Some(error) = &run.error {
+        out!("error     {error}");
+    }
+    out!("event     {}", detail.event);
+    out!("");
+    for step in &detail.steps {
+        super::print::step_text(step);
+    }
+    if let Some(output) = run.output.as_ref().filter(|_| run.error.is_none()) {
+        out!("output    {output}");
     }
 }

@@ -193,7 +193,7 @@ pub(super) async fn serve(
     let address = listener.local_addr()?;
     load(&engine, &workflows_dir, address)?;
     let (hangups, terminations) = register_signals().context("cannot handle signals")?;
-    println!("Gust listening on http://{address}");
+    out!("Gust listening on http://{address}");
     tokio::spawn(reload_on_hangup(
         hangups,
         engine.clone(),

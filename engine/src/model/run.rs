@@ -140,6 +140,10 @@ pub struct RunRecord {
     /// The run it replays, if it is a replay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<RunId>,
+    /// For a failed run: the replay that later succeeded, which takes it
+    /// off the failed list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_by: Option<RunId>,
     /// The output of its last step, once it succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
@@ -165,6 +169,7 @@ impl RunRecord {
             finished_at: None,
             dedupe_key: None,
             replay_of: None,
+            replayed_by: None,
             output: None,
             stopped_by: None,
             error: None,

@@ -1,5 +1,6 @@
 //! The admin API: workflows, runs, replay, health and metrics.
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -7,8 +8,8 @@ use serde_json::json;
 
 use crate::Engine;
 use crate::api::{
-    ApiError, InvalidWorkflowView, ReadyWorkflow, Replayed, RunList, RunListParams, TriggerView,
-    WorkflowList, WorkflowView,
+    ApiError, EventAccepted, InvalidWorkflowView, ReadyWorkflow, Replayed, RunList, RunListParams,
+    StartRun, TriggerView, WorkflowList, WorkflowView,
 };
 use crate::model::{RunId, RunStatus};
 use crate::store::{RunDetail, RunQuery};
@@ -128,6 +129,52 @@ pub(super) async fn replay(
     let body = Replayed {
         run_id: run.id,
         replay_of: id,
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+}
+
+/// `POST /api/workflows/{id}/runs`: a run started by hand, whatever the
+/// workflow's trigger.
+pub(super) async fn start(
+    State(engine): State<Engine>,
+    Path(workflow_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let start: StartRun = if body.iter().all(u8::is_ascii_whitespace) {
+        StartRun::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|error| {
+            ApiError::bad_request(format!(
+                "the body is `{{\"event\": ...}}`, `{{\"body\": ...}}` or empty: {error}"
+            ))
+        })?
+    };
+    let prepared = engine
+        .workflows()
+        .ready
+        .get(&workflow_id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no workflow `{workflow_id}` is loaded")))?;
+    let event = match start {
+        StartRun {
+            event: Some(_),
+            body: Some(_),
+        } => return Err(ApiError::bad_request("give `event` or `body`, not both")),
+        StartRun {
+            event: Some(event), ..
+        } => event,
+        StartRun { body, .. } => prepared
+            .workflow
+            .trigger
+            .event_for_body(&workflow_id, body)
+            .map_err(ApiError::bad_request)?,
+    };
+    let accepted = engine.submit(&workflow_id, event, None).await?;
+    let run = accepted.run();
+    let body = EventAccepted {
+        run_id: run.id,
+        status: run.status,
+        duplicate: false,
     };
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }

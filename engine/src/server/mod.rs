@@ -20,10 +20,12 @@ use crate::trigger::{TriggerHost, outbound_message, webhook};
 impl Engine {
     /// The routes: `POST /hooks/{workflow_id}`, `POST
     /// /salesforce/outbound/{workflow_id}[/{token}]`, the admin API under
-    /// `/api`, `GET /healthz` and `GET /metrics`.
+    /// `/api` (with `POST /api/workflows/{id}/runs`, a run started by hand),
+    /// `GET /healthz` and `GET /metrics`.
     pub fn router(&self) -> Router {
         let admin = Router::new()
             .route("/api/workflows", get(admin::workflows))
+            .route("/api/workflows/{workflow_id}/runs", post(admin::start))
             .route("/api/runs", get(admin::runs))
             .route("/api/runs/{run_id}", get(admin::run))
             .route("/api/runs/{run_id}/replay", post(admin::replay))

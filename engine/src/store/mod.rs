@@ -156,6 +156,10 @@ impl RunPage {
             if status.is_some_and(|status| status != run.status) {
                 continue;
             }
+            // A failed run whose replay succeeded is off the failed list.
+            if status == Some(RunStatus::Failed) && run.replayed_by.is_some() {
+                continue;
+            }
             if page.runs.len() == limit {
                 page.next_cursor = page.runs.last().map(|last| last.id);
                 break;
@@ -203,7 +207,10 @@ pub trait Store: StateStore + Send + Sync + 'static {
         self.flush().await?;
         Ok(accepted)
     }
-    /// Applies `transition` atomically; durably when `durable`.
+    /// Applies `transition` atomically; durably when `durable`. When it
+    /// ends a replay in success, the same write marks each failed run the
+    /// replay goes back to (through earlier failed replays) as
+    /// `replayed_by` it, which takes those off the failed list.
     async fn transition(&self, transition: Transition, durable: bool) -> Result<(), StoreError>;
     /// Makes every write so far durable.
     async fn flush(&self) -> Result<(), StoreError>;

@@ -127,6 +127,30 @@ impl SledStore {
         part(&Document::parse(&value)?).map(Some)
     }
 
+    /// Marks the failed runs `replay` goes back to as replayed by it and
+    /// takes them off the failed list.
+    fn mark_replayed(&self, batch: &mut Batch, replay: &RunRecord) -> Result<(), StoreError> {
+        let mut next = replay.replay_of;
+        while let Some(id) = next {
+            let Some(value) = self.db.get(keys::run(id)).map_err(unavailable)? else {
+                break;
+            };
+            let document = Document::parse(&value)?;
+            let mut original: RunRecord = document.record()?;
+            if original.status != RunStatus::Failed || original.replayed_by.is_some() {
+                break;
+            }
+            original.replayed_by = Some(replay.id);
+            batch.insert(
+                keys::run(id),
+                document.with(&original, None::<(usize, &Value)>)?,
+            );
+            batch.remove(keys::failed(id));
+            next = original.replay_of;
+        }
+        Ok(())
+    }
+
     fn batch_remove_run(batch: &mut Batch, run: &RunRecord) {
         batch.remove(keys::run(run.id));
         batch.remove(keys::by_workflow(&run.workflow, run.id));
@@ -221,9 +245,12 @@ impl Store for SledStore {
         let step = transition.step.as_ref().map(|(index, step)| (*index, step));
         let mut batch = Batch::default();
         batch.insert(keys::run(run.id), Document::parse(&value)?.with(run, step)?);
-        // A failed run never changes again (a replay is a new run).
+        // A failed run only changes again when a replay of it succeeds.
         if run.status == RunStatus::Failed && previous_status != RunStatus::Failed {
             batch.insert(keys::failed(run.id), []);
+        }
+        if run.status == RunStatus::Succeeded && previous_status != RunStatus::Succeeded {
+            self.mark_replayed(&mut batch, run)?;
         }
         // An open run leaves the open set when it ends or is given a time.
         let closes = run.status.is_final() || previous_due != run.due_at;

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 use super::outbound_message::{OutboundMessageTrigger, validate as validate_outbound_message};
 use super::salesforce_poll::{KIND as POLL, SalesforcePollTrigger, validate as validate_poll};
-use super::schedule::{KIND as SCHEDULE, ScheduleTrigger, validate as validate_schedule};
+use super::schedule::{Cadence, KIND as SCHEDULE, ScheduleTrigger, validate as validate_schedule};
 use super::webhook::WebhookTrigger;
-use crate::workflow::ValidationError;
+use crate::workflow::{SecretRef, ValidationError};
 
 /// The trigger of a workflow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,20 +83,51 @@ impl Trigger {
     }
 }
 
-/// A trigger whose events have no body to build one around.
+impl Trigger {
+    /// The secrets the trigger reads, each with its JSON path:
+    /// `("trigger.webhook.secret", env:LEADS_SECRET)`.
+    pub fn secrets(&self) -> Vec<(&'static str, &SecretRef)> {
+        let mut secrets = Vec::new();
+        match self {
+            Self::Webhook(webhook) => {
+                if let Some(secret) = &webhook.secret {
+                    secrets.push(("trigger.webhook.secret", secret));
+                }
+                if let Some(secret) = &webhook.hmac_secret {
+                    secrets.push(("trigger.webhook.hmac_secret", secret));
+                }
+            }
+            Self::OutboundMessage(outbound) => {
+                if let Some(token) = &outbound.token {
+                    secrets.push(("trigger.outbound_message.token", token));
+                }
+            }
+            Self::Schedule(_) | Self::SalesforcePoll(_) | Self::Manual(_) => {}
+        }
+        secrets
+    }
+}
+
+/// A body given to a trigger whose events have none.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "a {0} trigger's event is `{{\"scheduled_at\", \"fired_at\"}}`, which has no body; give \
-     the whole event instead"
+    "a schedule's event is `{{\"scheduled_at\", \"fired_at\"}}`, which has no body; give \
+     the whole event, or nothing for a fire now"
 )]
-pub struct NoBody(&'static str);
+pub struct NoBody;
 
 impl Trigger {
-    /// The event this trigger would make for `body`: a webhook request
-    /// posting it as JSON, an Outbound Message or poll notifying it as the
-    /// record (a poll with `batch_size` takes an array as its records), a
-    /// manual start taking it as the event.
-    pub fn event_for_body(&self, workflow_id: &str, body: Value) -> Result<Value, NoBody> {
+    /// The event this trigger would make for `body`, for a run started by
+    /// hand: a webhook request posting it as JSON, an Outbound Message or
+    /// poll notifying it as the record (a poll with `batch_size` takes an
+    /// array as its records), a manual start taking it as the event. With
+    /// no body: a request without one, an empty record, a schedule's fire
+    /// now, `{}` for a manual start.
+    pub fn event_for_body(&self, workflow_id: &str, body: Option<Value>) -> Result<Value, NoBody> {
+        let given = body.is_some();
+        // A record or manual event: the body, or an empty object.
+        let record = body.clone().unwrap_or_else(|| json!({}));
+        let body = body.unwrap_or(Value::Null);
         Ok(match self {
             Self::Webhook(_) => json!({
                 "method": "POST",
@@ -110,24 +141,29 @@ impl Trigger {
                 "organization_id": outbound.organization_ids.first(),
                 "action_id": null,
                 "sobject_type": outbound.sobject,
-                "record": body,
+                "record": record,
                 "session_id": null,
                 "enterprise_url": null,
                 "partner_url": null,
             }),
-            Self::SalesforcePoll(poll) => match (poll.batch_size, body) {
-                (Some(_), Value::Array(records)) => {
-                    json!({ "sobject": poll.sobject, "on": poll.on.as_str(), "records": records })
+            Self::SalesforcePoll(poll) => {
+                let (key, records) = match (poll.batch_size, body) {
+                    (Some(_), Value::Array(records)) => ("records", Value::Array(records)),
+                    (Some(_), _) if !given => ("records", json!([])),
+                    (Some(_), record) => ("records", json!([record])),
+                    (None, _) => ("record", record),
+                };
+                json!({ "sobject": poll.sobject, "on": poll.on.as_str(), key: records })
+            }
+            Self::Manual(_) => record,
+            Self::Schedule(_) if given => return Err(NoBody),
+            Self::Schedule(schedule) => {
+                let now = crate::model::now();
+                match Cadence::new(&schedule.cron, schedule.timezone.as_deref()) {
+                    Ok(cadence) => cadence.fire_event(now, now),
+                    Err(_) => json!({ "scheduled_at": now, "fired_at": now }),
                 }
-                (Some(_), record) => {
-                    json!({ "sobject": poll.sobject, "on": poll.on.as_str(), "records": [record] })
-                }
-                (None, record) => {
-                    json!({ "sobject": poll.sobject, "on": poll.on.as_str(), "record": record })
-                }
-            },
-            Self::Manual(_) => body,
-            Self::Schedule(_) => return Err(NoBody(SCHEDULE)),
+            }
         })
     }
 }

@@ -106,15 +106,23 @@ impl ComponentCache {
             // directory belongs to Gust.
             #[allow(unsafe_code)]
             match unsafe { Component::deserialize_file(engine, &artifact) } {
-                Ok(component) => return Ok(component),
+                Ok(component) => {
+                    tracing::debug!(artifact = %artifact.display(), "Loaded a precompiled component.");
+                    return Ok(component);
+                }
                 Err(error) => tracing::warn!(
                     artifact = %artifact.display(), error = %format!("{error:#}"),
                     "Cannot load a precompiled component; compiling it again."
                 ),
             }
         }
+        let started = std::time::Instant::now();
         let component =
             Component::new(engine, wasm).map_err(|e| Error::Compile(format!("{e:#}")))?;
+        tracing::debug!(
+            digest, bytes = wasm.len(), elapsed = ?started.elapsed(),
+            "Compiled a component."
+        );
         if let Err(error) = save(&component, dir, &artifact) {
             tracing::warn!(
                 artifact = %artifact.display(), %error,

@@ -329,3 +329,66 @@ fn a_store_in_use_is_refused_after_a_short_wait_and_a_closed_one_opens_at_once()
         SledStore::open(dir.path()).unwrap();
     }
 }
+
+/// Ends `record` (accepted) as `status`.
+async fn end(store: &SledStore, record: &RunRecord, status: RunStatus) {
+    let mut ended = record.clone();
+    ended.status = status;
+    ended.due_at = None;
+    ended.finished_at = Some(now());
+    let transition = Transition {
+        previous: (record.status, record.due_at),
+        run: ended,
+        step: None,
+        state_writes: Vec::new(),
+    };
+    store.transition(transition, true).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_replay_that_succeeds_takes_the_runs_it_replays_off_the_failed_list() {
+    let (_dir, store) = store();
+    let failed = |workflow: Option<&str>| RunQuery {
+        workflow: workflow.map(str::to_owned),
+        status: Some(RunStatus::Failed),
+        limit: 10,
+        ..RunQuery::default()
+    };
+    let listed = |query: RunQuery| -> Vec<RunId> {
+        store
+            .list(&query)
+            .unwrap()
+            .runs
+            .iter()
+            .map(|run| run.id)
+            .collect()
+    };
+    let first = new_run("leads", None);
+    let other = new_run("leads", None);
+    store.accept(&first).await.unwrap();
+    store.accept(&other).await.unwrap();
+    end(&store, &first.record, RunStatus::Failed).await;
+    end(&store, &other.record, RunStatus::Failed).await;
+    // A replay that fails again, then a replay of that replay.
+    let mut again = new_run("leads", None);
+    again.record.replay_of = Some(first.record.id);
+    store.accept(&again).await.unwrap();
+    end(&store, &again.record, RunStatus::Failed).await;
+    assert_eq!(listed(failed(None)).len(), 3);
+    let mut fixed = new_run("leads", None);
+    fixed.record.replay_of = Some(again.record.id);
+    store.accept(&fixed).await.unwrap();
+    end(&store, &fixed.record, RunStatus::Succeeded).await;
+
+    assert_eq!(listed(failed(None)), [other.record.id]);
+    assert_eq!(listed(failed(Some("leads"))), [other.record.id]);
+    for id in [first.record.id, again.record.id] {
+        let run = store.run(id).unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Failed, "its history stays");
+        assert_eq!(run.replayed_by, Some(fixed.record.id));
+    }
+    assert_eq!(
+        store.run(other.record.id).unwrap().unwrap().replayed_by,
+        None
+    );
+}

@@ -10,8 +10,11 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, LocalResult, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, LocalResult, NaiveDateTime, SecondsFormat, TimeDelta, TimeZone, Timelike, Utc,
+};
 use chrono_tz::Tz;
+use serde_json::{Value, json};
 
 /// A cron expression in a time zone.
 #[derive(Debug, Clone)]
@@ -29,7 +32,7 @@ const LONGEST_GAP_MINUTES: i64 = 48 * 60;
 #[non_exhaustive]
 pub enum CadenceError {
     /// The expression is not cron.
-    #[error("`{cron}` is not a cron expression: {error}")]
+    #[error("{}", five_fields(cron).unwrap_or_else(|| format!("`{cron}` is not a cron expression: {error}")))]
     Cron {
         /// The expression.
         cron: String,
@@ -39,6 +42,18 @@ pub enum CadenceError {
     /// The zone is not an IANA time zone.
     #[error("`{0}` is not an IANA time zone")]
     Zone(String),
+}
+
+/// For a 5-field expression, what is wrong and the 6-field one it most
+/// likely means.
+pub(crate) fn five_fields(cron: &str) -> Option<String> {
+    (cron.split_whitespace().count() == 5).then(|| {
+        format!(
+            "`{cron}` has 5 fields, but Gust's cron has seconds first (sec min hour \
+             day-of-month month day-of-week [year]): did you mean `0 {}`?",
+            cron.trim()
+        )
+    })
 }
 
 impl Cadence {
@@ -60,6 +75,19 @@ impl Cadence {
     /// The time zone.
     pub fn zone(&self) -> Tz {
         self.zone
+    }
+
+    /// The event of the fire scheduled at `scheduled` and made at `fired`:
+    /// `{"scheduled_at", "fired_at"}`, in RFC 3339 in the cadence's zone.
+    pub fn fire_event(&self, scheduled: DateTime<Utc>, fired: DateTime<Utc>) -> Value {
+        json!({
+            "scheduled_at": scheduled
+                .with_timezone(&self.zone)
+                .to_rfc3339_opts(SecondsFormat::Secs, false),
+            "fired_at": fired
+                .with_timezone(&self.zone)
+                .to_rfc3339_opts(SecondsFormat::Millis, false),
+        })
     }
 
     /// The first fire strictly after `after`.

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+
 use tokio_util::sync::CancellationToken;
 
 use super::cadence::Cadence;
@@ -24,16 +24,6 @@ const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 struct ScheduleState {
     /// Every fire at or before this time has run or been skipped.
     through: DateTime<Utc>,
-}
-
-/// The event of the fire scheduled at `scheduled`: both times in RFC 3339,
-/// in the schedule's time zone.
-fn fire_event(cadence: &Cadence, scheduled: DateTime<Utc>, fired: DateTime<Utc>) -> Value {
-    let zone = cadence.zone();
-    json!({
-        "scheduled_at": scheduled.with_timezone(&zone).to_rfc3339_opts(SecondsFormat::Secs, false),
-        "fired_at": fired.with_timezone(&zone).to_rfc3339_opts(SecondsFormat::Millis, false),
-    })
 }
 
 impl BackgroundTrigger for ScheduleTrigger {
@@ -178,7 +168,7 @@ impl Schedule {
     /// it; false when stopped first.
     async fn fire(&self, scheduled: DateTime<Utc>, stop: &CancellationToken) -> bool {
         let fired = now();
-        let event = fire_event(&self.cadence, scheduled, fired);
+        let event = self.cadence.fire_event(scheduled, fired);
         let dedupe_key = scheduled.to_rfc3339_opts(SecondsFormat::Secs, true);
         let stored = self
             .store(vec![(event, Some(dedupe_key))], scheduled, stop)

@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+use super::cadence::five_fields;
 use super::{MissedFires, ScheduleTrigger};
 use crate::workflow::ValidationError;
 
@@ -14,12 +15,12 @@ pub(crate) fn validate_cron(path: String, cron: &str, errors: &mut Vec<Validatio
         // The cron crate draws a caret under the input; its last line says why.
         let error = error.to_string();
         let why = error.lines().last().unwrap_or_default();
-        errors.push(ValidationError::new(
-            path,
+        let message = five_fields(cron).unwrap_or_else(|| {
             format!(
                 "`{cron}` is not a cron expression (sec min hour day-of-month month day-of-week [year]): {why}"
-            ),
-        ));
+            )
+        });
+        errors.push(ValidationError::new(path, message));
     }
 }
 
