@@ -64,10 +64,11 @@ impl Guest {
 /// Call it from a build script: it tells cargo to rerun when the guests, the
 /// SDK or the WIT contract change.
 pub fn build(workspace: &Path, guests: &[Guest]) -> Vec<PathBuf> {
-    // The contract, and the workspace crates guests depend on by path.
+    // The contract (in the SDK), and the workspace crates guests depend on
+    // by path.
     for path in [
-        workspace.join("wit"),
         workspace.join("sdk-guest"),
+        workspace.join("crates/soql"),
         workspace.join("outbound"),
         workspace.join("Cargo.lock"),
     ] {

@@ -61,7 +61,7 @@ pub use serde_json::{Value, json};
 #[allow(missing_docs, unreachable_pub, unsafe_code)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "step",
         pub_export_macro: true,
         export_macro_name: "__export_step_world",

@@ -26,7 +26,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod raw {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../sdk-guest/wit",
         world: "step",
         exports: { default: async },
     });

@@ -11,6 +11,8 @@ mod imports;
 mod outbound;
 /// The Salesforce poll trigger against sf-emulator: backfills, keyset pages, overlaps, deletions.
 mod poll;
+/// The README's recipe for a new step, followed from an empty directory.
+mod recipe;
 /// The runner: references, filters, retries, prebuilt steps.
 mod runner;
 /// The prebuilt `builtin:salesforce` step against sf-emulator (the client: crates/salesforce/tests).

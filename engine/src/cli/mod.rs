@@ -3,11 +3,14 @@
 
 #[macro_use]
 mod output;
+mod build;
 mod connect;
+mod new;
 mod print;
 mod remote;
 mod serve;
 
+pub use new::NewCommand;
 pub use remote::{RunsCommand, ServerArgs, WorkflowsCommand};
 pub use serve::ServeSettings;
 
@@ -78,6 +81,20 @@ pub enum Command {
         #[command(subcommand)]
         command: WorkflowsCommand,
     },
+    /// Create a step crate or a workflow to start from.
+    New {
+        /// What to create.
+        #[command(subcommand)]
+        command: NewCommand,
+    },
+    /// Compile step crates to components: for a workflow file, every step
+    /// that names its `source`, copied to its `uses`; for a crate directory,
+    /// that crate.
+    Build {
+        /// Workflow files or step crate directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Run a workflow once, in process, on an event read from a file.
     Run {
         /// The workflow file.
@@ -133,6 +150,8 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         } => validate(&workflows, cache_dir).await,
         Command::Serve { config, settings } => serve::serve(*settings, config).await,
         Command::Runs { server, command } => remote::runs(server, command).await,
+        Command::New { command } => new::new(command),
+        Command::Build { paths } => build::build(&paths),
         Command::Workflows { server, command } => remote::workflows(server, command).await,
         Command::Run {
             workflow,

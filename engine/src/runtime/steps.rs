@@ -106,10 +106,20 @@ impl StepRunner {
                     limits: StepLimits::of(step),
                     permissions: Arc::new(step.permissions.clone()),
                 }),
-                Err(message) => errors.push(ValidationError::new(
-                    path,
-                    format!("`{}`: {message}", step.uses),
-                )),
+                Err(message) => {
+                    let hint = match file.source(step) {
+                        Some(source) if !file.module(step).exists() => format!(
+                            "; build it from {} with `gust build {}`",
+                            source.display(),
+                            file.path.display()
+                        ),
+                        _ => String::new(),
+                    };
+                    errors.push(ValidationError::new(
+                        path,
+                        format!("`{}`: {message}{hint}", step.uses),
+                    ));
+                }
             }
         }
         if errors.is_empty() {

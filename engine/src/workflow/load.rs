@@ -102,6 +102,13 @@ impl WorkflowFile {
         })
     }
 
+    /// The directory of the crate that builds `step`'s component, if the
+    /// step names one.
+    pub fn source(&self, step: &Step) -> Option<PathBuf> {
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        step.source.as_ref().map(|source| dir.join(source))
+    }
+
     /// Where `step`'s component comes from.
     pub fn module(&self, step: &Step) -> ModuleRef {
         match step.uses.strip_prefix(builtin::PREFIX) {
@@ -132,6 +139,14 @@ pub enum ModuleError {
 }
 
 impl ModuleRef {
+    /// Whether the component is there: a known prebuilt step or a file.
+    pub fn exists(&self) -> bool {
+        match self {
+            Self::Builtin(name) => builtin::component(name).is_some(),
+            Self::File(path) => path.is_file(),
+        }
+    }
+
     /// The component's bytes.
     pub fn read(&self) -> Result<std::borrow::Cow<'static, [u8]>, ModuleError> {
         match self {

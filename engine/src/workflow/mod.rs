@@ -64,6 +64,11 @@ pub struct Step {
     /// `"uses": "builtin:filter"` or `"uses": "steps/lead_score.wasm"`: a
     /// prebuilt step, or a component file relative to the workflow file.
     pub uses: String,
+    /// `"source": "../lead-score"`: the Rust crate that builds `uses`,
+    /// relative to the workflow file. `gust build` compiles it to `uses`;
+    /// `gust serve --watch` rebuilds it when its sources change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// `"with": {"lead": "${trigger.body}"}`: the step's input, with `${...}`
     /// references resolved. Without it the step receives the previous step's
     /// output, or the trigger event for the first step.

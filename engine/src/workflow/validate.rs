@@ -185,6 +185,16 @@ fn validate_step(
             ),
         );
     }
+    if step.source.is_some() && step.uses.starts_with(builtin::PREFIX) {
+        problem(
+            "source",
+            format!(
+                "`{}` is prebuilt, so it has no source; `source` names the crate that builds \
+                 a `.wasm` file",
+                step.uses
+            ),
+        );
+    }
     if step.timeout_ms == 0 || step.timeout_ms > MAX_TIMEOUT_MS {
         problem(
             "timeout_ms",
