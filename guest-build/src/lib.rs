@@ -69,6 +69,7 @@ pub fn build(workspace: &Path, guests: &[Guest]) -> Vec<PathBuf> {
     for path in [
         workspace.join("sdk-guest"),
         workspace.join("crates/soql"),
+        workspace.join("crates/step-inputs"),
         workspace.join("outbound"),
         workspace.join("Cargo.lock"),
     ] {

@@ -58,5 +58,5 @@ pub mod values;
 
 pub use server::{
     Config, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME, Emulator,
-    Running,
+    Origin, Running,
 };

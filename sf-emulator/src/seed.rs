@@ -151,6 +151,14 @@ impl Seed {
         Ok(serde_json::from_str(text)?)
     }
 
+    /// A digest of the seed's records, saved beside the org's records so
+    /// that a later start can tell the seed changed.
+    pub fn records_digest(&self) -> String {
+        use sha2::{Digest as _, Sha256};
+        let records = serde_json::to_vec(&self.records).unwrap_or_default();
+        format!("{:x}", Sha256::digest(records))
+    }
+
     /// The seed's apps and users, for the token endpoint.
     pub fn logins(&self) -> (Vec<ConnectedApp>, Vec<Login>) {
         let apps = self

@@ -95,6 +95,24 @@ pub(crate) struct Shared {
     pub(crate) jobs: Mutex<Jobs>,
     pub(crate) config: Config,
     pub(crate) instance_url: OnceLock<String>,
+    /// Where the records came from, and the digest of the seed's records
+    /// saved with them.
+    pub(crate) origin: OnceLock<(Origin, String)>,
+}
+
+/// Where an emulator's records came from when it started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The seed (no saved org, or no data directory).
+    Seed,
+    /// The org saved in the data directory, from the same seed.
+    Saved,
+    /// The seed, because its records changed since the saved org was made
+    /// from it; the saved org was moved to `backup`.
+    SeedChanged {
+        /// Where the saved org was moved.
+        backup: PathBuf,
+    },
 }
 
 impl Shared {
@@ -148,20 +166,35 @@ impl Emulator {
                 jobs: Mutex::default(),
                 config,
                 instance_url: OnceLock::new(),
+                origin: OnceLock::new(),
             }),
         }
     }
 
     /// An org set up by `config`, then by `seed` (its objects, fields,
-    /// records, apps and users). With a data directory that holds a saved
-    /// org, its records are restored instead of the seed's.
+    /// records, apps and users). With a data directory that holds an org
+    /// saved from the same seed, its records are restored instead of the
+    /// seed's; when the seed's records changed since, the saved org is
+    /// moved aside and the seed's records are used ([`Emulator::origin`]
+    /// says which).
     pub fn with_seed(mut config: Config, seed: &Seed) -> Result<Self, SeedError> {
         let (apps, logins) = seed.logins();
         config.apps.extend(apps);
         config.logins.extend(logins);
-        let saved = match &config.data_dir {
-            Some(dir) => read_saved(dir).map_err(SeedError::Invalid)?,
-            None => None,
+        let digest = seed.records_digest();
+        let (saved, origin) = match &config.data_dir {
+            Some(dir) => match read_saved(dir).map_err(SeedError::Invalid)? {
+                // An org saved before seeds were recorded is kept.
+                Some(saved) if saved["seed"].as_str().is_none_or(|made| made == digest) => {
+                    (Some(saved), Origin::Saved)
+                }
+                Some(_) => {
+                    let backup = set_aside(dir).map_err(SeedError::Invalid)?;
+                    (None, Origin::SeedChanged { backup })
+                }
+                None => (None, Origin::Seed),
+            },
+            None => (None, Origin::Seed),
         };
         let emulator = Self::new(config);
         {
@@ -172,6 +205,8 @@ impl Emulator {
                 None => seed.apply_records(&mut org)?,
             }
         }
+        // Set once, here, on an emulator no one else holds yet.
+        emulator.shared.origin.get_or_init(|| (origin, digest));
         for fault in &seed.faults {
             emulator.inject(fault.clone());
         }
@@ -180,6 +215,14 @@ impl Emulator {
             emulator.add_outbound_rule(rule.clone());
         }
         Ok(emulator)
+    }
+
+    /// Where the records came from when the emulator started.
+    pub fn origin(&self) -> Origin {
+        self.shared
+            .origin
+            .get()
+            .map_or(Origin::Seed, |(origin, _)| origin.clone())
     }
 
     /// The org's records and data model.
@@ -283,7 +326,10 @@ impl Emulator {
         let Some(dir) = &self.shared.config.data_dir else {
             return Ok(());
         };
-        let snapshot = self.org().snapshot();
+        let mut snapshot = self.org().snapshot();
+        if let Some((_, digest)) = self.shared.origin.get() {
+            snapshot["seed"] = digest.as_str().into();
+        }
         std::fs::create_dir_all(dir)?;
         let path = dir.join(SAVED_ORG);
         let partial = dir.join(format!("{SAVED_ORG}.partial"));
@@ -331,6 +377,43 @@ fn read_saved(dir: &std::path::Path) -> Result<Option<serde_json::Value>, String
             .map_err(|error| format!("the saved org {} is damaged: {error}", path.display())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(format!("cannot read {}: {error}", path.display())),
+    }
+}
+
+/// Moves the org saved in `dir` aside, to a file named by the time, and
+/// returns where.
+fn set_aside(dir: &std::path::Path) -> Result<PathBuf, String> {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let backup = dir.join(format!("org-before-seed-change-{seconds}.json"));
+    std::fs::rename(dir.join(SAVED_ORG), &backup).map_err(|error| {
+        format!(
+            "cannot move the saved org aside to {}: {error}",
+            backup.display()
+        )
+    })?;
+    Ok(backup)
+}
+
+impl Origin {
+    /// What a user should be told of it, for an emulator whose data
+    /// directory is `dir`; nothing when the records are the seed's.
+    pub fn notice(&self, dir: &std::path::Path) -> Option<String> {
+        match self {
+            Self::Seed => None,
+            Self::Saved => Some(format!(
+                "records restored from {} (saved from the same seed); delete that directory to \
+                 start from the seed again",
+                dir.display()
+            )),
+            Self::SeedChanged { backup } => Some(format!(
+                "the seed's records changed since {} was saved: the records are the seed's; the \
+                 saved ones were moved to {}",
+                dir.display(),
+                backup.display()
+            )),
+        }
     }
 }
 

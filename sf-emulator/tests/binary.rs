@@ -57,6 +57,7 @@ fn start(args: &[&std::ffi::OsStr]) -> (Child, BufReader<std::process::ChildStdo
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
@@ -130,13 +131,52 @@ async fn with_a_data_directory_records_outlive_a_kill() {
         child.0.kill().unwrap();
         child.0.wait().unwrap();
     }
-    let (_child, _stdout, url) = start(&args);
+    let (mut child, _stdout, url) = start(&args);
     let token = login(&client, &url).await;
     assert_eq!(
         names(url, token).await,
         ["Created", "Seeded"],
         "restored, the seed not applied twice"
     );
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let notice = stderr_of(&mut child);
+    assert!(
+        notice.contains("records restored from") && notice.contains("(saved from the same seed)"),
+        "{notice}"
+    );
+
+    // A changed seed is applied, and the saved records are kept aside.
+    std::fs::write(
+        &seed,
+        r#"{ "records": { "Account": [{ "Name": "Reseeded" }] } }"#,
+    )
+    .unwrap();
+    let (mut child, _stdout, url) = start(&args);
+    let token = login(&client, &url).await;
+    assert_eq!(names(url, token).await, ["Reseeded"]);
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let notice = stderr_of(&mut child);
+    assert!(
+        notice.contains("the seed's records changed since"),
+        "{notice}"
+    );
+    let backup = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.to_string_lossy().contains("org-before-seed-change-"))
+        .expect("the saved org was moved aside");
+    let kept = std::fs::read_to_string(&backup).unwrap();
+    assert!(kept.contains("Created"), "{kept}");
+    assert!(notice.contains(&backup.display().to_string()), "{notice}");
+}
+
+/// What the ended `child` wrote on standard error.
+fn stderr_of(child: &mut Child) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut text).unwrap();
+    text
 }
 
 #[test]

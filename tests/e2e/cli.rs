@@ -441,3 +441,121 @@ fn validate_checks_a_directory_secrets_and_cron_fields() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("has no *.json workflow"), "{stderr}");
 }
+
+/// `gust schema` is the schema the examples name, and the reference JSON
+/// Schema validator (Python's jsonschema, which `scripts/setup` installs)
+/// accepts every example with it and refuses a misspelled key.
+#[test]
+fn the_json_schema_accepts_the_examples_and_refuses_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = gust(&["schema"], dir.path());
+    assert!(output.status.success());
+    let published = std::fs::read_to_string(repo().join("examples/workflow.schema.json")).unwrap();
+    assert_eq!(stdout(&output), published);
+
+    let typo = dir.path().join("typo.json");
+    let mut example: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("examples/workflows/score-lead.json")).unwrap(),
+    )
+    .unwrap();
+    example["steps"][0]["timout_ms"] = json!(100);
+    std::fs::write(&typo, example.to_string()).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("examples/workflows"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    files.push(typo);
+    let python = repo().join("target/python/bin/python");
+    assert!(
+        python.exists(),
+        "run scripts/setup: it installs jsonschema under target/python"
+    );
+    let check = "import json, sys, jsonschema\n\
+                 schema = json.load(open(sys.argv[1]))\n\
+                 validator = jsonschema.Draft202012Validator(schema)\n\
+                 for path in sys.argv[2:]:\n\
+                 \x20   errors = sorted(e.message for e in validator.iter_errors(json.load(open(path))))\n\
+                 \x20   print(path.rsplit('/', 1)[-1], 'ok' if not errors else errors[0])\n";
+    let output = Command::new(python)
+        .args(["-c", check])
+        .arg(repo().join("examples/workflow.schema.json"))
+        .args(&files)
+        .output()
+        .unwrap();
+    let text = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "hot-leads.json ok",
+            "lead-follow-up.json ok",
+            "score-lead.json ok"
+        ],
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("typo.json Additional properties are not allowed ('timout_ms'"),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_takes_an_emulator_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(
+        &seed,
+        json!({ "records": { "Account": [{ "Name": "O'Reilly Media" }, { "Name": "Acme" }] } })
+            .to_string(),
+    )
+    .unwrap();
+    let workflow = dir.path().join("find.json");
+    std::fs::write(
+        &workflow,
+        json!({
+            "id": "find",
+            "trigger": { "webhook": {} },
+            "steps": [{ "id": "find", "uses": "builtin:salesforce",
+                "with": { "action": "query", "soql": "SELECT Name FROM Account WHERE Name = :name",
+                          "params": { "name": "${trigger.body.name}" } },
+                "permissions": { "salesforce": { "read": ["Account"] } } }]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, r#"{"name": "O'Reilly Media"}"#).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            workflow.to_str().unwrap(),
+            "--body",
+            body.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend(extra);
+        gust(&args, &dir.path().join("cache"))
+    };
+    let seeded = run(&["--emulator-seed", seed.to_str().unwrap()]);
+    assert!(seeded.status.success(), "{}", stdout(&seeded));
+    let out = stdout(&seeded);
+    assert!(out.contains(r#""count":1"#), "{out}");
+    assert!(out.contains("O'Reilly Media"), "{out}");
+    let bare = run(&[]);
+    assert!(bare.status.success());
+    assert!(stdout(&bare).contains(r#""count":0"#), "{}", stdout(&bare));
+
+    let missing = run(&["--emulator-seed", "nowhere.json"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("cannot read the emulator seed nowhere.json"),
+        "{stderr}"
+    );
+}

@@ -338,7 +338,7 @@ async fn bad_messages_get_soap_faults_store_nothing_and_leave_the_server_serving
                 "guarded",
                 json!({ "organization_ids": [FIXTURE_ORG], "sobject": "Opportunity", "token": token }),
             ),
-            json!({ "id": "a-webhook", "trigger": { "webhook": {} }, "steps": [{ "id": "s", "uses": "builtin:filter", "with": { "conditions": [] } }] }),
+            json!({ "id": "a-webhook", "trigger": { "webhook": {} }, "steps": [{ "id": "s", "uses": "builtin:filter", "with": { "conditions": [{ "value": 1, "op": "exists" }] } }] }),
         ],
         |config| config.max_outbound_message_bytes = 2 * 1024 * 1024,
         None,

@@ -3,6 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{Process, eventually};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -32,8 +37,8 @@ fn recipe() -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_new_step_builds_and_runs_outside_the_workspace_as_the_readme_says() {
+#[tokio::test]
+async fn a_new_step_builds_and_runs_outside_the_workspace_as_the_readme_says() {
     let lines = recipe();
     assert!(lines.len() >= 5, "{lines:?}");
     let dir = tempfile::tempdir().unwrap();
@@ -122,4 +127,67 @@ fn a_new_step_builds_and_runs_outside_the_workspace_as_the_readme_says() {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+
+    watch_rebuilds_and_reloads(&work, dir.path()).await;
+}
+
+/// `gust serve --watch` on the recipe's directory: an edit of the step's
+/// source is rebuilt and runs next, a new workflow file is served.
+async fn watch_rebuilds_and_reloads(work: &Path, dir: &Path) {
+    std::fs::remove_file(work.join("body.json")).unwrap();
+    let target = repo().join("target/recipe");
+    let server = Process::start_with_args(
+        "127.0.0.1:0",
+        work,
+        &dir.join("data"),
+        &[("CARGO_TARGET_DIR", target.to_str().unwrap())],
+        &["--watch"],
+    );
+    let client = reqwest::Client::new();
+    let greeting = |workflow: &'static str| {
+        let (client, base) = (client.clone(), server.base.clone());
+        async move {
+            let accepted = client
+                .post(format!("{base}/hooks/{workflow}"))
+                .json(&json!({ "name": "Ada" }))
+                .send()
+                .await
+                .unwrap();
+            if accepted.status() != 202 {
+                return None;
+            }
+            let accepted: Value = accepted.json().await.unwrap();
+            let url = format!("{base}/api/runs/{}", accepted["run_id"].as_str().unwrap());
+            eventually("the run", Duration::from_secs(30), || async {
+                let detail: Value = client.get(&url).send().await.ok()?.json().await.ok()?;
+                (detail["status"] == "succeeded")
+                    .then(|| detail["steps"][0]["output"]["greeting"].clone())
+            })
+            .await
+            .as_str()
+            .map(str::to_owned)
+        }
+    };
+    assert_eq!(greeting("hello").await.as_deref(), Some("Hello, Ada!"));
+
+    let source = work.join("hello/src/lib.rs");
+    let code = std::fs::read_to_string(&source).unwrap();
+    assert!(code.contains("Hello, "), "{code}");
+    std::fs::write(&source, code.replace("Hello, ", "Howdy, ")).unwrap();
+    eventually("the rebuilt step", Duration::from_secs(180), || async {
+        (greeting("hello").await.as_deref() == Some("Howdy, Ada!")).then_some(())
+    })
+    .await;
+
+    let workflow = std::fs::read_to_string(work.join("hello.json")).unwrap();
+    let copy = workflow.replacen("\"id\": \"hello\"", "\"id\": \"hello-again\"", 1);
+    assert_ne!(copy, workflow);
+    std::fs::write(work.join("hello-again.json"), copy).unwrap();
+    eventually("the new workflow", Duration::from_secs(30), || async {
+        greeting("hello-again").await
+    })
+    .await;
+    let (_, log) = server.terminate();
+    assert!(log.contains("Watching"), "{log}");
+    assert!(log.contains("built  "), "{log}");
 }

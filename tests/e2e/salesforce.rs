@@ -145,10 +145,13 @@ async fn the_prebuilt_step_fails_clearly_and_retries_only_transient_errors() {
     assert_eq!(report.status, gust_engine::model::RunStatus::Succeeded);
     assert_eq!(report.steps[0].attempts.len(), 2);
 
-    let report = run_actions(
+    // `gust validate` refuses a misspelled action written out; one that
+    // comes from the event is refused by the step.
+    let report = run_actions_on(
         &sf,
         json!([{ "id": "typo", "uses": "builtin:salesforce", "permissions": grants,
-                 "with": { "action": "craete", "sobject": "Lead" } }]),
+                 "with": { "action": "${trigger.action}", "sobject": "Lead" } }]),
+        json!({ "action": "craete" }),
     )
     .await;
     let message = &report.steps[0].error.as_ref().unwrap().message;
@@ -200,13 +203,16 @@ async fn bound_query_parameters_keep_injection_and_apostrophes_in_their_string()
         assert_eq!(Value::from(names), expected, "{name}");
     }
 
-    let report = run_actions(
+    // Misspelled in the workflow, `gust validate` refuses it; from the
+    // event, the step does, before anything is sent.
+    let report = run_actions_on(
         &sf,
         json!([step(
             "typo",
             json!({ "action": "query", "soql": "SELECT Id FROM Account WHERE Name = :name",
-                                     "params": { "nmae": "Acme" } })
+                    "params": "${trigger.params}" })
         )]),
+        json!({ "params": { "nmae": "Acme" } }),
     )
     .await;
     let message = &report.steps[0].error.as_ref().unwrap().message;

@@ -567,3 +567,76 @@ async fn without_a_connection_the_server_runs_an_emulator_and_says_so() {
     let task_id = task["output"]["id"].as_str().unwrap();
     assert!(saved.contains(task_id), "{saved:.300}");
 }
+
+#[tokio::test]
+async fn gust_emulator_query_reads_the_records_of_the_running_emulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    write_workflow(
+        &workflows,
+        &json!({ "id": "echo", "trigger": { "webhook": {} }, "steps": [{ "id": "echo", "uses": guests::MISBEHAVE }] }),
+    );
+    let seed = dir.path().join("seed.json");
+    std::fs::write(
+        &seed,
+        json!({ "records": { "Account": [{ "Name": "Acme", "NumberOfEmployees": 12 }, { "Name": "Initech" }] } })
+            .to_string(),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let query = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+            .args(["emulator", "query"])
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    let none = query(&["SELECT Name FROM Account"]);
+    assert_eq!(none.status.code(), Some(1));
+    let error = String::from_utf8_lossy(&none.stderr);
+    assert!(error.contains("no sf-emulator runs on"), "{error}");
+
+    let server = Process::start_with_env(
+        &workflows,
+        &data,
+        &[("GUST_EMULATOR_SEED", seed.to_str().unwrap())],
+    );
+    let table = query(&["SELECT Name, NumberOfEmployees FROM Account ORDER BY Name"]);
+    assert!(
+        table.status.success(),
+        "{}",
+        String::from_utf8_lossy(&table.stderr)
+    );
+    let table = String::from_utf8_lossy(&table.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "Name     NumberOfEmployees",
+            "Acme     12",
+            "Initech",
+            "(2 records)"
+        ],
+        "{table}"
+    );
+    let json = query(&["SELECT Name FROM Account WHERE Name = 'Acme'", "--json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&json.stdout),
+        "{\"Name\":\"Acme\"}\n"
+    );
+    let wrong = query(&["SELECT Nme FROM Account"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    let error = String::from_utf8_lossy(&wrong.stderr);
+    assert!(error.contains("INVALID_FIELD"), "{error}");
+
+    let (exit, _) = server.terminate();
+    assert!(exit.success());
+    let gone = query(&["SELECT Name FROM Account"]);
+    assert_eq!(
+        gone.status.code(),
+        Some(1),
+        "the address file is removed on stop"
+    );
+}

@@ -2,8 +2,15 @@
 //! `"uses": "builtin:<name>"`, one per crate in `steps/` (`builtin:filter`,
 //! `builtin:field-mapper`, `builtin:salesforce`, `builtin:soap-to-json`).
 
+mod check;
+mod field_mapper;
+mod filter;
 pub mod output;
-pub mod salesforce;
+mod salesforce;
+
+use gust_step_inputs::soap_to_json::SoapToJson;
+
+use crate::workflow::{Step, ValidationError};
 
 include!(concat!(env!("OUT_DIR"), "/builtin_steps.rs"));
 
@@ -21,4 +28,26 @@ pub fn component(name: &str) -> Option<&'static [u8]> {
 /// The names of every prebuilt step.
 pub fn names() -> impl Iterator<Item = &'static str> {
     BUILTIN_STEPS.iter().map(|(name, _)| *name)
+}
+
+/// Adds the problems of a prebuilt step's `with` (at `path`) to `errors`:
+/// its input read as the step reads it, with references standing for any
+/// value, and the grants its Salesforce action needs.
+pub(crate) fn check_input(step: &Step, path: &str, errors: &mut Vec<ValidationError>) {
+    let Some(name) = step.uses.strip_prefix(PREFIX) else {
+        return;
+    };
+    let Some(with) = &step.with else {
+        return;
+    };
+    let path = format!("{path}.with");
+    match name {
+        "filter" => filter::check(with, &path, errors),
+        "field-mapper" => field_mapper::check(with, &path, errors),
+        "salesforce" => salesforce::check(step, with, &path, errors),
+        "soap-to-json" => {
+            check::read_as::<SoapToJson>(with, &path, errors);
+        }
+        _ => {}
+    }
 }

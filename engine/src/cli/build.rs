@@ -29,13 +29,37 @@ pub(super) fn build(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
 /// and copies each component to the step's `uses`.
 pub(super) fn build_workflow(path: &Path) -> anyhow::Result<()> {
     let file = WorkflowFile::load(path)?;
-    let mut built = 0;
+    let built = build_steps(&file, |_| true)?;
+    for line in &built {
+        out!("{line}");
+    }
+    if built.is_empty() {
+        bail!(
+            "no step of {} names the crate that builds it; add `\"source\": \"<crate dir>\"` \
+             beside its `uses`",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Builds the steps of `file` whose `source` crate `wanted` picks, copies
+/// each component to the step's `uses`, and returns a line saying what it
+/// built for each.
+pub(super) fn build_steps(
+    file: &WorkflowFile,
+    wanted: impl Fn(&Path) -> bool,
+) -> anyhow::Result<Vec<String>> {
+    let mut built = Vec::new();
     for step in &file.workflow.steps {
         let (Some(source), ModuleRef::File(module)) = (file.source(step), file.module(step)) else {
             continue;
         };
+        if !wanted(&source) {
+            continue;
+        }
         let artifact = build_crate(&source)
-            .with_context(|| format!("step `{}` of {}", step.id, path.display()))?;
+            .with_context(|| format!("step `{}` of {}", step.id, file.path.display()))?;
         if let Some(parent) = module.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -44,22 +68,14 @@ pub(super) fn build_workflow(path: &Path) -> anyhow::Result<()> {
             format!("cannot copy {} to {}", artifact.display(), module.display())
         })?;
         let size = std::fs::metadata(&module).map_or(0, |meta| meta.len());
-        out!(
+        built.push(format!(
             "built  {} from {} ({} KiB)",
             module.display(),
             source.display(),
             size.div_ceil(1024)
-        );
-        built += 1;
+        ));
     }
-    if built == 0 {
-        bail!(
-            "no step of {} names the crate that builds it; add `\"source\": \"<crate dir>\"` \
-             beside its `uses`",
-            path.display()
-        );
-    }
-    Ok(())
+    Ok(built)
 }
 
 /// One line of cargo's `--message-format json` output, as far as it matters.

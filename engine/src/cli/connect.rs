@@ -19,7 +19,13 @@ use crate::salesforce::{
 pub(super) struct Salesforce {
     pub(super) api: Arc<dyn SalesforceService>,
     emulator: Option<Running>,
+    /// The file in the emulator's data directory that says where it
+    /// listens, for `gust emulator`; removed when it stops.
+    address_file: Option<PathBuf>,
 }
+
+/// The file in an emulator's data directory holding its URL while it runs.
+pub(super) const ADDRESS_FILE: &str = "url";
 
 impl Drop for Salesforce {
     /// Saves the emulator's records (when it has a data directory), so that
@@ -30,6 +36,10 @@ impl Drop for Salesforce {
         {
             eprintln!("warning: cannot save the sf-emulator's records: {error}");
         }
+        if let Some(file) = &self.address_file {
+            // Gone already is as good.
+            std::fs::remove_file(file).ok();
+        }
     }
 }
 
@@ -39,6 +49,7 @@ impl Salesforce {
         Self {
             api: Arc::new(NoConnection),
             emulator: None,
+            address_file: None,
         }
     }
 }
@@ -55,7 +66,8 @@ pub(super) struct EmulatorSettings {
 }
 
 /// The configured connection, or an in-process emulator when `settings`
-/// configure none.
+/// configure none (its URL then written in its data directory, if it has
+/// one, for `gust emulator`).
 pub(super) async fn connect(
     settings: ConnectionSettings,
     emulator: EmulatorSettings,
@@ -77,6 +89,7 @@ pub(super) async fn connect(
         return Ok(Salesforce {
             api: Arc::new(client),
             emulator: None,
+            address_file: None,
         });
     }
     let seed = match &emulator.seed {
@@ -89,11 +102,18 @@ pub(super) async fn connect(
         None => Seed::default(),
     };
     let config = sf_emulator::Config {
-        data_dir: emulator.data_dir,
+        data_dir: emulator.data_dir.clone(),
         ..sf_emulator::Config::default()
     };
-    let running = Emulator::with_seed(config, &seed)
-        .context("cannot set up the sf-emulator")?
+    let org = Emulator::with_seed(config, &seed).context("cannot set up the sf-emulator")?;
+    if let Some(notice) = emulator
+        .data_dir
+        .as_deref()
+        .and_then(|dir| org.origin().notice(dir))
+    {
+        eprintln!("sf-emulator: {notice}");
+    }
+    let running = org
         .serve(
             emulator
                 .listen
@@ -107,16 +127,32 @@ pub(super) async fn connect(
          Set [salesforce] in gust.toml or GUST_SF_* to use an org.",
         running.url
     );
+    let client = emulator_client(&running.url)?;
+    let address_file = match &emulator.data_dir {
+        Some(dir) => {
+            let file = dir.join(ADDRESS_FILE);
+            std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&file, &running.url))
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            Some(file)
+        }
+        None => None,
+    };
+    Ok(Salesforce {
+        api: Arc::new(client),
+        emulator: Some(running),
+        address_file,
+    })
+}
+
+/// A client of the emulator at `url`, logged in as its default app.
+pub(super) fn emulator_client(url: &str) -> anyhow::Result<Client> {
     let connection = Connection::new(
-        &running.url,
+        url,
         Auth::ClientCredentials {
             client_id: DEFAULT_CLIENT_ID.to_owned(),
             client_secret: Secret::new(DEFAULT_CLIENT_SECRET),
         },
     );
-    let client = Client::new(connection)?;
-    Ok(Salesforce {
-        api: Arc::new(client),
-        emulator: Some(running),
-    })
+    Ok(Client::new(connection)?)
 }

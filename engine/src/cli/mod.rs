@@ -5,10 +5,12 @@
 mod output;
 mod build;
 mod connect;
+mod emulator;
 mod new;
 mod print;
 mod remote;
 mod serve;
+mod watch;
 
 pub use new::NewCommand;
 pub use remote::{RunsCommand, ServerArgs, WorkflowsCommand};
@@ -59,6 +61,10 @@ pub enum Command {
         /// A settings file [default: ./gust.toml when it exists].
         #[arg(long, env = "GUST_CONFIG")]
         config: Option<PathBuf>,
+        /// Reload a workflow when its file or a component it uses changes,
+        /// rebuilding first a step crate it names as `source`.
+        #[arg(long)]
+        watch: bool,
         /// The settings.
         #[command(flatten)]
         settings: Box<ServeSettings>,
@@ -80,6 +86,15 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: WorkflowsCommand,
+    },
+    /// Print the JSON Schema of workflow files, for editors
+    /// (`"$schema": "workflow.schema.json"` in a workflow).
+    Schema,
+    /// Look at the records of the sf-emulator a running `gust serve` uses.
+    Emulator {
+        /// What to do.
+        #[command(subcommand)]
+        command: emulator::EmulatorCommand,
     },
     /// Create a step crate or a workflow to start from.
     New {
@@ -119,6 +134,10 @@ pub enum Command {
         /// [default: ./gust.toml when it exists].
         #[arg(long, env = "GUST_CONFIG")]
         config: Option<PathBuf>,
+        /// A seed file (objects, fields, records) for the throwaway
+        /// sf-emulator steps call when no connection is configured.
+        #[arg(long, env = "GUST_EMULATOR_SEED")]
+        emulator_seed: Option<PathBuf>,
     },
 }
 
@@ -148,9 +167,21 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             workflows,
             cache_dir,
         } => validate(&workflows, cache_dir).await,
-        Command::Serve { config, settings } => serve::serve(*settings, config).await,
+        Command::Serve {
+            config,
+            watch,
+            settings,
+        } => serve::serve(*settings, config, watch).await,
         Command::Runs { server, command } => remote::runs(server, command).await,
         Command::New { command } => new::new(command),
+        Command::Emulator { command } => emulator::emulator(command).await,
+        Command::Schema => {
+            out!(
+                "{}",
+                serde_json::to_string_pretty(&crate::workflow::json_schema())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Build { paths } => build::build(&paths),
         Command::Workflows { server, command } => remote::workflows(server, command).await,
         Command::Run {
@@ -160,13 +191,20 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             json,
             cache_dir,
             config,
+            emulator_seed,
         } => {
             let input = match (event, body) {
                 (Some(event), _) => EventInput::Event(event),
                 (None, Some(body)) => EventInput::Body(body),
                 (None, None) => EventInput::Nothing,
             };
-            run(&workflow, &input, json, cache_dir, config).await
+            let options = RunOptions {
+                json,
+                cache_dir,
+                config,
+                emulator_seed,
+            };
+            run(&workflow, &input, options).await
         }
     }
 }
@@ -337,13 +375,25 @@ fn warn_of_absent_reads(workflow: &Workflow, input: &EventInput, event: &Value) 
     }
 }
 
-async fn run(
-    path: &Path,
-    input: &EventInput,
+/// How `gust run` runs, besides the workflow and its event.
+struct RunOptions {
+    /// One JSON object per line instead of text.
     json: bool,
+    /// Where compiled components are cached.
     cache_dir: Option<PathBuf>,
+    /// The settings file naming the connection.
     config: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
+    /// The seed of the throwaway emulator, over the settings file's.
+    emulator_seed: Option<PathBuf>,
+}
+
+async fn run(path: &Path, input: &EventInput, options: RunOptions) -> anyhow::Result<ExitCode> {
+    let RunOptions {
+        json,
+        cache_dir,
+        config,
+        emulator_seed,
+    } = options;
     let file = WorkflowFile::load(path)?;
     let event = input.read(&file.workflow)?;
     warn_of_absent_reads(&file.workflow, input, &event);
@@ -358,7 +408,7 @@ async fn run(
         connect::connect(
             settings.connection()?,
             connect::EmulatorSettings {
-                seed: settings.emulator_seed.clone(),
+                seed: emulator_seed.or_else(|| settings.emulator_seed.clone()),
                 ..connect::EmulatorSettings::default()
             },
         )

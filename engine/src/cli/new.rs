@@ -266,7 +266,14 @@ fn new_workflow(name: &str, step: Option<&Path>) -> anyhow::Result<()> {
             },
         }),
     };
+    let schema = Path::new("workflow.schema.json");
+    if !schema.exists() {
+        let text = serde_json::to_string_pretty(&crate::workflow::json_schema())? + "\n";
+        std::fs::write(schema, text)
+            .with_context(|| format!("cannot write {}", schema.display()))?;
+    }
     let workflow = json!({
+        "$schema": "workflow.schema.json",
         "id": name,
         "description": "Started by POST /hooks/".to_owned() + name,
         "trigger": { "webhook": {} },

@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use super::connect::{EmulatorSettings, connect};
+use super::watch::reload_on_change;
 use crate::Engine;
 use crate::config::Config;
 use crate::salesforce::{ConnectionSettings, SalesforceService};
@@ -157,10 +158,12 @@ impl ServeSettings {
     }
 }
 
-/// Runs the server until SIGTERM or SIGINT.
+/// Runs the server until SIGTERM or SIGINT; with `watch`, reloading the
+/// workflows as their files change.
 pub(super) async fn serve(
     settings: ServeSettings,
     config_file: Option<PathBuf>,
+    watch: bool,
 ) -> anyhow::Result<ExitCode> {
     let file = ServeSettings::from_file(config_file.as_deref())?;
     let settings = settings.or(file);
@@ -194,6 +197,14 @@ pub(super) async fn serve(
     load(&engine, &workflows_dir, address)?;
     let (hangups, terminations) = register_signals().context("cannot handle signals")?;
     out!("Gust listening on http://{address}");
+    if watch {
+        let (engine, dir) = (engine.clone(), workflows_dir.clone());
+        tokio::spawn(async move {
+            if let Err(error) = reload_on_change(engine, dir, address).await {
+                eprintln!("error: {error:#}; reload with SIGHUP instead");
+            }
+        });
+    }
     tokio::spawn(reload_on_hangup(
         hangups,
         engine.clone(),
@@ -210,7 +221,7 @@ pub(super) async fn serve(
 }
 
 /// Loads the workflow directory and says what loaded.
-fn load(engine: &Engine, dir: &Path, address: SocketAddr) -> anyhow::Result<()> {
+pub(super) fn load(engine: &Engine, dir: &Path, address: SocketAddr) -> anyhow::Result<()> {
     let set = engine
         .load_dir(dir)
         .with_context(|| format!("cannot read the workflow directory {}", dir.display()))?;

@@ -12,7 +12,7 @@ use super::webhook::WebhookTrigger;
 use crate::workflow::{SecretRef, ValidationError};
 
 /// The trigger of a workflow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Trigger {
     /// `{"webhook": {}}`: an HTTP POST to `/hooks/{workflow_id}`.
@@ -30,7 +30,7 @@ pub enum Trigger {
 }
 
 /// `{"manual": {}}`: started only by hand.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManualTrigger {}
 

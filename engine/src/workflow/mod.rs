@@ -35,9 +35,13 @@ pub use validate::{ValidationError, ValidationErrors};
 pub use crate::trigger::Trigger;
 
 /// A workflow: what starts it and the steps it runs, in order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Workflow {
+    /// `"$schema": "workflow.schema.json"`: the JSON Schema editors check
+    /// the file against (`gust schema` prints it); Gust ignores it.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     /// `"id": "score-leads"`: unique among the loaded workflows; part of its URLs.
     pub id: WorkflowId,
     /// `"description": "Scores web leads"`: free text for people.
@@ -55,7 +59,7 @@ pub struct Workflow {
 }
 
 /// One step: a WebAssembly component, its input and what it may do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// `"id": "score"`: unique in the workflow; later steps refer to its
@@ -94,6 +98,14 @@ pub struct Step {
     pub retry: RetryPolicy,
 }
 
+/// The JSON Schema of workflow files, generated from these types, for
+/// editors to complete and check workflows with (`gust schema`). `with`
+/// is left open: its references stand for values of any type, and `gust
+/// validate` checks the prebuilt steps' inputs.
+pub fn json_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(Workflow)).unwrap_or_default()
+}
+
 /// The default time limit of one attempt, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 /// The longest time limit a step may ask for, in milliseconds.
@@ -113,7 +125,7 @@ const fn default_memory_mb() -> u32 {
 
 /// How a step's retryable failures are retried: exponential backoff with
 /// jitter, `backoff_ms * 2^(attempt-1)` capped at `max_backoff_ms`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// `"max_attempts": 3`: attempts in all, the first included.

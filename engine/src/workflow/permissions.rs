@@ -16,7 +16,7 @@ use gust_salesforce::access::ReadGrants;
 use serde::{Deserialize, Serialize};
 
 /// Everything a step is granted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Permissions {
     /// `"salesforce": {...}`: Salesforce objects and operations.
@@ -25,7 +25,7 @@ pub struct Permissions {
 }
 
 /// Salesforce objects by operation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SalesforcePermissions {
     /// `"read": ["Lead"]`: query, get and describe.
@@ -82,7 +82,7 @@ impl SalesforcePermissions {
 }
 
 /// An sObject API name (`Lead`, `Invoice__c`, `ns__Thing__c`) or `*`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct SObjectName(String);
 

@@ -157,3 +157,28 @@ fn backoff_grows_exponentially_with_jitter_and_a_cap() {
         assert!((500..=1_000).contains(&late), "{late}");
     }
 }
+
+/// `examples/workflow.schema.json`, which the examples name as their
+/// `$schema`, is the schema the types make. `BLESS=1` rewrites it.
+#[test]
+fn the_published_json_schema_is_the_one_the_types_make() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/workflow.schema.json");
+    let generated = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let published = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        published == generated,
+        "examples/workflow.schema.json is stale: run `BLESS=1 cargo test -p gust-engine --lib json_schema`"
+    );
+    let schema = json_schema();
+    let properties = schema["properties"].as_object().unwrap();
+    assert!(properties.contains_key("$schema") && properties.contains_key("trigger"));
+    assert!(
+        schema["$defs"]["Step"]["properties"]["timeout_ms"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("wall-clock limit")
+    );
+}

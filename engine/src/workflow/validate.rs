@@ -164,6 +164,7 @@ fn validate_step(
     path: &str,
     errors: &mut Vec<ValidationError>,
 ) {
+    builtin::check_input(step, path, errors);
     let mut problem = |field: &str, message: String| {
         errors.push(ValidationError::new(format!("{path}.{field}"), message));
     };
@@ -240,9 +241,6 @@ fn validate_step(
     }
     if let Some(with) = &step.with {
         let with_path = format!("{path}.with");
-        if step.uses == "builtin:salesforce" {
-            builtin::salesforce::check(with, &with_path, errors);
-        }
         let mut found = Vec::new();
         reference::references_in(with, &with_path, &mut found);
         for occurrence in found {

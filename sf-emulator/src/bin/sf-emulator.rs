@@ -68,6 +68,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(notice) = args
+        .data
+        .as_deref()
+        .and_then(|dir| emulator.origin().notice(dir))
+    {
+        eprintln!("sf-emulator: {notice}");
+    }
     let running = match emulator.serve(args.listen).await {
         Ok(running) => running,
         Err(error) => {

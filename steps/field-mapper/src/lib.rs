@@ -1,5 +1,8 @@
 //! # field-mapper: map source fields onto a Salesforce record
 //!
+//! The input is [`Mapping`] (`gust-step-inputs`), checked by
+//! [`Mapping::problems`] before anything is mapped.
+//!
 //! In the spirit of Amplitude's Salesforce mapping: a *relation* (the
 //! Salesforce object), an *id field* (the field that identifies the record)
 //! and a *property list* (which source field fills which Salesforce field).
@@ -30,123 +33,44 @@
 //! Salesforce field (one would overwrite the other), and the id field must be
 //! one of the targets and present in the record.
 
-use std::collections::BTreeMap;
+pub use gust_step_inputs::field_mapper::{Mapping, Property};
 
 use gust_sdk::{Error, Value, json};
-use serde::Deserialize;
 
-/// The step's input.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Mapping {
-    /// The Salesforce object, such as `Lead`.
-    #[serde(default)]
-    pub relation: String,
-    /// The Salesforce field that identifies the record.
-    #[serde(default)]
-    pub id_field: String,
-    /// Which source field fills which Salesforce field.
-    #[serde(default)]
-    pub properties: Vec<Property>,
-    /// The source record.
-    #[serde(default)]
-    pub record: Value,
-}
-
-/// One source field mapped to one Salesforce field.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Property {
-    /// A dot path into the source record.
-    #[serde(default)]
-    pub from: String,
-    /// The Salesforce field it fills.
-    #[serde(default)]
-    pub to: String,
-    /// The value used when the source field is missing or null.
-    #[serde(default)]
-    pub default: Option<Value>,
-}
-
-impl Mapping {
-    /// Every problem with the mapping itself, in input order.
-    pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if self.relation.trim().is_empty() {
-            problems.push("`relation` is required: the Salesforce object to map to".to_owned());
-        }
-        if self.id_field.trim().is_empty() {
-            problems
-                .push("`id_field` is required: the field that identifies the record".to_owned());
-        }
-        if self.properties.is_empty() {
-            problems.push("`properties` is required: list at least one field".to_owned());
-        }
-        let mut targets: BTreeMap<&str, usize> = BTreeMap::new();
-        for (index, property) in self.properties.iter().enumerate() {
-            if property.from.trim().is_empty() {
-                problems.push(format!("properties[{index}].from is required"));
-            }
-            if property.to.trim().is_empty() {
-                problems.push(format!("properties[{index}].to is required"));
-                continue;
-            }
-            if let Some(first) = targets.insert(&property.to, index) {
-                targets.insert(&property.to, first);
-                problems.push(format!(
-                    "properties[{index}].to: `{}` is already filled by properties[{first}] \
-                     (`{}`); two source fields cannot map to one Salesforce field",
-                    property.to, self.properties[first].from
-                ));
-            }
-        }
-        if !self.id_field.trim().is_empty()
-            && !self.properties.is_empty()
-            && !targets.contains_key(self.id_field.as_str())
-        {
-            problems.push(format!(
-                "`id_field` `{}` is not the target of any property",
-                self.id_field
-            ));
-        }
-        problems
+/// Maps the record, or explains why it cannot.
+pub fn apply(mapping: &Mapping) -> Result<Value, Error> {
+    let problems = mapping.problems();
+    if !problems.is_empty() {
+        return Err(Error::non_retryable(format!(
+            "invalid mapping: {}",
+            problems.join("; ")
+        )));
     }
-
-    /// Maps the record, or explains why it cannot.
-    pub fn apply(&self) -> Result<Value, Error> {
-        let problems = self.problems();
-        if !problems.is_empty() {
+    let mut record = serde_json::Map::new();
+    for property in &mapping.properties {
+        let value = lookup(&mapping.record, &property.from)
+            .filter(|v| !v.is_null())
+            .cloned()
+            .or_else(|| property.default.clone());
+        if let Some(value) = value {
+            record.insert(property.to.clone(), value);
+        }
+    }
+    let id = match record.get(&mapping.id_field) {
+        Some(Value::Null) | None => {
             return Err(Error::non_retryable(format!(
-                "invalid mapping: {}",
-                problems.join("; ")
+                "the record has no value for the id field `{}`",
+                mapping.id_field
             )));
         }
-        let mut record = serde_json::Map::new();
-        for property in &self.properties {
-            let value = lookup(&self.record, &property.from)
-                .filter(|v| !v.is_null())
-                .cloned()
-                .or_else(|| property.default.clone());
-            if let Some(value) = value {
-                record.insert(property.to.clone(), value);
-            }
-        }
-        let id = match record.get(&self.id_field) {
-            Some(Value::Null) | None => {
-                return Err(Error::non_retryable(format!(
-                    "the record has no value for the id field `{}`",
-                    self.id_field
-                )));
-            }
-            Some(id) => id.clone(),
-        };
-        Ok(json!({
-            "sobject": self.relation,
-            "id_field": self.id_field,
-            "id": id,
-            "record": record,
-        }))
-    }
+        Some(id) => id.clone(),
+    };
+    Ok(json!({
+        "sobject": mapping.relation,
+        "id_field": mapping.id_field,
+        "id": id,
+        "record": record,
+    }))
 }
 
 /// The value at a dot path (`a.b.0`) in `value`.
@@ -162,7 +86,7 @@ fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
 fn run(input: Value) -> Result<Value, Error> {
     let mapping: Mapping = serde_json::from_value(input)
         .map_err(|e| Error::non_retryable(format!("invalid mapping input: {e}")))?;
-    mapping.apply()
+    apply(&mapping)
 }
 
 gust_sdk::step!(run);

@@ -6,7 +6,7 @@ fn mapping(input: Value) -> Mapping {
 
 #[test]
 fn maps_nested_source_fields_with_defaults() {
-    let out = mapping(json!({
+    let out = apply(&mapping(json!({
         "relation": "Lead",
         "id_field": "Email",
         "properties": [
@@ -17,8 +17,7 @@ fn maps_nested_source_fields_with_defaults() {
             { "from": "title", "to": "Title" }
         ],
         "record": { "email": "ada@acme.com", "company": { "name": "Acme" }, "tags": ["b2b", "Web"] }
-    }))
-    .apply()
+    })))
     .unwrap();
     assert_eq!(
         out,
@@ -87,13 +86,12 @@ fn the_id_field_must_be_mapped() {
 
 #[test]
 fn a_record_without_its_id_is_a_non_retryable_error() {
-    let err = mapping(json!({
+    let err = apply(&mapping(json!({
         "relation": "Lead",
         "id_field": "Email",
         "properties": [{ "from": "email", "to": "Email" }],
         "record": { "email": null }
-    }))
-    .apply()
+    })))
     .unwrap_err();
     assert!(!err.is_retryable());
     assert_eq!(

@@ -1,6 +1,6 @@
 //! # filter: end the run unless conditions hold
 //!
-//! Like Pipedream's "end workflow" and n8n's Filter node. Input:
+//! The input is [`Filter`] (`gust-step-inputs`). Like Pipedream's "end workflow" and n8n's Filter node. Input:
 //!
 //! ```json
 //! {
@@ -26,91 +26,30 @@
 
 use std::cmp::Ordering;
 
+pub use gust_step_inputs::filter::{Condition, Filter, MatchMode, Op};
+
 use gust_sdk::{Error, Output, Value, json};
-use serde::Deserialize;
 
-/// The step's input.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Filter {
-    /// Whether every condition or any one must hold.
-    #[serde(default, rename = "match")]
-    pub match_mode: MatchMode,
-    /// The conditions, at least one.
-    pub conditions: Vec<Condition>,
-    /// The output when the conditions hold.
-    #[serde(default)]
-    pub pass: Option<Value>,
-}
-
-/// How conditions combine.
-#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchMode {
-    /// Every condition must hold.
-    #[default]
-    All,
-    /// At least one condition must hold.
-    Any,
-}
-
-/// One comparison.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Condition {
-    /// The value under test, usually a `${...}` reference.
-    #[serde(default)]
-    pub value: Value,
-    /// The comparison.
-    pub op: Op,
-    /// What `value` is compared with; unused by `exists` and `not_exists`.
-    #[serde(default)]
-    pub to: Value,
-}
-
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
-pub enum Op {
-    Equals,
-    NotEquals,
-    GreaterThan,
-    GreaterOrEqual,
-    LessThan,
-    LessOrEqual,
-    Contains,
-    NotContains,
-    StartsWith,
-    EndsWith,
-    In,
-    NotIn,
-    Exists,
-    NotExists,
-}
-
-impl Condition {
-    /// Whether the condition holds; an error when the operands cannot be
-    /// compared.
-    pub fn holds(&self) -> Result<bool, String> {
-        let (value, to) = (&self.value, &self.to);
-        Ok(match self.op {
-            Op::Equals => value == to,
-            Op::NotEquals => value != to,
-            Op::GreaterThan => compare(value, to)? == Ordering::Greater,
-            Op::GreaterOrEqual => compare(value, to)? != Ordering::Less,
-            Op::LessThan => compare(value, to)? == Ordering::Less,
-            Op::LessOrEqual => compare(value, to)? != Ordering::Greater,
-            Op::Contains => contains(value, to)?,
-            Op::NotContains => !contains(value, to)?,
-            Op::StartsWith => strings(value, to)?.is_some_and(|(v, t)| v.starts_with(t)),
-            Op::EndsWith => strings(value, to)?.is_some_and(|(v, t)| v.ends_with(t)),
-            Op::In => members(to)?.contains(value),
-            Op::NotIn => !members(to)?.contains(value),
-            Op::Exists => !value.is_null(),
-            Op::NotExists => value.is_null(),
-        })
-    }
+/// Whether `condition` holds; an error when the operands cannot be
+/// compared.
+pub fn holds(condition: &Condition) -> Result<bool, String> {
+    let (value, to) = (&condition.value, &condition.to);
+    Ok(match condition.op {
+        Op::Equals => value == to,
+        Op::NotEquals => value != to,
+        Op::GreaterThan => compare(value, to)? == Ordering::Greater,
+        Op::GreaterOrEqual => compare(value, to)? != Ordering::Less,
+        Op::LessThan => compare(value, to)? == Ordering::Less,
+        Op::LessOrEqual => compare(value, to)? != Ordering::Greater,
+        Op::Contains => contains(value, to)?,
+        Op::NotContains => !contains(value, to)?,
+        Op::StartsWith => strings(value, to)?.is_some_and(|(v, t)| v.starts_with(t)),
+        Op::EndsWith => strings(value, to)?.is_some_and(|(v, t)| v.ends_with(t)),
+        Op::In => members(to)?.contains(value),
+        Op::NotIn => !members(to)?.contains(value),
+        Op::Exists => !value.is_null(),
+        Op::NotExists => value.is_null(),
+    })
 }
 
 fn compare(value: &Value, to: &Value) -> Result<Ordering, String> {
@@ -168,8 +107,7 @@ pub fn evaluate(filter: Filter) -> Result<Output, Error> {
     }
     let mut failed = Vec::new();
     for (index, condition) in filter.conditions.iter().enumerate() {
-        let holds = condition
-            .holds()
+        let holds = holds(condition)
             .map_err(|e| Error::non_retryable(format!("conditions[{index}]: {e}")))?;
         if !holds {
             failed.push(index);

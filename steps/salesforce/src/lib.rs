@@ -29,118 +29,12 @@
 //! retried (under the workflow's `retry`) when the host judged the error
 //! transient.
 
-use gust_sdk::salesforce::{self, SalesforceError, WriteMany};
+pub use gust_step_inputs::salesforce::{
+    Action, Create, Delete, Describe, Get, Operation, Query, Request, Update, Upsert, WriteMany,
+};
+
+use gust_sdk::salesforce::{self, SalesforceError};
 use gust_sdk::{Error, Value, json};
-use serde::Deserialize;
-
-/// The step's input: the action and its arguments.
-#[derive(Debug, Deserialize, PartialEq)]
-#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Action {
-    /// A SOQL query, every page.
-    Query {
-        /// The query, naming its parameters `:name`.
-        soql: String,
-        /// The parameters' values, each written as the SOQL literal of its
-        /// type: `{"email": "${trigger.body.email}"}`.
-        #[serde(default)]
-        params: Value,
-        /// Include deleted and archived records (queryAll).
-        #[serde(default)]
-        include_deleted: bool,
-    },
-    /// Read one record.
-    Get {
-        /// The object.
-        sobject: String,
-        /// The record's Id.
-        id: String,
-        /// The fields to read; every field when empty.
-        #[serde(default)]
-        fields: Vec<String>,
-    },
-    /// Create one record.
-    Create {
-        /// The object.
-        sobject: String,
-        /// The fields.
-        record: Value,
-    },
-    /// Update one record.
-    Update {
-        /// The object.
-        sobject: String,
-        /// The record's Id.
-        id: String,
-        /// The fields to change.
-        record: Value,
-    },
-    /// Create or update one record by an external id.
-    Upsert {
-        /// The object.
-        sobject: String,
-        /// The external id field.
-        external_id_field: String,
-        /// Its value.
-        external_id: String,
-        /// The fields.
-        record: Value,
-    },
-    /// Delete one record.
-    Delete {
-        /// The object.
-        sobject: String,
-        /// The record's Id.
-        id: String,
-    },
-    /// Write many records: sObject Collections or Bulk API 2.0.
-    WriteMany {
-        /// What to do with each record.
-        operation: Operation,
-        /// The object.
-        sobject: String,
-        /// The records (Ids, or records with an `Id`, to delete).
-        records: Vec<Value>,
-        /// The external id field, for `upsert`.
-        #[serde(default)]
-        external_id_field: Option<String>,
-        /// Roll every record back when one fails (200 records at most).
-        #[serde(default)]
-        all_or_none: bool,
-        /// Fail the step when a record failed.
-        #[serde(default)]
-        fail_on_error: bool,
-    },
-    /// Describe an object.
-    Describe {
-        /// The object.
-        sobject: String,
-    },
-    /// A raw REST request on the instance.
-    Request {
-        /// GET, POST, PATCH, PUT, DELETE or HEAD.
-        method: String,
-        /// A path starting with `/services/`.
-        path: String,
-        /// A JSON body.
-        #[serde(default)]
-        body: Option<Value>,
-    },
-}
-
-/// The operation of `write_many`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Operation {
-    /// Create.
-    Insert,
-    /// Update by Id.
-    Update,
-    /// Create or update by external id.
-    Upsert,
-    /// Delete by Id.
-    Delete,
-}
 
 /// A Salesforce error as the step's failure, retried when transient.
 fn failed(error: SalesforceError) -> Error {
@@ -155,11 +49,11 @@ fn failed(error: SalesforceError) -> Error {
 /// Runs the action.
 pub fn perform(action: Action) -> Result<Value, Error> {
     Ok(match action {
-        Action::Query {
+        Action::Query(Query {
             soql,
             params,
             include_deleted,
-        } => {
+        }) => {
             let records = if include_deleted {
                 salesforce::query_all_with(&soql, &params)
             } else {
@@ -168,47 +62,47 @@ pub fn perform(action: Action) -> Result<Value, Error> {
             .map_err(failed)?;
             json!({ "count": records.len(), "records": records })
         }
-        Action::Get {
+        Action::Get(Get {
             sobject,
             id,
             fields,
-        } => {
+        }) => {
             let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
             salesforce::get(&sobject, &id, &fields).map_err(failed)?
         }
-        Action::Create { sobject, record } => {
+        Action::Create(Create { sobject, record }) => {
             json!({ "id": salesforce::create(&sobject, &record).map_err(failed)? })
         }
-        Action::Update {
+        Action::Update(Update {
             sobject,
             id,
             record,
-        } => {
+        }) => {
             salesforce::update(&sobject, &id, &record).map_err(failed)?;
             json!({ "id": id })
         }
-        Action::Upsert {
+        Action::Upsert(Upsert {
             sobject,
             external_id_field,
             external_id,
             record,
-        } => {
+        }) => {
             let upserted = salesforce::upsert(&sobject, &external_id_field, &external_id, &record)
                 .map_err(failed)?;
             json!({ "id": upserted.id, "created": upserted.created })
         }
-        Action::Delete { sobject, id } => {
+        Action::Delete(Delete { sobject, id }) => {
             salesforce::delete(&sobject, &id).map_err(failed)?;
             json!({ "id": id, "deleted": true })
         }
-        Action::WriteMany {
+        Action::WriteMany(WriteMany {
             operation,
             sobject,
             records,
             external_id_field,
             all_or_none,
             fail_on_error,
-        } => write_many(
+        }) => write_many(
             operation,
             &sobject,
             &records,
@@ -216,8 +110,8 @@ pub fn perform(action: Action) -> Result<Value, Error> {
             all_or_none,
             fail_on_error,
         )?,
-        Action::Describe { sobject } => salesforce::describe(&sobject).map_err(failed)?,
-        Action::Request { method, path, body } => {
+        Action::Describe(Describe { sobject }) => salesforce::describe(&sobject).map_err(failed)?,
+        Action::Request(Request { method, path, body }) => {
             salesforce::request(&method, &path, body.as_ref()).map_err(failed)?
         }
     })
@@ -232,10 +126,10 @@ fn write_many(
     fail_on_error: bool,
 ) -> Result<Value, Error> {
     let operation = match (operation, external_id_field) {
-        (Operation::Insert, _) => WriteMany::Insert,
-        (Operation::Update, _) => WriteMany::Update,
-        (Operation::Delete, _) => WriteMany::Delete,
-        (Operation::Upsert, Some(field)) => WriteMany::Upsert {
+        (Operation::Insert, _) => salesforce::WriteMany::Insert,
+        (Operation::Update, _) => salesforce::WriteMany::Update,
+        (Operation::Delete, _) => salesforce::WriteMany::Delete,
+        (Operation::Upsert, Some(field)) => salesforce::WriteMany::Upsert {
             external_id_field: field,
         },
         (Operation::Upsert, None) => {
@@ -272,7 +166,8 @@ fn write_many(
 fn run(input: Value) -> Result<Value, Error> {
     let action: Action = serde_json::from_value(input).map_err(|e| {
         Error::non_retryable(format!(
-            "invalid salesforce step input: {e} (actions: query, get, create, update, upsert, delete, write_many, describe, request)"
+            "invalid salesforce step input: {e} (actions: {})",
+            gust_step_inputs::salesforce::ACTIONS.join(", ")
         ))
     })?;
     perform(action)
@@ -292,25 +187,25 @@ mod tests {
     fn reads_each_action_with_its_defaults() {
         assert_eq!(
             parse(json!({ "action": "query", "soql": "SELECT Id FROM Lead" })),
-            Ok(Action::Query {
+            Ok(Action::Query(Query {
                 soql: "SELECT Id FROM Lead".into(),
                 params: Value::Null,
                 include_deleted: false
-            })
+            }))
         );
         assert_eq!(
             parse(
                 json!({ "action": "write_many", "operation": "upsert", "sobject": "Lead",
                           "records": [{}], "external_id_field": "Email" })
             ),
-            Ok(Action::WriteMany {
+            Ok(Action::WriteMany(WriteMany {
                 operation: Operation::Upsert,
                 sobject: "Lead".into(),
                 records: vec![json!({})],
                 external_id_field: Some("Email".into()),
                 all_or_none: false,
                 fail_on_error: false,
-            })
+            }))
         );
     }
 

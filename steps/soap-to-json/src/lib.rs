@@ -28,21 +28,8 @@ use std::collections::HashMap;
 
 use gust_outbound::FieldType;
 use gust_sdk::{Error, Output, Value, json};
-use serde::Deserialize;
 
-/// The step's input.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Input {
-    /// The SOAP message.
-    pub xml: String,
-    /// The sObject type of notifications that name none.
-    #[serde(default)]
-    pub sobject: Option<String>,
-    /// Describe type names by field name.
-    #[serde(default)]
-    pub field_types: HashMap<String, String>,
-}
+pub use gust_step_inputs::soap_to_json::SoapToJson as Input;
 
 /// The events of the message in `input`.
 pub fn convert(input: &Input) -> Result<Value, Error> {

@@ -40,6 +40,18 @@ impl Process {
         data: &Path,
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start_with_args(listen, workflows, data, env, &[])
+    }
+
+    /// Starts `gust serve` as [`Process::start_on`] does, with `args` added
+    /// to its command line.
+    pub(crate) fn start_with_args(
+        listen: &str,
+        workflows: &Path,
+        data: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_gust-e2e"));
         for (name, _) in std::env::vars() {
             if name.starts_with("GUST_SF_") {
@@ -51,6 +63,7 @@ impl Process {
             .arg(workflows)
             .arg("--data")
             .arg(data)
+            .args(args)
             .env("GUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

@@ -4,7 +4,7 @@ use gust_salesforce::SecretRef;
 use serde::{Deserialize, Serialize};
 
 /// `{"outbound_message": {"organization_ids": ["00D..."], "sobject": "Opportunity"}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundMessageTrigger {
     /// `"organization_ids": ["00D5g000004EXAMPLE"]`: the orgs allowed to
@@ -16,6 +16,7 @@ pub struct OutboundMessageTrigger {
     /// `/salesforce/outbound/{workflow_id}/{token}`, a URL only the org's
     /// outbound message definition knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub token: Option<SecretRef>,
     /// `"require_session": true`: a message must carry a SessionId ("Send
     /// Session ID" on), and the connection's instance must confirm that it

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const KIND: &str = "salesforce_poll";
 
 /// Which change to records a poll reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordChange {
     /// New records, in `CreatedDate` order.
@@ -41,7 +41,9 @@ impl RecordChange {
 }
 
 /// Which records that existed before a poll was first activated it reports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub enum Backfill {
     /// `"none"` (default): none; only changes from then on.
@@ -92,7 +94,7 @@ pub const MAX_POLL_BATCH: usize = 2000;
 
 /// `{"salesforce_poll": {"sobject": "Lead", "on": "created", "fields": ["Email"],
 /// "where": "LeadSource = 'Web'", "every": "0 */5 * * * *", "backfill": "none"}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SalesforcePollTrigger {
     /// `"sobject": "Lead"`: the object polled.
@@ -122,6 +124,7 @@ pub struct SalesforcePollTrigger {
     /// reported again. It should cover the longest transaction and the
     /// clock difference with Salesforce.
     #[serde(default = "default_poll_overlap", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub overlap: Duration,
 }
 

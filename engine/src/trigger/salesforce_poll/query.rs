@@ -157,7 +157,7 @@ impl Queries {
 /// an event names its sObject once.
 pub(super) fn without_attributes(mut record: Value) -> Value {
     if let Value::Object(fields) = &mut record {
-        fields.remove("attributes");
+        fields.shift_remove("attributes");
         for value in fields.values_mut() {
             if value.is_object() {
                 *value = without_attributes(value.take());

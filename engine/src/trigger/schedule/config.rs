@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 pub const KIND: &str = "schedule";
 
 /// What a schedule does about fires missed while Gust was down.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MissedFires {
     /// Skip them; fire next at the next scheduled time.
@@ -21,7 +23,7 @@ pub enum MissedFires {
 pub const DEFAULT_MAX_CATCH_UP: u32 = 10;
 
 /// `{"schedule": {"cron": "0 */15 * * * *", "timezone": "Europe/Paris"}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleTrigger {
     /// `"cron": "0 */15 * * * *"`: seconds, minutes, hours, day of month,
