@@ -466,6 +466,38 @@ fn the_json_schema_accepts_the_examples_and_refuses_unknown_keys() {
         .collect();
     files.sort();
     files.push(typo);
+    // Prebuilt steps' inputs: references stand for any value; a wrong
+    // operator, action or key is refused.
+    let step = |name: &str, uses: &str, with: Value| {
+        let path = dir.path().join(format!("{name}.json"));
+        let workflow = json!({ "id": name, "trigger": { "webhook": {} },
+            "steps": [{ "id": "step", "uses": uses, "with": with }] });
+        std::fs::write(&path, workflow.to_string()).unwrap();
+        path
+    };
+    let query = |extra: Value| {
+        let mut with = json!({ "action": "query", "soql": "SELECT Id FROM Lead WHERE Email = :email",
+            "params": { "email": "${trigger.body.email}" }, "include_deleted": "${trigger.body.all}" });
+        with.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        with
+    };
+    files.extend([
+        step("ref-conditions", "builtin:filter", json!({ "conditions": "${trigger.body.rules}" })),
+        step("good-query", "builtin:salesforce", query(json!({}))),
+        step("good-write-many", "builtin:salesforce", json!({ "action": "write_many",
+            "operation": "upsert", "sobject": "Lead", "external_id_field": "Email",
+            "records": "${trigger.body.leads}" })),
+        step("ref-action", "builtin:salesforce", json!({ "action": "${trigger.body.action}",
+            "sobject": "Lead", "id": "${trigger.body.id}" })),
+        step("good-mapper", "builtin:field-mapper", json!({ "relation": "Lead", "id_field": "Email",
+            "record": "${trigger.body}", "properties": [{ "from": "email", "to": "Email", "default": null }] })),
+        step("bad-op", "builtin:filter", json!({ "conditions": [{ "value": 1, "op": "equal", "to": 1 }] })),
+        step("bad-action", "builtin:salesforce", json!({ "action": "craete", "sobject": "Lead", "record": {} })),
+        step("bad-query-key", "builtin:salesforce", query(json!({ "parms": {} }))),
+        step("bad-soap", "builtin:soap-to-json", json!({ "xml": "${trigger.body}", "field_type": {} })),
+    ]);
     let python = repo().join("target/python/bin/python");
     assert!(
         python.exists(),
@@ -503,6 +535,23 @@ fn the_json_schema_accepts_the_examples_and_refuses_unknown_keys() {
         lines[3].starts_with("typo.json Additional properties are not allowed ('timout_ms'"),
         "{text}"
     );
+    for (line, name) in lines[4..9].iter().zip([
+        "ref-conditions",
+        "good-query",
+        "good-write-many",
+        "ref-action",
+        "good-mapper",
+    ]) {
+        assert_eq!(*line, format!("{name}.json ok"), "{text}");
+    }
+    for (line, name) in lines[9..]
+        .iter()
+        .zip(["bad-op", "bad-action", "bad-query-key", "bad-soap"])
+    {
+        assert!(line.starts_with(&format!("{name}.json ")), "{text}");
+        assert!(!line.ends_with(" ok"), "{text}");
+    }
+    assert_eq!(lines.len(), 13, "{text}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod field_mapper;
 mod filter;
 pub mod output;
 mod salesforce;
+pub(crate) mod schema;
 
 use gust_step_inputs::soap_to_json::SoapToJson;
 

@@ -99,11 +99,14 @@ pub struct Step {
 }
 
 /// The JSON Schema of workflow files, generated from these types, for
-/// editors to complete and check workflows with (`gust schema`). `with`
-/// is left open: its references stand for values of any type, and `gust
-/// validate` checks the prebuilt steps' inputs.
+/// editors to complete and check workflows with (`gust schema`). A
+/// prebuilt step's `with` is described by its input's schema, a `${...}`
+/// reference allowed wherever a value goes; any other step's `with` is
+/// open.
 pub fn json_schema() -> Value {
-    serde_json::to_value(schemars::schema_for!(Workflow)).unwrap_or_default()
+    let mut schema = serde_json::to_value(schemars::schema_for!(Workflow)).unwrap_or_default();
+    crate::builtin::schema::add_inputs(&mut schema);
+    schema
 }
 
 /// The default time limit of one attempt, in milliseconds.
