@@ -608,3 +608,42 @@ fn run_takes_an_emulator_seed() {
         "{stderr}"
     );
 }
+
+/// Every prebuilt step the README shows as a JSON block is a step `gust
+/// validate` accepts, so the docs cannot drift from the inputs.
+#[test]
+fn the_readmes_prebuilt_step_examples_validate() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let steps: Vec<Value> = readme
+        .split("```json\n")
+        .skip(1)
+        .filter_map(|block| block.split_once("```").map(|(json, _)| json))
+        .filter(|json| json.trim_start().starts_with("{ \"id\"") && json.contains("\"builtin:"))
+        .map(|json| serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}")))
+        .collect();
+    let names: Vec<&str> = steps
+        .iter()
+        .map(|step| step["uses"].as_str().unwrap())
+        .collect();
+    for builtin in [
+        "builtin:filter",
+        "builtin:field-mapper",
+        "builtin:salesforce",
+    ] {
+        assert!(
+            names.contains(&builtin),
+            "{builtin} has an example: {names:?}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (index, step) in steps.iter().enumerate() {
+        let path = dir.path().join(format!("example-{index}.json"));
+        let workflow = json!({ "id": format!("example-{index}"), "trigger": { "webhook": {} }, "steps": [step] });
+        std::fs::write(&path, workflow.to_string()).unwrap();
+    }
+    let output = gust(
+        &["validate", dir.path().to_str().unwrap()],
+        &dir.path().join("cache"),
+    );
+    assert!(output.status.success(), "{}", stdout(&output));
+}
