@@ -95,9 +95,10 @@ pub(crate) struct Shared {
     pub(crate) jobs: Mutex<Jobs>,
     pub(crate) config: Config,
     pub(crate) instance_url: OnceLock<String>,
-    /// Where the records came from, and the digest of the seed's records
-    /// saved with them.
-    pub(crate) origin: OnceLock<(Origin, String)>,
+    /// Where the records came from.
+    pub(crate) origin: Origin,
+    /// The digest of the seed's records, saved with the records.
+    pub(crate) seed_digest: Option<String>,
 }
 
 /// Where an emulator's records came from when it started.
@@ -105,11 +106,16 @@ pub(crate) struct Shared {
 pub enum Origin {
     /// The seed (no saved org, or no data directory).
     Seed,
-    /// The org saved in the data directory, from the same seed.
-    Saved,
-    /// The seed, because its records changed since the saved org was made
-    /// from it; the saved org was moved to `backup`.
+    /// The org saved in the data directory `dir`, from the same seed.
+    Saved {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// The seed, because its records changed since the org saved in `dir`
+    /// was made from it; the saved org was moved to `backup`.
     SeedChanged {
+        /// The data directory.
+        dir: PathBuf,
         /// Where the saved org was moved.
         backup: PathBuf,
     },
@@ -149,6 +155,11 @@ pub struct Emulator {
 impl Emulator {
     /// An org with the standard objects, set up by `config`.
     pub fn new(config: Config) -> Self {
+        Self::with_origin(config, Origin::Seed, None)
+    }
+
+    /// [`Emulator::new`], its records from `origin`.
+    fn with_origin(config: Config, origin: Origin, seed_digest: Option<String>) -> Self {
         let sessions = Sessions::new(
             config.apps.clone(),
             config.logins.clone(),
@@ -166,7 +177,8 @@ impl Emulator {
                 jobs: Mutex::default(),
                 config,
                 instance_url: OnceLock::new(),
-                origin: OnceLock::new(),
+                origin,
+                seed_digest,
             }),
         }
     }
@@ -186,17 +198,18 @@ impl Emulator {
             Some(dir) => match read_saved(dir).map_err(SeedError::Invalid)? {
                 // An org saved before seeds were recorded is kept.
                 Some(saved) if saved["seed"].as_str().is_none_or(|made| made == digest) => {
-                    (Some(saved), Origin::Saved)
+                    (Some(saved), Origin::Saved { dir: dir.clone() })
                 }
                 Some(_) => {
                     let backup = set_aside(dir).map_err(SeedError::Invalid)?;
-                    (None, Origin::SeedChanged { backup })
+                    let dir = dir.clone();
+                    (None, Origin::SeedChanged { dir, backup })
                 }
                 None => (None, Origin::Seed),
             },
             None => (None, Origin::Seed),
         };
-        let emulator = Self::new(config);
+        let emulator = Self::with_origin(config, origin, Some(digest));
         {
             let mut org = emulator.org();
             seed.apply_schema(&mut org)?;
@@ -205,8 +218,6 @@ impl Emulator {
                 None => seed.apply_records(&mut org)?,
             }
         }
-        // Set once, here, on an emulator no one else holds yet.
-        emulator.shared.origin.get_or_init(|| (origin, digest));
         for fault in &seed.faults {
             emulator.inject(fault.clone());
         }
@@ -218,11 +229,8 @@ impl Emulator {
     }
 
     /// Where the records came from when the emulator started.
-    pub fn origin(&self) -> Origin {
-        self.shared
-            .origin
-            .get()
-            .map_or(Origin::Seed, |(origin, _)| origin.clone())
+    pub fn origin(&self) -> &Origin {
+        &self.shared.origin
     }
 
     /// The org's records and data model.
@@ -327,7 +335,7 @@ impl Emulator {
             return Ok(());
         };
         let mut snapshot = self.org().snapshot();
-        if let Some((_, digest)) = self.shared.origin.get() {
+        if let Some(digest) = &self.shared.seed_digest {
             snapshot["seed"] = digest.as_str().into();
         }
         std::fs::create_dir_all(dir)?;
@@ -397,17 +405,17 @@ fn set_aside(dir: &std::path::Path) -> Result<PathBuf, String> {
 }
 
 impl Origin {
-    /// What a user should be told of it, for an emulator whose data
-    /// directory is `dir`; nothing when the records are the seed's.
-    pub fn notice(&self, dir: &std::path::Path) -> Option<String> {
+    /// What a user should be told of it; nothing when the records are the
+    /// seed's.
+    pub fn notice(&self) -> Option<String> {
         match self {
             Self::Seed => None,
-            Self::Saved => Some(format!(
+            Self::Saved { dir } => Some(format!(
                 "records restored from {} (saved from the same seed); delete that directory to \
                  start from the seed again",
                 dir.display()
             )),
-            Self::SeedChanged { backup } => Some(format!(
+            Self::SeedChanged { dir, backup } => Some(format!(
                 "the seed's records changed since {} was saved: the records are the seed's; the \
                  saved ones were moved to {}",
                 dir.display(),

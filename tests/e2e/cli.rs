@@ -440,6 +440,22 @@ fn validate_checks_a_directory_secrets_and_cron_fields() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("has no *.json workflow"), "{stderr}");
+
+    // A `file:` secret whose file is missing is reported like a variable.
+    let key = dir.path().join("missing-signing-key");
+    let signed = json!({ "id": "signed", "trigger": { "webhook": { "hmac_secret": format!("file:{}", key.display()) } }, "steps": [step] });
+    let signed_file = dir.path().join("signed.json");
+    std::fs::write(&signed_file, signed.to_string()).unwrap();
+    let output = gust(&["validate", signed_file.to_str().unwrap()], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!(
+            "trigger.webhook.hmac_secret: cannot read `{}`",
+            key.display()
+        )) && text.contains("every request would be refused until it is set"),
+        "{text}"
+    );
 }
 
 /// `gust schema` is the schema the examples name, and the reference JSON

@@ -103,6 +103,10 @@ async fn a_new_step_builds_and_runs_outside_the_workspace_as_the_readme_says() {
             "hello.json already exists",
         ),
         (
+            &["new", "step", "other", "--sdk", "nowhere"][..],
+            "--sdk nowhere",
+        ),
+        (
             &["new", "workflow", "other", "--step", "nowhere"][..],
             "--step nowhere: cannot read",
         ),

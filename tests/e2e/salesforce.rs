@@ -19,6 +19,11 @@ fn with_erp_id(config: Config) -> Emulator {
     Emulator::with_seed(config, &seed).unwrap()
 }
 
+/// A `builtin:salesforce` step `id` doing `with`, granted `permissions`.
+fn action(id: &str, with: Value, permissions: &Value) -> Value {
+    json!({ "id": id, "uses": "builtin:salesforce", "with": with, "permissions": permissions })
+}
+
 /// Runs `steps` (each a `builtin:salesforce` action with its grants) as one
 /// workflow against the emulator and returns the report.
 async fn run_actions(sf: &Sf, steps: Value) -> gust_engine::runtime::RunReport {
@@ -45,7 +50,7 @@ async fn run_actions_on(sf: &Sf, steps: Value, event: Value) -> gust_engine::run
 async fn the_prebuilt_salesforce_step_runs_every_action() {
     let sf = Sf::start_with(with_erp_id(Config::default())).await;
     let all = json!({ "salesforce": { "read": ["Lead", "Account"], "write": ["Lead", "Account"], "delete": ["Lead"], "request": true } });
-    let step = |id: &str, with: Value| json!({ "id": id, "uses": "builtin:salesforce", "with": with, "permissions": all });
+    let step = |id: &str, with: Value| action(id, with, &all);
     let report = run_actions(
         &sf,
         json!([
@@ -168,7 +173,7 @@ async fn the_prebuilt_step_fails_clearly_and_retries_only_transient_errors() {
 async fn bound_query_parameters_keep_injection_and_apostrophes_in_their_string() {
     let sf = Sf::start().await;
     let grants = json!({ "salesforce": { "read": ["Account"], "write": ["Account"] } });
-    let step = |id: &str, with: Value| json!({ "id": id, "uses": "builtin:salesforce", "with": with, "permissions": grants });
+    let step = |id: &str, with: Value| action(id, with, &grants);
     let report = run_actions(
         &sf,
         json!([
@@ -231,7 +236,7 @@ async fn bound_query_parameters_keep_injection_and_apostrophes_in_their_string()
 async fn an_absent_value_never_clears_a_salesforce_field() {
     let sf = Sf::start().await;
     let grants = json!({ "salesforce": { "read": ["Contact"], "write": ["Contact"] } });
-    let step = |id: &str, with: Value| json!({ "id": id, "uses": "builtin:salesforce", "with": with, "permissions": grants });
+    let step = |id: &str, with: Value| action(id, with, &grants);
     let report = run_actions(
         &sf,
         json!([step(

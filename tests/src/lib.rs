@@ -6,7 +6,7 @@ pub mod bench;
 
 use std::sync::{Arc, LazyLock};
 
-use gust_engine::salesforce::{Auth, Connection, NoConnection, SalesforceActions, Secret};
+use gust_engine::salesforce::{Connection, NoConnection, SalesforceActions};
 use gust_engine::store::{MemoryStateStore, StateStore, StepState};
 use gust_engine::wasm::{InvocationContext, Sandbox, SandboxConfig};
 use gust_engine::workflow::Permissions;
@@ -66,12 +66,10 @@ pub fn read(path: &str) -> Vec<u8> {
 /// A client-credentials connection to the sf-emulator at `url`, with its
 /// default connected app, on API v60.0.
 pub fn emulator_connection(url: &str) -> Connection {
-    let mut connection = Connection::new(
+    let mut connection = Connection::client_credentials(
         url,
-        Auth::ClientCredentials {
-            client_id: sf_emulator::DEFAULT_CLIENT_ID.to_owned(),
-            client_secret: Secret::new(sf_emulator::DEFAULT_CLIENT_SECRET),
-        },
+        sf_emulator::DEFAULT_CLIENT_ID,
+        sf_emulator::DEFAULT_CLIENT_SECRET,
     );
     connection.api_version = "60.0".to_owned();
     connection

@@ -44,7 +44,7 @@ pub use client::{Client, ClientError, ConnectionStats};
 pub use collections::COLLECTION_SIZE;
 pub use error::SalesforceError;
 pub use jwt::KeyError;
-pub use query::QueryPages;
+pub use query::{QueryPages, without_attributes};
 pub use records::MAX_COMPOSITE_SUBREQUESTS;
 pub use secret::{InvalidSecretRef, SecretError, SecretRef};
 pub use settings::{

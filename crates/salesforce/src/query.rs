@@ -157,3 +157,49 @@ impl QueryPages {
         self.total_size
     }
 }
+
+/// A REST record without the `attributes` of it, its parent records and the
+/// records of its child subqueries, its fields in the order selected.
+pub fn without_attributes(mut record: Value) -> Value {
+    match &mut record {
+        Value::Object(fields) => {
+            fields.shift_remove("attributes");
+            for value in fields.values_mut() {
+                *value = without_attributes(value.take());
+            }
+        }
+        Value::Array(items) => {
+            for item in items.iter_mut() {
+                *item = without_attributes(item.take());
+            }
+        }
+        _ => {}
+    }
+    record
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::without_attributes;
+
+    #[test]
+    fn rest_records_lose_their_attributes_at_every_level_in_their_order() {
+        let record = json!({
+            "attributes": { "type": "Contact", "url": "/x" },
+            "Id": "0035g00000A1b2CEAR",
+            "Account": { "attributes": { "type": "Account" }, "Name": "Acme" },
+            "Owner": null,
+            "Cases": { "totalSize": 1, "records": [{ "attributes": { "type": "Case" }, "Subject": "Hi" }] },
+        });
+        let stripped = without_attributes(record);
+        assert_eq!(
+            stripped,
+            json!({ "Id": "0035g00000A1b2CEAR", "Account": { "Name": "Acme" }, "Owner": null,
+                    "Cases": { "totalSize": 1, "records": [{ "Subject": "Hi" }] } })
+        );
+        let keys: Vec<&String> = stripped.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["Id", "Account", "Owner", "Cases"]);
+    }
+}

@@ -286,6 +286,20 @@ impl Connection {
             request_timeout: Duration::from_secs(120),
         }
     }
+
+    /// A connection logging in as the connected app `client_id` with the
+    /// client credentials flow, with the default policies.
+    pub fn client_credentials(
+        login_url: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        let auth = Auth::ClientCredentials {
+            client_id: client_id.into(),
+            client_secret: Secret::new(client_secret),
+        };
+        Self::new(login_url, auth)
+    }
 }
 
 /// The environment variable of each setting.

@@ -18,19 +18,14 @@
 //! }
 //! ```
 //!
-//! `from` is a dot path into `record` (`company.name`, `tags.0`). Output:
-//! `{"sobject": "Lead", "id_field": "Email", "id": "ada@acme.com",
-//! "record": {"Email": ..., "Company": ..., "NumberOfEmployees": ...}}`, ready
-//! for an upsert step. A source field that is missing and has no `default` is
-//! left out of the record.
-//!
-//! The mapping is checked before anything is mapped, and every problem is
-//! reported at once: `relation`, `id_field` and `properties` are required,
-//! each property needs `from` and `to`, no two properties may fill the same
-//! Salesforce field (one would overwrite the other), and the id field must be
-//! one of the targets and present in the record.
+//! `from` is a dot path into `record` (`company.name`, `tags.0`).
+//! [`Mapping::problems`] checks the mapping: `relation`, `id_field` and
+//! `properties` are required, each property needs `from` and `to`, no two
+//! properties may fill the same Salesforce field (one would overwrite the
+//! other), and the id field must be one of the targets.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -93,13 +88,18 @@ impl Mapping {
                 problems.push(format!("properties[{index}].to is required"));
                 continue;
             }
-            if let Some(first) = targets.insert(&property.to, index) {
-                targets.insert(&property.to, first);
-                problems.push(format!(
-                    "properties[{index}].to: `{}` is already filled by properties[{first}] \
-                     (`{}`); two source fields cannot map to one Salesforce field",
-                    property.to, self.properties[first].from
-                ));
+            match targets.entry(&property.to) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(index);
+                }
+                Entry::Occupied(first) => {
+                    let first = *first.get();
+                    problems.push(format!(
+                        "properties[{index}].to: `{}` is already filled by properties[{first}] \
+                         (`{}`); two source fields cannot map to one Salesforce field",
+                        property.to, self.properties[first].from
+                    ));
+                }
             }
         }
         if !self.id_field.trim().is_empty()

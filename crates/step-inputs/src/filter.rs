@@ -13,10 +13,8 @@
 //! }
 //! ```
 //!
-//! `match` is `all` (the default) or `any`. When the conditions hold the step
-//! outputs `pass` (or `{"matched": true}` without it) and the run goes on;
-//! otherwise it outputs `{"matched": false, "failed": [<indexes>]}` and ends
-//! the run successfully.
+//! `match` is `all` (the default) or `any`; `pass` is what the step outputs
+//! when the conditions hold.
 //!
 //! Operators: `equals`, `not_equals`, `greater_than`, `greater_or_equal`,
 //! `less_than`, `less_or_equal` (numbers, or strings such as ISO dates),

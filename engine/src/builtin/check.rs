@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::workflow::ValidationError;
+use crate::workflow::reference::Segment;
 
 /// Values of each JSON type, stood in for a reference where the input type
 /// refuses a string, in turn, until one fits.
@@ -38,28 +39,30 @@ pub(crate) fn read_as<T: DeserializeOwned>(
     errors: &mut Vec<ValidationError>,
 ) -> Option<T> {
     let mut value = template.clone();
-    let mut tried: Vec<(Vec<Step>, usize)> = Vec::new();
+    let mut tried: Vec<(Vec<Segment>, usize)> = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let error = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
             Ok(read) => return Some(read),
             Err(error) => error,
         };
-        let steps = steps(error.path());
+        let segments = segments(error.path());
         // A misspelled key is wrong whatever the references hold.
         let message = error.inner().to_string();
-        if !message.starts_with("unknown field") && at(template, &steps).is_some_and(is_reference) {
-            let round = match tried.iter_mut().find(|(seen, _)| *seen == steps) {
+        if !message.starts_with("unknown field")
+            && at(template, &segments).is_some_and(is_reference)
+        {
+            let round = match tried.iter_mut().find(|(seen, _)| *seen == segments) {
                 Some((_, round)) => {
                     *round += 1;
                     *round
                 }
                 None => {
-                    tried.push((steps.clone(), 0));
+                    tried.push((segments.clone(), 0));
                     0
                 }
             };
             let stand_in = stand_ins().into_iter().nth(round)?;
-            *at_mut(&mut value, &steps)? = stand_in;
+            *at_mut(&mut value, &segments)? = stand_in;
             continue;
         }
         let below = error.path().to_string();
@@ -74,18 +77,12 @@ pub(crate) fn read_as<T: DeserializeOwned>(
     None
 }
 
-/// One step of a path into a JSON value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
-    Key(String),
-    Index(usize),
-}
-
-fn steps(path: &serde_path_to_error::Path) -> Vec<Step> {
+/// The path serde reports, as reference paths are written.
+fn segments(path: &serde_path_to_error::Path) -> Vec<Segment> {
     path.iter()
         .filter_map(|segment| match segment {
-            serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
-            serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+            serde_path_to_error::Segment::Seq { index } => Some(Segment::Index(*index)),
+            serde_path_to_error::Segment::Map { key } => Some(Segment::Key(key.clone())),
             serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {
                 None
             }
@@ -93,17 +90,17 @@ fn steps(path: &serde_path_to_error::Path) -> Vec<Step> {
         .collect()
 }
 
-fn at<'a>(value: &'a Value, steps: &[Step]) -> Option<&'a Value> {
-    steps.iter().try_fold(value, |value, step| match step {
-        Step::Key(key) => value.get(key),
-        Step::Index(index) => value.get(index),
+fn at<'a>(value: &'a Value, path: &[Segment]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |value, segment| match segment {
+        Segment::Key(key) => value.get(key),
+        Segment::Index(index) => value.get(index),
     })
 }
 
-fn at_mut<'a>(value: &'a mut Value, steps: &[Step]) -> Option<&'a mut Value> {
-    steps.iter().try_fold(value, |value, step| match step {
-        Step::Key(key) => value.get_mut(key),
-        Step::Index(index) => value.get_mut(index),
+fn at_mut<'a>(value: &'a mut Value, path: &[Segment]) -> Option<&'a mut Value> {
+    path.iter().try_fold(value, |value, segment| match segment {
+        Segment::Key(key) => value.get_mut(key),
+        Segment::Index(index) => value.get_mut(index),
     })
 }
 

@@ -41,13 +41,13 @@ pub(crate) fn check_input(step: &Step, path: &str, errors: &mut Vec<ValidationEr
     let Some(with) = &step.with else {
         return;
     };
-    let path = format!("{path}.with");
+    let with_path = format!("{path}.with");
     match name {
-        "filter" => filter::check(with, &path, errors),
-        "field-mapper" => field_mapper::check(with, &path, errors),
-        "salesforce" => salesforce::check(step, with, &path, errors),
+        "filter" => filter::check(with, &with_path, errors),
+        "field-mapper" => field_mapper::check(with, &with_path, errors),
+        "salesforce" => salesforce::check(step, path, errors),
         "soap-to-json" => {
-            check::read_as::<SoapToJson>(with, &path, errors);
+            check::read_as::<SoapToJson>(with, &with_path, errors);
         }
         _ => {}
     }

@@ -10,9 +10,12 @@ use super::check::{is_reference, read_as};
 use crate::salesforce::soql::QueryShape;
 use crate::workflow::{Access, Step, ValidationError};
 
-/// Adds the problems of a `builtin:salesforce` step's `with` (at `path`) to
-/// `errors`.
-pub(super) fn check(step: &Step, with: &Value, path: &str, errors: &mut Vec<ValidationError>) {
+/// Adds the problems of a `builtin:salesforce` step (at `step_path`) to
+/// `errors`: of its `with`, and of its permissions for the action.
+pub(super) fn check(step: &Step, step_path: &str, errors: &mut Vec<ValidationError>) {
+    let Some(with) = &step.with else { return };
+    let path = &format!("{step_path}.with");
+    let permissions = &format!("{step_path}.permissions");
     let Some(action) = with.get("action") else {
         errors.push(ValidationError::new(
             path,
@@ -39,7 +42,7 @@ pub(super) fn check(step: &Step, with: &Value, path: &str, errors: &mut Vec<Vali
     }
     let needs = match action {
         "query" => read_as::<Query>(&args, path, errors).map(|query| {
-            check_query(step, &query, with, path, errors);
+            check_query(step, &query, with, (path, permissions), errors);
             Needs::Nothing
         }),
         "get" => {
@@ -74,8 +77,7 @@ pub(super) fn check(step: &Step, with: &Value, path: &str, errors: &mut Vec<Vali
     let granted = &step.permissions.salesforce;
     let missing = match needs {
         Needs::On(access, sobject)
-            if !is_reference(&Value::String(sobject.clone()))
-                && !granted.allows(access, &sobject) =>
+            if !sobject.contains("${") && !granted.allows(access, &sobject) =>
         {
             Some(format!(
                 "the action `{action}` needs {access} access to `{sobject}`; add \"{sobject}\" to \
@@ -88,10 +90,7 @@ pub(super) fn check(step: &Step, with: &Value, path: &str, errors: &mut Vec<Vali
         _ => None,
     };
     if let Some(message) = missing {
-        errors.push(ValidationError::new(
-            path.replace(".with", ".permissions"),
-            message,
-        ));
+        errors.push(ValidationError::new(permissions, message));
     }
 }
 
@@ -106,12 +105,13 @@ enum Needs {
 }
 
 /// A query's SOQL: no pasted references, its parameters all bound and all
-/// used, and read access to the objects it names in `FROM`.
+/// used, and read access to the objects it names in `FROM`; problems at
+/// the step's `with` and `permissions` paths.
 fn check_query(
     step: &Step,
     query: &Query,
     with: &Value,
-    path: &str,
+    (path, permissions): (&str, &str),
     errors: &mut Vec<ValidationError>,
 ) {
     if query.soql.contains("${") {
@@ -150,7 +150,7 @@ fn check_query(
     for scope in shape.scopes.iter().filter(|scope| scope.parent.is_none()) {
         if !granted.allows(Access::Read, &scope.from) {
             errors.push(ValidationError::new(
-                path.replace(".with", ".permissions"),
+                permissions,
                 format!(
                     "the query reads `{0}`; add \"{0}\" to `permissions.salesforce.read`",
                     scope.from

@@ -10,9 +10,7 @@ use anyhow::Context as _;
 use sf_emulator::seed::Seed;
 use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Running};
 
-use crate::salesforce::{
-    Auth, Client, Connection, ConnectionSettings, NoConnection, SalesforceService, Secret,
-};
+use crate::salesforce::{Client, Connection, ConnectionSettings, NoConnection, SalesforceService};
 
 /// Where steps' Salesforce calls go, and the emulator serving them when
 /// no connection is configured (it stops when this is dropped).
@@ -106,11 +104,7 @@ pub(super) async fn connect(
         ..sf_emulator::Config::default()
     };
     let org = Emulator::with_seed(config, &seed).context("cannot set up the sf-emulator")?;
-    if let Some(notice) = emulator
-        .data_dir
-        .as_deref()
-        .and_then(|dir| org.origin().notice(dir))
-    {
+    if let Some(notice) = org.origin().notice() {
         eprintln!("sf-emulator: {notice}");
     }
     let running = org
@@ -147,12 +141,6 @@ pub(super) async fn connect(
 
 /// A client of the emulator at `url`, logged in as its default app.
 pub(super) fn emulator_client(url: &str) -> anyhow::Result<Client> {
-    let connection = Connection::new(
-        url,
-        Auth::ClientCredentials {
-            client_id: DEFAULT_CLIENT_ID.to_owned(),
-            client_secret: Secret::new(DEFAULT_CLIENT_SECRET),
-        },
-    );
+    let connection = Connection::client_credentials(url, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET);
     Ok(Client::new(connection)?)
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::connect::{ADDRESS_FILE, emulator_client};
 use super::serve::ServeSettings;
+use crate::salesforce::without_attributes;
 
 /// What to do with the emulator.
 #[derive(Debug, clap::Subcommand)]
@@ -49,10 +50,8 @@ pub(super) async fn emulator(command: EmulatorCommand) -> anyhow::Result<ExitCod
     let mut pages = client.query_pages(&soql, all);
     let mut records = Vec::new();
     while let Some(page) = pages.next_page().await {
-        records.extend(page.with_context(|| format!("the emulator at {url} refused the query"))?);
-    }
-    for record in &mut records {
-        strip_attributes(record);
+        let page = page.with_context(|| format!("the emulator at {url} refused the query"))?;
+        records.extend(page.into_iter().map(without_attributes));
     }
     if json {
         for record in &records {
@@ -75,18 +74,6 @@ fn running_url(data: &Path) -> anyhow::Result<String> {
             data.display()
         ),
         Err(error) => Err(error).with_context(|| format!("cannot read {}", file.display())),
-    }
-}
-
-/// `record` without Salesforce's `attributes`, at every level.
-fn strip_attributes(record: &mut Value) {
-    match record {
-        Value::Object(fields) => {
-            fields.shift_remove("attributes");
-            fields.values_mut().for_each(strip_attributes);
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_attributes),
-        _ => {}
     }
 }
 

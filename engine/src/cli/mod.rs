@@ -176,10 +176,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::New { command } => new::new(command),
         Command::Emulator { command } => emulator::emulator(command).await,
         Command::Schema => {
-            out!(
-                "{}",
-                serde_json::to_string_pretty(&crate::workflow::json_schema())?
-            );
+            out!("{}", schema_text()?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { paths } => build::build(&paths),
@@ -237,6 +234,13 @@ fn runner(
     ))
 }
 
+/// The JSON Schema of workflow files, as `gust schema` prints it.
+fn schema_text() -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(
+        &crate::workflow::json_schema(),
+    )?)
+}
+
 /// The workflow files named: each file as it is, each directory's
 /// `*.json` files in name order.
 fn workflow_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -246,12 +250,8 @@ fn workflow_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             files.push(path.clone());
             continue;
         }
-        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("cannot read the directory {}", path.display()))?
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|file| file.extension().is_some_and(|ext| ext == "json") && file.is_file())
-            .collect();
-        found.sort();
+        let found = crate::workflow::files_in(path)
+            .with_context(|| format!("cannot read the directory {}", path.display()))?;
         if found.is_empty() {
             anyhow::bail!("the directory {} has no *.json workflow", path.display());
         }

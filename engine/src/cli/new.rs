@@ -45,16 +45,16 @@ pub(super) fn new(command: NewCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Refuses a name that is not a crate name, and a place already taken.
-fn check_name(name: &str, what: &str) -> anyhow::Result<()> {
+/// Refuses a name that is not a crate name.
+fn check_crate_name(name: &str) -> anyhow::Result<()> {
     let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !valid {
         bail!(
-            "`{name}` cannot name a {what}: use lowercase letters, digits, `-` and `_`, starting \
-             with a letter"
+            "`{name}` cannot name a step crate: use lowercase letters, digits, `-` and `_`, \
+             starting with a letter"
         );
     }
     Ok(())
@@ -67,28 +67,29 @@ fn refuse_existing(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `gust-sdk` dependency line: the SDK beside the sources this gust
-/// was built from, else the published crate.
+/// The `gust-sdk` dependency line: the SDK at `sdk`, else the one beside
+/// the sources this gust was built from.
 fn sdk_dependency(sdk: Option<PathBuf>) -> anyhow::Result<String> {
-    let built_with = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk-guest");
     let path = match sdk {
-        Some(path) => Some(
-            path.canonicalize()
-                .with_context(|| format!("--sdk {}", path.display()))?,
-        ),
-        None => built_with.canonicalize().ok(),
+        Some(path) => path
+            .canonicalize()
+            .with_context(|| format!("--sdk {}", path.display()))?,
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../sdk-guest")
+            .canonicalize()
+            .context(
+                "the gust-sdk this gust was built from is gone; name the SDK crate with --sdk PATH \
+                 (the `sdk-guest` directory of Gust's repository)",
+            )?,
     };
-    Ok(match path {
-        Some(path) => format!(
-            "gust-sdk = {{ path = {} }}",
-            Value::String(path.display().to_string())
-        ),
-        None => format!("gust-sdk = \"{}\"", env!("CARGO_PKG_VERSION")),
-    })
+    Ok(format!(
+        "gust-sdk = {{ path = {} }}",
+        Value::String(path.display().to_string())
+    ))
 }
 
 fn new_step(name: &str, sdk: Option<PathBuf>) -> anyhow::Result<()> {
-    check_name(name, "step crate")?;
+    check_crate_name(name)?;
     let dir = PathBuf::from(name);
     refuse_existing(&dir)?;
     let sdk = sdk_dependency(sdk)?;
@@ -268,8 +269,7 @@ fn new_workflow(name: &str, step: Option<&Path>) -> anyhow::Result<()> {
     };
     let schema = Path::new("workflow.schema.json");
     if !schema.exists() {
-        let text = serde_json::to_string_pretty(&crate::workflow::json_schema())? + "\n";
-        std::fs::write(schema, text)
+        std::fs::write(schema, super::schema_text()? + "\n")
             .with_context(|| format!("cannot write {}", schema.display()))?;
     }
     let workflow = json!({

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::build::build_steps;
 use super::serve::load;
 use crate::Engine;
-use crate::workflow::{ModuleRef, WorkflowFile};
+use crate::workflow::{ModuleRef, WorkflowFile, files_in};
 
 /// How long a burst of changes (an editor's save, cargo's copy) is let
 /// settle before acting on it.
@@ -34,7 +34,7 @@ impl Watched {
     /// What the workflow files of `dir` point at now.
     fn of(dir: &Path) -> Self {
         let mut watched = Self::default();
-        for path in workflow_files(dir) {
+        for path in files_in(dir).unwrap_or_default() {
             if let Ok(file) = WorkflowFile::load(&path) {
                 for step in &file.workflow.steps {
                     if let ModuleRef::File(module) = file.module(step) {
@@ -133,17 +133,6 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
-/// The `*.json` files of `dir`.
-fn workflow_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect()
-}
-
 /// Watches `dir` and what its workflows point at until the server stops:
 /// a changed step crate is rebuilt (as `gust build` does), then the
 /// directory is reloaded as on SIGHUP.
@@ -185,7 +174,7 @@ pub(super) async fn reload_on_change(
 
 /// Builds the steps of `dir`'s workflows whose source is one of `crates`.
 async fn rebuild(dir: &Path, crates: Vec<PathBuf>) {
-    let files = workflow_files(dir);
+    let files = files_in(dir).unwrap_or_default();
     let built = tokio::task::spawn_blocking(move || {
         for path in files {
             let Ok(file) = WorkflowFile::load(&path) else {

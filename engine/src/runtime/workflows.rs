@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use super::steps::{PreparedWorkflow, StepRunner};
-use crate::workflow::{LoadError, ValidationError, WorkflowFile};
+use crate::workflow::{LoadError, ValidationError, WorkflowFile, files_in};
 
 /// A workflow file that could not be loaded, and why.
 #[derive(Debug, Clone)]
@@ -33,13 +33,8 @@ impl WorkflowSet {
     /// is recorded and the others still load; a second file with an id
     /// already loaded fails.
     pub fn load_dir(dir: &Path, runner: &StepRunner) -> std::io::Result<Self> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-            .collect();
-        paths.sort();
         let mut set = Self::default();
-        for path in paths {
+        for path in files_in(dir)? {
             if let Err(errors) = set.add(&path, runner) {
                 let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 tracing::error!(file = %path.display(), "Workflow not loaded:\n  {}", problems.join("\n  "));

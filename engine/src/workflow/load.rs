@@ -36,6 +36,16 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// The workflow files of `dir`: its `*.json` files, in name order.
+pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json") && path.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// Why a workflow file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

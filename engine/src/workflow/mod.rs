@@ -28,7 +28,7 @@ use serde_json::Value;
 
 pub use gust_salesforce::SecretRef;
 pub use id::{IdError, StepId, WorkflowId};
-pub use load::{LoadError, ModuleError, ModuleRef, WorkflowFile, parse};
+pub use load::{LoadError, ModuleError, ModuleRef, WorkflowFile, files_in, parse};
 pub use permissions::{Access, Permissions, SObjectName, SalesforcePermissions};
 pub use validate::{ValidationError, ValidationErrors};
 

@@ -273,11 +273,17 @@ impl Reference {
     /// The path alone, without `${` and the optional part:
     /// `trigger.body.title`.
     pub fn path_text(&self) -> String {
+        self.path_text_to(self.path.len())
+    }
+
+    /// The root and the first `depth` segments of the path:
+    /// `trigger.body` for depth 1 of `${trigger.body.title}`.
+    pub fn path_text_to(&self, depth: usize) -> String {
         let mut text = match &self.root {
             Root::Trigger => "trigger".to_owned(),
             Root::Step(id) => format!("steps.{id}"),
         };
-        write_path(&mut text, &self.path);
+        write_path(&mut text, &self.path[..depth.min(self.path.len())]);
         text
     }
 

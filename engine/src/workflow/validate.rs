@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::reference::{self, Absent, Occurrence, Reference, Root, Segment, write_path};
+use super::reference::{self, Absent, Occurrence, Reference, Root, Segment};
 use super::{MAX_MEMORY_MB, MAX_TIMEOUT_MS, Step, Workflow};
 use crate::builtin::{self, output};
 
@@ -122,9 +122,7 @@ impl Workflow {
             Err(ValidationErrors(errors))
         }
     }
-}
 
-impl Workflow {
     /// The required `${trigger...}` references that `event` cannot resolve,
     /// each at the JSON path of the string holding it: what `gust run`
     /// warns about before running.
@@ -288,8 +286,7 @@ fn reference_problem(
     }
     let step = workflow.steps.iter().find(|step| step.id.as_str() == id)?;
     let never = output::of(step).never_output(&reference.path)?;
-    let mut reached = format!("steps.{id}");
-    write_path(&mut reached, &reference.path[..never.depth]);
+    let reached = reference.path_text_to(never.depth);
     let missing = match &reference.path[never.depth] {
         Segment::Key(key) => format!("`{key}`"),
         Segment::Index(index) => format!("[{index}]"),

@@ -68,11 +68,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(notice) = args
-        .data
-        .as_deref()
-        .and_then(|dir| emulator.origin().notice(dir))
-    {
+    if let Some(notice) = emulator.origin().notice() {
         eprintln!("sf-emulator: {notice}");
     }
     let running = match emulator.serve(args.listen).await {

@@ -1,37 +1,13 @@
 //! # field-mapper: map source fields onto a Salesforce record
 //!
-//! The input is [`Mapping`] (`gust-step-inputs`), checked by
-//! [`Mapping::problems`] before anything is mapped.
-//!
-//! In the spirit of Amplitude's Salesforce mapping: a *relation* (the
-//! Salesforce object), an *id field* (the field that identifies the record)
-//! and a *property list* (which source field fills which Salesforce field).
-//! Input:
-//!
-//! ```json
-//! {
-//!   "relation": "Lead",
-//!   "id_field": "Email",
-//!   "properties": [
-//!     { "from": "email", "to": "Email" },
-//!     { "from": "company.name", "to": "Company" },
-//!     { "from": "size", "to": "NumberOfEmployees", "default": 0 }
-//!   ],
-//!   "record": "${trigger.body}"
-//! }
-//! ```
-//!
-//! `from` is a dot path into `record` (`company.name`, `tags.0`). Output:
-//! `{"sobject": "Lead", "id_field": "Email", "id": "ada@acme.com",
-//! "record": {"Email": ..., "Company": ..., "NumberOfEmployees": ...}}`, ready
-//! for an upsert step. A source field that is missing and has no `default` is
-//! left out of the record.
-//!
-//! The mapping is checked before anything is mapped, and every problem is
-//! reported at once: `relation`, `id_field` and `properties` are required,
-//! each property needs `from` and `to`, no two properties may fill the same
-//! Salesforce field (one would overwrite the other), and the id field must be
-//! one of the targets and present in the record.
+//! In the spirit of Amplitude's Salesforce mapping. The input is
+//! [`Mapping`] (its example is in `gust-step-inputs`), checked by
+//! [`Mapping::problems`] before anything is mapped, every problem reported
+//! at once. Output: `{"sobject": "Lead", "id_field": "Email", "id":
+//! "ada@acme.com", "record": {"Email": ..., "Company": ...}}`, ready for an
+//! upsert step. A source field that is missing and has no `default` is left
+//! out of the record; a record without a value for the id field fails the
+//! step.
 
 pub use gust_step_inputs::field_mapper::{Mapping, Property};
 

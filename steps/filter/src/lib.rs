@@ -1,28 +1,10 @@
 //! # filter: end the run unless conditions hold
 //!
-//! The input is [`Filter`] (`gust-step-inputs`). Like Pipedream's "end workflow" and n8n's Filter node. Input:
-//!
-//! ```json
-//! {
-//!   "match": "all",
-//!   "conditions": [
-//!     { "value": "${trigger.body.LeadSource}", "op": "equals", "to": "Web" },
-//!     { "value": "${trigger.body.Email}", "op": "exists" }
-//!   ],
-//!   "pass": "${trigger.body}"
-//! }
-//! ```
-//!
-//! `match` is `all` (the default) or `any`. When the conditions hold the step
-//! outputs `pass` (or `{"matched": true}` without it) and the run goes on;
-//! otherwise it outputs `{"matched": false, "failed": [<indexes>]}` and ends
-//! the run successfully.
-//!
-//! Operators: `equals`, `not_equals`, `greater_than`, `greater_or_equal`,
-//! `less_than`, `less_or_equal` (numbers, or strings such as ISO dates),
-//! `contains` and `not_contains` (substring or array element), `starts_with`,
-//! `ends_with`, `in` and `not_in` (`to` is an array), `exists` and
-//! `not_exists` (not null / null).
+//! Like Pipedream's "end workflow" and n8n's Filter node. The input is
+//! [`Filter`] (its example and operators are in `gust-step-inputs`). When
+//! the conditions hold the step outputs `pass` (or `{"matched": true}`
+//! without it) and the run goes on; otherwise it outputs `{"matched":
+//! false, "failed": [<indexes>]}` and ends the run successfully.
 
 use std::cmp::Ordering;
 

@@ -4,20 +4,9 @@
 //! another system, or replayed from a log). Salesforce itself should post
 //! to an `outbound_message` trigger, which answers the Ack Salesforce
 //! waits for; a webhook answers JSON, so Salesforce would send the message
-//! again until it gives up. Input:
-//!
-//! ```json
-//! {
-//!   "xml": "${trigger.body}",
-//!   "sobject": "Opportunity",
-//!   "field_types": { "Amount": "currency", "NumberOfEmployees": "int" }
-//! }
-//! ```
-//!
-//! `sobject` is the type of notifications whose `sObject` names none;
-//! `field_types` gives fields their describe type (`boolean`, `int`,
-//! `double`, `currency`, `percent`, `date`, `datetime`, anything else is
-//! text), and the others are typed by their form. The output is
+//! again until it gives up. The input is [`Input`] (its example is in
+//! `gust-step-inputs`); fields without a type in `field_types` are typed by
+//! their form. The output is
 //! `{"events": [...]}`, one event per notification, each exactly as the
 //! `outbound_message` trigger makes it: `{"notification_id",
 //! "organization_id", "action_id", "sobject_type", "record", "session_id",

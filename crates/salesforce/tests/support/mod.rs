@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use gust_salesforce::{Auth, CallRetryPolicy, Client, Connection, Secret};
+use gust_salesforce::{CallRetryPolicy, Client, Connection};
 use sf_emulator::{Config, Emulator, Running};
 
 /// A running emulator and a client of it.
@@ -27,12 +27,10 @@ pub(crate) fn quick_retries() -> CallRetryPolicy {
 /// A client-credentials connection to the emulator at `url`, with its
 /// default connected app on API v60.0, retrying quickly.
 pub(crate) fn connection(url: &str) -> Connection {
-    let mut connection = Connection::new(
+    let mut connection = Connection::client_credentials(
         url,
-        Auth::ClientCredentials {
-            client_id: sf_emulator::DEFAULT_CLIENT_ID.to_owned(),
-            client_secret: Secret::new(sf_emulator::DEFAULT_CLIENT_SECRET),
-        },
+        sf_emulator::DEFAULT_CLIENT_ID,
+        sf_emulator::DEFAULT_CLIENT_SECRET,
     );
     connection.api_version = "60.0".to_owned();
     connection.retry = quick_retries();

@@ -153,20 +153,6 @@ impl Queries {
     }
 }
 
-/// A REST record without the `attributes` of it and its parent records:
-/// an event names its sObject once.
-pub(super) fn without_attributes(mut record: Value) -> Value {
-    if let Value::Object(fields) = &mut record {
-        fields.shift_remove("attributes");
-        for value in fields.values_mut() {
-            if value.is_object() {
-                *value = without_attributes(value.take());
-            }
-        }
-    }
-    record
-}
-
 /// Puts `value` at the dotted `path` of `record` (`Owner.Name` in an
 /// `Owner` object); a null parent stays null.
 fn insert_path(record: &mut Map<String, Value>, path: &str, value: Value) {
@@ -289,20 +275,6 @@ mod tests {
         let hostile =
             json!({ "Id": "x' OR Id != '", "SystemModstamp": "2026-11-22T10:00:00.000+0000" });
         assert_eq!(updated.position(&hostile), None);
-    }
-
-    #[test]
-    fn rest_records_lose_their_attributes_at_every_level() {
-        let record = json!({
-            "attributes": { "type": "Contact", "url": "/x" },
-            "Id": "0035g00000A1b2CEAR",
-            "Account": { "attributes": { "type": "Account" }, "Name": "Acme" },
-            "Owner": null,
-        });
-        assert_eq!(
-            without_attributes(record),
-            json!({ "Id": "0035g00000A1b2CEAR", "Account": { "Name": "Acme" }, "Owner": null })
-        );
     }
 
     #[test]

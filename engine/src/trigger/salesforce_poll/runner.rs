@@ -11,10 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{Backfill, SalesforcePollTrigger};
 use super::cursor::{BulkProgress, Keys, PollState, Position};
-use super::query::{PAGE_SIZE, Queries, without_attributes};
+use super::query::{PAGE_SIZE, Queries};
 use crate::model::now;
 use crate::runtime::{NewEvent, SubmitError};
-use crate::salesforce::{SalesforceError, SalesforceService};
+use crate::salesforce::{SalesforceError, SalesforceService, without_attributes};
 use crate::store::StoreError;
 use crate::trigger::background::{BackgroundTrigger, sleep_until};
 use crate::trigger::context::TriggerContext;

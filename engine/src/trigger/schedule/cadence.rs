@@ -32,7 +32,7 @@ const LONGEST_GAP_MINUTES: i64 = 48 * 60;
 #[non_exhaustive]
 pub enum CadenceError {
     /// The expression is not cron.
-    #[error("{}", five_fields(cron).unwrap_or_else(|| format!("`{cron}` is not a cron expression: {error}")))]
+    #[error("{}", not_cron(cron, error))]
     Cron {
         /// The expression.
         cron: String,
@@ -44,25 +44,35 @@ pub enum CadenceError {
     Zone(String),
 }
 
-/// For a 5-field expression, what is wrong and the 6-field one it most
-/// likely means.
-pub(crate) fn five_fields(cron: &str) -> Option<String> {
-    (cron.split_whitespace().count() == 5).then(|| {
-        format!(
-            "`{cron}` has 5 fields, but Gust's cron has seconds first (sec min hour \
-             day-of-month month day-of-week [year]): did you mean `0 {}`?",
+/// Why `cron` is not a cron expression, and for 5 fields the 6-field
+/// expression it most likely means.
+fn not_cron(cron: &str, error: &cron::error::Error) -> String {
+    const FIELDS: &str = "sec min hour day-of-month month day-of-week [year]";
+    if cron.split_whitespace().count() == 5 {
+        return format!(
+            "`{cron}` has 5 fields, but Gust's cron has seconds first ({FIELDS}): did you mean \
+             `0 {}`?",
             cron.trim()
-        )
+        );
+    }
+    // The cron crate draws a caret under the input; its last line says why.
+    let error = error.to_string();
+    let why = error.lines().last().unwrap_or_default();
+    format!("`{cron}` is not a cron expression ({FIELDS}): {why}")
+}
+
+/// `cron` read as a cron expression.
+pub(crate) fn parse_cron(cron: &str) -> Result<cron::Schedule, CadenceError> {
+    cron::Schedule::from_str(cron).map_err(|error| CadenceError::Cron {
+        cron: cron.to_owned(),
+        error,
     })
 }
 
 impl Cadence {
     /// `cron` in `zone` (UTC when `None`); an error names what is wrong.
     pub fn new(cron: &str, zone: Option<&str>) -> Result<Self, CadenceError> {
-        let schedule = cron::Schedule::from_str(cron).map_err(|error| CadenceError::Cron {
-            cron: cron.to_owned(),
-            error,
-        })?;
+        let schedule = parse_cron(cron)?;
         let zone = match zone {
             Some(name) => name
                 .parse::<Tz>()

@@ -1,8 +1,6 @@
 //! Checks a schedule trigger's definition.
 
-use std::str::FromStr;
-
-use super::cadence::five_fields;
+use super::cadence::parse_cron;
 use super::{MissedFires, ScheduleTrigger};
 use crate::workflow::ValidationError;
 
@@ -11,16 +9,8 @@ const MAX_CATCH_UP: u32 = 1000;
 
 /// Checks a cron expression at `path`, as schedules and polls write them.
 pub(crate) fn validate_cron(path: String, cron: &str, errors: &mut Vec<ValidationError>) {
-    if let Err(error) = cron::Schedule::from_str(cron) {
-        // The cron crate draws a caret under the input; its last line says why.
-        let error = error.to_string();
-        let why = error.lines().last().unwrap_or_default();
-        let message = five_fields(cron).unwrap_or_else(|| {
-            format!(
-                "`{cron}` is not a cron expression (sec min hour day-of-month month day-of-week [year]): {why}"
-            )
-        });
-        errors.push(ValidationError::new(path, message));
+    if let Err(error) = parse_cron(cron) {
+        errors.push(ValidationError::new(path, error.to_string()));
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{Absent, ParseError, Part, Reference, Root, Segment, parse, write_path};
+use super::{Absent, ParseError, Part, Reference, Root, Segment, parse};
 
 /// What references resolve against: the event and the outputs so far.
 #[derive(Debug, Clone, Copy)]
@@ -48,14 +48,14 @@ const KEYS_SHOWN: usize = 12;
 impl Scope<'_> {
     /// The value at `reference`, or what was there where its path broke off.
     pub fn lookup(&self, reference: &Reference) -> Result<&Value, String> {
-        let (mut value, mut at) = match &reference.root {
-            Root::Trigger => (self.trigger, "trigger".to_owned()),
-            Root::Step(id) => match self.steps.get(id) {
-                Some(output) => (output, format!("steps.{id}")),
-                None => return Err(format!("step `{id}` has no output yet")),
-            },
+        let mut value = match &reference.root {
+            Root::Trigger => self.trigger,
+            Root::Step(id) => self
+                .steps
+                .get(id)
+                .ok_or_else(|| format!("step `{id}` has no output yet"))?,
         };
-        for segment in &reference.path {
+        for (depth, segment) in reference.path.iter().enumerate() {
             let next = match (value, segment) {
                 (Value::Object(map), Segment::Key(key)) => map.get(key),
                 (Value::Object(map), Segment::Index(index)) => map.get(&index.to_string()),
@@ -64,9 +64,11 @@ impl Scope<'_> {
             };
             match next {
                 Some(next) => value = next,
-                None => return Err(absence(&at, value, segment)),
+                None => {
+                    let at = reference.path_text_to(depth);
+                    return Err(absence(&at, value, segment));
+                }
             }
-            write_path(&mut at, std::slice::from_ref(segment));
         }
         Ok(value)
     }
