@@ -174,6 +174,8 @@ async fn watch_rebuilds_and_reloads(work: &Path, dir: &Path) {
     };
     assert_eq!(greeting("hello").await.as_deref(), Some("Hello, Ada!"));
 
+    let component = work.join("hello/hello.wasm");
+    let first_build = std::fs::read(&component).unwrap();
     let source = work.join("hello/src/lib.rs");
     let code = std::fs::read_to_string(&source).unwrap();
     assert!(code.contains("Hello, "), "{code}");
@@ -181,6 +183,15 @@ async fn watch_rebuilds_and_reloads(work: &Path, dir: &Path) {
     eventually("the rebuilt step", Duration::from_secs(180), || async {
         (greeting("hello").await.as_deref() == Some("Howdy, Ada!")).then_some(())
     })
+    .await;
+
+    // A component replaced by hand (no source changed) runs next too.
+    std::fs::write(&component, first_build).unwrap();
+    eventually(
+        "the replaced component",
+        Duration::from_secs(30),
+        || async { (greeting("hello").await.as_deref() == Some("Hello, Ada!")).then_some(()) },
+    )
     .await;
 
     let workflow = std::fs::read_to_string(work.join("hello.json")).unwrap();
@@ -193,5 +204,13 @@ async fn watch_rebuilds_and_reloads(work: &Path, dir: &Path) {
     .await;
     let (_, log) = server.terminate();
     assert!(log.contains("Watching"), "{log}");
-    assert!(log.contains("built  "), "{log}");
+    assert_eq!(
+        log.matches("built  ").count(),
+        1,
+        "one edit, one build (reading the sources is no change):\n{log}"
+    );
+    assert!(
+        !log.contains("invalid"),
+        "the JSON Schema beside the workflow is not a workflow:\n{log}"
+    );
 }

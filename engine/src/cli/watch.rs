@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode, Watcher};
-use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::build::build_steps;
@@ -50,23 +49,28 @@ impl Watched {
         watched
     }
 
-    /// Starts watching, sending each settled burst of changed paths to
-    /// `changes`.
+    /// Starts watching, sending each changed path to `changes`.
     fn watch(
         &self,
         dir: &Path,
-        changes: mpsc::UnboundedSender<Vec<PathBuf>>,
-    ) -> anyhow::Result<Debouncer<RecommendedWatcher>> {
-        let mut debouncer = new_debouncer(SETTLE, move |result: DebounceEventResult| {
-            if let Ok(events) = result {
-                let paths = events.into_iter().map(|event| event.path).collect();
-                if changes.send(paths).is_err() {
+        changes: mpsc::UnboundedSender<PathBuf>,
+    ) -> anyhow::Result<RecommendedWatcher> {
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
+            // Reading a file (cargo reading the sources) changes nothing.
+            let Ok(event) = event.inspect_err(|error| tracing::warn!(%error, "Watching files."))
+            else {
+                return;
+            };
+            if matches!(event.kind, EventKind::Access(_)) {
+                return;
+            }
+            for path in event.paths {
+                if changes.send(path).is_err() {
                     tracing::debug!("The server is stopping: a change is not acted on.");
                 }
             }
         })
         .context("cannot watch files")?;
-        let watcher = debouncer.watcher();
         watcher
             .watch(dir, RecursiveMode::NonRecursive)
             .with_context(|| format!("cannot watch {}", dir.display()))?;
@@ -74,19 +78,19 @@ impl Watched {
         // replaces the file.
         for file in &self.files {
             if let Some(parent) = file.parent() {
-                watch_if_present(watcher, parent, RecursiveMode::NonRecursive);
+                watch_if_present(&mut watcher, parent, RecursiveMode::NonRecursive);
             }
         }
         // A crate's sources, not its `target`.
         for krate in &self.crates {
-            watch_if_present(watcher, &krate.join("src"), RecursiveMode::Recursive);
+            watch_if_present(&mut watcher, &krate.join("src"), RecursiveMode::Recursive);
             watch_if_present(
-                watcher,
+                &mut watcher,
                 &krate.join("Cargo.toml"),
                 RecursiveMode::NonRecursive,
             );
         }
-        Ok(debouncer)
+        Ok(watcher)
     }
 
     /// The crates among `changed` paths' owners.
@@ -143,21 +147,26 @@ pub(super) async fn reload_on_change(
 ) -> anyhow::Result<()> {
     let (sender, mut changes) = mpsc::unbounded_channel();
     let mut watched = Watched::of(&dir);
-    let mut debouncer = watched.watch(&dir, sender.clone())?;
+    let mut watcher = watched.watch(&dir, sender.clone())?;
     eprintln!(
         "Watching {} and {} step crate(s) for changes.",
         dir.display(),
         watched.crates.len()
     );
-    while let Some(changed) = changes.recv().await {
-        let changed: Vec<PathBuf> = changed.iter().map(|path| absolute(path)).collect();
+    while let Some(first) = changes.recv().await {
+        // A save or a copy is several events: let them settle.
+        tokio::time::sleep(SETTLE).await;
+        let mut changed = vec![absolute(&first)];
+        while let Ok(path) = changes.try_recv() {
+            changed.push(absolute(&path));
+        }
         let crates = watched.crates_changed(&changed);
         if crates.is_empty() && !watched.reloads(&dir, &changed) {
             continue;
         }
         // Stop watching while building and reloading: the copies a build
         // makes are reloaded below, not once more.
-        drop(debouncer);
+        drop(watcher);
         if !crates.is_empty() {
             rebuild(&dir, crates).await;
         }
@@ -167,7 +176,7 @@ pub(super) async fn reload_on_change(
             eprintln!("error: {error:#}");
         }
         watched = Watched::of(&dir);
-        debouncer = watched.watch(&dir, sender.clone())?;
+        watcher = watched.watch(&dir, sender.clone())?;
     }
     Ok(())
 }

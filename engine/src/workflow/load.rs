@@ -36,11 +36,19 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// The workflow files of `dir`: its `*.json` files, in name order.
+/// The workflow files of `dir`: its `*.json` files, in name order, but
+/// not the JSON Schemas beside them (`*.schema.json`, as `gust new
+/// workflow` writes one).
 pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let is_workflow = |path: &Path| {
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.ends_with(".json") && !name.ends_with(".schema.json"))
+            && path.is_file()
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json") && path.is_file())
+        .filter(|path| is_workflow(path))
         .collect();
     files.sort();
     Ok(files)
