@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::runtime::DEFAULT_MAX_READ_BYTES;
 use crate::salesforce::{NoConnection, SalesforceService};
 use crate::trigger::outbound_message::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::wasm::SandboxConfig;
@@ -37,6 +38,10 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// The sandbox's settings.
     pub sandbox: SandboxConfig,
+    /// The largest answer of a Salesforce read the call journal keeps, in
+    /// bytes; a step run again reads a larger one again. Writes' answers
+    /// are always kept.
+    pub journal_max_read_bytes: usize,
     /// Where steps' Salesforce calls go: a [`Client`](crate::salesforce::Client),
     /// or [`NoConnection`] (the default).
     pub salesforce: Arc<dyn SalesforceService>,
@@ -73,6 +78,7 @@ impl Config {
             retention: Some(DEFAULT_RETENTION),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             admin_token: None,
+            journal_max_read_bytes: DEFAULT_MAX_READ_BYTES,
             salesforce: Arc::new(NoConnection),
         }
     }

@@ -77,7 +77,8 @@ impl Engine {
     /// Starts the executor over `store`.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, StartError> {
         let runtime = Arc::new(Sandbox::new(config.sandbox.clone())?);
-        let runner = StepRunner::new(runtime, config.salesforce.clone(), store.clone());
+        let runner = StepRunner::new(runtime, config.salesforce.clone(), store.clone())
+            .with_journal(store.clone(), config.journal_max_read_bytes);
         let executor = Arc::new(Executor {
             store,
             runner,

@@ -4,7 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use gust_engine::model::{LogLevel, LogSource};
 use gust_engine::salesforce::{
-    NoConnection, Result, SalesforceActions, SalesforceError, Upserted, WriteOperation,
+    BulkJobs, NoConnection, Result, SalesforceActions, SalesforceError, Upserted, WriteOperation,
     WriteOptions,
 };
 use gust_engine::store::{MemoryStateStore, StateStore};
@@ -80,6 +80,7 @@ impl SalesforceActions for RecordingSalesforce {
         sobject: &str,
         records: Vec<Value>,
         options: WriteOptions,
+        _jobs: &dyn BulkJobs,
     ) -> Result<Vec<Value>> {
         self.record(format!(
             "write_many({operation:?}, {sobject}, {}, {options:?})",

@@ -43,6 +43,7 @@ pub fn context(
     InvocationContext {
         step_id: step.to_owned(),
         permissions: Arc::new(permissions),
+        schema: salesforce.clone(),
         salesforce,
         state: StepState::new(state, "test-workflow", step),
     }

@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::client::{Client, ConnectionStats};
 use super::{
-    BulkPage, Result, SalesforceActions, SalesforceService, Upserted, WriteOperation, WriteOptions,
+    BulkJobs, BulkPage, Result, SalesforceActions, SalesforceService, Upserted, WriteOperation,
+    WriteOptions,
 };
 
 #[async_trait]
@@ -48,8 +49,9 @@ impl SalesforceActions for Client {
         sobject: &str,
         records: Vec<Value>,
         options: WriteOptions,
+        jobs: &dyn BulkJobs,
     ) -> Result<Vec<Value>> {
-        Client::write_many(self, operation, sobject, records, &options).await
+        Client::write_many_tracked(self, operation, sobject, records, &options, jobs).await
     }
 
     async fn describe(&self, sobject: &str) -> Result<Arc<Value>> {

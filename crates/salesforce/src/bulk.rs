@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -144,15 +145,49 @@ fn cell(value: &Value) -> Result<String> {
     })
 }
 
+/// What a Bulk API 2.0 write tells of the ingest job it opens, so that a
+/// write cut off (a process killed while the job ran) is followed to its
+/// results by the next execution instead of writing its records twice.
+/// Gust's call journal keeps the job; [`Untracked`] keeps nothing.
+#[async_trait]
+pub trait BulkJobs: Send + Sync {
+    /// The job an earlier, cut-off execution of this same write opened.
+    /// A job still open (its records perhaps not all uploaded) is aborted
+    /// and one aborted before it processed anything is left; either way a
+    /// new job is opened. Any other is followed to its results.
+    fn earlier(&self) -> Option<String>;
+    /// A job was opened, before any record is uploaded to it. An error
+    /// aborts the job and fails the write.
+    async fn opened(&self, job_id: &str) -> Result<()>;
+}
+
+/// Bulk jobs nobody keeps: every write opens its own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Untracked;
+
+#[async_trait]
+impl BulkJobs for Untracked {
+    fn earlier(&self) -> Option<String> {
+        None
+    }
+
+    async fn opened(&self, _job_id: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
 impl Client {
     /// Writes `records` through one Bulk API 2.0 ingest job and returns one
-    /// result per record, in input order, like sObject Collections'.
+    /// result per record, in input order, like sObject Collections'. The
+    /// job is reported to `jobs` once opened, and an earlier one `jobs`
+    /// names is followed instead of opening another.
     pub(crate) async fn bulk_write(
         &self,
         operation: WriteOperation,
         sobject: &str,
         records: Vec<Value>,
         options: &WriteOptions,
+        jobs: &dyn BulkJobs,
     ) -> Result<Vec<Value>> {
         let csv = IngestCsv::build(operation, &records)?;
         drop(records);
@@ -169,18 +204,23 @@ impl Client {
         {
             job["externalIdFieldName"] = json!(field);
         }
-        let job_path = self.create_job("/jobs/ingest", &job).await?;
-        if let Err(error) = self.upload(&job_path, data).await {
-            let abort = json!({ "state": "Aborted" });
-            // Best effort: the upload's error is the one worth reporting.
-            if let Err(abort_error) = self
-                .send(&Call::new(Method::PATCH, job_path.clone()).body(Body::json(&abort)))
-                .await
-            {
-                tracing::warn!(%abort_error, job = %job_path, "Could not abort a Bulk API 2.0 job.");
+        let job_path = match self.earlier_job(jobs).await? {
+            Some(path) => path,
+            None => {
+                let path = self.create_job("/jobs/ingest", &job).await?;
+                let id = path.rsplit('/').next().unwrap_or_default();
+                let uploaded = match jobs.opened(id).await {
+                    Ok(()) => self.upload(&path, data).await,
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = uploaded {
+                    // Best effort: the first error is the one worth reporting.
+                    self.abort_job(&path).await;
+                    return Err(error);
+                }
+                path
             }
-            return Err(error);
-        }
+        };
         let state = self.poll_job(&job_path).await?;
         let mut results: Vec<Option<Value>> = vec![None; csv.rows.len()];
         let mut positions = csv.positions();
@@ -217,6 +257,45 @@ impl Client {
                 })
             })
             .collect())
+    }
+
+    /// The path of the job an earlier execution of the write opened, if it
+    /// is to be followed (see [`BulkJobs::earlier`]).
+    async fn earlier_job(&self, jobs: &dyn BulkJobs) -> Result<Option<String>> {
+        let Some(id) = jobs.earlier() else {
+            return Ok(None);
+        };
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(SalesforceError::bad_request(format!(
+                "`{id}` is not a Bulk API 2.0 job id"
+            )));
+        }
+        let path = format!("{}/{id}", self.data_path("/jobs/ingest"));
+        let info: Value = self
+            .send(&Call::new(Method::GET, path.clone()))
+            .await?
+            .json()?;
+        let processed = info["numberRecordsProcessed"].as_u64().unwrap_or(0);
+        match info["state"].as_str().unwrap_or_default() {
+            "Open" => {
+                // Nothing is processed before the upload is complete.
+                self.abort_job(&path).await;
+                Ok(None)
+            }
+            "Aborted" if processed == 0 => Ok(None),
+            _ => Ok(Some(path)),
+        }
+    }
+
+    /// Aborts the job at `job_path`, logging a failure.
+    async fn abort_job(&self, job_path: &str) {
+        let abort = json!({ "state": "Aborted" });
+        if let Err(abort_error) = self
+            .send(&Call::new(Method::PATCH, job_path).body(Body::json(&abort)))
+            .await
+        {
+            tracing::warn!(%abort_error, job = %job_path, "Could not abort a Bulk API 2.0 job.");
+        }
     }
 
     /// Creates a job under `jobs` (`/jobs/ingest` or `/jobs/query`) and

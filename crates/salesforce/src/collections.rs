@@ -5,6 +5,7 @@
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
+use super::bulk::{BulkJobs, Untracked};
 use super::client::{Body, Call, Client};
 use super::{Result, SalesforceError, WriteOperation, WriteOptions};
 
@@ -25,6 +26,20 @@ impl Client {
         records: Vec<Value>,
         options: &WriteOptions,
     ) -> Result<Vec<Value>> {
+        self.write_many_tracked(operation, sobject, records, options, &Untracked)
+            .await
+    }
+
+    /// [`Client::write_many`], telling `jobs` of the Bulk API 2.0 job it
+    /// opens and following the one `jobs` says an earlier execution opened.
+    pub async fn write_many_tracked(
+        &self,
+        operation: WriteOperation,
+        sobject: &str,
+        records: Vec<Value>,
+        options: &WriteOptions,
+        jobs: &dyn BulkJobs,
+    ) -> Result<Vec<Value>> {
         if operation == WriteOperation::Upsert && options.external_id_field.is_none() {
             return Err(SalesforceError::bad_request(
                 "an upsert needs options.external_id_field",
@@ -37,7 +52,9 @@ impl Client {
             )));
         }
         if records.len() > self.connection().bulk_threshold {
-            return self.bulk_write(operation, sobject, records, options).await;
+            return self
+                .bulk_write(operation, sobject, records, options, jobs)
+                .await;
         }
         let mut results = Vec::with_capacity(records.len());
         for chunk in records.chunks(COLLECTION_SIZE) {

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use backoff::backoff;
-pub use bulk::{BulkPage, BulkQueryPages};
+pub use bulk::{BulkJobs, BulkPage, BulkQueryPages, Untracked};
 pub use client::{Client, ClientError, ConnectionStats};
 pub use collections::COLLECTION_SIZE;
 pub use error::SalesforceError;
@@ -111,13 +111,16 @@ pub trait SalesforceActions: Send + Sync + std::fmt::Debug {
     ) -> Result<Upserted>;
     /// Deletes a record.
     async fn delete(&self, sobject: &str, id: &str) -> Result<()>;
-    /// Writes many records; one result per record, in input order.
+    /// Writes many records; one result per record, in input order. A Bulk
+    /// API 2.0 job it opens is told to `jobs`, and one `jobs` names from an
+    /// earlier execution is followed instead of opening another.
     async fn write_many(
         &self,
         operation: WriteOperation,
         sobject: &str,
         records: Vec<Value>,
         options: WriteOptions,
+        jobs: &dyn BulkJobs,
     ) -> Result<Vec<Value>>;
     /// Describes an sObject.
     async fn describe(&self, sobject: &str) -> Result<Arc<Value>>;
@@ -177,6 +180,7 @@ impl SalesforceActions for NoConnection {
         _: &str,
         _: Vec<Value>,
         _: WriteOptions,
+        _: &dyn BulkJobs,
     ) -> Result<Vec<Value>> {
         Err(SalesforceError::no_connection())
     }

@@ -13,7 +13,7 @@ mod run;
 mod state;
 mod step;
 
-pub use call::{CallOperation, CallOutcome, SalesforceCall};
+pub use call::{CallOperation, CallOutcome, JournalEntry, SalesforceCall};
 pub use failure::{FailureKind, StepFailure};
 pub use log::{LogLevel, LogLine, LogSource};
 pub use run::{InvalidRunId, InvalidRunStatus, RunId, RunRecord, RunStatus, now};

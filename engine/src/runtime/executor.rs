@@ -222,7 +222,8 @@ impl Executor {
                 } => {
                     self.commit_pending(loaded, &mut run, &records, pending.take())
                         .await?;
-                    let (record, next, writes) = self.attempt(&prepared, index, record).await;
+                    let (record, next, writes) =
+                        self.attempt(run.id, &prepared, index, record).await;
                     if let Next::Retry(delay) = next {
                         let due = now() + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX);
                         run.status = RunStatus::Retrying;
@@ -282,12 +283,13 @@ impl Executor {
     /// Makes the next attempt at step `index`.
     async fn attempt(
         &self,
+        run: RunId,
         prepared: &PreparedWorkflow,
         index: usize,
         mut record: StepRecord,
     ) -> (StepRecord, Next, Vec<StateWrite>) {
         let step = &prepared.workflow.steps[index];
-        let mut outcome = self.runner.attempt(prepared, index, &record).await;
+        let mut outcome = self.runner.attempt(run, prepared, index, &record).await;
         let writes = std::mem::take(&mut outcome.state_writes);
         let seconds = outcome.attempt.duration.as_secs_f64();
         let next = settle(&mut record, outcome, &step.retry);

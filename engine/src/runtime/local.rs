@@ -4,7 +4,9 @@
 //!
 //! This is what `gust run` uses. It walks the steps as the server's durable
 //! executor does ([`Walk`]), without a store: retries wait in process and
-//! state writes are applied to the runner's state store after each attempt.
+//! state writes are applied to the runner's state store after each attempt,
+//! and Salesforce calls are journaled in memory, so a retried step gets its
+//! earlier answers back as it would in the server.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use serde_json::Value;
 
 use super::steps::{Next, PreparedWorkflow, StepRunner, settle};
 use super::walk::{Ending, Position, Walk};
-use crate::model::{RunStatus, StepRecord};
+use crate::model::{RunId, RunStatus, StepRecord};
 use crate::salesforce::SalesforceActions;
 use crate::store::StateStore;
 use crate::wasm::Sandbox;
@@ -70,10 +72,11 @@ impl LocalRunner {
         let started = Instant::now();
         let mut walk = Walk::new(prepared, &event);
         let mut records = Vec::new();
+        let run = RunId::new();
         let (status, output, stopped_by) = loop {
             match walk.next(&records) {
                 Position::Attempt { index, record, .. } => {
-                    let record = self.run_step(prepared, index, record).await;
+                    let record = self.run_step(run, prepared, index, record).await;
                     on_step(&record);
                     records.push(record);
                 }
@@ -101,13 +104,14 @@ impl LocalRunner {
     /// Attempts step `index` until it ends, waiting out each retry.
     async fn run_step(
         &self,
+        run: RunId,
         prepared: &PreparedWorkflow,
         index: usize,
         mut record: StepRecord,
     ) -> StepRecord {
         let step = &prepared.workflow.steps[index];
         loop {
-            let outcome = self.steps.attempt(prepared, index, &record).await;
+            let outcome = self.steps.attempt(run, prepared, index, &record).await;
             if let Err(error) = self.steps.state().apply(&outcome.state_writes) {
                 tracing::warn!(step = %step.id, %error, "The step's state writes were lost.");
             }

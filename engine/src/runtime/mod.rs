@@ -1,11 +1,12 @@
 //! Running workflows: step attempts in the sandbox ([`StepRunner`]), the
 //! one walk over a run's steps, the durable executor with its queue and
-//! retries, the in-process runner of `gust run` ([`LocalRunner`]), and the
-//! loaded workflows.
+//! retries, the Salesforce call journal, the in-process runner of `gust run`
+//! ([`LocalRunner`]), and the loaded workflows.
 
 pub(crate) mod dispatch;
 pub(crate) mod executor;
 mod intake;
+mod journal;
 mod local;
 mod steps;
 mod walk;
@@ -13,6 +14,7 @@ pub(crate) mod watchers;
 mod workflows;
 
 pub use intake::{NewEvent, SubmitError};
+pub use journal::{DEFAULT_MAX_READ_BYTES, OUTCOME_UNKNOWN};
 pub use local::{LocalRunner, RunReport};
 pub use steps::{PreparedWorkflow, StepRunner};
 pub(crate) use workflows::Workflows;

@@ -6,9 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{Attempt, StateWrite, StepFailure, StepRecord, StepStatus, now};
+use super::journal::{DEFAULT_MAX_READ_BYTES, JournaledSalesforce};
+use crate::model::{
+    Attempt, FailureKind, RunId, StateWrite, StepFailure, StepRecord, StepStatus, now,
+};
 use crate::salesforce::SalesforceActions;
-use crate::store::{StateStore, StepState};
+use crate::store::{JournalStore, MemoryJournalStore, StateStore, StepState};
 use crate::wasm::{Flow, InvocationContext, Sandbox, StepComponent, StepLimits, StepSuccess};
 use crate::workflow::{
     Permissions, RetryPolicy, ValidationError, ValidationErrors, Workflow, WorkflowFile,
@@ -29,13 +32,15 @@ struct PreparedStep {
     permissions: Arc<Permissions>,
 }
 
-/// Makes step attempts against one sandbox, Salesforce connection and
-/// state store.
+/// Makes step attempts against one sandbox, Salesforce connection, state
+/// store and call journal.
 #[derive(Clone)]
 pub struct StepRunner {
     sandbox: Arc<Sandbox>,
     salesforce: Arc<dyn SalesforceActions>,
     state: Arc<dyn StateStore>,
+    journal: Arc<dyn JournalStore>,
+    max_read_bytes: usize,
 }
 
 /// What follows an attempt.
@@ -63,7 +68,8 @@ pub(crate) struct AttemptOutcome {
 }
 
 impl StepRunner {
-    /// A runner over these services.
+    /// A runner over these services, journaling Salesforce calls in
+    /// memory (see [`StepRunner::with_journal`]).
     pub fn new(
         sandbox: Arc<Sandbox>,
         salesforce: Arc<dyn SalesforceActions>,
@@ -73,7 +79,18 @@ impl StepRunner {
             sandbox,
             salesforce,
             state,
+            journal: Arc::new(MemoryJournalStore::default()),
+            max_read_bytes: DEFAULT_MAX_READ_BYTES,
         }
+    }
+
+    /// This runner journaling Salesforce calls in `journal`, keeping the
+    /// answers of reads up to `max_read_bytes` (larger ones are read again
+    /// when a step runs again).
+    pub fn with_journal(mut self, journal: Arc<dyn JournalStore>, max_read_bytes: usize) -> Self {
+        self.journal = journal;
+        self.max_read_bytes = max_read_bytes;
+        self
     }
 
     /// The state store attempts read from.
@@ -132,9 +149,11 @@ impl StepRunner {
         }
     }
 
-    /// Makes the next attempt at step number `index` of `record`.
+    /// Makes the next attempt at step number `index` of run `run`, whose
+    /// record is `record`.
     pub(crate) async fn attempt(
         &self,
+        run: RunId,
         prepared: &PreparedWorkflow,
         index: usize,
         record: &StepRecord,
@@ -143,14 +162,44 @@ impl StepRunner {
         let step = &workflow.steps[index];
         let prepared_step = &prepared.steps[index];
         let number = record.next_attempt();
+        let started_at = now();
+        let earlier = match self.journal.journal(run, step.id.as_str()) {
+            Ok(earlier) => earlier,
+            Err(error) => {
+                let failure = StepFailure::new(
+                    FailureKind::Sandbox,
+                    format!("the step's call journal could not be read: {error}"),
+                    error.is_retryable(),
+                );
+                return AttemptOutcome {
+                    attempt: Attempt {
+                        number,
+                        started_at,
+                        duration: Duration::ZERO,
+                        error: Some(failure.clone()),
+                        logs: Vec::new(),
+                        calls: Vec::new(),
+                    },
+                    result: Err(failure),
+                    state_writes: Vec::new(),
+                };
+            }
+        };
+        let journal = Arc::new(JournaledSalesforce::new(
+            self.salesforce.clone(),
+            self.journal.clone(),
+            (run, step.id.as_str()),
+            earlier,
+            self.max_read_bytes,
+        ));
         let state = StepState::new(self.state.clone(), workflow.id.as_str(), step.id.as_str());
         let context = InvocationContext {
             step_id: step.id.to_string(),
             permissions: prepared_step.permissions.clone(),
-            salesforce: self.salesforce.clone(),
+            salesforce: journal.clone(),
+            schema: self.salesforce.clone(),
             state: state.clone(),
         };
-        let started_at = now();
         let invocation = self
             .sandbox
             .invoke(
@@ -163,14 +212,17 @@ impl StepRunner {
         if let Err(failure) = &invocation.result {
             tracing::debug!(workflow = %workflow.id, step = %step.id, attempt = number, error = %failure, "Step attempt failed.");
         }
+        let (calls, notes) = journal.take();
+        let mut logs = invocation.logs;
+        logs.extend(notes);
         AttemptOutcome {
             attempt: Attempt {
                 number,
                 started_at,
                 duration: invocation.duration,
                 error: invocation.result.as_ref().err().cloned(),
-                logs: invocation.logs,
-                calls: Vec::new(),
+                logs,
+                calls,
             },
             result: invocation.result,
             state_writes: state.take_writes(),

@@ -15,6 +15,7 @@
 //! | `f` run (failed runs: the dead-letter list)| empty                          |
 //! | `d` workflow, 0, dedupe key                | run id                         |
 //! | `k` scope, 0, state key                    | state value                    |
+//! | `j` run, step, 0, sequence (u32 BE)        | a call journal entry (JSON)    |
 //!
 //! The queue holds the unfinished runs that wait for a time or a reload;
 //! the others are open runs, found from the mark (see
@@ -31,6 +32,7 @@ const BY_WORKFLOW: u8 = b'w';
 const FAILED: u8 = b'f';
 const DEDUPE: u8 = b'd';
 const STATE: u8 = b'k';
+const JOURNAL: u8 = b'j';
 
 /// The length of a run id in a key.
 pub(super) const RUN_ID_LEN: usize = 16;
@@ -111,6 +113,29 @@ pub(super) fn state(scope: &str, state_key: &str) -> Vec<u8> {
     key(STATE, &[scope.as_bytes(), &[0], state_key.as_bytes()])
 }
 
+/// A call journal entry of step `step` of run `id`.
+pub(super) fn journal_entry(id: RunId, step: &str, sequence: u32) -> Vec<u8> {
+    key(
+        JOURNAL,
+        &[
+            id.as_bytes(),
+            step.as_bytes(),
+            &[0],
+            &sequence.to_be_bytes(),
+        ],
+    )
+}
+
+/// The call journal of step `step` of run `id`, in call order.
+pub(super) fn step_journal(id: RunId, step: &str) -> Vec<u8> {
+    key(JOURNAL, &[id.as_bytes(), step.as_bytes(), &[0]])
+}
+
+/// Every call journal of run `id`.
+pub(super) fn run_journals(id: RunId) -> Vec<u8> {
+    key(JOURNAL, &[id.as_bytes()])
+}
+
 /// The end of a range that holds every key starting with `prefix`.
 pub(super) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
@@ -152,6 +177,15 @@ mod tests {
         let id = RunId::new();
         assert!(!by_workflow("leads-2", id).starts_with(&workflow_runs("leads")));
         assert!(by_workflow("leads", id).starts_with(&workflow_runs("leads")));
+    }
+
+    #[test]
+    fn journal_entries_sort_by_sequence_within_their_step() {
+        let id = RunId::new();
+        assert!(journal_entry(id, "a", 2) < journal_entry(id, "a", 10));
+        assert!(journal_entry(id, "a", 1).starts_with(&step_journal(id, "a")));
+        assert!(!journal_entry(id, "ab", 1).starts_with(&step_journal(id, "a")));
+        assert!(journal_entry(id, "ab", 1).starts_with(&run_journals(id)));
     }
 
     #[test]

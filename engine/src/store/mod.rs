@@ -1,11 +1,12 @@
-//! Where runs, their events and step records, the queue and step state are
-//! kept.
+//! Where runs, their events and step records, the queue, step state and
+//! the Salesforce call journal are kept.
 //!
 //! [`Store`] is the one interface the triggers and the executor use; sled
 //! ([`SledStore`]) is the embedded implementation, and another backend (a
 //! shared database for several nodes) fits behind the same trait.
 
 mod document;
+mod journal;
 mod keys;
 mod open_runs;
 mod sled_store;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::{RunId, RunRecord, RunStatus, StateWrite, StepRecord};
+pub use journal::{JournalStore, JournalWrite, MemoryJournalStore};
 pub use sled_store::SledStore;
 pub use state::{
     MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryStateStore, StateRefusal, StateStore, StepState,
@@ -183,7 +185,7 @@ pub struct QueuedRun {
 
 /// The durable store behind the server.
 #[async_trait]
-pub trait Store: StateStore + Send + Sync + 'static {
+pub trait Store: StateStore + JournalStore + Send + Sync + 'static {
     /// Stores a new run and its event, durably, unless its dedupe key names
     /// a run already stored.
     async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError>;

@@ -14,14 +14,14 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::document::{self, Document};
+use super::journal::{JournalStore, JournalWrite};
 use super::open_runs::OpenRuns;
 use super::writer::{Batch, Part, Writer};
 use super::{
     Accepted, NewRun, QueuedRun, RunDetail, RunId, RunPage, RunQuery, Store, StoreError,
     Transition, keys,
 };
-use crate::model::StateWrite;
-use crate::model::{RunRecord, RunStatus};
+use crate::model::{JournalEntry, RunRecord, RunStatus, StateWrite, StepStatus};
 use crate::store::StateStore;
 
 /// How long opening a store waits for its file lock.
@@ -151,7 +151,16 @@ impl SledStore {
         Ok(())
     }
 
-    fn batch_remove_run(batch: &mut Batch, run: &RunRecord) {
+    /// Adds the removal of every key under `prefix` to `batch`.
+    fn remove_prefix(&self, batch: &mut Batch, prefix: Vec<u8>) -> Result<(), StoreError> {
+        for key in self.db.scan_prefix(prefix).keys() {
+            batch.remove(key.map_err(unavailable)?.to_vec());
+        }
+        Ok(())
+    }
+
+    fn batch_remove_run(&self, batch: &mut Batch, run: &RunRecord) -> Result<(), StoreError> {
+        self.remove_prefix(batch, keys::run_journals(run.id))?;
         batch.remove(keys::run(run.id));
         batch.remove(keys::by_workflow(&run.workflow, run.id));
         batch.remove(keys::failed(run.id));
@@ -161,6 +170,7 @@ impl SledStore {
         if let Some(key) = &run.dedupe_key {
             batch.remove(keys::dedupe(&run.workflow, key));
         }
+        Ok(())
     }
 }
 
@@ -245,6 +255,12 @@ impl Store for SledStore {
         let step = transition.step.as_ref().map(|(index, step)| (*index, step));
         let mut batch = Batch::default();
         batch.insert(keys::run(run.id), Document::parse(&value)?.with(run, step)?);
+        // A step that ended well never runs again: its journal is done.
+        if let Some((_, step)) = step
+            && matches!(step.status, StepStatus::Succeeded | StepStatus::Stopped)
+        {
+            self.remove_prefix(&mut batch, keys::step_journal(run.id, &step.step))?;
+        }
         // A failed run only changes again when a replay of it succeeds.
         if run.status == RunStatus::Failed && previous_status != RunStatus::Failed {
             batch.insert(keys::failed(run.id), []);
@@ -366,11 +382,35 @@ impl Store for SledStore {
                 continue;
             }
             let mut batch = Batch::default();
-            Self::batch_remove_run(&mut batch, &run);
+            self.batch_remove_run(&mut batch, &run)?;
             batch.apply_to(&self.db).map_err(unavailable)?;
             pruned += 1;
         }
         Ok(pruned)
+    }
+}
+
+#[async_trait]
+impl JournalStore for SledStore {
+    fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        self.db
+            .scan_prefix(keys::step_journal(run, step))
+            .values()
+            .map(|value| document::decode(&value.map_err(unavailable)?))
+            .collect()
+    }
+
+    async fn record(&self, write: JournalWrite<'_>, durable: bool) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        let sequence = write.entry.call.sequence;
+        batch.insert(
+            keys::journal_entry(write.run, write.step, sequence),
+            document::encode(write.entry)?,
+        );
+        for stale in write.forget {
+            batch.remove(keys::journal_entry(write.run, write.step, stale));
+        }
+        self.write(batch, None, durable).await.map(drop)
     }
 }
 

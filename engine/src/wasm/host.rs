@@ -14,7 +14,9 @@ use super::limits::StepLimiter;
 use super::log_buffer::LogBuffer;
 use crate::model::{LogLevel, LogSource};
 use crate::salesforce::access::{self, QueryRefusal};
-use crate::salesforce::{SalesforceActions, SalesforceError, WriteOperation, WriteOptions};
+use crate::salesforce::{
+    SalesforceActions, SalesforceError, Untracked, WriteOperation, WriteOptions,
+};
 use crate::store::StepState;
 use crate::workflow::{Access, Permissions};
 
@@ -26,8 +28,13 @@ pub struct InvocationContext {
     pub step_id: String,
     /// What the workflow grants the step.
     pub permissions: Arc<Permissions>,
-    /// The connection Salesforce calls go to.
+    /// The connection the step's Salesforce calls go to (journaled by the
+    /// executor).
     pub salesforce: Arc<dyn SalesforceActions>,
+    /// The connection the host describes objects through to check a
+    /// query's relationships against the grants: not the step's calls, so
+    /// not journaled.
+    pub schema: Arc<dyn SalesforceActions>,
     /// The step's key-value state.
     pub state: StepState,
 }
@@ -100,9 +107,8 @@ impl StepHost {
         text: &str,
         include_deleted: bool,
     ) -> Result<String, types::SfError> {
-        let salesforce = self.salesforce();
         let grants = &self.context.permissions.salesforce;
-        match access::check_reads(text, grants, salesforce.as_ref()).await {
+        match access::check_reads(text, grants, self.context.schema.as_ref()).await {
             Ok(()) => {}
             Err(QueryRefusal::Salesforce(error)) => return Err(error.into()),
             Err(QueryRefusal::Denied { sobject, via }) => {
@@ -124,7 +130,10 @@ impl StepHost {
         // The records are copied into the guest's memory, so they cannot
         // be larger than it.
         let max_bytes = self.limiter.memory_bytes();
-        Ok(salesforce.query(text, include_deleted, max_bytes).await?)
+        Ok(self
+            .salesforce()
+            .query(text, include_deleted, max_bytes)
+            .await?)
     }
 
     fn salesforce(&self) -> Arc<dyn SalesforceActions> {
@@ -275,7 +284,7 @@ impl salesforce::Host for StepHost {
             };
             let results = self
                 .salesforce()
-                .write_many(operation, &sobject, records, options)
+                .write_many(operation, &sobject, records, options, &Untracked)
                 .await?;
             Ok(Value::Array(results).to_string())
         })

@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_engine::RunDetail;
-use gust_engine::model::{RunId, RunRecord, StateWrite};
+use gust_engine::model::{JournalEntry, RunId, RunRecord, StateWrite};
 use gust_engine::store::{
-    Accepted, NewRun, QueuedRun, RunPage, RunQuery, SledStore, StateStore, Store, StoreError,
-    Transition,
+    Accepted, JournalStore, JournalWrite, NewRun, QueuedRun, RunPage, RunQuery, SledStore,
+    StateStore, Store, StoreError, Transition,
 };
 
 /// A store whose disk fills up: it reads, but once full refuses every
@@ -106,5 +106,16 @@ impl StateStore for FullDisk {
     fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
         self.refuse_if_full()?;
         self.store.apply(writes)
+    }
+}
+
+#[async_trait]
+impl JournalStore for FullDisk {
+    fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        self.store.journal(run, step)
+    }
+    async fn record(&self, write: JournalWrite<'_>, durable: bool) -> Result<(), StoreError> {
+        self.refuse_if_full()?;
+        self.store.record(write, durable).await
     }
 }
