@@ -53,7 +53,7 @@ pub use gust_soql as soql;
 
 pub use error::Error;
 pub use output::Output;
-pub use salesforce::SalesforceError;
+pub use salesforce::{ErrorKind, SalesforceError};
 pub use serde_json::{Value, json};
 
 /// The bindings generated from `wit/step.wit`. Step authors never need them.

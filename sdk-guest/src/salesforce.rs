@@ -22,8 +22,8 @@ pub struct SalesforceError {
     /// The HTTP status; 0 when no request was sent.
     pub status: u16,
     /// Salesforce's `errorCode` (`INVALID_FIELD`, `UNABLE_TO_LOCK_ROW`, ...),
-    /// or Gust's own `GUST_PERMISSION_DENIED`, `GUST_NO_CONNECTION` or
-    /// `GUST_INVALID_RESPONSE`.
+    /// or Gust's own `GUST_PERMISSION_DENIED`, `GUST_OUTCOME_UNKNOWN`,
+    /// `GUST_NO_CONNECTION` or `GUST_INVALID_RESPONSE` (see [`ErrorKind`]).
     pub error_code: String,
     /// The human-readable message.
     pub message: String,
@@ -33,11 +33,39 @@ pub struct SalesforceError {
     pub retryable: bool,
 }
 
+/// What kind of error a [`SalesforceError`] is, for the ones a step acts
+/// on; the `error_code` tells the rest apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// `GUST_OUTCOME_UNKNOWN`: an earlier execution of this step sent this
+    /// write and stopped before its answer was stored, so Salesforce may or
+    /// may not have carried it out. Nothing was sent now. Check (query by
+    /// an external id) and decide; sending the same write again is refused
+    /// the same way, and another write could write twice.
+    OutcomeUnknown,
+    /// `GUST_PERMISSION_DENIED`: the workflow does not grant the call;
+    /// nothing was sent.
+    PermissionDenied,
+    /// Any other error: Salesforce's own (`errorCode`), or Gust's on its
+    /// behalf.
+    Other,
+}
+
 impl SalesforceError {
     /// Whether the same call may succeed later: row locks, the API request
     /// limit and Salesforce's transient server errors.
     pub fn is_retryable(&self) -> bool {
         self.retryable
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self.error_code.as_str() {
+            "GUST_OUTCOME_UNKNOWN" => ErrorKind::OutcomeUnknown,
+            "GUST_PERMISSION_DENIED" => ErrorKind::PermissionDenied,
+            _ => ErrorKind::Other,
+        }
     }
 
     fn invalid_response(what: &str, error: serde_json::Error) -> Self {

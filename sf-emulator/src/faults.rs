@@ -24,6 +24,13 @@ pub enum FaultKind {
         /// The delay, in milliseconds.
         ms: u64,
     },
+    /// The request is carried out at once and its answer held back this
+    /// long: a client that gives up (or dies) meanwhile never learns that
+    /// its write was made, as when an answer is lost on the way back.
+    SlowAnswer {
+        /// The delay, in milliseconds.
+        ms: u64,
+    },
 }
 
 /// A fault on the API requests whose path contains `path` (and whose
@@ -50,6 +57,8 @@ pub(crate) enum Injected {
     Fail(ApiError),
     /// Wait, then answer.
     Delay(Duration),
+    /// Answer, and hold the answer back this long.
+    HoldAnswer(Duration),
 }
 
 /// The faults in force.
@@ -90,6 +99,7 @@ impl Faults {
                 "ConcurrentPerOrgLongTxn Limit exceeded.",
             )),
             FaultKind::Latency { ms } => Injected::Delay(Duration::from_millis(*ms)),
+            FaultKind::SlowAnswer { ms } => Injected::HoldAnswer(Duration::from_millis(*ms)),
         };
         if let Some(times) = &mut fault.times {
             *times = times.saturating_sub(1);
@@ -181,5 +191,10 @@ mod tests {
             serde_json::from_str(r#"{ "path": "/", "kind": { "latency": { "ms": 250 } } }"#)
                 .unwrap();
         assert_eq!(latency.kind, FaultKind::Latency { ms: 250 });
+        let slow: Fault = serde_json::from_str(
+            r#"{ "path": "/sobjects/Lead", "kind": { "slow_answer": { "ms": 900 } } }"#,
+        )
+        .unwrap();
+        assert_eq!(slow.kind, FaultKind::SlowAnswer { ms: 900 });
     }
 }

@@ -652,11 +652,15 @@ async fn authorize_and_count(
         .into_response();
     }
     let injected = lock(&shared.faults).apply(request.method(), request.uri().path());
-    match injected {
+    let hold = match injected {
         Some(Injected::Fail(error)) => return error.into_response(),
-        Some(Injected::Delay(delay)) => tokio::time::sleep(delay).await,
-        None => {}
-    }
+        Some(Injected::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            None
+        }
+        Some(Injected::HoldAnswer(delay)) => Some(delay),
+        None => None,
+    };
     let limit = shared.config.daily_api_requests;
     let used = shared.api_requests.fetch_add(1, Ordering::Relaxed) + 1;
     let mut response = if used > limit {
@@ -671,6 +675,9 @@ async fn authorize_and_count(
     };
     if let Ok(value) = HeaderValue::from_str(&format!("api-usage={}/{limit}", used.min(limit))) {
         response.headers_mut().insert("sforce-limit-info", value);
+    }
+    if let Some(delay) = hold {
+        tokio::time::sleep(delay).await;
     }
     response
 }

@@ -7,6 +7,8 @@ mod cli;
 mod crash;
 /// Host imports: Salesforce through the host and its permission checks, logs, state.
 mod imports;
+/// The Salesforce call journal: nothing sent twice across retries, kills and resumes.
+mod journal;
 /// The Outbound Message trigger: sf-emulator posting to Gust, redeliveries, bad messages.
 mod outbound;
 /// The Salesforce poll trigger against sf-emulator: backfills, keyset pages, overlaps, deletions.

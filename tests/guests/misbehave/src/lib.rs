@@ -2,7 +2,7 @@
 //! in one of the ways the sandbox must contain. See `tests/guests/README.md`.
 
 use gust_sdk::salesforce::{self, WriteMany};
-use gust_sdk::{Error, Output, Value, json, state};
+use gust_sdk::{Error, ErrorKind, Output, Value, json, state};
 
 fn run(input: Value) -> Result<Output, Error> {
     let act = input["act"].as_str().unwrap_or("echo");
@@ -71,6 +71,7 @@ fn run(input: Value) -> Result<Output, Error> {
             Err(error) => json!({ "error": error.to_string() }),
         },
         "salesforce" => salesforce_call(&input),
+        "calls" => calls(&input)?,
         "count" => {
             let count = state::get("count")?.and_then(|v| v.as_u64()).unwrap_or(0) + 1;
             state::set("count", &json!(count))?;
@@ -103,6 +104,65 @@ fn run(input: Value) -> Result<Output, Error> {
         other => return Err(Error::non_retryable(format!("unknown act `{other}`"))),
     };
     Ok(Output::next(value))
+}
+
+/// Runs the script `input.calls`, one Salesforce call (or pause) after
+/// another, counting its attempts in state; an item with `attempt` runs
+/// only on that attempt. Any error fails the step (retryably if it is).
+fn calls(input: &Value) -> Result<Value, Error> {
+    let attempt = state::get("attempt")?.and_then(|v| v.as_u64()).unwrap_or(0) + 1;
+    state::set("attempt", &json!(attempt))?;
+    let mut results = Vec::new();
+    let no_items = Vec::new();
+    for item in input["calls"].as_array().unwrap_or(&no_items) {
+        if item["attempt"].as_u64().is_some_and(|only| only != attempt) {
+            continue;
+        }
+        let text = |key: &str| item[key].as_str().unwrap_or_default();
+        let result = if let Some(ms) = item["sleep_ms"].as_u64() {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            continue;
+        } else if item.get("fail").is_some() {
+            return Err(Error::new(text("fail")));
+        } else if item.get("create").is_some() {
+            create_checked(text("create"), &item["record"], item["check"].as_str())?
+        } else if item.get("upsert").is_some() {
+            let upserted =
+                salesforce::upsert(text("upsert"), text("field"), text("id"), &item["record"])?;
+            json!(upserted.id)
+        } else if item.get("query").is_some() {
+            json!(salesforce::query(text("query"))?)
+        } else if item.get("insert_many").is_some() {
+            let records = item["records"].as_array().unwrap_or(&no_items);
+            json!(salesforce::write_many(
+                WriteMany::Insert,
+                text("insert_many"),
+                records,
+                false
+            )?)
+        } else {
+            return Err(Error::non_retryable(format!("unknown call {item}")));
+        };
+        results.push(result);
+    }
+    Ok(json!({ "attempt": attempt, "results": results }))
+}
+
+/// Creates `record`; when its outcome is unknown (an earlier execution's
+/// create whose answer was lost), looks for it with the query `check`
+/// first and creates it only if it is not there.
+fn create_checked(sobject: &str, record: &Value, check: Option<&str>) -> Result<Value, Error> {
+    match (salesforce::create(sobject, record), check) {
+        (Ok(id), _) => Ok(json!(id)),
+        (Err(error), Some(check)) if error.kind() == ErrorKind::OutcomeUnknown => {
+            gust_sdk::warn!("{error}; checking");
+            match salesforce::query(check)?.first() {
+                Some(found) => Ok(found["Id"].clone()),
+                None => Ok(json!(salesforce::create(sobject, record)?)),
+            }
+        }
+        (Err(error), _) => Err(error.into()),
+    }
 }
 
 /// Calls the Salesforce action named by `call` and returns what came back.

@@ -1,0 +1,239 @@
+//! The Salesforce call journal against sf-emulator, whose request log shows
+//! what reached it: a step cut off by SIGKILL or a failure and run again
+//! sends no call twice, a write whose answer was lost comes back as
+//! GUST_OUTCOME_UNKNOWN, a Bulk API 2.0 write follows its job, and a failed
+//! run resumed after its data is fixed writes nothing again.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gust_engine::salesforce::Client;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sf_emulator::faults::{Fault, FaultKind};
+
+use crate::support::{Process, Server, Sf, connection, emulator_env, eventually, write_workflow};
+
+/// A workflow `id`, started by a webhook, of one `misbehave` step running
+/// the script `calls` with Lead, Contact and Account granted.
+fn script(id: &str, calls: Value) -> Value {
+    json!({
+        "id": id,
+        "trigger": { "webhook": {} },
+        "steps": [{
+            "id": "write",
+            "uses": gust_tests::guests::MISBEHAVE,
+            "with": { "act": "calls", "calls": calls },
+            "permissions": { "salesforce": { "read": ["Lead", "Account"], "write": ["Lead", "Contact", "Account"] } },
+            "retry": { "max_attempts": 3, "backoff_ms": 50 }
+        }]
+    })
+}
+
+fn lead(name: &str) -> Value {
+    json!({ "create": "Lead", "record": { "LastName": name, "Company": "Acme" } })
+}
+
+/// An engine in process whose steps reach the emulator of `sf`.
+async fn server(sf: &Sf, workflows: &[Value]) -> Server {
+    let client = Client::new(connection(&sf.running.url)).unwrap();
+    Server::start_with(
+        workflows,
+        |config| config.salesforce = Arc::new(client),
+        None,
+    )
+    .await
+}
+
+/// How many Leads named `name` the emulator holds.
+fn leads_named(sf: &Sf, name: &str) -> usize {
+    let org = sf.emulator().org();
+    let object = org.object("Lead").unwrap();
+    org.records(object, false)
+        .filter(|record| record.get("LastName").and_then(Value::as_str) == Some(name))
+        .count()
+}
+
+/// The calls of attempt `attempt` (from 1) of the run's only step.
+fn calls(run: &Value, attempt: usize) -> &Vec<Value> {
+    run["steps"][0]["attempts"][attempt - 1]["calls"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no calls in attempt {attempt}: {run:#}"))
+}
+
+/// The `replayed` flags of `calls`.
+fn replayed(calls: &[Value]) -> Vec<bool> {
+    calls.iter().map(|call| call["replayed"] == true).collect()
+}
+
+/// Every message the run's only step logged in attempt `attempt`.
+fn logs(run: &Value, attempt: usize) -> String {
+    run["steps"][0]["attempts"][attempt - 1]["logs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|line| line["message"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn a_retried_step_sends_the_calls_before_its_failure_once() {
+    let sf = Sf::start().await;
+    // The Contact create fails past the client's own retries, so the step
+    // fails and the workflow retries it.
+    sf.emulator().inject(Fault {
+        path: "/sobjects/Contact".to_owned(),
+        method: Some(reqwest::Method::POST),
+        kind: FaultKind::UnableToLockRow,
+        times: Some(6),
+    });
+    let workflow = script(
+        "retried",
+        json!([lead("First"), lead("Second"), { "create": "Contact", "record": { "LastName": "Third" } }]),
+    );
+    let server = server(&sf, &[workflow]).await;
+    let (status, accepted) = server.hook("retried", json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let run = server.finished(accepted["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+
+    assert_eq!(sf.count("POST /services/data/v60.0/sobjects/Lead "), 2);
+    assert_eq!(
+        (leads_named(&sf, "First"), leads_named(&sf, "Second")),
+        (1, 1)
+    );
+    let first = calls(&run, 1);
+    assert_eq!(replayed(first), [false, false, false]);
+    assert_eq!(first[2]["outcome"]["error_code"], "UNABLE_TO_LOCK_ROW");
+    let second = calls(&run, 2);
+    assert_eq!(replayed(second), [true, true, false]);
+    assert_eq!(
+        second[0]["outcome"],
+        json!({ "result": "succeeded", "status": 201, "bytes": 20 })
+    );
+    assert_eq!(second[0]["record_ids"], first[0]["record_ids"]);
+    assert_eq!(second[2]["outcome"]["status"], 201);
+    assert_eq!(run["output"]["results"][0], first[0]["record_ids"][0]);
+}
+
+#[tokio::test]
+async fn a_step_that_takes_another_path_ends_the_replay_and_says_where() {
+    let sf = Sf::start().await;
+    let workflow = script(
+        "another-path",
+        json!([
+            lead("Same"),
+            { "create": "Lead", "record": { "LastName": "Before", "Company": "Acme" }, "attempt": 1 },
+            { "fail": "the first attempt fails", "attempt": 1 },
+            { "create": "Lead", "record": { "LastName": "After", "Company": "Acme" }, "attempt": 2 },
+        ]),
+    );
+    let server = server(&sf, &[workflow]).await;
+    let (_, accepted) = server.hook("another-path", json!({})).await;
+    let run = server.finished(accepted["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+
+    assert_eq!(sf.count("POST /services/data/v60.0/sobjects/Lead "), 3);
+    assert_eq!(leads_named(&sf, "Same"), 1);
+    assert_eq!(replayed(calls(&run, 2)), [true, false]);
+    let logs = logs(&run, 2);
+    assert!(
+        logs.contains("Call 2 (create Lead) was made with other arguments than the earlier execution's (create Lead): the replay of the journal ends here"),
+        "{logs}"
+    );
+}
+
+/// Starts `gust serve` on `workflows` and `data` against the emulator of
+/// `sf`, with `env` added.
+fn serve(sf: &Sf, workflows: &Path, data: &Path, env: &[(&str, &str)]) -> Process {
+    let mut all = emulator_env(sf);
+    all.extend(env.iter().map(|(name, value)| (*name, (*value).to_owned())));
+    let all: Vec<(&str, &str)> = all.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    Process::start_with_env(workflows, data, &all)
+}
+
+/// Posts an empty event to `workflow`'s hook on `base`; returns the run id.
+async fn start_run(base: &str, workflow: &str) -> String {
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/hooks/{workflow}"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    let body: Value = answer.json().await.unwrap();
+    body["run_id"].as_str().unwrap().to_owned()
+}
+
+/// The run once it has ended, from the admin API.
+async fn ended(base: &str, run: &str) -> Value {
+    let client = reqwest::Client::new();
+    eventually("the run to end", Duration::from_secs(60), || async {
+        let url = format!("{base}/api/runs/{run}");
+        let detail: Value = client.get(url).send().await.ok()?.json().await.ok()?;
+        matches!(detail["status"].as_str(), Some("succeeded" | "failed")).then_some(detail)
+    })
+    .await
+}
+
+/// Whether any file under `dir` holds `needle`.
+fn any_file_holds(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            return any_file_holds(&path, needle);
+        }
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        bytes.windows(needle.len()).any(|window| window == needle)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_killed_between_its_creates_sends_each_create_once_after_a_restart() {
+    let sf = Sf::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (workflows, data) = (dir.path().join("workflows"), dir.path().join("data"));
+    let pause = json!({ "sleep_ms": 1_500 });
+    write_workflow(
+        &workflows,
+        &script(
+            "killed",
+            json!([lead("One"), pause, lead("Two"), pause, lead("Three")]),
+        ),
+    );
+    let server = serve(&sf, &workflows, &data, &[]);
+    let run = start_run(&server.base, "killed").await;
+    let creates = "POST /services/data/v60.0/sobjects/Lead ";
+    eventually("the second create", Duration::from_secs(30), || async {
+        (sf.count(creates) == 2).then_some(())
+    })
+    .await;
+    // Killed in the second pause.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill();
+
+    let server = serve(&sf, &workflows, &data, &[]);
+    let detail = ended(&server.base, &run).await;
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+    assert_eq!(detail["status"], "succeeded", "{detail:#}");
+    assert_eq!(sf.count(creates), 3, "{:#?}", sf.log());
+    for name in ["One", "Two", "Three"] {
+        assert_eq!(leads_named(&sf, name), 1, "Leads named {name}");
+    }
+    // The attempt cut off left no record; the one after the restart
+    // replayed the first two creates.
+    assert_eq!(replayed(calls(&detail, 1)), [true, true, false]);
+    // The store keeps no access token (nor the connected app's secret).
+    let store = data.join("store");
+    assert!(
+        !any_file_holds(&store, b"!AQ0AQ"),
+        "an access token in the store"
+    );
+    assert!(!any_file_holds(
+        &store,
+        sf_emulator::DEFAULT_CLIENT_SECRET.as_bytes()
+    ));
+}
