@@ -237,3 +237,160 @@ async fn a_step_killed_between_its_creates_sends_each_create_once_after_a_restar
         sf_emulator::DEFAULT_CLIENT_SECRET.as_bytes()
     ));
 }
+
+/// An emulator whose Account has the unique external id `Erp_Id__c`.
+async fn erp_emulator() -> Sf {
+    let seed: sf_emulator::seed::Seed = serde_json::from_value(json!({
+        "fields": { "Account": [{ "name": "Erp_Id__c", "type": "string", "external_id": true, "unique": true }] }
+    }))
+    .unwrap();
+    let emulator = sf_emulator::Emulator::with_seed(sf_emulator::Config::default(), &seed).unwrap();
+    Sf::start_with(emulator).await
+}
+
+/// How many records of `object` have `field` equal to `value`.
+fn records_with(sf: &Sf, object: &str, field: &str, value: &str) -> usize {
+    let org = sf.emulator().org();
+    let object = org.object(object).unwrap();
+    org.records(object, false)
+        .filter(|record| record.get(field).and_then(Value::as_str) == Some(value))
+        .count()
+}
+
+/// Holds back the answer to the next `method` request on `path` long
+/// enough for the test to kill Gust after Salesforce carried it out.
+fn lose_next_answer(sf: &Sf, method: reqwest::Method, path: &str) {
+    sf.emulator().inject(Fault {
+        path: path.to_owned(),
+        method: Some(method),
+        kind: FaultKind::SlowAnswer { ms: 3_000 },
+        times: Some(1),
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_was_lost_is_unknown_to_a_create_and_sent_again_as_an_upsert() {
+    let sf = erp_emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (workflows, data) = (dir.path().join("workflows"), dir.path().join("data"));
+    let mut workflow = script(
+        "in-flight",
+        json!([{
+            "create": "Lead",
+            "record": { "LastName": "Once", "Company": "Acme", "Email": "once@example.com" },
+            "check": "SELECT Id FROM Lead WHERE Email = 'once@example.com'"
+        }]),
+    );
+    let mut upsert = workflow["steps"][0].clone();
+    upsert["id"] = json!("upsert");
+    upsert["with"]["calls"] = json!([{
+        "upsert": "Account", "field": "Erp_Id__c", "id": "E-7", "record": { "Name": "Acme" }
+    }]);
+    workflow["steps"].as_array_mut().unwrap().push(upsert);
+    write_workflow(&workflows, &workflow);
+    lose_next_answer(&sf, reqwest::Method::POST, "/sobjects/Lead");
+    lose_next_answer(
+        &sf,
+        reqwest::Method::PATCH,
+        "/sobjects/Account/Erp_Id__c/E-7",
+    );
+
+    // Killed after Salesforce created the Lead, before its answer came.
+    let server = serve(&sf, &workflows, &data, &[]);
+    let run = start_run(&server.base, "in-flight").await;
+    eventually("the Lead created", Duration::from_secs(30), || async {
+        (records_with(&sf, "Lead", "LastName", "Once") == 1).then_some(())
+    })
+    .await;
+    server.kill();
+    // Killed again after Salesforce upserted the Account, before its answer.
+    let server = serve(&sf, &workflows, &data, &[]);
+    eventually("the Account upserted", Duration::from_secs(30), || async {
+        (records_with(&sf, "Account", "Erp_Id__c", "E-7") == 1).then_some(())
+    })
+    .await;
+    server.kill();
+
+    let server = serve(&sf, &workflows, &data, &[]);
+    let detail = ended(&server.base, &run).await;
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+    assert_eq!(detail["status"], "succeeded", "{detail:#}");
+    assert_eq!(records_with(&sf, "Lead", "LastName", "Once"), 1);
+    assert_eq!(records_with(&sf, "Account", "Erp_Id__c", "E-7"), 1);
+
+    // The create came back unknown; the step checked and found its Lead.
+    let create = &detail["steps"][0]["attempts"][0];
+    let outcome = &create["calls"][0]["outcome"];
+    assert_eq!(outcome["error_code"], "GUST_OUTCOME_UNKNOWN", "{create:#}");
+    let message = outcome["message"].as_str().unwrap();
+    assert!(message.contains("call 1 (create Lead)"), "{message}");
+    assert_eq!(create["calls"][1]["operation"], "query");
+    let found = &detail["steps"][0]["output"]["results"][0];
+    assert_eq!(found.as_str().map(str::len), Some(18), "{found}");
+    // The upsert was sent again (it is not recorded before it goes), and
+    // Salesforce updated the Account it had made: 200, not 201.
+    let upsert = &detail["steps"][1]["attempts"][0];
+    assert_eq!(upsert["calls"][0]["replayed"], false);
+    assert_eq!(upsert["calls"][0]["outcome"]["status"], 200, "{upsert:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_write_killed_mid_job_finishes_on_the_same_job() {
+    let sf = Sf::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (workflows, data) = (dir.path().join("workflows"), dir.path().join("data"));
+    let records: Vec<Value> = (0..12)
+        .map(|n| json!({ "LastName": format!("Bulk {n}"), "Company": "Acme" }))
+        .collect();
+    write_workflow(
+        &workflows,
+        &script(
+            "bulk",
+            json!([{ "insert_many": "Lead", "records": records }]),
+        ),
+    );
+    // The first poll of the job is slow: the kill lands while the job runs.
+    sf.emulator().inject(Fault {
+        path: "/jobs/ingest/".to_owned(),
+        method: Some(reqwest::Method::GET),
+        kind: FaultKind::Latency { ms: 3_000 },
+        times: Some(1),
+    });
+    let env = [("GUST_SF_BULK_THRESHOLD", "5")];
+    let server = serve(&sf, &workflows, &data, &env);
+    let run = start_run(&server.base, "bulk").await;
+    eventually("the upload complete", Duration::from_secs(30), || async {
+        (sf.count("PATCH /services/data/v60.0/jobs/ingest/") == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill();
+
+    let server = serve(&sf, &workflows, &data, &env);
+    let detail = ended(&server.base, &run).await;
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+    assert_eq!(detail["status"], "succeeded", "{detail:#}");
+    assert_eq!(
+        sf.count("POST /services/data/v60.0/jobs/ingest "),
+        1,
+        "{:#?}",
+        sf.log()
+    );
+    for n in 0..12 {
+        assert_eq!(leads_named(&sf, &format!("Bulk {n}")), 1);
+    }
+    let results = detail["steps"][0]["output"]["results"][0]
+        .as_array()
+        .unwrap();
+    assert_eq!(results.len(), 12);
+    assert!(
+        results.iter().all(|result| result["success"] == true),
+        "{results:#?}"
+    );
+    assert!(
+        logs(&detail, 1).contains("follows Bulk API 2.0 job"),
+        "{detail:#}"
+    );
+}

@@ -7,12 +7,18 @@
 //! arguments. A call that matches the earlier execution's call at the same
 //! place (same operation, same digest) is answered from the journal; the
 //! first that does not ends the replay, and it and every later call go to
-//! Salesforce. A write is recorded as sent, durably, before it goes, and
-//! its answer durably before the step sees it, so a crash leaves either an
-//! answer to replay or a call known to be in flight, which comes back as
-//! `GUST_OUTCOME_UNKNOWN` rather than being sent twice. Reads are recorded
-//! after they are answered, their answers up to a size (larger ones are
-//! read again), and never sent as unknown.
+//! Salesforce.
+//!
+//! A write that sending twice could repeat (create, update, delete, a
+//! write-many other than an upsert, a raw request other than GET) is
+//! recorded as sent, durably, before it goes, and its answer durably before
+//! the step sees it. So a crash leaves either an answer to replay or a call
+//! known to be in flight, which comes back as `GUST_OUTCOME_UNKNOWN` rather
+//! than being sent twice. An upsert by external id is recorded once
+//! answered (durably too): sent again, it does what it did once. Reads are
+//! recorded once answered, their answers up to a size (larger ones are read
+//! again). An error Salesforce answered wrote nothing, so the call is sent
+//! again.
 
 mod call;
 mod replay;
