@@ -89,6 +89,7 @@ impl Engine {
             workers: config.workers.max(1),
             default_concurrency: config.default_concurrency.max(1),
             fresh: Default::default(),
+            resuming: Default::default(),
         });
         let tasks = Arc::new(Tasks {
             triggers: Supervisor::default(),
@@ -126,7 +127,7 @@ impl Engine {
     pub fn load_dir(&self, dir: &Path) -> std::io::Result<Arc<WorkflowSet>> {
         let set = WorkflowSet::load_dir(dir, &self.executor.runner)?;
         self.executor.workflows.replace(set);
-        self.resume();
+        self.queue_stored();
         self.start_background_triggers();
         Ok(self.workflows())
     }
@@ -145,7 +146,7 @@ impl Engine {
     pub fn add_workflow(&self, file: &WorkflowFile) -> Result<(), ValidationErrors> {
         let prepared = self.executor.runner.prepare(file)?;
         self.executor.workflows.insert(prepared);
-        self.resume();
+        self.queue_stored();
         self.start_background_triggers();
         Ok(())
     }
@@ -169,7 +170,7 @@ impl Engine {
         self.tasks.triggers.status(id)
     }
 
-    fn resume(&self) {
+    fn queue_stored(&self) {
         match self.executor.resume_queued() {
             Ok(0) => {}
             Ok(resumed) => tracing::info!(resumed, "Queued the stored unfinished runs."),
@@ -269,7 +270,8 @@ impl Engine {
         }
     }
 
-    /// Runs the event of run `id` again as a new run.
+    /// Runs the event of run `id` again as a new run, with no journal: its
+    /// steps call Salesforce afresh (see [`Engine::resume`]).
     pub async fn replay(&self, id: RunId) -> Result<RunRecord, SubmitError> {
         let original = self
             .executor
@@ -281,6 +283,14 @@ impl Engine {
         record.replay_of = Some(id);
         let accepted = self.executor.accept(NewRun { record, event }).await?;
         Ok(accepted.run().clone())
+    }
+
+    /// Resumes failed run `id` at its failed step, which runs again with a
+    /// fresh retry budget and its Salesforce call journal: the calls that
+    /// succeeded before are answered from it, so fixing the data in
+    /// Salesforce and resuming writes nothing twice.
+    pub async fn resume(&self, id: RunId) -> Result<RunRecord, SubmitError> {
+        self.executor.resume(id).await
     }
 
     /// The metrics in Prometheus text format.

@@ -394,3 +394,74 @@ async fn a_bulk_write_killed_mid_job_finishes_on_the_same_job() {
         "{detail:#}"
     );
 }
+
+#[tokio::test]
+async fn a_failed_run_resumed_after_its_data_is_fixed_writes_nothing_twice() {
+    let sf = erp_emulator().await;
+    let taken = {
+        let fields =
+            serde_json::from_value(json!({ "Name": "Other", "Erp_Id__c": "E-1" })).unwrap();
+        sf.emulator().org().create("Account", &fields).unwrap()
+    };
+    let workflow = script(
+        "resumed",
+        json!([
+            lead("Resumed"),
+            { "create": "Account", "record": { "Name": "Acme", "Erp_Id__c": "E-1" } },
+        ]),
+    );
+    let server = server(&sf, &[workflow]).await;
+    let (_, accepted) = server.hook("resumed", json!({})).await;
+    let id = accepted["run_id"].as_str().unwrap().to_owned();
+    let failed = server.finished(&id).await;
+    assert_eq!(failed["status"], "failed", "{failed:#}");
+    assert_eq!(
+        calls(&failed, 1)[1]["outcome"]["error_code"],
+        "DUPLICATE_VALUE"
+    );
+
+    // The data fixed in Salesforce, the run resumed where it failed.
+    let fields = serde_json::from_value(json!({ "Erp_Id__c": "E-0" })).unwrap();
+    sf.emulator()
+        .org()
+        .update("Account", &taken, &fields)
+        .unwrap();
+    let answer = server
+        .post(&format!("/api/runs/{id}/replay?resume=true"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({ "run_id": id, "replay_of": id, "resumed": true })
+    );
+    let run = server.finished(&id).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(run["error"], Value::Null);
+
+    assert_eq!(sf.count("POST /services/data/v60.0/sobjects/Lead "), 1);
+    assert_eq!(leads_named(&sf, "Resumed"), 1);
+    assert_eq!(records_with(&sf, "Account", "Erp_Id__c", "E-1"), 1);
+    assert_eq!(replayed(calls(&run, 2)), [true, false]);
+    assert_eq!(run["steps"][0]["resumed_after"], 1);
+    let (_, failed_list) = server.get("/api/runs?status=failed").await;
+    assert_eq!(failed_list["runs"], json!([]));
+
+    // Only a failed run is resumed.
+    let again = server
+        .post(&format!("/api/runs/{id}/replay?resume=true"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let error: Value = again.json().await.unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("it is succeeded; only a failed run is resumed"),
+        "{error}"
+    );
+}

@@ -67,6 +67,9 @@ impl From<SubmitError> for ApiError {
                     format!("the event was not stored, retry later: {store_error}"),
                 )
             }
+            SubmitError::NotResumable { .. } => {
+                Self::new(StatusCode::CONFLICT, refusal.to_string())
+            }
             other => Self::not_found(other),
         }
     }

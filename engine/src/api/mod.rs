@@ -7,7 +7,9 @@ mod runs;
 mod workflows;
 
 pub use error::{ApiError, ErrorBody};
-pub use runs::{EventAccepted, Replayed, RunFailed, RunList, RunListParams, StartRun};
+pub use runs::{
+    EventAccepted, ReplayParams, Replayed, RunFailed, RunList, RunListParams, StartRun,
+};
 pub use workflows::{
     InvalidWorkflowView, ReadyWorkflow, TriggerStatus, TriggerView, WorkflowList, WorkflowView,
 };

@@ -68,11 +68,23 @@ pub struct RunListParams {
     pub cursor: Option<String>,
 }
 
+/// The query of `POST /api/runs/{id}/replay`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayParams {
+    /// Resume the failed run at its failed step, with its Salesforce call
+    /// journal, instead of starting a new run (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<bool>,
+}
+
 /// `202` to `POST /api/runs/{id}/replay`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replayed {
-    /// The new run.
+    /// The run that runs now: a new one, or the resumed one itself.
     pub run_id: RunId,
     /// The run it replays.
     pub replay_of: RunId,
+    /// Whether the failed run was resumed rather than replayed anew.
+    #[serde(default)]
+    pub resumed: bool,
 }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::model::{LogSource, StepRecord, StepStatus};
+use crate::model::{CallOutcome, LogSource, SalesforceCall, StepRecord, StepStatus};
 use crate::runtime::RunReport;
 use crate::workflow::Workflow;
 
@@ -97,6 +97,9 @@ pub(super) fn step_text(report: &StepRecord) {
                 line.message
             );
         }
+        for call in &attempt.calls {
+            out!("       {}", call_text(call));
+        }
         if let Some(error) = &attempt.error
             && attempt.number < report.attempts.len() as u32
         {
@@ -112,4 +115,29 @@ pub(super) fn step_text(report: &StepRecord) {
     if report.status == StepStatus::Stopped {
         out!("       (the step ended the run)");
     }
+}
+
+/// A Salesforce call of an attempt, on one line: `call 2  create Lead
+/// 00Q...  201, 20 bytes  31.02 ms  live`.
+fn call_text(call: &SalesforceCall) -> String {
+    let mut what = call.operation.to_string();
+    if let Some(sobject) = &call.sobject {
+        what = format!("{what} {sobject}");
+    }
+    if !call.record_ids.is_empty() {
+        what = format!("{what} {}", call.record_ids.join(" "));
+    }
+    let outcome = match &call.outcome {
+        CallOutcome::Succeeded { status, bytes } => format!("{status}, {bytes} bytes"),
+        CallOutcome::Failed {
+            status, error_code, ..
+        } => format!("{status} {error_code}"),
+        CallOutcome::InFlight => "no answer".to_owned(),
+    };
+    let how = if call.replayed { "replayed" } else { "live" };
+    format!(
+        "call {}  {what}  {outcome}  {:.2} ms  {how}",
+        call.sequence,
+        call.duration.as_secs_f64() * 1e3
+    )
 }

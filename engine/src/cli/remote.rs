@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::api::{
-    ErrorBody, EventAccepted, Replayed, RunList, RunListParams, StartRun, WorkflowList,
-    WorkflowView,
+    ErrorBody, EventAccepted, ReplayParams, Replayed, RunList, RunListParams, StartRun,
+    WorkflowList, WorkflowView,
 };
 use crate::store::{RunDetail, RunQuery};
 
@@ -70,10 +70,15 @@ pub enum RunsCommand {
         #[arg(long)]
         body: Option<PathBuf>,
     },
-    /// Runs a run's event again as a new run.
+    /// Runs a run's event again as a new run, or resumes a failed run.
     Replay {
         /// The run's id.
         run_id: String,
+        /// Resume the failed run at its failed step instead: the calls to
+        /// Salesforce that succeeded are answered from its journal, so
+        /// nothing already written is written again.
+        #[arg(long)]
+        resume: bool,
     },
 }
 
@@ -120,7 +125,14 @@ pub(super) async fn runs(server: ServerArgs, command: RunsCommand) -> anyhow::Re
             client.get(format!("{base}/api/runs")).query(&params)
         }
         RunsCommand::Show { run_id, .. } => client.get(format!("{base}/api/runs/{run_id}")),
-        RunsCommand::Replay { run_id } => client.post(format!("{base}/api/runs/{run_id}/replay")),
+        RunsCommand::Replay { run_id, resume } => {
+            let params = ReplayParams {
+                resume: resume.then_some(true),
+            };
+            client
+                .post(format!("{base}/api/runs/{run_id}/replay"))
+                .query(&params)
+        }
         RunsCommand::Start { workflow, .. } => client
             .post(format!("{base}/api/workflows/{workflow}/runs"))
             .json(&start.clone().unwrap_or_default()),

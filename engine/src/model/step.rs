@@ -74,6 +74,14 @@ pub struct StepRecord {
     /// Time from the first attempt to the end of the last, backoff included.
     #[serde(rename = "duration_ms", with = "millis")]
     pub duration: Duration,
+    /// The attempts made before the run was last resumed: the step's retry
+    /// policy counts the attempts after them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resumed_after: u32,
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 impl StepRecord {
@@ -89,6 +97,7 @@ impl StepRecord {
             started_at: now(),
             finished_at: None,
             duration: Duration::ZERO,
+            resumed_after: 0,
         }
     }
 
@@ -103,6 +112,15 @@ impl StepRecord {
         });
         record.finished_at = Some(record.started_at);
         record
+    }
+
+    /// Takes a failed step back to its next attempt, with a fresh retry
+    /// budget: the run is resumed.
+    pub fn resume(&mut self) {
+        self.status = StepStatus::Retrying;
+        self.error = None;
+        self.finished_at = None;
+        self.resumed_after = u32::try_from(self.attempts.len()).unwrap_or(u32::MAX);
     }
 
     /// The number of the next attempt: 1 before any.

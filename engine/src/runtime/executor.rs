@@ -15,12 +15,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::dispatch::{DispatchQueue, Ticket};
+use super::intake::SubmitError;
 use super::steps::{Next, PreparedWorkflow, StepRunner, settle};
 use super::walk::{Ending, Position, Walk};
 use super::watchers::Watchers;
 use super::workflows::Workflows;
 use crate::metrics::Metrics;
-use crate::model::{RunId, RunRecord, RunStatus, StateWrite, StepRecord, now};
+use crate::model::{RunId, RunRecord, RunStatus, StateWrite, StepRecord, StepStatus, now};
 use crate::store::{Store, StoreError, Transition};
 
 /// A step record and its position among the run's records.
@@ -41,6 +42,8 @@ pub(crate) struct Executor {
     /// Runs just accepted, with their events, so that their first turn
     /// need not read them back.
     pub(crate) fresh: FreshRuns,
+    /// Held while a failed run is resumed, so that it is resumed once.
+    pub(crate) resuming: tokio::sync::Mutex<()>,
 }
 
 /// Runs just accepted and not yet picked up, up to a bound; a run not kept
@@ -174,6 +177,54 @@ impl Executor {
                 None
             }
         }
+    }
+
+    /// Takes failed run `id` back to the queue at its failed step, which
+    /// runs again with a fresh retry budget and the step's call journal:
+    /// calls that succeeded are answered from it, nothing is written twice.
+    pub(crate) async fn resume(&self, id: RunId) -> Result<RunRecord, SubmitError> {
+        let _resuming = self.resuming.lock().await;
+        let detail = self.store.detail(id)?.ok_or(SubmitError::UnknownRun(id))?;
+        let refuse = |reason: &str| SubmitError::NotResumable {
+            run: id,
+            reason: reason.to_owned(),
+        };
+        let mut run = detail.run;
+        if run.status != RunStatus::Failed {
+            return Err(refuse(&format!(
+                "it is {}; only a failed run is resumed",
+                run.status.as_str()
+            )));
+        }
+        if self.workflows.ready(&run.workflow).is_none() {
+            return Err(SubmitError::UnknownWorkflow(run.workflow));
+        }
+        let failed = detail
+            .steps
+            .iter()
+            .rposition(|step| step.status == StepStatus::Failed && !step.attempts.is_empty());
+        let Some(slot) = failed else {
+            return Err(refuse(
+                "its step failed before its first attempt (its input could not be resolved); replay it as a new run instead",
+            ));
+        };
+        let mut step = detail.steps[slot].clone();
+        step.resume();
+        let at = now();
+        run.status = RunStatus::Queued;
+        run.error = None;
+        run.finished_at = None;
+        run.due_at = Some(at);
+        run.updated_at = at;
+        let transition = Transition {
+            previous: (RunStatus::Failed, None),
+            run: run.clone(),
+            step: Some((slot, step)),
+            state_writes: Vec::new(),
+        };
+        self.store.transition(transition, true).await?;
+        self.queue.enqueue(run.id, &run.workflow, at);
+        Ok(run)
     }
 
     /// Runs `id` from its first unfinished step until it ends or waits.

@@ -20,6 +20,15 @@ pub enum SubmitError {
     /// No run with this id is stored.
     #[error("no run `{0}` is stored")]
     UnknownRun(RunId),
+    /// The run cannot be resumed (it did not fail, or failed before its
+    /// failed step's first attempt).
+    #[error("run `{run}` cannot be resumed: {reason}")]
+    NotResumable {
+        /// The run.
+        run: RunId,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// The store failed; nothing was accepted.
     #[error("the event could not be stored: {0}")]
     Store(#[from] StoreError),

@@ -254,8 +254,10 @@ pub(crate) fn settle(
             }
         }
         Err(failure) => {
-            let retry_after = (failure.retryable && number < retry.max_attempts)
-                .then(|| retry.backoff(number + 1));
+            // A resumed step's attempts count from the resume.
+            let made = number.saturating_sub(record.resumed_after);
+            let retry_after =
+                (failure.retryable && made < retry.max_attempts).then(|| retry.backoff(made + 1));
             record.error = Some(failure);
             match retry_after {
                 Some(delay) => (StepStatus::Retrying, Next::Retry(delay)),

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::Engine;
 use crate::api::{
-    ApiError, EventAccepted, InvalidWorkflowView, ReadyWorkflow, Replayed, RunList, RunListParams,
-    StartRun, TriggerView, WorkflowList, WorkflowView,
+    ApiError, EventAccepted, InvalidWorkflowView, ReadyWorkflow, ReplayParams, Replayed, RunList,
+    RunListParams, StartRun, TriggerView, WorkflowList, WorkflowView,
 };
 use crate::model::{RunId, RunStatus};
 use crate::store::{RunDetail, RunQuery};
@@ -120,15 +120,24 @@ pub(super) async fn run(
     }
 }
 
+/// `POST /api/runs/{id}/replay`: the run's event as a new run, or with
+/// `?resume=true` the failed run itself resumed at its failed step.
 pub(super) async fn replay(
     State(engine): State<Engine>,
     Path(run_id): Path<String>,
+    Query(params): Query<ReplayParams>,
 ) -> Result<Response, ApiError> {
     let id = run_id.parse::<RunId>()?;
-    let run = engine.replay(id).await?;
+    let resumed = params.resume.unwrap_or(false);
+    let run = if resumed {
+        engine.resume(id).await?
+    } else {
+        engine.replay(id).await?
+    };
     let body = Replayed {
         run_id: run.id,
         replay_of: id,
+        resumed,
     };
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }

@@ -261,9 +261,13 @@ impl Store for SledStore {
         {
             self.remove_prefix(&mut batch, keys::step_journal(run.id, &step.step))?;
         }
-        // A failed run only changes again when a replay of it succeeds.
+        // A failed run changes again when a replay of it succeeds (see
+        // `mark_replayed`) or it is resumed.
         if run.status == RunStatus::Failed && previous_status != RunStatus::Failed {
             batch.insert(keys::failed(run.id), []);
+        }
+        if previous_status == RunStatus::Failed && run.status != RunStatus::Failed {
+            batch.remove(keys::failed(run.id));
         }
         if run.status == RunStatus::Succeeded && previous_status != RunStatus::Succeeded {
             self.mark_replayed(&mut batch, run)?;
