@@ -35,6 +35,31 @@ pub struct SalesforceError {
 
 /// What kind of error a [`SalesforceError`] is, for the ones a step acts
 /// on; the `error_code` tells the rest apart.
+///
+/// A write whose outcome is unknown, checked before it is made again (the
+/// README's example):
+///
+/// ```no_run
+/// use gust_sdk::salesforce::{self, SalesforceError};
+/// use gust_sdk::{ErrorKind, Value, json};
+///
+/// fn create_once(lead: &Value, email: &str) -> Result<Value, SalesforceError> {
+///     match salesforce::create("Lead", lead) {
+///         Ok(id) => Ok(json!(id)),
+///         Err(error) if error.kind() == ErrorKind::OutcomeUnknown => {
+///             let found = salesforce::query_with(
+///                 "SELECT Id FROM Lead WHERE Email = :email",
+///                 &json!({ "email": email }),
+///             )?;
+///             match found.first() {
+///                 Some(lead) => Ok(lead["Id"].clone()),
+///                 None => Ok(json!(salesforce::create("Lead", lead)?)),
+///             }
+///         }
+///         Err(error) => Err(error),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {

@@ -56,6 +56,10 @@ pub struct ServeSettings {
     #[arg(long, env = "GUST_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub shutdown_grace: Option<Duration>,
+    /// The largest answer of a Salesforce read a step's call journal keeps,
+    /// in bytes; a step run again reads a larger one again [default: 262144].
+    #[arg(long, env = "GUST_JOURNAL_MAX_READ_BYTES")]
+    pub journal_max_read_bytes: Option<usize>,
     /// Where compiled components are cached [default: the data directory's `components`].
     #[arg(long, env = "GUST_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -95,6 +99,9 @@ impl ServeSettings {
             sync_timeout: self.sync_timeout.or(lower.sync_timeout),
             retention: self.retention.or(lower.retention),
             shutdown_grace: self.shutdown_grace.or(lower.shutdown_grace),
+            journal_max_read_bytes: self
+                .journal_max_read_bytes
+                .or(lower.journal_max_read_bytes),
             cache_dir: self.cache_dir.or(lower.cache_dir),
             admin_token: self.admin_token.or(lower.admin_token),
             emulator_listen: self.emulator_listen.or(lower.emulator_listen),
@@ -148,6 +155,9 @@ impl ServeSettings {
         }
         if let Some(grace) = self.shutdown_grace {
             config.shutdown_grace = grace;
+        }
+        if let Some(max_bytes) = self.journal_max_read_bytes {
+            config.journal_max_read_bytes = max_bytes;
         }
         if let Some(cache_dir) = &self.cache_dir {
             config.sandbox.cache_dir = Some(cache_dir.clone());
