@@ -171,6 +171,23 @@ async fn runs_start_by_hand_and_a_successful_replay_clears_the_failed_list() {
     write_workflow(
         &workflows,
         &json!({
+            "id": "resumable", "trigger": { "manual": {} },
+            "steps": [{ "id": "try", "uses": guests::MISBEHAVE, "with": { "act": "flaky", "succeed_on": 2 },
+                        "retry": { "max_attempts": 1 } }],
+        }),
+    );
+    write_workflow(
+        &workflows,
+        &json!({
+            "id": "lead", "trigger": { "manual": {} },
+            "steps": [{ "id": "create", "uses": "builtin:salesforce",
+                        "with": { "action": "create", "sobject": "Lead", "record": { "LastName": "Shown", "Company": "Acme" } },
+                        "permissions": { "salesforce": { "write": ["Lead"] } } }],
+        }),
+    );
+    write_workflow(
+        &workflows,
+        &json!({
             "id": "nightly", "trigger": { "schedule": { "cron": "0 0 2 * * *" } },
             "steps": [{ "id": "echo", "uses": guests::MISBEHAVE, "with": { "act": "echo", "at": "${trigger.scheduled_at}" } }],
         }),
@@ -225,6 +242,26 @@ async fn runs_start_by_hand_and_a_successful_replay_clears_the_failed_list() {
         "{shown}"
     );
     assert!(shown.contains("FAIL try ("), "{shown}");
+
+    // A failed run resumed: the same run, one more attempt, succeeded.
+    let failed = gust(&["start", "resumable"]);
+    assert_eq!(ended(failed.clone()).await["status"], "failed");
+    assert_eq!(gust(&["replay", "--resume", &failed]), failed);
+    let resumed = ended(failed.clone()).await;
+    assert_eq!(resumed["status"], "succeeded", "{resumed:#}");
+    assert_eq!(resumed["steps"][0]["attempts"].as_array().unwrap().len(), 2);
+    // A run's Salesforce calls, as `gust runs show` prints them.
+    let lead = gust(&["start", "lead"]);
+    assert_eq!(ended(lead.clone()).await["status"], "succeeded");
+    let shown = gust(&["show", &lead]);
+    let call = shown
+        .lines()
+        .find(|line| line.trim_start().starts_with("call 1  create Lead 00Q"))
+        .unwrap_or_else(|| panic!("no call line:\n{shown}"));
+    assert!(
+        call.contains("  201, 20 bytes  ") && call.ends_with(" ms  live"),
+        "{call}"
+    );
 
     let body = dir.path().join("body.json");
     std::fs::write(&body, r#"{"email": "ada@example.com"}"#).unwrap();

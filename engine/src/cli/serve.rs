@@ -99,9 +99,7 @@ impl ServeSettings {
             sync_timeout: self.sync_timeout.or(lower.sync_timeout),
             retention: self.retention.or(lower.retention),
             shutdown_grace: self.shutdown_grace.or(lower.shutdown_grace),
-            journal_max_read_bytes: self
-                .journal_max_read_bytes
-                .or(lower.journal_max_read_bytes),
+            journal_max_read_bytes: self.journal_max_read_bytes.or(lower.journal_max_read_bytes),
             cache_dir: self.cache_dir.or(lower.cache_dir),
             admin_token: self.admin_token.or(lower.admin_token),
             emulator_listen: self.emulator_listen.or(lower.emulator_listen),

@@ -392,3 +392,111 @@ async fn a_replay_that_succeeds_takes_the_runs_it_replays_off_the_failed_list() 
         None
     );
 }
+
+/// A journal entry of call `sequence`, answered `answer`.
+fn entry(sequence: u32, answer: &str) -> crate::model::JournalEntry {
+    crate::model::JournalEntry {
+        call: crate::model::SalesforceCall {
+            sequence,
+            operation: crate::model::CallOperation::Create,
+            sobject: Some("Lead".to_owned()),
+            record_ids: Vec::new(),
+            digest: format!("d{sequence}"),
+            started_at: now(),
+            duration: std::time::Duration::from_millis(2),
+            outcome: crate::model::CallOutcome::Succeeded {
+                status: 201,
+                bytes: answer.len(),
+            },
+            replayed: false,
+        },
+        answer: Some(answer.to_owned()),
+        bulk_job: None,
+    }
+}
+
+async fn record(store: &SledStore, run: RunId, step: &str, entry: &crate::model::JournalEntry) {
+    let write = JournalWrite {
+        run,
+        step,
+        entry,
+        forget: 0..0,
+    };
+    store.record(write, true).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_journal_keeps_each_steps_calls_in_order_and_forgets_a_path_not_taken() {
+    let (_dir, store) = store();
+    let run = RunId::new();
+    for sequence in [1, 2, 3, 10] {
+        record(
+            &store,
+            run,
+            "sync",
+            &entry(sequence, &format!("\"{sequence}\"")),
+        )
+        .await;
+    }
+    record(&store, run, "sync-more", &entry(1, "\"other step\"")).await;
+    let sequences = |step: &str| -> Vec<u32> {
+        let journal = store.journal(run, step).unwrap();
+        journal.iter().map(|entry| entry.call.sequence).collect()
+    };
+    assert_eq!(sequences("sync"), [1, 2, 3, 10]);
+    assert_eq!(sequences("sync-more"), [1]);
+    let answer = |at: usize| store.journal(run, "sync").unwrap()[at].answer.clone();
+    assert_eq!(answer(1).as_deref(), Some("\"2\""));
+
+    // Call 2 took another path: the earlier calls after it go.
+    let other = entry(2, "\"again\"");
+    let write = JournalWrite {
+        run,
+        step: "sync",
+        entry: &other,
+        forget: 3..11,
+    };
+    store.record(write, false).await.unwrap();
+    assert_eq!(sequences("sync"), [1, 2]);
+    assert_eq!(answer(1).as_deref(), Some("\"again\""));
+}
+
+#[tokio::test]
+async fn a_journal_goes_when_its_step_ends_well_and_with_its_run() {
+    let (_dir, store) = store();
+    let accepted = new_run("leads", None);
+    let mut run = accepted.record.clone();
+    store.accept(&accepted).await.unwrap();
+    for step in ["first", "second"] {
+        record(&store, run.id, step, &entry(1, "\"x\"")).await;
+    }
+    // The first step succeeds: its journal is done.
+    let mut first = crate::model::StepRecord::start("first", json!(null));
+    first.status = crate::model::StepStatus::Succeeded;
+    let transition = Transition {
+        previous: (run.status, run.due_at),
+        run: run.clone(),
+        step: Some((0, first)),
+        state_writes: Vec::new(),
+    };
+    store.transition(transition, true).await.unwrap();
+    assert!(store.journal(run.id, "first").unwrap().is_empty());
+    // The second fails, and the run with it: its journal stays, to resume.
+    let mut second = crate::model::StepRecord::start("second", json!(null));
+    second.status = crate::model::StepStatus::Failed;
+    let previous = (run.status, run.due_at);
+    run.status = RunStatus::Failed;
+    run.due_at = None;
+    let transition = Transition {
+        previous,
+        run: run.clone(),
+        step: Some((1, second)),
+        state_writes: Vec::new(),
+    };
+    store.transition(transition, true).await.unwrap();
+    assert_eq!(store.journal(run.id, "second").unwrap().len(), 1);
+
+    let later = now() + chrono::TimeDelta::seconds(1);
+    assert_eq!(store.prune(later, later).unwrap(), 1);
+    assert!(store.journal(run.id, "second").unwrap().is_empty());
+}
