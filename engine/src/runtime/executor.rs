@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::dispatch::{DispatchQueue, Ticket};
 use super::intake::SubmitError;
-use super::steps::{Next, PreparedWorkflow, StepRunner, settle};
+use super::steps::{JournalScope, Next, PreparedWorkflow, StepRunner, settle};
 use super::walk::{Ending, Position, Walk};
 use super::watchers::Watchers;
 use super::workflows::Workflows;
@@ -229,17 +229,18 @@ impl Executor {
 
     /// Runs `id` from its first unfinished step until it ends or waits.
     async fn advance(&self, id: RunId) -> Result<Turn, StoreError> {
-        let (mut run, event, mut records) = match self.fresh.take(id) {
-            Some((run, event)) => (run, event, Vec::new()),
+        let (mut run, event, mut records, fresh) = match self.fresh.take(id) {
+            Some((run, event)) => (run, event, Vec::new(), true),
             None => {
                 let Some(detail) = self.store.detail(id)? else {
                     return Err(StoreError::Corrupt(format!(
                         "the queued run {id} has no record"
                     )));
                 };
-                (detail.run, detail.event, detail.steps)
+                (detail.run, detail.event, detail.steps, false)
             }
         };
+        let scope = JournalScope { id, fresh };
         if run.status.is_final() {
             return Ok(Turn::Ended(Box::new(run)));
         }
@@ -274,7 +275,7 @@ impl Executor {
                     self.commit_pending(loaded, &mut run, &records, pending.take())
                         .await?;
                     let (record, next, writes) =
-                        self.attempt(run.id, &prepared, index, record).await;
+                        self.attempt(scope, &prepared, index, record).await;
                     if let Next::Retry(delay) = next {
                         let due = now() + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX);
                         run.status = RunStatus::Retrying;
@@ -334,7 +335,7 @@ impl Executor {
     /// Makes the next attempt at step `index`.
     async fn attempt(
         &self,
-        run: RunId,
+        run: JournalScope,
         prepared: &PreparedWorkflow,
         index: usize,
         mut record: StepRecord,

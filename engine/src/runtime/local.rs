@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::steps::{Next, PreparedWorkflow, StepRunner, settle};
+use super::steps::{JournalScope, Next, PreparedWorkflow, StepRunner, settle};
 use super::walk::{Ending, Position, Walk};
 use crate::model::{RunId, RunStatus, StepRecord};
 use crate::salesforce::SalesforceActions;
@@ -111,7 +111,11 @@ impl LocalRunner {
     ) -> StepRecord {
         let step = &prepared.workflow.steps[index];
         loop {
-            let outcome = self.steps.attempt(run, prepared, index, &record).await;
+            let scope = JournalScope {
+                id: run,
+                fresh: false,
+            };
+            let outcome = self.steps.attempt(scope, prepared, index, &record).await;
             if let Err(error) = self.steps.state().apply(&outcome.state_writes) {
                 tracing::warn!(step = %step.id, %error, "The step's state writes were lost.");
             }

@@ -43,6 +43,16 @@ pub struct StepRunner {
     max_read_bytes: usize,
 }
 
+/// The run an attempt belongs to, as its call journal sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JournalScope {
+    /// The run.
+    pub(crate) id: RunId,
+    /// Whether no step of the run was ever attempted before this process
+    /// took it (a run just accepted): its journal is empty, unread.
+    pub(crate) fresh: bool,
+}
+
 /// What follows an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Next {
@@ -149,11 +159,11 @@ impl StepRunner {
         }
     }
 
-    /// Makes the next attempt at step number `index` of run `run`, whose
-    /// record is `record`.
+    /// Makes the next attempt at step number `index` of `run`, whose record
+    /// is `record`.
     pub(crate) async fn attempt(
         &self,
-        run: RunId,
+        run: JournalScope,
         prepared: &PreparedWorkflow,
         index: usize,
         record: &StepRecord,
@@ -163,7 +173,11 @@ impl StepRunner {
         let prepared_step = &prepared.steps[index];
         let number = record.next_attempt();
         let started_at = now();
-        let earlier = match self.journal.journal(run, step.id.as_str()) {
+        let earlier = match run.fresh {
+            true => Ok(Vec::new()),
+            false => self.journal.journal(run.id, step.id.as_str()),
+        };
+        let earlier = match earlier {
             Ok(earlier) => earlier,
             Err(error) => {
                 let failure = StepFailure::new(
@@ -188,7 +202,7 @@ impl StepRunner {
         let journal = Arc::new(JournaledSalesforce::new(
             self.salesforce.clone(),
             self.journal.clone(),
-            (run, step.id.as_str()),
+            (run.id, step.id.as_str()),
             earlier,
             self.max_read_bytes,
         ));

@@ -255,9 +255,15 @@ impl Store for SledStore {
         let step = transition.step.as_ref().map(|(index, step)| (*index, step));
         let mut batch = Batch::default();
         batch.insert(keys::run(run.id), Document::parse(&value)?.with(run, step)?);
-        // A step that ended well never runs again: its journal is done.
+        // A step that ended well never runs again: its journal is done. (A
+        // step none of whose recorded attempts called Salesforce has none,
+        // unless an attempt cut off by a crash left one: pruned with the run.)
         if let Some((_, step)) = step
             && matches!(step.status, StepStatus::Succeeded | StepStatus::Stopped)
+            && step
+                .attempts
+                .iter()
+                .any(|attempt| !attempt.calls.is_empty())
         {
             self.remove_prefix(&mut batch, keys::step_journal(run.id, &step.step))?;
         }

@@ -149,9 +149,10 @@ impl JournaledSalesforce {
             let mut progress = self.progress();
             let (sequence, plan, note) = progress.replay.plan(&spec, &digest);
             if let Some(note) = note {
-                let level = match plan {
-                    Plan::Send { forget: ref f, .. } if !f.is_empty() => LogLevel::Warn,
-                    _ => LogLevel::Info,
+                let level = if progress.replay.ended_at(sequence) {
+                    LogLevel::Warn
+                } else {
+                    LogLevel::Info
                 };
                 Self::note(&mut progress, level, note);
             }

@@ -45,8 +45,9 @@ pub(super) struct Replay {
     earlier: Vec<JournalEntry>,
     /// The number of calls planned so far.
     made: u32,
-    /// Whether the step took another path: every later call is sent.
-    diverged: bool,
+    /// The call at which the step took another path, if it did: it and
+    /// every later call are sent.
+    ended_at: Option<u32>,
 }
 
 impl Replay {
@@ -55,8 +56,13 @@ impl Replay {
         Self {
             earlier,
             made: 0,
-            diverged: false,
+            ended_at: None,
         }
+    }
+
+    /// Whether the replay ended at call `sequence`.
+    pub(super) fn ended_at(&self, sequence: u32) -> bool {
+        self.ended_at == Some(sequence)
     }
 
     /// The sequence of the next call and what to do with it; a note for
@@ -68,13 +74,13 @@ impl Replay {
         let Some(entry) = self
             .earlier
             .get(sequence as usize - 1)
-            .filter(|_| !self.diverged)
+            .filter(|_| self.ended_at.is_none())
         else {
             return (sequence, send(0..0, None), None);
         };
         let call = &entry.call;
         if call.operation != spec.operation || call.digest != digest {
-            self.diverged = true;
+            self.ended_at = Some(sequence);
             let earlier = self.earlier.len() as u32;
             let how = if call.operation == spec.operation {
                 "with other arguments than"
@@ -287,7 +293,7 @@ mod tests {
         ]);
         assert!(matches!(plan(&mut replay, &a).1, Plan::Send { .. }));
         assert!(matches!(plan(&mut replay, &query).1, Plan::Send { .. }));
-        assert!(!replay.diverged);
+        assert_eq!(replay.ended_at, None);
     }
 
     #[test]

@@ -473,6 +473,14 @@ async fn a_journal_goes_when_its_step_ends_well_and_with_its_run() {
     // The first step succeeds: its journal is done.
     let mut first = crate::model::StepRecord::start("first", json!(null));
     first.status = crate::model::StepStatus::Succeeded;
+    first.attempts.push(crate::model::Attempt {
+        number: 1,
+        started_at: now(),
+        duration: std::time::Duration::from_millis(3),
+        error: None,
+        logs: Vec::new(),
+        calls: vec![entry(1, "\"x\"").call],
+    });
     let transition = Transition {
         previous: (run.status, run.due_at),
         run: run.clone(),
