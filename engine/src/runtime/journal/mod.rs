@@ -145,7 +145,7 @@ impl JournaledSalesforce {
             outcome: CallOutcome::InFlight,
             replayed: false,
         };
-        let plan = {
+        let (forget, bulk_job) = {
             let mut progress = self.progress();
             let (sequence, plan, note) = progress.replay.plan(&spec, &digest);
             if let Some(note) = note {
@@ -158,7 +158,7 @@ impl JournaledSalesforce {
             }
             call.sequence = sequence;
             call.digest = digest;
-            let (forget, bulk_job) = match plan {
+            match plan {
                 Plan::Send { forget, bulk_job } => (forget, bulk_job),
                 Plan::Replay { answer, earlier } => match T::decode(&answer) {
                     Some(value) => {
@@ -177,10 +177,8 @@ impl JournaledSalesforce {
                 Plan::Unknown { earlier } => {
                     return Start::Answered(Err(Self::unknown(&mut progress, call, earlier)));
                 }
-            };
-            (forget, bulk_job)
+            }
         };
-        let (forget, bulk_job) = plan;
         let ticket = Ticket {
             call,
             effect: spec.effect,
