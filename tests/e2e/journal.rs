@@ -465,3 +465,36 @@ async fn a_failed_run_resumed_after_its_data_is_fixed_writes_nothing_twice() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_write_the_store_cannot_record_first_is_not_sent() {
+    let sf = Sf::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Room for the event, then the disk is full.
+    let disk = Arc::new(crate::support::FullDisk::after(
+        gust_engine::store::SledStore::open(dir.path()).unwrap(),
+        1,
+    ));
+    let client = Client::new(connection(&sf.running.url)).unwrap();
+    let server = Server::start_with(
+        &[script("full", json!([lead("Never")]))],
+        |config| config.salesforce = Arc::new(client),
+        Some(disk.clone()),
+    )
+    .await;
+    let (status, _) = server.hook("full", json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(disk.is_full());
+    eventually("the step's attempt", Duration::from_secs(30), || async {
+        let metrics = server.text("/metrics").await;
+        metrics
+            .lines()
+            .any(|line| {
+                line.starts_with("gust_step_attempt_duration_seconds_count") && line.ends_with(" 1")
+            })
+            .then_some(())
+    })
+    .await;
+    assert_eq!(sf.count("/sobjects/Lead"), 0, "{:#?}", sf.log());
+    assert_eq!(leads_named(&sf, "Never"), 0);
+}
