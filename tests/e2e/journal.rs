@@ -498,3 +498,30 @@ async fn a_write_the_store_cannot_record_first_is_not_sent() {
     assert_eq!(sf.count("/sobjects/Lead"), 0, "{:#?}", sf.log());
     assert_eq!(leads_named(&sf, "Never"), 0);
 }
+
+#[tokio::test]
+async fn gust_run_journals_in_memory_so_a_retried_step_creates_once() {
+    let sf = Sf::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_workflow(
+        dir.path(),
+        &script(
+            "local",
+            json!([lead("Local"), { "fail": "the first attempt fails", "attempt": 1 }]),
+        ),
+    );
+    let file = gust_engine::workflow::WorkflowFile::load(&path).unwrap();
+    let runner = gust_engine::runtime::LocalRunner::new(
+        gust_tests::sandbox(),
+        Arc::new(sf.client.clone()),
+        Arc::new(gust_engine::store::MemoryStateStore::default()),
+    );
+    let prepared = runner.prepare(&file).unwrap();
+    let report = runner.run(&prepared, json!({}), |_| {}).await;
+    assert_eq!(report.status, gust_engine::model::RunStatus::Succeeded);
+    let attempts = &report.steps[0].attempts;
+    assert_eq!(attempts.len(), 2);
+    assert!(attempts[1].calls[0].replayed);
+    assert_eq!(sf.count("POST /services/data/v60.0/sobjects/Lead "), 1);
+    assert_eq!(leads_named(&sf, "Local"), 1);
+}
