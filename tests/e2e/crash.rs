@@ -2,7 +2,7 @@
 //! acknowledged event runs once, and no finished step runs again.
 
 use crate::support::{
-    Process, Sf, accepted_events, counting_workflow, delivered, emulator_env, eventually,
+    Process, Sf, accepted_events, counting_workflow, delivered, eventually,
     quick_outbound_emulator, send_all, settled_runs, write_workflow,
 };
 use gust_engine::model::RunRecord;
@@ -274,14 +274,9 @@ async fn a_poll_killed_mid_backfill_reports_every_record_once_after_a_restart() 
             "${trigger.record.Id}",
         ),
     );
-    let env = emulator_env(&sf);
-    let env: Vec<(&str, &str)> = env
-        .iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .collect();
     let client = reqwest::Client::new();
 
-    let server = Process::start_with_env(&workflows, &data, &env);
+    let server = Process::start_against(&sf, &workflows, &data, &[]);
     let (http, base) = (&client, server.base.as_str());
     eventually("the first page", Duration::from_secs(60), || async move {
         (accepted_events(http, base, "poll-crash").await > 0).then_some(())
@@ -294,7 +289,7 @@ async fn a_poll_killed_mid_backfill_reports_every_record_once_after_a_restart() 
         "the kill landed mid-backfill ({accepted_before_kill} events)"
     );
 
-    let server = Process::start_with_env(&workflows, &data, &env);
+    let server = Process::start_against(&sf, &workflows, &data, &[]);
     let (http, base) = (&client, server.base.as_str());
     let what = format!("all {LEADS} leads run");
     let succeeded = eventually(&what, Duration::from_secs(120), || async move {

@@ -8,12 +8,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gust_engine::salesforce::Client;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sf_emulator::faults::{Fault, FaultKind};
 
-use crate::support::{Process, Server, Sf, connection, emulator_env, eventually, write_workflow};
+use crate::support::{
+    FullDisk, Process, Server, Sf, eventually, run_locally, with_erp_id, write_workflow,
+};
 
 /// A workflow `id`, started by a webhook, of one `misbehave` step running
 /// the script `calls` with Lead, Contact and Account granted.
@@ -35,23 +36,17 @@ fn lead(name: &str) -> Value {
     json!({ "create": "Lead", "record": { "LastName": name, "Company": "Acme" } })
 }
 
-/// An engine in process whose steps reach the emulator of `sf`.
-async fn server(sf: &Sf, workflows: &[Value]) -> Server {
-    let client = Client::new(connection(&sf.running.url)).unwrap();
-    Server::start_with(
-        workflows,
-        |config| config.salesforce = Arc::new(client),
-        None,
-    )
-    .await
-}
-
 /// How many Leads named `name` the emulator holds.
 fn leads_named(sf: &Sf, name: &str) -> usize {
+    records_with(sf, "Lead", "LastName", name)
+}
+
+/// How many records of `object` have `field` equal to `value`.
+fn records_with(sf: &Sf, object: &str, field: &str, value: &str) -> usize {
     let org = sf.emulator().org();
-    let object = org.object("Lead").unwrap();
+    let object = org.object(object).unwrap();
     org.records(object, false)
-        .filter(|record| record.get("LastName").and_then(Value::as_str) == Some(name))
+        .filter(|record| record.get(field).and_then(Value::as_str) == Some(value))
         .count()
 }
 
@@ -93,7 +88,7 @@ async fn a_retried_step_sends_the_calls_before_its_failure_once() {
         "retried",
         json!([lead("First"), lead("Second"), { "create": "Contact", "record": { "LastName": "Third" } }]),
     );
-    let server = server(&sf, &[workflow]).await;
+    let server = Server::against(&sf, &[workflow], None).await;
     let (status, accepted) = server.hook("retried", json!({})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let run = server.finished(accepted["run_id"].as_str().unwrap()).await;
@@ -130,7 +125,7 @@ async fn a_step_that_takes_another_path_ends_the_replay_and_says_where() {
             { "create": "Lead", "record": { "LastName": "After", "Company": "Acme" }, "attempt": 2 },
         ]),
     );
-    let server = server(&sf, &[workflow]).await;
+    let server = Server::against(&sf, &[workflow], None).await;
     let (_, accepted) = server.hook("another-path", json!({})).await;
     let run = server.finished(accepted["run_id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
@@ -143,15 +138,6 @@ async fn a_step_that_takes_another_path_ends_the_replay_and_says_where() {
         logs.contains("Call 2 (create Lead) was made with other arguments than the earlier execution's (create Lead): the replay of the journal ends here"),
         "{logs}"
     );
-}
-
-/// Starts `gust serve` on `workflows` and `data` against the emulator of
-/// `sf`, with `env` added.
-fn serve(sf: &Sf, workflows: &Path, data: &Path, env: &[(&str, &str)]) -> Process {
-    let mut all = emulator_env(sf);
-    all.extend(env.iter().map(|(name, value)| (*name, (*value).to_owned())));
-    let all: Vec<(&str, &str)> = all.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    Process::start_with_env(workflows, data, &all)
 }
 
 /// Posts an empty event to `workflow`'s hook on `base`; returns the run id.
@@ -203,7 +189,7 @@ async fn a_step_killed_between_its_creates_sends_each_create_once_after_a_restar
             json!([lead("One"), pause, lead("Two"), pause, lead("Three")]),
         ),
     );
-    let server = serve(&sf, &workflows, &data, &[]);
+    let server = Process::start_against(&sf, &workflows, &data, &[]);
     let run = start_run(&server.base, "killed").await;
     let creates = "POST /services/data/v60.0/sobjects/Lead ";
     eventually("the second create", Duration::from_secs(30), || async {
@@ -214,7 +200,7 @@ async fn a_step_killed_between_its_creates_sends_each_create_once_after_a_restar
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.kill();
 
-    let server = serve(&sf, &workflows, &data, &[]);
+    let server = Process::start_against(&sf, &workflows, &data, &[]);
     let detail = ended(&server.base, &run).await;
     let (status, log) = server.terminate();
     assert!(status.success(), "{log}");
@@ -240,21 +226,7 @@ async fn a_step_killed_between_its_creates_sends_each_create_once_after_a_restar
 
 /// An emulator whose Account has the unique external id `Erp_Id__c`.
 async fn erp_emulator() -> Sf {
-    let seed: sf_emulator::seed::Seed = serde_json::from_value(json!({
-        "fields": { "Account": [{ "name": "Erp_Id__c", "type": "string", "external_id": true, "unique": true }] }
-    }))
-    .unwrap();
-    let emulator = sf_emulator::Emulator::with_seed(sf_emulator::Config::default(), &seed).unwrap();
-    Sf::start_with(emulator).await
-}
-
-/// How many records of `object` have `field` equal to `value`.
-fn records_with(sf: &Sf, object: &str, field: &str, value: &str) -> usize {
-    let org = sf.emulator().org();
-    let object = org.object(object).unwrap();
-    org.records(object, false)
-        .filter(|record| record.get(field).and_then(Value::as_str) == Some(value))
-        .count()
+    Sf::start_with(with_erp_id(sf_emulator::Config::default())).await
 }
 
 /// Holds back the answer to the next `method` request on `path` long
@@ -296,7 +268,7 @@ async fn a_write_whose_answer_was_lost_is_unknown_to_a_create_and_sent_again_as_
     );
 
     // Killed after Salesforce created the Lead, before its answer came.
-    let server = serve(&sf, &workflows, &data, &[]);
+    let server = Process::start_against(&sf, &workflows, &data, &[]);
     let run = start_run(&server.base, "in-flight").await;
     eventually("the Lead created", Duration::from_secs(30), || async {
         (records_with(&sf, "Lead", "LastName", "Once") == 1).then_some(())
@@ -304,14 +276,14 @@ async fn a_write_whose_answer_was_lost_is_unknown_to_a_create_and_sent_again_as_
     .await;
     server.kill();
     // Killed again after Salesforce upserted the Account, before its answer.
-    let server = serve(&sf, &workflows, &data, &[]);
+    let server = Process::start_against(&sf, &workflows, &data, &[]);
     eventually("the Account upserted", Duration::from_secs(30), || async {
         (records_with(&sf, "Account", "Erp_Id__c", "E-7") == 1).then_some(())
     })
     .await;
     server.kill();
 
-    let server = serve(&sf, &workflows, &data, &[]);
+    let server = Process::start_against(&sf, &workflows, &data, &[]);
     let detail = ended(&server.base, &run).await;
     let (status, log) = server.terminate();
     assert!(status.success(), "{log}");
@@ -358,7 +330,7 @@ async fn a_bulk_write_killed_mid_job_finishes_on_the_same_job() {
         times: Some(1),
     });
     let env = [("GUST_SF_BULK_THRESHOLD", "5")];
-    let server = serve(&sf, &workflows, &data, &env);
+    let server = Process::start_against(&sf, &workflows, &data, &env);
     let run = start_run(&server.base, "bulk").await;
     eventually("the upload complete", Duration::from_secs(30), || async {
         (sf.count("PATCH /services/data/v60.0/jobs/ingest/") == 1).then_some(())
@@ -367,7 +339,7 @@ async fn a_bulk_write_killed_mid_job_finishes_on_the_same_job() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.kill();
 
-    let server = serve(&sf, &workflows, &data, &env);
+    let server = Process::start_against(&sf, &workflows, &data, &env);
     let detail = ended(&server.base, &run).await;
     let (status, log) = server.terminate();
     assert!(status.success(), "{log}");
@@ -410,7 +382,7 @@ async fn a_failed_run_resumed_after_its_data_is_fixed_writes_nothing_twice() {
             { "create": "Account", "record": { "Name": "Acme", "Erp_Id__c": "E-1" } },
         ]),
     );
-    let server = server(&sf, &[workflow]).await;
+    let server = Server::against(&sf, &[workflow], None).await;
     let (_, accepted) = server.hook("resumed", json!({})).await;
     let id = accepted["run_id"].as_str().unwrap().to_owned();
     let failed = server.finished(&id).await;
@@ -426,11 +398,11 @@ async fn a_failed_run_resumed_after_its_data_is_fixed_writes_nothing_twice() {
         .org()
         .update("Account", &taken, &fields)
         .unwrap();
-    let answer = server
-        .post(&format!("/api/runs/{id}/replay?resume=true"))
-        .send()
-        .await
-        .unwrap();
+    let resume = || async {
+        let path = format!("/api/runs/{id}/replay?resume=true");
+        server.post(&path).send().await.unwrap()
+    };
+    let answer = resume().await;
     assert_eq!(answer.status(), StatusCode::ACCEPTED);
     let body: Value = answer.json().await.unwrap();
     assert_eq!(
@@ -450,11 +422,7 @@ async fn a_failed_run_resumed_after_its_data_is_fixed_writes_nothing_twice() {
     assert_eq!(failed_list["runs"], json!([]));
 
     // Only a failed run is resumed.
-    let again = server
-        .post(&format!("/api/runs/{id}/replay?resume=true"))
-        .send()
-        .await
-        .unwrap();
+    let again = resume().await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
     let error: Value = again.json().await.unwrap();
     assert!(
@@ -471,14 +439,13 @@ async fn a_write_the_store_cannot_record_first_is_not_sent() {
     let sf = Sf::start().await;
     let dir = tempfile::tempdir().unwrap();
     // Room for the event, then the disk is full.
-    let disk = Arc::new(crate::support::FullDisk::after(
+    let disk = Arc::new(FullDisk::after(
         gust_engine::store::SledStore::open(dir.path()).unwrap(),
         1,
     ));
-    let client = Client::new(connection(&sf.running.url)).unwrap();
-    let server = Server::start_with(
+    let server = Server::against(
+        &sf,
         &[script("full", json!([lead("Never")]))],
-        |config| config.salesforce = Arc::new(client),
         Some(disk.clone()),
     )
     .await;
@@ -510,14 +477,7 @@ async fn gust_run_journals_in_memory_so_a_retried_step_creates_once() {
             json!([lead("Local"), { "fail": "the first attempt fails", "attempt": 1 }]),
         ),
     );
-    let file = gust_engine::workflow::WorkflowFile::load(&path).unwrap();
-    let runner = gust_engine::runtime::LocalRunner::new(
-        gust_tests::sandbox(),
-        Arc::new(sf.client.clone()),
-        Arc::new(gust_engine::store::MemoryStateStore::default()),
-    );
-    let prepared = runner.prepare(&file).unwrap();
-    let report = runner.run(&prepared, json!({}), |_| {}).await;
+    let report = run_locally(&sf, &path, json!({})).await;
     assert_eq!(report.status, gust_engine::model::RunStatus::Succeeded);
     let attempts = &report.steps[0].attempts;
     assert_eq!(attempts.len(), 2);

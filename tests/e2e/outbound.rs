@@ -194,13 +194,12 @@ async fn notifications_sent_while_gust_is_down_run_once_each_however_often_they_
 
     // Gust comes up, with the org as its connection (field types come from
     // its describe); more leads are created and some updated meanwhile.
-    let client = sf.client.clone();
-    let server = Server::start_with(
+    let server = Server::against(
+        &sf,
         &[outbound_workflow(
             "new-leads",
             json!({ "organization_ids": [ORG_ID], "sobject": "Lead" }),
         )],
-        move |config| config.salesforce = Arc::new(client),
         None,
     )
     .await;
@@ -551,14 +550,13 @@ async fn a_store_that_cannot_write_answers_a_server_fault_so_salesforce_retries(
 #[tokio::test]
 async fn a_required_session_is_confirmed_by_the_org_before_anything_is_stored() {
     let sf = Sf::start().await;
-    let client = sf.client.clone();
     let other_org = "00D5g000004OthRUAS";
-    let server = Server::start_with(
+    let server = Server::against(
+        &sf,
         &[outbound_workflow(
             "sessions",
             json!({ "organization_ids": [ORG_ID, other_org], "sobject": "Opportunity", "require_session": true }),
         )],
-        move |config| config.salesforce = Arc::new(client),
         None,
     )
     .await;

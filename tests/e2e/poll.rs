@@ -31,13 +31,7 @@ fn poll_workflow(id: &str, mut poll: Value) -> Value {
 }
 
 async fn serve(sf: &Sf, workflows: &[Value]) -> Server {
-    let client = sf.client.clone();
-    Server::start_with(
-        workflows,
-        move |config| config.salesforce = Arc::new(client),
-        None,
-    )
-    .await
+    Server::against(sf, workflows, None).await
 }
 
 /// Creates leads named `{prefix}{n}` in the emulator's org; returns their
@@ -562,13 +556,12 @@ async fn a_bulk_backfill_cut_off_mid_page_goes_on_from_the_stored_locator() {
     // The activation and two 2,000-record chunks of the first 10,000-row
     // page are stored; then the disk is full.
     let disk = Arc::new(FullDisk::after(SledStore::open(dir.path()).unwrap(), 3));
-    let client = sf.client.clone();
-    let server = Server::start_with(
+    let server = Server::against(
+        &sf,
         &[poll_workflow(
             "bulk",
             json!({ "sobject": "Lead", "on": "created", "backfill": "all", "batch_size": 1000, "overlap": "1s" }),
         )],
-        move |config| config.salesforce = Arc::new(client),
         Some(disk.clone()),
     )
     .await;

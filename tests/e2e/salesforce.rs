@@ -1,23 +1,11 @@
 //! The prebuilt `builtin:salesforce` step against sf-emulator (the client
 //! itself is tested in `crates/salesforce/tests`).
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
+use sf_emulator::Config;
 use sf_emulator::faults::{Fault, FaultKind};
-use sf_emulator::seed::Seed;
-use sf_emulator::{Config, Emulator};
 
-use crate::support::Sf;
-
-/// An emulator whose Account has the external id field `Erp_Id__c`.
-fn with_erp_id(config: Config) -> Emulator {
-    let seed: Seed = serde_json::from_value(json!({
-        "fields": { "Account": [{ "name": "Erp_Id__c", "type": "string", "external_id": true, "unique": true }] }
-    }))
-    .unwrap();
-    Emulator::with_seed(config, &seed).unwrap()
-}
+use crate::support::{Sf, run_locally, with_erp_id};
 
 /// A `builtin:salesforce` step `id` doing `with`, granted `permissions`.
 fn action(id: &str, with: Value, permissions: &Value) -> Value {
@@ -36,14 +24,7 @@ async fn run_actions_on(sf: &Sf, steps: Value, event: Value) -> gust_engine::run
     let path = dir.path().join("actions.json");
     let definition = json!({ "id": "actions", "trigger": { "manual": {} }, "steps": steps });
     std::fs::write(&path, definition.to_string()).unwrap();
-    let file = gust_engine::workflow::WorkflowFile::load(&path).unwrap();
-    let runner = gust_engine::runtime::LocalRunner::new(
-        gust_tests::sandbox(),
-        Arc::new(sf.client.clone()),
-        Arc::new(gust_engine::store::MemoryStateStore::default()),
-    );
-    let prepared = runner.prepare(&file).unwrap();
-    runner.run(&prepared, event, |_| {}).await
+    run_locally(sf, &path, event).await
 }
 
 #[tokio::test]

@@ -255,17 +255,18 @@ impl Store for SledStore {
         let step = transition.step.as_ref().map(|(index, step)| (*index, step));
         let mut batch = Batch::default();
         batch.insert(keys::run(run.id), Document::parse(&value)?.with(run, step)?);
-        // A step that ended well never runs again: its journal is done. (A
-        // step none of whose recorded attempts called Salesforce has none,
-        // unless an attempt cut off by a crash left one: pruned with the run.)
+        // A step that ended well never runs again: its journal is done. Its
+        // entries are those its attempts' calls name, read from the record
+        // rather than the store. (One an attempt cut off by a crash left
+        // past them goes with the run.)
         if let Some((_, step)) = step
             && matches!(step.status, StepStatus::Succeeded | StepStatus::Stopped)
-            && step
-                .attempts
-                .iter()
-                .any(|attempt| !attempt.calls.is_empty())
         {
-            self.remove_prefix(&mut batch, keys::step_journal(run.id, &step.step))?;
+            let calls = step.attempts.iter().flat_map(|attempt| &attempt.calls);
+            let last = calls.map(|call| call.sequence).max().unwrap_or(0);
+            for sequence in 1..=last {
+                batch.remove(keys::journal_entry(run.id, &step.step, sequence));
+            }
         }
         // A failed run changes again when a replay of it succeeds (see
         // `mark_replayed`) or it is resumed.

@@ -3,9 +3,16 @@
 //! sending Outbound Messages with quick retries.
 
 use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use gust_engine::runtime::{LocalRunner, RunReport};
+use gust_engine::store::MemoryStateStore;
+use gust_engine::workflow::WorkflowFile;
+use serde_json::{Value, json};
 use sf_emulator::outbound::Retries;
+use sf_emulator::seed::Seed;
 use sf_emulator::{Config, Emulator};
 
 #[path = "../../../crates/salesforce/tests/support/mod.rs"]
@@ -24,6 +31,28 @@ pub(crate) fn quick_outbound_emulator(longest: Duration) -> Emulator {
         },
         ..Config::default()
     })
+}
+
+/// An emulator whose Account has the unique external id field `Erp_Id__c`.
+pub(crate) fn with_erp_id(config: Config) -> Emulator {
+    let seed: Seed = serde_json::from_value(json!({
+        "fields": { "Account": [{ "name": "Erp_Id__c", "type": "string", "external_id": true, "unique": true }] }
+    }))
+    .unwrap();
+    Emulator::with_seed(config, &seed).unwrap()
+}
+
+/// Runs the workflow file at `path` for `event` in process, as `gust run`
+/// does, against the emulator of `sf`.
+pub(crate) async fn run_locally(sf: &Sf, path: &Path, event: Value) -> RunReport {
+    let file = WorkflowFile::load(path).unwrap();
+    let runner = LocalRunner::new(
+        gust_tests::sandbox(),
+        Arc::new(sf.client.clone()),
+        Arc::new(MemoryStateStore::default()),
+    );
+    let prepared = runner.prepare(&file).unwrap();
+    runner.run(&prepared, event, |_| {}).await
 }
 
 /// The notification ids the emulator has seen acknowledged, and every one

@@ -9,7 +9,9 @@ mod store;
 
 use std::time::{Duration, Instant};
 
-pub(crate) use emulator::{Sf, connection, delivered, quick_outbound_emulator};
+pub(crate) use emulator::{
+    Sf, connection, delivered, quick_outbound_emulator, run_locally, with_erp_id,
+};
 pub(crate) use process::{
     Process, accepted_events, counting_workflow, emulator_env, metrics, send_all, settled_runs,
     succeeded_run, write_workflow,

@@ -32,6 +32,20 @@ impl Process {
         Self::start_on("127.0.0.1:0", workflows, data, env)
     }
 
+    /// Starts `gust serve` connected to the emulator of `sf`, with `env`
+    /// added.
+    pub(crate) fn start_against(
+        sf: &Sf,
+        workflows: &Path,
+        data: &Path,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut all = emulator_env(sf);
+        all.extend(env.iter().map(|(name, value)| (*name, (*value).to_owned())));
+        let all: Vec<(&str, &str)> = all.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        Self::start_with_env(workflows, data, &all)
+    }
+
     /// Starts `gust serve` listening on `listen`, with `env` added to an
     /// environment without any `GUST_SF_*` connection settings.
     pub(crate) fn start_on(

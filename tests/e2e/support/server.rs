@@ -9,6 +9,8 @@ use gust_engine::{Config, Engine};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use super::Sf;
+
 /// An engine serving HTTP on an ephemeral port.
 pub(crate) struct Server {
     pub(crate) engine: Engine,
@@ -52,6 +54,22 @@ impl Server {
             client: reqwest::Client::new(),
             dir,
         }
+    }
+
+    /// An engine whose connection is the client of `sf`'s emulator, over
+    /// `store` when given.
+    pub(crate) async fn against(
+        sf: &Sf,
+        workflows: &[Value],
+        store: Option<Arc<dyn Store>>,
+    ) -> Self {
+        let client = sf.client.clone();
+        Self::start_with(
+            workflows,
+            move |config| config.salesforce = Arc::new(client),
+            store,
+        )
+        .await
     }
 
     pub(crate) fn post(&self, path: &str) -> reqwest::RequestBuilder {

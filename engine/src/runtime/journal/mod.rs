@@ -72,9 +72,8 @@ struct Ticket {
     effect: Effect,
     forget: Range<u32>,
     started: Instant,
-    /// The Bulk API 2.0 job to follow instead of opening one.
-    follow: Option<String>,
-    /// The Bulk API 2.0 job the call opened or follows.
+    /// The Bulk API 2.0 job the call follows (an earlier execution's) or
+    /// opened.
     bulk_job: Mutex<Option<String>>,
 }
 
@@ -184,11 +183,10 @@ impl JournaledSalesforce {
             effect: spec.effect,
             forget,
             started: Instant::now(),
-            bulk_job: Mutex::new(bulk_job.clone()),
-            follow: bulk_job,
+            bulk_job: Mutex::new(bulk_job),
         };
         if ticket.effect == Effect::Write
-            && let Err(error) = self.keep(&ticket, CallOutcome::InFlight, None, true).await
+            && let Err(error) = self.keep(&ticket, None, true).await
         {
             let error = not_journaled(&error);
             let mut call = ticket.call;
@@ -224,30 +222,29 @@ impl JournaledSalesforce {
     /// record ids it answered.
     async fn end<T: Answer>(
         &self,
-        ticket: Ticket,
+        mut ticket: Ticket,
         result: Result<T>,
         describe: impl FnOnce(&T) -> (u16, Vec<String>),
     ) -> Result<T> {
-        let mut call = ticket.call.clone();
+        let call = &mut ticket.call;
         call.duration = ticket.started.elapsed();
-        let (outcome, answer) = match &result {
+        let answer = match &result {
             Ok(value) => {
                 let text = value.encode();
                 let (status, ids) = describe(value);
                 call.record_ids.extend(ids);
                 let bytes = text.len();
+                call.outcome = CallOutcome::Succeeded { status, bytes };
                 let kept = ticket.effect != Effect::Read || bytes <= self.max_read_bytes;
-                (
-                    CallOutcome::Succeeded { status, bytes },
-                    kept.then_some(text),
-                )
+                kept.then_some(text)
             }
-            Err(error) => (failed(error), None),
+            Err(error) => {
+                call.outcome = failed(error);
+                None
+            }
         };
-        call.outcome = outcome.clone();
         let durable = ticket.effect != Effect::Read;
-        let ticket = Ticket { call, ..ticket };
-        if let Err(error) = self.keep(&ticket, outcome, answer, durable).await {
+        if let Err(error) = self.keep(&ticket, answer, durable).await {
             // The answer is not lost to the step; a re-execution finds the
             // call in flight (a write) or reads again.
             tracing::warn!(run = %self.run, step = %self.step, %error, "A Salesforce call's answer could not be journaled.");
@@ -256,19 +253,15 @@ impl JournaledSalesforce {
         result
     }
 
-    /// Stores `ticket`'s entry with `outcome` and `answer`.
+    /// Stores `ticket`'s call as it stands, with `answer`.
     async fn keep(
         &self,
         ticket: &Ticket,
-        outcome: CallOutcome,
         answer: Option<String>,
         durable: bool,
     ) -> std::result::Result<(), StoreError> {
         let entry = JournalEntry {
-            call: SalesforceCall {
-                outcome,
-                ..ticket.call.clone()
-            },
+            call: ticket.call.clone(),
             answer,
             bulk_job: lock(&ticket.bulk_job).clone(),
         };
@@ -313,13 +306,13 @@ struct JobTracker<'a> {
 #[async_trait]
 impl BulkJobs for JobTracker<'_> {
     fn earlier(&self) -> Option<String> {
-        self.ticket.follow.clone()
+        lock(&self.ticket.bulk_job).clone()
     }
 
     async fn opened(&self, job_id: &str) -> Result<()> {
         *lock(&self.ticket.bulk_job) = Some(job_id.to_owned());
         self.journal
-            .keep(self.ticket, CallOutcome::InFlight, None, true)
+            .keep(self.ticket, None, true)
             .await
             .map_err(|error| not_journaled(&error))
     }
