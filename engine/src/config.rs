@@ -18,6 +18,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The most runs running at once.
     pub workers: usize,
+    /// The most runs accepted and not finished; past it webhooks answer 503
+    /// with `Retry-After`, Outbound Messages a SOAP fault (Salesforce sends
+    /// them again), and polls and schedules wait.
+    pub max_backlog: usize,
+    /// The store's cache of its pages in memory, in bytes.
+    pub store_cache_bytes: u64,
     /// The most runs of one workflow running at once, unless the workflow
     /// sets `concurrency`.
     pub default_concurrency: usize,
@@ -49,6 +55,11 @@ pub struct Config {
 
 /// The default `workers`.
 pub const DEFAULT_WORKERS: usize = 64;
+/// The default `max_backlog`: what a trivial workflow runs in a few seconds
+/// and a Salesforce-bound one in minutes, about 1 MB of queue in memory.
+pub const DEFAULT_MAX_BACKLOG: usize = 10_000;
+/// The default `store_cache_bytes`: 32 MiB.
+pub const DEFAULT_STORE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// The default `default_concurrency`.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// The default `max_body_bytes`: 1 MiB.
@@ -71,6 +82,8 @@ impl Config {
             },
             data_dir,
             workers: DEFAULT_WORKERS,
+            max_backlog: DEFAULT_MAX_BACKLOG,
+            store_cache_bytes: DEFAULT_STORE_CACHE_BYTES,
             default_concurrency: DEFAULT_CONCURRENCY,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_outbound_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,

@@ -26,12 +26,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::api::TriggerStatus;
+use crate::api::{BacklogView, TriggerStatus};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::model::{RunId, RunRecord, RunStatus, StateWrite, now};
 use crate::runtime::executor::Executor;
-use crate::runtime::{NewEvent, StepRunner, SubmitError, WorkflowSet, Workflows};
+use crate::runtime::{Backlog, NewEvent, StepRunner, SubmitError, WorkflowSet, Workflows};
 use crate::salesforce::SalesforceService;
 use crate::store::StateStore;
 use crate::store::{Accepted, NewRun, RunDetail, RunPage, RunQuery, SledStore, Store, StoreError};
@@ -70,7 +70,8 @@ struct Tasks {
 impl Engine {
     /// Opens the sled store in `config.data_dir` and starts the executor.
     pub async fn start(config: Config) -> Result<Self, StartError> {
-        let store = SledStore::open(&config.data_dir.join("store"))?;
+        let store =
+            SledStore::open_with_cache(&config.data_dir.join("store"), config.store_cache_bytes)?;
         Self::with_store(config, Arc::new(store))
     }
 
@@ -90,7 +91,10 @@ impl Engine {
             default_concurrency: config.default_concurrency.max(1),
             fresh: Default::default(),
             resuming: Default::default(),
+            backlog: Backlog::new(config.max_backlog),
+            left_in_store: Default::default(),
         });
+        executor.backlog.add_stored(executor.store.unfinished()?);
         let tasks = Arc::new(Tasks {
             triggers: Supervisor::default(),
             tracker: TaskTracker::new(),
@@ -293,11 +297,21 @@ impl Engine {
         self.executor.resume(id).await
     }
 
+    /// Runs accepted and not finished, against `max_backlog`.
+    pub fn backlog(&self) -> BacklogView {
+        let (waiting, running) = self.executor.queue.counts();
+        BacklogView {
+            runs: self.executor.backlog.len(),
+            bound: self.executor.backlog.bound(),
+            waiting,
+            running,
+        }
+    }
+
     /// The metrics in Prometheus text format.
     pub fn metrics(&self) -> String {
-        let (waiting, running) = self.executor.queue.counts();
         let flushes = self.executor.store.flushes();
-        self.executor.metrics.gauges(waiting, running, flushes);
+        self.executor.metrics.gauges(&self.backlog(), flushes);
         self.executor
             .metrics
             .salesforce(self.config.salesforce.stats());

@@ -41,12 +41,13 @@ pub mod wasm;
 pub mod workflow;
 
 pub use config::{
-    Config, DEFAULT_CONCURRENCY, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_READ_BYTES, DEFAULT_RETENTION,
-    DEFAULT_SHUTDOWN_GRACE, DEFAULT_SYNC_TIMEOUT, DEFAULT_WORKERS,
+    Config, DEFAULT_CONCURRENCY, DEFAULT_MAX_BACKLOG, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_READ_BYTES, DEFAULT_RETENTION, DEFAULT_SHUTDOWN_GRACE, DEFAULT_STORE_CACHE_BYTES,
+    DEFAULT_SYNC_TIMEOUT, DEFAULT_WORKERS,
 };
 pub use engine::{Engine, StartError};
 /// The Salesforce client steps and triggers call Salesforce through (the
 /// `gust-salesforce` crate).
 pub use gust_salesforce as salesforce;
-pub use runtime::SubmitError;
+pub use runtime::{Overloaded, SubmitError};
 pub use store::RunDetail;

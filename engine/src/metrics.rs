@@ -7,6 +7,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::api::BacklogView;
 use crate::model::RunStatus;
 use crate::salesforce::ConnectionStats;
 
@@ -39,6 +40,8 @@ pub(crate) struct Metrics {
     step_retries: Family<StepLabels, Counter>,
     queue_depth: Gauge,
     runs_running: Gauge,
+    backlog_runs: Gauge,
+    backlog_bound: Gauge,
     store_flushes: Gauge,
     salesforce: SalesforceGauges,
 }
@@ -95,6 +98,18 @@ impl Metrics {
         );
         let runs_running = Gauge::default();
         registry.register("runs_running", "Runs being run now", runs_running.clone());
+        let backlog_runs = Gauge::default();
+        registry.register(
+            "backlog_runs",
+            "Runs accepted and not finished",
+            backlog_runs.clone(),
+        );
+        let backlog_bound = Gauge::default();
+        registry.register(
+            "backlog_bound",
+            "The most runs accepted and not finished (max_backlog); past it events are refused",
+            backlog_bound.clone(),
+        );
         let store_flushes = Gauge::default();
         registry.register(
             "store_flushes",
@@ -141,6 +156,8 @@ impl Metrics {
             step_retries,
             queue_depth,
             runs_running,
+            backlog_runs,
+            backlog_bound,
             store_flushes,
         }
     }
@@ -177,9 +194,12 @@ impl Metrics {
     }
 
     /// Sets the gauges read at scrape time.
-    pub(crate) fn gauges(&self, waiting: usize, running: usize, flushes: u64) {
-        self.queue_depth.set(waiting as i64);
-        self.runs_running.set(running as i64);
+    pub(crate) fn gauges(&self, backlog: &BacklogView, flushes: u64) {
+        let set = |gauge: &Gauge, value: usize| gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        set(&self.queue_depth, backlog.waiting);
+        set(&self.runs_running, backlog.running);
+        set(&self.backlog_runs, backlog.runs);
+        set(&self.backlog_bound, backlog.bound);
         self.store_flushes
             .set(i64::try_from(flushes).unwrap_or(i64::MAX));
     }

@@ -9,6 +9,8 @@ mod crash;
 mod imports;
 /// The Salesforce call journal: nothing sent twice across retries, kills and resumes.
 mod journal;
+/// Under load: backpressure past the backlog's bound, bounded memory.
+mod load;
 /// The Outbound Message trigger: sf-emulator posting to Gust, redeliveries, bad messages.
 mod outbound;
 /// The Salesforce poll trigger against sf-emulator: backfills, keyset pages, overlaps, deletions.

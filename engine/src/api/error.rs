@@ -1,7 +1,7 @@
 //! The one error type of the HTTP edge: each refusal knows its status, and
 //! every answer is `{"error": "..."}`.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// What went wrong and how to fix it.
     pub message: String,
+    /// When to send the request again, in seconds (`Retry-After`).
+    pub retry_after: Option<u32>,
 }
 
 /// The body of every error answer.
@@ -32,6 +34,7 @@ impl ApiError {
         Self {
             status,
             message: message.to_string(),
+            retry_after: None,
         }
     }
 
@@ -51,12 +54,19 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.message,
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
-/// 503 when the store failed (retry later), 404 when the workflow or run
-/// is unknown.
+/// 503 when the store failed (retry later) or the backlog is at its bound
+/// (with `Retry-After`), 409 when a run cannot be resumed, 404 when the
+/// workflow or run is unknown.
 impl From<SubmitError> for ApiError {
     fn from(refusal: SubmitError) -> Self {
         match refusal {
@@ -67,6 +77,10 @@ impl From<SubmitError> for ApiError {
                     format!("the event was not stored, retry later: {store_error}"),
                 )
             }
+            SubmitError::Overloaded(overloaded) => Self {
+                retry_after: Some(RETRY_AFTER_SECONDS),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, overloaded)
+            },
             SubmitError::NotResumable { .. } => {
                 Self::new(StatusCode::CONFLICT, refusal.to_string())
             }
@@ -74,6 +88,10 @@ impl From<SubmitError> for ApiError {
         }
     }
 }
+
+/// How long a sender refused for a full backlog is asked to wait: about
+/// what a full backlog of trivial runs takes to drain by a fifth.
+const RETRY_AFTER_SECONDS: u32 = 1;
 
 /// 503: the store could not be read; the request may be retried.
 impl From<StoreError> for ApiError {

@@ -141,8 +141,21 @@ pub enum Command {
     },
 }
 
+/// Turns transparent huge pages off for this process. Where the kernel has
+/// them always on, each 2 MiB region the allocator touches becomes resident
+/// whole, and an idle server held over twice the memory it uses. Called
+/// before the runtime starts its threads; a kernel without the setting
+/// refuses it, and nothing changes there.
+fn without_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::thread::disable_transparent_huge_pages(true) {
+        eprintln!("warning: transparent huge pages stay on: {error}");
+    }
+}
+
 /// Parses the arguments, runs the command and returns the exit code.
 pub fn main() -> ExitCode {
+    without_huge_pages();
     let cli = Cli::parse();
     output::init_logging();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -34,6 +34,13 @@ pub struct ServeSettings {
     /// The most runs running at once [default: 64].
     #[arg(long, env = "GUST_WORKERS")]
     pub workers: Option<usize>,
+    /// The most runs accepted and not finished; past it webhooks answer 503
+    /// and Outbound Messages a SOAP fault [default: 10000].
+    #[arg(long, env = "GUST_MAX_BACKLOG")]
+    pub max_backlog: Option<usize>,
+    /// The store's page cache in memory, in bytes [default: 33554432].
+    #[arg(long, env = "GUST_STORE_CACHE_BYTES")]
+    pub store_cache_bytes: Option<u64>,
     /// The most runs of one workflow running at once, unless it sets
     /// `concurrency` [default: 16].
     #[arg(long, env = "GUST_CONCURRENCY")]
@@ -91,6 +98,8 @@ impl ServeSettings {
             data: self.data.or(lower.data),
             listen: self.listen.or(lower.listen),
             workers: self.workers.or(lower.workers),
+            max_backlog: self.max_backlog.or(lower.max_backlog),
+            store_cache_bytes: self.store_cache_bytes.or(lower.store_cache_bytes),
             concurrency: self.concurrency.or(lower.concurrency),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             max_outbound_message_bytes: self
@@ -135,6 +144,12 @@ impl ServeSettings {
         let mut config = Config::new(self.data.clone().unwrap_or_else(|| "gust-data".into()));
         if let Some(workers) = self.workers {
             config.workers = workers;
+        }
+        if let Some(max_backlog) = self.max_backlog {
+            config.max_backlog = max_backlog;
+        }
+        if let Some(cache_bytes) = self.store_cache_bytes {
+            config.store_cache_bytes = cache_bytes;
         }
         if let Some(concurrency) = self.concurrency {
             config.default_concurrency = concurrency;

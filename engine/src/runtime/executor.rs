@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -14,6 +15,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::backlog::Backlog;
 use super::dispatch::{DispatchQueue, Ticket};
 use super::intake::SubmitError;
 use super::steps::{JournalScope, Next, PreparedWorkflow, StepRunner, settle};
@@ -44,6 +46,12 @@ pub(crate) struct Executor {
     pub(crate) fresh: FreshRuns,
     /// Held while a failed run is resumed, so that it is resumed once.
     pub(crate) resuming: tokio::sync::Mutex<()>,
+    /// Runs accepted and not finished, under `max_backlog`.
+    pub(crate) backlog: Backlog,
+    /// Set when the store holds unfinished runs the dispatch queue has not
+    /// taken in (it holds at most a backlog's worth); they are read when
+    /// it runs low.
+    pub(crate) left_in_store: std::sync::atomic::AtomicBool,
 }
 
 /// Runs just accepted and not yet picked up, up to a bound; a run not kept
@@ -81,13 +89,20 @@ enum Turn {
     Retry(DateTime<Utc>),
     /// Its workflow is not loaded; the run waits in the store.
     Parked,
+    /// It had already ended.
+    Stale,
 }
 
 impl Executor {
-    /// Queues every run the store holds unfinished: at start-up, and after a
-    /// reload for runs whose workflow was missing.
+    /// Queues the runs the store holds unfinished, soonest due first, up
+    /// to a backlog's worth in memory: at start-up, after a reload for runs
+    /// whose workflow was missing, and when the queue runs low while the
+    /// store holds more.
     pub(crate) fn resume_queued(&self) -> Result<usize, StoreError> {
-        let queued = self.store.queued()?;
+        let window = self.backlog.bound();
+        let queued = self.store.due_first(window)?;
+        self.left_in_store
+            .store(queued.len() >= window, Ordering::Relaxed);
         let workflows = self.workflows.get();
         let mut resumed = 0;
         for run in queued {
@@ -99,6 +114,19 @@ impl Executor {
         Ok(resumed)
     }
 
+    /// Takes in more of the store's unfinished runs when the queue has run
+    /// low and the store holds runs it has not taken in.
+    fn refill(&self) {
+        let (waiting, _) = self.queue.counts();
+        if waiting > self.backlog.bound() / 2 || !self.left_in_store.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(error) = self.resume_queued() {
+            tracing::error!(%error, "The stored runs could not be read; they wait for the next start.");
+            self.left_in_store.store(false, Ordering::Relaxed);
+        }
+    }
+
     /// Starts runs as workers free up until `stop` is cancelled; `abort`
     /// cuts off the runs still in flight.
     pub(crate) async fn dispatch(
@@ -108,6 +136,7 @@ impl Executor {
         abort: CancellationToken,
     ) {
         loop {
+            self.refill();
             while let Some(ticket) = self
                 .queue
                 .take(self.workers, |workflow| self.limit(workflow))
@@ -150,6 +179,7 @@ impl Executor {
     async fn turn(self: &Arc<Self>, ticket: &Ticket) -> Option<DateTime<Utc>> {
         match self.advance(ticket.run).await {
             Ok(Turn::Ended(run)) => {
+                self.backlog.finished();
                 // The end is applied and the worker moves on; those waiting
                 // for the run hear of it once it is durable.
                 let executor = self.clone();
@@ -167,6 +197,7 @@ impl Executor {
                 None
             }
             Ok(Turn::Retry(due)) => Some(due),
+            Ok(Turn::Stale) => None,
             Ok(Turn::Parked) => {
                 tracing::warn!(run = %ticket.run, workflow = %ticket.workflow, "The run's workflow is not loaded; it waits for a reload.");
                 None
@@ -208,6 +239,7 @@ impl Executor {
                 "its step failed before its first attempt (its input could not be resolved); replay it as a new run instead",
             ));
         };
+        let admission = self.backlog.admit(1)?;
         let mut step = detail.steps[slot].clone();
         step.resume();
         let at = now();
@@ -223,6 +255,7 @@ impl Executor {
             state_writes: Vec::new(),
         };
         self.store.transition(transition, true).await?;
+        admission.keep(1);
         self.queue.enqueue(run.id, &run.workflow, at);
         Ok(run)
     }
@@ -242,7 +275,8 @@ impl Executor {
         };
         let scope = JournalScope { id, fresh };
         if run.status.is_final() {
-            return Ok(Turn::Ended(Box::new(run)));
+            // Queued again as it ended (a reload read the store just before).
+            return Ok(Turn::Stale);
         }
         // Running is the dispatch queue's to say; in the store a run between
         // attempts is queued.

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::backlog::Overloaded;
 use super::executor::Executor;
 use crate::model::{RunId, RunRecord, StateWrite};
 use crate::store::{Accepted, NewRun, StoreError};
@@ -29,6 +30,10 @@ pub enum SubmitError {
         /// Why, and what to do instead.
         reason: String,
     },
+    /// The backlog is at its bound; nothing was stored. Send it again in
+    /// a moment (webhooks answer 503 with `Retry-After`).
+    #[error(transparent)]
+    Overloaded(#[from] Overloaded),
     /// The store failed; nothing was accepted.
     #[error("the event could not be stored: {0}")]
     Store(#[from] StoreError),
@@ -45,6 +50,7 @@ impl Executor {
         events: Vec<NewEvent>,
         state: Vec<StateWrite>,
     ) -> Result<Vec<Accepted>, SubmitError> {
+        let admission = self.backlog.admit(events.len())?;
         let runs: Vec<NewRun> = events
             .into_iter()
             .map(|(event, dedupe_key)| {
@@ -54,6 +60,11 @@ impl Executor {
             })
             .collect();
         let accepted = self.store.accept_all(&runs, &state).await?;
+        let new = accepted
+            .iter()
+            .filter(|accepted| matches!(accepted, Accepted::New(_)))
+            .count();
+        admission.keep(new);
         for (run, accepted) in runs.into_iter().zip(&accepted) {
             self.queue_accepted(accepted, run.event);
         }
@@ -76,7 +87,9 @@ impl Executor {
 
     /// Stores one run durably and queues it if new.
     pub(crate) async fn accept(&self, run: NewRun) -> Result<Accepted, SubmitError> {
+        let admission = self.backlog.admit(1)?;
         let accepted = self.store.accept(&run).await?;
+        admission.keep(usize::from(matches!(accepted, Accepted::New(_))));
         self.queue_accepted(&accepted, run.event);
         Ok(accepted)
     }

@@ -3,6 +3,7 @@
 //! retries, the Salesforce call journal, the in-process runner of `gust run`
 //! ([`LocalRunner`]), and the loaded workflows.
 
+mod backlog;
 pub(crate) mod dispatch;
 pub(crate) mod executor;
 mod intake;
@@ -13,6 +14,8 @@ mod walk;
 pub(crate) mod watchers;
 mod workflows;
 
+pub(crate) use backlog::Backlog;
+pub use backlog::Overloaded;
 pub use intake::{NewEvent, SubmitError};
 pub use journal::{DEFAULT_MAX_READ_BYTES, OUTCOME_UNKNOWN};
 pub use local::{LocalRunner, RunReport};

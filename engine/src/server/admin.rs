@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::Engine;
 use crate::api::{
-    ApiError, EventAccepted, InvalidWorkflowView, ReadyWorkflow, ReplayParams, Replayed, RunList,
-    RunListParams, StartRun, TriggerView, WorkflowList, WorkflowView,
+    ApiError, BacklogView, EventAccepted, InvalidWorkflowView, ReadyWorkflow, ReplayParams,
+    Replayed, RunList, RunListParams, StartRun, TriggerView, WorkflowList, WorkflowView,
 };
 use crate::model::{RunId, RunStatus};
 use crate::store::{RunDetail, RunQuery};
@@ -30,6 +30,10 @@ pub(super) async fn metrics(State(engine): State<Engine>) -> Response {
         engine.metrics(),
     )
         .into_response()
+}
+
+pub(super) async fn backlog(State(engine): State<Engine>) -> axum::Json<BacklogView> {
+    axum::Json(engine.backlog())
 }
 
 pub(super) async fn workflows(

@@ -20,7 +20,8 @@ use crate::trigger::{TriggerHost, outbound_message, webhook};
 impl Engine {
     /// The routes: `POST /hooks/{workflow_id}`, `POST
     /// /salesforce/outbound/{workflow_id}[/{token}]`, the admin API under
-    /// `/api` (with `POST /api/workflows/{id}/runs`, a run started by hand),
+    /// `/api` (with `POST /api/workflows/{id}/runs`, a run started by hand,
+    /// and `GET /api/backlog`),
     /// `GET /healthz` and `GET /metrics`.
     pub fn router(&self) -> Router {
         let admin = Router::new()
@@ -29,6 +30,7 @@ impl Engine {
             .route("/api/runs", get(admin::runs))
             .route("/api/runs/{run_id}", get(admin::run))
             .route("/api/runs/{run_id}/replay", post(admin::replay))
+            .route("/api/backlog", get(admin::backlog))
             .route("/metrics", get(admin::metrics))
             .route_layer(middleware::from_fn_with_state(
                 self.clone(),

@@ -222,6 +222,17 @@ pub trait Store: StateStore + JournalStore + Send + Sync + 'static {
     fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError>;
     /// Every run in the queue, soonest due first.
     fn queued(&self) -> Result<Vec<QueuedRun>, StoreError>;
+    /// The first `limit` runs of [`Store::queued`], read without the rest.
+    fn due_first(&self, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
+        let mut queued = self.queued()?;
+        queued.truncate(limit);
+        Ok(queued)
+    }
+    /// How many runs are unfinished (queued, waiting for a retry or for
+    /// their workflow), counted without reading them.
+    fn unfinished(&self) -> Result<usize, StoreError> {
+        self.queued().map(|queued| queued.len())
+    }
     /// One page of runs, newest first.
     fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError>;
     /// Removes finished runs created before `before`, and runs with a

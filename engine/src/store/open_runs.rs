@@ -74,9 +74,14 @@ impl OpenRuns {
         Some(mark)
     }
 
-    /// The open runs, oldest first.
-    pub(super) fn ids(&self) -> Vec<RunId> {
-        self.open.iter().copied().collect()
+    /// The `limit` oldest open runs, oldest first.
+    pub(super) fn first(&self, limit: usize) -> Vec<RunId> {
+        self.open.iter().take(limit).copied().collect()
+    }
+
+    /// How many runs are open.
+    pub(super) fn len(&self) -> usize {
+        self.open.len()
     }
 
     #[cfg(test)]

@@ -40,8 +40,15 @@ impl SledStore {
     /// of its file lock shortly after the store is dropped) is waited for
     /// up to two seconds.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(dir, crate::config::DEFAULT_STORE_CACHE_BYTES)
+    }
+
+    /// [`SledStore::open`] with a page cache of `cache_bytes` (sled counts
+    /// its pages' sizes, not every byte they hold in memory).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let config = sled::Config::new()
             .path(dir)
+            .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput);
         let started = std::time::Instant::now();
         let db = loop {
@@ -328,8 +335,14 @@ impl Store for SledStore {
     }
 
     fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
-        let mut queued = queue_entries(&self.db)?;
-        let open = self.open_runs().ids();
+        self.due_first(usize::MAX)
+    }
+
+    fn due_first(&self, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
+        // The queue is in due order and open runs are due when created, in
+        // id order: the first `limit` of each hold the first `limit` of all.
+        let mut queued = queue_entries(&self.db, limit)?;
+        let open = self.open_runs().first(limit);
         for id in open {
             let Some(run) = self.run(id)? else { continue };
             if !run.status.is_final() {
@@ -341,7 +354,17 @@ impl Store for SledStore {
             }
         }
         queued.sort_by_key(|run| run.due_at);
+        queued.truncate(limit);
         Ok(queued)
+    }
+
+    fn unfinished(&self) -> Result<usize, StoreError> {
+        let mut entries = 0;
+        for key in self.db.scan_prefix(keys::queue()).keys() {
+            key.map_err(unavailable)?;
+            entries += 1;
+        }
+        Ok(entries + self.open_runs().len())
     }
 
     fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
@@ -456,9 +479,10 @@ fn millis(time: DateTime<Utc>) -> u64 {
     u64::try_from(time.timestamp_millis()).unwrap_or(0)
 }
 
-/// Every entry of the queue, soonest due first.
-fn queue_entries(db: &sled::Db) -> Result<Vec<QueuedRun>, StoreError> {
+/// The first `limit` entries of the queue, soonest due first.
+fn queue_entries(db: &sled::Db, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
     db.scan_prefix(keys::queue())
+        .take(limit)
         .map(|entry| {
             let (key, workflow) = entry.map_err(unavailable)?;
             let corrupt = || StoreError::Corrupt("a queue entry".to_owned());
@@ -481,7 +505,10 @@ fn open_runs(db: &sled::Db) -> Result<OpenRuns, StoreError> {
             RunId::from_slice(&mark).ok_or_else(|| StoreError::Corrupt("the mark".to_owned()))
         })
         .transpose()?;
-    let queued: HashSet<RunId> = queue_entries(db)?.into_iter().map(|run| run.id).collect();
+    let queued: HashSet<RunId> = queue_entries(db, usize::MAX)?
+        .into_iter()
+        .map(|run| run.id)
+        .collect();
     let from = mark.map_or_else(keys::runs, keys::run);
     let mut open = Vec::new();
     for entry in db.range(from..keys::prefix_end(&keys::runs())).values() {

@@ -98,7 +98,8 @@ impl Supervisor {
             }
             let status = StatusCell(Arc::default());
             let task_stop = stop.child_token();
-            let context = TriggerContext::new(host.clone(), id.clone(), status.clone());
+            let context =
+                TriggerContext::new(host.clone(), id.clone(), status.clone(), task_stop.clone());
             let Some(work) = work(trigger, context, task_stop.clone()) else {
                 continue;
             };

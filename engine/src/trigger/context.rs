@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 
 use super::background::StatusCell;
 use crate::api::TriggerStatus;
@@ -52,15 +53,26 @@ pub(crate) struct TriggerContext {
     host: Arc<dyn TriggerHost>,
     workflow: String,
     status: StatusCell,
+    /// Cancelled when the trigger stops; ends a wait for room in the backlog.
+    stop: CancellationToken,
 }
+
+/// How often a trigger refused for a full backlog tries again.
+const BACKLOG_FULL_WAIT: Duration = Duration::from_millis(200);
 
 impl TriggerContext {
     /// The context of `workflow`'s trigger.
-    pub(super) fn new(host: Arc<dyn TriggerHost>, workflow: String, status: StatusCell) -> Self {
+    pub(super) fn new(
+        host: Arc<dyn TriggerHost>,
+        workflow: String,
+        status: StatusCell,
+        stop: CancellationToken,
+    ) -> Self {
         Self {
             host,
             workflow,
             status,
+            stop,
         }
     }
 
@@ -119,12 +131,31 @@ impl TriggerContext {
     }
 
     /// Stores `events` with the state writes `state` in one durable write.
+    /// While the backlog is full it waits (the trigger's status says so)
+    /// and tries again, until the trigger stops.
     pub(crate) async fn submit(
         &self,
         events: Vec<NewEvent>,
         state: Vec<StateWrite>,
     ) -> Result<Vec<Accepted>, SubmitError> {
-        self.host.submit(&self.workflow, events, state).await
+        loop {
+            match self
+                .host
+                .submit(&self.workflow, events.clone(), state.clone())
+                .await
+            {
+                Err(SubmitError::Overloaded(overloaded)) => {
+                    self.report(|status| {
+                        status.last_error = Some(format!("waiting: {overloaded}"));
+                    });
+                    tokio::select! {
+                        () = self.stop.cancelled() => return Err(overloaded.into()),
+                        () = tokio::time::sleep(BACKLOG_FULL_WAIT) => {}
+                    }
+                }
+                answer => return answer,
+            }
+        }
     }
 }
 

@@ -269,11 +269,11 @@ async fn after_reopening_unfinished_runs_are_queued_and_finished_ones_are_not() 
     assert_eq!(queued, vec![late.id, unfinished.id]);
     assert!(!queued.contains(&finished.id));
     // The late run has a queue entry, which its end removes.
-    assert_eq!(queue_entries(&store.db).unwrap().len(), 1);
+    assert_eq!(queue_entries(&store.db, usize::MAX).unwrap().len(), 1);
     finish(&store, &late).await;
     finish(&store, &unfinished).await;
     assert!(store.queued().unwrap().is_empty());
-    assert!(queue_entries(&store.db).unwrap().is_empty());
+    assert!(queue_entries(&store.db, usize::MAX).unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -297,12 +297,12 @@ async fn a_run_given_a_due_time_waits_in_the_queue_until_it_ends() {
         )
         .await
         .unwrap();
-    let queued = queue_entries(&store.db).unwrap();
+    let queued = queue_entries(&store.db, usize::MAX).unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(Some(queued[0].due_at), retrying.due_at);
     assert_eq!(store.queued().unwrap(), queued);
     finish(&store, &retrying).await;
-    assert!(queue_entries(&store.db).unwrap().is_empty());
+    assert!(queue_entries(&store.db, usize::MAX).unwrap().is_empty());
     let steps = steps(&store, run.record.id);
     assert_eq!(steps.len(), 1, "the step record was replaced, not added");
 }

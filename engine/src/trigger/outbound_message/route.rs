@@ -115,6 +115,15 @@ async fn receive(
                 format!("the notifications were not stored, send them again: {error}"),
             ))
         }
+        Err(SubmitError::Overloaded(overloaded)) => {
+            tracing::warn!(workflow = workflow_id, %overloaded, "An Outbound Message was refused: the backlog is full.");
+            // Salesforce sends a message again, later, when it is not acknowledged.
+            Err(SoapFault::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                FaultCode::Server,
+                format!("the notifications were not stored: {overloaded}"),
+            ))
+        }
         Err(other) => Err(SoapFault::new(
             StatusCode::NOT_FOUND,
             FaultCode::Client,
