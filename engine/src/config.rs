@@ -6,6 +6,7 @@ use std::time::Duration;
 
 pub use crate::runtime::DEFAULT_MAX_READ_BYTES;
 use crate::salesforce::{NoConnection, SalesforceService};
+pub use crate::store::DEFAULT_CACHE_BYTES as DEFAULT_STORE_CACHE_BYTES;
 use crate::trigger::outbound_message::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::wasm::SandboxConfig;
 
@@ -58,8 +59,6 @@ pub const DEFAULT_WORKERS: usize = 64;
 /// The default `max_backlog`: what a trivial workflow runs in a few seconds
 /// and a Salesforce-bound one in minutes, about 1 MB of queue in memory.
 pub const DEFAULT_MAX_BACKLOG: usize = 10_000;
-/// The default `store_cache_bytes`: 32 MiB.
-pub const DEFAULT_STORE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// The default `default_concurrency`.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// The default `max_body_bytes`: 1 MiB.

@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{BacklogView, TriggerStatus};
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, QueueGauges};
 use crate::model::{RunId, RunRecord, RunStatus, StateWrite, now};
 use crate::runtime::executor::Executor;
 use crate::runtime::{Backlog, NewEvent, StepRunner, SubmitError, WorkflowSet, Workflows};
@@ -310,8 +310,15 @@ impl Engine {
 
     /// The metrics in Prometheus text format.
     pub fn metrics(&self) -> String {
+        let backlog = self.backlog();
+        let queue = QueueGauges {
+            waiting: backlog.waiting,
+            running: backlog.running,
+            backlog: backlog.runs,
+            bound: backlog.bound,
+        };
         let flushes = self.executor.store.flushes();
-        self.executor.metrics.gauges(&self.backlog(), flushes);
+        self.executor.metrics.gauges(queue, flushes);
         self.executor
             .metrics
             .salesforce(self.config.salesforce.stats());

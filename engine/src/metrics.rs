@@ -7,7 +7,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::api::BacklogView;
 use crate::model::RunStatus;
 use crate::salesforce::ConnectionStats;
 
@@ -29,6 +28,18 @@ struct StepLabels {
 }
 
 type StepHistograms = Family<StepLabels, Histogram, fn() -> Histogram>;
+
+/// The queue's figures, read at scrape time.
+pub(crate) struct QueueGauges {
+    /// Runs in memory waiting to start.
+    pub(crate) waiting: usize,
+    /// Runs running.
+    pub(crate) running: usize,
+    /// Runs accepted and not finished.
+    pub(crate) backlog: usize,
+    /// The bound on `backlog`.
+    pub(crate) bound: usize,
+}
 
 /// Every metric the server keeps.
 pub(crate) struct Metrics {
@@ -194,12 +205,12 @@ impl Metrics {
     }
 
     /// Sets the gauges read at scrape time.
-    pub(crate) fn gauges(&self, backlog: &BacklogView, flushes: u64) {
+    pub(crate) fn gauges(&self, queue: QueueGauges, flushes: u64) {
         let set = |gauge: &Gauge, value: usize| gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
-        set(&self.queue_depth, backlog.waiting);
-        set(&self.runs_running, backlog.running);
-        set(&self.backlog_runs, backlog.runs);
-        set(&self.backlog_bound, backlog.bound);
+        set(&self.queue_depth, queue.waiting);
+        set(&self.runs_running, queue.running);
+        set(&self.backlog_runs, queue.backlog);
+        set(&self.backlog_bound, queue.bound);
         self.store_flushes
             .set(i64::try_from(flushes).unwrap_or(i64::MAX));
     }

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::model::{RunId, RunRecord, RunStatus, StateWrite, StepRecord};
 pub use journal::{JournalStore, JournalWrite, MemoryJournalStore};
-pub use sled_store::SledStore;
+pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 pub use state::{
     MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryStateStore, StateRefusal, StateStore, StepState,
 };

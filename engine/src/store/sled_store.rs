@@ -24,6 +24,9 @@ use super::{
 use crate::model::{JournalEntry, RunRecord, RunStatus, StateWrite, StepStatus};
 use crate::store::StateStore;
 
+/// The page cache of a store opened without saying: 32 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// How long opening a store waits for its file lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -40,7 +43,7 @@ impl SledStore {
     /// of its file lock shortly after the store is dropped) is waited for
     /// up to two seconds.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Self::open_with_cache(dir, crate::config::DEFAULT_STORE_CACHE_BYTES)
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
     }
 
     /// [`SledStore::open`] with a page cache of `cache_bytes` (sled counts

@@ -1,6 +1,7 @@
 //! The floor `scripts/bench-peers` measures Gust against: an axum handler
 //! that parses a JSON body, inserts it into sled under a fresh key and
-//! flushes before answering 202, with Gust's allocator. Serves
+//! flushes (each request its own flush) before answering 202, with Gust's
+//! allocator. Serves
 //! `POST /hooks/{anything}` on the address given as its one argument.
 
 use std::sync::Arc;
@@ -25,8 +26,12 @@ async fn accept(State(store): State<Arc<Store>>, Json(event): Json<Value>) -> St
     let stored = serde_json::to_vec(&event)
         .map_err(|_| ())
         .and_then(|bytes| store.db.insert(key, bytes).map_err(|_| ()));
-    match (stored, store.db.flush_async().await) {
-        (Ok(_), Ok(_)) => StatusCode::ACCEPTED,
+    // The blocking flush on the blocking pool: concurrent `flush_async`
+    // calls deadlock in sled 0.34 (spacejam/sled#1308).
+    let db = store.db.clone();
+    let flushed = tokio::task::spawn_blocking(move || db.flush()).await;
+    match (stored, flushed) {
+        (Ok(_), Ok(Ok(_))) => StatusCode::ACCEPTED,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
