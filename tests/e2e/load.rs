@@ -139,7 +139,7 @@ async fn a_flood_past_the_bound_gets_503s_loses_nothing_acknowledged_and_drains(
     const SENDERS: usize = 32;
     const EACH: usize = 15;
     let server = Server::start_with(
-        &[slow_workflow("flood", 20)],
+        &[slow_workflow("flood", 200)],
         |config| config.max_backlog = 20,
         None,
     )

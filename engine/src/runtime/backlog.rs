@@ -6,8 +6,20 @@
 //! a failed write). A run gives its place back when it ends. When the
 //! backlog is empty an event is admitted whatever its batch's size, so a
 //! trigger whose batch is larger than the bound still makes progress.
+//!
+//! An event that finds the backlog full waits a moment for a place
+//! ([`ADMISSION_WAIT`]) before it is refused: under a flood from senders
+//! that retry at once, the senders are paced by the runs' pace instead of
+//! spinning on refusals that cost the server as much as the runs.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// How long an event waits for a place in a full backlog before it is
+/// refused.
+pub(crate) const ADMISSION_WAIT: Duration = Duration::from_millis(250);
 
 /// Refused: the backlog is at its bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +38,8 @@ pub struct Overloaded {
 pub(crate) struct Backlog {
     runs: AtomicUsize,
     bound: usize,
+    /// Woken when a run ends, for events waiting for a place.
+    freed: Notify,
 }
 
 impl Backlog {
@@ -34,6 +48,7 @@ impl Backlog {
         Self {
             runs: AtomicUsize::new(0),
             bound: bound.max(1),
+            freed: Notify::new(),
         }
     }
 
@@ -70,9 +85,32 @@ impl Backlog {
         })
     }
 
+    /// [`Backlog::admit`], waiting up to `wait` for places to free up.
+    pub(crate) async fn admit_within(
+        &self,
+        runs: usize,
+        wait: Duration,
+    ) -> Result<Admission<'_>, Overloaded> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before trying, so that a run ending in between
+            // is not missed.
+            let freed = self.freed.notified();
+            match self.admit(runs) {
+                Ok(admission) => return Ok(admission),
+                Err(overloaded) => {
+                    if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                        return Err(overloaded);
+                    }
+                }
+            }
+        }
+    }
+
     /// One run ended.
     pub(crate) fn finished(&self) {
         self.release(1);
+        self.freed.notify_waiters();
     }
 
     fn release(&self, runs: usize) {
@@ -132,6 +170,24 @@ mod tests {
         backlog.finished();
         backlog.admit(1).unwrap().keep(1);
         assert_eq!(backlog.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_full_backlog_admits_an_event_that_waits_for_a_run_to_end() {
+        let backlog = std::sync::Arc::new(Backlog::new(1));
+        backlog.admit(1).unwrap().keep(1);
+        let ending = tokio::spawn({
+            let backlog = backlog.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                backlog.finished();
+            }
+        });
+        let waited = backlog.admit_within(1, Duration::from_secs(5)).await;
+        waited.unwrap().keep(1);
+        ending.await.unwrap();
+        let refused = backlog.admit_within(1, Duration::from_millis(10)).await;
+        assert_eq!(refused.err().map(|o| o.backlog), Some(1));
     }
 
     #[test]

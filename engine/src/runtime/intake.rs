@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::backlog::Overloaded;
+use super::backlog::{ADMISSION_WAIT, Overloaded};
 use super::executor::Executor;
 use crate::model::{RunId, RunRecord, StateWrite};
 use crate::store::{Accepted, NewRun, StoreError};
@@ -50,7 +50,10 @@ impl Executor {
         events: Vec<NewEvent>,
         state: Vec<StateWrite>,
     ) -> Result<Vec<Accepted>, SubmitError> {
-        let admission = self.backlog.admit(events.len())?;
+        let admission = self
+            .backlog
+            .admit_within(events.len(), ADMISSION_WAIT)
+            .await?;
         let runs: Vec<NewRun> = events
             .into_iter()
             .map(|(event, dedupe_key)| {
@@ -87,7 +90,7 @@ impl Executor {
 
     /// Stores one run durably and queues it if new.
     pub(crate) async fn accept(&self, run: NewRun) -> Result<Accepted, SubmitError> {
-        let admission = self.backlog.admit(1)?;
+        let admission = self.backlog.admit_within(1, ADMISSION_WAIT).await?;
         let accepted = self.store.accept(&run).await?;
         admission.keep(usize::from(matches!(accepted, Accepted::New(_))));
         self.queue_accepted(&accepted, run.event);
