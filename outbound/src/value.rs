@@ -156,6 +156,29 @@ mod tests {
         typed(text.to_owned(), None)
     }
 
+    proptest::proptest! {
+        /// A value Salesforce wrote as text comes back as the JSON it
+        /// stands for; text typed as text, and digits without a type,
+        /// stay exactly as they came.
+        #[test]
+        fn soap_text_types_as_the_value_it_was_written_from(
+            integer in proptest::prelude::any::<i64>(),
+            decimal in -1e15..1e15f64,
+            flag in proptest::prelude::any::<bool>(),
+            text in ".+",
+            digits in "[0-9]{1,12}",
+        ) {
+            proptest::prop_assert_eq!(typed(integer.to_string(), Some(FieldType::Integer)), json!(integer));
+            let written = format!("{decimal:?}");
+            proptest::prop_assert_eq!(typed(written.clone(), Some(FieldType::Number)).as_f64(), Some(decimal));
+            proptest::prop_assert_eq!(by_form(&written).as_f64(), Some(decimal));
+            proptest::prop_assert_eq!(typed(flag.to_string(), Some(FieldType::Boolean)), json!(flag));
+            proptest::prop_assert_eq!(by_form(&flag.to_string()), json!(flag));
+            proptest::prop_assert_eq!(typed(text.clone(), Some(FieldType::Text)), json!(text));
+            proptest::prop_assert_eq!(by_form(&digits), json!(digits));
+        }
+    }
+
     #[test]
     fn a_describe_gives_each_field_its_type_by_lower_case_name() {
         let describe = json!({ "fields": [

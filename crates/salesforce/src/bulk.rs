@@ -586,6 +586,76 @@ impl Client {
 mod tests {
     use super::*;
 
+    /// A record of up to six fields, named as Salesforce names fields, each
+    /// text (commas, quotes and line breaks included), a number, a boolean
+    /// or null.
+    fn any_record() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let value = prop_oneof![
+            "[^\\x00]*".prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            Just(Value::Null),
+        ];
+        proptest::collection::btree_map("[A-Z][A-Za-z0-9_]{0,8}", value, 1..6)
+            .prop_map(|fields| Value::Object(fields.into_iter().collect()))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+        /// The CSV of an ingest job reads back as its columns and rows, and
+        /// results Salesforce sends in any order go back to the records'
+        /// positions.
+        #[test]
+        fn an_ingest_csv_reads_back_and_results_find_their_records(
+            records in proptest::collection::vec(any_record(), 1..12),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let csv = IngestCsv::build(WriteOperation::Insert, &records).unwrap();
+            let bytes = csv.to_bytes().unwrap();
+            let mut reader = csv::ReaderBuilder::new().from_reader(bytes.as_ref());
+            let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+            proptest::prop_assert_eq!(&header, &csv.columns);
+            let rows: Vec<Vec<String>> = reader
+                .records()
+                .map(|row| row.unwrap().iter().map(str::to_owned).collect())
+                .collect();
+            proptest::prop_assert_eq!(&rows, &csv.rows);
+
+            // Salesforce's successful results: sf__Id, sf__Created, then the
+            // row as sent, in an order of its own.
+            let mut order: Vec<usize> = (0..rows.len()).collect();
+            let mut state = seed;
+            for at in (1..order.len()).rev() {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                order.swap(at, (state >> 33) as usize % (at + 1));
+            }
+            let mut writer = csv::Writer::from_writer(Vec::new());
+            let mut results_header = vec!["sf__Id".to_owned(), "sf__Created".to_owned()];
+            results_header.extend(csv.columns.iter().cloned());
+            writer.write_record(&results_header).unwrap();
+            for &at in &order {
+                let mut row = vec![format!("00Q{at:015}"), "true".to_owned()];
+                row.extend(csv.rows[at].iter().cloned());
+                writer.write_record(&row).unwrap();
+            }
+            let body = writer.into_inner().unwrap();
+            let mut results = vec![None; csv.rows.len()];
+            let mut positions = csv.positions();
+            merge(&csv, &mut positions, &mut results, Outcome::Succeeded, &body, &json!({})).unwrap();
+            for (at, result) in results.iter().enumerate() {
+                let result = result.as_ref().expect("every record has its result");
+                proptest::prop_assert_eq!(&result["success"], &json!(true));
+                // Identical rows are interchangeable: the Id is one of a row
+                // equal to this record's.
+                let id = result["id"].as_str().unwrap();
+                let from: usize = id[3..].parse().unwrap();
+                proptest::prop_assert_eq!(&csv.rows[from], &csv.rows[at]);
+            }
+        }
+    }
+
     #[test]
     fn builds_csv_columns_from_every_record() {
         let records = vec![

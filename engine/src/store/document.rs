@@ -152,6 +152,54 @@ mod tests {
         assert!(document.with(&json!({}), Some((5, &json!("gap")))).is_err());
     }
 
+    /// Any JSON: null, booleans, integers, finite floats, text (any
+    /// Unicode), and arrays and objects of those, a few levels deep.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-1e300..1e300f64).prop_map(Value::from),
+            ".*".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(".*", inner, 0..6)
+                    .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+        /// A run written step by step reads back as written: the record
+        /// last given, each step as last set, in order.
+        #[test]
+        fn a_run_written_step_by_step_reads_back_as_written(
+            record in any_json(),
+            writes in proptest::collection::vec((0usize..4, any_json()), 0..8),
+        ) {
+            let mut value = new_run(&json!(null)).unwrap();
+            let mut expected: Vec<Value> = Vec::new();
+            for (slot, step) in &writes {
+                let slot = (*slot).min(expected.len());
+                value = Document::parse(&value).unwrap().with(&record, Some((slot, step))).unwrap();
+                if slot == expected.len() {
+                    expected.push(step.clone());
+                } else {
+                    expected[slot] = step.clone();
+                }
+            }
+            let value = Document::parse(&value).unwrap().with(&record, None::<(usize, &Value)>).unwrap();
+            let document = Document::parse(&value).unwrap();
+            proptest::prop_assert_eq!(document.record::<Value>().unwrap(), record);
+            proptest::prop_assert_eq!(document.steps::<Value>().unwrap(), expected);
+        }
+    }
+
     #[test]
     fn a_truncated_or_foreign_value_is_corrupt() {
         let value = new_run(&json!({ "id": 1 })).unwrap();
