@@ -348,12 +348,17 @@ async fn memory_stays_bounded_through_200000_events() {
         .collect();
     let mut most = 0;
     let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
     loop {
         most = most.max(rss_kb());
         let finished = finished_runs(&client, &server.base).await;
         if finished >= EVENTS {
             break;
         }
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "only {finished} of {EVENTS} runs finished in 15 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     for sender in senders {
