@@ -117,8 +117,11 @@ impl Executor {
     /// Takes in more of the store's unfinished runs when the queue has run
     /// low and the store holds runs it has not taken in.
     fn refill(&self) {
-        let (waiting, _) = self.queue.counts();
-        if waiting > self.backlog.bound() / 2 || !self.left_in_store.load(Ordering::Relaxed) {
+        // The flag first: the dispatch loop asks at every turn, and the
+        // store rarely holds runs the queue has not taken in.
+        if !self.left_in_store.load(Ordering::Relaxed)
+            || self.queue.counts().0 > self.backlog.bound() / 2
+        {
             return;
         }
         if let Err(error) = self.resume_queued() {
