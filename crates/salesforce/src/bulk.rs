@@ -222,41 +222,18 @@ impl Client {
             }
         };
         let state = self.poll_job(&job_path).await?;
-        let mut results: Vec<Option<Value>> = vec![None; csv.rows.len()];
-        let mut positions = csv.positions();
-        for (kind, resource) in [
-            (Outcome::Succeeded, "successfulResults/"),
-            (Outcome::Failed, "failedResults/"),
-            (Outcome::Unprocessed, "unprocessedrecords/"),
-        ] {
+        let mut bodies = Vec::with_capacity(RESULT_RESOURCES.len());
+        for (kind, resource) in RESULT_RESOURCES {
             let answer = self
                 .send(&Call::new(Method::GET, format!("{job_path}/{resource}")))
                 .await?;
-            merge(
-                &csv,
-                &mut positions,
-                &mut results,
-                kind,
-                &answer.body,
-                &state,
-            )?;
+            bodies.push((kind, answer.body));
         }
-        let unmatched = results.iter().filter(|r| r.is_none()).count();
-        Ok(results
-            .into_iter()
-            .map(|result| {
-                result.unwrap_or_else(|| {
-                    failure(
-                        Value::Null,
-                        "GUST_NO_RESULT",
-                        &format!(
-                            "Bulk API 2.0 returned no result for this record ({unmatched} records unmatched)"
-                        ),
-                        &[],
-                    )
-                })
-            })
-            .collect())
+        let bodies: Vec<(Outcome, &[u8])> = bodies
+            .iter()
+            .map(|(kind, body)| (*kind, body.as_ref()))
+            .collect();
+        results_in_order(&csv, &bodies, &state)
     }
 
     /// The path of the job an earlier execution of the write opened, if it
@@ -364,6 +341,44 @@ enum Outcome {
     Succeeded,
     Failed,
     Unprocessed,
+}
+
+/// A finished ingest job's three results resources, by outcome.
+const RESULT_RESOURCES: [(Outcome, &str); 3] = [
+    (Outcome::Succeeded, "successfulResults/"),
+    (Outcome::Failed, "failedResults/"),
+    (Outcome::Unprocessed, "unprocessedrecords/"),
+];
+
+/// One result per row of `csv`, in its order, from the results CSVs of the
+/// job (`job` its final state); a row no results CSV names fails with
+/// `GUST_NO_RESULT`.
+fn results_in_order(
+    csv: &IngestCsv,
+    bodies: &[(Outcome, &[u8])],
+    job: &Value,
+) -> Result<Vec<Value>> {
+    let mut results: Vec<Option<Value>> = vec![None; csv.rows.len()];
+    let mut positions = csv.positions();
+    for (kind, body) in bodies {
+        merge(csv, &mut positions, &mut results, *kind, body, job)?;
+    }
+    let unmatched = results.iter().filter(|r| r.is_none()).count();
+    Ok(results
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| {
+                failure(
+                    Value::Null,
+                    "GUST_NO_RESULT",
+                    &format!(
+                        "Bulk API 2.0 returned no result for this record ({unmatched} records unmatched)"
+                    ),
+                    &[],
+                )
+            })
+        })
+        .collect())
 }
 
 /// Places each row of one results CSV at its input position.
@@ -554,31 +569,70 @@ impl Client {
             .header("sforce-locator")
             .filter(|locator| !locator.is_empty() && *locator != "null")
             .map(str::to_owned);
-        let mut reader = csv::ReaderBuilder::new().from_reader(answer.body.as_ref());
-        let unreadable = unreadable_csv("the query job's results");
-        let header = reader.headers().map_err(unreadable)?.clone();
-        let records = reader
-            .records()
-            .map(|row| {
-                let row = row.map_err(unreadable)?;
-                Ok(header
-                    .iter()
-                    .zip(row.iter())
-                    .map(|(name, cell)| {
-                        let value = if cell.is_empty() {
-                            Value::Null
-                        } else {
-                            json!(cell)
-                        };
-                        (name.to_owned(), value)
-                    })
-                    .collect())
-            })
-            .collect::<Result<_>>()?;
+        let records = query_records(&answer.body)?;
         Ok(BulkPage {
             records,
             next_locator,
         })
+    }
+}
+
+/// The records of one page of query results: a column per field, an empty
+/// cell null, every other value text.
+fn query_records(body: &[u8]) -> Result<Vec<Map<String, Value>>> {
+    let mut reader = csv::ReaderBuilder::new().from_reader(body);
+    let unreadable = unreadable_csv("the query job's results");
+    let header = reader.headers().map_err(unreadable)?.clone();
+    reader
+        .records()
+        .map(|row| {
+            let row = row.map_err(unreadable)?;
+            Ok(header
+                .iter()
+                .zip(row.iter())
+                .map(|(name, cell)| {
+                    let value = if cell.is_empty() {
+                        Value::Null
+                    } else {
+                        json!(cell)
+                    };
+                    (name.to_owned(), value)
+                })
+                .collect())
+        })
+        .collect()
+}
+
+/// Entry points for the fuzz targets in `fuzz/` (built with `--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    use serde_json::{Map, Value};
+
+    use super::{IngestCsv, Outcome, query_records, results_in_order};
+    use crate::{Result, WriteOperation};
+
+    /// Reads Salesforce's results CSVs for an ingest job of `records`: one
+    /// result per record, in order, or an error.
+    pub fn ingest_results(
+        records: &[Value],
+        successful: &[u8],
+        failed: &[u8],
+        unprocessed: &[u8],
+    ) -> Result<Vec<Value>> {
+        let csv = IngestCsv::build(WriteOperation::Insert, records)?;
+        let bodies = [
+            (Outcome::Succeeded, successful),
+            (Outcome::Failed, failed),
+            (Outcome::Unprocessed, unprocessed),
+        ];
+        let results = results_in_order(&csv, &bodies, &Value::Null)?;
+        assert_eq!(results.len(), records.len(), "one result per record");
+        Ok(results)
+    }
+
+    /// Reads one page of a query job's results CSV.
+    pub fn query_page(body: &[u8]) -> Result<Vec<Map<String, Value>>> {
+        query_records(body)
     }
 }
 

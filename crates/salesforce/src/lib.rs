@@ -21,6 +21,8 @@ mod api;
 mod auth;
 mod backoff;
 mod bulk;
+#[cfg(fuzzing)]
+pub use bulk::fuzzing;
 mod client;
 mod collections;
 mod error;

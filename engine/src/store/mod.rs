@@ -5,6 +5,7 @@
 //! ([`SledStore`]) is the embedded implementation, and another backend (a
 //! shared database for several nodes) fits behind the same trait.
 
+mod compact;
 mod document;
 mod journal;
 mod keys;

@@ -134,7 +134,7 @@ impl SledStore {
         let Some(value) = self.db.get(keys::run(id)).map_err(unavailable)? else {
             return Ok(None);
         };
-        part(&Document::parse(&value)?).map(Some)
+        part(&Document::parse(id, &value)?).map(Some)
     }
 
     /// Marks the failed runs `replay` goes back to as replayed by it and
@@ -145,16 +145,13 @@ impl SledStore {
             let Some(value) = self.db.get(keys::run(id)).map_err(unavailable)? else {
                 break;
             };
-            let document = Document::parse(&value)?;
-            let mut original: RunRecord = document.record()?;
+            let document = Document::parse(id, &value)?;
+            let mut original = document.record()?;
             if original.status != RunStatus::Failed || original.replayed_by.is_some() {
                 break;
             }
             original.replayed_by = Some(replay.id);
-            batch.insert(
-                keys::run(id),
-                document.with(&original, None::<(usize, &Value)>)?,
-            );
+            batch.insert(keys::run(id), document.with(&original, None)?);
             batch.remove(keys::failed(id));
             next = original.replay_of;
         }
@@ -264,7 +261,10 @@ impl Store for SledStore {
             .ok_or_else(|| StoreError::Corrupt(format!("the run {} is not stored", run.id)))?;
         let step = transition.step.as_ref().map(|(index, step)| (*index, step));
         let mut batch = Batch::default();
-        batch.insert(keys::run(run.id), Document::parse(&value)?.with(run, step)?);
+        batch.insert(
+            keys::run(run.id),
+            Document::parse(run.id, &value)?.with(run, step)?,
+        );
         // A step that ended well never runs again: its journal is done. Its
         // entries are those its attempts' calls name, read from the record
         // rather than the store. (One an attempt cut off by a crash left
@@ -324,7 +324,7 @@ impl Store for SledStore {
     }
 
     fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
-        let parts = self.read_run(id, |run| Ok((run.record::<RunRecord>()?, run.steps()?)))?;
+        let parts = self.read_run(id, |run| Ok((run.record()?, run.steps()?)))?;
         let Some((run, steps)) = parts else {
             return Ok(None);
         };
@@ -386,7 +386,7 @@ impl Store for SledStore {
                 Err(error) => return Some(Err(unavailable(error))),
             };
             if !is_index {
-                return Some(Document::parse(&value).and_then(|run| run.record()));
+                return Some(stored_record(&key, &value));
             }
             match keys::trailing_run_id(&key) {
                 Some(id) => self.run(id).transpose(),
@@ -408,8 +408,9 @@ impl Store for SledStore {
         deduplicated_before: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let mut pruned = 0;
-        for entry in self.db.scan_prefix(keys::runs()).values() {
-            let run: RunRecord = Document::parse(&entry.map_err(unavailable)?)?.record()?;
+        for entry in self.db.scan_prefix(keys::runs()) {
+            let (key, value) = entry.map_err(unavailable)?;
+            let run = stored_record(&key, &value)?;
             if run.created_at >= before {
                 break;
             }
@@ -478,6 +479,13 @@ fn add_state_writes(batch: &mut Batch, writes: &[StateWrite]) {
 }
 
 /// A time as milliseconds since the epoch, the queue's order.
+/// The record of the run stored as `value` under `key`.
+fn stored_record(key: &[u8], value: &[u8]) -> Result<RunRecord, StoreError> {
+    let id = keys::trailing_run_id(key)
+        .ok_or_else(|| StoreError::Corrupt("a run key holds no run id".to_owned()))?;
+    Document::parse(id, value)?.record()
+}
+
 fn millis(time: DateTime<Utc>) -> u64 {
     u64::try_from(time.timestamp_millis()).unwrap_or(0)
 }
@@ -514,8 +522,9 @@ fn open_runs(db: &sled::Db) -> Result<OpenRuns, StoreError> {
         .collect();
     let from = mark.map_or_else(keys::runs, keys::run);
     let mut open = Vec::new();
-    for entry in db.range(from..keys::prefix_end(&keys::runs())).values() {
-        let run: RunRecord = Document::parse(&entry.map_err(unavailable)?)?.record()?;
+    for entry in db.range(from..keys::prefix_end(&keys::runs())) {
+        let (key, value) = entry.map_err(unavailable)?;
+        let run = stored_record(&key, &value)?;
         if !run.status.is_final() && !queued.contains(&run.id) {
             open.push(run.id);
         }
