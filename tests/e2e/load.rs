@@ -284,6 +284,55 @@ async fn a_poll_waits_for_room_in_the_backlog_and_then_stores_every_record_once(
 /// 200,000 events through `gust serve` with a small store cache: the
 /// process's resident memory, read from /proc while the load runs, stays
 /// under 200 MB.
+/// Clients that hang up as soon as they have sent their request: the
+/// server stops answering them, but every run the store took is queued and
+/// runs; none is left in the store until a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_run_stored_for_a_client_that_hung_up_still_runs() {
+    use tokio::io::AsyncWriteExt;
+
+    let server = Server::start(&[slow_workflow("hangups", 0)]).await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    for round in 0..20 {
+        let mut clients = tokio::task::JoinSet::new();
+        for n in 0..32 {
+            let address = address.clone();
+            clients.spawn(async move {
+                let body = json!({ "n": round * 100 + n }).to_string();
+                let request = format!(
+                    "POST /hooks/hangups HTTP/1.1\r\nhost: {address}\r\n\
+                     content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+                stream.write_all(request.as_bytes()).await.unwrap();
+                // Dropped: the connection closes before the answer.
+            });
+        }
+        while let Some(client) = clients.join_next().await {
+            client.unwrap();
+        }
+    }
+    let stored = eventually(
+        "every stored run ended",
+        Duration::from_secs(30),
+        || async {
+            for status in ["queued", "running", "retrying"] {
+                if !runs_with_status(&server.client, &server.base, status)
+                    .await
+                    .is_empty()
+                {
+                    return None;
+                }
+            }
+            Some(runs_with_status(&server.client, &server.base, "succeeded").await)
+        },
+    )
+    .await;
+    assert!(!stored.is_empty(), "no request got as far as the store");
+    assert_eq!(backlog(&server).await.runs, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_stays_bounded_through_200000_events() {
     const EVENTS: usize = 200_000;

@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use super::backlog::Backlog;
 use super::dispatch::{DispatchQueue, Ticket};
-use super::intake::SubmitError;
+use super::intake::{SubmitError, to_the_end};
 use super::steps::{JournalScope, Next, PreparedWorkflow, StepRunner, settle};
 use super::walk::{Ending, Position, Walk};
 use super::watchers::Watchers;
@@ -216,7 +216,16 @@ impl Executor {
     /// Takes failed run `id` back to the queue at its failed step, which
     /// runs again with a fresh retry budget and the step's call journal:
     /// calls that succeeded are answered from it, nothing is written twice.
-    pub(crate) async fn resume(&self, id: RunId) -> Result<RunRecord, SubmitError> {
+    /// Like intake, it runs to its end even when the caller stops waiting.
+    pub(crate) async fn resume(self: &Arc<Self>, id: RunId) -> Result<RunRecord, SubmitError> {
+        to_the_end(
+            self,
+            |executor| async move { executor.resume_now(id).await },
+        )
+        .await
+    }
+
+    async fn resume_now(&self, id: RunId) -> Result<RunRecord, SubmitError> {
         let _resuming = self.resuming.lock().await;
         let detail = self.store.detail(id)?.ok_or(SubmitError::UnknownRun(id))?;
         let refuse = |reason: &str| SubmitError::NotResumable {

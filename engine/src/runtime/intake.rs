@@ -1,6 +1,9 @@
 //! Where events come in: each stored durably as a queued run (a trigger's
 //! state writes in the same write), then handed to the dispatch queue.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::backlog::{ADMISSION_WAIT, Overloaded};
@@ -45,6 +48,19 @@ impl Executor {
     /// cursor), in one durable write, and queues the new runs; answers for
     /// each event in order.
     pub(crate) async fn submit_all(
+        self: &Arc<Self>,
+        workflow: &str,
+        events: Vec<NewEvent>,
+        state: Vec<StateWrite>,
+    ) -> Result<Vec<Accepted>, SubmitError> {
+        let workflow = workflow.to_owned();
+        to_the_end(self, |executor| async move {
+            executor.store_all(&workflow, events, state).await
+        })
+        .await
+    }
+
+    async fn store_all(
         &self,
         workflow: &str,
         events: Vec<NewEvent>,
@@ -76,7 +92,7 @@ impl Executor {
 
     /// [`Executor::submit_all`] for one event, without state writes.
     pub(crate) async fn submit_one(
-        &self,
+        self: &Arc<Self>,
         workflow: &str,
         event: NewEvent,
     ) -> Result<Accepted, SubmitError> {
@@ -89,7 +105,15 @@ impl Executor {
     }
 
     /// Stores one run durably and queues it if new.
-    pub(crate) async fn accept(&self, run: NewRun) -> Result<Accepted, SubmitError> {
+    pub(crate) async fn accept(self: &Arc<Self>, run: NewRun) -> Result<Accepted, SubmitError> {
+        to_the_end(
+            self,
+            |executor| async move { executor.store_one(run).await },
+        )
+        .await
+    }
+
+    async fn store_one(&self, run: NewRun) -> Result<Accepted, SubmitError> {
         let admission = self.backlog.admit_within(1, ADMISSION_WAIT).await?;
         let accepted = self.store.accept(&run).await?;
         admission.keep(usize::from(matches!(accepted, Accepted::New(_))));
@@ -107,4 +131,24 @@ impl Executor {
             self.queue.enqueue(record.id, &record.workflow, due);
         }
     }
+}
+
+/// Runs `intake` on its own task, so that it runs to its end even when the
+/// caller stops waiting (a client that hangs up mid-request): a run the
+/// store took is always queued, never left in the store until a restart.
+pub(super) async fn to_the_end<T, F>(
+    executor: &Arc<Executor>,
+    intake: impl FnOnce(Arc<Executor>) -> F,
+) -> Result<T, SubmitError>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, SubmitError>> + Send + 'static,
+{
+    tokio::spawn(intake(Arc::clone(executor)))
+        .await
+        .map_err(|error| {
+            SubmitError::Store(StoreError::Unavailable(format!(
+                "storing the event stopped: {error}"
+            )))
+        })?
 }
