@@ -5,7 +5,6 @@
 //! crash starts at its first unfinished step; a step whose end was made
 //! durable never runs again.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -17,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::backlog::Backlog;
 use super::dispatch::{DispatchQueue, Ticket};
+use super::fresh::FreshRuns;
 use super::intake::{SubmitError, to_the_end};
 use super::steps::{JournalScope, Next, PreparedWorkflow, StepRunner, settle};
 use super::walk::{Ending, Position, Walk};
@@ -52,33 +52,6 @@ pub(crate) struct Executor {
     /// taken in (it holds at most a backlog's worth); they are read when
     /// it runs low.
     pub(crate) left_in_store: std::sync::atomic::AtomicBool,
-}
-
-/// Runs just accepted and not yet picked up, up to a bound; a run not kept
-/// here is read from the store.
-#[derive(Default)]
-pub(crate) struct FreshRuns {
-    runs: std::sync::Mutex<HashMap<RunId, (RunRecord, Value)>>,
-}
-
-impl FreshRuns {
-    /// The most runs kept.
-    const CAPACITY: usize = 4_096;
-
-    /// Keeps a run just stored, if there is room.
-    pub(crate) fn keep(&self, run: &RunRecord, event: Value) {
-        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-        if runs.len() < Self::CAPACITY {
-            runs.insert(run.id, (run.clone(), event));
-        }
-    }
-
-    fn take(&self, id: RunId) -> Option<(RunRecord, Value)> {
-        self.runs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id)
-    }
 }
 
 /// How far one turn of a run got.

@@ -6,6 +6,7 @@
 mod backlog;
 pub(crate) mod dispatch;
 pub(crate) mod executor;
+mod fresh;
 mod intake;
 mod journal;
 mod local;
