@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::model::{RunId, RunRecord};
 
 /// The most runs kept.
-const MAX_RUNS: usize = 16_384;
+const MAX_RUNS: usize = 4_096;
 /// The most bytes (as [`footprint`] counts them) their events take.
 const MAX_BYTES: usize = 16 * 1024 * 1024;
 
