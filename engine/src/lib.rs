@@ -14,6 +14,7 @@
 //! - [`salesforce`]: the Salesforce client (the `gust-salesforce` crate),
 //!   given to the engine as [`Config::salesforce`].
 //! - [`store`]: the [`store::Store`] trait, for another backend than sled.
+//! - [`secrets`]: secrets sealed at rest (AES-256-GCM) under a key ring.
 //!
 //! The layers underneath, public for tests and tools: [`runtime`] (the
 //! executor's pieces and the in-process [`runtime::LocalRunner`]),
@@ -34,6 +35,7 @@ mod engine;
 mod metrics;
 pub mod model;
 pub mod runtime;
+pub mod secrets;
 mod server;
 pub mod store;
 pub mod trigger;
