@@ -204,11 +204,11 @@ impl Sessions {
                 if !known {
                     return Err(OAuthError::new("invalid_grant", "authentication failure"));
                 }
-                Ok(self.token(instance_url, user_id))
+                Ok(self.token(&app, instance_url, user_id))
             }
             "client_credentials" => {
                 self.check_secret(&app, field("client_secret"))?;
-                Ok(self.token(instance_url, user_id))
+                Ok(self.token(&app, instance_url, user_id))
             }
             "authorization_code" => {
                 let code = self
@@ -234,7 +234,7 @@ impl Sessions {
                     }
                     None => self.check_secret(&app, field("client_secret"))?,
                 }
-                let mut response = self.token(instance_url, user_id);
+                let mut response = self.token(&app, instance_url, user_id);
                 response["refresh_token"] = json!(self.issue_refresh_token(&app.client_id));
                 Ok(response)
             }
@@ -250,7 +250,7 @@ impl Sessions {
                         "expired access/refresh token",
                     ));
                 }
-                Ok(self.token(instance_url, user_id))
+                Ok(self.token(&app, instance_url, user_id))
             }
             _ => Err(OAuthError::new(
                 "unsupported_grant_type",
@@ -271,7 +271,7 @@ impl Sessions {
         let claims = jwt_claims(assertion)
             .ok_or_else(|| OAuthError::new("invalid_grant", "invalid assertion"))?;
         let claim = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default();
-        self.app(claim("iss"))?;
+        let app = self.app(claim("iss"))?;
         if !self
             .logins
             .iter()
@@ -296,7 +296,7 @@ impl Sessions {
                 "expired authorization code",
             ));
         }
-        Ok(self.token(instance_url, user_id))
+        Ok(self.token(&app, instance_url, user_id))
     }
 
     fn app(&self, client_id: &str) -> Result<ConnectedApp, OAuthError> {
@@ -319,15 +319,16 @@ impl Sessions {
     }
 
     /// A new access token and the token response around it.
-    fn token(&mut self, instance_url: &str, user_id: &str) -> Value {
+    fn token(&mut self, app: &ConnectedApp, instance_url: &str, user_id: &str) -> Value {
         let access_token = self.issue_access_token();
         let issued_at = chrono::Utc::now().timestamp_millis().to_string();
+        let id = format!("{instance_url}/id/{ORG_ID}/{user_id}");
         json!({
             "access_token": access_token,
-            "signature": random_token(43) + "=",
+            "signature": signature(&app.client_secret, &id, &issued_at),
             "scope": "api refresh_token",
             "instance_url": instance_url,
-            "id": format!("{instance_url}/id/{ORG_ID}/{user_id}"),
+            "id": id,
             "token_type": "Bearer",
             "issued_at": issued_at,
         })
@@ -347,6 +348,18 @@ fn jwt_claims(assertion: &str) -> Option<serde_json::Map<String, Value>> {
         .decode(payload.trim_end_matches('='))
         .ok()?;
     serde_json::from_slice(&payload).ok()
+}
+
+/// A token answer's `signature`, as Salesforce makes it: the HMAC-SHA256
+/// of its `id` and `issued_at` under the app's consumer secret, in base64.
+pub fn signature(client_secret: &str, id: &str, issued_at: &str) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(client_secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(id.as_bytes());
+    mac.update(issued_at.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
 /// Whether `verifier` matches a PKCE `challenge` made with `method`.
@@ -404,6 +417,39 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn a_token_answer_is_signed_with_the_apps_secret_as_salesforce_signs_it() {
+        // Computed apart from this code: base64(HMAC-SHA256("secret", id + issued_at)).
+        assert_eq!(
+            signature(
+                "secret",
+                "https://login.salesforce.com/id/00D5g000004EmuLEAS/0055g00000000001AAA",
+                "1733500000000"
+            ),
+            "ZCDwI4F+8ckpsytLxko5gLiLksPBTgPs7dxBs+Oznek="
+        );
+        let response = sessions()
+            .grant(
+                &form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "app"),
+                    ("client_secret", "secret"),
+                ]),
+                "http://127.0.0.1:1",
+                "0055g00000000001AAA",
+            )
+            .unwrap();
+        let field = |name: &str| response[name].as_str().unwrap().to_owned();
+        assert_eq!(
+            field("signature"),
+            signature("secret", &field("id"), &field("issued_at"))
+        );
+        assert_ne!(
+            field("signature"),
+            signature("other", &field("id"), &field("issued_at"))
+        );
     }
 
     #[test]
