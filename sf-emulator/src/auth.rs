@@ -419,6 +419,21 @@ mod tests {
             .collect()
     }
 
+    /// A token answer for the client credentials grant of the test app.
+    fn client_credentials(sessions: &mut Sessions) -> Value {
+        sessions
+            .grant(
+                &form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "app"),
+                    ("client_secret", "secret"),
+                ]),
+                "http://127.0.0.1:1",
+                "0055g00000000001AAA",
+            )
+            .unwrap()
+    }
+
     #[test]
     fn a_token_answer_is_signed_with_the_apps_secret_as_salesforce_signs_it() {
         // Computed apart from this code: base64(HMAC-SHA256("secret", id + issued_at)).
@@ -430,17 +445,7 @@ mod tests {
             ),
             "ZCDwI4F+8ckpsytLxko5gLiLksPBTgPs7dxBs+Oznek="
         );
-        let response = sessions()
-            .grant(
-                &form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", "app"),
-                    ("client_secret", "secret"),
-                ]),
-                "http://127.0.0.1:1",
-                "0055g00000000001AAA",
-            )
-            .unwrap();
+        let response = client_credentials(&mut sessions());
         let field = |name: &str| response[name].as_str().unwrap().to_owned();
         assert_eq!(
             field("signature"),
@@ -455,17 +460,7 @@ mod tests {
     #[test]
     fn grants_hand_out_tokens_that_work_until_they_expire() {
         let mut sessions = sessions();
-        let response = sessions
-            .grant(
-                &form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", "app"),
-                    ("client_secret", "secret"),
-                ]),
-                "http://127.0.0.1:1",
-                "0055g00000000001AAA",
-            )
-            .unwrap();
+        let response = client_credentials(&mut sessions);
         let token = response["access_token"].as_str().unwrap();
         assert!(token.starts_with("00D5g000004EmuL!"));
         assert!(sessions.is_valid(token));

@@ -20,7 +20,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use aes_gcm::{Aes256Gcm, Key as CipherKey, KeyInit, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
@@ -33,6 +33,7 @@ pub const KEY_FILE: &str = "secret.key";
 /// The version byte of the sealed form.
 const SEALED_VERSION: u8 = 1;
 const NONCE_BYTES: usize = 12;
+const TAG_BYTES: usize = 16;
 const KEY_BYTES: usize = 32;
 /// The longest key id (its length is stored in one byte).
 const MAX_KEY_ID: usize = 64;
@@ -149,11 +150,9 @@ impl KeyRing {
                     &format!("the key is {} bytes; it must be 32", bytes.len()),
                 ));
             }
-            let cipher = Aes256Gcm::new_from_slice(&bytes)
-                .map_err(|_| invalid(id, "the key is not 32 bytes"))?;
             keys.push(Key {
                 id: id.to_owned(),
-                cipher,
+                cipher: Aes256Gcm::new(CipherKey::<Aes256Gcm>::from_slice(&bytes)),
             });
         }
         if keys.is_empty() {
@@ -265,7 +264,7 @@ fn split(sealed: &[u8]) -> Result<(&str, &[u8], &[u8]), SecretsError> {
         .split_first()
         .ok_or(SecretsError::Malformed("it is truncated"))?;
     let id_length = usize::from(id_length);
-    if rest.len() < id_length + NONCE_BYTES + 16 {
+    if rest.len() < id_length + NONCE_BYTES + TAG_BYTES {
         return Err(SecretsError::Malformed("it is truncated"));
     }
     let (id, rest) = rest.split_at(id_length);
@@ -296,7 +295,7 @@ fn is_id_byte(byte: u8) -> bool {
 }
 
 /// A key file entry: `id` and a new random key.
-pub fn new_key_entry(id: &str) -> String {
+fn new_key_entry(id: &str) -> String {
     let mut key = Zeroizing::new([0u8; KEY_BYTES]);
     random_bytes(key.as_mut_slice());
     format!("{id}={}\n", STANDARD.encode(key.as_slice()))
