@@ -1,4 +1,5 @@
-//! OAuth 2.0: the token endpoint and the sessions it hands out.
+//! OAuth 2.0: the token, revoke and introspect endpoints, the authorize
+//! page, and the sessions they hand out.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -6,8 +7,6 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-
-use crate::org::ORG_ID;
 
 /// A connected app allowed to ask for tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +25,18 @@ pub struct Login {
     /// The password (with the security token appended, as Salesforce
     /// expects, if the org wants one).
     pub password: String,
+}
+
+/// How refresh tokens behave, as a connected app's Refresh Token Policy
+/// and its rotation setting make them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshPolicy {
+    /// Each refresh hands out a new refresh token and the one used stops
+    /// working ("Enable Refresh Token Rotation").
+    pub rotate: bool,
+    /// Refresh tokens stop working as soon as they are handed out
+    /// ("Immediately expire refresh token").
+    pub expire_immediately: bool,
 }
 
 /// An OAuth error in Salesforce's shape (`{error, error_description}`,
@@ -54,42 +65,79 @@ impl IntoResponse for OAuthError {
     }
 }
 
+/// A live access token.
 struct Session {
     expires_at: Instant,
+    /// When it was issued, in seconds since the epoch (for introspection).
+    issued_at: i64,
+    /// The app it was issued to, if one asked for it.
+    client_id: Option<String>,
+    /// The refresh token it was issued from or with: revoking that one
+    /// revokes it too.
+    refresh_token: Option<String>,
 }
 
 /// How long an authorization code can be exchanged.
 const CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// The scopes granted when an authorization request names none.
+const DEFAULT_SCOPE: &str = "api refresh_token";
 
 /// An authorization code handed out by `/authorize`, for one exchange.
 struct Code {
     client_id: String,
     redirect_uri: String,
     challenge: Option<(String, String)>,
+    scope: String,
     expires_at: Instant,
 }
 
-/// The apps, the logins and the tokens handed out.
+/// The apps, the logins and the tokens handed out by one org.
 pub struct Sessions {
+    org_id: String,
     apps: Vec<ConnectedApp>,
     logins: Vec<Login>,
     lifetime: Duration,
     access: HashMap<String, Session>,
+    /// Refresh tokens and the app each belongs to.
     refresh: HashMap<String, String>,
     codes: HashMap<String, Code>,
+    policy: RefreshPolicy,
+    /// The error every authorization request is answered with, instead of
+    /// an approval.
+    denial: Option<(String, String)>,
+}
+
+/// Who an access token belongs to, as the identity URL tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// The app it was issued to, if one asked for it.
+    pub client_id: Option<String>,
+    /// When it expires, in seconds since the epoch.
+    pub expires_at: i64,
+    /// When it was issued, in seconds since the epoch.
+    pub issued_at: i64,
 }
 
 impl Sessions {
-    /// Sessions for `apps` and `logins`, each access token valid for
-    /// `lifetime`.
-    pub fn new(apps: Vec<ConnectedApp>, logins: Vec<Login>, lifetime: Duration) -> Self {
+    /// Sessions of the org `org_id` for `apps` and `logins`, each access
+    /// token valid for `lifetime`.
+    pub fn new(
+        org_id: &str,
+        apps: Vec<ConnectedApp>,
+        logins: Vec<Login>,
+        lifetime: Duration,
+    ) -> Self {
         Self {
+            org_id: org_id.to_owned(),
             apps,
             logins,
             lifetime,
             access: HashMap::new(),
             refresh: HashMap::new(),
             codes: HashMap::new(),
+            policy: RefreshPolicy::default(),
+            denial: None,
         }
     }
 
@@ -98,28 +146,83 @@ impl Sessions {
         self.lifetime = lifetime;
     }
 
+    /// Sets how refresh tokens behave from now on.
+    pub fn set_refresh_policy(&mut self, policy: RefreshPolicy) {
+        self.policy = policy;
+    }
+
+    /// Makes every authorization request from now on redirect back with
+    /// `error` and `description` (such as `access_denied`, "end-user
+    /// denied authorization") instead of a code; `None` approves again.
+    pub fn deny_authorizations(&mut self, denial: Option<(&str, &str)>) {
+        self.denial = denial.map(|(error, description)| (error.to_owned(), description.to_owned()));
+    }
+
     /// Ends every access token now, as a session timeout would.
     pub fn expire_all(&mut self) {
         self.access.clear();
     }
 
+    /// Revokes every refresh token and the access tokens issued from
+    /// them, as an admin revoking the app's access would.
+    pub fn revoke_refresh_tokens(&mut self) {
+        self.refresh.clear();
+        self.access
+            .retain(|_, session| session.refresh_token.is_none());
+    }
+
+    /// Revokes `token`, a refresh token (with its access tokens) or an
+    /// access token; whether it was one.
+    pub fn revoke(&mut self, token: &str) -> bool {
+        if self.refresh.remove(token).is_some() {
+            self.access
+                .retain(|_, session| session.refresh_token.as_deref() != Some(token));
+            return true;
+        }
+        self.access.remove(token).is_some()
+    }
+
     /// Whether `token` is a live access token.
     pub fn is_valid(&self, token: &str) -> bool {
-        self.access
+        self.owner(token).is_some()
+    }
+
+    /// Who the live access token `token` was issued to.
+    pub fn owner(&self, token: &str) -> Option<TokenOwner> {
+        let session = self
+            .access
             .get(token)
-            .is_some_and(|session| session.expires_at > Instant::now())
+            .filter(|session| session.expires_at > Instant::now())?;
+        let left = session.expires_at.saturating_duration_since(Instant::now());
+        Some(TokenOwner {
+            client_id: session.client_id.clone(),
+            expires_at: chrono::Utc::now().timestamp() + left.as_secs() as i64,
+            issued_at: session.issued_at,
+        })
+    }
+
+    /// Whether `token` is a live refresh token.
+    pub fn is_refresh_token(&self, token: &str) -> bool {
+        self.refresh.contains_key(token)
     }
 
     /// A new access token, as an Outbound Message's session id carries.
     pub fn issue_access_token(&mut self) -> String {
+        self.issue(None, None)
+    }
+
+    fn issue(&mut self, client_id: Option<&str>, refresh_token: Option<&str>) -> String {
         // Expired tokens go, so that the table does not grow without end.
         let now = Instant::now();
         self.access.retain(|_, session| session.expires_at > now);
-        let access_token = format!("{}!AQ0AQ{}", &ORG_ID[..15], random_token(90));
+        let access_token = format!("{}!AQ0AQ{}", &self.org_id[..15], random_token(90));
         self.access.insert(
             access_token.clone(),
             Session {
-                expires_at: Instant::now() + self.lifetime,
+                expires_at: now + self.lifetime,
+                issued_at: chrono::Utc::now().timestamp(),
+                client_id: client_id.map(str::to_owned),
+                refresh_token: refresh_token.map(str::to_owned),
             },
         );
         access_token
@@ -133,8 +236,9 @@ impl Sessions {
         token
     }
 
-    /// Approves an authorization request at once (the emulator has no one
-    /// to ask): the URL to redirect to, with a code or an error.
+    /// Answers an authorization request at once (the emulator has no one
+    /// to ask): the URL to redirect to, with a code, or with the error
+    /// [`Sessions::deny_authorizations`] set.
     pub fn authorize(&mut self, query: &HashMap<String, String>) -> Result<String, OAuthError> {
         let field = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
         let app = self.app(field("client_id"))?;
@@ -146,11 +250,15 @@ impl Sessions {
             ));
         }
         let state = query.get("state").map(|state| ("state", state.as_str()));
-        if field("response_type") != "code" {
-            let error = [
-                ("error", "unsupported_response_type"),
-                ("error_description", "response type not supported"),
-            ];
+        let refusal = if field("response_type") != "code" {
+            Some(("unsupported_response_type", "response type not supported"))
+        } else {
+            self.denial
+                .as_ref()
+                .map(|(error, description)| (error.as_str(), description.as_str()))
+        };
+        if let Some((error, description)) = refusal {
+            let error = [("error", error), ("error_description", description)];
             return Ok(url_with(
                 redirect_uri,
                 &error.into_iter().chain(state).collect::<Vec<_>>(),
@@ -162,6 +270,10 @@ impl Sessions {
                 .map_or("plain", String::as_str);
             (challenge.clone(), method.to_owned())
         });
+        let scope = match field("scope") {
+            "" => DEFAULT_SCOPE.to_owned(),
+            scope => scope.to_owned(),
+        };
         let code = format!("aPrx{}", random_token(60));
         self.codes.insert(
             code.clone(),
@@ -169,6 +281,7 @@ impl Sessions {
                 client_id: app.client_id,
                 redirect_uri: redirect_uri.to_owned(),
                 challenge,
+                scope,
                 expires_at: Instant::now() + CODE_LIFETIME,
             },
         );
@@ -195,6 +308,11 @@ impl Sessions {
             return self.jwt_bearer(field("assertion"), instance_url, user_id);
         }
         let app = self.app(field("client_id"))?;
+        let answer = Answer {
+            instance_url,
+            user_id,
+            scope: DEFAULT_SCOPE,
+        };
         match grant_type {
             "password" => {
                 self.check_secret(&app, field("client_secret"))?;
@@ -204,59 +322,140 @@ impl Sessions {
                 if !known {
                     return Err(OAuthError::new("invalid_grant", "authentication failure"));
                 }
-                Ok(self.token(&app, instance_url, user_id))
+                Ok(self.token(&app, &answer, None))
             }
             "client_credentials" => {
                 self.check_secret(&app, field("client_secret"))?;
-                Ok(self.token(&app, instance_url, user_id))
+                Ok(self.token(&app, &answer, None))
             }
-            "authorization_code" => {
-                let code = self
-                    .codes
-                    .remove(field("code"))
-                    .filter(|code| {
-                        code.expires_at > Instant::now() && code.client_id == app.client_id
-                    })
-                    .ok_or_else(|| {
-                        OAuthError::new("invalid_grant", "invalid authorization code")
-                    })?;
-                if code.redirect_uri != field("redirect_uri") {
-                    return Err(OAuthError::new(
-                        "invalid_grant",
-                        "redirect_uri must match configuration",
-                    ));
-                }
-                match &code.challenge {
-                    Some((challenge, method)) => {
-                        if !verifies(challenge, method, field("code_verifier")) {
-                            return Err(OAuthError::new("invalid_grant", "invalid code verifier"));
-                        }
-                    }
-                    None => self.check_secret(&app, field("client_secret"))?,
-                }
-                let mut response = self.token(&app, instance_url, user_id);
-                response["refresh_token"] = json!(self.issue_refresh_token(&app.client_id));
-                Ok(response)
-            }
+            "authorization_code" => self.exchange_code(&app, form, &answer),
             "refresh_token" => {
                 // A connected app may be set to not need its secret here.
                 if form.contains_key("client_secret") {
                     self.check_secret(&app, field("client_secret"))?;
                 }
-                let owner = self.refresh.get(field("refresh_token"));
-                if owner != Some(&app.client_id) {
+                let used = field("refresh_token");
+                if self.refresh.get(used) != Some(&app.client_id) {
                     return Err(OAuthError::new(
                         "invalid_grant",
                         "expired access/refresh token",
                     ));
                 }
-                Ok(self.token(&app, instance_url, user_id))
+                if self.policy.expire_immediately {
+                    self.revoke(used);
+                    return Err(OAuthError::new(
+                        "invalid_grant",
+                        "expired access/refresh token",
+                    ));
+                }
+                if !self.policy.rotate {
+                    return Ok(self.token(&app, &answer, Some(used)));
+                }
+                self.revoke(used);
+                let rotated = self.issue_refresh_token(&app.client_id);
+                let mut response = self.token(&app, &answer, Some(&rotated));
+                response["refresh_token"] = json!(rotated);
+                Ok(response)
             }
             _ => Err(OAuthError::new(
                 "unsupported_grant_type",
                 "grant type not supported",
             )),
         }
+    }
+
+    /// The authorization-code grant: the code once, for the app and
+    /// redirect URI it was issued for; its PKCE verifier when it was
+    /// issued with a challenge, and the consumer secret when one is sent
+    /// (a confidential client sends both) or when there was no challenge.
+    fn exchange_code(
+        &mut self,
+        app: &ConnectedApp,
+        form: &HashMap<String, String>,
+        answer: &Answer<'_>,
+    ) -> Result<Value, OAuthError> {
+        let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+        let code = self
+            .codes
+            .remove(field("code"))
+            .filter(|code| code.expires_at > Instant::now() && code.client_id == app.client_id)
+            .ok_or_else(|| OAuthError::new("invalid_grant", "invalid authorization code"))?;
+        if code.redirect_uri != field("redirect_uri") {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "redirect_uri must match configuration",
+            ));
+        }
+        match &code.challenge {
+            Some((challenge, method)) => {
+                if !verifies(challenge, method, field("code_verifier")) {
+                    return Err(OAuthError::new("invalid_grant", "invalid code verifier"));
+                }
+                if form.contains_key("client_secret") {
+                    self.check_secret(app, field("client_secret"))?;
+                }
+            }
+            None => self.check_secret(app, field("client_secret"))?,
+        }
+        let answer = Answer {
+            scope: &code.scope,
+            ..*answer
+        };
+        let offline = code
+            .scope
+            .split(' ')
+            .any(|scope| matches!(scope, "refresh_token" | "offline_access" | "full"));
+        if !offline {
+            return Ok(self.token(app, &answer, None));
+        }
+        let refresh_token = self.issue_refresh_token(&app.client_id);
+        let mut response = self.token(app, &answer, Some(&refresh_token));
+        response["refresh_token"] = json!(refresh_token);
+        Ok(response)
+    }
+
+    /// `POST /services/oauth2/introspect`: what a token is, for an app that
+    /// names itself with its secret; `{"active": false}` for a token that
+    /// is not live.
+    pub fn introspect(&self, form: &HashMap<String, String>) -> Result<Value, OAuthError> {
+        let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+        let app = self.app(field("client_id"))?;
+        self.check_secret(&app, field("client_secret"))?;
+        let token = field("token");
+        if let Some(owner) = self.owner(token) {
+            return Ok(json!({
+                "active": true,
+                "scope": DEFAULT_SCOPE,
+                "client_id": owner.client_id.unwrap_or_default(),
+                "username": self.username(),
+                "token_type": "access_token",
+                "exp": owner.expires_at,
+                "iat": owner.issued_at,
+                "nbf": owner.issued_at,
+            }));
+        }
+        if self.refresh.get(token) == Some(&app.client_id) {
+            return Ok(json!({
+                "active": true,
+                "scope": DEFAULT_SCOPE,
+                "client_id": app.client_id,
+                "username": self.username(),
+                "token_type": "refresh_token",
+            }));
+        }
+        Ok(json!({ "active": false }))
+    }
+
+    /// The org these sessions belong to.
+    pub fn org_id(&self) -> &str {
+        &self.org_id
+    }
+
+    /// The username of the org's integration user.
+    pub fn username(&self) -> &str {
+        self.logins
+            .first()
+            .map_or(crate::server::DEFAULT_USERNAME, |login| &login.username)
     }
 
     /// The JWT bearer grant: the assertion's issuer is a connected app, its
@@ -296,7 +495,12 @@ impl Sessions {
                 "expired authorization code",
             ));
         }
-        Ok(self.token(&app, instance_url, user_id))
+        let answer = Answer {
+            instance_url,
+            user_id,
+            scope: DEFAULT_SCOPE,
+        };
+        Ok(self.token(&app, &answer, None))
     }
 
     fn app(&self, client_id: &str) -> Result<ConnectedApp, OAuthError> {
@@ -318,21 +522,38 @@ impl Sessions {
         }
     }
 
-    /// A new access token and the token response around it.
-    fn token(&mut self, app: &ConnectedApp, instance_url: &str, user_id: &str) -> Value {
-        let access_token = self.issue_access_token();
+    /// A new access token (issued from or with `refresh_token`) and the
+    /// token response around it.
+    fn token(
+        &mut self,
+        app: &ConnectedApp,
+        answer: &Answer<'_>,
+        refresh_token: Option<&str>,
+    ) -> Value {
+        let access_token = self.issue(Some(&app.client_id), refresh_token);
         let issued_at = chrono::Utc::now().timestamp_millis().to_string();
-        let id = format!("{instance_url}/id/{ORG_ID}/{user_id}");
+        let id = format!(
+            "{}/id/{}/{}",
+            answer.instance_url, self.org_id, answer.user_id
+        );
         json!({
             "access_token": access_token,
             "signature": signature(&app.client_secret, &id, &issued_at),
-            "scope": "api refresh_token",
-            "instance_url": instance_url,
+            "scope": answer.scope,
+            "instance_url": answer.instance_url,
             "id": id,
             "token_type": "Bearer",
             "issued_at": issued_at,
         })
     }
+}
+
+/// What a token answer names besides its tokens.
+#[derive(Clone, Copy)]
+struct Answer<'a> {
+    instance_url: &'a str,
+    user_id: &'a str,
+    scope: &'a str,
 }
 
 /// The JWT bearer grant's type.
@@ -400,6 +621,7 @@ mod tests {
 
     fn sessions() -> Sessions {
         Sessions::new(
+            crate::org::ORG_ID,
             vec![ConnectedApp {
                 client_id: "app".into(),
                 client_secret: "secret".into(),

@@ -6,10 +6,17 @@
 //!
 //! - OAuth 2.0 at `/services/oauth2/token` (password, client credentials,
 //!   refresh token, authorization code with PKCE, and JWT bearer, whose
-//!   claims are checked but not its signature), `/services/oauth2/authorize`
-//!   approving at once, sessions that expire (401
+//!   claims are checked but not its signature), token answers signed as
+//!   Salesforce signs them, `/services/oauth2/authorize` approving at once
+//!   (or told to deny), the identity URL `/id/{org}/{user}`, userinfo,
+//!   `/services/oauth2/revoke` and `/introspect`, refresh-token policies
+//!   (rotation, immediate expiry, revocation), sessions that expire (401
 //!   INVALID_SESSION_ID), `Sforce-Limit-Info` on every API response and 403
 //!   REQUEST_LIMIT_EXCEEDED past the daily allowance;
+//! - several orgs in one process: each [`Emulator`] is one org, with its
+//!   own id ([`Config::org_id`], [`org::nth_org_id`]), users, records,
+//!   sessions and limits, served on its own URL (its instance and its My
+//!   Domain login host);
 //! - REST under `/services/data/vNN.N/`: describe, sObject create, read
 //!   (`?fields=`), update, upsert by external id, delete, and `/limits`,
 //!   with the standard objects and their checks (required fields, types,

@@ -16,8 +16,19 @@ use index::ValueIndex;
 /// A record's fields by API name.
 pub type Fields = Map<String, Value>;
 
-/// The org id the emulator reports (Outbound Messages, token ids).
+/// The org id an emulator reports (Outbound Messages, token ids) unless
+/// its [`Config`](crate::Config) names another.
 pub const ORG_ID: &str = "00D5g000004EmuLEAS";
+
+/// The id of the `n`th of several emulated orgs in one process: the first
+/// is [`ORG_ID`], the others distinct 18-character `00D` ids.
+pub fn nth_org_id(n: u64) -> String {
+    if n == 0 {
+        ORG_ID.to_owned()
+    } else {
+        crate::ids::RecordId::new("00D", n).to_string()
+    }
+}
 
 /// What an upsert did.
 #[derive(Debug, Clone, PartialEq, Eq)]

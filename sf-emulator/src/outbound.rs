@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::ids::RecordId;
-use crate::org::{Change, ORG_ID, Org};
+use crate::org::{Change, Org};
 
 /// The most notifications in one message.
 const MAX_NOTIFICATIONS: usize = 100;
@@ -169,7 +169,7 @@ impl Outbox {
     pub(crate) fn due(
         &mut self,
         org: &Org,
-        instance_url: &str,
+        sender: Sender<'_>,
         session: impl Fn() -> String,
     ) -> Vec<Message> {
         let now = Instant::now();
@@ -191,14 +191,7 @@ impl Outbox {
                     rule: rule_index,
                     endpoint: rule.endpoint.clone(),
                     notifications: chunk.iter().map(|p| p.notification.to_string()).collect(),
-                    envelope: envelope(
-                        org,
-                        rule,
-                        rule_index,
-                        chunk,
-                        instance_url,
-                        session.as_deref(),
-                    ),
+                    envelope: envelope(org, rule, rule_index, chunk, sender, session.as_deref()),
                 });
             }
         }
@@ -237,15 +230,28 @@ impl Outbox {
 }
 
 /// The SOAP envelope of one message.
+/// The org a message is sent from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sender<'a> {
+    /// Its id.
+    pub(crate) org_id: &'a str,
+    /// Its instance URL.
+    pub(crate) instance_url: &'a str,
+}
+
 fn envelope(
     org: &Org,
     rule: &OutboundRule,
     rule_index: usize,
     notifications: &[&Pending],
-    instance_url: &str,
+    sender: Sender<'_>,
     session: Option<&str>,
 ) -> String {
-    let org15 = &ORG_ID[..15];
+    let Sender {
+        org_id,
+        instance_url,
+    } = sender;
+    let org15 = &org_id[..15];
     let organization = rule.organization_id.as_deref().unwrap_or(org15);
     let action = RecordId::new("04k", rule_index as u64 + 1);
     let session = match session {

@@ -41,6 +41,8 @@ pub const DEFAULT_PASSWORD: &str = "gust-local-password";
 /// How an emulator behaves.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The org's id (`00D...`, 18 characters).
+    pub org_id: String,
     /// The connected apps that may ask for tokens.
     pub apps: Vec<ConnectedApp>,
     /// The users who may log in with a password.
@@ -65,6 +67,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            org_id: crate::org::ORG_ID.to_owned(),
             apps: vec![ConnectedApp {
                 client_id: DEFAULT_CLIENT_ID.to_owned(),
                 client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
@@ -161,6 +164,7 @@ impl Emulator {
     /// [`Emulator::new`], its records from `origin`.
     fn with_origin(config: Config, origin: Origin, seed_digest: Option<String>) -> Self {
         let sessions = Sessions::new(
+            &config.org_id,
             config.apps.clone(),
             config.logins.clone(),
             config.token_lifetime,
@@ -228,6 +232,11 @@ impl Emulator {
         Ok(emulator)
     }
 
+    /// The org's id.
+    pub fn org_id(&self) -> &str {
+        &self.shared.config.org_id
+    }
+
     /// Where the records came from when the emulator started.
     pub fn origin(&self) -> &Origin {
         &self.shared.origin
@@ -291,6 +300,9 @@ impl Emulator {
             .route("/services/oauth2/token", post(token))
             .route("/services/oauth2/authorize", get(authorize))
             .route("/services/oauth2/userinfo", get(userinfo))
+            .route("/services/oauth2/revoke", post(revoke))
+            .route("/services/oauth2/introspect", post(introspect))
+            .route("/id/{org}/{user}", get(identity))
             .route("/services/data", get(rest::versions))
             .merge(api)
             .layer(axum::extract::DefaultBodyLimit::max(
@@ -460,9 +472,11 @@ async fn deliver_outbound(shared: Arc<Shared>) {
             let mut org = shared.org();
             let mut outbox = lock(&shared.outbox);
             outbox.queue(org.take_changes());
-            outbox.due(&org, shared.instance_url(), || {
-                shared.sessions().issue_access_token()
-            })
+            let sender = outbound::Sender {
+                org_id: &shared.config.org_id,
+                instance_url: shared.instance_url(),
+            };
+            outbox.due(&org, sender, || shared.sessions().issue_access_token())
         };
         for message in messages {
             let outcome = outbound::post(&client, &message).await;
@@ -488,30 +502,116 @@ async fn token(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Re
 /// OpenID Connect's claims (a part of Salesforce's); 403 `Bad_OAuth_Token`
 /// for any other token.
 async fn userinfo(State(shared): State<Arc<Shared>>, headers: axum::http::HeaderMap) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    if !token.is_some_and(|token| shared.sessions().is_valid(token)) {
-        return (
-            StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, "text/plain")],
-            "Bad_OAuth_Token",
-        )
-            .into_response();
+    if !bearer(&headers).is_some_and(|token| shared.sessions().is_valid(token)) {
+        return bad_oauth_token();
     }
     let user_id = shared.org().user().to_string();
+    let org_id = &shared.config.org_id;
     let url = shared.instance_url();
     axum::Json(serde_json::json!({
-        "sub": format!("{url}/id/{}/{user_id}", crate::org::ORG_ID),
+        "sub": format!("{url}/id/{org_id}/{user_id}"),
         "user_id": user_id,
-        "organization_id": crate::org::ORG_ID,
-        "preferred_username": DEFAULT_USERNAME,
+        "organization_id": org_id,
+        "preferred_username": shared.sessions().username(),
         "user_type": "STANDARD",
         "active": true,
     }))
     .into_response()
+}
+
+/// `GET /id/{org}/{user}`: the identity URL a token answer names, read
+/// with a live access token of that org; 403 `Bad_OAuth_Token` otherwise,
+/// 404 for a user or org this is not.
+async fn identity(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((org_id, user_id)): axum::extract::Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if !bearer(&headers).is_some_and(|token| shared.sessions().is_valid(token)) {
+        return bad_oauth_token();
+    }
+    let user = shared.org().user().to_string();
+    if org_id != shared.config.org_id || user_id != user {
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "Bad_Id",
+        )
+            .into_response();
+    }
+    let url = shared.instance_url();
+    let username = shared.sessions().username().to_owned();
+    let version = "60.0";
+    axum::Json(serde_json::json!({
+        "id": format!("{url}/id/{org_id}/{user_id}"),
+        "asserted_user": true,
+        "user_id": user_id,
+        "organization_id": org_id,
+        "username": username,
+        "nick_name": username.split('@').next().unwrap_or_default(),
+        "display_name": "Integration User",
+        "email": username,
+        "active": true,
+        "user_type": "STANDARD",
+        "language": "en_US",
+        "locale": "en_US",
+        "utcOffset": 0,
+        "urls": {
+            "rest": format!("{url}/services/data/v{version}/"),
+            "sobjects": format!("{url}/services/data/v{version}/sobjects/"),
+            "query": format!("{url}/services/data/v{version}/query/"),
+            "profile": format!("{url}/{user_id}"),
+        },
+        "api_version": version,
+    }))
+    .into_response()
+}
+
+/// `POST /services/oauth2/revoke` (form `token=...`): 200 when the token
+/// was live (a refresh token takes its access tokens with it), 400
+/// `invalid_token` otherwise.
+async fn revoke(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let token = form.get("token").map(String::as_str).unwrap_or_default();
+    if shared.sessions().revoke(token) {
+        StatusCode::OK.into_response()
+    } else {
+        crate::auth::OAuthError {
+            error: "invalid_token",
+            description: "invalid token".to_owned(),
+        }
+        .into_response()
+    }
+}
+
+/// `POST /services/oauth2/introspect`: whether a token is live, and until
+/// when, for an app that names itself with its secret.
+async fn introspect(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let answer = shared.sessions().introspect(&form);
+    match answer {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The bearer token of a request, if it has one.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// Salesforce's answer to a token it does not take on the OAuth routes.
+fn bad_oauth_token() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/plain")],
+        "Bad_OAuth_Token",
+    )
+        .into_response()
 }
 
 /// Records every request and its answer's status.
@@ -620,7 +720,8 @@ async fn authorize(State(shared): State<Arc<Shared>>, request: Request) -> Respo
             .collect();
     let authorized = shared.sessions().authorize(&query);
     match authorized {
-        Ok(location) => axum::response::Redirect::to(&location).into_response(),
+        // Salesforce sends the browser back with 302 Found.
+        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
         Err(error) => error.into_response(),
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use sf_emulator::org::nth_org_id;
 use sf_emulator::seed::Seed;
 use sf_emulator::{
     Config, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME, Emulator,
@@ -31,6 +32,12 @@ struct Args {
     /// Requests allowed per day before 403 REQUEST_LIMIT_EXCEEDED.
     #[arg(long, default_value_t = 15_000)]
     daily_api_requests: u64,
+    /// How many orgs to serve, each on its own port (the next ones after
+    /// `--listen`'s) with its own id, records, sessions and limits, all
+    /// from the same seed. Each org's URL is its instance and its My
+    /// Domain login host.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    orgs: u64,
 }
 
 #[tokio::main]
@@ -39,12 +46,6 @@ async fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
-    let config = Config {
-        daily_api_requests: args.daily_api_requests,
-        data_dir: args.data.clone(),
-        token_lifetime: std::time::Duration::from_secs(args.token_lifetime),
-        ..Config::default()
-    };
     let seed = match &args.seed {
         None => Seed::default(),
         Some(path) => match std::fs::read_to_string(path)
@@ -61,36 +62,66 @@ async fn main() -> ExitCode {
             }
         },
     };
-    let emulator = match Emulator::with_seed(config, &seed) {
-        Ok(emulator) => emulator,
-        Err(error) => {
-            eprintln!("sf-emulator: cannot apply the seed: {error}");
-            return ExitCode::FAILURE;
+    let mut orgs = Vec::new();
+    for n in 0..args.orgs {
+        let org_id = nth_org_id(n);
+        // The first org keeps the data directory itself, as with one org.
+        let data_dir = match (&args.data, n) {
+            (Some(dir), 0) => Some(dir.clone()),
+            (Some(dir), _) => Some(dir.join("orgs").join(&org_id)),
+            (None, _) => None,
+        };
+        let config = Config {
+            org_id: org_id.clone(),
+            daily_api_requests: args.daily_api_requests,
+            data_dir,
+            token_lifetime: std::time::Duration::from_secs(args.token_lifetime),
+            ..Config::default()
+        };
+        let emulator = match Emulator::with_seed(config, &seed) {
+            Ok(emulator) => emulator,
+            Err(error) => {
+                eprintln!("sf-emulator: cannot apply the seed to org {org_id}: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Some(notice) = emulator.origin().notice() {
+            eprintln!("sf-emulator: {notice}");
         }
-    };
-    if let Some(notice) = emulator.origin().notice() {
-        eprintln!("sf-emulator: {notice}");
+        let mut address = args.listen;
+        if address.port() != 0 {
+            address.set_port(address.port().saturating_add(n as u16));
+        }
+        let running = match emulator.serve(address).await {
+            Ok(running) => running,
+            Err(error) => {
+                eprintln!("sf-emulator: cannot listen on {address}: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "Salesforce emulator listening on {} (org {org_id})",
+            running.url
+        );
+        orgs.push(running);
     }
-    let running = match emulator.serve(args.listen).await {
-        Ok(running) => running,
-        Err(error) => {
-            eprintln!("sf-emulator: cannot listen on {}: {error}", args.listen);
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("Salesforce emulator listening on {}", running.url);
     println!(
-        "Log in at {}/services/oauth2/token with client_id={DEFAULT_CLIENT_ID} client_secret={DEFAULT_CLIENT_SECRET} (client_credentials), or username={DEFAULT_USERNAME} password={DEFAULT_PASSWORD} (password).",
-        running.url
+        "Log in at <url>/services/oauth2/token with client_id={DEFAULT_CLIENT_ID} client_secret={DEFAULT_CLIENT_SECRET} (client_credentials), or username={DEFAULT_USERNAME} password={DEFAULT_PASSWORD} (password); connect a user at <url>/services/oauth2/authorize."
     );
     match tokio::signal::ctrl_c().await {
-        Ok(()) => match running.emulator.save() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("sf-emulator: cannot save the org: {error}");
-                ExitCode::FAILURE
+        Ok(()) => {
+            let mut code = ExitCode::SUCCESS;
+            for running in &orgs {
+                if let Err(error) = running.emulator.save() {
+                    eprintln!(
+                        "sf-emulator: cannot save the org {}: {error}",
+                        running.emulator.org_id()
+                    );
+                    code = ExitCode::FAILURE;
+                }
             }
-        },
+            code
+        }
         Err(error) => {
             eprintln!("sf-emulator: cannot wait for Ctrl-C: {error}");
             ExitCode::FAILURE
