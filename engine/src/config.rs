@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::connections::ConnectSettings;
 pub use crate::runtime::DEFAULT_MAX_READ_BYTES;
 use crate::salesforce::{NoConnection, SalesforceService};
 pub use crate::store::DEFAULT_CACHE_BYTES as DEFAULT_STORE_CACHE_BYTES;
@@ -52,8 +53,17 @@ pub struct Config {
     /// Where steps' Salesforce calls go: a [`Client`](crate::salesforce::Client),
     /// or [`NoConnection`] (the default).
     pub salesforce: Arc<dyn SalesforceService>,
+    /// How customers' connections are made and kept: the OAuth apps, the
+    /// public URL, the redirect allow-list, events.
+    pub connect: ConnectSettings,
+    /// The key file secrets are sealed with, when `GUST_SECRET_KEYS` is not
+    /// set [default: `<data_dir>/secret.key`, made when missing].
+    pub secret_key_file: Option<PathBuf>,
 }
 
+/// The URL connect links and the OAuth callback use unless told: the
+/// server's default address.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 /// The default `workers`.
 pub const DEFAULT_WORKERS: usize = 64;
 /// The default `max_backlog`: what a trivial workflow runs in a few seconds
@@ -92,6 +102,8 @@ impl Config {
             admin_token: None,
             journal_max_read_bytes: DEFAULT_MAX_READ_BYTES,
             salesforce: Arc::new(NoConnection),
+            connect: ConnectSettings::new(DEFAULT_PUBLIC_URL),
+            secret_key_file: None,
         }
     }
 }

@@ -28,11 +28,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{BacklogView, TriggerStatus};
 use crate::config::Config;
+use crate::connections::{ConnectError, Connections};
 use crate::metrics::{Metrics, QueueGauges};
 use crate::model::{RunId, RunRecord, RunStatus, StateWrite, now};
 use crate::runtime::executor::Executor;
 use crate::runtime::{Backlog, NewEvent, StepRunner, SubmitError, WorkflowSet, Workflows};
 use crate::salesforce::SalesforceService;
+use crate::secrets::{KeyRing, KeySource, SecretsError};
+use crate::store::ConnectionStore;
 use crate::store::StateStore;
 use crate::store::{Accepted, NewRun, RunDetail, RunPage, RunQuery, SledStore, Store, StoreError};
 use crate::trigger::{Supervisor, TriggerHost};
@@ -49,6 +52,13 @@ pub enum StartError {
     /// The sandbox could not be set up.
     #[error(transparent)]
     Runtime(#[from] crate::wasm::Error),
+    /// The secret key ring could not be loaded.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// The stored connections could not be opened (a stored secret whose
+    /// key is missing is named).
+    #[error("the stored connections cannot be opened: {0}")]
+    Connections(#[from] ConnectError),
 }
 
 /// A running engine. Cheap to clone; every clone is the same engine.
@@ -56,6 +66,8 @@ pub enum StartError {
 pub struct Engine {
     pub(crate) executor: Arc<Executor>,
     pub(crate) config: Arc<Config>,
+    connections: Connections,
+    key_source: KeySource,
     tasks: Arc<Tasks>,
 }
 
@@ -77,6 +89,24 @@ impl Engine {
 
     /// Starts the executor over `store`.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, StartError> {
+        let (keys, key_source) =
+            KeyRing::load_or_create(config.secret_key_file.as_deref(), &config.data_dir)?;
+        if let KeySource::Created(path) = &key_source {
+            tracing::warn!(path = %path.display(), "Created a secret key: keep it (and back it up); stored connections cannot be read without it.");
+        }
+        // The configured connection is `default`; without one (no stats)
+        // there is none.
+        let default = config
+            .salesforce
+            .stats()
+            .is_some()
+            .then(|| config.salesforce.clone());
+        let connections = Connections::open(
+            store.clone() as Arc<dyn ConnectionStore>,
+            keys,
+            config.connect.clone(),
+            default,
+        )?;
         let runtime = Arc::new(Sandbox::new(config.sandbox.clone())?);
         let runner = StepRunner::new(runtime, config.salesforce.clone(), store.clone())
             .with_journal(store.clone(), config.journal_max_read_bytes);
@@ -108,6 +138,9 @@ impl Engine {
             tasks.abort.clone(),
         ));
         *tasks.dispatcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(dispatcher);
+        tasks
+            .tracker
+            .spawn(connections.clone().run(tasks.stop.clone()));
         if let Some(retention) = config.retention {
             tasks
                 .tracker
@@ -116,6 +149,8 @@ impl Engine {
         Ok(Self {
             executor,
             config: Arc::new(config),
+            connections,
+            key_source,
             tasks,
         })
     }
@@ -123,6 +158,18 @@ impl Engine {
     /// The engine's settings.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The customers' Salesforce connections: connect sessions, the
+    /// connections and their clients, OAuth apps.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
+    /// Where the secret key ring came from (a key file made at this start
+    /// is [`KeySource::Created`]).
+    pub fn key_source(&self) -> &KeySource {
+        &self.key_source
     }
 
     /// Replaces the loaded workflows with the `*.json` files of `dir`, and
@@ -322,6 +369,16 @@ impl Engine {
         self.executor
             .metrics
             .salesforce(self.config.salesforce.stats());
+        match self.connections.totals() {
+            Ok((by_status, refreshes)) => {
+                let by_status: Vec<_> = by_status
+                    .iter()
+                    .map(|(status, count)| (status.as_str(), *count))
+                    .collect();
+                self.executor.metrics.connections(&by_status, refreshes);
+            }
+            Err(error) => tracing::error!(%error, "The connection totals could not be read."),
+        }
         self.executor.metrics.encode()
     }
 

@@ -31,6 +31,7 @@ pub mod builtin;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod config;
+pub mod connections;
 mod engine;
 mod metrics;
 pub mod model;
@@ -44,8 +45,8 @@ pub mod workflow;
 
 pub use config::{
     Config, DEFAULT_CONCURRENCY, DEFAULT_MAX_BACKLOG, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_READ_BYTES, DEFAULT_RETENTION, DEFAULT_SHUTDOWN_GRACE, DEFAULT_STORE_CACHE_BYTES,
-    DEFAULT_SYNC_TIMEOUT, DEFAULT_WORKERS,
+    DEFAULT_MAX_READ_BYTES, DEFAULT_PUBLIC_URL, DEFAULT_RETENTION, DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_STORE_CACHE_BYTES, DEFAULT_SYNC_TIMEOUT, DEFAULT_WORKERS,
 };
 pub use engine::{Engine, StartError};
 /// The Salesforce client steps and triggers call Salesforce through (the

@@ -55,6 +55,15 @@ pub(crate) struct Metrics {
     backlog_bound: Gauge,
     store_flushes: Gauge,
     salesforce: SalesforceGauges,
+    connections: Family<ConnectionLabels, Gauge>,
+    connection_refreshes: Gauge,
+}
+
+/// The labels of the connection totals: their status only, so that the
+/// series stay few however many connections there are.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    status: String,
 }
 
 /// The Salesforce connection's figures, set at scrape time.
@@ -157,8 +166,22 @@ impl Metrics {
         ] {
             registry.register(name, help, gauge.clone());
         }
+        let connections = Family::default();
+        registry.register(
+            "connections",
+            "Stored Salesforce connections, by status",
+            connections.clone(),
+        );
+        let connection_refreshes = Gauge::default();
+        registry.register(
+            "connection_token_refreshes",
+            "Access tokens of stored connections refreshed since start",
+            connection_refreshes.clone(),
+        );
         Self {
             salesforce,
+            connections,
+            connection_refreshes,
             registry,
             events_accepted,
             events_duplicate,
@@ -229,6 +252,21 @@ impl Metrics {
         set(&gauges.requests, stats.requests);
         set(&gauges.retries, stats.retries);
         set(&gauges.refreshes, stats.refreshes);
+    }
+
+    /// Sets the stored connections' totals: how many have each status, and
+    /// the tokens refreshed.
+    pub(crate) fn connections(&self, by_status: &[(&str, u64)], refreshes: u64) {
+        for (status, count) in by_status {
+            let labels = ConnectionLabels {
+                status: (*status).to_owned(),
+            };
+            self.connections
+                .get_or_create(&labels)
+                .set(i64::try_from(*count).unwrap_or(i64::MAX));
+        }
+        self.connection_refreshes
+            .set(i64::try_from(refreshes).unwrap_or(i64::MAX));
     }
 
     /// The metrics in Prometheus text format.

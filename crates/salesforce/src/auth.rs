@@ -1,9 +1,13 @@
-//! Access tokens: fetched from the OAuth token endpoint, cached, and
-//! refreshed once however many calls find the token expired at once.
+//! Access tokens: fetched from the OAuth token endpoint, cached, refreshed
+//! ahead of their expiry when it is known, and refreshed once however many
+//! calls find the token expired at once. A [`TokenListener`] hears of every
+//! token fetched and every refusal, to keep them beyond the process.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
+use async_trait::async_trait;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
@@ -19,9 +23,52 @@ pub(crate) struct Token {
     pub(crate) access_token: Secret,
     /// The org's instance, without a trailing slash.
     pub(crate) instance_url: String,
+    /// When to fetch another before using it, when its expiry is known.
+    refresh_at: Option<Instant>,
     /// Counts the tokens fetched, so that a refresh can tell whether
     /// another caller replaced this one already.
     generation: u64,
+}
+
+/// A token the token endpoint handed out, as a [`TokenListener`] hears of
+/// it.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    /// The access token.
+    pub access_token: Secret,
+    /// A new refresh token, when Salesforce rotated the one used.
+    pub refresh_token: Option<Secret>,
+    /// The instance the answer named, or the one known before when it
+    /// named none.
+    pub instance_url: String,
+    /// When the access token stops working, when known.
+    pub expires_at: Option<SystemTime>,
+}
+
+/// A token a client starts with instead of fetching one, such as a stored
+/// connection's.
+#[derive(Debug, Clone)]
+pub struct StartingToken {
+    /// The access token.
+    pub access_token: Secret,
+    /// Its instance.
+    pub instance_url: String,
+    /// When it stops working, when known.
+    pub expires_at: Option<SystemTime>,
+}
+
+/// Hears of a connection's tokens: where a client's tokens are kept beyond
+/// it (an encrypted store), and who learns that a connection needs its user
+/// again.
+#[async_trait]
+pub trait TokenListener: Send + Sync + std::fmt::Debug {
+    /// A token was fetched. Called before the token is used, with the
+    /// client's other fetches waiting.
+    async fn fetched(&self, grant: &TokenGrant);
+    /// The token endpoint refused to hand out a token (`invalid_grant`
+    /// when the refresh token was revoked or expired, `invalid_client`,
+    /// or a transient failure).
+    async fn refused(&self, error: &SalesforceError);
 }
 
 /// The OAuth token endpoint's success answer.
@@ -34,6 +81,21 @@ struct TokenResponse {
     refresh_token: Option<String>,
 }
 
+/// The introspection endpoint's answer.
+#[derive(Deserialize)]
+struct Introspection {
+    #[serde(default)]
+    active: bool,
+    #[serde(default)]
+    exp: Option<i64>,
+}
+
+/// How long before a known expiry a token is replaced: a tenth of its
+/// life, at most five minutes.
+fn refresh_margin(lifetime: Duration) -> Duration {
+    (lifetime / 10).min(Duration::from_secs(300))
+}
+
 /// The cached token of one connection.
 #[derive(Debug)]
 pub(crate) struct Authenticator {
@@ -42,11 +104,14 @@ pub(crate) struct Authenticator {
     signer: Option<JwtSigner>,
     login_url: String,
     configured_instance: Option<String>,
+    session_lifetime: Option<Duration>,
+    introspect: bool,
+    listener: Option<Arc<dyn TokenListener>>,
     /// The current token and, for the refresh token flow, the refresh token
     /// (Salesforce may rotate it). Held across a fetch, so concurrent
     /// callers wait for one fetch instead of starting their own.
     state: Mutex<State>,
-    /// Tokens fetched to replace a refused one.
+    /// Tokens fetched to replace a refused or expiring one.
     refreshes: AtomicU64,
 }
 
@@ -57,10 +122,18 @@ struct State {
     /// The instance the last token response named.
     instance_url: Option<String>,
     fetched: u64,
+    /// The last refusal of a refresh, and the generation of the token it
+    /// was to replace: callers that found the same token refused get this
+    /// answer instead of asking again.
+    refusal: Option<(u64, SalesforceError)>,
 }
 
 impl Authenticator {
-    pub(crate) fn new(connection: &Connection) -> Result<Self, ClientError> {
+    pub(crate) fn new(
+        connection: &Connection,
+        starting: Option<StartingToken>,
+        listener: Option<Arc<dyn TokenListener>>,
+    ) -> Result<Self, ClientError> {
         let signer = match &connection.auth {
             Auth::JwtBearer { private_key, .. } => {
                 Some(JwtSigner::from_pem(private_key.expose()).map_err(ClientError::PrivateKey)?)
@@ -71,26 +144,47 @@ impl Authenticator {
             Auth::RefreshToken { refresh_token, .. } => Some(refresh_token.clone()),
             _ => None,
         };
+        let instance_url = starting.as_ref().map(|token| token.instance_url.clone());
+        let token = starting.map(|starting| {
+            let left = starting
+                .expires_at
+                .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default());
+            Arc::new(Token {
+                access_token: starting.access_token,
+                instance_url: starting.instance_url,
+                refresh_at: left.map(|left| Instant::now() + left - refresh_margin(left)),
+                generation: 0,
+            })
+        });
         Ok(Self {
             auth: connection.auth.clone(),
             signer,
             login_url: connection.login_url.clone(),
             configured_instance: connection.instance_url.clone(),
+            session_lifetime: connection.session_lifetime,
+            introspect: connection.introspect,
+            listener,
             state: Mutex::new(State {
-                token: None,
+                token,
                 refresh_token,
-                instance_url: None,
+                instance_url,
                 fetched: 0,
+                refusal: None,
             }),
             refreshes: AtomicU64::new(0),
         })
     }
 
-    /// The cached token, fetched first if there is none.
+    /// The cached token, fetched first if there is none or it is about to
+    /// expire.
     pub(crate) async fn token(&self, http: &reqwest::Client) -> Result<Arc<Token>> {
         let mut state = self.state.lock().await;
         if let Some(token) = &state.token {
-            return Ok(token.clone());
+            let expiring = token.refresh_at.is_some_and(|at| Instant::now() >= at);
+            if !expiring || !self.can_refresh() {
+                return Ok(token.clone());
+            }
+            self.refreshes.fetch_add(1, Ordering::Relaxed);
         }
         self.fetch(http, &mut state).await
     }
@@ -109,8 +203,13 @@ impl Authenticator {
         {
             return Ok(token.clone());
         }
+        if let Some((generation, error)) = &state.refusal
+            && *generation == stale.generation
+        {
+            return Err(error.clone());
+        }
         state.token = None;
-        if let Auth::AccessToken(_) = self.auth {
+        if !self.can_refresh() {
             return Err(SalesforceError::new(
                 401,
                 "INVALID_SESSION_ID",
@@ -118,12 +217,34 @@ impl Authenticator {
             ));
         }
         self.refreshes.fetch_add(1, Ordering::Relaxed);
+        let fetched = self.fetch(http, &mut state).await;
+        if let Err(error) = &fetched {
+            state.refusal = Some((stale.generation, error.clone()));
+        }
+        fetched
+    }
+
+    /// Fetches a new token now, whatever the cached one; callers at the
+    /// same moment share the one fetch.
+    pub(crate) async fn refresh_now(&self, http: &reqwest::Client) -> Result<Arc<Token>> {
+        let before = self.state.lock().await.fetched;
+        let mut state = self.state.lock().await;
+        if state.fetched != before
+            && let Some(token) = &state.token
+        {
+            return Ok(token.clone());
+        }
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
         self.fetch(http, &mut state).await
     }
 
-    /// How many tokens were fetched to replace a refused one.
+    /// How many tokens were fetched to replace a refused or expiring one.
     pub(crate) fn refreshes(&self) -> u64 {
         self.refreshes.load(Ordering::Relaxed)
+    }
+
+    fn can_refresh(&self) -> bool {
+        !matches!(self.auth, Auth::AccessToken(_))
     }
 
     async fn fetch(&self, http: &reqwest::Client, state: &mut State) -> Result<Arc<Token>> {
@@ -133,10 +254,19 @@ impl Authenticator {
                 instance_url: None,
                 refresh_token: None,
             },
-            _ => self.request(http, state).await?,
+            _ => match self.request(http, state).await {
+                Ok(response) => response,
+                Err(error) => {
+                    if let Some(listener) = &self.listener {
+                        listener.refused(&error).await;
+                    }
+                    return Err(error);
+                }
+            },
         };
-        if let Some(rotated) = response.refresh_token {
-            state.refresh_token = Some(Secret::new(rotated));
+        let rotated = response.refresh_token.map(Secret::new);
+        if let Some(rotated) = &rotated {
+            state.refresh_token = Some(rotated.clone());
         }
         // The token response names the instance; a refresh answer without
         // one keeps the instance already known rather than dropping it.
@@ -152,15 +282,84 @@ impl Authenticator {
                     "the token response named no instance_url and none is configured",
                 )
             })?;
+        let access_token = Secret::new(response.access_token);
+        let lifetime = self.lifetime(http, &instance_url, &access_token).await;
+        if let Some(listener) = &self.listener {
+            let grant = TokenGrant {
+                access_token: access_token.clone(),
+                refresh_token: rotated,
+                instance_url: instance_url.clone(),
+                expires_at: lifetime.map(|lifetime| SystemTime::now() + lifetime),
+            };
+            listener.fetched(&grant).await;
+        }
         state.fetched += 1;
+        state.refusal = None;
         state.instance_url = Some(instance_url.clone());
         let token = Arc::new(Token {
-            access_token: Secret::new(response.access_token),
+            access_token,
             instance_url,
+            refresh_at: lifetime
+                .map(|lifetime| Instant::now() + lifetime - refresh_margin(lifetime)),
             generation: state.fetched,
         });
         state.token = Some(token.clone());
         Ok(token)
+    }
+
+    /// How long a token just fetched lives: introspected when the
+    /// connection asks for it and the app allows it, else the configured
+    /// session lifetime, else unknown.
+    async fn lifetime(
+        &self,
+        http: &reqwest::Client,
+        instance_url: &str,
+        access_token: &Secret,
+    ) -> Option<Duration> {
+        if self.introspect
+            && let Some(expires) = self
+                .introspected_expiry(http, instance_url, access_token)
+                .await
+        {
+            return Some(expires);
+        }
+        self.session_lifetime
+    }
+
+    async fn introspected_expiry(
+        &self,
+        http: &reqwest::Client,
+        instance_url: &str,
+        access_token: &Secret,
+    ) -> Option<Duration> {
+        let (client_id, client_secret) = match &self.auth {
+            Auth::RefreshToken {
+                client_id,
+                client_secret: Some(secret),
+                ..
+            }
+            | Auth::ClientCredentials {
+                client_id,
+                client_secret: secret,
+            } => (client_id, secret),
+            _ => return None,
+        };
+        let form = [
+            ("token", access_token.expose()),
+            ("token_type_hint", "access_token"),
+            ("client_id", client_id),
+            ("client_secret", client_secret.expose()),
+        ];
+        let url = format!("{instance_url}/services/oauth2/introspect");
+        let (status, body) = exchange(http.post(&url).form(&form)).await.ok()?;
+        if !status.is_success() {
+            tracing::debug!(%status, "Token introspection refused; using the session lifetime.");
+            return None;
+        }
+        let answer: Introspection = serde_json::from_slice(&body).ok()?;
+        let expires = answer.exp.filter(|_| answer.active)?;
+        let now = chrono::Utc::now().timestamp();
+        u64::try_from(expires - now).ok().map(Duration::from_secs)
     }
 
     async fn request(&self, http: &reqwest::Client, state: &State) -> Result<TokenResponse> {

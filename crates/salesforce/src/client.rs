@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::auth::{Authenticator, Token};
+use super::auth::{Authenticator, StartingToken, Token, TokenListener};
 use super::settings::{CallRetryPolicy, Connection};
 use super::usage::{ApiUsage, ApiUsageSnapshot};
 use super::{Result, SalesforceError};
@@ -162,6 +162,25 @@ impl Client {
     /// A client for `connection`. Fails only when the connection's key is
     /// unusable (a JWT private key that is not an RSA key).
     pub fn new(connection: Connection) -> Result<Self, ClientError> {
+        Self::build(connection, None, None)
+    }
+
+    /// A client for `connection` that starts with `starting` (when given)
+    /// instead of fetching a token, and tells `listener` of every token it
+    /// fetches and every refusal: a stored connection's client.
+    pub fn with_tokens(
+        connection: Connection,
+        starting: Option<StartingToken>,
+        listener: Arc<dyn TokenListener>,
+    ) -> Result<Self, ClientError> {
+        Self::build(connection, starting, Some(listener))
+    }
+
+    fn build(
+        connection: Connection,
+        starting: Option<StartingToken>,
+        listener: Option<Arc<dyn TokenListener>>,
+    ) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("gust/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
@@ -170,7 +189,7 @@ impl Client {
             .map_err(|error| ClientError::Http(error.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                auth: Authenticator::new(&connection)?,
+                auth: Authenticator::new(&connection, starting, listener)?,
                 usage: ApiUsage::new(connection.api_limit_share),
                 http,
                 connection,
@@ -213,6 +232,17 @@ impl Client {
             .await?
             .instance_url
             .clone())
+    }
+
+    /// Fetches a new access token now (a keep-alive refresh that keeps an
+    /// idle refresh token from expiring); callers at the same moment share
+    /// one fetch.
+    pub async fn refresh_token_now(&self) -> Result<()> {
+        self.inner
+            .auth
+            .refresh_now(&self.inner.http)
+            .await
+            .map(drop)
     }
 
     /// The org of another session on this instance, from its OpenID

@@ -174,6 +174,13 @@ impl AuthMethod {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
+impl Drop for Secret {
+    /// Overwrites the value, so that it does not linger in freed memory.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl Secret {
     /// Wraps a secret value.
     pub fn new(value: impl Into<String>) -> Self {
@@ -244,6 +251,14 @@ pub struct Connection {
     pub retry: CallRetryPolicy,
     /// How long one HTTP request may take.
     pub request_timeout: Duration,
+    /// How long an access token lives, when known: the token is refreshed
+    /// ahead of it rather than on the 401 after it. Salesforce's token
+    /// answers name no expiry; the org's session timeout sets it (two
+    /// hours by default).
+    pub session_lifetime: Option<Duration>,
+    /// Ask the token's expiry from `/services/oauth2/introspect` (the app
+    /// must allow introspection), falling back to `session_lifetime`.
+    pub introspect: bool,
 }
 
 /// How a failed call is retried: exponential backoff with equal jitter
@@ -284,6 +299,8 @@ impl Connection {
             bulk_threshold: DEFAULT_BULK_THRESHOLD,
             retry: CallRetryPolicy::default(),
             request_timeout: Duration::from_secs(120),
+            session_lifetime: None,
+            introspect: false,
         }
     }
 

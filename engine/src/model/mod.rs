@@ -7,6 +7,7 @@
 //! once.
 
 mod call;
+mod connection;
 mod failure;
 mod log;
 mod run;
@@ -14,6 +15,11 @@ mod state;
 mod step;
 
 pub use call::{CallOperation, CallOutcome, JournalEntry, SalesforceCall};
+pub(crate) use connection::random_text;
+pub use connection::{
+    ApiUsage, ConnectSession, ConnectionEvent, ConnectionEventKind, ConnectionId,
+    ConnectionIdentity, ConnectionRecord, ConnectionStatus, OpenedSession, Sealed, StoredOAuthApp,
+};
 pub use failure::{FailureKind, StepFailure};
 pub use log::{LogLevel, LogLine, LogSource};
 pub use run::{InvalidRunId, InvalidRunStatus, RunId, RunRecord, RunStatus, now};

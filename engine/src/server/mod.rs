@@ -2,6 +2,7 @@
 //! one axum [`Router`] that the `gust` binary serves and embedders mount.
 
 mod admin;
+pub(crate) mod connections;
 
 use std::sync::Arc;
 
@@ -21,8 +22,9 @@ impl Engine {
     /// The routes: `POST /hooks/{workflow_id}`, `POST
     /// /salesforce/outbound/{workflow_id}[/{token}]`, the admin API under
     /// `/api` (with `POST /api/workflows/{id}/runs`, a run started by hand,
-    /// and `GET /api/backlog`),
-    /// `GET /healthz` and `GET /metrics`.
+    /// `GET /api/backlog`, connections, connect sessions and OAuth apps),
+    /// the connect flow under `/connect/salesforce/`, `GET /healthz` and
+    /// `GET /metrics`.
     pub fn router(&self) -> Router {
         let admin = Router::new()
             .route("/api/workflows", get(admin::workflows))
@@ -32,12 +34,14 @@ impl Engine {
             .route("/api/runs/{run_id}/replay", post(admin::replay))
             .route("/api/backlog", get(admin::backlog))
             .route("/metrics", get(admin::metrics))
+            .with_state(self.clone())
+            .merge(connections::admin_routes(self.connections().clone()))
             .route_layer(middleware::from_fn_with_state(
                 self.clone(),
                 require_admin_token,
             ))
             .route("/healthz", get(admin::health))
-            .with_state(self.clone());
+            .merge(connections::browser_routes(self.connections().clone()));
         let outbound_limit = DefaultBodyLimit::max(self.config.max_outbound_message_bytes);
         let host: Arc<dyn TriggerHost> = Arc::new(self.clone());
         let triggers = Router::new()

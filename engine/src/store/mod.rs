@@ -6,6 +6,7 @@
 //! shared database for several nodes) fits behind the same trait.
 
 mod compact;
+mod connections;
 mod document;
 mod journal;
 mod keys;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::{RunId, RunRecord, RunStatus, StateWrite, StepRecord};
+pub use connections::{ConnectionStore, Written};
 pub use journal::{JournalStore, JournalWrite, MemoryJournalStore};
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 pub use state::{
@@ -186,7 +188,7 @@ pub struct QueuedRun {
 
 /// The durable store behind the server.
 #[async_trait]
-pub trait Store: StateStore + JournalStore + Send + Sync + 'static {
+pub trait Store: StateStore + JournalStore + ConnectionStore + Send + Sync + 'static {
     /// Stores a new run and its event, durably, unless its dedupe key names
     /// a run already stored.
     async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError>;

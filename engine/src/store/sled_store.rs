@@ -537,5 +537,6 @@ pub(super) fn unavailable(error: sled::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
+mod connections;
 #[cfg(test)]
 mod tests;

@@ -3,10 +3,13 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_engine::RunDetail;
-use gust_engine::model::{JournalEntry, RunId, RunRecord, StateWrite};
+use gust_engine::model::{
+    ConnectSession, ConnectionEvent, ConnectionId, ConnectionIdentity, ConnectionRecord,
+    JournalEntry, RunId, RunRecord, StateWrite, StoredOAuthApp,
+};
 use gust_engine::store::{
-    Accepted, JournalStore, JournalWrite, NewRun, QueuedRun, RunPage, RunQuery, SledStore,
-    StateStore, Store, StoreError, Transition,
+    Accepted, ConnectionStore, JournalStore, JournalWrite, NewRun, QueuedRun, RunPage, RunQuery,
+    SledStore, StateStore, Store, StoreError, Transition, Written,
 };
 
 /// A store whose disk fills up: it reads, but once full refuses every
@@ -117,5 +120,66 @@ impl JournalStore for FullDisk {
     async fn record(&self, write: JournalWrite<'_>, durable: bool) -> Result<(), StoreError> {
         self.refuse_if_full()?;
         self.store.record(write, durable).await
+    }
+}
+
+/// Connections are written as the sled store writes them: the disk filling
+/// up is about runs.
+impl ConnectionStore for FullDisk {
+    fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>, StoreError> {
+        self.store.connection(id)
+    }
+    fn connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
+        self.store.connections()
+    }
+    fn connection_by_identity(
+        &self,
+        identity: &ConnectionIdentity,
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
+        self.store.connection_by_identity(identity)
+    }
+    fn put_connection(
+        &self,
+        record: &ConnectionRecord,
+        expected: Option<u64>,
+    ) -> Result<Written, StoreError> {
+        self.store.put_connection(record, expected)
+    }
+    fn delete_connection(&self, id: &ConnectionId) -> Result<bool, StoreError> {
+        self.store.delete_connection(id)
+    }
+    fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>, StoreError> {
+        self.store.connect_session(id)
+    }
+    fn swap_connect_session(
+        &self,
+        expected: Option<&ConnectSession>,
+        session: &ConnectSession,
+    ) -> Result<bool, StoreError> {
+        self.store.swap_connect_session(expected, session)
+    }
+    fn take_connect_session(&self, session: &ConnectSession) -> Result<bool, StoreError> {
+        self.store.take_connect_session(session)
+    }
+    fn connect_sessions(&self) -> Result<Vec<ConnectSession>, StoreError> {
+        self.store.connect_sessions()
+    }
+    fn oauth_apps(&self) -> Result<Vec<StoredOAuthApp>, StoreError> {
+        self.store.oauth_apps()
+    }
+    fn put_oauth_app(&self, app: &StoredOAuthApp) -> Result<(), StoreError> {
+        self.store.put_oauth_app(app)
+    }
+    fn delete_oauth_app(&self, name: &str) -> Result<bool, StoreError> {
+        self.store.delete_oauth_app(name)
+    }
+    fn put_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError> {
+        self.store.put_connection_event(event)
+    }
+    fn connection_events(&self) -> Result<Vec<ConnectionEvent>, StoreError> {
+        self.store.connection_events()
+    }
+    fn delete_connection_event(&self, id: &str) -> Result<(), StoreError> {
+        self.store.delete_connection_event(id)
     }
 }

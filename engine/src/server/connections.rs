@@ -1,0 +1,204 @@
+//! The connection routes: the connect flow the customer's browser goes
+//! through (`/connect/salesforce/...`, no admin token: the session's URL
+//! and `state` are its secrets) and the admin API over connections, connect
+//! sessions and OAuth apps.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::api::ApiError;
+use axum::Router;
+use axum::routing::{delete as delete_route, get as get_route, post};
+
+use crate::connections::{
+    AppView, CALLBACK_PATH, CallbackOutcome, CheckResult, ConnectError, ConnectSessionRequest,
+    ConnectionView, Connections, CreatedSession, Deleted, NewOAuthApp, START_PATH,
+};
+
+/// The routes the customer's browser goes through: the connect link and
+/// Salesforce's callback.
+pub(crate) fn browser_routes(connections: Connections) -> Router {
+    Router::new()
+        .route(&format!("{START_PATH}/{{session}}"), get_route(start))
+        .route(CALLBACK_PATH, get_route(callback))
+        .with_state(connections)
+}
+
+/// The admin API over connections, connect sessions and OAuth apps.
+pub(super) fn admin_routes(connections: Connections) -> Router {
+    Router::new()
+        .route("/api/connect-sessions", post(create_session))
+        .route("/api/connections", get_route(list))
+        .route("/api/connections/{id}", get_route(get).delete(delete))
+        .route("/api/connections/{id}/check", post(check))
+        .route("/api/oauth-apps", get_route(apps).post(create_app))
+        .route("/api/oauth-apps/{name}", delete_route(delete_app))
+        .with_state(connections)
+}
+
+impl From<ConnectError> for ApiError {
+    fn from(error: ConnectError) -> Self {
+        let status = match &error {
+            ConnectError::UnknownConnection(_)
+            | ConnectError::UnknownApp(_)
+            | ConnectError::UnknownSession => StatusCode::NOT_FOUND,
+            ConnectError::SessionExpired | ConnectError::SessionUsed => StatusCode::GONE,
+            ConnectError::Store(_) | ConnectError::Network(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ConnectError::Secrets { .. } | ConnectError::Client(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ConnectError::Duplicate(_) => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, error)
+    }
+}
+
+/// A page for the customer's browser: the refusal, in plain text.
+fn page(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        format!("Gust could not connect Salesforce: {message}\n"),
+    )
+        .into_response()
+}
+
+/// A redirect the browser follows, never cached (it carries one-time
+/// values).
+fn found(location: &str) -> Response {
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, location),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+    )
+        .into_response()
+}
+
+/// `GET /connect/salesforce/start/{session}`: to Salesforce's authorize
+/// page, once.
+pub(super) async fn start(
+    State(connections): State<Connections>,
+    Path(session): Path<String>,
+) -> Response {
+    match connections.open_session(&session) {
+        Ok(url) => found(&url),
+        Err(error) => {
+            let message = error.to_string();
+            page(ApiError::from(error).status, &message)
+        }
+    }
+}
+
+/// `GET /connect/salesforce/callback`: Salesforce sends the browser back
+/// here.
+pub(super) async fn callback(
+    State(connections): State<Connections>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    match connections.callback(&query).await {
+        CallbackOutcome::Redirect(url) => found(&url),
+        CallbackOutcome::Refused(message) => page(StatusCode::BAD_REQUEST, &message),
+    }
+}
+
+/// `POST /api/connect-sessions`.
+pub(super) async fn create_session(
+    State(connections): State<Connections>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, axum::Json<CreatedSession>), ApiError> {
+    let request: ConnectSessionRequest = serde_json::from_slice(&body)
+        .map_err(|error| ApiError::bad_request(format!("the connect session request: {error}")))?;
+    let created = connections.create_session(request)?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// The query of `GET /api/connections`.
+#[derive(Debug, Deserialize)]
+pub(super) struct ListParams {
+    tenant: Option<String>,
+}
+
+/// `GET /api/connections[?tenant=]`.
+pub(super) async fn list(
+    State(connections): State<Connections>,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let connections = connections.list(params.tenant.as_deref())?;
+    Ok(axum::Json(
+        serde_json::json!({ "connections": connections }),
+    ))
+}
+
+/// `GET /api/connections/{id}`.
+pub(super) async fn get(
+    State(connections): State<Connections>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ConnectionView>, ApiError> {
+    Ok(axum::Json(connections.get(&id)?))
+}
+
+/// `POST /api/connections/{id}/check`.
+pub(super) async fn check(
+    State(connections): State<Connections>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<CheckResult>, ApiError> {
+    Ok(axum::Json(connections.check(&id).await?))
+}
+
+/// `DELETE /api/connections/{id}`.
+pub(super) async fn delete(
+    State(connections): State<Connections>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Deleted>, ApiError> {
+    if id == crate::model::ConnectionId::DEFAULT {
+        return Err(ApiError::bad_request(
+            "the default connection is configured in gust.toml ([salesforce]); change it there",
+        ));
+    }
+    Ok(axum::Json(connections.delete(&id).await?))
+}
+
+/// `GET /api/oauth-apps`.
+pub(super) async fn apps(
+    State(connections): State<Connections>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let apps = connections.apps()?;
+    Ok(axum::Json(serde_json::json!({ "apps": apps })))
+}
+
+/// `POST /api/oauth-apps`.
+pub(super) async fn create_app(
+    State(connections): State<Connections>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, axum::Json<AppView>), ApiError> {
+    let app: NewOAuthApp = serde_json::from_slice(&body)
+        .map_err(|error| ApiError::bad_request(format!("the OAuth app: {error}")))?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(connections.create_app(app)?),
+    ))
+}
+
+/// `DELETE /api/oauth-apps/{name}`.
+pub(super) async fn delete_app(
+    State(connections): State<Connections>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if connections.delete_app(&name)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "there is no OAuth app `{name}` created through the API"
+        )))
+    }
+}

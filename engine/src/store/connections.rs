@@ -1,0 +1,87 @@
+//! Where connections, connect sessions, OAuth apps created through the API
+//! and undelivered connection events are kept.
+//!
+//! Connections are written with a version check: a write names the version
+//! it read and is refused when another write landed in between, so that a
+//! token refresh and a reconnect (or two nodes) cannot overwrite each other.
+
+use crate::model::{
+    ConnectSession, ConnectionEvent, ConnectionId, ConnectionIdentity, ConnectionRecord,
+    StoredOAuthApp,
+};
+
+use super::StoreError;
+
+/// What a versioned write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// It was written.
+    Done,
+    /// The stored record's version is not the one the write read (or the
+    /// record is gone): read it again.
+    Stale,
+    /// Another connection has the same tenant, org, user and app.
+    IdentityTaken(ConnectionId),
+}
+
+/// The store of connections and what goes with them.
+pub trait ConnectionStore: Send + Sync {
+    /// The connection `id`.
+    fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>, StoreError>;
+
+    /// Every connection, by id.
+    fn connections(&self) -> Result<Vec<ConnectionRecord>, StoreError>;
+
+    /// The connection of `identity`, if there is one.
+    fn connection_by_identity(
+        &self,
+        identity: &ConnectionIdentity,
+    ) -> Result<Option<ConnectionRecord>, StoreError>;
+
+    /// Writes `record` if the stored one is at `expected` (`None`: if there
+    /// is none), its version then one more than `expected`.
+    fn put_connection(
+        &self,
+        record: &ConnectionRecord,
+        expected: Option<u64>,
+    ) -> Result<Written, StoreError>;
+
+    /// Deletes the connection `id`; whether there was one.
+    fn delete_connection(&self, id: &ConnectionId) -> Result<bool, StoreError>;
+
+    /// The connect session `id`.
+    fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>, StoreError>;
+
+    /// Writes `session` in place of `expected` (`None`: if there is none);
+    /// `false` when the stored one is not `expected`.
+    fn swap_connect_session(
+        &self,
+        expected: Option<&ConnectSession>,
+        session: &ConnectSession,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes `session` if it is stored as it is; `false` when it is not
+    /// (spent by another caller).
+    fn take_connect_session(&self, session: &ConnectSession) -> Result<bool, StoreError>;
+
+    /// Every connect session (to drop the expired ones).
+    fn connect_sessions(&self) -> Result<Vec<ConnectSession>, StoreError>;
+
+    /// Every OAuth app created through the API.
+    fn oauth_apps(&self) -> Result<Vec<StoredOAuthApp>, StoreError>;
+
+    /// Creates or replaces an OAuth app.
+    fn put_oauth_app(&self, app: &StoredOAuthApp) -> Result<(), StoreError>;
+
+    /// Deletes an OAuth app; whether there was one.
+    fn delete_oauth_app(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Queues (or, by its id, updates) a connection event to deliver.
+    fn put_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError>;
+
+    /// The connection events waiting, oldest first.
+    fn connection_events(&self) -> Result<Vec<ConnectionEvent>, StoreError>;
+
+    /// Drops a delivered (or abandoned) connection event.
+    fn delete_connection_event(&self, id: &str) -> Result<(), StoreError>;
+}
