@@ -106,6 +106,9 @@ pub struct Sessions {
     /// The error every authorization request is answered with, instead of
     /// an approval.
     denial: Option<(String, String)>,
+    /// Token answers are signed under another key, as an answer altered on
+    /// its way would be.
+    forged_signatures: bool,
 }
 
 /// Who an access token belongs to, as the identity URL tells it.
@@ -138,6 +141,7 @@ impl Sessions {
             codes: HashMap::new(),
             policy: RefreshPolicy::default(),
             denial: None,
+            forged_signatures: false,
         }
     }
 
@@ -156,6 +160,19 @@ impl Sessions {
     /// denied authorization") instead of a code; `None` approves again.
     pub fn deny_authorizations(&mut self, denial: Option<(&str, &str)>) {
         self.denial = denial.map(|(error, description)| (error.to_owned(), description.to_owned()));
+    }
+
+    /// Signs token answers from now on under a key that is not the app's
+    /// secret (`true`), as an answer altered on its way would be signed, to
+    /// test that clients check the signature.
+    pub fn forge_signatures(&mut self, forged: bool) {
+        self.forged_signatures = forged;
+    }
+
+    /// Every live access and refresh token, to test that a client keeps
+    /// none of them in the clear.
+    pub fn live_tokens(&self) -> Vec<String> {
+        self.access.keys().chain(self.refresh.keys()).cloned().collect()
     }
 
     /// Ends every access token now, as a session timeout would.
@@ -538,7 +555,11 @@ impl Sessions {
         );
         json!({
             "access_token": access_token,
-            "signature": signature(&app.client_secret, &id, &issued_at),
+            "signature": signature(
+                if self.forged_signatures { "forged" } else { &app.client_secret },
+                &id,
+                &issued_at,
+            ),
             "scope": answer.scope,
             "instance_url": answer.instance_url,
             "id": id,

@@ -3,6 +3,8 @@
 
 /// The `gust` command line: validate and run, as a user types them.
 mod cli;
+/// Customers' connections: the connect flow into several orgs, refusals, tokens, keys.
+mod connections;
 /// `gust serve` killed with SIGKILL mid-load and restarted: nothing lost, nothing run twice.
 mod crash;
 /// Host imports: Salesforce through the host and its permission checks, logs, state.

@@ -36,8 +36,11 @@ impl Server {
             let path = workflow_dir.join(format!("{}.json", workflow["id"].as_str().unwrap()));
             std::fs::write(path, workflow.to_string()).unwrap();
         }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = Config::new(dir.path().join("data"));
         config.sandbox.max_instances = 16;
+        config.connect.public_url.clone_from(&base);
         configure(&mut config);
         let engine = match store {
             Some(store) => Engine::with_store(config, store).unwrap(),
@@ -45,8 +48,6 @@ impl Server {
         };
         let set = engine.load_dir(&workflow_dir).unwrap();
         assert!(set.invalid.is_empty(), "{:?}", set.invalid);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(axum::serve(listener, engine.router()).into_future());
         Self {
             engine,

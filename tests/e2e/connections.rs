@@ -1,0 +1,676 @@
+//! Customers' connections over real HTTP: the connect flow as a browser
+//! follows it into several sf-emulator orgs, every refusal, the token
+//! lifecycle under concurrent calls, events, and secrets at rest.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gust_engine::connections::{CALLBACK_PATH, Connections, OAuthApp};
+use gust_engine::model::ConnectionId;
+use gust_engine::salesforce::Secret;
+use gust_engine::secrets::KeyRing;
+use gust_engine::store::{ConnectionStore, SledStore, Store};
+use gust_engine::{Config, Engine};
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+use sf_emulator::org::nth_org_id;
+use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Running};
+
+use crate::support::{Server, eventually};
+
+/// Where the embedding service wants the browser back.
+const DONE: &str = "http://app.test/done";
+
+/// `n` emulated orgs, each on its own port.
+async fn orgs(n: u64) -> Vec<Running> {
+    let mut orgs = Vec::new();
+    for i in 0..n {
+        let config = sf_emulator::Config {
+            org_id: nth_org_id(i),
+            ..sf_emulator::Config::default()
+        };
+        let running = Emulator::new(config)
+            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        orgs.push(running);
+    }
+    orgs
+}
+
+/// Connect settings for `orgs`: the emulator's app, logging in at the
+/// first org unless a session names another, the orgs trusted.
+fn configure_connect(config: &mut Config, orgs: &[Running]) {
+    let mut app = OAuthApp::new(
+        "default",
+        DEFAULT_CLIENT_ID,
+        Secret::new(DEFAULT_CLIENT_SECRET),
+    );
+    app.login_host.clone_from(&orgs[0].url);
+    config.connect.apps = vec![app];
+    config.connect.trusted_hosts = orgs.iter().map(|org| org.url.clone()).collect();
+    config.connect.redirect_allow = vec![DONE.to_owned()];
+}
+
+/// A browser: follows redirects until the embedding service's page.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::custom(|attempt| {
+            if attempt.url().host_str() == Some("app.test") {
+                attempt.stop()
+            } else if attempt.previous().len() > 10 {
+                attempt.error("too many redirects")
+            } else {
+                attempt.follow()
+            }
+        }))
+        .build()
+        .unwrap()
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The query of the URL a 302 sends the browser to.
+fn location_query(response: &reqwest::Response) -> HashMap<String, String> {
+    assert_eq!(response.status(), StatusCode::FOUND, "{response:?}");
+    let location = response.headers()["location"].to_str().unwrap();
+    let url = reqwest::Url::parse(location).unwrap();
+    url.query_pairs().into_owned().collect()
+}
+
+/// Asks for a connect session; its status and answer.
+async fn session(server: &Server, body: Value) -> (StatusCode, Value) {
+    let response = server
+        .post("/api/connect-sessions")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// Connects `tenant` at `login_host` as a browser does: the query the
+/// browser lands on at the embedding service.
+async fn connect(server: &Server, tenant: &str, login_host: &str) -> HashMap<String, String> {
+    let (status, created) = session(
+        server,
+        json!({ "tenant": tenant, "login_host": login_host, "redirect_after": DONE }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    follow(created["url"].as_str().unwrap()).await
+}
+
+/// Follows a connect URL to the embedding service's page.
+async fn follow(url: &str) -> HashMap<String, String> {
+    let response = browser().get(url).send().await.unwrap();
+    location_query(&response)
+}
+
+/// The connection id of a successful connect.
+fn connected(query: &HashMap<String, String>) -> String {
+    query
+        .get("connection_id")
+        .unwrap_or_else(|| panic!("the connect failed: {query:?}"))
+        .clone()
+}
+
+fn data_requests(org: &Running) -> usize {
+    org.emulator
+        .requests()
+        .iter()
+        .filter(|request| request.uri.starts_with("/services/data"))
+        .count()
+}
+
+fn token_requests(org: &Running) -> Vec<u16> {
+    org.emulator
+        .requests()
+        .iter()
+        .filter(|request| request.uri == "/services/oauth2/token")
+        .map(|request| request.status.as_u16())
+        .collect()
+}
+
+/// Every file's bytes under `dir`.
+fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            bytes.extend(all_bytes(&path));
+        } else {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn three_tenants_connect_three_orgs_and_each_connection_reaches_only_its_org() {
+    let orgs = orgs(3).await;
+    let server = Server::start_with(&[], |config| configure_connect(config, &orgs), None).await;
+    let mut ids = Vec::new();
+    for (i, org) in orgs.iter().enumerate() {
+        ids.push(connected(&connect(&server, &format!("tenant-{i}"), &org.url).await));
+    }
+    for (i, (org, id)) in orgs.iter().zip(&ids).enumerate() {
+        let (status, view) = server.get(&format!("/api/connections/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(view["org_id"], org.emulator.org_id());
+        assert_eq!(view["tenant"], format!("tenant-{i}"));
+        assert_eq!(view["status"], "active");
+        assert_eq!(view["instance_url"], org.url);
+        assert_eq!(view["username"], sf_emulator::DEFAULT_USERNAME);
+        assert!(view["user_id"].as_str().unwrap().starts_with("005"));
+        assert_eq!(view["scopes"], json!(["api", "refresh_token"]));
+    }
+    let (_, listed) = server.get("/api/connections?tenant=tenant-1").await;
+    let listed = listed["connections"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], ids[1]);
+
+    // Each connection's calls reach its own org and no other.
+    for (i, id) in ids.iter().enumerate() {
+        let before: Vec<usize> = orgs.iter().map(data_requests).collect();
+        let client = server.engine.connections().client(id).unwrap();
+        client
+            .query("SELECT Id FROM Account", false, 1 << 20)
+            .await
+            .unwrap();
+        let after: Vec<usize> = orgs.iter().map(data_requests).collect();
+        for (j, (before, after)) in before.iter().zip(&after).enumerate() {
+            assert_eq!(after > before, i == j, "connection {i}'s call in org {j}");
+        }
+    }
+
+    // A check makes one live call and reports the org's API usage.
+    let response = server
+        .post(&format!("/api/connections/{}/check", ids[2]))
+        .send()
+        .await
+        .unwrap();
+    let checked: Value = response.json().await.unwrap();
+    assert_eq!(checked["ok"], true, "{checked}");
+    assert!(checked["connection"]["api_usage"]["used"].as_u64().unwrap() > 0);
+    assert!(checked["connection"]["last_used"].is_string());
+
+    // No token in the clear: not in the data directory, not in the API.
+    let (_, all) = server.get("/api/connections").await;
+    let stored = all_bytes(server.dir.path());
+    let mut tokens = 0;
+    for org in &orgs {
+        for token in org.emulator.sessions().live_tokens() {
+            tokens += 1;
+            assert!(!contains(&stored, &token), "a token is in the data directory");
+            assert!(!all.to_string().contains(&token), "a token is in the API");
+        }
+    }
+    assert!(tokens >= 6, "each org handed out an access and a refresh token");
+    let metrics = server.text("/metrics").await;
+    assert!(metrics.contains("gust_connections{status=\"active\"} 3"), "{metrics}");
+}
+
+#[tokio::test]
+async fn refused_connects_say_why_and_store_nothing() {
+    let orgs = orgs(2).await;
+    let server = Server::start_with(&[], |config| configure_connect(config, &orgs), None).await;
+    let stored = || server.engine.connections().list(None).unwrap().len();
+
+    // Refused before anything starts.
+    let (status, refused) = session(
+        &server,
+        json!({ "tenant": "t", "redirect_after": "https://evil.example/done" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(refused["error"].as_str().unwrap().contains("redirect_allow"), "{refused}");
+    let (status, refused) = session(
+        &server,
+        json!({ "tenant": "t", "login_host": "https://acme.lightning.force.com", "redirect_after": DONE }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(refused["error"].as_str().unwrap().contains("Lightning"), "{refused}");
+    let (status, _) = session(&server, json!({ "tenant": "", "redirect_after": DONE })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = session(&server, json!({ "tenant": "t", "redirect_after": DONE, "app": "nope" })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A forged or malformed callback: a page, nothing stored.
+    let callback = format!("{}{CALLBACK_PATH}", server.base);
+    for query in ["?state=forged.nonce&code=abc", "", "?code=abc", "?state=nodot"] {
+        let response = no_redirects()
+            .get(format!("{callback}{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        let text = response.text().await.unwrap();
+        assert!(
+            text.contains("state") || text.contains("malformed"),
+            "{query}: {text}"
+        );
+    }
+
+    // A reused state: the second callback is refused.
+    let (_, created) = session(&server, json!({ "tenant": "reuse", "redirect_after": DONE })).await;
+    let to_salesforce = no_redirects()
+        .get(created["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let authorize = to_salesforce.headers()["location"].to_str().unwrap().to_owned();
+    let back = no_redirects().get(&authorize).send().await.unwrap();
+    let callback_url = back.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback_url.contains(CALLBACK_PATH));
+    let first = no_redirects().get(&callback_url).send().await.unwrap();
+    connected(&location_query(&first));
+    let again = no_redirects().get(&callback_url).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(stored(), 1);
+    // ... and the connect link cannot be opened twice.
+    let reopened = no_redirects()
+        .get(created["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reopened.status(), StatusCode::NOT_FOUND, "the spent session is gone");
+
+    // A wrong code_verifier: Salesforce refuses the exchange.
+    let (_, created) = session(&server, json!({ "tenant": "pkce", "redirect_after": DONE })).await;
+    let to_salesforce = no_redirects()
+        .get(created["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut authorize =
+        reqwest::Url::parse(to_salesforce.headers()["location"].to_str().unwrap()).unwrap();
+    let pairs: Vec<(String, String)> = authorize
+        .query_pairs()
+        .map(|(key, value)| {
+            let value = if key == "code_challenge" {
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned()
+            } else {
+                value.into_owned()
+            };
+            (key.into_owned(), value)
+        })
+        .collect();
+    authorize.query_pairs_mut().clear().extend_pairs(pairs);
+    let query = follow(authorize.as_str()).await;
+    assert_eq!(query["error"], "invalid_grant", "{query:?}");
+    assert_eq!(query["error_description"], "invalid code verifier");
+
+    // A tampered signature.
+    orgs[0].emulator.sessions().forge_signatures(true);
+    let query = connect(&server, "forged", &orgs[0].url).await;
+    orgs[0].emulator.sessions().forge_signatures(false);
+    assert_eq!(query["error"], "gust_invalid_signature", "{query:?}");
+
+    // The user denies access.
+    orgs[0]
+        .emulator
+        .sessions()
+        .deny_authorizations(Some(("access_denied", "end-user denied authorization")));
+    let query = connect(&server, "denied", &orgs[0].url).await;
+    orgs[0].emulator.sessions().deny_authorizations(None);
+    assert_eq!(query["error"], "access_denied");
+    assert_eq!(query["error_description"], "end-user denied authorization");
+
+    // A reconnect that lands in another org.
+    let id = connected(&connect(&server, "moving", &orgs[0].url).await);
+    let (status, created) = session(
+        &server,
+        json!({ "tenant": "moving", "reconnect": id, "login_host": orgs[1].url, "redirect_after": DONE }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let query = follow(created["url"].as_str().unwrap()).await;
+    assert_eq!(query["error"], "gust_wrong_org", "{query:?}");
+    assert!(query["error_description"].contains(orgs[0].emulator.org_id()));
+    let (_, view) = server.get(&format!("/api/connections/{id}")).await;
+    assert_eq!(view["org_id"], orgs[0].emulator.org_id());
+    // A reconnect of another tenant's connection is refused outright.
+    let (status, _) = session(
+        &server,
+        json!({ "tenant": "someone-else", "reconnect": id, "redirect_after": DONE }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A reconnect into the same org keeps the connection's id.
+    let (_, created) = session(
+        &server,
+        json!({ "tenant": "moving", "reconnect": id, "redirect_after": DONE }),
+    )
+    .await;
+    assert_eq!(connected(&follow(created["url"].as_str().unwrap()).await), id);
+
+    assert_eq!(stored(), 2, "only the reused-state and the moving connections");
+}
+
+#[tokio::test]
+async fn an_expired_connect_session_is_refused() {
+    let orgs = orgs(1).await;
+    let server = Server::start_with(
+        &[],
+        |config| {
+            configure_connect(config, &orgs);
+            config.connect.session_ttl = Duration::from_millis(200);
+        },
+        None,
+    )
+    .await;
+    let (_, created) = session(&server, json!({ "tenant": "late", "redirect_after": DONE })).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let response = no_redirects()
+        .get(created["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::GONE);
+    assert!(response.text().await.unwrap().contains("expired"));
+    assert!(server.engine.connections().list(None).unwrap().is_empty());
+}
+
+/// Connection events posted to a receiver, with their signature headers.
+#[derive(Clone, Default)]
+struct Receiver {
+    events: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl Receiver {
+    async fn start(&self) -> String {
+        let events = self.events.clone();
+        let app = axum::Router::new().route(
+            "/events",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let events = events.clone();
+                    async move {
+                        let signature = headers["gust-signature"].to_str().unwrap().to_owned();
+                        let (t, v1) = signature.split_once(",v1=").unwrap();
+                        let t: i64 = t.strip_prefix("t=").unwrap().parse().unwrap();
+                        assert_eq!(
+                            gust_engine::connections::events::signature(b"whsec-test", t, &body),
+                            signature
+                        );
+                        assert_eq!(v1.len(), 64);
+                        let event: Value = serde_json::from_slice(&body).unwrap();
+                        let kind = event["type"].as_str().unwrap().to_owned();
+                        events.lock().unwrap().push((kind, event));
+                        StatusCode::OK
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        tokio::spawn(axum::serve(listener, app).into_future());
+        url
+    }
+
+    fn of(&self, kind: &str, connection: &str) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, event)| k == kind && event["data"]["connection_id"] == connection)
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_needs_reauth() {
+    let orgs = orgs(2).await;
+    orgs[0]
+        .emulator
+        .sessions()
+        .set_refresh_policy(sf_emulator::auth::RefreshPolicy {
+            rotate: true,
+            ..Default::default()
+        });
+    let receiver = Receiver::default();
+    let events_url = receiver.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let server = Server::start_with(
+        &[],
+        |config| {
+            configure_connect(config, &orgs);
+            config.connect.events_url = Some(events_url);
+            config.connect.events_secret = Some(Secret::new("whsec-test"));
+        },
+        Some(store.clone() as Arc<dyn Store>),
+    )
+    .await;
+    let rotating = connected(&connect(&server, "a", &orgs[0].url).await);
+    let revoked = connected(&connect(&server, "b", &orgs[1].url).await);
+    let connections = server.engine.connections();
+
+    // 20 concurrent calls on an expired token: one refresh.
+    let calls = |id: &str| {
+        let client = connections.client(id).unwrap();
+        async move {
+            let mut calls = Vec::new();
+            for _ in 0..20 {
+                let client = client.clone();
+                calls.push(tokio::spawn(async move {
+                    client.query("SELECT Id FROM Account", false, 1 << 16).await
+                }));
+            }
+            let mut answers = Vec::new();
+            for call in calls {
+                answers.push(call.await.unwrap());
+            }
+            answers
+        }
+    };
+    let first_refresh_token = refresh_token(store.as_ref(), &server, &rotating);
+    for round in 0..2 {
+        orgs[0].emulator.sessions().expire_all();
+        let before = token_requests(&orgs[0]).len();
+        for answer in calls(&rotating).await {
+            answer.unwrap();
+        }
+        assert_eq!(token_requests(&orgs[0]).len(), before + 1, "round {round}");
+    }
+    // The rotated refresh token was kept: the old one never sent again
+    // (Salesforce would have refused it), the stored one is the live one.
+    assert!(token_requests(&orgs[0]).iter().all(|status| *status == 200));
+    let kept = refresh_token(store.as_ref(), &server, &rotating);
+    assert_ne!(kept, first_refresh_token);
+    let live = orgs[0].emulator.sessions().live_tokens();
+    assert!(live.contains(&kept) && !live.contains(&first_refresh_token));
+    eventually("the refreshes are told", Duration::from_secs(10), || async {
+        (receiver.of("connection.refreshed", &rotating) == 2).then_some(())
+    })
+    .await;
+
+    // A revoked refresh token: the connection needs its user again, once.
+    orgs[1].emulator.sessions().revoke_refresh_tokens();
+    orgs[1].emulator.sessions().expire_all();
+    let before = token_requests(&orgs[1]).len();
+    for answer in calls(&revoked).await {
+        let error = answer.unwrap_err();
+        assert!(
+            ["invalid_grant", "GUST_NEEDS_REAUTH"].contains(&error.error_code.as_str()),
+            "{error}"
+        );
+    }
+    assert_eq!(token_requests(&orgs[1]).len(), before + 1, "one refusal shared");
+    let data_before = data_requests(&orgs[1]);
+    let error = connections
+        .client(&revoked)
+        .unwrap()
+        .query("SELECT Id FROM Account", false, 1 << 16)
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_code, "GUST_NEEDS_REAUTH");
+    assert!(error.message.contains("reconnect"), "{error}");
+    assert_eq!(data_requests(&orgs[1]), data_before, "nothing sent");
+    let (_, view) = server.get(&format!("/api/connections/{revoked}")).await;
+    assert_eq!(view["status"], "needs_reauth");
+    assert!(view["last_error"].as_str().unwrap().contains("invalid_grant"));
+    let (_, checked) = {
+        let response = server
+            .post(&format!("/api/connections/{revoked}/check"))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    assert_eq!(checked["ok"], false);
+    assert_eq!(checked["error_code"], "GUST_NEEDS_REAUTH");
+    eventually("the needs_reauth event", Duration::from_secs(10), || async {
+        (receiver.of("connection.needs_reauth", &revoked) == 1).then_some(())
+    })
+    .await;
+    // The other connection is untouched.
+    let (_, view) = server.get(&format!("/api/connections/{rotating}")).await;
+    assert_eq!(view["status"], "active");
+    connections
+        .client(&rotating)
+        .unwrap()
+        .query("SELECT Id FROM Account", false, 1 << 16)
+        .await
+        .unwrap();
+
+    // A deletion revokes the refresh token.
+    let response = server
+        .client
+        .delete(format!("{}/api/connections/{rotating}", server.base))
+        .send()
+        .await
+        .unwrap();
+    let deleted: Value = response.json().await.unwrap();
+    assert_eq!(deleted["revoked"], true, "{deleted}");
+    assert!(!orgs[0].emulator.sessions().live_tokens().contains(&kept));
+    let (status, _) = server.get(&format!("/api/connections/{rotating}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    eventually("the deletion is told", Duration::from_secs(10), || async {
+        (receiver.of("connection.deleted", &rotating) == 1).then_some(())
+    })
+    .await;
+    assert_eq!(receiver.of("connection.needs_reauth", &revoked), 1);
+    assert_eq!(receiver.of("connection.created", &revoked), 1);
+}
+
+/// The refresh token stored for `id`, opened with the server's key.
+fn refresh_token(store: &SledStore, server: &Server, id: &str) -> String {
+    let record = store
+        .connection(&ConnectionId::parse(id).unwrap())
+        .unwrap()
+        .unwrap();
+    let key = std::fs::read_to_string(server.dir.path().join("data/secret.key")).unwrap();
+    let keys = KeyRing::parse(&key).unwrap();
+    let json = keys.open(id, &record.tokens.0).unwrap();
+    let tokens: Value = serde_json::from_slice(&json).unwrap();
+    tokens["refresh_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn rotating_keys_seals_every_secret_again_and_a_missing_key_stops_the_start() {
+    let orgs = orgs(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let old_key = dir.path().join("old.key");
+    std::fs::write(&old_key, "k1=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+    let config = |key: &Path| {
+        let mut config = Config::new(&data);
+        configure_connect(&mut config, &orgs);
+        config.secret_key_file = Some(key.to_owned());
+        config
+    };
+    let id = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = config(&old_key);
+        config.connect.public_url = format!("http://{}", listener.local_addr().unwrap());
+        let engine = Engine::start(config).await.unwrap();
+        let app = engine.router();
+        let serving = tokio::spawn(axum::serve(listener, app).into_future());
+        let public_url = engine.config().connect.public_url.clone();
+        let created = engine
+            .connections()
+            .create_session(gust_engine::connections::ConnectSessionRequest {
+                tenant: "acme".into(),
+                redirect_after: DONE.into(),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(created.url.starts_with(&public_url));
+        let id = connected(&follow(&created.url).await);
+        engine
+            .connections()
+            .create_app(
+                serde_json::from_value(json!({
+                    "name": "byo", "client_id": "their-app", "client_secret": "their-secret",
+                    "login_host": orgs[0].url, "tenant": "acme"
+                }))
+                .unwrap(),
+            )
+            .unwrap();
+        engine.shutdown().await;
+        serving.abort();
+        drop(engine);
+        id
+    };
+    let stored = all_bytes(&data);
+    assert!(!contains(&stored, "their-secret"));
+
+    // k2 becomes the active key; k1 stays to open what it sealed.
+    let both = dir.path().join("both.key");
+    std::fs::write(
+        &both,
+        "k2=ERERERERERERERERERERERERERERERERERERERERERE=\nk1=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+    )
+    .unwrap();
+    let report = {
+        let store = eventually("the store is let go", Duration::from_secs(10), || async {
+            SledStore::open(&data.join("store")).ok()
+        })
+        .await;
+        let keys = KeyRing::parse(&std::fs::read_to_string(&both).unwrap()).unwrap();
+        Connections::rotate_keys(&store, &keys).unwrap()
+    };
+    assert_eq!((report.connections, report.apps), (1, 1));
+
+    // Only k2 is needed now; k1 alone stops the start, naming k2.
+    let only_new = dir.path().join("new.key");
+    std::fs::write(&only_new, "k2=ERERERERERERERERERERERERERERERERERERERERERE=\n").unwrap();
+    let engine = eventually("the store is let go", Duration::from_secs(10), || async {
+        Engine::start(config(&only_new)).await.ok()
+    })
+    .await;
+    assert_eq!(engine.connections().get(&id).unwrap().status.as_str(), "active");
+    assert_eq!(engine.connections().apps().unwrap().len(), 2);
+    engine.shutdown().await;
+    drop(engine);
+    let error = eventually("the start is refused", Duration::from_secs(10), || async {
+        match Engine::start(config(&old_key)).await {
+            Err(error) if !error.to_string().contains("lock") => Some(error.to_string()),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(error.contains("`k2`"), "{error}");
+    assert!(error.contains(&id), "{error}");
+}
