@@ -172,7 +172,11 @@ impl Sessions {
     /// Every live access and refresh token, to test that a client keeps
     /// none of them in the clear.
     pub fn live_tokens(&self) -> Vec<String> {
-        self.access.keys().chain(self.refresh.keys()).cloned().collect()
+        self.access
+            .keys()
+            .chain(self.refresh.keys())
+            .cloned()
+            .collect()
     }
 
     /// Ends every access token now, as a session timeout would.

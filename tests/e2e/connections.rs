@@ -170,7 +170,9 @@ async fn three_tenants_connect_three_orgs_and_each_connection_reaches_only_its_o
     let server = Server::start_with(&[], |config| configure_connect(config, &orgs), None).await;
     let mut ids = Vec::new();
     for (i, org) in orgs.iter().enumerate() {
-        ids.push(connected(&connect(&server, &format!("tenant-{i}"), &org.url).await));
+        ids.push(connected(
+            &connect(&server, &format!("tenant-{i}"), &org.url).await,
+        ));
     }
     for (i, (org, id)) in orgs.iter().zip(&ids).enumerate() {
         let (status, view) = server.get(&format!("/api/connections/{id}")).await;
@@ -220,13 +222,22 @@ async fn three_tenants_connect_three_orgs_and_each_connection_reaches_only_its_o
     for org in &orgs {
         for token in org.emulator.sessions().live_tokens() {
             tokens += 1;
-            assert!(!contains(&stored, &token), "a token is in the data directory");
+            assert!(
+                !contains(&stored, &token),
+                "a token is in the data directory"
+            );
             assert!(!all.to_string().contains(&token), "a token is in the API");
         }
     }
-    assert!(tokens >= 6, "each org handed out an access and a refresh token");
+    assert!(
+        tokens >= 6,
+        "each org handed out an access and a refresh token"
+    );
     let metrics = server.text("/metrics").await;
-    assert!(metrics.contains("gust_connections{status=\"active\"} 3"), "{metrics}");
+    assert!(
+        metrics.contains("gust_connections{status=\"active\"} 3"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -242,22 +253,40 @@ async fn refused_connects_say_why_and_store_nothing() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(refused["error"].as_str().unwrap().contains("redirect_allow"), "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("redirect_allow"),
+        "{refused}"
+    );
     let (status, refused) = session(
         &server,
         json!({ "tenant": "t", "login_host": "https://acme.lightning.force.com", "redirect_after": DONE }),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(refused["error"].as_str().unwrap().contains("Lightning"), "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("Lightning"),
+        "{refused}"
+    );
     let (status, _) = session(&server, json!({ "tenant": "", "redirect_after": DONE })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = session(&server, json!({ "tenant": "t", "redirect_after": DONE, "app": "nope" })).await;
+    let (status, _) = session(
+        &server,
+        json!({ "tenant": "t", "redirect_after": DONE, "app": "nope" }),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A forged or malformed callback: a page, nothing stored.
     let callback = format!("{}{CALLBACK_PATH}", server.base);
-    for query in ["?state=forged.nonce&code=abc", "", "?code=abc", "?state=nodot"] {
+    for query in [
+        "?state=forged.nonce&code=abc",
+        "",
+        "?code=abc",
+        "?state=nodot",
+    ] {
         let response = no_redirects()
             .get(format!("{callback}{query}"))
             .send()
@@ -272,13 +301,20 @@ async fn refused_connects_say_why_and_store_nothing() {
     }
 
     // A reused state: the second callback is refused.
-    let (_, created) = session(&server, json!({ "tenant": "reuse", "redirect_after": DONE })).await;
+    let (_, created) = session(
+        &server,
+        json!({ "tenant": "reuse", "redirect_after": DONE }),
+    )
+    .await;
     let to_salesforce = no_redirects()
         .get(created["url"].as_str().unwrap())
         .send()
         .await
         .unwrap();
-    let authorize = to_salesforce.headers()["location"].to_str().unwrap().to_owned();
+    let authorize = to_salesforce.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let back = no_redirects().get(&authorize).send().await.unwrap();
     let callback_url = back.headers()["location"].to_str().unwrap().to_owned();
     assert!(callback_url.contains(CALLBACK_PATH));
@@ -293,7 +329,11 @@ async fn refused_connects_say_why_and_store_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(reopened.status(), StatusCode::NOT_FOUND, "the spent session is gone");
+    assert_eq!(
+        reopened.status(),
+        StatusCode::NOT_FOUND,
+        "the spent session is gone"
+    );
 
     // A wrong code_verifier: Salesforce refuses the exchange.
     let (_, created) = session(&server, json!({ "tenant": "pkce", "redirect_after": DONE })).await;
@@ -362,9 +402,16 @@ async fn refused_connects_say_why_and_store_nothing() {
         json!({ "tenant": "moving", "reconnect": id, "redirect_after": DONE }),
     )
     .await;
-    assert_eq!(connected(&follow(created["url"].as_str().unwrap()).await), id);
+    assert_eq!(
+        connected(&follow(created["url"].as_str().unwrap()).await),
+        id
+    );
 
-    assert_eq!(stored(), 2, "only the reused-state and the moving connections");
+    assert_eq!(
+        stored(),
+        2,
+        "only the reused-state and the moving connections"
+    );
 }
 
 #[tokio::test]
@@ -500,9 +547,11 @@ async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_ne
     assert_ne!(kept, first_refresh_token);
     let live = orgs[0].emulator.sessions().live_tokens();
     assert!(live.contains(&kept) && !live.contains(&first_refresh_token));
-    eventually("the refreshes are told", Duration::from_secs(10), || async {
-        (receiver.of("connection.refreshed", &rotating) == 2).then_some(())
-    })
+    eventually(
+        "the refreshes are told",
+        Duration::from_secs(10),
+        || async { (receiver.of("connection.refreshed", &rotating) == 2).then_some(()) },
+    )
     .await;
 
     // A revoked refresh token: the connection needs its user again, once.
@@ -516,7 +565,11 @@ async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_ne
             "{error}"
         );
     }
-    assert_eq!(token_requests(&orgs[1]).len(), before + 1, "one refusal shared");
+    assert_eq!(
+        token_requests(&orgs[1]).len(),
+        before + 1,
+        "one refusal shared"
+    );
     let data_before = data_requests(&orgs[1]);
     let error = connections
         .client(&revoked)
@@ -529,7 +582,12 @@ async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_ne
     assert_eq!(data_requests(&orgs[1]), data_before, "nothing sent");
     let (_, view) = server.get(&format!("/api/connections/{revoked}")).await;
     assert_eq!(view["status"], "needs_reauth");
-    assert!(view["last_error"].as_str().unwrap().contains("invalid_grant"));
+    assert!(
+        view["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant")
+    );
     let (_, checked) = {
         let response = server
             .post(&format!("/api/connections/{revoked}/check"))
@@ -540,9 +598,11 @@ async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_ne
     };
     assert_eq!(checked["ok"], false);
     assert_eq!(checked["error_code"], "GUST_NEEDS_REAUTH");
-    eventually("the needs_reauth event", Duration::from_secs(10), || async {
-        (receiver.of("connection.needs_reauth", &revoked) == 1).then_some(())
-    })
+    eventually(
+        "the needs_reauth event",
+        Duration::from_secs(10),
+        || async { (receiver.of("connection.needs_reauth", &revoked) == 1).then_some(()) },
+    )
     .await;
     // The other connection is untouched.
     let (_, view) = server.get(&format!("/api/connections/{rotating}")).await;
@@ -593,7 +653,11 @@ async fn rotating_keys_seals_every_secret_again_and_a_missing_key_stops_the_star
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let old_key = dir.path().join("old.key");
-    std::fs::write(&old_key, "k1=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+    std::fs::write(
+        &old_key,
+        "k1=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+    )
+    .unwrap();
     let config = |key: &Path| {
         let mut config = Config::new(&data);
         configure_connect(&mut config, &orgs);
@@ -655,12 +719,19 @@ async fn rotating_keys_seals_every_secret_again_and_a_missing_key_stops_the_star
 
     // Only k2 is needed now; k1 alone stops the start, naming k2.
     let only_new = dir.path().join("new.key");
-    std::fs::write(&only_new, "k2=ERERERERERERERERERERERERERERERERERERERERERE=\n").unwrap();
+    std::fs::write(
+        &only_new,
+        "k2=ERERERERERERERERERERERERERERERERERERERERERE=\n",
+    )
+    .unwrap();
     let engine = eventually("the store is let go", Duration::from_secs(10), || async {
         Engine::start(config(&only_new)).await.ok()
     })
     .await;
-    assert_eq!(engine.connections().get(&id).unwrap().status.as_str(), "active");
+    assert_eq!(
+        engine.connections().get(&id).unwrap().status.as_str(),
+        "active"
+    );
     assert_eq!(engine.connections().apps().unwrap().len(), 2);
     engine.shutdown().await;
     drop(engine);
@@ -673,4 +744,142 @@ async fn rotating_keys_seals_every_secret_again_and_a_missing_key_stops_the_star
     .await;
     assert!(error.contains("`k2`"), "{error}");
     assert!(error.contains(&id), "{error}");
+}
+
+#[tokio::test]
+async fn gust_connect_connects_an_org_from_the_command_line_and_keys_rotate() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    use crate::support::Process;
+
+    let orgs = orgs(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let settings = dir.path().join("gust.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "[oauth_apps.default]\nclient_id = \"{DEFAULT_CLIENT_ID}\"\nclient_secret = \"env:GUST_TEST_APP_SECRET\"\nlogin_host = \"{url}\"\n\n[connect]\ntrusted_hosts = [\"{url}\"]\n",
+            url = orgs[0].url
+        ),
+    )
+    .unwrap();
+    let gust = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gust-e2e"));
+        command
+            .env("GUST_TEST_APP_SECRET", DEFAULT_CLIENT_SECRET)
+            .env_remove("GUST_SECRET_KEYS");
+        command
+    };
+    let mut child = gust()
+        .args([
+            "connect",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-browser",
+            "--tenant",
+            "laptop",
+        ])
+        .arg("--config")
+        .arg(&settings)
+        .arg("--data")
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, mut printed) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            lines.send(line).ok();
+        }
+    });
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), printed.recv())
+            .await
+            .expect("gust connect prints its URL")
+            .expect("gust connect is running");
+        if line.starts_with("http://localhost:") {
+            break line;
+        }
+    };
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(page.starts_with("Connected: con_"), "{page}");
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+    let mut rest = Vec::new();
+    while let Some(line) = printed.recv().await {
+        rest.push(line);
+    }
+    let said = rest.join("\n");
+    assert!(said.contains(orgs[0].emulator.org_id()), "{said}");
+    let id = page
+        .trim_start_matches("Connected: ")
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // A new key first, the made one kept: the rotation seals the tokens
+    // under the new one.
+    let made = std::fs::read_to_string(data.join("secret.key")).unwrap();
+    let new_key = "k2=ERERERERERERERERERERERERERERERERERERERERERE=";
+    let mut rotate = gust();
+    rotate
+        .args(["keys", "rotate", "--data"])
+        .arg(&data)
+        .env("GUST_SECRET_KEYS", format!("{new_key}\n{made}"));
+    let rotated = output(rotate).await;
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    assert!(rotated.status.success(), "{said}");
+    assert!(said.contains("1 connections"), "{said}");
+
+    // The server, with the new key alone, serves the connection.
+    let workflows = dir.path().join("workflows");
+    std::fs::create_dir(&workflows).unwrap();
+    let settings_text = settings.to_str().unwrap();
+    let server = Process::start_with_env(
+        &workflows,
+        &data,
+        &[
+            ("GUST_SECRET_KEYS", new_key),
+            ("GUST_CONFIG", settings_text),
+            ("GUST_TEST_APP_SECRET", DEFAULT_CLIENT_SECRET),
+        ],
+    );
+    let mut list = gust();
+    list.args(["connections", "--server", &server.base, "list", "--json"]);
+    let listed = output(list).await;
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let stored: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|view| view["source"] == "store")
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["id"], id);
+    assert_eq!(stored[0]["tenant"], "laptop");
+    let mut check = gust();
+    check.args(["connections", "--server", &server.base, "check", &id]);
+    let checked = output(check).await;
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+/// Runs `command` off the test's runtime thread, which serves the
+/// emulated orgs the command may call.
+async fn output(mut command: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
 }

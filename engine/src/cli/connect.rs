@@ -42,6 +42,11 @@ impl Drop for Salesforce {
 }
 
 impl Salesforce {
+    /// The in-process emulator's URL, when it serves.
+    pub(super) fn emulator_url(&self) -> Option<&str> {
+        self.emulator.as_ref().map(|running| running.url.as_str())
+    }
+
     /// No connection: for workflows whose steps may not call Salesforce.
     pub(super) fn none() -> Self {
         Self {

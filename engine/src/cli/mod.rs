@@ -5,6 +5,8 @@
 mod output;
 mod build;
 mod connect;
+mod connect_settings;
+mod connections;
 mod emulator;
 mod new;
 mod print;
@@ -77,6 +79,25 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: RunsCommand,
+    },
+    /// List, show, check and delete the Salesforce connections of a server.
+    Connections {
+        /// Where the server is.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: connections::ConnectionsCommand,
+    },
+    /// Connect a Salesforce org from this machine: prints (and opens) the
+    /// login URL, takes the callback on loopback, stores the connection in
+    /// the data directory (the server stopped).
+    Connect(connections::ConnectArgs),
+    /// Manage the keys that seal stored secrets.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: connections::KeysCommand,
     },
     /// List the workflows a server has loaded, with their next fire times.
     Workflows {
@@ -186,6 +207,9 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             settings,
         } => serve::serve(*settings, config, watch).await,
         Command::Runs { server, command } => remote::runs(server, command).await,
+        Command::Connections { server, command } => connections::connections(server, command).await,
+        Command::Connect(args) => connections::connect(args).await,
+        Command::Keys { command } => connections::keys(command),
         Command::New { command } => new::new(command),
         Command::Emulator { command } => emulator::emulator(command).await,
         Command::Schema => {

@@ -171,7 +171,7 @@ pub(super) async fn workflows(
 
 /// Sends the request `build` makes to the server's admin API, with its
 /// token, and returns the JSON answer; an error says what went wrong.
-async fn call(
+pub(super) async fn call(
     server: &ServerArgs,
     build: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder,
 ) -> anyhow::Result<Value> {
@@ -211,11 +211,11 @@ fn base_url(server: &str) -> String {
 }
 
 /// The answer read as the API's type `T`.
-fn decode<T: DeserializeOwned>(body: Value) -> anyhow::Result<T> {
+pub(super) fn decode<T: DeserializeOwned>(body: Value) -> anyhow::Result<T> {
     serde_json::from_value(body).context("the server's answer is not what this gust expects")
 }
 
-fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+pub(super) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     out!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

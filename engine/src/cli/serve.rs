@@ -10,11 +10,16 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
+use std::collections::BTreeMap;
+
 use super::connect::{EmulatorSettings, connect};
+use super::connect_settings::{ConnectTable, OAuthAppTable, connect_settings, emulator_app};
 use super::watch::reload_on_change;
 use crate::Engine;
 use crate::config::Config;
+use crate::connections::ConnectSettings;
 use crate::salesforce::{ConnectionSettings, SalesforceService};
+use crate::secrets::KeySource;
 
 /// The settings of `gust serve`. Each is a flag, an environment variable
 /// and a key of `gust.toml`; a flag wins over the environment, which wins
@@ -83,11 +88,28 @@ pub struct ServeSettings {
     /// fields, records).
     #[arg(long, env = "GUST_EMULATOR_SEED")]
     pub emulator_seed: Option<PathBuf>,
+    /// The URL customers' browsers reach this server at: connect links and
+    /// the OAuth callback (`<url>/connect/salesforce/callback`, to list in
+    /// each OAuth app) are under it [default: http://<listen address>].
+    #[arg(long, env = "GUST_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The key file that seals stored secrets, when GUST_SECRET_KEYS is not
+    /// set [default: <data>/secret.key, made when missing].
+    #[arg(long, env = "GUST_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
     /// The `[salesforce]` table of `gust.toml`; the `GUST_SF_*` variables
     /// win over each of its keys.
     #[arg(skip)]
     #[serde(default)]
     pub salesforce: Option<ConnectionSettings>,
+    /// The `[connect]` table of `gust.toml`: customers' connections.
+    #[arg(skip)]
+    #[serde(default)]
+    pub connect: Option<ConnectTable>,
+    /// The `[oauth_apps.<name>]` tables of `gust.toml`.
+    #[arg(skip)]
+    #[serde(default)]
+    pub oauth_apps: BTreeMap<String, OAuthAppTable>,
 }
 
 impl ServeSettings {
@@ -113,7 +135,15 @@ impl ServeSettings {
             admin_token: self.admin_token.or(lower.admin_token),
             emulator_listen: self.emulator_listen.or(lower.emulator_listen),
             emulator_seed: self.emulator_seed.or(lower.emulator_seed),
+            public_url: self.public_url.or(lower.public_url),
+            secret_key_file: self.secret_key_file.or(lower.secret_key_file),
             salesforce: self.salesforce.or(lower.salesforce),
+            connect: self.connect.or(lower.connect),
+            oauth_apps: if self.oauth_apps.is_empty() {
+                lower.oauth_apps
+            } else {
+                self.oauth_apps
+            },
         }
     }
 
@@ -140,8 +170,30 @@ impl ServeSettings {
         toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
     }
 
+    /// The connect settings for a server reached at `address`, with the
+    /// in-process emulator's app when no app is configured and an emulator
+    /// serves.
+    pub(super) fn connect_settings(
+        &self,
+        address: SocketAddr,
+        emulator_url: Option<&str>,
+    ) -> anyhow::Result<ConnectSettings> {
+        let public_url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        let mut settings = connect_settings(&public_url, self.connect.as_ref(), &self.oauth_apps)?;
+        if let Some(url) = emulator_url
+            && settings.apps.is_empty()
+        {
+            emulator_app(&mut settings, url);
+        }
+        Ok(settings)
+    }
+
     fn config(&self, salesforce: Arc<dyn SalesforceService>) -> Config {
         let mut config = Config::new(self.data.clone().unwrap_or_else(|| "gust-data".into()));
+        config.secret_key_file.clone_from(&self.secret_key_file);
         if let Some(workers) = self.workers {
             config.workers = workers;
         }
@@ -212,11 +264,14 @@ pub(super) async fn serve(
         },
     )
     .await?;
-    let engine = Engine::start(settings.config(salesforce.api.clone())).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
+    let mut config = settings.config(salesforce.api.clone());
+    config.connect = settings.connect_settings(address, salesforce.emulator_url())?;
+    let engine = Engine::start(config).await?;
+    announce_connections(&engine);
     load(&engine, &workflows_dir, address)?;
     let (hangups, terminations) = register_signals().context("cannot handle signals")?;
     out!("Gust listening on http://{address}");
@@ -241,6 +296,25 @@ pub(super) async fn serve(
     eprintln!("Shutting down: finishing the steps in flight.");
     engine.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says where customers connect, and that a key file was made.
+fn announce_connections(engine: &Engine) {
+    if let KeySource::Created(path) = engine.key_source() {
+        eprintln!(
+            "Secrets: made the key {} that seals stored connections; keep it (and back it up), they cannot be read without it.",
+            path.display()
+        );
+    }
+    let stored = engine
+        .connections()
+        .list(None)
+        .map(|list| list.iter().filter(|view| view.source == "store").count())
+        .unwrap_or_default();
+    eprintln!(
+        "Connections: {stored} stored; customers connect through POST /api/connect-sessions (callback {}).",
+        engine.config().connect.callback_url()
+    );
 }
 
 /// Loads the workflow directory and says what loaded.
