@@ -883,3 +883,52 @@ async fn output(mut command: std::process::Command) -> std::process::Output {
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn idle_connections_are_kept_alive_and_an_unreachable_org_degrades_with_backoff() {
+    let mut orgs = orgs(1).await;
+    let server = Server::start_with(
+        &[],
+        |config| {
+            configure_connect(config, &orgs);
+            config.connect.keep_alive = Duration::from_millis(300);
+        },
+        None,
+    )
+    .await;
+    let id = connected(&connect(&server, "idle", &orgs[0].url).await);
+    let refreshed = eventually(
+        "the keep-alive refresh",
+        Duration::from_secs(10),
+        || async {
+            let (_, view) = server.get(&format!("/api/connections/{id}")).await;
+            view["last_refresh"].as_str().map(str::to_owned)
+        },
+    )
+    .await;
+    assert!(!refreshed.is_empty());
+
+    // The org goes away: the next refresh fails, the connection is
+    // degraded, and calls back off instead of hammering it.
+    drop(orgs.remove(0));
+    let connections = server.engine.connections();
+    let view = eventually(
+        "the connection degrades",
+        Duration::from_secs(10),
+        || async {
+            connections.refresh_idle(Duration::ZERO).await.unwrap();
+            let view = connections.get(&id).unwrap();
+            (view.status.as_str() == "degraded").then_some(view)
+        },
+    )
+    .await;
+    assert!(view.last_error.unwrap().contains("GUST_TRANSPORT"));
+    let error = connections
+        .client(&id)
+        .unwrap()
+        .query("SELECT Id FROM Account", false, 1 << 16)
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_code, "GUST_CONNECTION_DEGRADED");
+    assert!(error.is_retryable(), "a step tries again later");
+}
