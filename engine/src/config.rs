@@ -57,7 +57,7 @@ pub struct Config {
     /// public URL, the redirect allow-list, events.
     pub connect: ConnectSettings,
     /// The key file secrets are sealed with, when `GUST_SECRET_KEYS` is not
-    /// set [default: `<data_dir>/secret.key`, made when missing].
+    /// set (by default `secret.key` in the data directory, made when missing).
     pub secret_key_file: Option<PathBuf>,
 }
 

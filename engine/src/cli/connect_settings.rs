@@ -50,7 +50,7 @@ pub struct OAuthAppTable {
     /// The scopes [default: api refresh_token].
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
-    /// The default login host [default: https://login.salesforce.com].
+    /// The default login host [default: Salesforce's production login host].
     pub login_host: Option<String>,
     /// The only tenant that may use it.
     pub tenant: Option<String>,

@@ -64,7 +64,7 @@ pub enum KeysCommand {
         /// The data directory [default: gust-data].
         #[arg(long, env = "GUST_DATA")]
         data: Option<PathBuf>,
-        /// The key file, when GUST_SECRET_KEYS is not set [default: <data>/secret.key].
+        /// The key file, when GUST_SECRET_KEYS is not set [default: secret.key in the data directory].
         #[arg(long, env = "GUST_SECRET_KEY_FILE")]
         secret_key_file: Option<PathBuf>,
     },
@@ -86,8 +86,8 @@ pub struct ConnectArgs {
     /// The OAuth app [default: the only one, or `default`].
     #[arg(long)]
     app: Option<String>,
-    /// Where to log in: https://login.salesforce.com,
-    /// https://test.salesforce.com or a My Domain [default: the app's].
+    /// Where to log in: `https://login.salesforce.com`,
+    /// `https://test.salesforce.com` or a My Domain [default: the app's].
     #[arg(long)]
     login_host: Option<String>,
     /// Where the callback is taken; the app's callback URL must be

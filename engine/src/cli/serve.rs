@@ -90,11 +90,11 @@ pub struct ServeSettings {
     pub emulator_seed: Option<PathBuf>,
     /// The URL customers' browsers reach this server at: connect links and
     /// the OAuth callback (`<url>/connect/salesforce/callback`, to list in
-    /// each OAuth app) are under it [default: http://<listen address>].
+    /// each OAuth app) are under it [default: the listen address, over http].
     #[arg(long, env = "GUST_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// The key file that seals stored secrets, when GUST_SECRET_KEYS is not
-    /// set [default: <data>/secret.key, made when missing].
+    /// set [default: secret.key in the data directory, made when missing].
     #[arg(long, env = "GUST_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
     /// The `[salesforce]` table of `gust.toml`; the `GUST_SF_*` variables

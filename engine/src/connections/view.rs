@@ -199,7 +199,7 @@ pub struct NewOAuthApp {
     /// The scopes [default: api refresh_token].
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
-    /// The default login host [default: https://login.salesforce.com].
+    /// The default login host [default: Salesforce's production login host].
     #[serde(default)]
     pub login_host: Option<String>,
     /// The tenant it belongs to, for a tenant's own app.
