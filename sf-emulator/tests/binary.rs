@@ -216,3 +216,46 @@ async fn token_lifetime_makes_sessions_expire() {
     tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
     assert_eq!(status(token).await, 401);
 }
+
+#[tokio::test]
+async fn several_orgs_are_served_each_with_its_own_id_and_sessions() {
+    let (_child, mut stdout, first) = start(&[std::ffi::OsStr::new("--orgs"), "2".as_ref()]);
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        lines.push(line.trim().to_owned());
+    }
+    let first_org = lines[0].strip_prefix("org ").unwrap().to_owned();
+    let second = lines[1]
+        .strip_prefix("Salesforce emulator listening on ")
+        .unwrap()
+        .to_owned();
+    let second_org = lines[2].strip_prefix("org ").unwrap().to_owned();
+    assert_ne!(first, second);
+    assert_ne!(first_org, second_org);
+    let client = reqwest::Client::new();
+    for (url, org) in [(&first, &first_org), (&second, &second_org)] {
+        let token = login(&client, url).await;
+        let info: Value = client
+            .get(format!("{url}/services/oauth2/userinfo"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(&info["organization_id"], org.as_str());
+        // A session of one org is no session in the other.
+        let other = if url == &first { &second } else { &first };
+        let status = client
+            .get(format!("{other}/services/data/v60.0/limits"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 401);
+    }
+}

@@ -235,9 +235,97 @@ async fn three_tenants_connect_three_orgs_and_each_connection_reaches_only_its_o
     );
     let metrics = server.text("/metrics").await;
     assert!(
-        metrics.contains("gust_connections{status=\"active\"} 3"),
+        metrics.contains(r#"gust_connections{status="active"} 3"#),
         "{metrics}"
     );
+
+    // Disabled by the operator: calls stop at once, until it is enabled.
+    let switch = |action: &'static str| {
+        let url = format!("{}/api/connections/{}/{action}", server.base, ids[0]);
+        let client = server.client.clone();
+        async move {
+            let view: Value = client.post(url).send().await.unwrap().json().await.unwrap();
+            view["status"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(switch("disable").await, "disabled");
+    let before = data_requests(&orgs[0]);
+    let client = server.engine.connections().client(&ids[0]).unwrap();
+    let error = client
+        .query("SELECT Id FROM Account", false, 1 << 16)
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_code, "GUST_CONNECTION_DISABLED");
+    assert_eq!(data_requests(&orgs[0]), before, "nothing sent");
+    assert_eq!(switch("enable").await, "active");
+    client
+        .query("SELECT Id FROM Account", false, 1 << 16)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_configured_connection_is_listed_and_checked_as_default() {
+    let orgs = orgs(1).await;
+    let client =
+        gust_engine::salesforce::Client::new(gust_tests::emulator_connection(&orgs[0].url))
+            .unwrap();
+    let server = Server::start_with(&[], |config| config.salesforce = Arc::new(client), None).await;
+    let (_, all) = server.get("/api/connections").await;
+    assert_eq!(all["connections"][0]["id"], "default");
+    assert_eq!(all["connections"][0]["source"], "config");
+    let response = server
+        .post("/api/connections/default/check")
+        .send()
+        .await
+        .unwrap();
+    let checked: Value = response.json().await.unwrap();
+    assert_eq!(checked["ok"], true, "{checked}");
+    let (_, view) = server.get("/api/connections/default").await;
+    assert!(view["api_usage"]["used"].as_u64().unwrap() > 0, "{view}");
+    let response = server
+        .client
+        .delete(format!("{}/api/connections/default", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (status, _) = server.get("/api/connections/con_unknown").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server.get("/api/connections/..%2Fetc").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_connection_event_the_receiver_refuses_is_sent_again_until_it_takes_it() {
+    let orgs = orgs(1).await;
+    let receiver = Receiver::default();
+    receiver
+        .refuse
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    let events_url = receiver.start().await;
+    let server = Server::start_with(
+        &[],
+        |config| {
+            configure_connect(config, &orgs);
+            config.connect.events_url = Some(events_url);
+            config.connect.events_secret = Some(Secret::new("whsec-test"));
+        },
+        None,
+    )
+    .await;
+    let id = connected(&connect(&server, "patient", &orgs[0].url).await);
+    eventually("the event is taken", Duration::from_secs(20), || async {
+        (receiver.of("connection.created", &id) == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        receiver.refuse.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "refused twice first"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.of("connection.created", &id), 1, "taken once");
 }
 
 #[tokio::test]
@@ -442,17 +530,31 @@ async fn an_expired_connect_session_is_refused() {
 #[derive(Clone, Default)]
 struct Receiver {
     events: Arc<Mutex<Vec<(String, Value)>>>,
+    /// How many posts to answer 503 before taking them.
+    refuse: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Receiver {
     async fn start(&self) -> String {
         let events = self.events.clone();
+        let refuse = self.refuse.clone();
         let app = axum::Router::new().route(
             "/events",
             axum::routing::post(
                 move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                     let events = events.clone();
+                    let refuse = refuse.clone();
                     async move {
+                        let refused = refuse
+                            .fetch_update(
+                                std::sync::atomic::Ordering::SeqCst,
+                                std::sync::atomic::Ordering::SeqCst,
+                                |left| left.checked_sub(1),
+                            )
+                            .is_ok();
+                        if refused {
+                            return StatusCode::SERVICE_UNAVAILABLE;
+                        }
                         let signature = headers["gust-signature"].to_str().unwrap().to_owned();
                         let (t, v1) = signature.split_once(",v1=").unwrap();
                         let t: i64 = t.strip_prefix("t=").unwrap().parse().unwrap();

@@ -44,6 +44,16 @@ pub enum ConnectionsCommand {
         /// The connection's id.
         id: String,
     },
+    /// Disables a connection: its calls fail at once until it is enabled.
+    Disable {
+        /// The connection's id.
+        id: String,
+    },
+    /// Enables a disabled connection.
+    Enable {
+        /// The connection's id.
+        id: String,
+    },
     /// Deletes a connection, revoking its token at Salesforce.
     Delete {
         /// The connection's id.
@@ -146,6 +156,8 @@ pub(super) async fn connections(
                 return Ok(ExitCode::FAILURE);
             }
         }
+        ConnectionsCommand::Disable { id } => switch(&server, &id, "disable").await?,
+        ConnectionsCommand::Enable { id } => switch(&server, &id, "enable").await?,
         ConnectionsCommand::Delete { id } => {
             let body = call(&server, |client, base| {
                 client.delete(format!("{base}/api/connections/{id}"))
@@ -159,6 +171,17 @@ pub(super) async fn connections(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Disables or enables connection `id` (`action`) and says its status.
+async fn switch(server: &ServerArgs, id: &str, action: &str) -> anyhow::Result<()> {
+    let body = call(server, |client, base| {
+        client.post(format!("{base}/api/connections/{id}/{action}"))
+    })
+    .await?;
+    let view: ConnectionView = decode(body)?;
+    out!("{id}: {}", view.status.as_str());
+    Ok(())
 }
 
 fn print_list(list: &[ConnectionView]) {

@@ -38,6 +38,11 @@ impl ConnectionClient {
         answer
     }
 
+    /// Sets the status its calls are admitted by.
+    pub(crate) fn set_status(&self, status: crate::model::ConnectionStatus) {
+        self.keeper.set_status(status);
+    }
+
     /// Fetches a new access token now (the keep-alive).
     pub(crate) async fn refresh_now(&self) -> Result<()> {
         self.keeper.admit()?;

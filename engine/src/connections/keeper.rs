@@ -29,6 +29,9 @@ pub const NEEDS_REAUTH: &str = "GUST_NEEDS_REAUTH";
 /// The code calls fail with while a degraded connection backs off.
 pub const DEGRADED: &str = "GUST_CONNECTION_DEGRADED";
 
+/// The code calls fail with while the operator has a connection disabled.
+pub const DISABLED: &str = "GUST_CONNECTION_DISABLED";
+
 /// What calls check before they go out.
 #[derive(Debug)]
 struct Live {
@@ -74,12 +77,18 @@ impl Keeper {
     pub(crate) fn admit(&self) -> Result<(), SalesforceError> {
         let live = self.live();
         match live.status {
-            ConnectionStatus::NeedsReauth
-            | ConnectionStatus::Revoked
-            | ConnectionStatus::Disabled => Err(needs_reauth(
+            ConnectionStatus::NeedsReauth | ConnectionStatus::Revoked => Err(needs_reauth(
                 &self.id,
                 live.status,
                 live.last_error.as_deref(),
+            )),
+            ConnectionStatus::Disabled => Err(SalesforceError::new(
+                403,
+                DISABLED,
+                format!(
+                    "the connection {} is disabled: enable it with POST /api/connections/{}/enable",
+                    self.id, self.id
+                ),
             )),
             ConnectionStatus::Degraded
                 if live
@@ -98,6 +107,12 @@ impl Keeper {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Sets the status calls are admitted by (the operator disabled or
+    /// enabled the connection).
+    pub(crate) fn set_status(&self, status: ConnectionStatus) {
+        self.live().status = status;
     }
 
     /// Applies `change` to the stored record, read again whenever another

@@ -15,15 +15,18 @@
 //!   `.refreshed`, `.needs_reauth`, `.deleted`) go to the embedding
 //!   service's webhook, signed (see `events`).
 
+mod apps;
 mod callback;
 mod client;
 mod error;
 pub mod events;
 mod hosts;
 mod keeper;
+mod rotation;
 mod session;
 mod settings;
 mod tokens;
+mod upkeep;
 mod view;
 
 use std::collections::HashMap;
@@ -32,13 +35,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 pub use callback::CallbackOutcome;
 pub use client::ConnectionClient;
 pub use error::ConnectError;
 pub use hosts::{HostPolicy, HostRefusal};
-pub use keeper::{DEGRADED, NEEDS_REAUTH};
+pub use keeper::{DEGRADED, DISABLED, NEEDS_REAUTH};
 pub use session::{ConnectSessionRequest, CreatedSession};
 pub use settings::{
     CALLBACK_PATH, ConnectSettings, DEFAULT_SCOPES, OAuthApp, PRODUCTION_LOGIN_HOST, START_PATH,
@@ -46,10 +48,11 @@ pub use settings::{
 pub use view::{AppView, CheckResult, ConnectionView, Deleted, NewOAuthApp, RotationReport};
 
 use self::keeper::Keeper;
+use self::rotation::verify_secrets;
 use self::tokens::Tokens;
 use crate::model::{
     ApiUsage, ConnectionEvent, ConnectionEventKind, ConnectionId, ConnectionRecord,
-    ConnectionStatus, StoredOAuthApp, now,
+    ConnectionStatus, now,
 };
 use crate::salesforce::{
     ApiUsageSnapshot, Auth, Client, Connection, DEFAULT_API_VERSION, SalesforceService, Secret,
@@ -141,55 +144,6 @@ impl Connections {
     /// The settings.
     pub fn settings(&self) -> &ConnectSettings {
         &self.shared.settings
-    }
-
-    /// Runs the keep-alive and the event delivery until `stop`.
-    pub async fn run(self, stop: CancellationToken) {
-        let events = events::deliver(self.shared.clone(), self.shared.wake.clone(), stop.clone());
-        let keep_alive = self.keep_alive(stop);
-        tokio::join!(events, keep_alive);
-    }
-
-    /// Refreshes connections that have not been refreshed for the
-    /// keep-alive period, checking every twenty-fourth of it (at most
-    /// hourly).
-    async fn keep_alive(&self, stop: CancellationToken) {
-        let period = self.shared.settings.keep_alive;
-        let tick = (period / 24).clamp(Duration::from_millis(100), Duration::from_secs(3600));
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(tick) => {}
-            }
-            if let Err(error) = self.refresh_idle(period).await {
-                tracing::error!(%error, "The connection keep-alive failed.");
-            }
-        }
-    }
-
-    /// Refreshes every active or degraded connection not refreshed for
-    /// `period`; how many were refreshed.
-    pub async fn refresh_idle(&self, period: Duration) -> Result<usize, ConnectError> {
-        let mut refreshed = 0;
-        for record in self.shared.store.connections()? {
-            let due = record.last_refresh.unwrap_or(record.connected_at)
-                + chrono::Duration::from_std(period).unwrap_or(chrono::Duration::MAX);
-            let live = matches!(
-                record.status,
-                ConnectionStatus::Active | ConnectionStatus::Degraded
-            );
-            if !live || due > chrono::Utc::now() {
-                continue;
-            }
-            let client = self.stored_client(&record.id)?;
-            match client.refresh_now().await {
-                Ok(()) => refreshed += 1,
-                Err(error) => {
-                    tracing::warn!(connection = %record.id, %error, "A keep-alive refresh failed.");
-                }
-            }
-        }
-        Ok(refreshed)
     }
 
     /// The Salesforce client of connection `id` (`default` for the
@@ -308,6 +262,30 @@ impl Connections {
         .with_code())
     }
 
+    /// Disables connection `id` (its calls fail at once with
+    /// `GUST_CONNECTION_DISABLED`, nothing is refreshed) or enables it again.
+    pub fn set_disabled(&self, id: &str, disabled: bool) -> Result<ConnectionView, ConnectError> {
+        for _ in 0..4 {
+            let mut record = self.record(id)?;
+            let version = record.version;
+            record.status = match (disabled, record.status) {
+                (true, _) => ConnectionStatus::Disabled,
+                (false, ConnectionStatus::Disabled) => ConnectionStatus::Active,
+                (false, status) => status,
+            };
+            if self.shared.store.put_connection(&record, Some(version))? == Written::Done {
+                if let Some(client) = self.shared.clients().get(&record.id) {
+                    client.set_status(record.status);
+                }
+                record.version = version + 1;
+                return Ok(ConnectionView::from(&record));
+            }
+        }
+        Err(ConnectError::Invalid(format!(
+            "the connection {id} kept changing; try again"
+        )))
+    }
+
     /// Deletes connection `id`, revoking its refresh token at Salesforce
     /// first (the connection is deleted even when the revocation fails).
     pub async fn delete(&self, id: &str) -> Result<Deleted, ConnectError> {
@@ -351,106 +329,6 @@ impl Connections {
         }
     }
 
-    /// Every OAuth app: the configured ones, then those created through
-    /// the API.
-    pub fn apps(&self) -> Result<Vec<AppView>, ConnectError> {
-        Ok(self.all_apps()?.iter().map(AppView::from).collect())
-    }
-
-    fn all_apps(&self) -> Result<Vec<OAuthApp>, ConnectError> {
-        let mut apps = self.shared.settings.apps.clone();
-        for stored in self.shared.store.oauth_apps()? {
-            if apps.iter().any(|app| app.name == stored.name) {
-                continue;
-            }
-            let owner = app_owner(&stored.name);
-            let secret = self
-                .shared
-                .keys
-                .open(&owner, &stored.client_secret.0)
-                .map_err(|error| ConnectError::Secrets {
-                    what: format!("the client secret of OAuth app {}", stored.name),
-                    error,
-                })?;
-            let secret = String::from_utf8(secret.to_vec())
-                .map_err(|_| ConnectError::Invalid("a stored client secret is not text".into()))?;
-            apps.push(OAuthApp {
-                name: stored.name,
-                client_id: stored.client_id,
-                client_secret: Secret::new(secret),
-                scopes: stored.scopes,
-                login_host: stored.login_host,
-                tenant: stored.tenant,
-                introspect: true,
-            });
-        }
-        Ok(apps)
-    }
-
-    fn app(&self, name: &str) -> Result<OAuthApp, ConnectError> {
-        self.all_apps()?
-            .into_iter()
-            .find(|app| app.name == name)
-            .ok_or_else(|| ConnectError::UnknownApp(name.to_owned()))
-    }
-
-    /// Creates (or replaces) an OAuth app; its secret is sealed. An app of
-    /// the configuration cannot be replaced.
-    pub fn create_app(&self, app: NewOAuthApp) -> Result<AppView, ConnectError> {
-        let name = app.name.trim();
-        let valid_name = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !valid_name {
-            return Err(ConnectError::Invalid(
-                "an OAuth app's name is 1 to 64 letters, digits, `-` or `_`".into(),
-            ));
-        }
-        if self
-            .shared
-            .settings
-            .apps
-            .iter()
-            .any(|known| known.name == name)
-        {
-            return Err(ConnectError::Invalid(format!(
-                "the OAuth app `{name}` is configured in gust.toml; change it there"
-            )));
-        }
-        if app.client_id.trim().is_empty() || app.client_secret.is_empty() {
-            return Err(ConnectError::Invalid(
-                "client_id and client_secret are required".into(),
-            ));
-        }
-        let login_host = self
-            .shared
-            .hosts
-            .check(app.login_host.as_deref().unwrap_or(PRODUCTION_LOGIN_HOST))?;
-        let stored = StoredOAuthApp {
-            name: name.to_owned(),
-            client_id: app.client_id.trim().to_owned(),
-            client_secret: crate::model::Sealed(
-                self.shared
-                    .keys
-                    .seal(&app_owner(name), app.client_secret.as_bytes()),
-            ),
-            scopes: app
-                .scopes
-                .unwrap_or_else(|| DEFAULT_SCOPES.map(str::to_owned).to_vec()),
-            login_host,
-            tenant: app.tenant,
-        };
-        self.shared.store.put_oauth_app(&stored)?;
-        self.app(name).map(|app| AppView::from(&app))
-    }
-
-    /// Deletes an OAuth app created through the API; whether there was one.
-    pub fn delete_app(&self, name: &str) -> Result<bool, ConnectError> {
-        Ok(self.shared.store.delete_oauth_app(name)?)
-    }
-
     /// How many stored connections have each status, and the tokens
     /// refreshed since start, for `/metrics`.
     pub fn totals(&self) -> Result<(Vec<(ConnectionStatus, u64)>, u64), ConnectError> {
@@ -467,100 +345,6 @@ impl Connections {
             self.shared.metrics.refreshes.load(Ordering::Relaxed),
         ))
     }
-
-    /// Seals every stored secret under the ring's active key (after a new
-    /// key was put first in the ring); what was sealed again.
-    pub fn rotate_keys(
-        store: &dyn ConnectionStore,
-        keys: &KeyRing,
-    ) -> Result<RotationReport, ConnectError> {
-        let secrets = |what: String| move |error| ConnectError::Secrets { what, error };
-        let mut report = RotationReport::default();
-        for mut record in store.connections()? {
-            let what = format!("the tokens of connection {}", record.id);
-            if !keys
-                .needs_reseal(&record.tokens.0)
-                .map_err(secrets(what.clone()))?
-            {
-                continue;
-            }
-            let tokens =
-                Tokens::open(keys, &record.id, &record.tokens).map_err(secrets(what.clone()))?;
-            record.tokens = tokens.seal(keys, &record.id);
-            match store.put_connection(&record, Some(record.version))? {
-                Written::Done => report.connections += 1,
-                _ => {
-                    return Err(ConnectError::Invalid(format!(
-                        "{what} changed during the rotation: run it again"
-                    )));
-                }
-            }
-        }
-        for mut app in store.oauth_apps()? {
-            let owner = app_owner(&app.name);
-            let what = format!("the client secret of OAuth app {}", app.name);
-            if !keys
-                .needs_reseal(&app.client_secret.0)
-                .map_err(secrets(what.clone()))?
-            {
-                continue;
-            }
-            let secret = keys
-                .open(&owner, &app.client_secret.0)
-                .map_err(secrets(what))?;
-            app.client_secret = crate::model::Sealed(keys.seal(&owner, &secret));
-            store.put_oauth_app(&app)?;
-            report.apps += 1;
-        }
-        for session in store.connect_sessions()? {
-            let Some(opened) = &session.opened else {
-                continue;
-            };
-            let owner = session::verifier_owner(&session.id);
-            let what = format!("a connect session's verifier ({})", &session.id[..8]);
-            if !keys
-                .needs_reseal(&opened.verifier.0)
-                .map_err(secrets(what.clone()))?
-            {
-                continue;
-            }
-            let verifier = keys
-                .open(&owner, &opened.verifier.0)
-                .map_err(secrets(what))?;
-            let mut resealed = session.clone();
-            if let Some(opened) = &mut resealed.opened {
-                opened.verifier = crate::model::Sealed(keys.seal(&owner, &verifier));
-            }
-            if store.swap_connect_session(Some(&session), &resealed)? {
-                report.sessions += 1;
-            }
-        }
-        Ok(report)
-    }
-}
-
-/// The owner an app's sealed secret is bound to.
-fn app_owner(name: &str) -> String {
-    format!("app:{name}")
-}
-
-/// Opens every stored secret once, so that a key missing from the ring
-/// stops the start, named, rather than a connection failing later.
-fn verify_secrets(store: &dyn ConnectionStore, keys: &KeyRing) -> Result<(), ConnectError> {
-    for record in store.connections()? {
-        Tokens::open(keys, &record.id, &record.tokens).map_err(|error| ConnectError::Secrets {
-            what: format!("the tokens of connection {}", record.id),
-            error,
-        })?;
-    }
-    for app in store.oauth_apps()? {
-        keys.open(&app_owner(&app.name), &app.client_secret.0)
-            .map_err(|error| ConnectError::Secrets {
-                what: format!("the client secret of OAuth app {}", app.name),
-                error,
-            })?;
-    }
-    Ok(())
 }
 
 impl Shared {

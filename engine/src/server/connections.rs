@@ -35,6 +35,8 @@ pub(super) fn admin_routes(connections: Connections) -> Router {
         .route("/api/connections", get_route(list))
         .route("/api/connections/{id}", get_route(get).delete(delete))
         .route("/api/connections/{id}/check", post(check))
+        .route("/api/connections/{id}/disable", post(disable))
+        .route("/api/connections/{id}/enable", post(enable))
         .route("/api/oauth-apps", get_route(apps).post(create_app))
         .route("/api/oauth-apps/{name}", delete_route(delete_app))
         .with_state(connections)
@@ -153,6 +155,22 @@ pub(super) async fn check(
     Path(id): Path<String>,
 ) -> Result<axum::Json<CheckResult>, ApiError> {
     Ok(axum::Json(connections.check(&id).await?))
+}
+
+/// `POST /api/connections/{id}/disable`.
+pub(super) async fn disable(
+    State(connections): State<Connections>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ConnectionView>, ApiError> {
+    Ok(axum::Json(connections.set_disabled(&id, true)?))
+}
+
+/// `POST /api/connections/{id}/enable`.
+pub(super) async fn enable(
+    State(connections): State<Connections>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ConnectionView>, ApiError> {
+    Ok(axum::Json(connections.set_disabled(&id, false)?))
 }
 
 /// `DELETE /api/connections/{id}`.

@@ -81,7 +81,7 @@ async fn main() -> ExitCode {
         let emulator = match Emulator::with_seed(config, &seed) {
             Ok(emulator) => emulator,
             Err(error) => {
-                eprintln!("sf-emulator: cannot apply the seed to org {org_id}: {error}");
+                eprintln!("sf-emulator: cannot apply the seed: {error} (org {org_id})");
                 return ExitCode::FAILURE;
             }
         };
@@ -99,10 +99,9 @@ async fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        println!(
-            "Salesforce emulator listening on {} (org {org_id})",
-            running.url
-        );
+        // One line an org, its URL first: scripts read the URL from it.
+        println!("Salesforce emulator listening on {}", running.url);
+        println!("  org {org_id}");
         orgs.push(running);
     }
     println!(
