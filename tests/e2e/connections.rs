@@ -1034,3 +1034,48 @@ async fn idle_connections_are_kept_alive_and_an_unreachable_org_degrades_with_ba
     assert_eq!(error.error_code, "GUST_CONNECTION_DEGRADED");
     assert!(error.is_retryable(), "a step tries again later");
 }
+
+#[tokio::test]
+async fn a_token_is_refreshed_ahead_of_the_expiry_introspection_gives() {
+    let orgs = orgs(1).await;
+    orgs[0]
+        .emulator
+        .sessions()
+        .set_lifetime(Duration::from_secs(3));
+    let server = Server::start_with(&[], |config| configure_connect(config, &orgs), None).await;
+    let id = connected(&connect(&server, "timely", &orgs[0].url).await);
+    let client = server.engine.connections().client(&id).unwrap();
+    // The first call fetches no token: the one the connect got is used,
+    // and introspection tells when it ends.
+    client
+        .query("SELECT Id FROM Account", false, 1 << 16)
+        .await
+        .unwrap();
+    let fetched = token_requests(&orgs[0]).len();
+    let introspected = || {
+        orgs[0]
+            .emulator
+            .requests()
+            .iter()
+            .filter(|request| request.uri == "/services/oauth2/introspect")
+            .count()
+    };
+    tokio::time::sleep(Duration::from_millis(2_800)).await;
+    client
+        .query("SELECT Id FROM Account", false, 1 << 16)
+        .await
+        .unwrap();
+    assert_eq!(
+        token_requests(&orgs[0]).len(),
+        fetched + 1,
+        "refreshed ahead"
+    );
+    assert!(introspected() >= 1);
+    let refused = orgs[0]
+        .emulator
+        .requests()
+        .iter()
+        .filter(|request| request.status == 401)
+        .count();
+    assert_eq!(refused, 0, "no call met an expired token");
+}

@@ -90,6 +90,34 @@ struct Introspection {
     exp: Option<i64>,
 }
 
+/// How long `access_token` has left, as the instance's introspection
+/// endpoint tells the app (`client_id`, `client_secret`) that asks; `None`
+/// when the app may not introspect, the token is not live, or the endpoint
+/// cannot be reached.
+pub async fn token_lifetime(
+    http: &reqwest::Client,
+    instance_url: &str,
+    (client_id, client_secret): (&str, &Secret),
+    access_token: &Secret,
+) -> Option<Duration> {
+    let form = [
+        ("token", access_token.expose()),
+        ("token_type_hint", "access_token"),
+        ("client_id", client_id),
+        ("client_secret", client_secret.expose()),
+    ];
+    let url = format!("{instance_url}/services/oauth2/introspect");
+    let (status, body) = exchange(http.post(&url).form(&form)).await.ok()?;
+    if !status.is_success() {
+        tracing::debug!(%status, "Token introspection refused; using the session lifetime.");
+        return None;
+    }
+    let answer: Introspection = serde_json::from_slice(&body).ok()?;
+    let expires = answer.exp.filter(|_| answer.active)?;
+    let now = chrono::Utc::now().timestamp();
+    u64::try_from(expires - now).ok().map(Duration::from_secs)
+}
+
 /// How long before a known expiry a token is replaced: a tenth of its
 /// life, at most five minutes.
 fn refresh_margin(lifetime: Duration) -> Duration {
@@ -344,22 +372,8 @@ impl Authenticator {
             } => (client_id, secret),
             _ => return None,
         };
-        let form = [
-            ("token", access_token.expose()),
-            ("token_type_hint", "access_token"),
-            ("client_id", client_id),
-            ("client_secret", client_secret.expose()),
-        ];
-        let url = format!("{instance_url}/services/oauth2/introspect");
-        let (status, body) = exchange(http.post(&url).form(&form)).await.ok()?;
-        if !status.is_success() {
-            tracing::debug!(%status, "Token introspection refused; using the session lifetime.");
-            return None;
-        }
-        let answer: Introspection = serde_json::from_slice(&body).ok()?;
-        let expires = answer.exp.filter(|_| answer.active)?;
-        let now = chrono::Utc::now().timestamp();
-        u64::try_from(expires - now).ok().map(Duration::from_secs)
+        let app = (client_id.as_str(), client_secret);
+        token_lifetime(http, instance_url, app, access_token).await
     }
 
     async fn request(&self, http: &reqwest::Client, state: &State) -> Result<TokenResponse> {

@@ -40,7 +40,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use auth::{StartingToken, TokenGrant, TokenListener};
+pub use auth::{StartingToken, TokenGrant, TokenListener, token_lifetime};
 pub use backoff::backoff;
 pub use bulk::{BulkJobs, BulkPage, BulkQueryPages, Untracked};
 pub use client::{Client, ClientError, ConnectionStats};

@@ -20,6 +20,7 @@ use crate::model::{
     ConnectSession, ConnectionEventKind, ConnectionId, ConnectionIdentity, ConnectionRecord,
     ConnectionStatus, now,
 };
+use crate::salesforce::{Secret, token_lifetime};
 use crate::store::Written;
 
 /// Where the callback sends the browser.
@@ -231,11 +232,22 @@ impl Connections {
         if identity.organization_id != org_id || identity.user_id != user_id {
             return Err(ConnectError::IdentityUrl(answer.id));
         }
+        let access_token = Secret::new(answer.access_token);
+        let lifetime = match app.introspect {
+            true => {
+                let app_credentials = (app.client_id.as_str(), &app.client_secret);
+                token_lifetime(&shared.http, &instance_url, app_credentials, &access_token).await
+            }
+            false => None,
+        }
+        .unwrap_or(shared.settings.session_lifetime);
         Ok(Granted {
             tokens: Tokens {
-                access_token: answer.access_token,
+                access_token: access_token.expose().to_owned(),
                 refresh_token,
-                expires_at: None,
+                expires_at: Some(
+                    Utc::now() + chrono::Duration::from_std(lifetime).unwrap_or_default(),
+                ),
             },
             instance_url,
             org_id,
