@@ -92,7 +92,7 @@ impl Engine {
         let (keys, key_source) =
             KeyRing::load_or_create(config.secret_key_file.as_deref(), &config.data_dir)?;
         if let KeySource::Created(path) = &key_source {
-            tracing::warn!(path = %path.display(), "Created a secret key: keep it (and back it up); stored connections cannot be read without it.");
+            tracing::info!(path = %path.display(), "Created a secret key: keep it (and back it up); stored connections cannot be read without it.");
         }
         // The configured connection is `default`; without one (no stats)
         // there is none.

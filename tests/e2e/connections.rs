@@ -1079,3 +1079,30 @@ async fn a_token_is_refreshed_ahead_of_the_expiry_introspection_gives() {
         .count();
     assert_eq!(refused, 0, "no call met an expired token");
 }
+
+#[tokio::test]
+async fn a_session_may_end_on_gusts_own_page_without_an_allow_list() {
+    let orgs = orgs(1).await;
+    let server = Server::start_with(
+        &[],
+        |config| {
+            configure_connect(config, &orgs);
+            config.connect.redirect_allow.clear();
+        },
+        None,
+    )
+    .await;
+    let done = format!("{}/connect/done", server.base);
+    let (status, _) = session(&server, json!({ "tenant": "t", "redirect_after": DONE })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "nothing else is allowed");
+    let (status, created) =
+        session(&server, json!({ "tenant": "t", "redirect_after": done })).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let page = reqwest::get(created["url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.starts_with("Salesforce is connected: con_"), "{page}");
+}

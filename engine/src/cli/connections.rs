@@ -109,8 +109,9 @@ pub struct ConnectArgs {
     no_browser: bool,
 }
 
-/// Where `gust connect` sends the browser at the end.
-const DONE_PATH: &str = "/connect/done";
+/// Where `gust connect` sends the browser at the end (its own page, which
+/// tells it the outcome).
+const DONE_PATH: &str = "/connect/finished";
 
 pub(super) async fn connections(
     server: ServerArgs,

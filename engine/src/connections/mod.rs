@@ -43,7 +43,8 @@ pub use hosts::{HostPolicy, HostRefusal};
 pub use keeper::{DEGRADED, DISABLED, NEEDS_REAUTH};
 pub use session::{ConnectSessionRequest, CreatedSession};
 pub use settings::{
-    CALLBACK_PATH, ConnectSettings, DEFAULT_SCOPES, OAuthApp, PRODUCTION_LOGIN_HOST, START_PATH,
+    CALLBACK_PATH, ConnectSettings, DEFAULT_SCOPES, DONE_PATH, OAuthApp, PRODUCTION_LOGIN_HOST,
+    START_PATH,
 };
 pub use view::{AppView, CheckResult, ConnectionView, Deleted, NewOAuthApp, RotationReport};
 

@@ -69,7 +69,9 @@ impl Connections {
                 "tenant is 1 to {MAX_TENANT_BYTES} bytes of text, the reference your service keeps for its customer"
             )));
         }
-        if !redirect_allowed(&shared.settings.redirect_allow, &request.redirect_after) {
+        let allowed = redirect_allowed(&shared.settings.redirect_allow, &request.redirect_after)
+            || redirect_allowed(&[shared.settings.done_url()], &request.redirect_after);
+        if !allowed {
             return Err(ConnectError::RedirectNotAllowed(request.redirect_after));
         }
         let reconnect = match &request.reconnect {

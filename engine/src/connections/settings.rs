@@ -109,6 +109,11 @@ impl ConnectSettings {
     pub fn callback_url(&self) -> String {
         format!("{}{CALLBACK_PATH}", self.public_url)
     }
+
+    /// Gust's own end page.
+    pub fn done_url(&self) -> String {
+        format!("{}{DONE_PATH}", self.public_url)
+    }
 }
 
 /// Where Salesforce sends the browser back to.
@@ -116,3 +121,7 @@ pub const CALLBACK_PATH: &str = "/connect/salesforce/callback";
 
 /// Where a connect session's URL starts.
 pub const START_PATH: &str = "/connect/salesforce/start";
+
+/// Gust's own page a connect session may end on, always allowed: it says
+/// whether the org was connected.
+pub const DONE_PATH: &str = "/connect/done";

@@ -16,7 +16,7 @@ use axum::routing::{delete as delete_route, get as get_route, post};
 
 use crate::connections::{
     AppView, CALLBACK_PATH, CallbackOutcome, CheckResult, ConnectError, ConnectSessionRequest,
-    ConnectionView, Connections, CreatedSession, Deleted, NewOAuthApp, START_PATH,
+    ConnectionView, Connections, CreatedSession, DONE_PATH, Deleted, NewOAuthApp, START_PATH,
 };
 
 /// The routes the customer's browser goes through: the connect link and
@@ -25,6 +25,7 @@ pub(crate) fn browser_routes(connections: Connections) -> Router {
     Router::new()
         .route(&format!("{START_PATH}/{{session}}"), get_route(start))
         .route(CALLBACK_PATH, get_route(callback))
+        .route(DONE_PATH, get_route(done))
         .with_state(connections)
 }
 
@@ -111,6 +112,27 @@ pub(super) async fn callback(
         CallbackOutcome::Redirect(url) => found(&url),
         CallbackOutcome::Refused(message) => page(StatusCode::BAD_REQUEST, &message),
     }
+}
+
+/// `GET /connect/done`: Gust's own end page, for a connect session with
+/// nowhere else to go (a person connecting by hand).
+pub(super) async fn done(Query(query): Query<HashMap<String, String>>) -> Response {
+    let text = match (query.get("connection_id"), query.get("error")) {
+        (Some(id), _) => format!("Salesforce is connected: {id}. You can close this window.\n"),
+        (None, Some(error)) => format!(
+            "Salesforce was not connected: {error}: {}\n",
+            query.get("error_description").map_or("", String::as_str)
+        ),
+        (None, None) => "Nothing was connected.\n".to_owned(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        text,
+    )
+        .into_response()
 }
 
 /// `POST /api/connect-sessions`.
