@@ -37,6 +37,9 @@ pub struct ConnectTable {
     pub events_url: Option<String>,
     /// The key events are signed with (`env:NAME` or `file:PATH`).
     pub events_secret: Option<SecretRef>,
+    /// The share of each org's daily API requests a connection may spend
+    /// [default: 0.9].
+    pub api_limit_share: Option<f64>,
 }
 
 /// An `[oauth_apps.<name>]` table.
@@ -79,6 +82,14 @@ pub(super) fn connect_settings(
             settings.keep_alive = keep_alive;
         }
         settings.events_url.clone_from(&table.events_url);
+        if let Some(share) = table.api_limit_share {
+            if !(share > 0.0 && share <= 1.0) {
+                anyhow::bail!(
+                    "connect.api_limit_share is a share above 0 and at most 1, not {share}"
+                );
+            }
+            settings.api_limit_share = share;
+        }
         settings.events_secret = table
             .events_secret
             .as_ref()

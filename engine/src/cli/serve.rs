@@ -443,4 +443,61 @@ mod tests {
         .to_string();
         assert!(inline.contains("never inline"), "{inline}");
     }
+
+    #[test]
+    fn oauth_apps_and_the_connect_table_make_the_connect_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let text = format!(
+            "public_url = \"https://gust.example.com\"\n\
+             [oauth_apps.platform]\n\
+             client_id = \"3MVG9\"\n\
+             client_secret = \"file:{}\"\n\
+             [oauth_apps.acme-own]\n\
+             client_id = \"byo\"\n\
+             client_secret = \"file:{}\"\n\
+             login_host = \"https://acme.my.salesforce.com\"\n\
+             tenant = \"acme\"\n\
+             introspect = false\n\
+             [connect]\n\
+             redirect_allow = [\"https://app.example.com/done\"]\n\
+             session_ttl = \"10m\"\n\
+             api_limit_share = 0.5\n",
+            secret.display(),
+            secret.display()
+        );
+        let settings: ServeSettings = toml::from_str(&text).unwrap();
+        let address = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let connect = settings.connect_settings(address, None).unwrap();
+        assert_eq!(connect.public_url, "https://gust.example.com");
+        assert_eq!(
+            connect.callback_url(),
+            "https://gust.example.com/connect/salesforce/callback"
+        );
+        assert_eq!(connect.session_ttl, Duration::from_secs(600));
+        assert!((connect.api_limit_share - 0.5).abs() < f64::EPSILON);
+        let names: Vec<_> = connect.apps.iter().map(|app| app.name.as_str()).collect();
+        assert_eq!(names, ["acme-own", "platform"]);
+        let own = &connect.apps[0];
+        assert_eq!(own.client_secret.expose(), "s3cret");
+        assert_eq!(own.tenant.as_deref(), Some("acme"));
+        assert!(!own.introspect);
+        assert_eq!(connect.apps[1].login_host, "https://login.salesforce.com");
+
+        // With no app, the emulator's is registered and trusted.
+        let bare = ServeSettings::default()
+            .connect_settings(address, Some("http://127.0.0.1:8787"))
+            .unwrap();
+        assert_eq!(bare.public_url, "http://127.0.0.1:8080");
+        assert_eq!(bare.apps[0].login_host, "http://127.0.0.1:8787");
+        assert_eq!(bare.trusted_hosts, ["http://127.0.0.1:8787"]);
+
+        let unknown = toml::from_str::<ServeSettings>("[connect]\nredirect = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("redirect"), "{unknown}");
+        let share: ServeSettings = toml::from_str("[connect]\napi_limit_share = 2.0\n").unwrap();
+        assert!(share.connect_settings(address, None).is_err());
+    }
 }
