@@ -56,6 +56,20 @@ fn configure_connect(config: &mut Config, orgs: &[Running]) {
     config.connect.redirect_allow = vec![DONE.to_owned()];
 }
 
+/// A server whose connections go to `orgs` (see [`configure_connect`]),
+/// then set up by `tweak`.
+async fn serve_connect(orgs: &[Running], tweak: impl FnOnce(&mut Config)) -> Server {
+    Server::start_with(
+        &[],
+        |config| {
+            configure_connect(config, orgs);
+            tweak(config);
+        },
+        None,
+    )
+    .await
+}
+
 /// A browser: follows redirects until the embedding service's page.
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -167,7 +181,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[tokio::test]
 async fn three_tenants_connect_three_orgs_and_each_connection_reaches_only_its_org() {
     let orgs = orgs(3).await;
-    let server = Server::start_with(&[], |config| configure_connect(config, &orgs), None).await;
+    let server = serve_connect(&orgs, |_| {}).await;
     let mut ids = Vec::new();
     for (i, org) in orgs.iter().enumerate() {
         ids.push(connected(
@@ -304,15 +318,10 @@ async fn a_connection_event_the_receiver_refuses_is_sent_again_until_it_takes_it
         .refuse
         .store(2, std::sync::atomic::Ordering::SeqCst);
     let events_url = receiver.start().await;
-    let server = Server::start_with(
-        &[],
-        |config| {
-            configure_connect(config, &orgs);
-            config.connect.events_url = Some(events_url);
-            config.connect.events_secret = Some(Secret::new("whsec-test"));
-        },
-        None,
-    )
+    let server = serve_connect(&orgs, |config| {
+        config.connect.events_url = Some(events_url);
+        config.connect.events_secret = Some(Secret::new("whsec-test"));
+    })
     .await;
     let id = connected(&connect(&server, "patient", &orgs[0].url).await);
     eventually("the event is taken", Duration::from_secs(20), || async {
@@ -331,7 +340,7 @@ async fn a_connection_event_the_receiver_refuses_is_sent_again_until_it_takes_it
 #[tokio::test]
 async fn refused_connects_say_why_and_store_nothing() {
     let orgs = orgs(2).await;
-    let server = Server::start_with(&[], |config| configure_connect(config, &orgs), None).await;
+    let server = serve_connect(&orgs, |_| {}).await;
     let stored = || server.engine.connections().list(None).unwrap().len();
 
     // Refused before anything starts.
@@ -505,14 +514,9 @@ async fn refused_connects_say_why_and_store_nothing() {
 #[tokio::test]
 async fn an_expired_connect_session_is_refused() {
     let orgs = orgs(1).await;
-    let server = Server::start_with(
-        &[],
-        |config| {
-            configure_connect(config, &orgs);
-            config.connect.session_ttl = Duration::from_millis(200);
-        },
-        None,
-    )
+    let server = serve_connect(&orgs, |config| {
+        config.connect.session_ttl = Duration::from_millis(200);
+    })
     .await;
     let (_, created) = session(&server, json!({ "tenant": "late", "redirect_after": DONE })).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -989,14 +993,9 @@ async fn output(mut command: std::process::Command) -> std::process::Output {
 #[tokio::test]
 async fn idle_connections_are_kept_alive_and_an_unreachable_org_degrades_with_backoff() {
     let mut orgs = orgs(1).await;
-    let server = Server::start_with(
-        &[],
-        |config| {
-            configure_connect(config, &orgs);
-            config.connect.keep_alive = Duration::from_millis(300);
-        },
-        None,
-    )
+    let server = serve_connect(&orgs, |config| {
+        config.connect.keep_alive = Duration::from_millis(300);
+    })
     .await;
     let id = connected(&connect(&server, "idle", &orgs[0].url).await);
     let refreshed = eventually(
@@ -1042,7 +1041,7 @@ async fn a_token_is_refreshed_ahead_of_the_expiry_introspection_gives() {
         .emulator
         .sessions()
         .set_lifetime(Duration::from_secs(3));
-    let server = Server::start_with(&[], |config| configure_connect(config, &orgs), None).await;
+    let server = serve_connect(&orgs, |_| {}).await;
     let id = connected(&connect(&server, "timely", &orgs[0].url).await);
     let client = server.engine.connections().client(&id).unwrap();
     // The first call fetches no token: the one the connect got is used,
@@ -1083,14 +1082,9 @@ async fn a_token_is_refreshed_ahead_of_the_expiry_introspection_gives() {
 #[tokio::test]
 async fn a_session_may_end_on_gusts_own_page_without_an_allow_list() {
     let orgs = orgs(1).await;
-    let server = Server::start_with(
-        &[],
-        |config| {
-            configure_connect(config, &orgs);
-            config.connect.redirect_allow.clear();
-        },
-        None,
-    )
+    let server = serve_connect(&orgs, |config| {
+        config.connect.redirect_allow.clear();
+    })
     .await;
     let done = format!("{}/connect/done", server.base);
     let (status, _) = session(&server, json!({ "tenant": "t", "redirect_after": DONE })).await;

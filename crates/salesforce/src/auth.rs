@@ -63,8 +63,9 @@ pub struct StartingToken {
 #[async_trait]
 pub trait TokenListener: Send + Sync + std::fmt::Debug {
     /// A token was fetched. Called before the token is used, with the
-    /// client's other fetches waiting.
-    async fn fetched(&self, grant: &TokenGrant);
+    /// client's other fetches waiting; an error refuses the token (an
+    /// instance outside the hosts allowed), and the call fails with it.
+    async fn fetched(&self, grant: &TokenGrant) -> Result<()>;
     /// The token endpoint refused to hand out a token (`invalid_grant`
     /// when the refresh token was revoked or expired, `invalid_client`,
     /// or a transient failure).
@@ -319,7 +320,7 @@ impl Authenticator {
                 instance_url: instance_url.clone(),
                 expires_at: lifetime.map(|lifetime| SystemTime::now() + lifetime),
             };
-            listener.fetched(&grant).await;
+            listener.fetched(&grant).await?;
         }
         state.fetched += 1;
         state.refusal = None;

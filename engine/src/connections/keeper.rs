@@ -158,7 +158,15 @@ impl Keeper {
 
 #[async_trait]
 impl TokenListener for Keeper {
-    async fn fetched(&self, grant: &TokenGrant) {
+    async fn fetched(&self, grant: &TokenGrant) -> Result<(), SalesforceError> {
+        if let Err(refusal) = self.shared.hosts.check(&grant.instance_url) {
+            tracing::error!(connection = %self.id, %refusal, "A refreshed token named an instance outside Salesforce's hosts; it is not used.");
+            return Err(SalesforceError::new(
+                0,
+                "GUST_UNTRUSTED_INSTANCE",
+                format!("the token endpoint named {refusal}"),
+            ));
+        }
         let keys = &self.shared.keys;
         let id = self.id.clone();
         let written = self.update(|record| {
@@ -198,6 +206,7 @@ impl TokenListener for Keeper {
             None => {}
         }
         self.shared.metrics.refreshed();
+        Ok(())
     }
 
     async fn refused(&self, error: &SalesforceError) {
