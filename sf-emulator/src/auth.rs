@@ -109,6 +109,9 @@ pub struct Sessions {
     /// Token answers are signed under another key, as an answer altered on
     /// its way would be.
     forged_signatures: bool,
+    /// The instance token answers name instead of the org's own, as an
+    /// answer altered on its way would.
+    named_instance: Option<String>,
 }
 
 /// Who an access token belongs to, as the identity URL tells it.
@@ -142,6 +145,7 @@ impl Sessions {
             policy: RefreshPolicy::default(),
             denial: None,
             forged_signatures: false,
+            named_instance: None,
         }
     }
 
@@ -167,6 +171,13 @@ impl Sessions {
     /// test that clients check the signature.
     pub fn forge_signatures(&mut self, forged: bool) {
         self.forged_signatures = forged;
+    }
+
+    /// Makes token answers from now on name `instance` as the
+    /// `instance_url` (`None`: the org's own), to test that clients hold it
+    /// to Salesforce's hosts.
+    pub fn name_instance(&mut self, instance: Option<&str>) {
+        self.named_instance = instance.map(str::to_owned);
     }
 
     /// Every live access and refresh token, to test that a client keeps
@@ -565,7 +576,7 @@ impl Sessions {
                 &issued_at,
             ),
             "scope": answer.scope,
-            "instance_url": answer.instance_url,
+            "instance_url": self.named_instance.as_deref().unwrap_or(answer.instance_url),
             "id": id,
             "token_type": "Bearer",
             "issued_at": issued_at,

@@ -1100,3 +1100,27 @@ async fn a_session_may_end_on_gusts_own_page_without_an_allow_list() {
         .unwrap();
     assert!(page.starts_with("Salesforce is connected: con_"), "{page}");
 }
+
+#[tokio::test]
+async fn a_refresh_naming_an_instance_outside_salesforce_is_refused() {
+    let orgs = orgs(1).await;
+    let server = serve_connect(&orgs, |_| {}).await;
+    let id = connected(&connect(&server, "wary", &orgs[0].url).await);
+    orgs[0]
+        .emulator
+        .sessions()
+        .name_instance(Some("https://attacker.example"));
+    orgs[0].emulator.sessions().expire_all();
+    let error = server
+        .engine
+        .connections()
+        .client(&id)
+        .unwrap()
+        .query("SELECT Id FROM Account", false, 1 << 16)
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_code, "GUST_UNTRUSTED_INSTANCE", "{error}");
+    assert!(error.message.contains("attacker.example"));
+    let view = server.engine.connections().get(&id).unwrap();
+    assert_eq!(view.instance_url.as_deref(), Some(orgs[0].url.as_str()));
+}
