@@ -119,10 +119,10 @@ pub async fn token_lifetime(
     u64::try_from(expires - now).ok().map(Duration::from_secs)
 }
 
-/// How long before a known expiry a token is replaced: a tenth of its
-/// life, at most five minutes.
-fn refresh_margin(lifetime: Duration) -> Duration {
-    (lifetime / 10).min(Duration::from_secs(300))
+/// When to replace a token that lives `lifetime` from now: a tenth of its
+/// life before its end, at most five minutes before.
+fn refresh_at(lifetime: Duration) -> Instant {
+    Instant::now() + lifetime - (lifetime / 10).min(Duration::from_secs(300))
 }
 
 /// The cached token of one connection.
@@ -181,7 +181,7 @@ impl Authenticator {
             Arc::new(Token {
                 access_token: starting.access_token,
                 instance_url: starting.instance_url,
-                refresh_at: left.map(|left| Instant::now() + left - refresh_margin(left)),
+                refresh_at: left.map(refresh_at),
                 generation: 0,
             })
         });
@@ -328,8 +328,7 @@ impl Authenticator {
         let token = Arc::new(Token {
             access_token,
             instance_url,
-            refresh_at: lifetime
-                .map(|lifetime| Instant::now() + lifetime - refresh_margin(lifetime)),
+            refresh_at: lifetime.map(refresh_at),
             generation: state.fetched,
         });
         state.token = Some(token.clone());

@@ -8,46 +8,55 @@ use crate::salesforce::Secret;
 
 impl Connections {
     /// Every OAuth app: the configured ones, then those created through
-    /// the API.
+    /// the API (a stored app with a configured one's name is shadowed).
     pub fn apps(&self) -> Result<Vec<AppView>, ConnectError> {
-        Ok(self.all_apps()?.iter().map(AppView::from).collect())
-    }
-
-    pub(super) fn all_apps(&self) -> Result<Vec<OAuthApp>, ConnectError> {
-        let mut apps = self.shared.settings.apps.clone();
+        let configured = &self.shared.settings.apps;
+        let mut views: Vec<AppView> = configured.iter().map(AppView::from).collect();
         for stored in self.shared.store.oauth_apps()? {
-            if apps.iter().any(|app| app.name == stored.name) {
-                continue;
+            if !configured.iter().any(|app| app.name == stored.name) {
+                views.push(AppView::from(&stored));
             }
-            let owner = app_owner(&stored.name);
-            let secret = self
-                .shared
-                .keys
-                .open(&owner, &stored.client_secret.0)
-                .map_err(|error| ConnectError::Secrets {
-                    what: format!("the client secret of OAuth app {}", stored.name),
-                    error,
-                })?;
-            let secret = String::from_utf8(secret.to_vec())
-                .map_err(|_| ConnectError::Invalid("a stored client secret is not text".into()))?;
-            apps.push(OAuthApp {
-                name: stored.name,
-                client_id: stored.client_id,
-                client_secret: Secret::new(secret),
-                scopes: stored.scopes,
-                login_host: stored.login_host,
-                tenant: stored.tenant,
-                introspect: true,
-            });
         }
-        Ok(apps)
+        Ok(views)
     }
 
+    /// The app `name`, its secret opened (only this app's).
     pub(super) fn app(&self, name: &str) -> Result<OAuthApp, ConnectError> {
-        self.all_apps()?
+        if let Some(app) = self
+            .shared
+            .settings
+            .apps
+            .iter()
+            .find(|app| app.name == name)
+        {
+            return Ok(app.clone());
+        }
+        let stored = self
+            .shared
+            .store
+            .oauth_apps()?
             .into_iter()
             .find(|app| app.name == name)
-            .ok_or_else(|| ConnectError::UnknownApp(name.to_owned()))
+            .ok_or_else(|| ConnectError::UnknownApp(name.to_owned()))?;
+        let secret = self
+            .shared
+            .keys
+            .open(&app_owner(&stored.name), &stored.client_secret.0)
+            .map_err(|error| ConnectError::Secrets {
+                what: format!("the client secret of OAuth app {}", stored.name),
+                error,
+            })?;
+        let secret = String::from_utf8(secret.to_vec())
+            .map_err(|_| ConnectError::Invalid("a stored client secret is not text".into()))?;
+        Ok(OAuthApp {
+            name: stored.name,
+            client_id: stored.client_id,
+            client_secret: Secret::new(secret),
+            scopes: stored.scopes,
+            login_host: stored.login_host,
+            tenant: stored.tenant,
+            introspect: true,
+        })
     }
 
     /// Creates (or replaces) an OAuth app; its secret is sealed. An app of
@@ -99,7 +108,7 @@ impl Connections {
             tenant: app.tenant,
         };
         self.shared.store.put_oauth_app(&stored)?;
-        self.app(name).map(|app| AppView::from(&app))
+        Ok(AppView::from(&stored))
     }
 
     /// Deletes an OAuth app created through the API; whether there was one.

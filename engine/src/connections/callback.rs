@@ -152,18 +152,16 @@ impl Connections {
             })?;
         let app = self.app(&session.app)?;
         let granted = self.exchange(session, &app, code).await?;
-        let stored = self.store_connection(session, granted.clone_for_revoke(), granted);
-        match stored {
-            Ok(id) => Ok(id),
-            Err((error, refresh_token)) => {
-                // Salesforce keeps at most five grants per user and app: do
-                // not leave one behind for a connection not stored.
-                if let Err(revoke) = self.revoke(&session.login_host, &refresh_token).await {
-                    tracing::warn!(error = %revoke, "A refused connection's token could not be revoked.");
-                }
-                Err(error)
+        let stored = self.store_connection(session, &granted);
+        if stored.is_err() {
+            // Salesforce keeps at most five grants per user and app: do not
+            // leave one behind for a connection not stored.
+            let refresh_token = &granted.tokens.refresh_token;
+            if let Err(revoke) = self.revoke(&session.login_host, refresh_token).await {
+                tracing::warn!(error = %revoke, "A refused connection's token could not be revoked.");
             }
         }
+        stored
     }
 
     /// Exchanges `code`, checks the answer and reads the identity.
@@ -280,15 +278,12 @@ impl Connections {
     }
 
     /// Stores the connection of `granted`: a reconnect's, the one of the
-    /// same tenant, org, user and app, or a new one. On a refusal, the
-    /// refresh token to revoke.
+    /// same tenant, org, user and app, or a new one.
     fn store_connection(
         &self,
         session: &ConnectSession,
-        refresh_token: String,
-        granted: Granted,
-    ) -> Result<ConnectionId, (ConnectError, String)> {
-        let fail = |error: ConnectError| (error, refresh_token.clone());
+        granted: &Granted,
+    ) -> Result<ConnectionId, ConnectError> {
         let store = &self.shared.store;
         let identity = ConnectionIdentity {
             tenant: session.tenant.clone(),
@@ -300,20 +295,17 @@ impl Connections {
             let existing = match &session.reconnect {
                 Some(id) => {
                     let record = store
-                        .connection(id)
-                        .map_err(|error| fail(error.into()))?
-                        .ok_or_else(|| fail(ConnectError::UnknownConnection(id.to_string())))?;
+                        .connection(id)?
+                        .ok_or_else(|| ConnectError::UnknownConnection(id.to_string()))?;
                     if record.org_id != granted.org_id {
-                        return Err(fail(ConnectError::WrongOrg {
+                        return Err(ConnectError::WrongOrg {
                             expected: record.org_id,
-                            got: granted.org_id,
-                        }));
+                            got: granted.org_id.clone(),
+                        });
                     }
                     Some(record)
                 }
-                None => store
-                    .connection_by_identity(&identity)
-                    .map_err(|error| fail(error.into()))?,
+                None => store.connection_by_identity(&identity)?,
             };
             let at = now();
             let id = existing
@@ -340,10 +332,7 @@ impl Connections {
                 version: 0,
             };
             let expected = existing.as_ref().map(|record| record.version);
-            match store
-                .put_connection(&record, expected)
-                .map_err(|error| fail(error.into()))?
-            {
+            match store.put_connection(&record, expected)? {
                 Written::Done => {
                     self.shared.clients().remove(&id);
                     self.shared
@@ -353,21 +342,14 @@ impl Connections {
                 }
                 Written::Stale => continue,
                 Written::IdentityTaken(other) if session.reconnect.is_some() => {
-                    return Err(fail(ConnectError::Duplicate(other.to_string())));
+                    return Err(ConnectError::Duplicate(other.to_string()));
                 }
                 Written::IdentityTaken(_) => continue,
             }
         }
-        Err(fail(ConnectError::Invalid(
+        Err(ConnectError::Invalid(
             "the connection kept changing while it was stored; connect again".into(),
-        )))
-    }
-}
-
-impl Granted {
-    /// The refresh token, to revoke if the connection is refused.
-    fn clone_for_revoke(&self) -> String {
-        self.tokens.refresh_token.clone()
+        ))
     }
 }
 

@@ -15,13 +15,9 @@ use super::Shared;
 use super::tokens::Tokens;
 use crate::model::{ConnectionEventKind, ConnectionId, ConnectionRecord, ConnectionStatus, now};
 use crate::salesforce::{SalesforceError, TokenGrant, TokenListener, backoff};
-use crate::store::Written;
 
 /// The token endpoint's errors that no retry will cure.
 const REAUTH_ERRORS: [&str; 3] = ["invalid_grant", "invalid_client", "invalid_client_id"];
-
-/// The most times a write is tried again after another landed first.
-const MAX_WRITE_TRIES: usize = 8;
 
 /// The code calls fail with while a connection needs its user again.
 pub const NEEDS_REAUTH: &str = "GUST_NEEDS_REAUTH";
@@ -115,39 +111,24 @@ impl Keeper {
         self.live().status = status;
     }
 
-    /// Applies `change` to the stored record, read again whenever another
-    /// write landed first; the record before and after, or `None` when the
-    /// connection is gone or was connected again since.
+    /// Applies `change` to the stored record (see
+    /// [`ConnectionStore::update_connection`](crate::store::ConnectionStore::update_connection)); the record before and after,
+    /// or `None` when the connection is gone, was connected again since, or
+    /// `change` declined.
     fn update(
         &self,
-        change: impl Fn(&mut ConnectionRecord),
+        mut change: impl FnMut(&mut ConnectionRecord) -> bool,
     ) -> Option<(ConnectionRecord, ConnectionRecord)> {
-        let store = &self.shared.store;
-        for _ in 0..MAX_WRITE_TRIES {
-            let before = match store.connection(&self.id) {
-                Ok(Some(record)) if record.connected_at == self.connected_at => record,
-                Ok(_) => return None,
-                Err(error) => {
-                    tracing::error!(connection = %self.id, %error, "A connection could not be read.");
-                    return None;
-                }
-            };
-            let mut after = before.clone();
-            change(&mut after);
-            match store.put_connection(&after, Some(before.version)) {
-                Ok(Written::Done) => {
-                    after.version = before.version + 1;
-                    return Some((before, after));
-                }
-                Ok(Written::Stale | Written::IdentityTaken(_)) => continue,
-                Err(error) => {
-                    tracing::error!(connection = %self.id, %error, "A connection could not be written.");
-                    return None;
-                }
-            }
-        }
-        tracing::error!(connection = %self.id, "A connection kept changing under a write; the write was dropped.");
-        None
+        let updated = self
+            .shared
+            .store
+            .update_connection(&self.id, &mut |record| {
+                record.connected_at == self.connected_at && change(record)
+            });
+        updated.unwrap_or_else(|error| {
+            tracing::error!(connection = %self.id, %error, "A connection could not be written.");
+            None
+        })
     }
 
     /// Notes a call: when, and the org's API usage.
@@ -170,11 +151,11 @@ impl TokenListener for Keeper {
         let keys = &self.shared.keys;
         let id = self.id.clone();
         let written = self.update(|record| {
-            let mut tokens = match Tokens::open(keys, &id, &record.tokens) {
+            let mut tokens = match Tokens::of(keys, record) {
                 Ok(tokens) => tokens,
                 Err(error) => {
-                    tracing::error!(connection = %id, %error, "A connection's tokens do not open.");
-                    return;
+                    tracing::error!(%error, "A refreshed token is not stored.");
+                    return false;
                 }
             };
             tokens.access_token = grant.access_token.expose().to_owned();
@@ -184,9 +165,13 @@ impl TokenListener for Keeper {
             tokens.expires_at = grant.expires_at.map(DateTime::<Utc>::from);
             record.tokens = tokens.seal(keys, &id);
             record.instance_url.clone_from(&grant.instance_url);
-            record.status = ConnectionStatus::Active;
+            // The operator's switch stays as it is.
+            if record.status != ConnectionStatus::Disabled {
+                record.status = ConnectionStatus::Active;
+            }
             record.last_error = None;
             record.last_refresh = Some(now());
+            true
         });
         {
             let mut live = self.live();
@@ -235,6 +220,7 @@ impl TokenListener for Keeper {
         let written = self.update(|record| {
             record.status = status;
             record.last_error = Some(message.clone());
+            true
         });
         if reauth
             && let Some((before, after)) = written

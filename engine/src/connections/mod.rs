@@ -60,7 +60,7 @@ use crate::salesforce::{
     StartingToken,
 };
 use crate::secrets::KeyRing;
-use crate::store::{ConnectionStore, Written};
+use crate::store::ConnectionStore;
 
 /// How often a connection's last use is written, at most.
 const USE_WRITE_EVERY: Duration = Duration::from_secs(60);
@@ -183,12 +183,7 @@ impl Connections {
     fn build_client(&self, record: &ConnectionRecord) -> Result<ConnectionClient, ConnectError> {
         let shared = &self.shared;
         let app = self.app(&record.app)?;
-        let tokens = Tokens::open(&shared.keys, &record.id, &record.tokens).map_err(|error| {
-            ConnectError::Secrets {
-                what: format!("the tokens of connection {}", record.id),
-                error,
-            }
-        })?;
+        let tokens = Tokens::of(&shared.keys, record)?;
         let auth = Auth::RefreshToken {
             client_id: app.client_id.clone(),
             client_secret: Some(app.client_secret.clone()),
@@ -247,51 +242,42 @@ impl Connections {
     /// how it went, with the connection as it is after.
     pub async fn check(&self, id: &str) -> Result<CheckResult, ConnectError> {
         let client = self.client(id)?;
+        // The call's use is written now, whenever the last was.
+        if let Some(id) = ConnectionId::parse(id) {
+            self.shared.uses().remove(&id);
+        }
         let path = format!("/services/data/v{DEFAULT_API_VERSION}/limits");
         let answer = client.request("GET", &path, None).await;
-        if id != ConnectionId::DEFAULT {
-            let id = ConnectionId::parse(id).expect("a client was found by it");
-            self.shared
-                .write_use(&id, client.stats().and_then(|s| s.api_usage));
-        }
-        Ok(CheckResult {
-            ok: answer.is_ok(),
-            error: answer.err().map(|error| error.to_string()),
-            error_code: None,
-            connection: self.get(id)?,
-        }
-        .with_code())
+        Ok(CheckResult::new(answer.err(), self.get(id)?))
     }
 
     /// Disables connection `id` (its calls fail at once with
     /// `GUST_CONNECTION_DISABLED`, nothing is refreshed) or enables it again.
     pub fn set_disabled(&self, id: &str, disabled: bool) -> Result<ConnectionView, ConnectError> {
-        for _ in 0..4 {
-            let mut record = self.record(id)?;
-            let version = record.version;
-            record.status = match (disabled, record.status) {
-                (true, _) => ConnectionStatus::Disabled,
-                (false, ConnectionStatus::Disabled) => ConnectionStatus::Active,
-                (false, status) => status,
-            };
-            if self.shared.store.put_connection(&record, Some(version))? == Written::Done {
-                if let Some(client) = self.shared.clients().get(&record.id) {
-                    client.set_status(record.status);
-                }
-                record.version = version + 1;
-                return Ok(ConnectionView::from(&record));
-            }
+        let record = self.record(id)?;
+        let updated = self
+            .shared
+            .store
+            .update_connection(&record.id, &mut |record| {
+                record.status = match (disabled, record.status) {
+                    (true, _) => ConnectionStatus::Disabled,
+                    (false, ConnectionStatus::Disabled) => ConnectionStatus::Active,
+                    (false, status) => status,
+                };
+                true
+            })?;
+        let (_, after) = updated.ok_or_else(|| ConnectError::UnknownConnection(id.to_owned()))?;
+        if let Some(client) = self.shared.clients().get(&after.id) {
+            client.set_status(after.status);
         }
-        Err(ConnectError::Invalid(format!(
-            "the connection {id} kept changing; try again"
-        )))
+        Ok(ConnectionView::from(&after))
     }
 
     /// Deletes connection `id`, revoking its refresh token at Salesforce
     /// first (the connection is deleted even when the revocation fails).
     pub async fn delete(&self, id: &str) -> Result<Deleted, ConnectError> {
         let record = self.record(id)?;
-        let revoked = match Tokens::open(&self.shared.keys, &record.id, &record.tokens) {
+        let revoked = match Tokens::of(&self.shared.keys, &record) {
             Ok(tokens) => self.revoke(&record.login_host, &tokens.refresh_token).await,
             Err(error) => Err(error.to_string()),
         };
@@ -300,6 +286,7 @@ impl Connections {
         }
         self.shared.store.delete_connection(&record.id)?;
         self.shared.clients().remove(&record.id);
+        self.shared.uses().remove(&record.id);
         let mut gone = record;
         gone.status = ConnectionStatus::Revoked;
         self.shared.tell(ConnectionEventKind::Deleted, &gone, None);
@@ -353,6 +340,10 @@ impl Shared {
         self.clients.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn uses(&self) -> std::sync::MutexGuard<'_, HashMap<ConnectionId, Instant>> {
+        self.uses.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Queues `kind` of `record` for the embedding service's webhook, when
     /// one is configured.
     pub(crate) fn tell(
@@ -388,7 +379,7 @@ impl Shared {
     /// Notes a call on `id`: written at most once a minute.
     pub(crate) fn note_use(&self, id: &ConnectionId, usage: Option<ApiUsageSnapshot>) {
         let due = {
-            let mut uses = self.uses.lock().unwrap_or_else(|e| e.into_inner());
+            let mut uses = self.uses();
             let due = uses
                 .get(id)
                 .is_none_or(|written| written.elapsed() >= USE_WRITE_EVERY);
@@ -404,11 +395,7 @@ impl Shared {
 
     /// Writes that `id` was used now, with the org's API usage.
     fn write_use(&self, id: &ConnectionId, usage: Option<ApiUsageSnapshot>) {
-        for _ in 0..3 {
-            let Ok(Some(mut record)) = self.store.connection(id) else {
-                return;
-            };
-            let version = record.version;
+        let written = self.store.update_connection(id, &mut |record| {
             record.last_used = Some(now());
             if let Some(usage) = usage {
                 record.api_usage = Some(ApiUsage {
@@ -416,14 +403,10 @@ impl Shared {
                     max: usage.max,
                 });
             }
-            match self.store.put_connection(&record, Some(version)) {
-                Ok(Written::Stale) => continue,
-                Ok(_) => return,
-                Err(error) => {
-                    tracing::warn!(connection = %id, %error, "A connection's last use could not be written.");
-                    return;
-                }
-            }
+            true
+        });
+        if let Err(error) = written {
+            tracing::warn!(connection = %id, %error, "A connection's last use could not be written.");
         }
     }
 }

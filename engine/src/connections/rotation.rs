@@ -3,12 +3,11 @@
 
 use super::apps::app_owner;
 use super::session::verifier_owner;
-use super::tokens::Tokens;
 use super::view::RotationReport;
 use super::{ConnectError, Connections};
 use crate::model::Sealed;
 use crate::secrets::KeyRing;
-use crate::store::{ConnectionStore, Written};
+use crate::store::ConnectionStore;
 
 impl Connections {
     /// Seals every stored secret under the ring's active key (after a new
@@ -18,18 +17,31 @@ impl Connections {
         keys: &KeyRing,
     ) -> Result<RotationReport, ConnectError> {
         let mut report = RotationReport::default();
-        for mut record in store.connections()? {
+        for record in store.connections()? {
             let what = format!("the tokens of connection {}", record.id);
-            let Some(tokens) = reseal(keys, record.id.as_str(), &record.tokens, &what)? else {
-                continue;
-            };
-            record.tokens = tokens;
-            if store.put_connection(&record, Some(record.version))? != Written::Done {
-                return Err(ConnectError::Invalid(format!(
-                    "{what} changed during the rotation: run it again"
-                )));
+            let mut failed = None;
+            let updated = store.update_connection(&record.id, &mut |record| match reseal(
+                keys,
+                record.id.as_str(),
+                &record.tokens,
+                &what,
+            ) {
+                Ok(Some(tokens)) => {
+                    record.tokens = tokens;
+                    true
+                }
+                Ok(None) => false,
+                Err(error) => {
+                    failed = Some(error);
+                    false
+                }
+            })?;
+            if let Some(error) = failed {
+                return Err(error);
             }
-            report.connections += 1;
+            if updated.is_some() {
+                report.connections += 1;
+            }
         }
         for mut app in store.oauth_apps()? {
             let what = format!("the client secret of OAuth app {}", app.name);
@@ -80,20 +92,22 @@ fn reseal(
     Ok(Some(Sealed(keys.seal(owner, &secret))))
 }
 
-/// Opens every stored secret once, so that a key missing from the ring
-/// stops the start, named, rather than a connection failing later.
+/// Checks that the ring holds the key of every stored secret, so that a
+/// key missing from it stops the start, named, rather than a connection
+/// failing later.
 pub(super) fn verify_secrets(
     store: &dyn ConnectionStore,
     keys: &KeyRing,
 ) -> Result<(), ConnectError> {
     for record in store.connections()? {
-        Tokens::open(keys, &record.id, &record.tokens).map_err(|error| ConnectError::Secrets {
-            what: format!("the tokens of connection {}", record.id),
-            error,
-        })?;
+        keys.check_key(&record.tokens.0)
+            .map_err(|error| ConnectError::Secrets {
+                what: format!("the tokens of connection {}", record.id),
+                error,
+            })?;
     }
     for app in store.oauth_apps()? {
-        keys.open(&app_owner(&app.name), &app.client_secret.0)
+        keys.check_key(&app.client_secret.0)
             .map_err(|error| ConnectError::Secrets {
                 what: format!("the client secret of OAuth app {}", app.name),
                 error,

@@ -127,20 +127,17 @@ impl Connections {
 
     /// The app a session naming none uses: the only one, or `default`.
     fn default_app(&self) -> Result<OAuthApp, ConnectError> {
-        let apps = self.all_apps()?;
-        if let [only] = apps.as_slice() {
-            return Ok(only.clone());
-        }
-        if apps.is_empty() {
-            return Err(ConnectError::NoApp);
-        }
-        apps.iter()
-            .find(|app| app.name == "default")
-            .cloned()
-            .ok_or_else(|| {
+        let apps = self.apps()?;
+        let name = match apps.as_slice() {
+            [] => return Err(ConnectError::NoApp),
+            [only] => &only.name,
+            _ if apps.iter().any(|app| app.name == "default") => "default",
+            _ => {
                 let names: Vec<_> = apps.iter().map(|app| app.name.as_str()).collect();
-                ConnectError::AppNotNamed(names.join(", "))
-            })
+                return Err(ConnectError::AppNotNamed(names.join(", ")));
+            }
+        };
+        self.app(name)
     }
 
     /// Forgets sessions past their time.

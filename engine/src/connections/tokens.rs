@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::model::{ConnectionId, Sealed};
+use super::ConnectError;
+use crate::model::{ConnectionId, ConnectionRecord, Sealed};
 use crate::secrets::{KeyRing, SecretsError};
 
 /// A connection's tokens in the clear, only ever in memory.
@@ -35,6 +36,14 @@ impl Tokens {
     pub(crate) fn seal(&self, keys: &KeyRing, owner: &ConnectionId) -> Sealed {
         let json = Zeroizing::new(serde_json::to_vec(self).expect("tokens serialize"));
         Sealed(keys.seal(owner.as_str(), &json))
+    }
+
+    /// The tokens of `record`.
+    pub(crate) fn of(keys: &KeyRing, record: &ConnectionRecord) -> Result<Self, ConnectError> {
+        Self::open(keys, &record.id, &record.tokens).map_err(|error| ConnectError::Secrets {
+            what: format!("the tokens of connection {}", record.id),
+            error,
+        })
     }
 
     /// The tokens `sealed` holds for `owner`.

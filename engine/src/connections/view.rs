@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::keeper::NEEDS_REAUTH;
 use super::settings::OAuthApp;
-use crate::model::{ApiUsage, ConnectionId, ConnectionRecord, ConnectionStatus};
-use crate::salesforce::SalesforceService;
+use crate::model::{ApiUsage, ConnectionId, ConnectionRecord, ConnectionStatus, StoredOAuthApp};
+use crate::salesforce::{SalesforceError, SalesforceService};
 
 /// A connection as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,14 +126,19 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    pub(crate) fn with_code(mut self) -> Self {
-        if matches!(
-            self.connection.status,
+    /// The result of a call that failed with `error` (or succeeded), on
+    /// `connection` as it is after.
+    pub(crate) fn new(error: Option<SalesforceError>, connection: ConnectionView) -> Self {
+        let needs_reauth = matches!(
+            connection.status,
             ConnectionStatus::NeedsReauth | ConnectionStatus::Revoked
-        ) {
-            self.error_code = Some(NEEDS_REAUTH.to_owned());
+        );
+        Self {
+            ok: error.is_none(),
+            error: error.map(|error| error.to_string()),
+            error_code: needs_reauth.then(|| NEEDS_REAUTH.to_owned()),
+            connection,
         }
-        self
     }
 }
 
@@ -176,6 +181,18 @@ pub struct AppView {
 
 impl From<&OAuthApp> for AppView {
     fn from(app: &OAuthApp) -> Self {
+        Self {
+            name: app.name.clone(),
+            client_id: app.client_id.clone(),
+            scopes: app.scopes.clone(),
+            login_host: app.login_host.clone(),
+            tenant: app.tenant.clone(),
+        }
+    }
+}
+
+impl From<&StoredOAuthApp> for AppView {
+    fn from(app: &StoredOAuthApp) -> Self {
         Self {
             name: app.name.clone(),
             client_id: app.client_id.clone(),

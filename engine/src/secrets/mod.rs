@@ -242,6 +242,17 @@ impl KeyRing {
             .map_err(|_| SecretsError::Tampered)
     }
 
+    /// `Ok` when the ring holds the key `sealed` names (without opening
+    /// it); [`SecretsError::MissingKey`] naming it otherwise.
+    pub fn check_key(&self, sealed: &[u8]) -> Result<(), SecretsError> {
+        let (key_id, _, _) = split(sealed)?;
+        if self.keys.iter().any(|key| key.id == key_id) {
+            Ok(())
+        } else {
+            Err(SecretsError::MissingKey(key_id.to_owned()))
+        }
+    }
+
     /// Whether `sealed` was sealed under another key than the active one
     /// (and so is sealed again by a rotation).
     pub fn needs_reseal(&self, sealed: &[u8]) -> Result<bool, SecretsError> {

@@ -61,6 +61,16 @@ fn rotation_keeps_old_secrets_readable_and_says_which_to_reseal() {
         Err(SecretsError::MissingKey(id)) => assert_eq!(id, "b"),
         other => panic!("{other:?}"),
     }
+    // Which key a secret needs is told without opening it.
+    assert!(rotated.check_key(&sealed).is_ok());
+    match old.check_key(&resealed) {
+        Err(SecretsError::MissingKey(id)) => assert_eq!(id, "b"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        old.check_key(b"\x01"),
+        Err(SecretsError::Malformed(_))
+    ));
 }
 
 #[test]

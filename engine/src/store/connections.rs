@@ -12,6 +12,10 @@ use crate::model::{
 
 use super::StoreError;
 
+/// How many times [`ConnectionStore::update_connection`] reads again after
+/// another write landed first.
+const MAX_UPDATE_TRIES: usize = 8;
+
 /// What a versioned write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Written {
@@ -45,6 +49,41 @@ pub trait ConnectionStore: Send + Sync {
         record: &ConnectionRecord,
         expected: Option<u64>,
     ) -> Result<Written, StoreError>;
+
+    /// Applies `change` to connection `id` with a version check, reading
+    /// it again whenever another write landed first: the record before and
+    /// after, or `None` when there is none or `change` declines (answers
+    /// `false`). `change` must not move the record to another identity.
+    fn update_connection(
+        &self,
+        id: &ConnectionId,
+        change: &mut dyn FnMut(&mut ConnectionRecord) -> bool,
+    ) -> Result<Option<(ConnectionRecord, ConnectionRecord)>, StoreError> {
+        for _ in 0..MAX_UPDATE_TRIES {
+            let Some(before) = self.connection(id)? else {
+                return Ok(None);
+            };
+            let mut after = before.clone();
+            if !change(&mut after) {
+                return Ok(None);
+            }
+            match self.put_connection(&after, Some(before.version))? {
+                Written::Done => {
+                    after.version = before.version + 1;
+                    return Ok(Some((before, after)));
+                }
+                Written::Stale => continue,
+                Written::IdentityTaken(other) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "an update moved the connection {id} onto the identity of {other}"
+                    )));
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the connection {id} kept changing under {MAX_UPDATE_TRIES} writes; try again"
+        )))
+    }
 
     /// Deletes the connection `id`; whether there was one.
     fn delete_connection(&self, id: &ConnectionId) -> Result<bool, StoreError>;

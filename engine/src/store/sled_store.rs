@@ -33,6 +33,8 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// The sled store.
 pub struct SledStore {
     db: sled::Db,
+    /// Connections and what goes with them (`sled_store/connections.rs`).
+    connections: sled::Tree,
     writer: Writer,
     open: Mutex<OpenRuns>,
 }
@@ -76,7 +78,13 @@ impl SledStore {
         };
         let open = Mutex::new(open_runs(&db)?);
         let writer = Writer::start(db.clone());
-        Ok(Self { db, writer, open })
+        let connections = connections::open_tree(&db)?;
+        Ok(Self {
+            db,
+            connections,
+            writer,
+            open,
+        })
     }
 
     fn open_runs(&self) -> MutexGuard<'_, OpenRuns> {

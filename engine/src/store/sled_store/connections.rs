@@ -61,20 +61,21 @@ fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(error)
 }
 
-impl SledStore {
-    fn connection_tree(&self) -> Result<sled::Tree, StoreError> {
-        self.db.open_tree(TREE).map_err(unavailable)
-    }
+/// The tree, opened once with the store.
+pub(super) fn open_tree(db: &sled::Db) -> Result<sled::Tree, StoreError> {
+    db.open_tree(TREE).map_err(unavailable)
+}
 
+impl SledStore {
     fn scan<T: DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
-        self.connection_tree()?
+        self.connections
             .scan_prefix([prefix])
             .map(|entry| decode(&entry.map_err(unavailable)?.1))
             .collect()
     }
 
     fn read<T: DeserializeOwned>(&self, key: Vec<u8>) -> Result<Option<T>, StoreError> {
-        match self.connection_tree()?.get(key).map_err(unavailable)? {
+        match self.connections.get(key).map_err(unavailable)? {
             Some(bytes) => decode(&bytes).map(Some),
             None => Ok(None),
         }
@@ -99,7 +100,7 @@ impl ConnectionStore for SledStore {
         &self,
         identity: &ConnectionIdentity,
     ) -> Result<Option<ConnectionRecord>, StoreError> {
-        let tree = self.connection_tree()?;
+        let tree = &self.connections;
         match tree.get(identity_key(identity)).map_err(unavailable)? {
             Some(id) => self.read([&[b'c'][..], &id].concat()),
             None => Ok(None),
@@ -111,7 +112,7 @@ impl ConnectionStore for SledStore {
         record: &ConnectionRecord,
         expected: Option<u64>,
     ) -> Result<Written, StoreError> {
-        let tree = self.connection_tree()?;
+        let tree = &self.connections;
         let record_key = key(b'c', record.id.as_str());
         let identity = identity_key(&record.identity());
         let mut stored = record.clone();
@@ -148,11 +149,11 @@ impl ConnectionStore for SledStore {
                 Ok(Written::Done)
             })
             .map_err(transaction_error)?;
-        self.flushed(&tree, written)
+        self.flushed(tree, written)
     }
 
     fn delete_connection(&self, id: &ConnectionId) -> Result<bool, StoreError> {
-        let tree = self.connection_tree()?;
+        let tree = &self.connections;
         let record_key = key(b'c', id.as_str());
         let deleted = tree
             .transaction(|tx| {
@@ -164,7 +165,7 @@ impl ConnectionStore for SledStore {
                 Ok(true)
             })
             .map_err(transaction_error)?;
-        self.flushed(&tree, deleted)
+        self.flushed(tree, deleted)
     }
 
     fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>, StoreError> {
@@ -176,17 +177,17 @@ impl ConnectionStore for SledStore {
         expected: Option<&ConnectSession>,
         session: &ConnectSession,
     ) -> Result<bool, StoreError> {
-        let tree = self.connection_tree()?;
+        let tree = &self.connections;
         let old = expected.map(encode).transpose()?;
         let swapped = tree
             .compare_and_swap(key(b's', &session.id), old, Some(encode(session)?))
             .map_err(unavailable)?
             .is_ok();
-        self.flushed(&tree, swapped)
+        self.flushed(tree, swapped)
     }
 
     fn take_connect_session(&self, session: &ConnectSession) -> Result<bool, StoreError> {
-        let tree = self.connection_tree()?;
+        let tree = &self.connections;
         let taken = tree
             .compare_and_swap(
                 key(b's', &session.id),
@@ -195,7 +196,7 @@ impl ConnectionStore for SledStore {
             )
             .map_err(unavailable)?
             .is_ok();
-        self.flushed(&tree, taken)
+        self.flushed(tree, taken)
     }
 
     fn connect_sessions(&self) -> Result<Vec<ConnectSession>, StoreError> {
@@ -207,23 +208,23 @@ impl ConnectionStore for SledStore {
     }
 
     fn put_oauth_app(&self, app: &StoredOAuthApp) -> Result<(), StoreError> {
-        let tree = self.connection_tree()?;
+        let tree = &self.connections;
         tree.insert(key(b'a', &app.name), encode(app)?)
             .map_err(unavailable)?;
-        self.flushed(&tree, ())
+        self.flushed(tree, ())
     }
 
     fn delete_oauth_app(&self, name: &str) -> Result<bool, StoreError> {
-        let tree = self.connection_tree()?;
+        let tree = &self.connections;
         let deleted = tree.remove(key(b'a', name)).map_err(unavailable)?.is_some();
-        self.flushed(&tree, deleted)
+        self.flushed(tree, deleted)
     }
 
     fn put_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError> {
-        let tree = self.connection_tree()?;
+        let tree = &self.connections;
         tree.insert(key(b'e', &event.id), encode(event)?)
             .map_err(unavailable)?;
-        self.flushed(&tree, ())
+        self.flushed(tree, ())
     }
 
     fn connection_events(&self) -> Result<Vec<ConnectionEvent>, StoreError> {
@@ -231,9 +232,9 @@ impl ConnectionStore for SledStore {
     }
 
     fn delete_connection_event(&self, id: &str) -> Result<(), StoreError> {
-        let tree = self.connection_tree()?;
+        let tree = &self.connections;
         tree.remove(key(b'e', id)).map_err(unavailable)?;
-        self.flushed(&tree, ())
+        self.flushed(tree, ())
     }
 }
 
