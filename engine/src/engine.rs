@@ -29,10 +29,12 @@ use tokio_util::task::TaskTracker;
 use crate::api::{BacklogView, TriggerStatus};
 use crate::config::Config;
 use crate::connections::{ConnectError, Connections};
+use crate::installations::{InstallationError, Installations};
 use crate::metrics::{Metrics, QueueGauges};
-use crate::model::{RunId, RunRecord, RunStatus, StateWrite, now};
+use crate::model::{InstallationId, RunId, RunRecord, RunStatus, StateWrite, now};
 use crate::runtime::executor::Executor;
-use crate::runtime::{Backlog, NewEvent, StepRunner, SubmitError, WorkflowSet, Workflows};
+use crate::runtime::installations::Installation;
+use crate::runtime::{Backlog, NewEvent, RunFor, StepRunner, SubmitError, WorkflowSet, Workflows};
 use crate::salesforce::SalesforceService;
 use crate::secrets::{KeyRing, KeySource, SecretsError};
 use crate::store::ConnectionStore;
@@ -59,6 +61,9 @@ pub enum StartError {
     /// key is missing is named).
     #[error("the stored connections cannot be opened: {0}")]
     Connections(#[from] ConnectError),
+    /// The stored installations could not be read.
+    #[error("the stored installations cannot be read: {0}")]
+    Installations(#[from] InstallationError),
 }
 
 /// A running engine. Cheap to clone; every clone is the same engine.
@@ -67,6 +72,7 @@ pub struct Engine {
     pub(crate) executor: Arc<Executor>,
     pub(crate) config: Arc<Config>,
     connections: Connections,
+    installations: Installations,
     key_source: KeySource,
     tasks: Arc<Tasks>,
 }
@@ -123,7 +129,11 @@ impl Engine {
             resuming: Default::default(),
             backlog: Backlog::new(config.max_backlog),
             left_in_store: Default::default(),
+            installations: Default::default(),
+            connections: Some(Arc::new(connections.clone())),
         });
+        let installations = Installations::new(executor.clone(), connections.clone());
+        installations.load()?;
         executor.backlog.add_stored(executor.store.unfinished()?);
         let tasks = Arc::new(Tasks {
             triggers: Supervisor::default(),
@@ -150,6 +160,7 @@ impl Engine {
             executor,
             config: Arc::new(config),
             connections,
+            installations,
             key_source,
             tasks,
         })
@@ -164,6 +175,12 @@ impl Engine {
     /// connections and their clients, OAuth apps.
     pub fn connections(&self) -> &Connections {
         &self.connections
+    }
+
+    /// The workflows installed per customer: create, list, change, pause,
+    /// upgrade, rotate secrets and delete.
+    pub fn installations(&self) -> &Installations {
+        &self.installations
     }
 
     /// Where the secret key ring came from (a key file made at this start
@@ -247,7 +264,7 @@ impl Engine {
             return Err(SubmitError::UnknownWorkflow(workflow.to_owned()));
         }
         self.executor
-            .submit_one(workflow, (event, dedupe_key))
+            .submit_one(&RunFor::workflow(workflow), (event, dedupe_key))
             .await
     }
 
@@ -299,6 +316,10 @@ impl Engine {
                     .workflow
                     .as_ref()
                     .is_none_or(|w| *w == queued.workflow)
+                    && query
+                        .installation
+                        .as_ref()
+                        .is_none_or(|i| Some(i) == queued.installation.as_ref())
             })
             .map(|queued| queued.id)
             .filter(|id| query.before.is_none_or(|before| *id < before))
@@ -311,7 +332,7 @@ impl Engine {
                 run
             }))
         });
-        RunPage::gather(runs, query.status, query.limit)
+        RunPage::gather(runs, query, query.limit)
     }
 
     /// Marks an unfinished run that a worker has as running.
@@ -459,17 +480,21 @@ impl TriggerHost for Engine {
             .map(|prepared| prepared.workflow)
     }
 
+    fn installation(&self, id: &InstallationId) -> Option<Arc<Installation>> {
+        self.executor.installations.get(id)
+    }
+
     async fn submit(
         &self,
-        workflow: &str,
+        target: &RunFor,
         events: Vec<NewEvent>,
         state: Vec<StateWrite>,
     ) -> Result<Vec<Accepted>, SubmitError> {
-        self.executor.submit_all(workflow, events, state).await
+        self.executor.submit_all(target, events, state).await
     }
 
-    async fn submit_one(&self, workflow: &str, event: NewEvent) -> Result<Accepted, SubmitError> {
-        self.executor.submit_one(workflow, event).await
+    async fn submit_one(&self, target: &RunFor, event: NewEvent) -> Result<Accepted, SubmitError> {
+        self.executor.submit_one(target, event).await
     }
 
     fn state(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError> {

@@ -15,6 +15,9 @@
 //!   given to the engine as [`Config::salesforce`].
 //! - [`store`]: the [`store::Store`] trait, for another backend than sled.
 //! - [`secrets`]: secrets sealed at rest (AES-256-GCM) under a key ring.
+//! - [`connections`] and [`installations`]: customers' own Salesforce
+//!   connections, and workflows installed per customer
+//!   ([`Engine::connections`], [`Engine::installations`]).
 //!
 //! The layers underneath, public for tests and tools: [`runtime`] (the
 //! executor's pieces and the in-process [`runtime::LocalRunner`]),
@@ -33,6 +36,7 @@ pub mod cli;
 mod config;
 pub mod connections;
 mod engine;
+pub mod installations;
 mod metrics;
 pub mod model;
 pub mod runtime;

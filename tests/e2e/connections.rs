@@ -2,144 +2,24 @@
 //! follows it into several sf-emulator orgs, every refusal, the token
 //! lifecycle under concurrent calls, events, and secrets at rest.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gust_engine::connections::{CALLBACK_PATH, Connections, OAuthApp};
+use gust_engine::connections::{CALLBACK_PATH, Connections};
 use gust_engine::model::ConnectionId;
 use gust_engine::salesforce::Secret;
 use gust_engine::secrets::KeyRing;
 use gust_engine::store::{ConnectionStore, SledStore, Store};
 use gust_engine::{Config, Engine};
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use serde_json::{Value, json};
-use sf_emulator::org::nth_org_id;
-use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Running};
+use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Running};
 
-use crate::support::{Server, eventually};
-
-/// Where the embedding service wants the browser back.
-const DONE: &str = "http://app.test/done";
-
-/// `n` emulated orgs, each on its own port.
-async fn orgs(n: u64) -> Vec<Running> {
-    let mut orgs = Vec::new();
-    for i in 0..n {
-        let config = sf_emulator::Config {
-            org_id: nth_org_id(i),
-            ..sf_emulator::Config::default()
-        };
-        let running = Emulator::new(config)
-            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        orgs.push(running);
-    }
-    orgs
-}
-
-/// Connect settings for `orgs`: the emulator's app, logging in at the
-/// first org unless a session names another, the orgs trusted.
-fn configure_connect(config: &mut Config, orgs: &[Running]) {
-    let mut app = OAuthApp::new(
-        "default",
-        DEFAULT_CLIENT_ID,
-        Secret::new(DEFAULT_CLIENT_SECRET),
-    );
-    app.login_host.clone_from(&orgs[0].url);
-    config.connect.apps = vec![app];
-    config.connect.trusted_hosts = orgs.iter().map(|org| org.url.clone()).collect();
-    config.connect.redirect_allow = vec![DONE.to_owned()];
-}
-
-/// A server whose connections go to `orgs` (see [`configure_connect`]),
-/// then set up by `tweak`.
-async fn serve_connect(orgs: &[Running], tweak: impl FnOnce(&mut Config)) -> Server {
-    Server::start_with(
-        &[],
-        |config| {
-            configure_connect(config, orgs);
-            tweak(config);
-        },
-        None,
-    )
-    .await
-}
-
-/// A browser: follows redirects until the embedding service's page.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::custom(|attempt| {
-            if attempt.url().host_str() == Some("app.test") {
-                attempt.stop()
-            } else if attempt.previous().len() > 10 {
-                attempt.error("too many redirects")
-            } else {
-                attempt.follow()
-            }
-        }))
-        .build()
-        .unwrap()
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The query of the URL a 302 sends the browser to.
-fn location_query(response: &reqwest::Response) -> HashMap<String, String> {
-    assert_eq!(response.status(), StatusCode::FOUND, "{response:?}");
-    let location = response.headers()["location"].to_str().unwrap();
-    let url = reqwest::Url::parse(location).unwrap();
-    url.query_pairs().into_owned().collect()
-}
-
-/// Asks for a connect session; its status and answer.
-async fn session(server: &Server, body: Value) -> (StatusCode, Value) {
-    let response = server
-        .post("/api/connect-sessions")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (
-        response.status(),
-        response.json().await.unwrap_or(Value::Null),
-    )
-}
-
-/// Connects `tenant` at `login_host` as a browser does: the query the
-/// browser lands on at the embedding service.
-async fn connect(server: &Server, tenant: &str, login_host: &str) -> HashMap<String, String> {
-    let (status, created) = session(
-        server,
-        json!({ "tenant": tenant, "login_host": login_host, "redirect_after": DONE }),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    follow(created["url"].as_str().unwrap()).await
-}
-
-/// Follows a connect URL to the embedding service's page.
-async fn follow(url: &str) -> HashMap<String, String> {
-    let response = browser().get(url).send().await.unwrap();
-    location_query(&response)
-}
-
-/// The connection id of a successful connect.
-fn connected(query: &HashMap<String, String>) -> String {
-    query
-        .get("connection_id")
-        .unwrap_or_else(|| panic!("the connect failed: {query:?}"))
-        .clone()
-}
+use crate::support::{
+    DONE, Server, configure_connect, connect, connected, eventually, follow, location_query,
+    no_redirects, orgs, serve_connect, session,
+};
 
 fn data_requests(org: &Running) -> usize {
     org.emulator

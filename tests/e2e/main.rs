@@ -9,6 +9,8 @@ mod connections;
 mod crash;
 /// Host imports: Salesforce through the host and its permission checks, logs, state.
 mod imports;
+/// Installations: one workflow per tenant, with its config, connection, URLs, state and runs.
+mod installations;
 /// The Salesforce call journal: nothing sent twice across retries, kills and resumes.
 mod journal;
 /// Under load: backpressure past the backlog's bound, bounded memory.

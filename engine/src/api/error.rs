@@ -19,6 +19,18 @@ pub struct ApiError {
     pub message: String,
     /// When to send the request again, in seconds (`Retry-After`).
     pub retry_after: Option<u32>,
+    /// Each problem with the request's JSON, at its path (a config that
+    /// does not fit its schema).
+    pub errors: Vec<FieldError>,
+}
+
+/// One problem with a request's JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// Where: a JSON path, `config.min_score`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
 }
 
 /// The body of every error answer.
@@ -26,6 +38,9 @@ pub struct ApiError {
 pub struct ErrorBody {
     /// What went wrong and how to fix it.
     pub error: String,
+    /// Each problem at its JSON path, when the request's JSON had some.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
 }
 
 impl ApiError {
@@ -35,6 +50,7 @@ impl ApiError {
             status,
             message: message.to_string(),
             retry_after: None,
+            errors: Vec::new(),
         }
     }
 
@@ -53,6 +69,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: self.message,
+            errors: self.errors,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {

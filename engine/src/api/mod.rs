@@ -8,7 +8,7 @@ mod runs;
 mod workflows;
 
 pub use backlog::BacklogView;
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, FieldError};
 pub use runs::{
     EventAccepted, ReplayParams, Replayed, RunFailed, RunList, RunListParams, StartRun,
 };

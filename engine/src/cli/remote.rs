@@ -36,6 +36,12 @@ pub enum RunsCommand {
         /// Only this workflow's runs.
         #[arg(long)]
         workflow: Option<String>,
+        /// Only this tenant's runs.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only this installation's runs.
+        #[arg(long)]
+        installation: Option<String>,
         /// Only runs with this status: queued, running, retrying, succeeded, failed.
         #[arg(long)]
         status: Option<String>,
@@ -111,6 +117,8 @@ pub(super) async fn runs(server: ServerArgs, command: RunsCommand) -> anyhow::Re
     let body = call(&server, |client, base| match &command {
         RunsCommand::List {
             workflow,
+            tenant,
+            installation,
             status,
             limit,
             cursor,
@@ -118,6 +126,8 @@ pub(super) async fn runs(server: ServerArgs, command: RunsCommand) -> anyhow::Re
         } => {
             let params = RunListParams {
                 workflow: workflow.clone(),
+                tenant: tenant.clone(),
+                installation: installation.clone(),
                 status: status.clone(),
                 limit: Some(*limit),
                 cursor: cursor.clone(),

@@ -9,6 +9,7 @@
 mod call;
 mod connection;
 mod failure;
+mod installation;
 mod log;
 mod run;
 mod state;
@@ -21,8 +22,12 @@ pub use connection::{
     ConnectionIdentity, ConnectionRecord, ConnectionStatus, OpenedSession, Sealed, StoredOAuthApp,
 };
 pub use failure::{FailureKind, StepFailure};
+pub use installation::{
+    InstallationId, InstallationRecord, InstallationStatus, InvalidInstallationId, SecretDigest,
+    installation_scope,
+};
 pub use log::{LogLevel, LogLine, LogSource};
-pub use run::{InvalidRunId, InvalidRunStatus, RunId, RunRecord, RunStatus, now};
+pub use run::{InvalidRunId, InvalidRunStatus, RunId, RunRecord, RunStatus, lane, now, split_lane};
 pub use state::StateWrite;
 pub(crate) use step::millis;
 pub use step::{Attempt, StepRecord, StepStatus};

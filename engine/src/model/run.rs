@@ -7,6 +7,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::InstallationId;
+
 /// A run's id: a UUIDv7, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -122,6 +124,12 @@ pub struct RunRecord {
     pub id: RunId,
     /// The workflow it runs.
     pub workflow: String,
+    /// The tenant whose installation it runs for, if it runs for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The installation it runs for, if it runs for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation: Option<InstallationId>,
     /// Where it is.
     pub status: RunStatus,
     /// When its event was accepted.
@@ -162,6 +170,8 @@ impl RunRecord {
         Self {
             id,
             workflow: workflow.to_owned(),
+            tenant: None,
+            installation: None,
             status: RunStatus::Queued,
             created_at: now,
             updated_at: now,
@@ -174,6 +184,32 @@ impl RunRecord {
             stopped_by: None,
             error: None,
         }
+    }
+}
+
+impl RunRecord {
+    /// The run's lane: its workflow id, or `workflow/installation` for a
+    /// run of an installation. Dedupe keys are unique within a lane, and
+    /// the dispatch queue serves lanes in turn.
+    pub fn lane(&self) -> String {
+        lane(&self.workflow, self.installation.as_ref())
+    }
+}
+
+/// The lane of runs of `workflow` for `installation` (see
+/// [`RunRecord::lane`]).
+pub fn lane(workflow: &str, installation: Option<&InstallationId>) -> String {
+    match installation {
+        Some(installation) => format!("{workflow}/{installation}"),
+        None => workflow.to_owned(),
+    }
+}
+
+/// The workflow and installation of a lane (see [`RunRecord::lane`]).
+pub fn split_lane(lane: &str) -> (&str, Option<InstallationId>) {
+    match lane.split_once('/') {
+        Some((workflow, installation)) => (workflow, InstallationId::parse(installation)),
+        None => (lane, None),
     }
 }
 

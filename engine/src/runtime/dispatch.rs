@@ -1,6 +1,9 @@
-//! Which run goes next: runs due now in per-workflow queues served round
-//! robin, each workflow under its concurrency limit and all under the
-//! worker count; runs due later (retries) wait in a timer heap.
+//! Which run goes next: runs due now in per-lane queues served round robin
+//! (a lane is a workflow's own runs, or one installation's), each workflow
+//! under its concurrency limit, each installation under its own, and all
+//! under the worker count; runs due later (retries) wait in a timer heap.
+//! One installation's flood therefore takes one turn in every round, not
+//! the workflow's whole share.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -9,24 +12,56 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use crate::model::RunId;
+use crate::model::{InstallationId, RunId, RunRecord};
+
+/// Whose runs queue together: a workflow's own, or one installation's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Lane {
+    /// The workflow.
+    pub(crate) workflow: String,
+    /// The installation, for an installation's runs.
+    pub(crate) installation: Option<InstallationId>,
+}
+
+impl Lane {
+    /// The lane of `run`.
+    pub(crate) fn of(run: &RunRecord) -> Self {
+        Self {
+            workflow: run.workflow.clone(),
+            installation: run.installation.clone(),
+        }
+    }
+}
+
+/// The most runs running at once: of one workflow, and of one of its
+/// installations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Of the workflow, over all its lanes.
+    pub(crate) workflow: usize,
+    /// Of one installation.
+    pub(crate) installation: usize,
+}
 
 /// A run to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Ticket {
     /// The run.
     pub(crate) run: RunId,
-    /// Its workflow.
-    pub(crate) workflow: String,
+    /// Its lane.
+    pub(crate) lane: Lane,
 }
 
 #[derive(Default)]
 struct Queues {
-    ready: HashMap<String, VecDeque<RunId>>,
-    /// Workflows with ready runs, in the order they are served.
-    turns: VecDeque<String>,
-    delayed: BinaryHeap<Reverse<(DateTime<Utc>, RunId, String)>>,
+    ready: HashMap<Lane, VecDeque<RunId>>,
+    /// Lanes with ready runs, in the order they are served.
+    turns: VecDeque<Lane>,
+    delayed: BinaryHeap<Reverse<(DateTime<Utc>, RunId, Lane)>>,
+    /// Runs running, by workflow.
     running: HashMap<String, usize>,
+    /// Runs of installations running, by lane.
+    running_lanes: HashMap<Lane, usize>,
     running_total: usize,
     running_runs: HashSet<RunId>,
     /// Every run queued, delayed or running, so none is taken twice.
@@ -43,48 +78,53 @@ pub(crate) struct DispatchQueue {
 
 impl DispatchQueue {
     /// Adds a run due at `due`; a run already known is left as it is.
-    pub(crate) fn enqueue(&self, run: RunId, workflow: &str, due: DateTime<Utc>) {
+    pub(crate) fn enqueue(&self, run: RunId, lane: Lane, due: DateTime<Utc>) {
         let mut queues = self.lock();
         if !queues.known.insert(run) {
             return;
         }
         if due <= Utc::now() {
-            queues.push_ready(run, workflow.to_owned());
+            queues.push_ready(run, lane);
         } else {
-            queues
-                .delayed
-                .push(Reverse((due, run, workflow.to_owned())));
+            queues.delayed.push(Reverse((due, run, lane)));
         }
         drop(queues);
         self.changed.notify_one();
     }
 
-    /// The next run to start, if one is due and its workflow is under
-    /// `limit(workflow)` and fewer than `workers` runs are running.
-    pub(crate) fn take(&self, workers: usize, limit: impl Fn(&str) -> usize) -> Option<Ticket> {
+    /// The next run to start, if one is due, its workflow and installation
+    /// are under their `limits(workflow)` and fewer than `workers` runs
+    /// are running.
+    pub(crate) fn take(&self, workers: usize, limits: impl Fn(&str) -> Limits) -> Option<Ticket> {
         let mut queues = self.lock();
         queues.promote_due(Utc::now());
         if queues.running_total >= workers {
             return None;
         }
         for _ in 0..queues.turns.len() {
-            let workflow = queues.turns.pop_front()?;
-            let running = queues.running.get(&workflow).copied().unwrap_or(0);
-            if running >= limit(&workflow) {
-                queues.turns.push_back(workflow);
+            let lane = queues.turns.pop_front()?;
+            let limits = limits(&lane.workflow);
+            let running = queues.running.get(&lane.workflow).copied().unwrap_or(0);
+            let running_lane = queues.running_lanes.get(&lane).copied().unwrap_or(0);
+            let lane_full = lane.installation.is_some() && running_lane >= limits.installation;
+            if running >= limits.workflow || lane_full {
+                queues.turns.push_back(lane);
                 continue;
             }
-            let ready = queues.ready.get_mut(&workflow)?;
+            let ready = queues.ready.get_mut(&lane)?;
             let run = ready.pop_front()?;
             if ready.is_empty() {
-                queues.ready.remove(&workflow);
+                queues.ready.remove(&lane);
             } else {
-                queues.turns.push_back(workflow.clone());
+                queues.turns.push_back(lane.clone());
             }
-            *queues.running.entry(workflow.clone()).or_default() += 1;
+            *queues.running.entry(lane.workflow.clone()).or_default() += 1;
+            if lane.installation.is_some() {
+                *queues.running_lanes.entry(lane.clone()).or_default() += 1;
+            }
             queues.running_total += 1;
             queues.running_runs.insert(run);
-            return Some(Ticket { run, workflow });
+            return Some(Ticket { run, lane });
         }
         None
     }
@@ -92,10 +132,17 @@ impl DispatchQueue {
     /// A run started by [`DispatchQueue::take`] stopped running.
     pub(crate) fn done(&self, ticket: &Ticket) {
         let mut queues = self.lock();
-        if let Some(running) = queues.running.get_mut(&ticket.workflow) {
+        let lane = &ticket.lane;
+        if let Some(running) = queues.running.get_mut(&lane.workflow) {
             *running -= 1;
             if *running == 0 {
-                queues.running.remove(&ticket.workflow);
+                queues.running.remove(&lane.workflow);
+            }
+        }
+        if let Some(running) = queues.running_lanes.get_mut(lane) {
+            *running -= 1;
+            if *running == 0 {
+                queues.running_lanes.remove(lane);
             }
         }
         queues.running_total -= 1;
@@ -130,10 +177,10 @@ impl DispatchQueue {
 }
 
 impl Queues {
-    fn push_ready(&mut self, run: RunId, workflow: String) {
-        let ready = self.ready.entry(workflow.clone()).or_default();
+    fn push_ready(&mut self, run: RunId, lane: Lane) {
+        let ready = self.ready.entry(lane.clone()).or_default();
         if ready.is_empty() {
-            self.turns.push_back(workflow);
+            self.turns.push_back(lane);
         }
         ready.push_back(run);
     }
@@ -143,10 +190,10 @@ impl Queues {
             if *due > now {
                 break;
             }
-            let Some(Reverse((_, run, workflow))) = self.delayed.pop() else {
+            let Some(Reverse((_, run, lane))) = self.delayed.pop() else {
                 break;
             };
-            self.push_ready(run, workflow);
+            self.push_ready(run, lane);
         }
     }
 }
@@ -158,7 +205,18 @@ mod tests {
     use super::*;
 
     fn take_all(queue: &DispatchQueue, workers: usize, limit: usize) -> Vec<Ticket> {
-        std::iter::from_fn(|| queue.take(workers, |_| limit)).collect()
+        let limits = Limits {
+            workflow: limit,
+            installation: limit,
+        };
+        std::iter::from_fn(|| queue.take(workers, |_| limits)).collect()
+    }
+
+    fn lane(workflow: &str) -> Lane {
+        Lane {
+            workflow: workflow.to_owned(),
+            installation: None,
+        }
     }
 
     #[test]
@@ -167,9 +225,9 @@ mod tests {
         let a: Vec<RunId> = (0..3).map(|_| RunId::new()).collect();
         let b = RunId::new();
         for run in &a {
-            queue.enqueue(*run, "a", Utc::now());
+            queue.enqueue(*run, lane("a"), Utc::now());
         }
-        queue.enqueue(b, "b", Utc::now());
+        queue.enqueue(b, lane("b"), Utc::now());
         let order: Vec<RunId> = take_all(&queue, 10, 10).iter().map(|t| t.run).collect();
         assert_eq!(order, vec![a[0], b, a[1], a[2]]);
     }
@@ -178,10 +236,10 @@ mod tests {
     fn a_workflow_at_its_limit_waits_while_others_run() {
         let queue = DispatchQueue::default();
         for _ in 0..3 {
-            queue.enqueue(RunId::new(), "busy", Utc::now());
+            queue.enqueue(RunId::new(), lane("busy"), Utc::now());
         }
         let other = RunId::new();
-        queue.enqueue(other, "other", Utc::now());
+        queue.enqueue(other, lane("other"), Utc::now());
         let taken = take_all(&queue, 10, 1);
         assert_eq!(taken.len(), 2);
         assert_eq!(taken[1].run, other);
@@ -196,7 +254,7 @@ mod tests {
     fn the_worker_count_bounds_all_running_runs() {
         let queue = DispatchQueue::default();
         for workflow in ["a", "b", "c"] {
-            queue.enqueue(RunId::new(), workflow, Utc::now());
+            queue.enqueue(RunId::new(), lane(workflow), Utc::now());
         }
         assert_eq!(take_all(&queue, 2, 10).len(), 2);
     }
@@ -206,12 +264,78 @@ mod tests {
         let queue = DispatchQueue::default();
         let run = RunId::new();
         let due = Utc::now() + TimeDelta::milliseconds(50);
-        queue.enqueue(run, "a", due);
-        queue.enqueue(run, "a", Utc::now());
-        assert_eq!(queue.take(10, |_| 10), None);
+        queue.enqueue(run, lane("a"), due);
+        queue.enqueue(run, lane("a"), Utc::now());
+        assert_eq!(
+            queue.take(10, |_| Limits {
+                workflow: 10,
+                installation: 10
+            }),
+            None
+        );
         assert_eq!(queue.next_due(), Some(due));
         std::thread::sleep(std::time::Duration::from_millis(60));
-        assert_eq!(queue.take(10, |_| 10).map(|t| t.run), Some(run));
-        assert_eq!(queue.take(10, |_| 10), None);
+        assert_eq!(
+            queue
+                .take(10, |_| Limits {
+                    workflow: 10,
+                    installation: 10
+                })
+                .map(|t| t.run),
+            Some(run)
+        );
+        assert_eq!(
+            queue.take(10, |_| Limits {
+                workflow: 10,
+                installation: 10
+            }),
+            None
+        );
+    }
+}
+
+#[cfg(test)]
+mod lanes {
+    use super::*;
+
+    fn installation_lane(installation: &InstallationId) -> Lane {
+        Lane {
+            workflow: "w".to_owned(),
+            installation: Some(installation.clone()),
+        }
+    }
+
+    #[test]
+    fn installations_of_one_workflow_take_turns_and_each_has_its_own_limit() {
+        let queue = DispatchQueue::default();
+        let (flood, small) = (InstallationId::random(), InstallationId::random());
+        let flooded: Vec<RunId> = (0..100).map(|_| RunId::new()).collect();
+        for run in &flooded {
+            queue.enqueue(*run, installation_lane(&flood), Utc::now());
+        }
+        let few: Vec<RunId> = (0..3).map(|_| RunId::new()).collect();
+        for run in &few {
+            queue.enqueue(*run, installation_lane(&small), Utc::now());
+        }
+        let limits = Limits {
+            workflow: 100,
+            installation: 2,
+        };
+        let taken: Vec<Ticket> = std::iter::from_fn(|| queue.take(100, |_| limits)).collect();
+        // Two of each: the flood's limit holds it back while the other runs.
+        assert_eq!(taken.len(), 4);
+        let of_small = taken
+            .iter()
+            .filter(|ticket| ticket.lane.installation.as_ref() == Some(&small))
+            .count();
+        assert_eq!(of_small, 2);
+        for ticket in &taken {
+            queue.done(ticket);
+        }
+        let next: Vec<Ticket> = std::iter::from_fn(|| queue.take(100, |_| limits)).collect();
+        assert!(
+            next.iter().any(|t| t.run == few[2]),
+            "the last of the few runs next"
+        );
     }
 }

@@ -15,15 +15,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::backlog::Backlog;
-use super::dispatch::{DispatchQueue, Ticket};
+use super::dispatch::{DispatchQueue, Lane, Limits, Ticket};
 use super::fresh::FreshRuns;
+use super::installations::{ConnectionSource, Installations, Tenancy};
 use super::intake::{SubmitError, to_the_end};
 use super::steps::{JournalScope, Next, PreparedWorkflow, StepRunner, settle};
 use super::walk::{Ending, Position, Walk};
 use super::watchers::Watchers;
-use super::workflows::Workflows;
+use super::workflows::{StoredVersion, Workflows};
 use crate::metrics::Metrics;
-use crate::model::{RunId, RunRecord, RunStatus, StateWrite, StepRecord, StepStatus, now};
+use crate::model::{
+    InstallationId, RunId, RunRecord, RunStatus, StateWrite, StepRecord, StepStatus, now,
+};
 use crate::store::{Store, StoreError, Transition};
 
 /// A step record and its position among the run's records.
@@ -52,6 +55,10 @@ pub(crate) struct Executor {
     /// taken in (it holds at most a backlog's worth); they are read when
     /// it runs low.
     pub(crate) left_in_store: std::sync::atomic::AtomicBool,
+    /// The installations runs are for.
+    pub(crate) installations: Installations,
+    /// Where installations' runs reach Salesforce.
+    pub(crate) connections: Option<Arc<dyn ConnectionSource>>,
 }
 
 /// How far one turn of a run got.
@@ -80,7 +87,11 @@ impl Executor {
         let mut resumed = 0;
         for run in queued {
             if workflows.ready.contains_key(&run.workflow) {
-                self.queue.enqueue(run.id, &run.workflow, run.due_at);
+                let lane = Lane {
+                    workflow: run.workflow,
+                    installation: run.installation,
+                };
+                self.queue.enqueue(run.id, lane, run.due_at);
                 resumed += 1;
             }
         }
@@ -115,7 +126,7 @@ impl Executor {
             self.refill();
             while let Some(ticket) = self
                 .queue
-                .take(self.workers, |workflow| self.limit(workflow))
+                .take(self.workers, |workflow| self.limits(workflow))
             {
                 let executor = self.clone();
                 let abort = abort.clone();
@@ -126,7 +137,7 @@ impl Executor {
                     };
                     executor.queue.done(&ticket);
                     if let Some(due) = retry {
-                        executor.queue.enqueue(ticket.run, &ticket.workflow, due);
+                        executor.queue.enqueue(ticket.run, ticket.lane.clone(), due);
                     }
                 });
             }
@@ -143,11 +154,67 @@ impl Executor {
         }
     }
 
-    fn limit(&self, workflow: &str) -> usize {
-        self.workflows
-            .ready(workflow)
-            .and_then(|prepared| prepared.workflow.concurrency)
-            .map_or(self.default_concurrency, |limit| limit as usize)
+    /// The limits of `workflow`: its `concurrency` (the server's default
+    /// when it sets none), and per installation its
+    /// `installation_concurrency`, by default half the workflow's (at
+    /// least one), so no one installation takes the whole share.
+    fn limits(&self, workflow: &str) -> Limits {
+        let definition = self.workflows.ready(workflow).map(|p| p.workflow);
+        let workflow_limit = definition
+            .as_ref()
+            .and_then(|workflow| workflow.concurrency)
+            .map_or(self.default_concurrency, |limit| limit as usize);
+        let installation = definition
+            .as_ref()
+            .and_then(|workflow| workflow.installation_concurrency)
+            .map_or((workflow_limit / 2).max(1), |limit| limit as usize);
+        Limits {
+            workflow: workflow_limit,
+            installation,
+        }
+    }
+
+    /// What a run of installation `id` runs with, or why it cannot run.
+    fn tenancy(&self, id: &InstallationId) -> Result<Tenancy, String> {
+        let installation = self
+            .installations
+            .get(id)
+            .ok_or_else(|| format!("installation {id} was deleted"))?;
+        let connections = self
+            .connections
+            .as_deref()
+            .ok_or_else(|| "this server has no connections".to_owned())?;
+        Tenancy::of(installation, connections)
+    }
+
+    /// The version `version` of `loaded`'s workflow: `loaded` itself, one
+    /// kept since it was loaded, or the definition the store kept for the
+    /// installations pinned to it.
+    fn pinned(&self, loaded: PreparedWorkflow, version: &str) -> Result<PreparedWorkflow, String> {
+        if *loaded.version == *version {
+            return Ok(loaded);
+        }
+        if let Some(kept) = self.workflows.version(version) {
+            return Ok(kept);
+        }
+        let unknown = || {
+            format!(
+                "version {version} of workflow `{}` is no longer known; upgrade the installation",
+                loaded.workflow.id
+            )
+        };
+        let text = self
+            .store
+            .workflow_version(version)
+            .map_err(|error| error.to_string())?
+            .ok_or_else(unknown)?;
+        let file = StoredVersion::read(&text).map_err(|error| format!("{}: {error}", unknown()))?;
+        let prepared = self
+            .runner
+            .prepare(&file)
+            .map_err(|errors| format!("{}: {errors}", unknown()))?;
+        self.workflows.keep_version(prepared.clone());
+        Ok(prepared)
     }
 
     /// Advances one run; returns when its next attempt is due, if it waits
@@ -175,7 +242,7 @@ impl Executor {
             Ok(Turn::Retry(due)) => Some(due),
             Ok(Turn::Stale) => None,
             Ok(Turn::Parked) => {
-                tracing::warn!(run = %ticket.run, workflow = %ticket.workflow, "The run's workflow is not loaded; it waits for a reload.");
+                tracing::warn!(run = %ticket.run, workflow = %ticket.lane.workflow, "The run's workflow is not loaded; it waits for a reload.");
                 None
             }
             Err(error) => {
@@ -241,7 +308,7 @@ impl Executor {
         };
         self.store.transition(transition, true).await?;
         admission.keep(1);
-        self.queue.enqueue(run.id, &run.workflow, at);
+        self.queue.enqueue(run.id, Lane::of(&run), at);
         Ok(run)
     }
 
@@ -279,7 +346,25 @@ impl Executor {
             return Ok(Turn::Parked);
         };
 
-        let mut walk = Walk::new(&prepared, &event);
+        let tenancy = match &run.installation {
+            Some(id) => match self.tenancy(id) {
+                Ok(tenancy) => Some(tenancy),
+                Err(error) => return self.end_failed(loaded, run, error, None).await,
+            },
+            None => None,
+        };
+        let prepared = match &tenancy {
+            Some(tenancy) => {
+                let version = &tenancy.installation.record.workflow_version;
+                match self.pinned(prepared, version) {
+                    Ok(prepared) => prepared,
+                    Err(error) => return self.end_failed(loaded, run, error, None).await,
+                }
+            }
+            None => prepared,
+        };
+        let installed = tenancy.as_ref().map(|t| &t.installation.installed);
+        let mut walk = Walk::new(&prepared, &event, installed);
         // The step just attempted (its place among `records`) and its state
         // writes, not yet written: they are written before the next step
         // starts, or with the run's end.
@@ -293,8 +378,9 @@ impl Executor {
                 } => {
                     self.commit_pending(loaded, &mut run, &records, pending.take())
                         .await?;
-                    let (record, next, writes) =
-                        self.attempt(scope, &prepared, index, record).await;
+                    let (record, next, writes) = self
+                        .attempt(scope, tenancy.as_ref(), &prepared, index, record)
+                        .await;
                     if let Next::Retry(delay) = next {
                         let due = now() + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX);
                         run.status = RunStatus::Retrying;
@@ -355,12 +441,16 @@ impl Executor {
     async fn attempt(
         &self,
         run: JournalScope,
+        tenancy: Option<&Tenancy>,
         prepared: &PreparedWorkflow,
         index: usize,
         mut record: StepRecord,
     ) -> (StepRecord, Next, Vec<StateWrite>) {
         let step = &prepared.workflow.steps[index];
-        let mut outcome = self.runner.attempt(run, prepared, index, &record).await;
+        let mut outcome = self
+            .runner
+            .attempt(run, tenancy, prepared, index, &record)
+            .await;
         let writes = std::mem::take(&mut outcome.state_writes);
         let seconds = outcome.attempt.duration.as_secs_f64();
         let next = settle(&mut record, outcome, &step.retry);

@@ -7,12 +7,51 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::backlog::{ADMISSION_WAIT, Overloaded};
+use super::dispatch::Lane;
 use super::executor::Executor;
-use crate::model::{RunId, RunRecord, StateWrite};
+use crate::model::{InstallationId, InstallationRecord, RunId, RunRecord, StateWrite};
 use crate::store::{Accepted, NewRun, StoreError};
 
 /// An event to store: its body and the key that dedupes it, if any.
 pub type NewEvent = (Value, Option<String>);
+
+/// Whom an event's run is for: a workflow's own runs, or one
+/// installation's (its tenant noted on the run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFor {
+    /// The workflow.
+    pub workflow: String,
+    /// The installation and its tenant, for an installation's runs.
+    pub installation: Option<(InstallationId, String)>,
+}
+
+impl RunFor {
+    /// The runs of `workflow` itself.
+    pub fn workflow(workflow: &str) -> Self {
+        Self {
+            workflow: workflow.to_owned(),
+            installation: None,
+        }
+    }
+
+    /// The runs of `installation`.
+    pub fn installation(installation: &InstallationRecord) -> Self {
+        Self {
+            workflow: installation.workflow.clone(),
+            installation: Some((installation.id.clone(), installation.tenant.clone())),
+        }
+    }
+
+    /// A queued run for this, due now.
+    fn queued(&self) -> RunRecord {
+        let mut record = RunRecord::queued(RunId::new(), &self.workflow);
+        if let Some((installation, tenant)) = &self.installation {
+            record.installation = Some(installation.clone());
+            record.tenant = Some(tenant.clone());
+        }
+        record
+    }
+}
 
 /// Why an event was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -49,20 +88,20 @@ impl Executor {
     /// each event in order.
     pub(crate) async fn submit_all(
         self: &Arc<Self>,
-        workflow: &str,
+        target: &RunFor,
         events: Vec<NewEvent>,
         state: Vec<StateWrite>,
     ) -> Result<Vec<Accepted>, SubmitError> {
-        let workflow = workflow.to_owned();
+        let target = target.clone();
         to_the_end(self, |executor| async move {
-            executor.store_all(&workflow, events, state).await
+            executor.store_all(&target, events, state).await
         })
         .await
     }
 
     async fn store_all(
         &self,
-        workflow: &str,
+        target: &RunFor,
         events: Vec<NewEvent>,
         state: Vec<StateWrite>,
     ) -> Result<Vec<Accepted>, SubmitError> {
@@ -73,7 +112,7 @@ impl Executor {
         let runs: Vec<NewRun> = events
             .into_iter()
             .map(|(event, dedupe_key)| {
-                let mut record = RunRecord::queued(RunId::new(), workflow);
+                let mut record = target.queued();
                 record.dedupe_key = dedupe_key;
                 NewRun { record, event }
             })
@@ -93,10 +132,10 @@ impl Executor {
     /// [`Executor::submit_all`] for one event, without state writes.
     pub(crate) async fn submit_one(
         self: &Arc<Self>,
-        workflow: &str,
+        target: &RunFor,
         event: NewEvent,
     ) -> Result<Accepted, SubmitError> {
-        let mut accepted = self.submit_all(workflow, vec![event], Vec::new()).await?;
+        let mut accepted = self.submit_all(target, vec![event], Vec::new()).await?;
         accepted.pop().ok_or_else(|| {
             SubmitError::Store(StoreError::Unavailable(
                 "the store answered nothing".to_owned(),
@@ -128,7 +167,7 @@ impl Executor {
         self.metrics.event_accepted(&record.workflow, duplicate);
         if let (false, Some(due)) = (duplicate, record.due_at) {
             self.fresh.keep(record, event);
-            self.queue.enqueue(record.id, &record.workflow, due);
+            self.queue.enqueue(record.id, Lane::of(record), due);
         }
     }
 }

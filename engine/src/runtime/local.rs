@@ -20,12 +20,14 @@ use crate::model::{RunId, RunStatus, StepRecord};
 use crate::salesforce::SalesforceActions;
 use crate::store::StateStore;
 use crate::wasm::Sandbox;
+use crate::workflow::reference::Installed;
 use crate::workflow::{ValidationErrors, WorkflowFile};
 
 /// Runs workflows in process, for `gust run` and tests.
 #[derive(Clone)]
 pub struct LocalRunner {
     steps: StepRunner,
+    installation: Option<Installed>,
 }
 
 /// A finished in-process run.
@@ -54,7 +56,15 @@ impl LocalRunner {
     ) -> Self {
         Self {
             steps: StepRunner::new(sandbox, salesforce, state),
+            installation: None,
         }
+    }
+
+    /// This runner running as an installation: steps read `${config...}`,
+    /// `${installation...}` and `${tenant}` from `installed`.
+    pub fn as_installation(mut self, installed: Installed) -> Self {
+        self.installation = Some(installed);
+        self
     }
 
     /// Compiles `file`'s components (see [`StepRunner::prepare`]).
@@ -70,7 +80,7 @@ impl LocalRunner {
         mut on_step: impl FnMut(&StepRecord),
     ) -> RunReport {
         let started = Instant::now();
-        let mut walk = Walk::new(prepared, &event);
+        let mut walk = Walk::new(prepared, &event, self.installation.as_ref());
         let mut records = Vec::new();
         let run = RunId::new();
         let (status, output, stopped_by) = loop {
@@ -115,7 +125,10 @@ impl LocalRunner {
                 id: run,
                 fresh: false,
             };
-            let outcome = self.steps.attempt(scope, prepared, index, &record).await;
+            let outcome = self
+                .steps
+                .attempt(scope, None, prepared, index, &record)
+                .await;
             if let Err(error) = self.steps.state().apply(&outcome.state_writes) {
                 tracing::warn!(step = %step.id, %error, "The step's state writes were lost.");
             }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::installations::Tenancy;
 use super::journal::{DEFAULT_MAX_READ_BYTES, JournaledSalesforce};
 use crate::model::{
     Attempt, FailureKind, RunId, StateWrite, StepFailure, StepRecord, StepStatus, now,
@@ -22,6 +23,10 @@ use crate::workflow::{
 pub struct PreparedWorkflow {
     /// The definition.
     pub workflow: Arc<Workflow>,
+    /// Its version (see [`Workflow::version`]).
+    pub version: Arc<str>,
+    /// The file it was read from; component paths are relative to it.
+    pub source: Arc<std::path::Path>,
     steps: Arc<[PreparedStep]>,
 }
 
@@ -151,7 +156,9 @@ impl StepRunner {
         }
         if errors.is_empty() {
             Ok(PreparedWorkflow {
+                version: file.workflow.version().into(),
                 workflow: Arc::new(file.workflow.clone()),
+                source: file.path.clone().into(),
                 steps: steps.into(),
             })
         } else {
@@ -160,10 +167,12 @@ impl StepRunner {
     }
 
     /// Makes the next attempt at step number `index` of `run`, whose record
-    /// is `record`.
+    /// is `record`; a run of an installation reaches Salesforce through
+    /// its `tenancy`'s connection and keeps state in its scope.
     pub(crate) async fn attempt(
         &self,
         run: JournalScope,
+        tenancy: Option<&Tenancy>,
         prepared: &PreparedWorkflow,
         index: usize,
         record: &StepRecord,
@@ -199,19 +208,25 @@ impl StepRunner {
                 };
             }
         };
+        let salesforce: Arc<dyn SalesforceActions> =
+            match tenancy.and_then(|tenancy| tenancy.salesforce.clone()) {
+                Some(connection) => connection,
+                None => self.salesforce.clone(),
+            };
         let journal = Arc::new(JournaledSalesforce::new(
-            self.salesforce.clone(),
+            salesforce.clone(),
             self.journal.clone(),
             (run.id, step.id.as_str()),
             earlier,
             self.max_read_bytes,
         ));
-        let state = StepState::new(self.state.clone(), workflow.id.as_str(), step.id.as_str());
+        let scope = tenancy.map_or(workflow.id.as_str(), |tenancy| &tenancy.state_scope);
+        let state = StepState::new(self.state.clone(), scope, step.id.as_str());
         let context = InvocationContext {
             step_id: step.id.to_string(),
             permissions: prepared_step.permissions.clone(),
             salesforce: journal.clone(),
-            schema: self.salesforce.clone(),
+            schema: salesforce,
             state: state.clone(),
         };
         let invocation = self

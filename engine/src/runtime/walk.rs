@@ -13,12 +13,14 @@ use serde_json::Value;
 
 use super::steps::PreparedWorkflow;
 use crate::model::{StepRecord, StepStatus};
-use crate::workflow::reference::Scope;
+use crate::workflow::reference::{Installed, Scope};
 
 /// A walk over one run's steps, in order.
 pub(crate) struct Walk<'a> {
     prepared: &'a PreparedWorkflow,
     event: &'a Value,
+    /// The installation the run is for, if any.
+    installation: Option<&'a Installed>,
     /// The outputs of the steps passed, by step id.
     outputs: HashMap<String, Value>,
     /// The output of the last step passed (the event before any).
@@ -63,11 +65,17 @@ pub(crate) enum Ending {
 }
 
 impl<'a> Walk<'a> {
-    /// A walk from the first step of `prepared` for `event`.
-    pub(crate) fn new(prepared: &'a PreparedWorkflow, event: &'a Value) -> Self {
+    /// A walk from the first step of `prepared` for `event`, in the run
+    /// of `installation` if it is for one.
+    pub(crate) fn new(
+        prepared: &'a PreparedWorkflow,
+        event: &'a Value,
+        installation: Option<&'a Installed>,
+    ) -> Self {
         Self {
             prepared,
             event,
+            installation,
             outputs: HashMap::new(),
             previous: event.clone(),
             index: 0,
@@ -138,6 +146,7 @@ impl<'a> Walk<'a> {
         let scope = Scope {
             trigger: self.event,
             steps: &self.outputs,
+            installation: self.installation,
         };
         match &self.prepared.workflow.steps[index].with {
             Some(with) => scope.resolve(with).map_err(|error| error.to_string()),

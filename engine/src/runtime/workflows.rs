@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use serde::{Deserialize, Serialize};
+
 use super::steps::{PreparedWorkflow, StepRunner};
-use crate::workflow::{LoadError, ValidationError, WorkflowFile, files_in};
+use crate::workflow::{LoadError, ValidationError, Workflow, WorkflowFile, files_in};
 
 /// A workflow file that could not be loaded, and why.
 #[derive(Debug, Clone)]
@@ -66,10 +68,12 @@ impl WorkflowSet {
 }
 
 /// The current set, swapped whole on reload; runs in flight keep the
-/// version they started with.
+/// version they started with. Every version loaded is also kept by its
+/// hash, for the installations pinned to it.
 #[derive(Default)]
 pub(crate) struct Workflows {
     current: RwLock<Arc<WorkflowSet>>,
+    versions: RwLock<std::collections::HashMap<Arc<str>, PreparedWorkflow>>,
 }
 
 impl Workflows {
@@ -83,11 +87,32 @@ impl Workflows {
 
     /// Replaces the set.
     pub(crate) fn replace(&self, set: WorkflowSet) {
+        for prepared in set.ready.values() {
+            self.keep_version(prepared.clone());
+        }
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+    }
+
+    /// Keeps `prepared` by its version.
+    pub(crate) fn keep_version(&self, prepared: PreparedWorkflow) {
+        self.versions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(prepared.version.clone(), prepared);
+    }
+
+    /// The version `hash` of a workflow, if it was loaded or kept.
+    pub(crate) fn version(&self, hash: &str) -> Option<PreparedWorkflow> {
+        self.versions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(hash)
+            .cloned()
     }
 
     /// Adds or replaces one workflow.
     pub(crate) fn insert(&self, prepared: PreparedWorkflow) {
+        self.keep_version(prepared.clone());
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         let mut set = WorkflowSet::clone(&current);
         set.ready.insert(prepared.workflow.id.to_string(), prepared);
@@ -97,5 +122,33 @@ impl Workflows {
     /// A ready workflow.
     pub(crate) fn ready(&self, id: &str) -> Option<PreparedWorkflow> {
         self.get().ready.get(id).cloned()
+    }
+}
+
+/// A workflow version as the store keeps it for the installations pinned
+/// to it: its definition and the file it was read from.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct StoredVersion {
+    path: PathBuf,
+    workflow: Workflow,
+}
+
+impl StoredVersion {
+    /// The stored text of `prepared`.
+    pub(crate) fn write(prepared: &PreparedWorkflow) -> String {
+        let stored = StoredVersion {
+            path: prepared.source.to_path_buf(),
+            workflow: Workflow::clone(&prepared.workflow),
+        };
+        serde_json::to_string(&stored).unwrap_or_default()
+    }
+
+    /// The workflow file `text` keeps.
+    pub(crate) fn read(text: &str) -> Result<WorkflowFile, serde_json::Error> {
+        let stored: StoredVersion = serde_json::from_str(text)?;
+        Ok(WorkflowFile {
+            path: stored.path,
+            workflow: stored.workflow,
+        })
     }
 }

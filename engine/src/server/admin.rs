@@ -11,7 +11,7 @@ use crate::api::{
     ApiError, BacklogView, EventAccepted, InvalidWorkflowView, ReadyWorkflow, ReplayParams,
     Replayed, RunList, RunListParams, StartRun, TriggerView, WorkflowList, WorkflowView,
 };
-use crate::model::{RunId, RunStatus};
+use crate::model::{InstallationId, RunId, RunStatus};
 use crate::store::{RunDetail, RunQuery};
 
 /// The largest page size of `GET /api/runs`.
@@ -100,8 +100,18 @@ pub(super) async fn runs(
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit is 1 to {MAX_LIMIT}")));
     }
+    let installation = params
+        .installation
+        .map(|text| {
+            InstallationId::parse(&text).ok_or_else(|| {
+                ApiError::bad_request(format!("installation: `{text}` is not an installation id"))
+            })
+        })
+        .transpose()?;
     let query = RunQuery {
         workflow: params.workflow,
+        tenant: params.tenant,
+        installation,
         status,
         limit,
         before,

@@ -3,6 +3,7 @@
 
 mod admin;
 pub(crate) mod connections;
+mod installations;
 
 use std::sync::Arc;
 
@@ -19,12 +20,13 @@ use crate::trigger::webhook::{bearer_token, same_secret};
 use crate::trigger::{TriggerHost, outbound_message, webhook};
 
 impl Engine {
-    /// The routes: `POST /hooks/{workflow_id}`, `POST
-    /// /salesforce/outbound/{workflow_id}[/{token}]`, the admin API under
-    /// `/api` (with `POST /api/workflows/{id}/runs`, a run started by hand,
-    /// `GET /api/backlog`, connections, connect sessions and OAuth apps),
-    /// the connect flow under `/connect/salesforce/`, `GET /healthz` and
-    /// `GET /metrics`.
+    /// The routes: `POST /hooks/{workflow_id}` (and
+    /// `/hooks/{workflow_id}/{installation_id}[/{token}]` for an
+    /// installation), `POST /salesforce/outbound/{workflow_id}[/{token}]`,
+    /// the admin API under `/api` (with `POST /api/workflows/{id}/runs`, a
+    /// run started by hand, `GET /api/backlog`, connections, connect
+    /// sessions, OAuth apps and installations), the connect flow under
+    /// `/connect/salesforce/`, `GET /healthz` and `GET /metrics`.
     pub fn router(&self) -> Router {
         let admin = Router::new()
             .route("/api/workflows", get(admin::workflows))
@@ -36,6 +38,7 @@ impl Engine {
             .route("/metrics", get(admin::metrics))
             .with_state(self.clone())
             .merge(connections::admin_routes(self.connections().clone()))
+            .merge(installations::admin_routes(self.installations().clone()))
             .route_layer(middleware::from_fn_with_state(
                 self.clone(),
                 require_admin_token,
@@ -46,6 +49,14 @@ impl Engine {
         let host: Arc<dyn TriggerHost> = Arc::new(self.clone());
         let triggers = Router::new()
             .route("/hooks/{workflow_id}", post(webhook::route))
+            .route(
+                "/hooks/{workflow_id}/{installation_id}",
+                post(webhook::installation_webhook),
+            )
+            .route(
+                "/hooks/{workflow_id}/{installation_id}/{token}",
+                post(webhook::installation_webhook_with_token),
+            )
             .route(
                 "/salesforce/outbound/{workflow_id}",
                 post(outbound_message::route).layer(outbound_limit),

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use crate::model::{
-    Attempt, LogLine, RunId, RunRecord, RunStatus, StepFailure, StepRecord, StepStatus,
+    Attempt, InstallationId, LogLine, RunId, RunRecord, RunStatus, StepFailure, StepRecord,
+    StepStatus,
 };
 
 /// A record with a stored form.
@@ -121,6 +122,16 @@ struct StoredRun<'a> {
     error: Option<Cow<'a, str>>,
 }
 
+/// Whose run it is, stored after a [`StoredRun`] only for the run of an
+/// installation (so runs stored before installations read as they were).
+#[derive(Serialize, Deserialize)]
+struct StoredOwner<'a> {
+    #[serde(borrow)]
+    tenant: Cow<'a, str>,
+    #[serde(borrow)]
+    installation: Cow<'a, str>,
+}
+
 impl Compact for RunRecord {
     fn encode(&self) -> Result<Vec<u8>, StoreError> {
         let stored = StoredRun {
@@ -137,14 +148,39 @@ impl Compact for RunRecord {
             stopped_by: self.stopped_by.as_deref().map(Cow::Borrowed),
             error: self.error.as_deref().map(Cow::Borrowed),
         };
-        postcard::to_allocvec(&stored).map_err(postcard_error)
+        let mut bytes = postcard::to_allocvec(&stored).map_err(postcard_error)?;
+        if let Some(installation) = &self.installation {
+            let owner = StoredOwner {
+                tenant: Cow::Borrowed(self.tenant.as_deref().unwrap_or_default()),
+                installation: Cow::Borrowed(installation.as_str()),
+            };
+            bytes = postcard::to_extend(&owner, bytes).map_err(postcard_error)?;
+        }
+        Ok(bytes)
     }
 
     fn decode(id: RunId, bytes: &[u8]) -> Result<Self, StoreError> {
-        let stored: StoredRun<'_> = postcard::from_bytes(bytes).map_err(postcard_error)?;
+        let (stored, rest): (StoredRun<'_>, _) =
+            postcard::take_from_bytes(bytes).map_err(postcard_error)?;
+        let owner = match rest {
+            [] => None,
+            rest => {
+                let owner: StoredOwner<'_> = postcard::from_bytes(rest).map_err(postcard_error)?;
+                let installation = InstallationId::parse(&owner.installation).ok_or_else(|| {
+                    corrupt(format!(
+                        "`{}` is not an installation id",
+                        owner.installation
+                    ))
+                })?;
+                Some((owner.tenant.into_owned(), installation))
+            }
+        };
+        let (tenant, installation) = owner.unzip();
         Ok(Self {
             id,
             workflow: stored.workflow.into_owned(),
+            tenant,
+            installation,
             status: stored.status,
             created_at: stored.created_at.time()?,
             updated_at: stored.updated_at.time()?,

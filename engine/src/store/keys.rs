@@ -10,10 +10,11 @@
 //! |--------------------------------------------|--------------------------------|
 //! | `r` run                                    | run and step records ([`super::document`]) |
 //! | `w` workflow, 0, run                       | the run's trigger event        |
-//! | `q` due (ms since epoch, u64 BE), run      | workflow id                    |
+//! | `q` due (ms since epoch, u64 BE), run      | lane (workflow or `workflow/installation`) |
 //! | `m`                                        | the open-run mark (a run id)   |
 //! | `f` run (failed runs: the dead-letter list)| empty                          |
-//! | `d` workflow, 0, dedupe key                | run id                         |
+//! | `i` installation, 0, run                   | empty                          |
+//! | `d` lane, 0, dedupe key                    | run id                         |
 //! | `k` scope, 0, state key                    | state value                    |
 //! | `j` run, step, 0, sequence (u32 BE)        | a call journal entry (JSON)    |
 //!
@@ -24,6 +25,7 @@
 //! allow: two to accept it, one to finish a one-step run.
 
 use super::RunId;
+use crate::model::InstallationId;
 
 const RUN: u8 = b'r';
 const QUEUE: u8 = b'q';
@@ -33,6 +35,7 @@ const FAILED: u8 = b'f';
 const DEDUPE: u8 = b'd';
 const STATE: u8 = b'k';
 const JOURNAL: u8 = b'j';
+const BY_INSTALLATION: u8 = b'i';
 
 /// The length of a run id in a key.
 pub(super) const RUN_ID_LEN: usize = 16;
@@ -93,6 +96,19 @@ pub(super) fn workflow_runs(workflow: &str) -> Vec<u8> {
     key(BY_WORKFLOW, &[workflow.as_bytes(), &[0]])
 }
 
+/// A run in the index of its installation's runs.
+pub(super) fn by_installation(installation: &InstallationId, id: RunId) -> Vec<u8> {
+    key(
+        BY_INSTALLATION,
+        &[installation.as_str().as_bytes(), &[0], id.as_bytes()],
+    )
+}
+
+/// The index of one installation's runs.
+pub(super) fn installation_runs(installation: &InstallationId) -> Vec<u8> {
+    key(BY_INSTALLATION, &[installation.as_str().as_bytes(), &[0]])
+}
+
 /// A run in the dead-letter list.
 pub(super) fn failed(id: RunId) -> Vec<u8> {
     key(FAILED, &[id.as_bytes()])
@@ -103,14 +119,24 @@ pub(super) fn failed_runs() -> Vec<u8> {
     vec![FAILED]
 }
 
-/// The dedupe key of an event of `workflow`.
-pub(super) fn dedupe(workflow: &str, dedupe_key: &str) -> Vec<u8> {
-    key(DEDUPE, &[workflow.as_bytes(), &[0], dedupe_key.as_bytes()])
+/// The dedupe key of an event of `lane` (see `RunRecord::lane`).
+pub(super) fn dedupe(lane: &str, dedupe_key: &str) -> Vec<u8> {
+    key(DEDUPE, &[lane.as_bytes(), &[0], dedupe_key.as_bytes()])
 }
 
 /// A step state entry.
 pub(super) fn state(scope: &str, state_key: &str) -> Vec<u8> {
     key(STATE, &[scope.as_bytes(), &[0], state_key.as_bytes()])
+}
+
+/// Every state entry of `scope`.
+pub(super) fn state_scope(scope: &str) -> Vec<u8> {
+    key(STATE, &[scope.as_bytes(), &[0]])
+}
+
+/// Every state entry of the scopes under `scope` (`scope/...`).
+pub(super) fn state_scopes_under(scope: &str) -> Vec<u8> {
+    key(STATE, &[scope.as_bytes(), b"/"])
 }
 
 /// A call journal entry of step `step` of run `id`.

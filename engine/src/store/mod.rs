@@ -8,6 +8,7 @@
 mod compact;
 mod connections;
 mod document;
+mod installations;
 mod journal;
 mod keys;
 mod open_runs;
@@ -20,8 +21,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::{RunId, RunRecord, RunStatus, StateWrite, StepRecord};
+use crate::model::{InstallationId, RunId, RunRecord, RunStatus, StateWrite, StepRecord};
 pub use connections::{ConnectionStore, Written};
+pub use installations::{InstallationStore, Removed};
 pub use journal::{JournalStore, JournalWrite, MemoryJournalStore};
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 pub use state::{
@@ -110,6 +112,10 @@ pub struct Transition {
 pub struct RunQuery {
     /// Only this workflow's runs.
     pub workflow: Option<String>,
+    /// Only this tenant's runs.
+    pub tenant: Option<String>,
+    /// Only this installation's runs.
+    pub installation: Option<InstallationId>,
     /// Only runs with this status, as stored (see [`crate::Engine::runs`]
     /// for the status of runs in flight).
     pub status: Option<RunStatus>,
@@ -122,12 +128,28 @@ pub struct RunQuery {
 impl RunQuery {
     /// The page size when none is asked for.
     pub const DEFAULT_LIMIT: usize = 50;
+
+    /// Whether `run` passes every filter of the query but the cursor.
+    pub fn keeps(&self, run: &RunRecord) -> bool {
+        self.status.is_none_or(|status| status == run.status)
+            && self.workflow.as_ref().is_none_or(|w| *w == run.workflow)
+            && self
+                .tenant
+                .as_ref()
+                .is_none_or(|t| Some(t) == run.tenant.as_ref())
+            && self
+                .installation
+                .as_ref()
+                .is_none_or(|i| Some(i) == run.installation.as_ref())
+    }
 }
 
 impl Default for RunQuery {
     fn default() -> Self {
         Self {
             workflow: None,
+            tenant: None,
+            installation: None,
             status: None,
             limit: Self::DEFAULT_LIMIT,
             before: None,
@@ -145,20 +167,21 @@ pub struct RunPage {
 }
 
 impl RunPage {
-    /// The first `limit` runs of `runs` (newest first) with `status`, if
-    /// given, and where the next page starts.
+    /// The first `limit` runs of `runs` (newest first) that `query`'s
+    /// filters keep, and where the next page starts.
     pub fn gather(
         runs: impl IntoIterator<Item = Result<RunRecord, StoreError>>,
-        status: Option<RunStatus>,
+        query: &RunQuery,
         limit: usize,
     ) -> Result<Self, StoreError> {
+        let status = query.status;
         let mut page = Self {
             runs: Vec::new(),
             next_cursor: None,
         };
         for run in runs {
             let run = run?;
-            if status.is_some_and(|status| status != run.status) {
+            if !query.keeps(&run) {
                 continue;
             }
             // A failed run whose replay succeeded is off the failed list.
@@ -182,13 +205,17 @@ pub struct QueuedRun {
     pub id: RunId,
     /// Its workflow.
     pub workflow: String,
+    /// The installation it runs for, if any.
+    pub installation: Option<InstallationId>,
     /// When it is due.
     pub due_at: DateTime<Utc>,
 }
 
 /// The durable store behind the server.
 #[async_trait]
-pub trait Store: StateStore + JournalStore + ConnectionStore + Send + Sync + 'static {
+pub trait Store:
+    StateStore + JournalStore + ConnectionStore + InstallationStore + Send + Sync + 'static
+{
     /// Stores a new run and its event, durably, unless its dedupe key names
     /// a run already stored.
     async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError>;

@@ -21,7 +21,7 @@ use super::{
     Accepted, NewRun, QueuedRun, RunDetail, RunId, RunPage, RunQuery, Store, StoreError,
     Transition, keys,
 };
-use crate::model::{JournalEntry, RunRecord, RunStatus, StateWrite, StepStatus};
+use crate::model::{JournalEntry, RunRecord, RunStatus, StateWrite, StepStatus, split_lane};
 use crate::store::StateStore;
 
 /// The page cache of a store opened without saying: 32 MiB.
@@ -35,6 +35,8 @@ pub struct SledStore {
     db: sled::Db,
     /// Connections and what goes with them (`sled_store/connections.rs`).
     connections: sled::Tree,
+    /// Installations and workflow versions (`sled_store/installations.rs`).
+    installations: sled::Tree,
     writer: Writer,
     open: Mutex<OpenRuns>,
 }
@@ -79,9 +81,11 @@ impl SledStore {
         let open = Mutex::new(open_runs(&db)?);
         let writer = Writer::start(db.clone());
         let connections = connections::open_tree(&db)?;
+        let installations = installations::open_tree(&db)?;
         Ok(Self {
             db,
             connections,
+            installations,
             writer,
             open,
         })
@@ -117,13 +121,16 @@ impl SledStore {
             let due = record.due_at.unwrap_or(record.created_at);
             batch.insert(
                 keys::queued(millis(due), record.id),
-                record.workflow.as_bytes(),
+                record.lane().as_bytes(),
             );
+        }
+        if let Some(installation) = &record.installation {
+            batch.insert(keys::by_installation(installation, record.id), []);
         }
         let unless_exists = record
             .dedupe_key
             .as_ref()
-            .map(|dedupe_key| keys::dedupe(&record.workflow, dedupe_key));
+            .map(|dedupe_key| keys::dedupe(&record.lane(), dedupe_key));
         if let Some(dedupe) = &unless_exists {
             batch.insert(dedupe.clone(), record.id.as_bytes());
         }
@@ -182,8 +189,11 @@ impl SledStore {
         if let Some(due) = run.due_at {
             batch.remove(keys::queued(millis(due), run.id));
         }
+        if let Some(installation) = &run.installation {
+            batch.remove(keys::by_installation(installation, run.id));
+        }
         if let Some(key) = &run.dedupe_key {
-            batch.remove(keys::dedupe(&run.workflow, key));
+            batch.remove(keys::dedupe(&run.lane(), key));
         }
         Ok(())
     }
@@ -312,7 +322,7 @@ impl Store for SledStore {
                 batch.remove(keys::queued(millis(due), run.id));
             }
             if let Some(due) = run.due_at.filter(|_| !run.status.is_final()) {
-                batch.insert(keys::queued(millis(due), run.id), run.workflow.as_bytes());
+                batch.insert(keys::queued(millis(due), run.id), run.lane().as_bytes());
             }
         }
         add_state_writes(&mut batch, &transition.state_writes);
@@ -361,6 +371,7 @@ impl Store for SledStore {
                     due_at: run.due_at.unwrap_or(run.created_at),
                     id,
                     workflow: run.workflow,
+                    installation: run.installation,
                 });
             }
         }
@@ -379,9 +390,10 @@ impl Store for SledStore {
     }
 
     fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
-        let (prefix, is_index) = match (&query.workflow, query.status) {
-            (Some(workflow), _) => (keys::workflow_runs(workflow), true),
-            (None, Some(RunStatus::Failed)) => (keys::failed_runs(), true),
+        let (prefix, is_index) = match (&query.installation, &query.workflow, query.status) {
+            (Some(installation), _, _) => (keys::installation_runs(installation), true),
+            (None, Some(workflow), _) => (keys::workflow_runs(workflow), true),
+            (None, None, Some(RunStatus::Failed)) => (keys::failed_runs(), true),
             _ => (keys::runs(), false),
         };
         let end = match query.before {
@@ -403,7 +415,7 @@ impl Store for SledStore {
                 ))),
             }
         });
-        RunPage::gather(runs, query.status, query.limit)
+        RunPage::gather(runs, query, query.limit)
     }
 
     fn flushes(&self) -> u64 {
@@ -503,12 +515,15 @@ fn queue_entries(db: &sled::Db, limit: usize) -> Result<Vec<QueuedRun>, StoreErr
     db.scan_prefix(keys::queue())
         .take(limit)
         .map(|entry| {
-            let (key, workflow) = entry.map_err(unavailable)?;
+            let (key, lane) = entry.map_err(unavailable)?;
             let corrupt = || StoreError::Corrupt("a queue entry".to_owned());
             let due = keys::queued_due(&key).ok_or_else(corrupt)?;
+            let lane = std::str::from_utf8(&lane).map_err(|_| corrupt())?;
+            let (workflow, installation) = split_lane(lane);
             Ok(QueuedRun {
                 id: keys::trailing_run_id(&key).ok_or_else(corrupt)?,
-                workflow: String::from_utf8(workflow.to_vec()).map_err(|_| corrupt())?,
+                workflow: workflow.to_owned(),
+                installation,
                 due_at: DateTime::from_timestamp_millis(due as i64).ok_or_else(corrupt)?,
             })
         })
@@ -546,5 +561,6 @@ pub(super) fn unavailable(error: sled::Error) -> StoreError {
 }
 
 mod connections;
+mod installations;
 #[cfg(test)]
 mod tests;

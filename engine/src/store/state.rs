@@ -76,7 +76,8 @@ pub struct StepState {
 }
 
 impl StepState {
-    /// The state of step `step` of workflow `workflow`, with no writes yet.
+    /// The state of step `step` of workflow `workflow` (or of an
+    /// installation's scope of it), with no writes yet.
     pub fn new(store: Arc<dyn StateStore>, workflow: &str, step: &str) -> Self {
         Self {
             store,

@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::background::StatusCell;
 use crate::api::TriggerStatus;
-use crate::model::{RunId, RunRecord, StateWrite};
-use crate::runtime::{NewEvent, SubmitError};
+use crate::model::{InstallationId, RunId, RunRecord, StateWrite};
+use crate::runtime::installations::Installation;
+use crate::runtime::{NewEvent, RunFor, SubmitError};
 use crate::salesforce::SalesforceService;
 use crate::store::{Accepted, StoreError};
 use crate::workflow::Workflow;
@@ -25,17 +26,19 @@ use crate::workflow::Workflow;
 pub(crate) trait TriggerHost: Send + Sync + 'static {
     /// The loaded workflow `id`, if it is loaded.
     fn workflow(&self, id: &str) -> Option<Arc<Workflow>>;
+    /// Installation `id`, if there is one.
+    fn installation(&self, id: &InstallationId) -> Option<Arc<Installation>>;
     /// Stores one run per event for `workflow`, with the state writes
     /// `state`, in one durable write, and queues the new runs; answers for
     /// each event in order.
     async fn submit(
         &self,
-        workflow: &str,
+        target: &RunFor,
         events: Vec<NewEvent>,
         state: Vec<StateWrite>,
     ) -> Result<Vec<Accepted>, SubmitError>;
     /// [`TriggerHost::submit`] for one event, without state writes.
-    async fn submit_one(&self, workflow: &str, event: NewEvent) -> Result<Accepted, SubmitError>;
+    async fn submit_one(&self, target: &RunFor, event: NewEvent) -> Result<Accepted, SubmitError>;
     /// The value stored under `key` in the state of `workflow`'s trigger.
     fn state(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Waits up to `timeout` for `run` to end; `None` if it has not.
@@ -141,7 +144,11 @@ impl TriggerContext {
         loop {
             match self
                 .host
-                .submit(&self.workflow, events.clone(), state.clone())
+                .submit(
+                    &RunFor::workflow(&self.workflow),
+                    events.clone(),
+                    state.clone(),
+                )
                 .await
             {
                 Err(SubmitError::Overloaded(overloaded)) => {

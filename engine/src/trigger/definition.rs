@@ -168,11 +168,14 @@ impl Trigger {
     }
 }
 
-/// Checks a trigger's definition, adding every problem to `errors`.
-pub(crate) fn validate(trigger: &Trigger, errors: &mut Vec<ValidationError>) {
+/// Checks a trigger's definition, adding every problem to `errors`; the
+/// trigger of an `installable` workflow runs per installation.
+pub(crate) fn validate(trigger: &Trigger, installable: bool, errors: &mut Vec<ValidationError>) {
     match trigger {
         Trigger::Webhook(_) | Trigger::Manual(_) => {}
-        Trigger::OutboundMessage(config) => validate_outbound_message(config, errors),
+        Trigger::OutboundMessage(config) => {
+            validate_outbound_message(config, installable, errors);
+        }
         Trigger::Schedule(config) => validate_schedule(config, errors),
         Trigger::SalesforcePoll(config) => validate_poll(config, errors),
     }

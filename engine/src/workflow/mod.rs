@@ -16,11 +16,13 @@
 //! ```
 
 mod id;
+mod installable;
 mod load;
 mod permissions;
 pub mod reference;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,7 @@ use serde_json::Value;
 
 pub use gust_salesforce::SecretRef;
 pub use id::{IdError, StepId, WorkflowId};
+pub use installable::{ConnectionSlot, SALESFORCE_SLOT};
 pub use load::{LoadError, ModuleError, ModuleRef, WorkflowFile, files_in, parse};
 pub use permissions::{Access, Permissions, SObjectName, SalesforcePermissions};
 pub use validate::{ValidationError, ValidationErrors};
@@ -53,6 +56,22 @@ pub struct Workflow {
     /// the server's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// `"config": {"type": "object", "properties": {...}}`: the JSON Schema
+    /// of the settings each installation supplies, which steps read as
+    /// `${config...}`. A workflow with `config` or `connections` runs only
+    /// for its installations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
+    pub config: Option<Value>,
+    /// `"connections": {"salesforce": {"description": "..."}}`: the
+    /// connections each installation binds; its steps and triggers reach
+    /// Salesforce through the one bound to `salesforce`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub connections: BTreeMap<String, ConnectionSlot>,
+    /// `"installation_concurrency": 2`: the most runs of one installation
+    /// running at once; the server's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_concurrency: Option<u32>,
     /// `"steps": [...]`: run in order; a step sees the trigger event and the
     /// outputs of the steps before it.
     pub steps: Vec<Step>,

@@ -4,6 +4,9 @@
 //! - `${trigger}` is the whole event, `${trigger.body.email}` a field of it;
 //! - `${steps.map}` is the whole output of step `map`, `${steps.map.record.Email}`
 //!   a field of it;
+//! - in the run of an installation, `${config...}` reads its settings,
+//!   `${installation.id}` is its id and `${tenant}` (also
+//!   `${installation.tenant}`) its tenant;
 //! - array elements are `items[0]` or `items.0`; keys with other characters
 //!   are quoted: `body["first name"]`;
 //! - a string that is exactly one reference keeps the referenced JSON type
@@ -52,6 +55,19 @@ pub enum Root {
     Trigger,
     /// `steps.<id>`: the output of an earlier step.
     Step(String),
+    /// `config`: the settings of the installation the run is for.
+    Config,
+    /// `installation`: `{"id", "tenant"}` of the installation the run is for.
+    Installation,
+    /// `tenant`: the tenant of the installation the run is for.
+    Tenant,
+}
+
+impl Root {
+    /// Whether the root is known only in the run of an installation.
+    pub fn needs_installation(&self) -> bool {
+        matches!(self, Self::Config | Self::Installation | Self::Tenant)
+    }
 }
 
 /// One step of a path.
@@ -185,13 +201,17 @@ fn parse_reference(text: &str) -> Result<Reference, String> {
     let mut segments = segments.into_iter();
     let root = match segments.next() {
         Some(Segment::Key(key)) if key == "trigger" => Root::Trigger,
+        Some(Segment::Key(key)) if key == "config" => Root::Config,
+        Some(Segment::Key(key)) if key == "installation" => Root::Installation,
+        Some(Segment::Key(key)) if key == "tenant" => Root::Tenant,
         Some(Segment::Key(key)) if key == "steps" => match segments.next() {
             Some(Segment::Key(id)) => Root::Step(id),
             _ => return Err("`steps` must be followed by a step id: `${steps.<id>...}`".into()),
         },
         _ => {
             return Err(format!(
-                "`${{{text}}}` must start with `trigger` or `steps.<id>`"
+                "`${{{text}}}` must start with `trigger`, `steps.<id>`, `config`, \
+                 `installation` or `tenant`"
             ));
         }
     };
@@ -282,6 +302,9 @@ impl Reference {
         let mut text = match &self.root {
             Root::Trigger => "trigger".to_owned(),
             Root::Step(id) => format!("steps.{id}"),
+            Root::Config => "config".to_owned(),
+            Root::Installation => "installation".to_owned(),
+            Root::Tenant => "tenant".to_owned(),
         };
         write_path(&mut text, &self.path[..depth.min(self.path.len())]);
         text
@@ -375,7 +398,7 @@ pub fn references_in(template: &Value, path: &str, found: &mut Vec<Occurrence>) 
 
 mod resolve;
 
-pub use resolve::{Missing, ResolveError, Scope};
+pub use resolve::{Installed, Missing, ResolveError, Scope};
 
 #[cfg(test)]
 mod tests;

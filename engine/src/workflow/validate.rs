@@ -90,7 +90,8 @@ impl Workflow {
     /// Checks the workflow and returns every problem found, in document order.
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = Vec::new();
-        crate::trigger::validate(&self.trigger, &mut errors);
+        crate::trigger::validate(&self.trigger, self.is_installable(), &mut errors);
+        super::installable::validate(self, &mut errors);
         if self.concurrency == Some(0) {
             errors.push(ValidationError::new("concurrency", "must be at least 1"));
         }
@@ -131,6 +132,7 @@ impl Workflow {
         let scope = reference::Scope {
             trigger: event,
             steps: &outputs,
+            installation: None,
         };
         let mut found = Vec::new();
         for (index, step) in self.steps.iter().enumerate() {
@@ -277,6 +279,31 @@ fn reference_problem(
              inside text write `${{{} ?? \"\"}}`",
             reference.path_text()
         ));
+    }
+    if reference.root.needs_installation() {
+        if !workflow.is_installable() {
+            return Some(format!(
+                "`{reference}` is known only in the run of an installation; declare the \
+                 workflow's `config` (and `connections`) to install it per customer"
+            ));
+        }
+        if reference.root == Root::Config && workflow.config.is_none() {
+            return Some(format!(
+                "`{reference}` reads the installation's config, but the workflow declares no \
+                 `config` schema"
+            ));
+        }
+        let known = match reference.path.first() {
+            Some(Segment::Key(key)) => key == "id" || key == "tenant",
+            Some(Segment::Index(_)) => false,
+            None => true,
+        };
+        if reference.root == Root::Installation && !known {
+            return Some(format!(
+                "`{reference}`: an installation has only `id` and `tenant`"
+            ));
+        }
+        return None;
     }
     let Root::Step(id) = &reference.root else {
         return None;

@@ -2,6 +2,7 @@
 //! process, sf-emulator, a store whose disk fills up, and [`eventually`],
 //! the one way a test waits for something.
 
+mod connect;
 mod emulator;
 mod process;
 mod server;
@@ -9,6 +10,10 @@ mod store;
 
 use std::time::{Duration, Instant};
 
+pub(crate) use connect::{
+    DONE, configure_connect, connect, connected, follow, location_query, no_redirects, orgs,
+    serve_connect, session,
+};
 pub(crate) use emulator::{
     Sf, connection, delivered, quick_outbound_emulator, run_locally, with_erp_id,
 };

@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use gust_engine::RunDetail;
 use gust_engine::model::{
     ConnectSession, ConnectionEvent, ConnectionId, ConnectionIdentity, ConnectionRecord,
-    JournalEntry, RunId, RunRecord, StateWrite, StoredOAuthApp,
+    InstallationId, InstallationRecord, JournalEntry, RunId, RunRecord, StateWrite, StoredOAuthApp,
 };
 use gust_engine::store::{
-    Accepted, ConnectionStore, JournalStore, JournalWrite, NewRun, QueuedRun, RunPage, RunQuery,
-    SledStore, StateStore, Store, StoreError, Transition, Written,
+    Accepted, ConnectionStore, InstallationStore, JournalStore, JournalWrite, NewRun, QueuedRun,
+    Removed, RunPage, RunQuery, SledStore, StateStore, Store, StoreError, Transition, Written,
 };
 
 /// A store whose disk fills up: it reads, but once full refuses every
@@ -181,5 +181,36 @@ impl ConnectionStore for FullDisk {
     }
     fn delete_connection_event(&self, id: &str) -> Result<(), StoreError> {
         self.store.delete_connection_event(id)
+    }
+}
+
+/// Installations are written as the sled store writes them.
+impl InstallationStore for FullDisk {
+    fn installation(&self, id: &InstallationId) -> Result<Option<InstallationRecord>, StoreError> {
+        self.store.installation(id)
+    }
+    fn installations(&self) -> Result<Vec<InstallationRecord>, StoreError> {
+        self.store.installations()
+    }
+    fn put_installation(
+        &self,
+        record: &InstallationRecord,
+        expected: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        self.store.put_installation(record, expected)
+    }
+    fn delete_installation(
+        &self,
+        id: &InstallationId,
+        state_scope: &str,
+        purge: bool,
+    ) -> Result<Removed, StoreError> {
+        self.store.delete_installation(id, state_scope, purge)
+    }
+    fn workflow_version(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        self.store.workflow_version(hash)
+    }
+    fn put_workflow_version(&self, hash: &str, definition: &str) -> Result<(), StoreError> {
+        self.store.put_workflow_version(hash, definition)
     }
 }

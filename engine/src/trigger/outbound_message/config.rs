@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct OutboundMessageTrigger {
     /// `"organization_ids": ["00D5g000004EXAMPLE"]`: the orgs allowed to
-    /// post (15 or 18 characters; compared on the first 15).
+    /// post (15 or 18 characters; compared on the first 15). Left out in
+    /// an installed workflow: each installation takes the messages of its
+    /// own connection's org.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub organization_ids: Vec<String>,
     /// `"sobject": "Opportunity"`: the sObject type the messages carry.
     pub sobject: String,

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use gust_outbound::{ACK, FaultCode, fault};
 
 use super::handler::{self, Refusal};
-use crate::runtime::SubmitError;
+use crate::runtime::{RunFor, SubmitError};
 use crate::trigger::{Trigger, TriggerHost};
 
 /// A SOAP fault: Salesforce sends the message again later.
@@ -105,7 +105,10 @@ async fn receive(
     if events.is_empty() {
         return Ok(ack());
     }
-    match host.submit(workflow_id, events, Vec::new()).await {
+    match host
+        .submit(&RunFor::workflow(workflow_id), events, Vec::new())
+        .await
+    {
         Ok(_) => Ok(ack()),
         Err(SubmitError::Store(error)) => {
             tracing::error!(workflow = workflow_id, %error, "An Outbound Message could not be stored.");

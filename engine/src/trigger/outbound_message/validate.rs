@@ -4,9 +4,22 @@ use super::OutboundMessageTrigger;
 use crate::workflow::{SObjectName, ValidationError};
 
 /// Checks an Outbound Message trigger, adding every problem to `errors`.
-pub(crate) fn validate(om: &OutboundMessageTrigger, errors: &mut Vec<ValidationError>) {
+/// An `installable` workflow's messages are checked against the org of
+/// each installation's connection, so it lists no org.
+pub(crate) fn validate(
+    om: &OutboundMessageTrigger,
+    installable: bool,
+    errors: &mut Vec<ValidationError>,
+) {
     let path = "trigger.outbound_message";
-    if om.organization_ids.is_empty() {
+    if installable && !om.organization_ids.is_empty() {
+        errors.push(ValidationError::new(
+            format!("{path}.organization_ids"),
+            "an installed workflow takes each installation's messages from the org of its \
+             connection; remove `organization_ids`",
+        ));
+    }
+    if !installable && om.organization_ids.is_empty() {
         errors.push(ValidationError::new(
             format!("{path}.organization_ids"),
             "list the ids of the Salesforce orgs allowed to send (`00D...`)",

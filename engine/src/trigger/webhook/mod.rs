@@ -13,4 +13,4 @@ mod route;
 pub use config::{Respond, WebhookTrigger};
 pub use handler::{IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_BYTES, SIGNATURE_HEADER, sign};
 pub(crate) use handler::{bearer_token, same_secret};
-pub(crate) use route::webhook as route;
+pub(crate) use route::{installation_webhook, installation_webhook_with_token, webhook as route};

@@ -6,13 +6,39 @@ use serde_json::Value;
 
 use super::{Absent, ParseError, Part, Reference, Root, Segment, parse};
 
-/// What references resolve against: the event and the outputs so far.
+/// What references resolve against: the event, the outputs so far and,
+/// in the run of an installation, the installation.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
     /// The trigger event.
     pub trigger: &'a Value,
     /// The outputs of the steps that have run, by step id.
     pub steps: &'a HashMap<String, Value>,
+    /// The installation the run is for, if it is for one.
+    pub installation: Option<&'a Installed>,
+}
+
+/// What the run of an installation resolves `${config...}`,
+/// `${installation...}` and `${tenant}` against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Installed {
+    /// `${installation}`: `{"id": ..., "tenant": ...}`.
+    pub installation: Value,
+    /// `${tenant}`.
+    pub tenant: Value,
+    /// `${config}`: the installation's settings.
+    pub config: Value,
+}
+
+impl Installed {
+    /// The values of installation `id` of `tenant`, with settings `config`.
+    pub fn new(id: &str, tenant: &str, config: Value) -> Self {
+        Self {
+            installation: serde_json::json!({ "id": id, "tenant": tenant }),
+            tenant: Value::String(tenant.to_owned()),
+            config,
+        }
+    }
 }
 
 /// Why a step's input cannot be resolved.
@@ -54,6 +80,17 @@ impl Scope<'_> {
                 .steps
                 .get(id)
                 .ok_or_else(|| format!("step `{id}` has no output yet"))?,
+            root => {
+                let installed = self.installation.ok_or_else(|| {
+                    "this run is not for an installation, so it has no config, installation or tenant"
+                        .to_owned()
+                })?;
+                match root {
+                    Root::Config => &installed.config,
+                    Root::Installation => &installed.installation,
+                    _ => &installed.tenant,
+                }
+            }
         };
         for (depth, segment) in reference.path.iter().enumerate() {
             let next = match (value, segment) {

@@ -20,6 +20,7 @@ fn try_resolve(template: Value) -> Result<Value, ResolveError> {
     Scope {
         trigger: &trigger,
         steps: &steps,
+        installation: None,
     }
     .resolve(&template)
 }
@@ -180,7 +181,10 @@ fn malformed_references_are_errors() {
         ("${trigger.body", "unterminated `${`"),
         ("${}", "empty path segment"),
         ("${trigger..x}", "empty path segment"),
-        ("${body.x}", "must start with `trigger` or `steps.<id>`"),
+        (
+            "${body.x}",
+            "must start with `trigger`, `steps.<id>`, `config`",
+        ),
         ("${steps}", "`steps` must be followed by a step id"),
         (
             "${trigger.a[x]}",
@@ -218,4 +222,46 @@ fn references_are_found_with_their_json_path() {
     );
     assert!(found[0].whole);
     assert!(found[1].reference.is_err());
+}
+
+#[test]
+fn an_installation_run_reads_its_config_id_and_tenant() {
+    let trigger = json!({});
+    let steps = HashMap::new();
+    let installed = Installed::new(
+        "ins_abc",
+        "acme",
+        json!({ "min_score": 40, "map": { "email": "Email" } }),
+    );
+    let scope = Scope {
+        trigger: &trigger,
+        steps: &steps,
+        installation: Some(&installed),
+    };
+    let resolved = scope
+        .resolve(&json!({
+            "min": "${config.min_score}",
+            "field": "${config.map.email}",
+            "key": "${tenant}:${installation.id}",
+            "who": "${installation.tenant}",
+        }))
+        .unwrap();
+    assert_eq!(
+        resolved,
+        json!({ "min": 40, "field": "Email", "key": "acme:ins_abc", "who": "acme" })
+    );
+    let missing = scope.resolve(&json!("${config.absent}")).unwrap_err();
+    assert!(
+        missing.to_string().contains("`config` has no `absent`"),
+        "{missing}"
+    );
+    let outside = Scope {
+        installation: None,
+        ..scope
+    };
+    let error = outside.resolve(&json!("${tenant}")).unwrap_err();
+    assert!(
+        error.to_string().contains("not for an installation"),
+        "{error}"
+    );
 }

@@ -1,0 +1,420 @@
+//! Installations: a workflow enabled for one tenant, with that tenant's
+//! settings and connection, pinned to a version of the workflow.
+//!
+//! [`Installations`] is what the API, the CLI and embedders use: create,
+//! list, change, pause and resume, upgrade, rotate the webhook secret and
+//! delete. Every write goes to the store with a version check, then to the
+//! runtime's copy that runs and routes read.
+
+mod error;
+mod view;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use error::InstallationError;
+pub use view::{
+    DeletedInstallation, InstallationChange, InstallationFilter, InstallationSecrets,
+    InstallationView, NewInstallation, Upgrade,
+};
+
+use crate::connections::Connections;
+use crate::model::{
+    ConnectionId, InstallationId, InstallationRecord, InstallationStatus, SecretDigest,
+    installation_scope, now,
+};
+use crate::runtime::executor::Executor;
+use crate::runtime::installations::ConnectionSource;
+use crate::runtime::{PreparedWorkflow, StoredVersion};
+use crate::salesforce::SalesforceService;
+use crate::workflow::Workflow;
+
+/// The longest tenant reference, in bytes.
+const MAX_TENANT_BYTES: usize = 256;
+/// How many times a change reads the installation again after another
+/// write landed first.
+const MAX_UPDATE_TRIES: usize = 8;
+
+/// The installations of an engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Installations {
+    executor: Arc<Executor>,
+    connections: Connections,
+}
+
+impl ConnectionSource for Connections {
+    fn salesforce(&self, id: &str) -> Result<Arc<dyn SalesforceService>, String> {
+        self.client(id).map_err(|error| error.to_string())
+    }
+}
+
+impl Installations {
+    pub(crate) fn new(executor: Arc<Executor>, connections: Connections) -> Self {
+        Self {
+            executor,
+            connections,
+        }
+    }
+
+    /// Reads every stored installation into the runtime.
+    pub(crate) fn load(&self) -> Result<usize, InstallationError> {
+        let records = self.executor.store.installations()?;
+        let count = records.len();
+        self.executor.installations.load(records);
+        Ok(count)
+    }
+
+    /// Installs `request.workflow` for `request.tenant`: its config
+    /// checked, its connections bound, its webhook secret made (shown in
+    /// the answer only).
+    pub fn create(
+        &self,
+        request: NewInstallation,
+    ) -> Result<InstallationSecrets, InstallationError> {
+        let tenant = check_tenant(&request.tenant)?;
+        let prepared = self.installable(&request.workflow)?;
+        let workflow = &prepared.workflow;
+        let config = settle(workflow, request.config)?;
+        let connections = self.bind(workflow, &tenant, BTreeMap::new(), request.connections)?;
+        let (secret, digest) = SecretDigest::generate("whsec_");
+        let url_token = request
+            .unguessable_url
+            .then(|| SecretDigest::generate("url_"));
+        let at = now();
+        let record = InstallationRecord {
+            id: InstallationId::random(),
+            tenant,
+            workflow: workflow.id.to_string(),
+            workflow_version: prepared.version.to_string(),
+            config,
+            connections,
+            status: InstallationStatus::Enabled,
+            error: None,
+            secret: digest,
+            url_token: url_token.as_ref().map(|(_, digest)| digest.clone()),
+            created_at: at,
+            updated_at: at,
+            version: 0,
+        };
+        self.keep_version(&prepared)?;
+        if !self.executor.store.put_installation(&record, None)? {
+            return Err(InstallationError::Conflict(record.id.to_string()));
+        }
+        let stored = InstallationRecord {
+            version: 1,
+            ..record
+        };
+        let view = self.view(&stored);
+        let unguessable_path =
+            url_token.map(|(token, _)| format!("/hooks/{}/{}/{token}", stored.workflow, stored.id));
+        self.executor.installations.put(stored);
+        Ok(InstallationSecrets {
+            installation: view,
+            webhook_secret: secret,
+            unguessable_path,
+        })
+    }
+
+    /// The installations `filter` keeps, by id.
+    pub fn list(
+        &self,
+        filter: &InstallationFilter,
+    ) -> Result<Vec<InstallationView>, InstallationError> {
+        Ok(self
+            .executor
+            .store
+            .installations()?
+            .iter()
+            .filter(|record| {
+                filter.tenant.as_ref().is_none_or(|t| *t == record.tenant)
+                    && filter
+                        .workflow
+                        .as_ref()
+                        .is_none_or(|w| *w == record.workflow)
+            })
+            .map(|record| self.view(record))
+            .collect())
+    }
+
+    /// Installation `id`.
+    pub fn get(&self, id: &str) -> Result<InstallationView, InstallationError> {
+        Ok(self.view(&self.record(id)?))
+    }
+
+    /// Changes installation `id`'s config or bindings, checked against the
+    /// version it is pinned to.
+    pub fn update(
+        &self,
+        id: &str,
+        change: InstallationChange,
+    ) -> Result<InstallationView, InstallationError> {
+        self.change(id, |this, record| {
+            let pinned = this.pinned(record)?;
+            if let Some(config) = change.config.clone() {
+                record.config = settle(&pinned, Some(config))?;
+            }
+            if !change.connections.is_empty() {
+                let current = record.connections.clone();
+                record.connections =
+                    this.bind(&pinned, &record.tenant, current, change.connections.clone())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Pauses installation `id`: its schedules and polls stop and its
+    /// webhooks answer 409 until it is resumed.
+    pub fn pause(&self, id: &str) -> Result<InstallationView, InstallationError> {
+        self.change(id, |_, record| {
+            record.status = InstallationStatus::Paused;
+            Ok(())
+        })
+    }
+
+    /// Resumes installation `id`.
+    pub fn resume(&self, id: &str) -> Result<InstallationView, InstallationError> {
+        self.change(id, |_, record| {
+            record.status = InstallationStatus::Enabled;
+            record.error = None;
+            Ok(())
+        })
+    }
+
+    /// Moves installation `id` to its workflow's loaded version, its config
+    /// (`upgrade.config`, or its own) checked against the new schema
+    /// first: a config that no longer fits refuses the upgrade.
+    pub fn upgrade(
+        &self,
+        id: &str,
+        upgrade: Upgrade,
+    ) -> Result<InstallationView, InstallationError> {
+        self.change(id, |this, record| {
+            let loaded = this.installable(&record.workflow)?;
+            let config = upgrade
+                .config
+                .clone()
+                .unwrap_or_else(|| record.config.clone());
+            record.config = settle(&loaded.workflow, Some(config))?;
+            let current = std::mem::take(&mut record.connections);
+            record.connections = this.bind(
+                &loaded.workflow,
+                &record.tenant,
+                BTreeMap::new(),
+                as_text(&current),
+            )?;
+            this.keep_version(&loaded)?;
+            record.workflow_version = loaded.version.to_string();
+            if record.status == InstallationStatus::Error {
+                record.status = InstallationStatus::Enabled;
+                record.error = None;
+            }
+            Ok(())
+        })
+    }
+
+    /// Makes installation `id` a new webhook secret (and a new unguessable
+    /// URL, if it has one); the old ones stop working at once.
+    pub fn rotate_secret(&self, id: &str) -> Result<InstallationSecrets, InstallationError> {
+        let mut made = None;
+        let view = self.change(id, |_, record| {
+            let (secret, digest) = SecretDigest::generate("whsec_");
+            record.secret = digest;
+            let token = record.url_token.is_some().then(|| {
+                let (token, digest) = SecretDigest::generate("url_");
+                record.url_token = Some(digest);
+                format!("/hooks/{}/{}/{token}", record.workflow, record.id)
+            });
+            made = Some((secret, token));
+            Ok(())
+        })?;
+        let (webhook_secret, unguessable_path) = made.unwrap_or_default();
+        Ok(InstallationSecrets {
+            installation: view,
+            webhook_secret,
+            unguessable_path,
+        })
+    }
+
+    /// Deletes installation `id`: its triggers stop, its step state and
+    /// cursors are removed, and with `purge` its finished runs too (else
+    /// they stay until retention).
+    pub fn delete(&self, id: &str, purge: bool) -> Result<DeletedInstallation, InstallationError> {
+        let record = self.record(id)?;
+        self.executor.installations.remove(&record.id);
+        let scope = installation_scope(&record.workflow, &record.id);
+        let removed = self
+            .executor
+            .store
+            .delete_installation(&record.id, &scope, purge)?;
+        Ok(DeletedInstallation {
+            id: record.id.to_string(),
+            state_entries: removed.state_entries,
+            runs_removed: removed.runs,
+            runs_unfinished: removed.unfinished_runs.len(),
+        })
+    }
+
+    /// Applies `edit` to installation `id` with a version check, reading
+    /// it again when another write landed first.
+    fn change(
+        &self,
+        id: &str,
+        mut edit: impl FnMut(&Self, &mut InstallationRecord) -> Result<(), InstallationError>,
+    ) -> Result<InstallationView, InstallationError> {
+        for _ in 0..MAX_UPDATE_TRIES {
+            let before = self.record(id)?;
+            let mut after = before.clone();
+            edit(self, &mut after)?;
+            after.updated_at = now();
+            if self
+                .executor
+                .store
+                .put_installation(&after, Some(before.version))?
+            {
+                after.version = before.version + 1;
+                let view = self.view(&after);
+                self.executor.installations.put(after);
+                return Ok(view);
+            }
+        }
+        Err(InstallationError::Conflict(id.to_owned()))
+    }
+
+    fn record(&self, id: &str) -> Result<InstallationRecord, InstallationError> {
+        let unknown = || InstallationError::UnknownInstallation(id.to_owned());
+        let id = InstallationId::parse(id).ok_or_else(unknown)?;
+        self.executor.store.installation(&id)?.ok_or_else(unknown)
+    }
+
+    /// The loaded, installable workflow `id`.
+    fn installable(&self, id: &str) -> Result<PreparedWorkflow, InstallationError> {
+        let prepared = self
+            .executor
+            .workflows
+            .ready(id)
+            .ok_or_else(|| InstallationError::UnknownWorkflow(id.to_owned()))?;
+        if !prepared.workflow.is_installable() {
+            return Err(InstallationError::NotInstallable(id.to_owned()));
+        }
+        Ok(prepared)
+    }
+
+    /// The definition `record` is pinned to.
+    fn pinned(&self, record: &InstallationRecord) -> Result<Arc<Workflow>, InstallationError> {
+        if let Some(kept) = self.executor.workflows.version(&record.workflow_version) {
+            return Ok(kept.workflow);
+        }
+        let text = self
+            .executor
+            .store
+            .workflow_version(&record.workflow_version)?
+            .ok_or_else(|| {
+                InstallationError::Invalid(format!(
+                    "installation {} is pinned to version {} of `{}`, which is no longer known: upgrade it",
+                    record.id, record.workflow_version, record.workflow
+                ))
+            })?;
+        let file = StoredVersion::read(&text).map_err(|error| {
+            InstallationError::Store(crate::store::StoreError::Corrupt(error.to_string()))
+        })?;
+        Ok(Arc::new(file.workflow))
+    }
+
+    /// Keeps `prepared`'s definition, for the installations pinned to it.
+    fn keep_version(&self, prepared: &PreparedWorkflow) -> Result<(), InstallationError> {
+        let store = &self.executor.store;
+        if store.workflow_version(&prepared.version)?.is_none() {
+            store.put_workflow_version(&prepared.version, &StoredVersion::write(prepared))?;
+        }
+        Ok(())
+    }
+
+    /// `current` bindings with `requested` ones over them, checked: every
+    /// slot of `workflow` bound, to a connection of `tenant`.
+    fn bind(
+        &self,
+        workflow: &Workflow,
+        tenant: &str,
+        current: BTreeMap<String, ConnectionId>,
+        requested: BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, ConnectionId>, InstallationError> {
+        let mut bound = current;
+        for (slot, id) in requested {
+            if !workflow.connections.contains_key(&slot) {
+                return Err(InstallationError::Binding(format!(
+                    "workflow `{}` has no connection slot `{slot}`",
+                    workflow.id
+                )));
+            }
+            let view = self.connections.get(&id).map_err(|_| {
+                InstallationError::Binding(format!(
+                    "connections.{slot}: there is no connection `{id}`"
+                ))
+            })?;
+            if view.tenant.as_deref() != Some(tenant) {
+                return Err(InstallationError::Binding(format!(
+                    "connections.{slot}: connection `{id}` is not one of tenant `{tenant}`'s; \
+                     connect the tenant's own org with a connect session"
+                )));
+            }
+            let id = ConnectionId::parse(&id).ok_or_else(|| {
+                InstallationError::Binding(format!(
+                    "connections.{slot}: `{id}` is not a connection id"
+                ))
+            })?;
+            bound.insert(slot, id);
+        }
+        bound.retain(|slot, _| workflow.connections.contains_key(slot));
+        if let Some(missing) = workflow
+            .connections
+            .keys()
+            .find(|slot| !bound.contains_key(*slot))
+        {
+            return Err(InstallationError::Binding(format!(
+                "workflow `{}` needs a connection for its `{missing}` slot: \
+                 `\"connections\": {{\"{missing}\": \"con_...\"}}`",
+                workflow.id
+            )));
+        }
+        Ok(bound)
+    }
+
+    fn view(&self, record: &InstallationRecord) -> InstallationView {
+        let loaded = self.executor.workflows.ready(&record.workflow);
+        InstallationView::of(
+            record,
+            loaded.as_ref().map(|prepared| &prepared.workflow.trigger),
+            loaded.as_ref().map(|prepared| &*prepared.version),
+        )
+    }
+}
+
+/// `config` settled against `workflow`'s schema.
+fn settle(workflow: &Workflow, config: Option<Value>) -> Result<Value, InstallationError> {
+    workflow
+        .settle_config(config)
+        .map_err(|errors| InstallationError::InvalidConfig {
+            workflow: workflow.id.to_string(),
+            errors,
+        })
+}
+
+fn check_tenant(tenant: &str) -> Result<String, InstallationError> {
+    let tenant = tenant.trim();
+    if tenant.is_empty() || tenant.len() > MAX_TENANT_BYTES || tenant.chars().any(char::is_control)
+    {
+        return Err(InstallationError::Invalid(format!(
+            "tenant is 1 to {MAX_TENANT_BYTES} bytes of text, the reference your service keeps for its customer"
+        )));
+    }
+    Ok(tenant.to_owned())
+}
+
+fn as_text(bindings: &BTreeMap<String, ConnectionId>) -> BTreeMap<String, String> {
+    bindings
+        .iter()
+        .map(|(slot, id)| (slot.clone(), id.to_string()))
+        .collect()
+}

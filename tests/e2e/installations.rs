@@ -1,0 +1,421 @@
+//! Installations over real HTTP: workflows installed for tenants whose
+//! own orgs are connected, each installation's webhook, config, secrets,
+//! status and runs, and every refusal.
+
+use reqwest::StatusCode;
+use serde_json::{Map, Value, json};
+use sf_emulator::Running;
+
+use crate::support::{Server, connect, connected, orgs, serve_connect};
+
+/// A workflow installed per tenant: it creates a Lead in the tenant's own
+/// org from the posted name, the tenant's config and the installation.
+fn lead_intake() -> Value {
+    json!({
+        "id": "lead-intake",
+        "trigger": { "webhook": {} },
+        "connections": { "salesforce": { "description": "The org leads go to" } },
+        "config": {
+            "type": "object",
+            "required": ["source"],
+            "properties": {
+                "source": { "type": "string", "minLength": 1 },
+                "rating": { "type": "string", "enum": ["Hot", "Warm", "Cold"], "default": "Warm" }
+            },
+            "additionalProperties": false
+        },
+        "steps": [{
+            "id": "create",
+            "uses": "builtin:salesforce",
+            "with": {
+                "action": "create",
+                "sobject": "Lead",
+                "record": {
+                    "LastName": "${trigger.body.name}",
+                    "Company": "${tenant}",
+                    "LeadSource": "${config.source}",
+                    "Rating": "${config.rating}",
+                    "Description": "${installation.id}"
+                }
+            },
+            "permissions": { "salesforce": { "write": ["Lead"] } }
+        }]
+    })
+}
+
+/// The Leads of `org`.
+fn leads(org: &Running) -> Vec<Map<String, Value>> {
+    let org = org.emulator.org();
+    let object = org.object("Lead").unwrap();
+    org.records(object, false).cloned().collect()
+}
+
+/// Sends `body` to `path` with `secret` as the bearer; status and answer.
+async fn post(
+    server: &Server,
+    path: &str,
+    secret: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = server.post(path).json(&body);
+    if let Some(secret) = secret {
+        request = request.bearer_auth(secret);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Creates an installation; status and answer.
+async fn install(server: &Server, request: Value) -> (StatusCode, Value) {
+    post(server, "/api/installations", None, request).await
+}
+
+/// A tenant connected to `org`, with `lead-intake` installed with
+/// `source`: the installation's answer (with its secret).
+async fn installed(server: &Server, tenant: &str, org: &Running, source: &str) -> Value {
+    let connection = connected(&connect(server, tenant, &org.url).await);
+    let (status, created) = install(
+        server,
+        json!({
+            "tenant": tenant,
+            "workflow": "lead-intake",
+            "config": { "source": source },
+            "connections": { "salesforce": connection }
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created
+}
+
+#[tokio::test]
+async fn each_installation_runs_with_its_own_config_in_its_own_tenants_org() {
+    let orgs = orgs(2).await;
+    let server = serve_connect(&orgs, |_| {}).await;
+    server
+        .engine
+        .load_dir(&workflows(&server, &[lead_intake()]))
+        .unwrap();
+    let acme = installed(&server, "acme", &orgs[0], "Acme web").await;
+    let globex = installed(&server, "globex", &orgs[1], "Globex partners").await;
+    let acme_id = acme["installation"]["id"].as_str().unwrap();
+    let globex_id = globex["installation"]["id"].as_str().unwrap();
+    assert_eq!(
+        acme["installation"]["config"],
+        json!({ "source": "Acme web", "rating": "Warm" })
+    );
+    assert_eq!(acme["installation"]["status"], "enabled");
+    let acme_path = acme["installation"]["path"].as_str().unwrap().to_owned();
+    assert_eq!(acme_path, format!("/hooks/lead-intake/{acme_id}"));
+    let acme_secret = acme["webhook_secret"].as_str().unwrap();
+    let globex_secret = globex["webhook_secret"].as_str().unwrap();
+
+    let (status, accepted) = post(
+        &server,
+        &acme_path,
+        Some(acme_secret),
+        json!({ "name": "Lovelace" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let run = server.finished(accepted["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["tenant"], "acme");
+    assert_eq!(run["installation"], acme_id);
+
+    // The Lead is in acme's org only, made with acme's config.
+    let in_acme = leads(&orgs[0]);
+    assert_eq!(in_acme.len(), 1, "{in_acme:?}");
+    assert_eq!(in_acme[0]["LastName"], "Lovelace");
+    assert_eq!(in_acme[0]["Company"], "acme");
+    assert_eq!(in_acme[0]["LeadSource"], "Acme web");
+    assert_eq!(in_acme[0]["Description"], acme_id);
+    assert!(leads(&orgs[1]).is_empty());
+
+    let globex_path = format!("/hooks/lead-intake/{globex_id}");
+    let (status, accepted) = post(
+        &server,
+        &globex_path,
+        Some(globex_secret),
+        json!({ "name": "Babbage" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    server.finished(accepted["run_id"].as_str().unwrap()).await;
+    let in_globex = leads(&orgs[1]);
+    assert_eq!(in_globex.len(), 1);
+    assert_eq!(in_globex[0]["LeadSource"], "Globex partners");
+    assert_eq!(leads(&orgs[0]).len(), 1);
+
+    // Runs are listed by tenant and by installation.
+    let (_, by_tenant) = server.get("/api/runs?tenant=globex").await;
+    let runs = by_tenant["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["installation"], globex_id);
+    let (_, by_installation) = server
+        .get(&format!("/api/runs?installation={acme_id}"))
+        .await;
+    assert_eq!(by_installation["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(by_installation["runs"][0]["tenant"], "acme");
+    let (status, _) = server.get("/api/runs?installation=not-one").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Listed by tenant and workflow, the secrets never shown again.
+    let (_, listed) = server.get("/api/installations?tenant=acme").await;
+    let listed = listed["installations"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], acme_id);
+    let (_, all) = server.get("/api/installations?workflow=lead-intake").await;
+    assert_eq!(all["installations"].as_array().unwrap().len(), 2);
+    assert!(!all.to_string().contains(acme_secret));
+}
+
+#[tokio::test]
+async fn a_webhook_takes_only_its_own_installations_secret_and_a_paused_one_answers_409() {
+    let orgs = orgs(2).await;
+    let server = serve_connect(&orgs, |_| {}).await;
+    server
+        .engine
+        .load_dir(&workflows(&server, &[lead_intake()]))
+        .unwrap();
+    let acme = installed(&server, "acme", &orgs[0], "web").await;
+    let globex = installed(&server, "globex", &orgs[1], "web").await;
+    let acme_id = acme["installation"]["id"].as_str().unwrap();
+    let acme_path = format!("/hooks/lead-intake/{acme_id}");
+    let acme_secret = acme["webhook_secret"].as_str().unwrap();
+    let lead = json!({ "name": "Lovelace" });
+
+    for (secret, why) in [
+        (None, "needs `Authorization: Bearer"),
+        (
+            Some("whsec_wrong"),
+            "not this installation's webhook secret",
+        ),
+        (
+            globex["webhook_secret"].as_str(),
+            "not this installation's webhook secret",
+        ),
+    ] {
+        let (status, refused) = post(&server, &acme_path, secret, lead.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+        assert!(
+            refused["error"].as_str().unwrap().contains(why),
+            "{refused}"
+        );
+    }
+    let (status, refused) = post(
+        &server,
+        "/hooks/lead-intake/ins_unknown",
+        Some(acme_secret),
+        lead.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+    let (status, refused) = post(
+        &server,
+        "/hooks/lead-intake",
+        Some(acme_secret),
+        lead.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("/hooks/lead-intake/{installation_id}"),
+        "{refused}"
+    );
+    assert_eq!(server.run_count().await, 0);
+
+    // Paused: 409, nothing stored; resumed: taken again.
+    let (status, paused) = post(
+        &server,
+        &format!("/api/installations/{acme_id}/pause"),
+        None,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(paused["status"], "paused");
+    let (status, refused) = post(&server, &acme_path, Some(acme_secret), lead.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        refused["error"].as_str().unwrap().contains("is paused"),
+        "{refused}"
+    );
+    assert_eq!(server.run_count().await, 0);
+    let (status, resumed) = post(
+        &server,
+        &format!("/api/installations/{acme_id}/resume"),
+        None,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(resumed["status"], "enabled");
+    let (status, _) = post(&server, &acme_path, Some(acme_secret), lead.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    // A rotated secret replaces the old one at once.
+    let (status, rotated) = post(
+        &server,
+        &format!("/api/installations/{acme_id}/rotate-secret"),
+        None,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let new_secret = rotated["webhook_secret"].as_str().unwrap();
+    assert_ne!(new_secret, acme_secret);
+    let (status, _) = post(&server, &acme_path, Some(acme_secret), lead.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = post(&server, &acme_path, Some(new_secret), lead.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn an_unguessable_url_needs_no_secret_and_a_wrong_token_is_unknown() {
+    let orgs = orgs(1).await;
+    let server = serve_connect(&orgs, |_| {}).await;
+    server
+        .engine
+        .load_dir(&workflows(&server, &[lead_intake()]))
+        .unwrap();
+    let connection = connected(&connect(&server, "acme", &orgs[0].url).await);
+    let (status, created) = install(
+        &server,
+        json!({
+            "tenant": "acme", "workflow": "lead-intake", "config": { "source": "form" },
+            "connections": { "salesforce": connection }, "unguessable_url": true
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let path = created["unguessable_path"].as_str().unwrap().to_owned();
+    let id = created["installation"]["id"].as_str().unwrap();
+    assert!(
+        path.starts_with(&format!("/hooks/lead-intake/{id}/url_")),
+        "{path}"
+    );
+    let (status, accepted) = post(&server, &path, None, json!({ "name": "Hopper" })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    server.finished(accepted["run_id"].as_str().unwrap()).await;
+    assert_eq!(leads(&orgs[0]).len(), 1);
+    let wrong = format!("/hooks/lead-intake/{id}/url_guessed");
+    let (status, _) = post(&server, &wrong, None, json!({ "name": "Hopper" })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn config_and_bindings_are_checked_and_every_config_error_has_its_path() {
+    let orgs = orgs(2).await;
+    let server = serve_connect(&orgs, |_| {}).await;
+    server
+        .engine
+        .load_dir(&workflows(&server, &[lead_intake()]))
+        .unwrap();
+    let acme = connected(&connect(&server, "acme", &orgs[0].url).await);
+    let globex = connected(&connect(&server, "globex", &orgs[1].url).await);
+    let request = |config: Value, connection: &str| {
+        json!({ "tenant": "acme", "workflow": "lead-intake", "config": config,
+                "connections": { "salesforce": connection } })
+    };
+
+    let (status, refused) = install(
+        &server,
+        request(json!({ "rating": "Lukewarm", "extra": 1 }), &acme),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let paths: Vec<&str> = refused["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["path"].as_str().unwrap())
+        .collect();
+    for expected in ["config", "config.rating"] {
+        assert!(paths.contains(&expected), "{expected} in {refused}");
+    }
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"source\" is a required property"),
+        "{refused}"
+    );
+
+    let (status, refused) = install(&server, request(json!({ "source": "web" }), &globex)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not one of tenant `acme`'s"),
+        "{refused}"
+    );
+    let (status, refused) = install(
+        &server,
+        json!({ "tenant": "acme", "workflow": "lead-intake", "config": { "source": "web" } }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("needs a connection for its `salesforce` slot"),
+        "{refused}"
+    );
+    let (status, _) = install(&server, request(json!({ "source": "web" }), "con_nothere")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, refused) = install(&server, json!({ "tenant": "acme", "workflow": "nope" })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+    let (status, _) = install(&server, json!({ "tenant": "", "workflow": "lead-intake" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = post(
+        &server,
+        "/api/installations",
+        None,
+        json!({ "tenant": "acme", "workflow": "lead-intake", "unknown": 1 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, listed) = server.get("/api/installations").await;
+    assert!(listed["installations"].as_array().unwrap().is_empty());
+
+    // A change is checked against the pinned version's schema too.
+    let (status, created) = install(&server, request(json!({ "source": "web" }), &acme)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = created["installation"]["id"].as_str().unwrap();
+    let patch = |body: Value| {
+        let url = format!("{}/api/installations/{id}", server.base);
+        server.client.patch(url).json(&body).send()
+    };
+    let refused = patch(json!({ "config": { "source": "" } })).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let changed: Value = patch(json!({ "config": { "source": "events", "rating": "Hot" } }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        changed["config"],
+        json!({ "source": "events", "rating": "Hot" })
+    );
+    let (_, shown) = server.get(&format!("/api/installations/{id}")).await;
+    assert_eq!(shown["config"]["rating"], "Hot");
+}
+
+/// Writes `workflows` into a fresh folder of `server`'s and returns it.
+fn workflows(server: &Server, workflows: &[Value]) -> std::path::PathBuf {
+    let dir = server.dir.path().join("installed-workflows");
+    std::fs::create_dir_all(&dir).unwrap();
+    for workflow in workflows {
+        let path = dir.join(format!("{}.json", workflow["id"].as_str().unwrap()));
+        std::fs::write(path, workflow.to_string()).unwrap();
+    }
+    dir
+}
