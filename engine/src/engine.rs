@@ -31,7 +31,9 @@ use crate::config::Config;
 use crate::connections::{ConnectError, Connections};
 use crate::installations::{InstallationError, Installations};
 use crate::metrics::{Metrics, QueueGauges};
-use crate::model::{InstallationId, RunId, RunRecord, RunStatus, StateWrite, now};
+use crate::model::{
+    InstallationId, InstallationStatus, RunId, RunRecord, RunStatus, StateWrite, lane, now,
+};
 use crate::runtime::executor::Executor;
 use crate::runtime::installations::Installation;
 use crate::runtime::{Backlog, NewEvent, RunFor, StepRunner, SubmitError, WorkflowSet, Workflows};
@@ -40,9 +42,9 @@ use crate::secrets::{KeyRing, KeySource, SecretsError};
 use crate::store::ConnectionStore;
 use crate::store::StateStore;
 use crate::store::{Accepted, NewRun, RunDetail, RunPage, RunQuery, SledStore, Store, StoreError};
-use crate::trigger::{Supervisor, TriggerHost};
+use crate::trigger::{BackgroundSpec, Supervisor, Trigger, TriggerHost};
 use crate::wasm::Sandbox;
-use crate::workflow::{ValidationErrors, Workflow, WorkflowFile};
+use crate::workflow::{SALESFORCE_SLOT, ValidationErrors, Workflow, WorkflowFile};
 
 /// Why an engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -156,14 +158,16 @@ impl Engine {
                 .tracker
                 .spawn(prune(executor.clone(), retention, tasks.stop.clone()));
         }
-        Ok(Self {
+        let engine = Self {
             executor,
             config: Arc::new(config),
             connections,
             installations,
             key_source,
             tasks,
-        })
+        };
+        engine.follow_installations();
+        Ok(engine)
     }
 
     /// The engine's settings.
@@ -219,17 +223,96 @@ impl Engine {
         Ok(())
     }
 
-    /// Starts the schedules and polls of the loaded workflows (and stops
-    /// those of workflows no longer loaded).
+    /// Starts the schedules and polls of the loaded workflows and of the
+    /// enabled installations (and stops those of workflows no longer
+    /// loaded, and of installations paused or deleted).
     fn start_background_triggers(&self) {
         if !self.tasks.stop.is_cancelled() {
             let host: Arc<dyn TriggerHost> = Arc::new(self.clone());
-            let set = self.workflows();
+            let specs = self.background_specs();
             let tasks = &self.tasks;
             tasks
                 .triggers
-                .sync(&host, &set, &tasks.tracker, &tasks.stop);
+                .sync(&host, &specs, &tasks.tracker, &tasks.stop);
         }
+    }
+
+    /// Starts and stops installations' schedules and polls as
+    /// installations change, until the engine stops.
+    fn follow_installations(&self) {
+        let engine = self.clone();
+        let changes = self.installations.changes();
+        let stop = self.tasks.stop.clone();
+        self.tasks.tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = changes.notified() => engine.start_background_triggers(),
+                }
+            }
+        });
+    }
+
+    /// The background triggers to run: each loaded workflow's that is not
+    /// installed per customer, and each enabled installation's, at its own
+    /// place in its trigger's jitter window, on its own connection.
+    fn background_specs(&self) -> Vec<BackgroundSpec> {
+        let set = self.workflows();
+        let mut specs: Vec<BackgroundSpec> = set
+            .ready
+            .iter()
+            .filter(|(_, prepared)| !prepared.workflow.is_installable())
+            .map(|(id, prepared)| BackgroundSpec {
+                key: id.clone(),
+                target: RunFor::workflow(id),
+                trigger: prepared.workflow.trigger.clone(),
+                connection: None,
+                offset: Duration::ZERO,
+            })
+            .collect();
+        for installation in self.executor.installations.all() {
+            let record = &installation.record;
+            let Some(loaded) = set.ready.get(&record.workflow) else {
+                continue;
+            };
+            if record.status != InstallationStatus::Enabled
+                || !matches!(
+                    loaded.workflow.trigger,
+                    Trigger::Schedule(_) | Trigger::SalesforcePoll(_)
+                )
+            {
+                continue;
+            }
+            let pinned = match self
+                .executor
+                .pinned(loaded.clone(), &record.workflow_version)
+            {
+                Ok(pinned) => pinned,
+                Err(error) => {
+                    tracing::error!(installation = %record.id, %error, "The installation's trigger cannot run.");
+                    continue;
+                }
+            };
+            let connection = match record.connection(SALESFORCE_SLOT) {
+                Some(id) => match self.connections.client(id.as_str()) {
+                    Ok(client) => Some((id.to_string(), client)),
+                    Err(error) => {
+                        tracing::error!(installation = %record.id, %error, "The installation's connection cannot be reached; its trigger waits.");
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let trigger = pinned.workflow.trigger.clone();
+            specs.push(BackgroundSpec {
+                key: lane(&record.workflow, Some(&record.id)),
+                target: RunFor::installation(record),
+                offset: record.id.place_in(trigger.jitter()),
+                trigger,
+                connection,
+            });
+        }
+        specs
     }
 
     /// What workflow `id`'s schedule or poll is doing: its next fire, its
@@ -353,6 +436,8 @@ impl Engine {
         let event = original.event;
         let mut record = RunRecord::queued(RunId::new(), &original.run.workflow);
         record.replay_of = Some(id);
+        record.tenant = original.run.tenant;
+        record.installation = original.run.installation;
         let accepted = self.executor.accept(NewRun { record, event }).await?;
         Ok(accepted.run().clone())
     }
@@ -507,6 +592,15 @@ impl TriggerHost for Engine {
 
     fn sync_timeout(&self) -> Duration {
         self.config.sync_timeout
+    }
+
+    fn connection(&self, id: &str) -> Result<(Arc<dyn SalesforceService>, Option<String>), String> {
+        let client = self
+            .connections
+            .client(id)
+            .map_err(|error| error.to_string())?;
+        let org = self.connections.get(id).ok().and_then(|view| view.org_id);
+        Ok((client, org))
     }
 
     fn salesforce(&self) -> Arc<dyn SalesforceService> {

@@ -95,7 +95,7 @@ async fn each_installation_runs_with_its_own_config_in_its_own_tenants_org() {
     let server = serve_connect(&orgs, |_| {}).await;
     server
         .engine
-        .load_dir(&workflows(&server, &[lead_intake()]))
+        .load_dir(&workflows_dir(&server, &[lead_intake()]))
         .unwrap();
     let acme = installed(&server, "acme", &orgs[0], "Acme web").await;
     let globex = installed(&server, "globex", &orgs[1], "Globex partners").await;
@@ -177,7 +177,7 @@ async fn a_webhook_takes_only_its_own_installations_secret_and_a_paused_one_answ
     let server = serve_connect(&orgs, |_| {}).await;
     server
         .engine
-        .load_dir(&workflows(&server, &[lead_intake()]))
+        .load_dir(&workflows_dir(&server, &[lead_intake()]))
         .unwrap();
     let acme = installed(&server, "acme", &orgs[0], "web").await;
     let globex = installed(&server, "globex", &orgs[1], "web").await;
@@ -281,7 +281,7 @@ async fn an_unguessable_url_needs_no_secret_and_a_wrong_token_is_unknown() {
     let server = serve_connect(&orgs, |_| {}).await;
     server
         .engine
-        .load_dir(&workflows(&server, &[lead_intake()]))
+        .load_dir(&workflows_dir(&server, &[lead_intake()]))
         .unwrap();
     let connection = connected(&connect(&server, "acme", &orgs[0].url).await);
     let (status, created) = install(
@@ -314,7 +314,7 @@ async fn config_and_bindings_are_checked_and_every_config_error_has_its_path() {
     let server = serve_connect(&orgs, |_| {}).await;
     server
         .engine
-        .load_dir(&workflows(&server, &[lead_intake()]))
+        .load_dir(&workflows_dir(&server, &[lead_intake()]))
         .unwrap();
     let acme = connected(&connect(&server, "acme", &orgs[0].url).await);
     let globex = connected(&connect(&server, "globex", &orgs[1].url).await);
@@ -410,7 +410,7 @@ async fn config_and_bindings_are_checked_and_every_config_error_has_its_path() {
 }
 
 /// Writes `workflows` into a fresh folder of `server`'s and returns it.
-fn workflows(server: &Server, workflows: &[Value]) -> std::path::PathBuf {
+fn workflows_dir(server: &Server, workflows: &[Value]) -> std::path::PathBuf {
     let dir = server.dir.path().join("installed-workflows");
     std::fs::create_dir_all(&dir).unwrap();
     for workflow in workflows {
@@ -418,4 +418,167 @@ fn workflows(server: &Server, workflows: &[Value]) -> std::path::PathBuf {
         std::fs::write(path, workflow.to_string()).unwrap();
     }
     dir
+}
+
+/// A workflow installed per tenant, started by `trigger`, whose one step
+/// creates a Task named `{kind} {tenant} {what}` in the tenant's org.
+fn task_workflow(id: &str, kind: &str, trigger: Value, what: &str) -> Value {
+    json!({
+        "id": id,
+        "trigger": trigger,
+        "connections": { "salesforce": {} },
+        "config": { "type": "object" },
+        "steps": [{
+            "id": "task",
+            "uses": "builtin:salesforce",
+            "with": {
+                "action": "create",
+                "sobject": "Task",
+                "record": { "Subject": format!("{kind} ${{tenant}} {what}"), "Status": "Not Started" }
+            },
+            "permissions": { "salesforce": { "write": ["Task"] } }
+        }]
+    })
+}
+
+/// The Subjects of `org`'s Tasks.
+fn task_subjects(org: &Running) -> Vec<String> {
+    let org = org.emulator.org();
+    let object = org.object("Task").unwrap();
+    org.records(object, false)
+        .filter_map(|task| task["Subject"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_trigger_kind_reaches_only_its_installation_and_its_tenants_org() {
+    let orgs = orgs(3).await;
+    let server = serve_connect(&orgs, |_| {}).await;
+    let every_second = "* * * * * *";
+    let workflows = [
+        task_workflow(
+            "hook-task",
+            "hook",
+            json!({ "webhook": {} }),
+            "${trigger.body.n}",
+        ),
+        task_workflow(
+            "om-task",
+            "om",
+            json!({ "outbound_message": { "sobject": "Lead" } }),
+            "${trigger.record.LastName}",
+        ),
+        task_workflow(
+            "tick-task",
+            "tick",
+            json!({ "schedule": { "cron": every_second, "jitter": "0s" } }),
+            "${installation.id}",
+        ),
+        task_workflow(
+            "poll-task",
+            "poll",
+            json!({ "salesforce_poll": {
+                "sobject": "Lead", "on": "created", "fields": ["LastName"],
+                "every": every_second, "jitter": "0s"
+            } }),
+            "${trigger.record.LastName}",
+        ),
+    ];
+    server
+        .engine
+        .load_dir(&workflows_dir(&server, &workflows))
+        .unwrap();
+    let tenants = ["acme", "globex", "initech"];
+    let mut hooks = Vec::new();
+    for (tenant, org) in tenants.iter().zip(&orgs) {
+        let connection = connected(&connect(&server, tenant, &org.url).await);
+        for workflow in ["hook-task", "om-task", "tick-task", "poll-task"] {
+            let (status, created) = install(
+                &server,
+                json!({ "tenant": tenant, "workflow": workflow, "connections": { "salesforce": connection } }),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+            let id = created["installation"]["id"].as_str().unwrap().to_owned();
+            match workflow {
+                "hook-task" => {
+                    hooks.push((id, created["webhook_secret"].as_str().unwrap().to_owned()))
+                }
+                "om-task" => org
+                    .emulator
+                    .add_outbound_rule(sf_emulator::outbound::OutboundRule {
+                        object: "Lead".to_owned(),
+                        fields: vec!["LastName".to_owned()],
+                        endpoint: format!("{}/salesforce/outbound/om-task/{id}", server.base),
+                        on_create: true,
+                        on_update: false,
+                        send_session_id: false,
+                        organization_id: None,
+                    }),
+                _ => {}
+            }
+        }
+    }
+    // The polls have read once; then each org gets a Lead of its own.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for ((tenant, org), (id, secret)) in tenants.iter().zip(&orgs).zip(&hooks) {
+        let fields = serde_json::from_value(
+            json!({ "LastName": format!("lead-of-{tenant}"), "Company": tenant }),
+        )
+        .unwrap();
+        org.emulator.org().create("Lead", &fields).unwrap();
+        let path = format!("/hooks/hook-task/{id}");
+        let (status, accepted) = post(&server, &path, Some(secret), json!({ "n": 1 })).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    }
+
+    for (tenant, org) in tenants.iter().zip(&orgs) {
+        let expected = [
+            format!("hook {tenant} 1"),
+            format!("om {tenant} lead-of-{tenant}"),
+            format!("poll {tenant} lead-of-{tenant}"),
+        ];
+        let subjects = crate::support::eventually(
+            &format!("{tenant}'s org gets a Task of every trigger kind"),
+            std::time::Duration::from_secs(30),
+            || async {
+                let subjects = task_subjects(org);
+                let all = expected.iter().all(|subject| subjects.contains(subject))
+                    && subjects
+                        .iter()
+                        .any(|subject| subject.starts_with(&format!("tick {tenant} ins_")));
+                all.then_some(subjects)
+            },
+        )
+        .await;
+        // Nothing of another tenant's reached this org.
+        for subject in &subjects {
+            assert!(
+                subject.split(' ').nth(1) == Some(*tenant),
+                "{subject} in {tenant}'s org"
+            );
+        }
+        assert!(
+            org.emulator
+                .requests()
+                .iter()
+                .any(|request| request.uri.starts_with("/services/data"))
+        );
+    }
+
+    // Each installation's runs carry it, and its tenant.
+    let (_, installations) = server.get("/api/installations").await;
+    for installation in installations["installations"].as_array().unwrap() {
+        let id = installation["id"].as_str().unwrap();
+        let (_, runs) = server
+            .get(&format!("/api/runs?installation={id}&limit=1000"))
+            .await;
+        let runs = runs["runs"].as_array().unwrap();
+        assert!(!runs.is_empty(), "{installation}");
+        for run in runs {
+            assert_eq!(run["installation"], id);
+            assert_eq!(run["tenant"], installation["tenant"]);
+            assert_eq!(run["workflow"], installation["workflow"]);
+        }
+    }
 }

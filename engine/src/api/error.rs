@@ -82,8 +82,9 @@ impl IntoResponse for ApiError {
 }
 
 /// 503 when the store failed (retry later) or the backlog is at its bound
-/// (with `Retry-After`), 409 when a run cannot be resumed, 404 when the
-/// workflow or run is unknown.
+/// (with `Retry-After`), 409 when a run cannot be resumed or the
+/// installation is paused, 404 when the workflow, run or installation is
+/// unknown.
 impl From<SubmitError> for ApiError {
     fn from(refusal: SubmitError) -> Self {
         match refusal {
@@ -98,7 +99,7 @@ impl From<SubmitError> for ApiError {
                 retry_after: Some(RETRY_AFTER_SECONDS),
                 ..Self::new(StatusCode::SERVICE_UNAVAILABLE, overloaded)
             },
-            SubmitError::NotResumable { .. } => {
+            SubmitError::NotResumable { .. } | SubmitError::InstallationStopped { .. } => {
                 Self::new(StatusCode::CONFLICT, refusal.to_string())
             }
             other => Self::not_found(other),

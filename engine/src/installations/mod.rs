@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
+use tokio::sync::Notify;
 
 pub use error::InstallationError;
 pub use view::{
@@ -42,6 +43,9 @@ const MAX_UPDATE_TRIES: usize = 8;
 pub struct Installations {
     executor: Arc<Executor>,
     connections: Connections,
+    /// Told of every change, so the engine starts and stops the
+    /// installations' schedules and polls.
+    changed: Arc<Notify>,
 }
 
 impl ConnectionSource for Connections {
@@ -55,7 +59,13 @@ impl Installations {
         Self {
             executor,
             connections,
+            changed: Arc::default(),
         }
+    }
+
+    /// What is told of every change.
+    pub(crate) fn changes(&self) -> Arc<Notify> {
+        self.changed.clone()
     }
 
     /// Reads every stored installation into the runtime.
@@ -110,6 +120,7 @@ impl Installations {
         let unguessable_path =
             url_token.map(|(token, _)| format!("/hooks/{}/{}/{token}", stored.workflow, stored.id));
         self.executor.installations.put(stored);
+        self.changed.notify_one();
         Ok(InstallationSecrets {
             installation: view,
             webhook_secret: secret,
@@ -243,6 +254,7 @@ impl Installations {
     pub fn delete(&self, id: &str, purge: bool) -> Result<DeletedInstallation, InstallationError> {
         let record = self.record(id)?;
         self.executor.installations.remove(&record.id);
+        self.changed.notify_one();
         let scope = installation_scope(&record.workflow, &record.id);
         let removed = self
             .executor
@@ -276,6 +288,7 @@ impl Installations {
                 after.version = before.version + 1;
                 let view = self.view(&after);
                 self.executor.installations.put(after);
+                self.changed.notify_one();
                 return Ok(view);
             }
         }

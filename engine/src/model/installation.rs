@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,17 @@ impl InstallationId {
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The installation's fixed place in a `window`: the same for the same
+    /// id, spread evenly over ids, so that the installations of one
+    /// schedule do not all fire at once.
+    pub fn place_in(&self, window: Duration) -> Duration {
+        let digest = Sha256::digest(self.0.as_bytes());
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&digest[..8]);
+        let fraction = u64::from_be_bytes(bytes) as f64 / u64::MAX as f64;
+        window.mul_f64(fraction)
     }
 }
 
@@ -187,6 +199,27 @@ mod tests {
         for bad in ["", "ins_", "con_abc", "ins_a/b", "ins_a b", "INS_abc"] {
             assert_eq!(InstallationId::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn installations_take_fixed_places_spread_over_a_window() {
+        let window = Duration::from_secs(60);
+        let id = InstallationId::random();
+        assert_eq!(id.place_in(window), id.place_in(window));
+        let places: Vec<Duration> = (0..1000)
+            .map(|_| InstallationId::random().place_in(window))
+            .collect();
+        assert!(places.iter().all(|place| *place <= window));
+        // Each tenth of the window holds about a tenth of them.
+        for tenth in 0..10 {
+            let from = window / 10 * tenth;
+            let count = places
+                .iter()
+                .filter(|place| **place >= from && **place < from + window / 10)
+                .count();
+            assert!((50..=150).contains(&count), "{count} in tenth {tenth}");
+        }
+        assert_eq!(id.place_in(Duration::ZERO), Duration::ZERO);
     }
 
     #[test]

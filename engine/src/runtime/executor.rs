@@ -190,7 +190,11 @@ impl Executor {
     /// The version `version` of `loaded`'s workflow: `loaded` itself, one
     /// kept since it was loaded, or the definition the store kept for the
     /// installations pinned to it.
-    fn pinned(&self, loaded: PreparedWorkflow, version: &str) -> Result<PreparedWorkflow, String> {
+    pub(crate) fn pinned(
+        &self,
+        loaded: PreparedWorkflow,
+        version: &str,
+    ) -> Result<PreparedWorkflow, String> {
         if *loaded.version == *version {
             return Ok(loaded);
         }

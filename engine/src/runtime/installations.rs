@@ -105,6 +105,16 @@ impl Installations {
             .remove(id);
     }
 
+    /// Every installation.
+    pub(crate) fn all(&self) -> Vec<Arc<Installation>> {
+        self.by_id
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// Installation `id`.
     pub(crate) fn get(&self, id: &InstallationId) -> Option<Arc<Installation>> {
         self.by_id

@@ -9,7 +9,9 @@ use serde_json::Value;
 use super::backlog::{ADMISSION_WAIT, Overloaded};
 use super::dispatch::Lane;
 use super::executor::Executor;
-use crate::model::{InstallationId, InstallationRecord, RunId, RunRecord, StateWrite};
+use crate::model::{
+    InstallationId, InstallationRecord, InstallationStatus, RunId, RunRecord, StateWrite,
+};
 use crate::store::{Accepted, NewRun, StoreError};
 
 /// An event to store: its body and the key that dedupes it, if any.
@@ -63,6 +65,19 @@ pub enum SubmitError {
     /// No run with this id is stored.
     #[error("no run `{0}` is stored")]
     UnknownRun(RunId),
+    /// No installation with this id exists.
+    #[error("there is no installation `{0}`")]
+    UnknownInstallation(InstallationId),
+    /// The installation does not take events now (paused, or in error).
+    #[error(
+        "installation `{installation}` is {status}: nothing was stored; resume it and send the event again"
+    )]
+    InstallationStopped {
+        /// The installation.
+        installation: InstallationId,
+        /// Its status.
+        status: &'static str,
+    },
     /// The run cannot be resumed (it did not fail, or failed before its
     /// failed step's first attempt).
     #[error("run `{run}` cannot be resumed: {reason}")]
@@ -105,6 +120,19 @@ impl Executor {
         events: Vec<NewEvent>,
         state: Vec<StateWrite>,
     ) -> Result<Vec<Accepted>, SubmitError> {
+        if let Some((id, _)) = &target.installation {
+            let installation = self
+                .installations
+                .get(id)
+                .ok_or_else(|| SubmitError::UnknownInstallation(id.clone()))?;
+            let status = installation.record.status;
+            if status != InstallationStatus::Enabled {
+                return Err(SubmitError::InstallationStopped {
+                    installation: id.clone(),
+                    status: status.as_str(),
+                });
+            }
+        }
         let admission = self
             .backlog
             .admit_within(events.len(), ADMISSION_WAIT)

@@ -1,13 +1,15 @@
 //! The triggers that start runs on their own, rather than on a request:
 //! schedules and Salesforce polls, each a [`BackgroundTrigger`]. The
-//! [`Supervisor`] keeps one task per loaded workflow with such a trigger,
-//! started when the workflow loads and stopped when it is removed or its
-//! trigger changes; the new task waits for the old one to end, so one
-//! workflow never has two.
+//! [`Supervisor`] keeps one task per [`BackgroundSpec`] (a loaded
+//! workflow with such a trigger, or one enabled installation of an
+//! installed one), started when it appears and stopped when it goes or
+//! changes; the new task waits for the old one to end, so one workflow or
+//! installation never has two.
 
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
@@ -17,7 +19,8 @@ use tokio_util::task::TaskTracker;
 use super::context::{TriggerContext, TriggerHost};
 use super::definition::Trigger;
 use crate::api::TriggerStatus;
-use crate::runtime::WorkflowSet;
+use crate::runtime::RunFor;
+use crate::salesforce::SalesforceService;
 
 /// A trigger that runs on its own until stopped, handed only its context.
 pub(crate) trait BackgroundTrigger: Send + 'static {
@@ -47,14 +50,42 @@ impl StatusCell {
     }
 }
 
+/// A background trigger to keep running: a workflow's, or one
+/// installation's.
+#[derive(Clone)]
+pub(crate) struct BackgroundSpec {
+    /// Its key: the workflow id, or `workflow/installation`.
+    pub(crate) key: String,
+    /// Whom its runs are for.
+    pub(crate) target: RunFor,
+    /// The trigger.
+    pub(crate) trigger: Trigger,
+    /// The installation's connection and its id, in place of the server's.
+    pub(crate) connection: Option<(String, Arc<dyn SalesforceService>)>,
+    /// How long after each nominal fire time it fires: an installation's
+    /// place in its schedule's jitter window.
+    pub(crate) offset: Duration,
+}
+
+impl BackgroundSpec {
+    /// Whether `running` runs this same trigger, connection and offset.
+    fn same(&self, running: &Running) -> bool {
+        running.trigger == self.trigger
+            && running.connection == self.connection.as_ref().map(|(id, _)| id.clone())
+            && running.offset == self.offset
+    }
+}
+
 struct Running {
     trigger: Trigger,
+    connection: Option<String>,
+    offset: Duration,
     stop: CancellationToken,
     task: JoinHandle<()>,
     status: StatusCell,
 }
 
-/// The running background triggers, by workflow id.
+/// The running background triggers, by key.
 #[derive(Default)]
 pub(crate) struct Supervisor {
     running: Mutex<HashMap<String, Running>>,
@@ -65,24 +96,22 @@ impl Supervisor {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts, keeps or stops tasks so that each workflow of `set` with a
+    /// Starts, keeps or stops tasks so that each of `specs` with a
     /// background trigger has exactly one, running its current trigger.
     pub(crate) fn sync(
         &self,
         host: &Arc<dyn TriggerHost>,
-        set: &WorkflowSet,
+        specs: &[BackgroundSpec],
         tracker: &TaskTracker,
         stop: &CancellationToken,
     ) {
+        let wanted: HashMap<&str, &BackgroundSpec> =
+            specs.iter().map(|spec| (spec.key.as_str(), spec)).collect();
         let mut running = self.running();
         let gone: Vec<String> = running
             .iter()
-            .filter(|(id, task)| {
-                set.ready
-                    .get(*id)
-                    .is_none_or(|prepared| prepared.workflow.trigger != task.trigger)
-            })
-            .map(|(id, _)| id.clone())
+            .filter(|(key, task)| wanted.get(key.as_str()).is_none_or(|spec| !spec.same(task)))
+            .map(|(key, _)| key.clone())
             .collect();
         let mut ending: HashMap<String, JoinHandle<()>> = HashMap::new();
         for id in gone {
@@ -91,24 +120,25 @@ impl Supervisor {
                 ending.insert(id, task.task);
             }
         }
-        for (id, prepared) in &set.ready {
-            let trigger = &prepared.workflow.trigger;
-            if running.contains_key(id) {
+        for spec in specs {
+            if running.contains_key(&spec.key) {
                 continue;
             }
             let status = StatusCell(Arc::default());
             let task_stop = stop.child_token();
             let context =
-                TriggerContext::new(host.clone(), id.clone(), status.clone(), task_stop.clone());
-            let Some(work) = work(trigger, context, task_stop.clone()) else {
+                TriggerContext::new(host.clone(), spec, status.clone(), task_stop.clone());
+            let Some(work) = work(&spec.trigger, context, task_stop.clone()) else {
                 continue;
             };
-            let previous = ending.remove(id);
-            let task = tracker.spawn(after(previous, id.clone(), work));
+            let previous = ending.remove(&spec.key);
+            let task = tracker.spawn(after(previous, spec.key.clone(), work));
             running.insert(
-                id.clone(),
+                spec.key.clone(),
                 Running {
-                    trigger: trigger.clone(),
+                    trigger: spec.trigger.clone(),
+                    connection: spec.connection.as_ref().map(|(id, _)| id.clone()),
+                    offset: spec.offset,
                     stop: task_stop,
                     task,
                     status,
@@ -117,9 +147,10 @@ impl Supervisor {
         }
     }
 
-    /// The status of workflow `id`'s background trigger, if it has one.
-    pub(crate) fn status(&self, id: &str) -> Option<TriggerStatus> {
-        self.running().get(id).map(|task| task.status.get())
+    /// The status of the background trigger of `key` (a workflow id, or
+    /// `workflow/installation`), if it has one.
+    pub(crate) fn status(&self, key: &str) -> Option<TriggerStatus> {
+        self.running().get(key).map(|task| task.status.get())
     }
 }
 
@@ -138,12 +169,12 @@ fn work(
     }
 }
 
-/// Waits for workflow `workflow`'s previous task to end, then does `work`.
-async fn after(previous: Option<JoinHandle<()>>, workflow: String, work: impl Future<Output = ()>) {
+/// Waits for the previous task of `key` to end, then does `work`.
+async fn after(previous: Option<JoinHandle<()>>, key: String, work: impl Future<Output = ()>) {
     if let Some(previous) = previous
         && let Err(error) = previous.await
     {
-        tracing::error!(workflow, %error, "The previous trigger task panicked.");
+        tracing::error!(trigger = key, %error, "The previous trigger task panicked.");
     }
     work.await;
 }

@@ -12,9 +12,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use super::background::StatusCell;
+use super::background::{BackgroundSpec, StatusCell};
 use crate::api::TriggerStatus;
-use crate::model::{InstallationId, RunId, RunRecord, StateWrite};
+use crate::model::{InstallationId, RunId, RunRecord, StateWrite, installation_scope};
 use crate::runtime::installations::Installation;
 use crate::runtime::{NewEvent, RunFor, SubmitError};
 use crate::salesforce::SalesforceService;
@@ -47,14 +47,24 @@ pub(crate) trait TriggerHost: Send + Sync + 'static {
     fn sync_timeout(&self) -> Duration;
     /// The connection triggers reach Salesforce through.
     fn salesforce(&self) -> Arc<dyn SalesforceService>;
+    /// Connection `id` (stored, or `default`): its client and the id of
+    /// its org, or why there is none.
+    fn connection(&self, id: &str) -> Result<(Arc<dyn SalesforceService>, Option<String>), String>;
 }
 
-/// One background trigger's handle on the engine: its workflow's events,
-/// state and status.
+/// One background trigger's handle on the engine: the events, state and
+/// status of its workflow, or of one installation of it.
 #[derive(Clone)]
 pub(crate) struct TriggerContext {
     host: Arc<dyn TriggerHost>,
-    workflow: String,
+    /// Whom its runs are for.
+    target: RunFor,
+    /// The scope of its state: the workflow id, or the installation's.
+    scope: String,
+    /// The installation's connection, in place of the host's.
+    salesforce: Option<Arc<dyn SalesforceService>>,
+    /// How long after each nominal fire time it fires.
+    offset: Duration,
     status: StatusCell,
     /// Cancelled when the trigger stops; ends a wait for room in the backlog.
     stop: CancellationToken,
@@ -64,16 +74,23 @@ pub(crate) struct TriggerContext {
 const BACKLOG_FULL_WAIT: Duration = Duration::from_millis(200);
 
 impl TriggerContext {
-    /// The context of `workflow`'s trigger.
+    /// The context of the trigger of `spec`.
     pub(super) fn new(
         host: Arc<dyn TriggerHost>,
-        workflow: String,
+        spec: &BackgroundSpec,
         status: StatusCell,
         stop: CancellationToken,
     ) -> Self {
+        let scope = match &spec.target.installation {
+            Some((installation, _)) => installation_scope(&spec.target.workflow, installation),
+            None => spec.target.workflow.clone(),
+        };
         Self {
             host,
-            workflow,
+            target: spec.target.clone(),
+            scope,
+            salesforce: spec.connection.as_ref().map(|(_, client)| client.clone()),
+            offset: spec.offset,
             status,
             stop,
         }
@@ -81,12 +98,22 @@ impl TriggerContext {
 
     /// The workflow the trigger starts.
     pub(crate) fn workflow(&self) -> &str {
-        &self.workflow
+        &self.target.workflow
     }
 
-    /// The connection the trigger reaches Salesforce through.
+    /// How long after each nominal fire time the trigger fires (an
+    /// installation's place in its jitter window).
+    pub(crate) fn offset(&self) -> Duration {
+        self.offset
+    }
+
+    /// The connection the trigger reaches Salesforce through: its
+    /// installation's, or the server's.
     pub(crate) fn salesforce(&self) -> Arc<dyn SalesforceService> {
-        self.host.salesforce()
+        match &self.salesforce {
+            Some(connection) => connection.clone(),
+            None => self.host.salesforce(),
+        }
     }
 
     /// Changes the status the admin API shows.
@@ -97,14 +124,14 @@ impl TriggerContext {
     /// The trigger state stored under `name` (named after the trigger's
     /// type, so a trigger changed to another type starts afresh).
     pub(crate) fn state<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
-        let value = self.host.state(&self.workflow, &state_key(name))?;
+        let value = self.host.state(&self.scope, &state_key(name))?;
         value
             .map(|text| serde_json::from_str(&text))
             .transpose()
             .map_err(|error| {
                 StoreError::Corrupt(format!(
                     "the trigger state `{name}` of `{}`: {error}",
-                    self.workflow
+                    self.scope
                 ))
             })
     }
@@ -123,11 +150,11 @@ impl TriggerContext {
             .map_err(|error| {
                 SubmitError::Store(StoreError::Corrupt(format!(
                     "the trigger state `{name}` of `{}`: {error}",
-                    self.workflow
+                    self.scope
                 )))
             })?;
         Ok(StateWrite {
-            scope: self.workflow.clone(),
+            scope: self.scope.clone(),
             key: state_key(name),
             value,
         })
@@ -144,11 +171,7 @@ impl TriggerContext {
         loop {
             match self
                 .host
-                .submit(
-                    &RunFor::workflow(&self.workflow),
-                    events.clone(),
-                    state.clone(),
-                )
+                .submit(&self.target, events.clone(), state.clone())
                 .await
             {
                 Err(SubmitError::Overloaded(overloaded)) => {
@@ -166,8 +189,9 @@ impl TriggerContext {
     }
 }
 
-/// The state key of a trigger's state `name`. Its scope is the workflow id,
-/// which no step's scope (`workflow/step`) can be.
+/// The state key of a trigger's state `name`. Its scope is the workflow id
+/// (or `workflow#installation`), which no step's scope (`workflow/step`,
+/// `workflow#installation/step`) can be.
 fn state_key(name: &str) -> String {
     format!("trigger:{name}")
 }

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 
 use super::outbound_message::{OutboundMessageTrigger, validate as validate_outbound_message};
 use super::salesforce_poll::{KIND as POLL, SalesforcePollTrigger, validate as validate_poll};
-use super::schedule::{Cadence, KIND as SCHEDULE, ScheduleTrigger, validate as validate_schedule};
+use super::schedule::{
+    Cadence, DEFAULT_JITTER, KIND as SCHEDULE, ScheduleTrigger, validate as validate_schedule,
+};
 use super::webhook::WebhookTrigger;
 use crate::workflow::{SecretRef, ValidationError};
 
@@ -84,6 +86,17 @@ impl Trigger {
 }
 
 impl Trigger {
+    /// The jitter window of a schedule or poll of an installed workflow:
+    /// its `jitter`, or [`DEFAULT_JITTER`].
+    pub fn jitter(&self) -> std::time::Duration {
+        match self {
+            Self::Schedule(schedule) => schedule.jitter,
+            Self::SalesforcePoll(poll) => poll.jitter,
+            _ => None,
+        }
+        .unwrap_or(DEFAULT_JITTER)
+    }
+
     /// The secrets the trigger reads, each with its JSON path:
     /// `("trigger.webhook.secret", env:LEADS_SECRET)`.
     pub fn secrets(&self) -> Vec<(&'static str, &SecretRef)> {

@@ -17,7 +17,7 @@ pub mod salesforce_poll;
 pub mod schedule;
 pub mod webhook;
 
-pub(crate) use background::Supervisor;
+pub(crate) use background::{BackgroundSpec, Supervisor};
 pub(crate) use context::TriggerHost;
 pub(crate) use definition::validate;
 pub use definition::{ManualTrigger, NoBody, Trigger};

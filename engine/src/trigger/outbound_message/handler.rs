@@ -149,16 +149,17 @@ pub(crate) async fn field_types(
     FieldType::by_field(&describe)
 }
 
-/// Reads a message and checks its organization and sObject type.
+/// Reads a message and checks its organization (one of `organizations`)
+/// and sObject type.
 pub(crate) fn read(
     trigger: &OutboundMessageTrigger,
+    organizations: &[String],
     body: &[u8],
     types: &HashMap<String, FieldType>,
 ) -> Result<Message, Refusal> {
     let message =
         gust_outbound::parse(body, &|name| types.get(&name.to_ascii_lowercase()).copied())?;
-    let allowed = trigger
-        .organization_ids
+    let allowed = organizations
         .iter()
         .any(|allowed| same_organization(allowed, &message.organization_id));
     if !allowed {
@@ -269,7 +270,7 @@ mod tests {
     fn a_message_from_another_org_or_of_another_type_is_refused() {
         let body = fixture("om-single-opportunity-compact-ap5.xml");
         let types = HashMap::new();
-        let message = read(&trigger(), &body, &types).unwrap();
+        let message = read(&trigger(), &trigger().organization_ids, &body, &types).unwrap();
         let events = events(&trigger(), &message);
         assert_eq!(events.len(), 1);
         assert_eq!(
@@ -281,14 +282,14 @@ mod tests {
             ..trigger()
         };
         assert!(matches!(
-            read(&other_org, &body, &types),
+            read(&other_org, &other_org.organization_ids, &body, &types),
             Err(Refusal::Organization(org)) if org == "00D7F00000107XsUAI"
         ));
         let contacts = OutboundMessageTrigger {
             sobject: "Contact".to_owned(),
             ..trigger()
         };
-        let refusal = read(&contacts, &body, &types).unwrap_err();
+        let refusal = read(&contacts, &contacts.organization_ids, &body, &types).unwrap_err();
         assert_eq!(
             refusal.to_string(),
             "this workflow takes Contact notifications, not Opportunity"
@@ -300,7 +301,7 @@ mod tests {
     fn describe_types_apply_by_field_name() {
         let body = fixture("om-single-opportunity-compact-ap5.xml");
         let types = HashMap::from([("closedate".to_owned(), FieldType::Date)]);
-        let message = read(&trigger(), &body, &types).unwrap();
+        let message = read(&trigger(), &trigger().organization_ids, &body, &types).unwrap();
         assert_eq!(message.notifications[0].record["CloseDate"], "2017-04-03");
     }
 

@@ -1,5 +1,7 @@
-//! `POST /salesforce/outbound/{workflow_id}[/{token}]`: the Outbound
-//! Message trigger. Every notification is stored durably before the Ack;
+//! `POST /salesforce/outbound/{workflow_id}[/{token}]`, and `POST
+//! /salesforce/outbound/{workflow_id}/{installation_id}` for an installed
+//! workflow (only the org of the installation's connection may post): the
+//! Outbound Message trigger. Every notification is stored durably before the Ack;
 //! anything else is a SOAP fault, which makes Salesforce send the message
 //! again later.
 
@@ -13,8 +15,11 @@ use axum::response::{IntoResponse, Response};
 use gust_outbound::{ACK, FaultCode, fault};
 
 use super::handler::{self, Refusal};
+use crate::model::{InstallationId, InstallationStatus};
 use crate::runtime::{RunFor, SubmitError};
+use crate::salesforce::SalesforceService;
 use crate::trigger::{Trigger, TriggerHost};
+use crate::workflow::SALESFORCE_SLOT;
 
 /// A SOAP fault: Salesforce sends the message again later.
 #[derive(Debug)]
@@ -55,7 +60,8 @@ pub(crate) async fn without_token(
     receive(host.as_ref(), &workflow_id, None, &headers, body).await
 }
 
-/// `POST /salesforce/outbound/{workflow_id}/{token}`.
+/// `POST /salesforce/outbound/{workflow_id}/{token}`, or for an installed
+/// workflow `POST /salesforce/outbound/{workflow_id}/{installation_id}`.
 pub(crate) async fn with_token(
     State(host): State<Arc<dyn TriggerHost>>,
     Path((workflow_id, token)): Path<(String, String)>,
@@ -63,6 +69,65 @@ pub(crate) async fn with_token(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, SoapFault> {
     receive(host.as_ref(), &workflow_id, Some(&token), &headers, body).await
+}
+
+/// Whence a message may come and where its runs go.
+struct Sender {
+    /// Whom the runs are for.
+    target: RunFor,
+    /// The orgs allowed to post.
+    organizations: Vec<String>,
+    /// The connection the message's fields are typed (and its session
+    /// checked) through.
+    salesforce: Arc<dyn SalesforceService>,
+}
+
+fn client_fault(status: StatusCode, message: String) -> SoapFault {
+    SoapFault::new(status, FaultCode::Client, message)
+}
+
+/// The sender of a message to an installed workflow: installation
+/// `installation_id`, enabled, whose bound connection's org alone may post.
+fn installation_sender(
+    host: &dyn TriggerHost,
+    workflow_id: &str,
+    installation_id: &str,
+) -> Result<Sender, SoapFault> {
+    let unknown = || {
+        client_fault(
+            StatusCode::NOT_FOUND,
+            format!("workflow `{workflow_id}` has no installation `{installation_id}`"),
+        )
+    };
+    let installation = InstallationId::parse(installation_id)
+        .and_then(|id| host.installation(&id))
+        .filter(|installation| installation.record.workflow == workflow_id)
+        .ok_or_else(unknown)?;
+    let record = &installation.record;
+    if record.status != InstallationStatus::Enabled {
+        // Salesforce sends the message again later; a resumed installation takes it.
+        return Err(SoapFault::new(
+            StatusCode::CONFLICT,
+            FaultCode::Server,
+            format!(
+                "installation `{installation_id}` is {}: resume it to take its messages",
+                record.status.as_str()
+            ),
+        ));
+    }
+    let connection = record.connection(SALESFORCE_SLOT).ok_or_else(unknown)?;
+    let (salesforce, organization) = host.connection(connection.as_str()).map_err(|error| {
+        SoapFault::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            FaultCode::Server,
+            format!("the installation's connection cannot be reached: {error}"),
+        )
+    })?;
+    Ok(Sender {
+        target: RunFor::installation(record),
+        organizations: organization.into_iter().collect(),
+        salesforce,
+    })
 }
 
 async fn receive(
@@ -73,29 +138,45 @@ async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, SoapFault> {
     let Some(workflow) = host.workflow(workflow_id) else {
-        return Err(SoapFault::new(
+        return Err(client_fault(
             StatusCode::NOT_FOUND,
-            FaultCode::Client,
             format!("no workflow `{workflow_id}` is loaded"),
         ));
     };
     let Trigger::OutboundMessage(outbound) = &workflow.trigger else {
-        return Err(SoapFault::new(
+        return Err(client_fault(
             StatusCode::NOT_FOUND,
-            FaultCode::Client,
             format!("workflow `{workflow_id}` is not started by Outbound Messages"),
         ));
     };
-    handler::check_token(outbound, token).map_err(|r| SoapFault::refused(workflow_id, &r))?;
+    let sender = if workflow.is_installable() {
+        let installation = token.ok_or_else(|| {
+            client_fault(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "workflow `{workflow_id}` is installed per customer: Salesforce posts to \
+                     /salesforce/outbound/{workflow_id}/{{installation_id}}"
+                ),
+            )
+        })?;
+        installation_sender(host, workflow_id, installation)?
+    } else {
+        handler::check_token(outbound, token).map_err(|r| SoapFault::refused(workflow_id, &r))?;
+        Sender {
+            target: RunFor::workflow(workflow_id),
+            organizations: outbound.organization_ids.clone(),
+            salesforce: host.salesforce(),
+        }
+    };
     let body = body.map_err(|rejection| {
         SoapFault::new(rejection.status(), FaultCode::Client, rejection.body_text())
     })?;
-    let salesforce = host.salesforce();
+    let salesforce = sender.salesforce.as_ref();
     let read = async {
         handler::check_content_type(headers)?;
-        let types = handler::field_types(salesforce.as_ref(), &outbound.sobject).await;
-        let message = handler::read(outbound, &body, &types)?;
-        handler::verify_session(outbound, &message, salesforce.as_ref()).await?;
+        let types = handler::field_types(salesforce, &outbound.sobject).await;
+        let message = handler::read(outbound, &sender.organizations, &body, &types)?;
+        handler::verify_session(outbound, &message, salesforce).await?;
         Ok::<_, Refusal>(message)
     };
     let message = read
@@ -105,10 +186,7 @@ async fn receive(
     if events.is_empty() {
         return Ok(ack());
     }
-    match host
-        .submit(&RunFor::workflow(workflow_id), events, Vec::new())
-        .await
-    {
+    match host.submit(&sender.target, events, Vec::new()).await {
         Ok(_) => Ok(ack()),
         Err(SubmitError::Store(error)) => {
             tracing::error!(workflow = workflow_id, %error, "An Outbound Message could not be stored.");
@@ -127,11 +205,12 @@ async fn receive(
                 format!("the notifications were not stored: {overloaded}"),
             ))
         }
-        Err(other) => Err(SoapFault::new(
-            StatusCode::NOT_FOUND,
-            FaultCode::Client,
-            other.to_string(),
+        Err(stopped @ SubmitError::InstallationStopped { .. }) => Err(SoapFault::new(
+            StatusCode::CONFLICT,
+            FaultCode::Server,
+            stopped.to_string(),
         )),
+        Err(other) => Err(client_fault(StatusCode::NOT_FOUND, other.to_string())),
     }
 }
 

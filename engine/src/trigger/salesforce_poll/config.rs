@@ -126,6 +126,16 @@ pub struct SalesforcePollTrigger {
     #[serde(default = "default_poll_overlap", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub overlap: Duration,
+    /// `"jitter": "30s"`: in an installed workflow, each installation
+    /// polls at its own fixed point of this window after each time of
+    /// `every` (30 seconds when absent).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub jitter: Option<Duration>,
 }
 
 fn default_poll_every() -> String {

@@ -53,7 +53,8 @@ impl From<StoreError> for PollError {
 impl BackgroundTrigger for SalesforcePollTrigger {
     const KIND: &'static str = super::KIND;
 
-    /// Polls once at start, then at every fire of `every`, until `stop`.
+    /// Polls once at start (an installation at its place in the jitter
+    /// window), then at every fire of `every`, until `stop`.
     async fn run(self, context: TriggerContext, stop: CancellationToken) {
         let every = match Cadence::new(&self.every, None) {
             Ok(every) => every,
@@ -63,6 +64,10 @@ impl BackgroundTrigger for SalesforcePollTrigger {
                 return;
             }
         };
+        let offset = TimeDelta::from_std(context.offset()).unwrap_or_default();
+        if !offset.is_zero() && !sleep_until(now() + offset, &stop).await {
+            return;
+        }
         let poller = Poller {
             stop: stop.clone(),
             salesforce: context.salesforce(),
@@ -95,6 +100,8 @@ impl BackgroundTrigger for SalesforcePollTrigger {
             let Some(next) = every.next_after(now()) else {
                 return;
             };
+            // An installation polls at its own place after each time.
+            let next = next + offset;
             poller
                 .context
                 .report(|status| status.next_fire_at = Some(next));

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{MAX_POLL_BATCH, SalesforcePollTrigger};
-use crate::trigger::schedule::validate_cron;
+use crate::trigger::schedule::{validate_cron, validate_jitter};
 use crate::workflow::{SObjectName, ValidationError};
 
 /// The longest `overlap` of a poll.
@@ -52,6 +52,7 @@ pub(crate) fn validate(poll: &SalesforcePollTrigger, errors: &mut Vec<Validation
         );
     }
     validate_cron(format!("{path}.every"), &poll.every, errors);
+    validate_jitter(format!("{path}.jitter"), poll.jitter, errors);
 }
 
 /// Whether a SOQL condition can be put in parentheses inside a `WHERE`:

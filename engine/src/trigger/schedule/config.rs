@@ -1,5 +1,7 @@
 //! The schedule trigger's definition.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// The trigger's type, as workflows name it; it also names its state.
@@ -39,4 +41,22 @@ pub struct ScheduleTrigger {
     /// down that run on start (the latest ones); the default is 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_catch_up: Option<u32>,
+    /// `"jitter": "30s"`: in an installed workflow, each installation fires
+    /// at its own fixed point of this window after each fire time, so that
+    /// a thousand installations do not call Salesforce in the same second
+    /// ([`DEFAULT_JITTER`] when absent).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub jitter: Option<Duration>,
 }
+
+/// The jitter window of an installed workflow's schedule or poll that
+/// sets none.
+pub const DEFAULT_JITTER: Duration = Duration::from_secs(30);
+
+/// The longest jitter window.
+pub const MAX_JITTER: Duration = Duration::from_secs(3600);

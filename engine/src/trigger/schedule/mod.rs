@@ -13,5 +13,7 @@ mod runner;
 mod validate;
 
 pub use cadence::{Cadence, CadenceError};
-pub use config::{DEFAULT_MAX_CATCH_UP, KIND, MissedFires, ScheduleTrigger};
-pub(crate) use validate::{validate, validate_cron};
+pub use config::{
+    DEFAULT_JITTER, DEFAULT_MAX_CATCH_UP, KIND, MAX_JITTER, MissedFires, ScheduleTrigger,
+};
+pub(crate) use validate::{validate, validate_cron, validate_jitter};

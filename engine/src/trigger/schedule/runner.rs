@@ -75,13 +75,14 @@ impl Schedule {
                 self.context.report(|status| status.next_fire_at = None);
                 return;
             };
-            self.context
-                .report(|status| status.next_fire_at = Some(next));
-            if !sleep_until(next, stop).await {
+            // An installation fires at its own place after the fire time.
+            let at = next + TimeDelta::from_std(self.context.offset()).unwrap_or_default();
+            self.context.report(|status| status.next_fire_at = Some(at));
+            if !sleep_until(at, stop).await {
                 return;
             }
             let woke = now();
-            let handled = if woke - next > SUSPENDED_AFTER {
+            let handled = if woke - at > SUSPENDED_AFTER {
                 self.missed(through, woke, stop).await
             } else {
                 self.fire(next, stop).await.then_some(next)

@@ -1,6 +1,7 @@
 //! Checks a schedule trigger's definition.
 
 use super::cadence::parse_cron;
+use super::config::MAX_JITTER;
 use super::{MissedFires, ScheduleTrigger};
 use crate::workflow::ValidationError;
 
@@ -11,6 +12,23 @@ const MAX_CATCH_UP: u32 = 1000;
 pub(crate) fn validate_cron(path: String, cron: &str, errors: &mut Vec<ValidationError>) {
     if let Err(error) = parse_cron(cron) {
         errors.push(ValidationError::new(path, error.to_string()));
+    }
+}
+
+/// Checks a jitter window at `path`, as schedules and polls write them.
+pub(crate) fn validate_jitter(
+    path: String,
+    jitter: Option<std::time::Duration>,
+    errors: &mut Vec<ValidationError>,
+) {
+    if jitter.is_some_and(|jitter| jitter > MAX_JITTER) {
+        errors.push(ValidationError::new(
+            path,
+            format!(
+                "the jitter window is at most {}",
+                humantime::format_duration(MAX_JITTER)
+            ),
+        ));
     }
 }
 
@@ -31,6 +49,7 @@ pub(crate) fn validate(schedule: &ScheduleTrigger, errors: &mut Vec<ValidationEr
         }
         _ => {}
     }
+    validate_jitter(format!("{path}.jitter"), schedule.jitter, errors);
     if let Some(zone) = &schedule.timezone
         && zone.parse::<chrono_tz::Tz>().is_err()
     {
