@@ -582,3 +582,293 @@ async fn every_trigger_kind_reaches_only_its_installation_and_its_tenants_org() 
         }
     }
 }
+
+/// A workflow installed per tenant (settings only, no connection) whose
+/// step counts its runs in its state.
+fn counter(id: &str, trigger: Value) -> Value {
+    json!({
+        "id": id,
+        "trigger": trigger,
+        "config": { "type": "object" },
+        "steps": [{ "id": "count", "uses": gust_tests::guests::MISBEHAVE, "with": { "act": "count" } }]
+    })
+}
+
+/// Installs `workflow` for `tenant` with no connection; its id and secret.
+async fn install_plain(server: &Server, tenant: &str, workflow: &str) -> (String, String) {
+    let (status, created) =
+        install(server, json!({ "tenant": tenant, "workflow": workflow })).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    (
+        created["installation"]["id"].as_str().unwrap().to_owned(),
+        created["webhook_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Posts to `installation`'s `counter` hook and waits for the count.
+async fn count(server: &Server, installation: &(String, String)) -> Value {
+    let (id, secret) = installation;
+    let (status, accepted) = post(
+        server,
+        &format!("/hooks/counter/{id}"),
+        Some(secret),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let run = server.finished(accepted["run_id"].as_str().unwrap()).await;
+    run["output"]["count"].clone()
+}
+
+async fn runs_of(server: &Server, installation: &str) -> usize {
+    let (_, runs) = server
+        .get(&format!("/api/runs?installation={installation}&limit=1000"))
+        .await;
+    runs["runs"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn state_is_kept_per_installation_and_deleting_one_removes_its_state_and_with_purge_its_runs()
+{
+    let server = Server::start(&[counter("counter", json!({ "webhook": {} }))]).await;
+    let a = install_plain(&server, "acme", "counter").await;
+    let b = install_plain(&server, "globex", "counter").await;
+    for expected in 1..=3 {
+        assert_eq!(count(&server, &a).await, expected);
+    }
+    assert_eq!(count(&server, &b).await, 1);
+
+    let delete = |id: &str, purge: bool| {
+        let url = format!("{}/api/installations/{id}?purge={purge}", server.base);
+        server.client.delete(url).send()
+    };
+    let deleted: Value = delete(&a.0, false).await.unwrap().json().await.unwrap();
+    assert_eq!(deleted["state_entries"], 1, "{deleted}");
+    assert_eq!(deleted["runs_removed"], 0);
+    let (status, _) = post(
+        &server,
+        &format!("/hooks/counter/{}", a.0),
+        Some(&a.1),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(runs_of(&server, &a.0).await, 3, "runs stay until retention");
+    let (status, _) = server.get(&format!("/api/installations/{}", a.0)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let deleted: Value = delete(&b.0, true).await.unwrap().json().await.unwrap();
+    assert_eq!(deleted["runs_removed"], 1, "{deleted}");
+    assert_eq!(runs_of(&server, &b.0).await, 0);
+    let response = delete(&b.0, true).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // The tenant installs again: a new installation, with fresh state.
+    let again = install_plain(&server, "acme", "counter").await;
+    assert_eq!(count(&server, &again).await, 1);
+}
+
+#[tokio::test]
+async fn a_paused_installations_schedule_stops_and_others_go_on() {
+    let schedule = json!({ "schedule": { "cron": "* * * * * *", "jitter": "0s" } });
+    let server = Server::start(&[counter("ticker", schedule)]).await;
+    let (paused, _) = install_plain(&server, "acme", "ticker").await;
+    let (running, _) = install_plain(&server, "globex", "ticker").await;
+    crate::support::eventually(
+        "both installations tick",
+        std::time::Duration::from_secs(10),
+        || async {
+            (runs_of(&server, &paused).await >= 2 && runs_of(&server, &running).await >= 2)
+                .then_some(())
+        },
+    )
+    .await;
+    let (status, view) = post(
+        &server,
+        &format!("/api/installations/{paused}/pause"),
+        None,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    // A fire in flight when it was paused may still land; then nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let at_pause = runs_of(&server, &paused).await;
+    let others = runs_of(&server, &running).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(runs_of(&server, &paused).await, at_pause);
+    assert!(runs_of(&server, &running).await >= others + 2);
+    assert!(
+        server
+            .engine
+            .trigger_status(&format!("ticker/{paused}"))
+            .is_none()
+    );
+    assert!(
+        server
+            .engine
+            .trigger_status(&format!("ticker/{running}"))
+            .is_some()
+    );
+
+    post(
+        &server,
+        &format!("/api/installations/{paused}/resume"),
+        None,
+        json!({}),
+    )
+    .await;
+    crate::support::eventually(
+        "the resumed installation ticks",
+        std::time::Duration::from_secs(10),
+        || async { (runs_of(&server, &paused).await > at_pause).then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn one_installations_flood_does_not_hold_up_another() {
+    let mut workflow = json!({
+        "id": "busy",
+        "trigger": { "webhook": {} },
+        "config": { "type": "object" },
+        "concurrency": 4,
+        "steps": [{ "id": "work", "uses": gust_tests::guests::MISBEHAVE,
+                    "with": { "act": "record", "key": "${trigger.n}", "sleep_ms": 1 } }]
+    });
+    workflow["installation_concurrency"] = json!(2);
+    let server = Server::start(&[workflow]).await;
+    let (flood, _) = install_plain(&server, "flood", "busy").await;
+    let (few, _) = install_plain(&server, "few", "busy").await;
+    let installations = server.engine.installations();
+    let mut flooded = Vec::new();
+    for n in 0..5000 {
+        let accepted = installations
+            .submit(&flood, json!({ "n": n }), None)
+            .await
+            .unwrap();
+        flooded.push(accepted.run().id);
+    }
+    let mut small = Vec::new();
+    for n in 0..50 {
+        let accepted = installations
+            .submit(&few, json!({ "n": n }), None)
+            .await
+            .unwrap();
+        small.push(accepted.run().id);
+    }
+    for id in flooded.iter().chain(&small) {
+        let ended = server
+            .engine
+            .wait(*id, std::time::Duration::from_secs(120))
+            .await
+            .unwrap();
+        assert_eq!(ended.map(|run| run.status.as_str()), Some("succeeded"));
+    }
+    // The flood's runs start in the order they came; the last quarter's first.
+    let last_quarter = server.engine.run_detail(flooded[3750]).unwrap().unwrap();
+    let last_quarter_started = last_quarter.steps[0].started_at;
+    let mut small_finished = Vec::new();
+    for id in &small {
+        let run = server.engine.run_detail(*id).unwrap().unwrap().run;
+        small_finished.push(run.finished_at.unwrap());
+    }
+    let last_small = small_finished.iter().max().unwrap();
+    assert!(
+        *last_small < last_quarter_started,
+        "the 50 ended at {last_small}, after the flood's last quarter started at {last_quarter_started}"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_needing_reauth_fails_only_its_installations_runs_until_reconnected() {
+    let orgs = orgs(2).await;
+    let server = serve_connect(&orgs, |_| {}).await;
+    server
+        .engine
+        .load_dir(&workflows_dir(&server, &[lead_intake()]))
+        .unwrap();
+    let acme = installed(&server, "acme", &orgs[0], "web").await;
+    let globex = installed(&server, "globex", &orgs[1], "web").await;
+    let acme_path = acme["installation"]["path"].as_str().unwrap().to_owned();
+    let acme_secret = acme["webhook_secret"].as_str().unwrap().to_owned();
+    let globex_path = globex["installation"]["path"].as_str().unwrap().to_owned();
+    let globex_secret = globex["webhook_secret"].as_str().unwrap().to_owned();
+    let connection = acme["installation"]["connections"]["salesforce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = |path: String, secret: String, name: &'static str| {
+        let server = &server;
+        async move {
+            let (status, accepted) =
+                post(server, &path, Some(&secret), json!({ "name": name })).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+            server.finished(accepted["run_id"].as_str().unwrap()).await
+        }
+    };
+
+    // Acme's user revoked the app: its refresh token is refused.
+    orgs[0].emulator.sessions().revoke_refresh_tokens();
+    orgs[0].emulator.sessions().expire_all();
+    let first = run(acme_path.clone(), acme_secret.clone(), "Lovelace").await;
+    assert_eq!(first["status"], "failed", "{first}");
+    let (_, view) = server.get(&format!("/api/connections/{connection}")).await;
+    assert_eq!(view["status"], "needs_reauth");
+    // From then on its runs fail at once, sending nothing to its org...
+    let data_requests = |org: &Running| {
+        org.emulator
+            .requests()
+            .iter()
+            .filter(|r| r.uri.starts_with("/services/data"))
+            .count()
+    };
+    let sent = data_requests(&orgs[0]);
+    let second = run(acme_path.clone(), acme_secret.clone(), "Byron").await;
+    assert_eq!(second["status"], "failed");
+    let error = &second["steps"][0]["attempts"][0]["error"];
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("GUST_NEEDS_REAUTH"),
+        "{second}"
+    );
+    assert_eq!(
+        second["steps"][0]["attempts"].as_array().unwrap().len(),
+        1,
+        "not retried"
+    );
+    assert_eq!(data_requests(&orgs[0]), sent);
+    // ...while the other tenant's go on.
+    let other = run(globex_path, globex_secret, "Babbage").await;
+    assert_eq!(other["status"], "succeeded", "{other}");
+
+    // Reconnected, the failed run is replayed into acme's org.
+    let (status, created) = crate::support::session(
+        &server,
+        json!({ "tenant": "acme", "login_host": orgs[0].url, "redirect_after": crate::support::DONE,
+                "reconnect": connection }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let back = crate::support::follow(created["url"].as_str().unwrap()).await;
+    assert_eq!(connected(&back), connection);
+    let second_id = second["id"].as_str().unwrap();
+    let (status, replayed) = post(
+        &server,
+        &format!("/api/runs/{second_id}/replay"),
+        None,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{replayed}");
+    let replay = server.finished(replayed["run_id"].as_str().unwrap()).await;
+    assert_eq!(replay["status"], "succeeded", "{replay}");
+    assert_eq!(replay["installation"], acme["installation"]["id"]);
+    let names: Vec<Value> = leads(&orgs[0])
+        .iter()
+        .map(|lead| lead["LastName"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("Byron")]);
+}

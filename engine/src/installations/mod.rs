@@ -28,8 +28,9 @@ use crate::model::{
 };
 use crate::runtime::executor::Executor;
 use crate::runtime::installations::ConnectionSource;
-use crate::runtime::{PreparedWorkflow, StoredVersion};
+use crate::runtime::{PreparedWorkflow, RunFor, StoredVersion, SubmitError};
 use crate::salesforce::SalesforceService;
+use crate::store::Accepted;
 use crate::workflow::Workflow;
 
 /// The longest tenant reference, in bytes.
@@ -246,6 +247,22 @@ impl Installations {
             webhook_secret,
             unguessable_path,
         })
+    }
+
+    /// Stores `event` for installation `id` durably and queues its run, as
+    /// its webhook does: a paused installation takes none, and a
+    /// `dedupe_key` it already took answers the earlier run.
+    pub async fn submit(
+        &self,
+        id: &str,
+        event: Value,
+        dedupe_key: Option<String>,
+    ) -> Result<Accepted, SubmitError> {
+        let installation = InstallationId::parse(id)
+            .and_then(|id| self.executor.installations.get(&id))
+            .ok_or_else(|| SubmitError::UnknownInstallation(id.to_owned()))?;
+        let target = RunFor::installation(&installation.record);
+        self.executor.submit_one(&target, (event, dedupe_key)).await
     }
 
     /// Deletes installation `id`: its triggers stop, its step state and

@@ -67,7 +67,7 @@ pub enum SubmitError {
     UnknownRun(RunId),
     /// No installation with this id exists.
     #[error("there is no installation `{0}`")]
-    UnknownInstallation(InstallationId),
+    UnknownInstallation(String),
     /// The installation does not take events now (paused, or in error).
     #[error(
         "installation `{installation}` is {status}: nothing was stored; resume it and send the event again"
@@ -124,7 +124,7 @@ impl Executor {
             let installation = self
                 .installations
                 .get(id)
-                .ok_or_else(|| SubmitError::UnknownInstallation(id.clone()))?;
+                .ok_or_else(|| SubmitError::UnknownInstallation(id.to_string()))?;
             let status = installation.record.status;
             if status != InstallationStatus::Enabled {
                 return Err(SubmitError::InstallationStopped {
