@@ -454,8 +454,22 @@ fn example_workflow(dir: &Path) {
     write_workflow(dir, &workflow);
 }
 
-/// Posts the example web lead and waits for its run to end.
+/// Installs the example for tenant `local` on the server's own
+/// connection, posts the example web lead to the installation and waits
+/// for its run to end.
 async fn score_a_lead(client: &reqwest::Client, base: &str) -> Value {
+    let installed: Value = client
+        .post(format!("{base}/api/installations"))
+        .json(&json!({ "tenant": "local", "workflow": "score-lead",
+                       "connections": { "salesforce": "default" } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = installed["installation"]["path"].as_str().unwrap();
+    let secret = installed["webhook_secret"].as_str().unwrap();
     let event: Value = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/events/web-lead.json"),
@@ -464,7 +478,8 @@ async fn score_a_lead(client: &reqwest::Client, base: &str) -> Value {
     )
     .unwrap();
     let accepted: Value = client
-        .post(format!("{base}/hooks/score-lead"))
+        .post(format!("{base}{path}"))
+        .bearer_auth(secret)
         .json(&event["body"])
         .send()
         .await

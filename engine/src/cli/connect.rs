@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use sf_emulator::org::nth_org_id;
 use sf_emulator::seed::Seed;
 use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, Running};
 
@@ -17,6 +18,8 @@ use crate::salesforce::{Client, Connection, ConnectionSettings, NoConnection, Sa
 pub(super) struct Salesforce {
     pub(super) api: Arc<dyn SalesforceService>,
     emulator: Option<Running>,
+    /// The emulator's other orgs, for customers to connect.
+    other_orgs: Vec<Running>,
     /// The file in the emulator's data directory that says where it
     /// listens, for `gust emulator`; removed when it stops.
     address_file: Option<PathBuf>,
@@ -29,10 +32,10 @@ impl Drop for Salesforce {
     /// Saves the emulator's records (when it has a data directory), so that
     /// a graceful stop keeps the last writes.
     fn drop(&mut self) {
-        if let Some(running) = &self.emulator
-            && let Err(error) = running.emulator.save()
-        {
-            eprintln!("warning: cannot save the sf-emulator's records: {error}");
+        for running in self.emulator.iter().chain(&self.other_orgs) {
+            if let Err(error) = running.emulator.save() {
+                eprintln!("warning: cannot save the sf-emulator's records: {error}");
+            }
         }
         if let Some(file) = &self.address_file {
             // Gone already is as good.
@@ -42,9 +45,13 @@ impl Drop for Salesforce {
 }
 
 impl Salesforce {
-    /// The in-process emulator's URL, when it serves.
-    pub(super) fn emulator_url(&self) -> Option<&str> {
-        self.emulator.as_ref().map(|running| running.url.as_str())
+    /// The URLs of the in-process emulator's orgs, the first first.
+    pub(super) fn emulator_urls(&self) -> Vec<String> {
+        self.emulator
+            .iter()
+            .chain(&self.other_orgs)
+            .map(|running| running.url.clone())
+            .collect()
     }
 
     /// No connection: for workflows whose steps may not call Salesforce.
@@ -52,6 +59,7 @@ impl Salesforce {
         Self {
             api: Arc::new(NoConnection),
             emulator: None,
+            other_orgs: Vec::new(),
             address_file: None,
         }
     }
@@ -66,6 +74,8 @@ pub(super) struct EmulatorSettings {
     pub(super) seed: Option<PathBuf>,
     /// Where its records are kept across restarts; memory only without.
     pub(super) data_dir: Option<PathBuf>,
+    /// How many orgs it serves (0 is taken as 1).
+    pub(super) orgs: u64,
 }
 
 /// The configured connection, or an in-process emulator when `settings`
@@ -92,6 +102,7 @@ pub(super) async fn connect(
         return Ok(Salesforce {
             api: Arc::new(client),
             emulator: None,
+            other_orgs: Vec::new(),
             address_file: None,
         });
     }
@@ -104,28 +115,35 @@ pub(super) async fn connect(
         }
         None => Seed::default(),
     };
-    let config = sf_emulator::Config {
-        data_dir: emulator.data_dir.clone(),
-        ..sf_emulator::Config::default()
-    };
-    let org = Emulator::with_seed(config, &seed).context("cannot set up the sf-emulator")?;
-    if let Some(notice) = org.origin().notice() {
+    let listen = emulator
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let running = serve_org(&emulator, &seed, 0, listen).await?;
+    if let Some(notice) = running.emulator.origin().notice() {
         eprintln!("sf-emulator: {notice}");
     }
-    let running = org
-        .serve(
-            emulator
-                .listen
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-        )
-        .await
-        .context("cannot start the sf-emulator")?;
     eprintln!(
         "No Salesforce connection configured: steps call an in-process sf-emulator at {} \
          (client_id {DEFAULT_CLIENT_ID}, client_secret {DEFAULT_CLIENT_SECRET}). \
          Set [salesforce] in gust.toml or GUST_SF_* to use an org.",
         running.url
     );
+    let mut other_orgs = Vec::new();
+    for n in 1..emulator.orgs {
+        // The ports after the first's, or any free ones.
+        let port = match listen.port() {
+            0 => 0,
+            first => first.saturating_add(u16::try_from(n).unwrap_or(u16::MAX)),
+        };
+        let org = serve_org(&emulator, &seed, n, SocketAddr::new(listen.ip(), port)).await?;
+        eprintln!(
+            "sf-emulator: another org, {}, at {} (connect it with \"login_host\": \"{}\")",
+            org.emulator.org_id(),
+            org.url,
+            org.url
+        );
+        other_orgs.push(org);
+    }
     let client = emulator_client(&running.url)?;
     let address_file = match &emulator.data_dir {
         Some(dir) => {
@@ -140,8 +158,34 @@ pub(super) async fn connect(
     Ok(Salesforce {
         api: Arc::new(client),
         emulator: Some(running),
+        other_orgs,
         address_file,
     })
+}
+
+/// Serves the emulator's org number `n` (its records under the data
+/// directory's `orgs/<org id>`, the first's in the directory itself) on
+/// `listen`.
+async fn serve_org(
+    settings: &EmulatorSettings,
+    seed: &Seed,
+    n: u64,
+    listen: SocketAddr,
+) -> anyhow::Result<Running> {
+    let org_id = nth_org_id(n);
+    let data_dir = settings.data_dir.as_ref().map(|dir| match n {
+        0 => dir.clone(),
+        _ => dir.join("orgs").join(&org_id),
+    });
+    let config = sf_emulator::Config {
+        org_id,
+        data_dir,
+        ..sf_emulator::Config::default()
+    };
+    let org = Emulator::with_seed(config, seed).context("cannot set up the sf-emulator")?;
+    org.serve(listen)
+        .await
+        .with_context(|| format!("cannot start the sf-emulator on {listen}"))
 }
 
 /// A client of the emulator at `url`, logged in as its default app.

@@ -138,13 +138,13 @@ pub(super) fn connect_settings(
 
 /// The app customers connect through when none is configured: the local
 /// sf-emulator's, which it trusts.
-pub(super) fn emulator_app(settings: &mut ConnectSettings, emulator_url: &str) {
+pub(super) fn emulator_app(settings: &mut ConnectSettings, emulator_urls: &[String]) {
     let mut app = OAuthApp::new(
         "default",
         sf_emulator::DEFAULT_CLIENT_ID,
         Secret::new(sf_emulator::DEFAULT_CLIENT_SECRET),
     );
-    app.login_host = emulator_url.to_owned();
+    app.login_host.clone_from(&emulator_urls[0]);
     settings.apps.push(app);
-    settings.trusted_hosts.push(emulator_url.to_owned());
+    settings.trusted_hosts.extend(emulator_urls.iter().cloned());
 }

@@ -270,9 +270,10 @@ pub(super) async fn connect(args: ConnectArgs) -> anyhow::Result<ExitCode> {
     };
     let mut connect = settings.connect_settings(
         address,
-        emulator
+        &emulator
             .as_ref()
-            .and_then(|salesforce| salesforce.emulator_url()),
+            .map(|salesforce| salesforce.emulator_urls())
+            .unwrap_or_default(),
     )?;
     connect.redirect_allow = vec![format!("{public_url}{DONE_PATH}")];
     let (keys, _) = KeyRing::load_or_create(settings.secret_key_file.as_deref(), &data)?;

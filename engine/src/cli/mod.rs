@@ -8,6 +8,7 @@ mod connect;
 mod connect_settings;
 mod connections;
 mod emulator;
+mod installations;
 mod new;
 mod print;
 mod remote;
@@ -32,6 +33,7 @@ use crate::salesforce::{NoConnection, SalesforceService};
 use crate::store::MemoryStateStore;
 use crate::trigger::Trigger;
 use crate::wasm::{Sandbox, SandboxConfig};
+use crate::workflow::reference::Installed;
 use crate::workflow::{LoadError, ValidationError, Workflow, WorkflowFile};
 
 /// Gust: workflow automation for Salesforce, with sandboxed WebAssembly steps.
@@ -88,6 +90,16 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: connections::ConnectionsCommand,
+    },
+    /// Install workflows for tenants on a server: list, create, show,
+    /// update, pause, resume, upgrade, rotate-secret and delete.
+    Installations {
+        /// Where the server is.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: installations::InstallationsCommand,
     },
     /// Connect a Salesforce org from this machine: prints (and opens) the
     /// login URL, takes the callback on loopback, stores the connection in
@@ -159,6 +171,15 @@ pub enum Command {
         /// sf-emulator steps call when no connection is configured.
         #[arg(long, env = "GUST_EMULATOR_SEED")]
         emulator_seed: Option<PathBuf>,
+        /// For a workflow installed per customer: the installation's
+        /// settings, a JSON file checked against the workflow's `config`
+        /// schema [default: its defaults]. Salesforce is the connection
+        /// of `--config`, as for any run.
+        #[arg(long, value_name = "FILE")]
+        installation_config: Option<PathBuf>,
+        /// For a workflow installed per customer: the tenant the run is for.
+        #[arg(long, default_value = "local")]
+        tenant: String,
     },
 }
 
@@ -208,6 +229,9 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         } => serve::serve(*settings, config, watch).await,
         Command::Runs { server, command } => remote::runs(server, command).await,
         Command::Connections { server, command } => connections::connections(server, command).await,
+        Command::Installations { server, command } => {
+            installations::installations(server, command).await
+        }
         Command::Connect(args) => connections::connect(args).await,
         Command::Keys { command } => connections::keys(command),
         Command::New { command } => new::new(command),
@@ -226,6 +250,8 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             cache_dir,
             config,
             emulator_seed,
+            installation_config,
+            tenant,
         } => {
             let input = match (event, body) {
                 (Some(event), _) => EventInput::Event(event),
@@ -237,6 +263,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 cache_dir,
                 config,
                 emulator_seed,
+                installation: (installation_config, tenant),
             };
             run(&workflow, &input, options).await
         }
@@ -422,6 +449,8 @@ struct RunOptions {
     config: Option<PathBuf>,
     /// The seed of the throwaway emulator, over the settings file's.
     emulator_seed: Option<PathBuf>,
+    /// An installed workflow's settings file, and its tenant.
+    installation: (Option<PathBuf>, String),
 }
 
 async fn run(path: &Path, input: &EventInput, options: RunOptions) -> anyhow::Result<ExitCode> {
@@ -430,8 +459,10 @@ async fn run(path: &Path, input: &EventInput, options: RunOptions) -> anyhow::Re
         cache_dir,
         config,
         emulator_seed,
+        installation,
     } = options;
     let file = WorkflowFile::load(path)?;
+    let installed = installed(&file, installation)?;
     let event = input.read(&file.workflow)?;
     warn_of_absent_reads(&file.workflow, input, &event);
     // No step may call Salesforce: no connection, and no emulator to start.
@@ -453,7 +484,10 @@ async fn run(path: &Path, input: &EventInput, options: RunOptions) -> anyhow::Re
     } else {
         connect::Salesforce::none()
     };
-    let runner = runner(&file.workflow, cache_dir, salesforce.api.clone())?;
+    let mut runner = runner(&file.workflow, cache_dir, salesforce.api.clone())?;
+    if let Some(installed) = installed {
+        runner = runner.as_installation(installed);
+    }
     let prepared = runner.prepare(&file).map_err(|errors| LoadError::Invalid {
         path: path.to_owned(),
         errors,
@@ -469,6 +503,31 @@ async fn run(path: &Path, input: &EventInput, options: RunOptions) -> anyhow::Re
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// What an installed workflow's local run resolves `${config...}`,
+/// `${installation...}` and `${tenant}` against: its settings (checked
+/// against its schema) for `tenant`, as installation `local`.
+fn installed(
+    file: &WorkflowFile,
+    (config, tenant): (Option<PathBuf>, String),
+) -> anyhow::Result<Option<Installed>> {
+    if !file.workflow.is_installable() {
+        if config.is_some() {
+            anyhow::bail!(
+                "workflow `{}` is not installed per customer, so it takes no --installation-config",
+                file.workflow.id
+            );
+        }
+        return Ok(None);
+    }
+    let given = config
+        .map(|path| read_json("the installation config", &path))
+        .transpose()?;
+    let settled = file.workflow.settle_config(given).map_err(|errors| {
+        anyhow::anyhow!("the installation config does not fit the workflow's schema:\n{errors}")
+    })?;
+    Ok(Some(Installed::new("local", &tenant, settled)))
 }
 
 /// The JSON file at `path` (standard input for `-`), `what` naming it in

@@ -88,6 +88,12 @@ pub struct ServeSettings {
     /// fields, records).
     #[arg(long, env = "GUST_EMULATOR_SEED")]
     pub emulator_seed: Option<PathBuf>,
+    /// How many orgs the in-process sf-emulator serves, each on its own
+    /// port (the ports after the first's) with its own id and records: the
+    /// first is the `default` connection, the others are for customers to
+    /// connect (as `login_host`) [default: 1].
+    #[arg(long, env = "GUST_EMULATOR_ORGS", value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub emulator_orgs: Option<u64>,
     /// The URL customers' browsers reach this server at: connect links and
     /// the OAuth callback (`<url>/connect/salesforce/callback`, to list in
     /// each OAuth app) are under it [default: the listen address, over http].
@@ -135,6 +141,7 @@ impl ServeSettings {
             admin_token: self.admin_token.or(lower.admin_token),
             emulator_listen: self.emulator_listen.or(lower.emulator_listen),
             emulator_seed: self.emulator_seed.or(lower.emulator_seed),
+            emulator_orgs: self.emulator_orgs.or(lower.emulator_orgs),
             public_url: self.public_url.or(lower.public_url),
             secret_key_file: self.secret_key_file.or(lower.secret_key_file),
             salesforce: self.salesforce.or(lower.salesforce),
@@ -176,17 +183,15 @@ impl ServeSettings {
     pub(super) fn connect_settings(
         &self,
         address: SocketAddr,
-        emulator_url: Option<&str>,
+        emulator_urls: &[String],
     ) -> anyhow::Result<ConnectSettings> {
         let public_url = self
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
         let mut settings = connect_settings(&public_url, self.connect.as_ref(), &self.oauth_apps)?;
-        if let Some(url) = emulator_url
-            && settings.apps.is_empty()
-        {
-            emulator_app(&mut settings, url);
+        if !emulator_urls.is_empty() && settings.apps.is_empty() {
+            emulator_app(&mut settings, emulator_urls);
         }
         Ok(settings)
     }
@@ -261,6 +266,7 @@ pub(super) async fn serve(
             listen: settings.emulator_listen,
             seed: settings.emulator_seed.clone(),
             data_dir: Some(data.join("sf-emulator")),
+            orgs: settings.emulator_orgs.unwrap_or(1),
         },
     )
     .await?;
@@ -269,7 +275,7 @@ pub(super) async fn serve(
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     let mut config = settings.config(salesforce.api.clone());
-    config.connect = settings.connect_settings(address, salesforce.emulator_url())?;
+    config.connect = settings.connect_settings(address, &salesforce.emulator_urls())?;
     let engine = Engine::start(config).await?;
     announce_connections(&engine);
     load(&engine, &workflows_dir, address)?;
@@ -469,7 +475,7 @@ mod tests {
         );
         let settings: ServeSettings = toml::from_str(&text).unwrap();
         let address = SocketAddr::from(([127, 0, 0, 1], 8080));
-        let connect = settings.connect_settings(address, None).unwrap();
+        let connect = settings.connect_settings(address, &[]).unwrap();
         assert_eq!(connect.public_url, "https://gust.example.com");
         assert_eq!(
             connect.callback_url(),
@@ -487,7 +493,7 @@ mod tests {
 
         // With no app, the emulator's is registered and trusted.
         let bare = ServeSettings::default()
-            .connect_settings(address, Some("http://127.0.0.1:8787"))
+            .connect_settings(address, &["http://127.0.0.1:8787".to_owned()])
             .unwrap();
         assert_eq!(bare.public_url, "http://127.0.0.1:8080");
         assert_eq!(bare.apps[0].login_host, "http://127.0.0.1:8787");
@@ -498,6 +504,6 @@ mod tests {
             .to_string();
         assert!(unknown.contains("redirect"), "{unknown}");
         let share: ServeSettings = toml::from_str("[connect]\napi_limit_share = 2.0\n").unwrap();
-        assert!(share.connect_settings(address, None).is_err());
+        assert!(share.connect_settings(address, &[]).is_err());
     }
 }

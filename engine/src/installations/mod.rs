@@ -362,7 +362,8 @@ impl Installations {
     }
 
     /// `current` bindings with `requested` ones over them, checked: every
-    /// slot of `workflow` bound, to a connection of `tenant`.
+    /// slot of `workflow` bound, to a connection of `tenant` (or to
+    /// `default`, the server's own).
     fn bind(
         &self,
         workflow: &Workflow,
@@ -383,7 +384,9 @@ impl Installations {
                     "connections.{slot}: there is no connection `{id}`"
                 ))
             })?;
-            if view.tenant.as_deref() != Some(tenant) {
+            // `default`, the server's own connection, is the operator's to
+            // bind; a customer's connection only to its own tenant.
+            if id != ConnectionId::DEFAULT && view.tenant.as_deref() != Some(tenant) {
                 return Err(InstallationError::Binding(format!(
                     "connections.{slot}: connection `{id}` is not one of tenant `{tenant}`'s; \
                      connect the tenant's own org with a connect session"

@@ -22,7 +22,8 @@ pub struct NewInstallation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Value>,
     /// The connection bound to each of the workflow's connection slots:
-    /// `{"salesforce": "con_..."}`, connections of the same tenant.
+    /// `{"salesforce": "con_..."}`, connections of the same tenant (or
+    /// `default`, the server's own).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub connections: BTreeMap<String, String>,
     /// Whether its webhook also gets an unguessable URL that needs no

@@ -44,7 +44,7 @@ pub struct ScheduleTrigger {
     /// `"jitter": "30s"`: in an installed workflow, each installation fires
     /// at its own fixed point of this window after each fire time, so that
     /// a thousand installations do not call Salesforce in the same second
-    /// ([`DEFAULT_JITTER`] when absent).
+    /// (30 seconds when absent).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
