@@ -166,6 +166,8 @@ async fn each_installation_runs_with_its_own_config_in_its_own_tenants_org() {
     let listed = listed["installations"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], acme_id);
+    let (_, shown) = server.get(&format!("/api/installations/{acme_id}")).await;
+    assert_eq!(shown["runs"], json!({ "succeeded": 1 }), "{shown}");
     let (_, all) = server.get("/api/installations?workflow=lead-intake").await;
     assert_eq!(all["installations"].as_array().unwrap().len(), 2);
     assert!(!all.to_string().contains(acme_secret));

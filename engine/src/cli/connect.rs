@@ -128,6 +128,12 @@ pub(super) async fn connect(
          Set [salesforce] in gust.toml or GUST_SF_* to use an org.",
         running.url
     );
+    // The other orgs get the seed's objects, fields and records, not its
+    // Outbound Message rules: their endpoints are the first org's workflows.
+    let others = Seed {
+        outbound_messages: Vec::new(),
+        ..seed.clone()
+    };
     let mut other_orgs = Vec::new();
     for n in 1..emulator.orgs {
         // The ports after the first's, or any free ones.
@@ -135,7 +141,7 @@ pub(super) async fn connect(
             0 => 0,
             first => first.saturating_add(u16::try_from(n).unwrap_or(u16::MAX)),
         };
-        let org = serve_org(&emulator, &seed, n, SocketAddr::new(listen.ip(), port)).await?;
+        let org = serve_org(&emulator, &others, n, SocketAddr::new(listen.ip(), port)).await?;
         eprintln!(
             "sf-emulator: another org, {}, at {} (connect it with \"login_host\": \"{}\")",
             org.emulator.org_id(),

@@ -91,7 +91,8 @@ pub struct ServeSettings {
     /// How many orgs the in-process sf-emulator serves, each on its own
     /// port (the ports after the first's) with its own id and records: the
     /// first is the `default` connection, the others are for customers to
-    /// connect (as `login_host`) [default: 1].
+    /// connect (as `login_host`), seeded alike but without the seed's
+    /// Outbound Message rules [default: 1].
     #[arg(long, env = "GUST_EMULATOR_ORGS", value_parser = clap::value_parser!(u64).range(1..=100))]
     pub emulator_orgs: Option<u64>,
     /// The URL customers' browsers reach this server at: connect links and
@@ -329,12 +330,17 @@ pub(super) fn load(engine: &Engine, dir: &Path, address: SocketAddr) -> anyhow::
         .load_dir(dir)
         .with_context(|| format!("cannot read the workflow directory {}", dir.display()))?;
     for (id, prepared) in &set.ready {
-        let trigger = &prepared.workflow.trigger;
-        let url = match trigger.path(id) {
+        let workflow = &prepared.workflow;
+        let url = match workflow.request_path() {
             Some(path) => format!("POST http://{address}{path}"),
-            None => trigger.summary().unwrap_or_default(),
+            None => workflow.trigger.summary().unwrap_or_default(),
         };
-        eprintln!("loaded   {id}: {url}");
+        let installed = if workflow.is_installable() {
+            " (installed per customer)"
+        } else {
+            ""
+        };
+        eprintln!("loaded   {id}: {url}{installed}");
     }
     for invalid in &set.invalid {
         eprintln!("invalid  {}", invalid.source.display());

@@ -30,11 +30,13 @@ use crate::runtime::executor::Executor;
 use crate::runtime::installations::ConnectionSource;
 use crate::runtime::{PreparedWorkflow, RunFor, StoredVersion, SubmitError};
 use crate::salesforce::SalesforceService;
-use crate::store::Accepted;
+use crate::store::{Accepted, RunQuery};
 use crate::workflow::Workflow;
 
 /// The longest tenant reference, in bytes.
 const MAX_TENANT_BYTES: usize = 256;
+/// How many runs are read at once to count an installation's.
+const COUNT_PAGE: usize = 1000;
 /// How many times a change reads the installation again after another
 /// write landed first.
 const MAX_UPDATE_TRIES: usize = 8;
@@ -150,9 +152,35 @@ impl Installations {
             .collect())
     }
 
-    /// Installation `id`.
+    /// Installation `id`, with its stored runs counted by status.
     pub fn get(&self, id: &str) -> Result<InstallationView, InstallationError> {
-        Ok(self.view(&self.record(id)?))
+        let record = self.record(id)?;
+        let mut view = self.view(&record);
+        view.runs = Some(self.run_counts(&record.id)?);
+        Ok(view)
+    }
+
+    /// The stored runs of `installation`, counted by status.
+    fn run_counts(
+        &self,
+        installation: &InstallationId,
+    ) -> Result<BTreeMap<String, usize>, InstallationError> {
+        let mut counts = BTreeMap::new();
+        let mut query = RunQuery {
+            installation: Some(installation.clone()),
+            limit: COUNT_PAGE,
+            ..RunQuery::default()
+        };
+        loop {
+            let page = self.executor.store.list(&query)?;
+            for run in &page.runs {
+                *counts.entry(run.status.as_str().to_owned()).or_default() += 1;
+            }
+            match page.next_cursor {
+                Some(cursor) => query.before = Some(cursor),
+                None => return Ok(counts),
+            }
+        }
     }
 
     /// Changes installation `id`'s config or bindings, checked against the

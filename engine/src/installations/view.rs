@@ -100,6 +100,10 @@ pub struct InstallationView {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Its stored runs by status (`queued`, `retrying`, `succeeded`,
+    /// `failed`), shown for one installation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<BTreeMap<String, usize>>,
 }
 
 impl InstallationView {
@@ -130,6 +134,7 @@ impl InstallationView {
             unguessable_url: record.url_token.is_some(),
             created_at: record.created_at,
             updated_at: record.updated_at,
+            runs: None,
         }
     }
 }

@@ -57,8 +57,8 @@ pub(super) async fn workflows(
                 definition: serde_json::to_value(trigger).unwrap_or_default(),
                 summary: trigger.summary(),
             },
-            urls: trigger
-                .path(workflow.id.as_str())
+            urls: workflow
+                .request_path()
                 .map(|path| format!("{base}{path}"))
                 .into_iter()
                 .collect(),

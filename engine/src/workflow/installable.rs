@@ -39,6 +39,22 @@ impl Workflow {
         hex::encode(&Sha256::digest(&definition)[..8])
     }
 
+    /// The path callers post events to, for a trigger that takes requests:
+    /// the workflow's own, or an installed workflow's per installation
+    /// (`{installation_id}` standing for each).
+    pub fn request_path(&self) -> Option<String> {
+        let own = self.trigger.path(self.id.as_str())?;
+        if !self.is_installable() {
+            return Some(own);
+        }
+        Some(match &self.trigger {
+            Trigger::OutboundMessage(_) => {
+                format!("/salesforce/outbound/{}/{{installation_id}}", self.id)
+            }
+            _ => format!("/hooks/{}/{{installation_id}}", self.id),
+        })
+    }
+
     /// `config` (absent: `{}`) with the defaults of the schema's top-level
     /// properties filled in, checked against the workflow's `config`
     /// schema: every problem with its JSON path (`config.min_score`).
