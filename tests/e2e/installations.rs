@@ -874,3 +874,72 @@ async fn a_connection_needing_reauth_fails_only_its_installations_runs_until_rec
         .collect();
     assert_eq!(names, vec![json!("Byron")]);
 }
+
+#[tokio::test]
+async fn an_installation_runs_its_pinned_version_until_an_upgrade_whose_config_fits() {
+    let orgs = orgs(1).await;
+    let server = serve_connect(&orgs, |_| {}).await;
+    let dir = workflows_dir(&server, &[lead_intake()]);
+    server.engine.load_dir(&dir).unwrap();
+    let installed = installed(&server, "acme", &orgs[0], "web").await;
+    let id = installed["installation"]["id"].as_str().unwrap().to_owned();
+    let path = installed["installation"]["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = installed["webhook_secret"].as_str().unwrap().to_owned();
+    let pinned = installed["installation"]["workflow_version"].clone();
+
+    // Version 2 requires a region, and writes it as the LeadSource.
+    let mut v2 = lead_intake();
+    v2["config"]["required"] = json!(["source", "region"]);
+    v2["config"]["properties"]["region"] = json!({ "type": "string", "enum": ["EMEA", "AMER"] });
+    v2["steps"][0]["with"]["record"]["LeadSource"] = json!("${config.region}");
+    std::fs::write(dir.join("lead-intake.json"), v2.to_string()).unwrap();
+    server.engine.load_dir(&dir).unwrap();
+    let (_, shown) = server.get(&format!("/api/installations/{id}")).await;
+    assert_eq!(shown["workflow_version"], pinned);
+    let loaded = shown["upgrade_available"].clone();
+    assert!(loaded.is_string() && loaded != pinned, "{shown}");
+
+    // Until upgraded, its runs are version 1's.
+    let (status, accepted) = post(&server, &path, Some(&secret), json!({ "name": "Pinned" })).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let run = server.finished(accepted["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(leads(&orgs[0])[0]["LeadSource"], "web");
+
+    // Its config lacks the region: the upgrade is refused, at the path.
+    let upgrade_path = format!("/api/installations/{id}/upgrade");
+    let upgrade = |body: Value| post(&server, &upgrade_path, None, body);
+    let (status, refused) = upgrade(json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["errors"][0]["path"], "config", "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"region\" is a required property")
+    );
+    let (status, refused) =
+        upgrade(json!({ "config": { "source": "web", "region": "APAC" } })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused["errors"][0]["path"], "config.region", "{refused}");
+    let (_, shown) = server.get(&format!("/api/installations/{id}")).await;
+    assert_eq!(shown["workflow_version"], pinned, "nothing changed");
+
+    let (status, upgraded) =
+        upgrade(json!({ "config": { "source": "web", "region": "EMEA" } })).await;
+    assert_eq!(status, StatusCode::OK, "{upgraded}");
+    assert_eq!(upgraded["workflow_version"], loaded);
+    assert!(upgraded.get("upgrade_available").is_none());
+    let (status, accepted) =
+        post(&server, &path, Some(&secret), json!({ "name": "Upgraded" })).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    server.finished(accepted["run_id"].as_str().unwrap()).await;
+    let upgraded_lead = leads(&orgs[0])
+        .into_iter()
+        .find(|lead| lead["LastName"] == "Upgraded")
+        .unwrap();
+    assert_eq!(upgraded_lead["LeadSource"], "EMEA");
+}
