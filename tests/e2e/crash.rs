@@ -309,3 +309,230 @@ async fn a_poll_killed_mid_backfill_reports_every_record_once_after_a_restart() 
     }
     each_step_ran_once(&data, "poll-crash", &leads);
 }
+
+/// Installs `workflow` for `count` tenants (`t0`, `t1`, ...) with
+/// `request` added; returns the installations' ids.
+async fn install_many(
+    client: &reqwest::Client,
+    base: &str,
+    workflow: &str,
+    count: usize,
+    request: serde_json::Value,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let mut body = json!({ "tenant": format!("{workflow}-t{n}"), "workflow": workflow });
+        body.as_object_mut()
+            .unwrap()
+            .extend(request.as_object().unwrap().clone());
+        let created: serde_json::Value = client
+            .post(format!("{base}/api/installations"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(
+            created["installation"]["id"]
+                .as_str()
+                .expect("an installation")
+                .to_owned(),
+        );
+    }
+    ids
+}
+
+/// The runs of `installation`, settled.
+async fn installation_runs(
+    client: &reqwest::Client,
+    base: &str,
+    installation: &str,
+) -> Vec<RunRecord> {
+    let url = format!("{base}/api/runs?installation={installation}&limit=1000");
+    let page: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+    serde_json::from_value(page["runs"].clone()).unwrap()
+}
+
+/// The crash test of installations: a hundred installations' schedules
+/// and polls running when the server is killed with SIGKILL; after the
+/// restart each installation has run each fire and each record once, its
+/// steps each once, in its own state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_with_a_hundred_installations_each_fires_and_reports_exactly_once() {
+    const PER_KIND: usize = 50;
+    const LEADS: usize = 40;
+    let sf = Sf::start().await;
+    let leads: Vec<String> = {
+        let mut org = sf.emulator().org();
+        (0..LEADS)
+            .map(|n| {
+                let fields = serde_json::from_value(
+                    json!({ "LastName": format!("L{n}"), "Company": "Acme" }),
+                )
+                .unwrap();
+                org.create("Lead", &fields).unwrap().to_string()
+            })
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    let data = dir.path().join("data");
+    let installed = |mut workflow: serde_json::Value, slot: bool| {
+        workflow["config"] = json!({ "type": "object" });
+        if slot {
+            workflow["connections"] = json!({ "salesforce": {} });
+        }
+        workflow
+    };
+    write_workflow(
+        &workflows,
+        &installed(
+            counting_workflow(
+                "ticks",
+                json!({ "schedule": { "cron": "* * * * * *", "missed": "catch_up", "jitter": "900ms" } }),
+                "${trigger.scheduled_at}",
+            ),
+            false,
+        ),
+    );
+    write_workflow(
+        &workflows,
+        &installed(
+            counting_workflow(
+                "polls",
+                json!({ "salesforce_poll": { "sobject": "Lead", "on": "created", "backfill": "all",
+                                             "every": "* * * * * *", "jitter": "900ms" } }),
+                "${trigger.record.Id}",
+            ),
+            true,
+        ),
+    );
+    let client = reqwest::Client::new();
+    let server = Process::start_against(&sf, &workflows, &data, &[]);
+    let ticks = install_many(&client, &server.base, "ticks", PER_KIND, json!({})).await;
+    let polls = install_many(
+        &client,
+        &server.base,
+        "polls",
+        PER_KIND,
+        json!({ "connections": { "salesforce": "default" } }),
+    )
+    .await;
+    let (http, base) = (&client, server.base.as_str());
+    eventually(
+        "the installations run",
+        Duration::from_secs(60),
+        || async move {
+            let accepted = accepted_events(http, base, "ticks").await
+                + accepted_events(http, base, "polls").await;
+            (accepted >= 600).then_some(())
+        },
+    )
+    .await;
+    let polled_before_kill = accepted_events(&client, &server.base, "polls").await;
+    server.kill();
+    assert!(
+        polled_before_kill < PER_KIND * LEADS,
+        "the kill landed while the polls reported ({polled_before_kill} events)"
+    );
+
+    let server = Process::start_against(&sf, &workflows, &data, &[]);
+    let (http, base) = (&client, server.base.as_str());
+    // Every poll installation reports every lead; the schedules fire on.
+    let polls_ref = &polls;
+    eventually(
+        "every installation's poll reports every lead",
+        Duration::from_secs(180),
+        || async move {
+            for installation in polls_ref {
+                let url = format!("{base}/api/installations/{installation}");
+                let shown: serde_json::Value =
+                    http.get(url).send().await.unwrap().json().await.unwrap();
+                let runs: u64 = shown["runs"]
+                    .as_object()?
+                    .values()
+                    .filter_map(serde_json::Value::as_u64)
+                    .sum();
+                if runs < LEADS as u64 {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+
+    let server = Process::start_against(&sf, &workflows, &data, &[]);
+    settled_runs(&client, &server.base).await;
+    let mut fired = std::collections::HashMap::new();
+    for installation in &ticks {
+        let runs = installation_runs(&client, &server.base, installation).await;
+        let per_fire = runs_per_dedupe_key(&runs);
+        assert!(
+            per_fire.values().all(|runs| *runs == 1),
+            "{installation}: {per_fire:?}"
+        );
+        // One run per second, none missing across the kill (caught up).
+        let mut fires: Vec<chrono::DateTime<chrono::Utc>> =
+            per_fire.keys().map(|key| key.parse().unwrap()).collect();
+        fires.sort();
+        for pair in fires.windows(2) {
+            assert_eq!(
+                (pair[1] - pair[0]).num_seconds(),
+                1,
+                "{installation}: a fire missed at {}",
+                pair[0]
+            );
+        }
+        fired.insert(
+            installation.clone(),
+            per_fire.into_keys().collect::<Vec<_>>(),
+        );
+    }
+    for installation in &polls {
+        let runs = installation_runs(&client, &server.base, installation).await;
+        let per_lead = runs_per_dedupe_key(&runs);
+        for lead in &leads {
+            let key = per_lead.keys().find(|key| key.starts_with(lead.as_str()));
+            assert_eq!(
+                key.map(|key| per_lead[key]),
+                Some(1),
+                "{installation}: runs of {lead}"
+            );
+        }
+    }
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+
+    // Each step ran once per fire and per lead, in each installation's state.
+    let store = SledStore::open(&data.join("store")).unwrap();
+    let ran_once = |workflow: &str, installation: &str, key: &str| {
+        for step in ["first", "second"] {
+            let scope = format!("{workflow}#{installation}/{step}");
+            let calls = store.get(&scope, &format!("calls/{key}")).unwrap();
+            assert_eq!(
+                calls.as_deref(),
+                Some("1"),
+                "{step} of {installation} for {key}"
+            );
+        }
+    };
+    for (installation, keys) in &fired {
+        for key in keys {
+            // The event's `scheduled_at` is the fire time with its offset.
+            let at: chrono::DateTime<chrono::Utc> = key.parse().unwrap();
+            let scheduled_at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+            ran_once("ticks", installation, &scheduled_at);
+        }
+    }
+    for installation in &polls {
+        for lead in &leads {
+            ran_once("polls", installation, lead);
+        }
+    }
+}
