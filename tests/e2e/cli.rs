@@ -107,6 +107,71 @@ fn run_prints_each_step_and_the_example_lead_scores_an_a() {
 }
 
 #[test]
+fn run_takes_an_installations_config_and_tenant_and_refuses_one_that_does_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = example_workflow(dir.path());
+    let workflow = workflow.display().to_string();
+    let globex = repo().join("examples/installations/globex.json");
+    let globex = globex.display().to_string();
+    // The default config keeps web leads only: a partner lead stops at the filter.
+    let output = gust(
+        &["run", &workflow, "--event", &event("partner-lead.json")],
+        dir.path(),
+    );
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("stopped the run"), "{text}");
+    // Globex's config keeps partner leads, and sets their LeadSource.
+    let args = [
+        "run",
+        &workflow,
+        "--event",
+        &event("partner-lead.json"),
+        "--installation-config",
+        &globex,
+        "--tenant",
+        "globex",
+        "--json",
+    ];
+    let output = gust(&args, dir.path());
+    let text = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("\"LeadSource\":\"Globex partners\""),
+        "{text}"
+    );
+
+    let bad = dir.path().join("bad-config.json");
+    std::fs::write(&bad, r#"{ "source": 5, "region": "EMEA" }"#).unwrap();
+    let bad = bad.display().to_string();
+    let output = gust(
+        &[
+            "run",
+            &workflow,
+            "--event",
+            &event("web-lead.json"),
+            "--installation-config",
+            &bad,
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("config.source: 5 is not of type \"string\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("config: Additional properties are not allowed"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn run_json_prints_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let workflow = example_workflow(dir.path());

@@ -442,13 +442,42 @@ impl Installations {
         Ok(bound)
     }
 
+    /// The view of `record`: an enabled installation that cannot run (its
+    /// workflow not loaded, a bound connection gone) is shown in `error`,
+    /// saying why.
     fn view(&self, record: &InstallationRecord) -> InstallationView {
         let loaded = self.executor.workflows.ready(&record.workflow);
-        InstallationView::of(
+        let mut view = InstallationView::of(
             record,
             loaded.as_ref().map(|prepared| &prepared.workflow.trigger),
             loaded.as_ref().map(|prepared| &*prepared.version),
-        )
+        );
+        if view.status == InstallationStatus::Enabled
+            && let Some(problem) = self.problem(record, loaded.is_some())
+        {
+            view.status = InstallationStatus::Error;
+            view.error = Some(problem);
+        }
+        view
+    }
+
+    /// Why `record` cannot run, if it cannot.
+    fn problem(&self, record: &InstallationRecord, loaded: bool) -> Option<String> {
+        if !loaded {
+            return Some(format!(
+                "workflow `{}` is not loaded: its events are refused until it is",
+                record.workflow
+            ));
+        }
+        record.connections.iter().find_map(|(slot, id)| {
+            self.connections.get(id.as_str()).is_err().then(|| {
+                format!(
+                    "its `{slot}` connection `{id}` no longer exists: bind another \
+                     (PATCH /api/installations/{})",
+                    record.id
+                )
+            })
+        })
     }
 }
 

@@ -52,16 +52,54 @@ pub(crate) struct Ticket {
     pub(crate) lane: Lane,
 }
 
+/// The runs of one workflow: its lanes with runs due, and what runs.
+#[derive(Default)]
+struct WorkflowQueue {
+    /// Runs due, by installation (`None`: the workflow's own).
+    ready: HashMap<Option<InstallationId>, VecDeque<RunId>>,
+    /// Its lanes with runs due, in the order they are served.
+    turns: VecDeque<Option<InstallationId>>,
+    /// Its runs running.
+    running: usize,
+    /// Its installations' runs running, by installation.
+    running_lanes: HashMap<InstallationId, usize>,
+}
+
+impl WorkflowQueue {
+    /// The next run of a lane under the installation limit, if one is.
+    fn take(&mut self, installation_limit: usize) -> Option<(Option<InstallationId>, RunId)> {
+        for _ in 0..self.turns.len() {
+            let lane = self.turns.pop_front()?;
+            let full = lane.as_ref().is_some_and(|installation| {
+                self.running_lanes.get(installation).copied().unwrap_or(0) >= installation_limit
+            });
+            if full {
+                self.turns.push_back(lane);
+                continue;
+            }
+            let ready = self.ready.get_mut(&lane)?;
+            let run = ready.pop_front()?;
+            if ready.is_empty() {
+                self.ready.remove(&lane);
+            } else {
+                self.turns.push_back(lane.clone());
+            }
+            self.running += 1;
+            if let Some(installation) = &lane {
+                *self.running_lanes.entry(installation.clone()).or_default() += 1;
+            }
+            return Some((lane, run));
+        }
+        None
+    }
+}
+
 #[derive(Default)]
 struct Queues {
-    ready: HashMap<Lane, VecDeque<RunId>>,
-    /// Lanes with ready runs, in the order they are served.
-    turns: VecDeque<Lane>,
+    workflows: HashMap<String, WorkflowQueue>,
+    /// Workflows with runs due, in the order they are served.
+    turns: VecDeque<String>,
     delayed: BinaryHeap<Reverse<(DateTime<Utc>, RunId, Lane)>>,
-    /// Runs running, by workflow.
-    running: HashMap<String, usize>,
-    /// Runs of installations running, by lane.
-    running_lanes: HashMap<Lane, usize>,
     running_total: usize,
     running_runs: HashSet<RunId>,
     /// Every run queued, delayed or running, so none is taken twice.
@@ -94,37 +132,39 @@ impl DispatchQueue {
 
     /// The next run to start, if one is due, its workflow and installation
     /// are under their `limits(workflow)` and fewer than `workers` runs
-    /// are running.
+    /// are running. Workflows take turns, and within each its lanes.
     pub(crate) fn take(&self, workers: usize, limits: impl Fn(&str) -> Limits) -> Option<Ticket> {
-        let mut queues = self.lock();
+        let mut guard = self.lock();
+        let queues = &mut *guard;
         queues.promote_due(Utc::now());
         if queues.running_total >= workers {
             return None;
         }
         for _ in 0..queues.turns.len() {
-            let lane = queues.turns.pop_front()?;
-            let limits = limits(&lane.workflow);
-            let running = queues.running.get(&lane.workflow).copied().unwrap_or(0);
-            let running_lane = queues.running_lanes.get(&lane).copied().unwrap_or(0);
-            let lane_full = lane.installation.is_some() && running_lane >= limits.installation;
-            if running >= limits.workflow || lane_full {
-                queues.turns.push_back(lane);
-                continue;
-            }
-            let ready = queues.ready.get_mut(&lane)?;
-            let run = ready.pop_front()?;
-            if ready.is_empty() {
-                queues.ready.remove(&lane);
+            let workflow = queues.turns.pop_front()?;
+            let limits = limits(&workflow);
+            let queue = queues.workflows.get_mut(&workflow)?;
+            let taken = if queue.running < limits.workflow {
+                queue.take(limits.installation)
             } else {
-                queues.turns.push_back(lane.clone());
-            }
-            *queues.running.entry(lane.workflow.clone()).or_default() += 1;
-            if lane.installation.is_some() {
-                *queues.running_lanes.entry(lane.clone()).or_default() += 1;
+                None
+            };
+            let Some((installation, run)) = taken else {
+                queues.turns.push_back(workflow);
+                continue;
+            };
+            if !queue.turns.is_empty() {
+                queues.turns.push_back(workflow.clone());
             }
             queues.running_total += 1;
             queues.running_runs.insert(run);
-            return Some(Ticket { run, lane });
+            return Some(Ticket {
+                run,
+                lane: Lane {
+                    workflow,
+                    installation,
+                },
+            });
         }
         None
     }
@@ -133,16 +173,18 @@ impl DispatchQueue {
     pub(crate) fn done(&self, ticket: &Ticket) {
         let mut queues = self.lock();
         let lane = &ticket.lane;
-        if let Some(running) = queues.running.get_mut(&lane.workflow) {
-            *running -= 1;
-            if *running == 0 {
-                queues.running.remove(&lane.workflow);
+        if let Some(queue) = queues.workflows.get_mut(&lane.workflow) {
+            queue.running -= 1;
+            if let Some(installation) = &lane.installation
+                && let Some(running) = queue.running_lanes.get_mut(installation)
+            {
+                *running -= 1;
+                if *running == 0 {
+                    queue.running_lanes.remove(installation);
+                }
             }
-        }
-        if let Some(running) = queues.running_lanes.get_mut(lane) {
-            *running -= 1;
-            if *running == 0 {
-                queues.running_lanes.remove(lane);
+            if queue.running == 0 && queue.turns.is_empty() {
+                queues.workflows.remove(&lane.workflow);
             }
         }
         queues.running_total -= 1;
@@ -178,9 +220,13 @@ impl DispatchQueue {
 
 impl Queues {
     fn push_ready(&mut self, run: RunId, lane: Lane) {
-        let ready = self.ready.entry(lane.clone()).or_default();
+        let queue = self.workflows.entry(lane.workflow.clone()).or_default();
+        if queue.turns.is_empty() {
+            self.turns.push_back(lane.workflow);
+        }
+        let ready = queue.ready.entry(lane.installation.clone()).or_default();
         if ready.is_empty() {
-            self.turns.push_back(lane);
+            queue.turns.push_back(lane.installation);
         }
         ready.push_back(run);
     }

@@ -2,6 +2,7 @@ use serde_json::json;
 
 use super::*;
 use crate::model::{RunStatus, now};
+use crate::store::InstallationStore;
 
 fn store() -> (tempfile::TempDir, SledStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -507,4 +508,175 @@ async fn a_journal_goes_when_its_step_ends_well_and_with_its_run() {
     let later = now() + chrono::TimeDelta::seconds(1);
     assert_eq!(store.prune(later, later).unwrap(), 1);
     assert!(store.journal(run.id, "second").unwrap().is_empty());
+}
+
+fn installation(workflow: &str) -> crate::model::InstallationRecord {
+    let (_, secret) = crate::model::SecretDigest::generate("whsec_");
+    crate::model::InstallationRecord {
+        id: crate::model::InstallationId::random(),
+        tenant: "acme".to_owned(),
+        workflow: workflow.to_owned(),
+        workflow_version: "0123456789abcdef".to_owned(),
+        config: json!({ "source": "web" }),
+        connections: Default::default(),
+        status: crate::model::InstallationStatus::Enabled,
+        error: None,
+        secret,
+        url_token: None,
+        created_at: now(),
+        updated_at: now(),
+        version: 0,
+    }
+}
+
+/// A run of `installation` accepted, and ended when `ended`.
+async fn installation_run(
+    store: &SledStore,
+    installation: &crate::model::InstallationRecord,
+    dedupe_key: &str,
+    ended: bool,
+) -> RunRecord {
+    let mut run = new_run(&installation.workflow, Some(dedupe_key));
+    run.record.installation = Some(installation.id.clone());
+    run.record.tenant = Some(installation.tenant.clone());
+    let accepted = store.accept(&run).await.unwrap();
+    let mut record = accepted.run().clone();
+    if ended {
+        let previous = (record.status, record.due_at);
+        record.status = RunStatus::Succeeded;
+        record.due_at = None;
+        record.finished_at = Some(now());
+        let transition = Transition {
+            previous,
+            run: record.clone(),
+            step: None,
+            state_writes: Vec::new(),
+        };
+        store.transition(transition, true).await.unwrap();
+    }
+    record
+}
+
+#[test]
+fn an_installation_is_written_only_over_the_version_it_read() {
+    let (_dir, store) = store();
+    let record = installation("leads");
+    assert!(store.put_installation(&record, None).unwrap());
+    assert!(!store.put_installation(&record, None).unwrap(), "it exists");
+    let stored = store.installation(&record.id).unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    let mut paused = stored.clone();
+    paused.status = crate::model::InstallationStatus::Paused;
+    assert!(store.put_installation(&paused, Some(1)).unwrap());
+    assert!(
+        !store.put_installation(&stored, Some(1)).unwrap(),
+        "a stale write is refused"
+    );
+    let now_stored = store.installation(&record.id).unwrap().unwrap();
+    assert_eq!(now_stored.status, crate::model::InstallationStatus::Paused);
+    assert_eq!(store.installations().unwrap().len(), 1);
+    store.put_workflow_version("v1", "{}").unwrap();
+    assert_eq!(store.workflow_version("v1").unwrap().as_deref(), Some("{}"));
+    assert_eq!(store.workflow_version("v2").unwrap(), None);
+}
+
+#[tokio::test]
+async fn runs_of_installations_dedupe_apart_and_list_by_installation_and_tenant() {
+    let (_dir, store) = store();
+    let (a, b) = (installation("leads"), installation("leads"));
+    let first = installation_run(&store, &a, "k", false).await;
+    let again = new_run("leads", Some("k"));
+    let mut again = again;
+    again.record.installation = Some(a.id.clone());
+    assert!(
+        matches!(store.accept(&again).await.unwrap(), Accepted::Duplicate(run) if run.id == first.id)
+    );
+    // The same key in another installation, or the workflow's own, is another event.
+    installation_run(&store, &b, "k", false).await;
+    assert!(matches!(
+        store.accept(&new_run("leads", Some("k"))).await.unwrap(),
+        Accepted::New(_)
+    ));
+    let listed = store
+        .list(&RunQuery {
+            installation: Some(a.id.clone()),
+            ..RunQuery::default()
+        })
+        .unwrap();
+    assert_eq!(listed.runs.len(), 1);
+    assert_eq!(listed.runs[0].tenant.as_deref(), Some("acme"));
+    let queued = store.queued().unwrap();
+    assert_eq!(
+        queued
+            .iter()
+            .filter(|run| run.installation.as_ref() == Some(&a.id))
+            .count(),
+        1,
+        "the queue knows each run's installation"
+    );
+    // A run stored before installations (no owner part) reads back.
+    let plain = store.run(
+        queued
+            .iter()
+            .find(|run| run.installation.is_none())
+            .unwrap()
+            .id,
+    );
+    assert_eq!(plain.unwrap().unwrap().installation, None);
+}
+
+#[tokio::test]
+async fn deleting_an_installation_removes_its_state_and_with_purge_its_finished_runs() {
+    let (_dir, store) = store();
+    let (gone, kept) = (installation("leads"), installation("leads"));
+    for record in [&gone, &kept] {
+        store.put_installation(record, None).unwrap();
+    }
+    let scope = |record: &crate::model::InstallationRecord| {
+        crate::model::installation_scope(&record.workflow, &record.id)
+    };
+    let write = |scope: String, key: &str| crate::model::StateWrite {
+        scope,
+        key: key.to_owned(),
+        value: Some("1".to_owned()),
+    };
+    store
+        .apply(&[
+            write(scope(&gone), "trigger:schedule"),
+            write(format!("{}/step", scope(&gone)), "count"),
+            write(format!("{}/step", scope(&kept)), "count"),
+            write("leads/step".to_owned(), "count"),
+        ])
+        .unwrap();
+    let finished = installation_run(&store, &gone, "a", true).await;
+    let running = installation_run(&store, &gone, "b", false).await;
+    let other = installation_run(&store, &kept, "a", true).await;
+
+    let removed = store
+        .delete_installation(&gone.id, &scope(&gone), true)
+        .unwrap();
+    assert!(removed.installation);
+    assert_eq!(removed.state_entries, 2);
+    assert_eq!(removed.runs, 1);
+    assert_eq!(removed.unfinished_runs, vec![running.id]);
+    assert_eq!(store.installation(&gone.id).unwrap(), None);
+    assert_eq!(store.run(finished.id).unwrap(), None);
+    assert!(store.run(running.id).unwrap().is_some());
+    assert!(store.run(other.id).unwrap().is_some());
+    assert_eq!(
+        store
+            .get(&format!("{}/step", scope(&gone)), "count")
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .get(&format!("{}/step", scope(&kept)), "count")
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.get("leads/step", "count").unwrap().is_some());
+    // The finished run's dedupe key went with it.
+    let again = installation_run(&store, &gone, "a", false).await;
+    assert_ne!(again.id, finished.id);
 }
