@@ -15,6 +15,19 @@ use sf_emulator::outbound::OutboundRule;
 use std::path::Path;
 use std::time::Duration;
 
+/// Creates `count` leads in the emulator's org; their Ids in order.
+fn create_leads(sf: &Sf, count: usize) -> Vec<String> {
+    let mut org = sf.emulator().org();
+    (0..count)
+        .map(|n| {
+            let fields =
+                serde_json::from_value(json!({ "LastName": format!("L{n}"), "Company": "Acme" }))
+                    .unwrap();
+            org.create("Lead", &fields).unwrap().to_string()
+        })
+        .collect()
+}
+
 /// How many of `runs` carry each dedupe key.
 fn runs_per_dedupe_key(runs: &[RunRecord]) -> std::collections::HashMap<String, usize> {
     let mut counts = std::collections::HashMap::new();
@@ -243,18 +256,7 @@ async fn a_killed_server_runs_every_outbound_notification_once_after_redelivery(
 async fn a_poll_killed_mid_backfill_reports_every_record_once_after_a_restart() {
     const LEADS: usize = 2_500;
     let sf = Sf::start().await;
-    let leads: Vec<String> = {
-        let mut org = sf.emulator().org();
-        (0..LEADS)
-            .map(|n| {
-                let fields = serde_json::from_value(
-                    json!({ "LastName": format!("L{n}"), "Company": "Acme" }),
-                )
-                .unwrap();
-                org.create("Lead", &fields).unwrap().to_string()
-            })
-            .collect()
-    };
+    let leads = create_leads(&sf, LEADS);
     // Each page of 2,000 records takes a while to come, so the kill lands
     // between two pages.
     sf.emulator().inject(Fault {
@@ -364,18 +366,7 @@ async fn killed_with_a_hundred_installations_each_fires_and_reports_exactly_once
     const PER_KIND: usize = 50;
     const LEADS: usize = 40;
     let sf = Sf::start().await;
-    let leads: Vec<String> = {
-        let mut org = sf.emulator().org();
-        (0..LEADS)
-            .map(|n| {
-                let fields = serde_json::from_value(
-                    json!({ "LastName": format!("L{n}"), "Company": "Acme" }),
-                )
-                .unwrap();
-                org.create("Lead", &fields).unwrap().to_string()
-            })
-            .collect()
-    };
+    let leads = create_leads(&sf, LEADS);
     let dir = tempfile::tempdir().unwrap();
     let workflows = dir.path().join("workflows");
     let data = dir.path().join("data");

@@ -66,6 +66,13 @@ async fn post(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// `POST /api/installations/{id}/{action}` (pause, resume, rotate-secret);
+/// status and answer.
+async fn act(server: &Server, id: &str, action: &str) -> (StatusCode, Value) {
+    let path = format!("/api/installations/{id}/{action}");
+    post(server, &path, None, json!({})).await
+}
+
 /// Creates an installation; status and answer.
 async fn install(server: &Server, request: Value) -> (StatusCode, Value) {
     post(server, "/api/installations", None, request).await
@@ -232,13 +239,7 @@ async fn a_webhook_takes_only_its_own_installations_secret_and_a_paused_one_answ
     assert_eq!(server.run_count().await, 0);
 
     // Paused: 409, nothing stored; resumed: taken again.
-    let (status, paused) = post(
-        &server,
-        &format!("/api/installations/{acme_id}/pause"),
-        None,
-        json!({}),
-    )
-    .await;
+    let (status, paused) = act(&server, &acme_id, "pause").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(paused["status"], "paused");
     let (status, refused) = post(&server, &acme_path, Some(acme_secret), lead.clone()).await;
@@ -248,26 +249,14 @@ async fn a_webhook_takes_only_its_own_installations_secret_and_a_paused_one_answ
         "{refused}"
     );
     assert_eq!(server.run_count().await, 0);
-    let (status, resumed) = post(
-        &server,
-        &format!("/api/installations/{acme_id}/resume"),
-        None,
-        json!({}),
-    )
-    .await;
+    let (status, resumed) = act(&server, &acme_id, "resume").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(resumed["status"], "enabled");
     let (status, _) = post(&server, &acme_path, Some(acme_secret), lead.clone()).await;
     assert_eq!(status, StatusCode::ACCEPTED);
 
     // A rotated secret replaces the old one at once.
-    let (status, rotated) = post(
-        &server,
-        &format!("/api/installations/{acme_id}/rotate-secret"),
-        None,
-        json!({}),
-    )
-    .await;
+    let (status, rotated) = act(&server, &acme_id, "rotate-secret").await;
     assert_eq!(status, StatusCode::OK);
     let new_secret = rotated["webhook_secret"].as_str().unwrap();
     assert_ne!(new_secret, acme_secret);
@@ -685,13 +674,7 @@ async fn a_paused_installations_schedule_stops_and_others_go_on() {
         },
     )
     .await;
-    let (status, view) = post(
-        &server,
-        &format!("/api/installations/{paused}/pause"),
-        None,
-        json!({}),
-    )
-    .await;
+    let (status, view) = act(&server, &paused, "pause").await;
     assert_eq!(status, StatusCode::OK, "{view}");
     // A fire in flight when it was paused may still land; then nothing.
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
@@ -713,13 +696,7 @@ async fn a_paused_installations_schedule_stops_and_others_go_on() {
             .is_some()
     );
 
-    post(
-        &server,
-        &format!("/api/installations/{paused}/resume"),
-        None,
-        json!({}),
-    )
-    .await;
+    act(&server, &paused, "resume").await;
     crate::support::eventually(
         "the resumed installation ticks",
         std::time::Duration::from_secs(10),

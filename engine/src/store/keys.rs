@@ -13,7 +13,7 @@
 //! | `q` due (ms since epoch, u64 BE), run      | lane (workflow or `workflow/installation`) |
 //! | `m`                                        | the open-run mark (a run id)   |
 //! | `f` run (failed runs: the dead-letter list)| empty                          |
-//! | `i` installation, 0, run                   | empty                          |
+//! | `i` run (installations' runs)              | installation id                |
 //! | `d` lane, 0, dedupe key                    | run id                         |
 //! | `k` scope, 0, state key                    | state value                    |
 //! | `j` run, step, 0, sequence (u32 BE)        | a call journal entry (JSON)    |
@@ -25,7 +25,6 @@
 //! allow: two to accept it, one to finish a one-step run.
 
 use super::RunId;
-use crate::model::InstallationId;
 
 const RUN: u8 = b'r';
 const QUEUE: u8 = b'q';
@@ -96,17 +95,16 @@ pub(super) fn workflow_runs(workflow: &str) -> Vec<u8> {
     key(BY_WORKFLOW, &[workflow.as_bytes(), &[0]])
 }
 
-/// A run in the index of its installation's runs.
-pub(super) fn by_installation(installation: &InstallationId, id: RunId) -> Vec<u8> {
-    key(
-        BY_INSTALLATION,
-        &[installation.as_str().as_bytes(), &[0], id.as_bytes()],
-    )
+/// A run of an installation, in the index of installations' runs: by run
+/// id, so that every insert appends (however many installations there
+/// are), its value the installation's id.
+pub(super) fn by_installation(id: RunId) -> Vec<u8> {
+    key(BY_INSTALLATION, &[id.as_bytes()])
 }
 
-/// The index of one installation's runs.
-pub(super) fn installation_runs(installation: &InstallationId) -> Vec<u8> {
-    key(BY_INSTALLATION, &[installation.as_str().as_bytes(), &[0]])
+/// The index of installations' runs.
+pub(super) fn installation_runs() -> Vec<u8> {
+    vec![BY_INSTALLATION]
 }
 
 /// A run in the dead-letter list.

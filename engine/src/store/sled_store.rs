@@ -125,7 +125,10 @@ impl SledStore {
             );
         }
         if let Some(installation) = &record.installation {
-            batch.insert(keys::by_installation(installation, record.id), []);
+            batch.insert(
+                keys::by_installation(record.id),
+                installation.as_str().as_bytes(),
+            );
         }
         let unless_exists = record
             .dedupe_key
@@ -189,8 +192,8 @@ impl SledStore {
         if let Some(due) = run.due_at {
             batch.remove(keys::queued(millis(due), run.id));
         }
-        if let Some(installation) = &run.installation {
-            batch.remove(keys::by_installation(installation, run.id));
+        if run.installation.is_some() {
+            batch.remove(keys::by_installation(run.id));
         }
         if let Some(key) = &run.dedupe_key {
             batch.remove(keys::dedupe(&run.lane(), key));
@@ -390,8 +393,13 @@ impl Store for SledStore {
     }
 
     fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
-        let (prefix, is_index) = match (&query.installation, &query.workflow, query.status) {
-            (Some(installation), _, _) => (keys::installation_runs(installation), true),
+        // An index entry of another installation is passed over unread.
+        let only = query
+            .installation
+            .as_ref()
+            .map(|installation| installation.as_str().as_bytes());
+        let (prefix, is_index) = match (only, &query.workflow, query.status) {
+            (Some(_), _, _) => (keys::installation_runs(), true),
             (None, Some(workflow), _) => (keys::workflow_runs(workflow), true),
             (None, None, Some(RunStatus::Failed)) => (keys::failed_runs(), true),
             _ => (keys::runs(), false),
@@ -407,6 +415,9 @@ impl Store for SledStore {
             };
             if !is_index {
                 return Some(stored_record(&key, &value));
+            }
+            if only.is_some_and(|installation| value.as_ref() != installation) {
+                return None;
             }
             match keys::trailing_run_id(&key) {
                 Some(id) => self.run(id).transpose(),

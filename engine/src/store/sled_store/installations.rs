@@ -115,8 +115,11 @@ impl InstallationStore for SledStore {
                 removed.state_entries += 1;
             }
         }
-        for key in self.db.scan_prefix(keys::installation_runs(id)).keys() {
-            let key = key.map_err(unavailable)?;
+        for entry in self.db.scan_prefix(keys::installation_runs()) {
+            let (key, installation) = entry.map_err(unavailable)?;
+            if installation.as_ref() != id.as_str().as_bytes() {
+                continue;
+            }
             let Some(run) = keys::trailing_run_id(&key) else {
                 continue;
             };

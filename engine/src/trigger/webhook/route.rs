@@ -31,8 +31,7 @@ pub(crate) async fn webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body =
-        body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+    let request = Request::read(method, uri, headers, body)?;
     let (workflow, trigger) = webhook_of(host.as_ref(), &workflow_id)?;
     if workflow.is_installable() {
         return Err(ApiError::not_found(format!(
@@ -40,14 +39,8 @@ pub(crate) async fn webhook(
              /hooks/{workflow_id}/{{installation_id}} (create installations with POST /api/installations)"
         )));
     }
-    handler::authorize(&trigger, &headers, &body)
+    handler::authorize(&trigger, &request.headers, &request.body)
         .map_err(|refusal| refused(&workflow_id, &refusal))?;
-    let request = Request {
-        method,
-        uri,
-        headers,
-        body,
-    };
     accept(host, &trigger, RunFor::workflow(&workflow_id), request).await
 }
 
@@ -61,14 +54,7 @@ pub(crate) async fn installation_webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body =
-        body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
-    let request = Request {
-        method,
-        uri,
-        headers,
-        body,
-    };
+    let request = Request::read(method, uri, headers, body)?;
     installation_request(host, &workflow_id, &installation_id, None, request).await
 }
 
@@ -82,14 +68,7 @@ pub(crate) async fn installation_webhook_with_token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body =
-        body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
-    let request = Request {
-        method,
-        uri,
-        headers,
-        body,
-    };
+    let request = Request::read(method, uri, headers, body)?;
     installation_request(host, &workflow_id, &installation_id, Some(&token), request).await
 }
 
@@ -99,6 +78,26 @@ struct Request {
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+}
+
+impl Request {
+    /// The request, or the refusal of a body that could not be read (too
+    /// large, cut off).
+    fn read(
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+    ) -> Result<Self, ApiError> {
+        let body =
+            body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+        Ok(Self {
+            method,
+            uri,
+            headers,
+            body,
+        })
+    }
 }
 
 /// The webhook trigger of loaded workflow `workflow_id`.
