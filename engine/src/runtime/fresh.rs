@@ -10,8 +10,11 @@ use serde_json::Value;
 
 use crate::model::{RunId, RunRecord};
 
-/// The most runs kept.
-const MAX_RUNS: usize = 4_096;
+/// The most runs kept: more than a default backlog, so that runs taken
+/// out of arrival order (installations take turns) still find theirs.
+const MAX_RUNS: usize = 16_384;
+/// What a kept run takes besides its event, counted against `MAX_BYTES`.
+const RUN_BYTES: usize = 512;
 /// The most bytes (as [`footprint`] counts them) their events take.
 const MAX_BYTES: usize = 16 * 1024 * 1024;
 
@@ -30,7 +33,7 @@ struct Kept {
 impl FreshRuns {
     /// Keeps a run just stored, if there is room.
     pub(crate) fn keep(&self, run: &RunRecord, event: Value) {
-        let bytes = footprint(&event);
+        let bytes = RUN_BYTES + footprint(&event);
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         if kept.runs.len() < MAX_RUNS && kept.bytes + bytes <= MAX_BYTES {
             kept.bytes += bytes;
