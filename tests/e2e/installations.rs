@@ -239,7 +239,7 @@ async fn a_webhook_takes_only_its_own_installations_secret_and_a_paused_one_answ
     assert_eq!(server.run_count().await, 0);
 
     // Paused: 409, nothing stored; resumed: taken again.
-    let (status, paused) = act(&server, &acme_id, "pause").await;
+    let (status, paused) = act(&server, acme_id, "pause").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(paused["status"], "paused");
     let (status, refused) = post(&server, &acme_path, Some(acme_secret), lead.clone()).await;
@@ -249,14 +249,14 @@ async fn a_webhook_takes_only_its_own_installations_secret_and_a_paused_one_answ
         "{refused}"
     );
     assert_eq!(server.run_count().await, 0);
-    let (status, resumed) = act(&server, &acme_id, "resume").await;
+    let (status, resumed) = act(&server, acme_id, "resume").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(resumed["status"], "enabled");
     let (status, _) = post(&server, &acme_path, Some(acme_secret), lead.clone()).await;
     assert_eq!(status, StatusCode::ACCEPTED);
 
     // A rotated secret replaces the old one at once.
-    let (status, rotated) = act(&server, &acme_id, "rotate-secret").await;
+    let (status, rotated) = act(&server, acme_id, "rotate-secret").await;
     assert_eq!(status, StatusCode::OK);
     let new_secret = rotated["webhook_secret"].as_str().unwrap();
     assert_ne!(new_secret, acme_secret);
