@@ -113,14 +113,7 @@ fn run_takes_an_installations_config_and_tenant_and_refuses_one_that_does_not_fi
     let workflow = workflow.display().to_string();
     let globex = repo().join("examples/installations/globex.json");
     let globex = globex.display().to_string();
-    // The default config keeps web leads only: a partner lead stops at the filter.
-    let output = gust(
-        &["run", &workflow, "--event", &event("partner-lead.json")],
-        dir.path(),
-    );
-    let text = stdout(&output);
-    assert!(output.status.success(), "{text}");
-    assert!(text.contains("stopped the run"), "{text}");
+    // (With its defaults the partner lead stops at the filter: see below.)
     // Globex's config keeps partner leads, and sets their LeadSource.
     let args = [
         "run",

@@ -43,6 +43,18 @@ fn lead_intake() -> Value {
     })
 }
 
+/// `n` emulated orgs and a server whose connections reach them, with
+/// `lead-intake` loaded.
+async fn serve_lead_intake(n: u64) -> (Vec<Running>, Server) {
+    let orgs = orgs(n).await;
+    let server = serve_connect(&orgs, |_| {}).await;
+    server
+        .engine
+        .load_dir(&workflows_dir(&server, &[lead_intake()]))
+        .unwrap();
+    (orgs, server)
+}
+
 /// The Leads of `org`.
 fn leads(org: &Running) -> Vec<Map<String, Value>> {
     let org = org.emulator.org();
@@ -98,12 +110,7 @@ async fn installed(server: &Server, tenant: &str, org: &Running, source: &str) -
 
 #[tokio::test]
 async fn each_installation_runs_with_its_own_config_in_its_own_tenants_org() {
-    let orgs = orgs(2).await;
-    let server = serve_connect(&orgs, |_| {}).await;
-    server
-        .engine
-        .load_dir(&workflows_dir(&server, &[lead_intake()]))
-        .unwrap();
+    let (orgs, server) = serve_lead_intake(2).await;
     let acme = installed(&server, "acme", &orgs[0], "Acme web").await;
     let globex = installed(&server, "globex", &orgs[1], "Globex partners").await;
     let acme_id = acme["installation"]["id"].as_str().unwrap();
@@ -182,12 +189,7 @@ async fn each_installation_runs_with_its_own_config_in_its_own_tenants_org() {
 
 #[tokio::test]
 async fn a_webhook_takes_only_its_own_installations_secret_and_a_paused_one_answers_409() {
-    let orgs = orgs(2).await;
-    let server = serve_connect(&orgs, |_| {}).await;
-    server
-        .engine
-        .load_dir(&workflows_dir(&server, &[lead_intake()]))
-        .unwrap();
+    let (orgs, server) = serve_lead_intake(2).await;
     let acme = installed(&server, "acme", &orgs[0], "web").await;
     let globex = installed(&server, "globex", &orgs[1], "web").await;
     let acme_id = acme["installation"]["id"].as_str().unwrap();
@@ -268,12 +270,7 @@ async fn a_webhook_takes_only_its_own_installations_secret_and_a_paused_one_answ
 
 #[tokio::test]
 async fn an_unguessable_url_needs_no_secret_and_a_wrong_token_is_unknown() {
-    let orgs = orgs(1).await;
-    let server = serve_connect(&orgs, |_| {}).await;
-    server
-        .engine
-        .load_dir(&workflows_dir(&server, &[lead_intake()]))
-        .unwrap();
+    let (orgs, server) = serve_lead_intake(1).await;
     let connection = connected(&connect(&server, "acme", &orgs[0].url).await);
     let (status, created) = install(
         &server,
@@ -301,12 +298,7 @@ async fn an_unguessable_url_needs_no_secret_and_a_wrong_token_is_unknown() {
 
 #[tokio::test]
 async fn config_and_bindings_are_checked_and_every_config_error_has_its_path() {
-    let orgs = orgs(2).await;
-    let server = serve_connect(&orgs, |_| {}).await;
-    server
-        .engine
-        .load_dir(&workflows_dir(&server, &[lead_intake()]))
-        .unwrap();
+    let (orgs, server) = serve_lead_intake(2).await;
     let acme = connected(&connect(&server, "acme", &orgs[0].url).await);
     let globex = connected(&connect(&server, "globex", &orgs[1].url).await);
     let request = |config: Value, connection: &str| {
@@ -761,12 +753,7 @@ async fn one_installations_flood_does_not_hold_up_another() {
 
 #[tokio::test]
 async fn a_connection_needing_reauth_fails_only_its_installations_runs_until_reconnected() {
-    let orgs = orgs(2).await;
-    let server = serve_connect(&orgs, |_| {}).await;
-    server
-        .engine
-        .load_dir(&workflows_dir(&server, &[lead_intake()]))
-        .unwrap();
+    let (orgs, server) = serve_lead_intake(2).await;
     let acme = installed(&server, "acme", &orgs[0], "web").await;
     let globex = installed(&server, "globex", &orgs[1], "web").await;
     let acme_path = acme["installation"]["path"].as_str().unwrap().to_owned();
