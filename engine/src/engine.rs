@@ -582,8 +582,8 @@ impl TriggerHost for Engine {
         self.executor.submit_one(target, event).await
     }
 
-    fn state(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError> {
-        StateStore::get(self.executor.store.as_ref(), workflow, key)
+    fn state(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
+        StateStore::get(self.executor.store.as_ref(), scope, key)
     }
 
     async fn wait(&self, run: RunId, timeout: Duration) -> Result<Option<RunRecord>, StoreError> {

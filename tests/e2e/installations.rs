@@ -424,6 +424,19 @@ fn task_workflow(id: &str, kind: &str, trigger: Value, what: &str) -> Value {
     })
 }
 
+/// An Outbound Message rule posting new Leads' LastName to `endpoint`.
+fn outbound_rule(endpoint: &str) -> sf_emulator::outbound::OutboundRule {
+    sf_emulator::outbound::OutboundRule {
+        object: "Lead".to_owned(),
+        fields: vec!["LastName".to_owned()],
+        endpoint: endpoint.to_owned(),
+        on_create: true,
+        on_update: false,
+        send_session_id: false,
+        organization_id: None,
+    }
+}
+
 /// The Subjects of `org`'s Tasks.
 fn task_subjects(org: &Running) -> Vec<String> {
     let org = org.emulator.org();
@@ -473,6 +486,7 @@ async fn every_trigger_kind_reaches_only_its_installation_and_its_tenants_org() 
         .unwrap();
     let tenants = ["acme", "globex", "initech"];
     let mut hooks = Vec::new();
+    let mut outbound_paths = Vec::new();
     for (tenant, org) in tenants.iter().zip(&orgs) {
         let connection = connected(&connect(&server, tenant, &org.url).await);
         for workflow in ["hook-task", "om-task", "tick-task", "poll-task"] {
@@ -487,21 +501,20 @@ async fn every_trigger_kind_reaches_only_its_installation_and_its_tenants_org() 
                 "hook-task" => {
                     hooks.push((id, created["webhook_secret"].as_str().unwrap().to_owned()))
                 }
-                "om-task" => org
-                    .emulator
-                    .add_outbound_rule(sf_emulator::outbound::OutboundRule {
-                        object: "Lead".to_owned(),
-                        fields: vec!["LastName".to_owned()],
-                        endpoint: format!("{}/salesforce/outbound/om-task/{id}", server.base),
-                        on_create: true,
-                        on_update: false,
-                        send_session_id: false,
-                        organization_id: None,
-                    }),
+                "om-task" => {
+                    let endpoint = format!("{}/salesforce/outbound/om-task/{id}", server.base);
+                    org.emulator.add_outbound_rule(outbound_rule(&endpoint));
+                    outbound_paths.push(endpoint);
+                }
                 _ => {}
             }
         }
     }
+    // Globex's org also posts its leads to acme's installation: refused,
+    // for only acme's connection's org may post there.
+    orgs[1]
+        .emulator
+        .add_outbound_rule(outbound_rule(&outbound_paths[0]));
     // The polls have read once; then each org gets a Lead of its own.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     for ((tenant, org), (id, secret)) in tenants.iter().zip(&orgs).zip(&hooks) {
@@ -548,6 +561,20 @@ async fn every_trigger_kind_reaches_only_its_installation_and_its_tenants_org() 
                 .any(|request| request.uri.starts_with("/services/data"))
         );
     }
+
+    assert!(!task_subjects(&orgs[0]).contains(&"om acme lead-of-globex".to_owned()));
+    let refused = crate::support::eventually(
+        "globex's message to acme's installation refused",
+        std::time::Duration::from_secs(10),
+        || async {
+            let deliveries = orgs[1].emulator.outbound_deliveries();
+            deliveries
+                .into_iter()
+                .find(|delivery| delivery.rule == 1 && delivery.error.is_some())
+        },
+    )
+    .await;
+    assert!(!refused.acknowledged, "{refused:?}");
 
     // Each installation's runs carry it, and its tenant.
     let (_, installations) = server.get("/api/installations").await;

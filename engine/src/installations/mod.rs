@@ -104,7 +104,6 @@ impl Installations {
             config,
             connections,
             status: InstallationStatus::Enabled,
-            error: None,
             secret: digest,
             url_token: url_token.as_ref().map(|(_, digest)| digest.clone()),
             created_at: at,
@@ -120,8 +119,7 @@ impl Installations {
             ..record
         };
         let view = self.view(&stored);
-        let unguessable_path =
-            url_token.map(|(token, _)| format!("/hooks/{}/{}/{token}", stored.workflow, stored.id));
+        let unguessable_path = url_token.map(|(token, _)| unguessable_path(&stored, &token));
         self.executor.installations.put(stored);
         self.changed.notify_one();
         Ok(InstallationSecrets {
@@ -191,7 +189,12 @@ impl Installations {
         change: InstallationChange,
     ) -> Result<InstallationView, InstallationError> {
         self.change(id, |this, record| {
-            let pinned = this.pinned(record)?;
+            let loaded = this.installable(&record.workflow)?;
+            let pinned = this
+                .executor
+                .pinned(loaded, &record.workflow_version)
+                .map_err(InstallationError::Invalid)?
+                .workflow;
             if let Some(config) = change.config.clone() {
                 record.config = settle(&pinned, Some(config))?;
             }
@@ -217,7 +220,6 @@ impl Installations {
     pub fn resume(&self, id: &str) -> Result<InstallationView, InstallationError> {
         self.change(id, |_, record| {
             record.status = InstallationStatus::Enabled;
-            record.error = None;
             Ok(())
         })
     }
@@ -246,10 +248,6 @@ impl Installations {
             )?;
             this.keep_version(&loaded)?;
             record.workflow_version = loaded.version.to_string();
-            if record.status == InstallationStatus::Error {
-                record.status = InstallationStatus::Enabled;
-                record.error = None;
-            }
             Ok(())
         })
     }
@@ -264,7 +262,7 @@ impl Installations {
             let token = record.url_token.is_some().then(|| {
                 let (token, digest) = SecretDigest::generate("url_");
                 record.url_token = Some(digest);
-                format!("/hooks/{}/{}/{token}", record.workflow, record.id)
+                unguessable_path(record, &token)
             });
             made = Some((secret, token));
             Ok(())
@@ -359,27 +357,6 @@ impl Installations {
         Ok(prepared)
     }
 
-    /// The definition `record` is pinned to.
-    fn pinned(&self, record: &InstallationRecord) -> Result<Arc<Workflow>, InstallationError> {
-        if let Some(kept) = self.executor.workflows.version(&record.workflow_version) {
-            return Ok(kept.workflow);
-        }
-        let text = self
-            .executor
-            .store
-            .workflow_version(&record.workflow_version)?
-            .ok_or_else(|| {
-                InstallationError::Invalid(format!(
-                    "installation {} is pinned to version {} of `{}`, which is no longer known: upgrade it",
-                    record.id, record.workflow_version, record.workflow
-                ))
-            })?;
-        let file = StoredVersion::read(&text).map_err(|error| {
-            InstallationError::Store(crate::store::StoreError::Corrupt(error.to_string()))
-        })?;
-        Ok(Arc::new(file.workflow))
-    }
-
     /// Keeps `prepared`'s definition, for the installations pinned to it.
     fn keep_version(&self, prepared: &PreparedWorkflow) -> Result<(), InstallationError> {
         let store = &self.executor.store;
@@ -449,8 +426,9 @@ impl Installations {
         let loaded = self.executor.workflows.ready(&record.workflow);
         let mut view = InstallationView::of(
             record,
-            loaded.as_ref().map(|prepared| &prepared.workflow.trigger),
-            loaded.as_ref().map(|prepared| &*prepared.version),
+            loaded
+                .as_ref()
+                .map(|prepared| (&*prepared.workflow, &*prepared.version)),
         );
         if view.status == InstallationStatus::Enabled
             && let Some(problem) = self.problem(record, loaded.is_some())
@@ -479,6 +457,11 @@ impl Installations {
             })
         })
     }
+}
+
+/// The unguessable URL's path of `record`'s webhook, with `token`.
+fn unguessable_path(record: &InstallationRecord, token: &str) -> String {
+    format!("/hooks/{}/{}/{token}", record.workflow, record.id)
 }
 
 /// `config` settled against `workflow`'s schema.

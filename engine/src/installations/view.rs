@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::{InstallationRecord, InstallationStatus};
-use crate::trigger::Trigger;
+use crate::workflow::Workflow;
 
 /// `POST /api/installations`: a workflow installed for a tenant.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -107,20 +107,17 @@ pub struct InstallationView {
 }
 
 impl InstallationView {
-    /// The view of `record`, whose workflow's trigger is `trigger` and
-    /// whose loaded version is `loaded`.
-    pub(crate) fn of(
-        record: &InstallationRecord,
-        trigger: Option<&Trigger>,
-        loaded: Option<&str>,
-    ) -> Self {
+    /// The view of `record`, whose workflow as loaded is `loaded` (its
+    /// definition and version).
+    pub(crate) fn of(record: &InstallationRecord, loaded: Option<(&Workflow, &str)>) -> Self {
         Self {
             id: record.id.to_string(),
             tenant: record.tenant.clone(),
             workflow: record.workflow.clone(),
             workflow_version: record.workflow_version.clone(),
             upgrade_available: loaded
-                .filter(|loaded| *loaded != record.workflow_version)
+                .map(|(_, version)| version)
+                .filter(|version| *version != record.workflow_version)
                 .map(str::to_owned),
             config: record.config.clone(),
             connections: record
@@ -129,26 +126,13 @@ impl InstallationView {
                 .map(|(slot, id)| (slot.clone(), id.to_string()))
                 .collect(),
             status: record.status,
-            error: record.error.clone(),
-            path: trigger.and_then(|trigger| installation_path(trigger, record)),
+            error: None,
+            path: loaded.and_then(|(workflow, _)| workflow.installation_path(record.id.as_str())),
             unguessable_url: record.url_token.is_some(),
             created_at: record.created_at,
             updated_at: record.updated_at,
             runs: None,
         }
-    }
-}
-
-/// The path an installation's events are posted to, for the triggers that
-/// take requests.
-fn installation_path(trigger: &Trigger, record: &InstallationRecord) -> Option<String> {
-    match trigger {
-        Trigger::Webhook(_) => Some(format!("/hooks/{}/{}", record.workflow, record.id)),
-        Trigger::OutboundMessage(_) => Some(format!(
-            "/salesforce/outbound/{}/{}",
-            record.workflow, record.id
-        )),
-        _ => None,
     }
 }
 

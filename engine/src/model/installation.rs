@@ -85,8 +85,8 @@ pub enum InstallationStatus {
     /// Paused by the operator: its schedules and polls stop and its
     /// webhooks answer 409 until it is resumed.
     Paused,
-    /// It cannot run (its workflow is gone, or its pinned version is no
-    /// longer known); `error` says why.
+    /// It cannot run (its workflow is not loaded, or a bound connection
+    /// is gone): shown, never stored, with the reason.
     Error,
 }
 
@@ -156,9 +156,6 @@ pub struct InstallationRecord {
     pub connections: BTreeMap<String, ConnectionId>,
     /// Whether its triggers run.
     pub status: InstallationStatus,
-    /// Why it is in error, when it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
     /// The digest of its webhook's bearer secret.
     pub secret: SecretDigest,
     /// The digest of the token of its unguessable webhook URL, if it has one.

@@ -70,7 +70,8 @@ pub enum SubmitError {
     UnknownInstallation(String),
     /// The installation does not take events now (paused, or in error).
     #[error(
-        "installation `{installation}` is {status}: nothing was stored; resume it and send the event again"
+        "installation `{installation}` is {status}: nothing was stored; resume it \
+         (POST /api/installations/{installation}/resume) and send the event again"
     )]
     InstallationStopped {
         /// The installation.

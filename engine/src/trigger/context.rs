@@ -39,8 +39,9 @@ pub(crate) trait TriggerHost: Send + Sync + 'static {
     ) -> Result<Vec<Accepted>, SubmitError>;
     /// [`TriggerHost::submit`] for one event, without state writes.
     async fn submit_one(&self, target: &RunFor, event: NewEvent) -> Result<Accepted, SubmitError>;
-    /// The value stored under `key` in the state of `workflow`'s trigger.
-    fn state(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError>;
+    /// The value stored under `key` in trigger state `scope` (a workflow's,
+    /// or an installation's).
+    fn state(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Waits up to `timeout` for `run` to end; `None` if it has not.
     async fn wait(&self, run: RunId, timeout: Duration) -> Result<Option<RunRecord>, StoreError>;
     /// How long a `"respond": "sync"` webhook waits for its run.

@@ -43,16 +43,23 @@ impl Workflow {
     /// the workflow's own, or an installed workflow's per installation
     /// (`{installation_id}` standing for each).
     pub fn request_path(&self) -> Option<String> {
-        let own = self.trigger.path(self.id.as_str())?;
-        if !self.is_installable() {
-            return Some(own);
+        if self.is_installable() {
+            self.installation_path("{installation_id}")
+        } else {
+            self.trigger.path(self.id.as_str())
         }
-        Some(match &self.trigger {
+    }
+
+    /// The path callers post installation `installation`'s events to, for
+    /// a trigger that takes requests.
+    pub fn installation_path(&self, installation: &str) -> Option<String> {
+        match &self.trigger {
+            Trigger::Webhook(_) => Some(format!("/hooks/{}/{installation}", self.id)),
             Trigger::OutboundMessage(_) => {
-                format!("/salesforce/outbound/{}/{{installation_id}}", self.id)
+                Some(format!("/salesforce/outbound/{}/{installation}", self.id))
             }
-            _ => format!("/hooks/{}/{{installation_id}}", self.id),
-        })
+            Trigger::Schedule(_) | Trigger::SalesforcePoll(_) | Trigger::Manual(_) => None,
+        }
     }
 
     /// `config` (absent: `{}`) with the defaults of the schema's top-level

@@ -520,7 +520,6 @@ fn installation(workflow: &str) -> crate::model::InstallationRecord {
         config: json!({ "source": "web" }),
         connections: Default::default(),
         status: crate::model::InstallationStatus::Enabled,
-        error: None,
         secret,
         url_token: None,
         created_at: now(),

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use gust_outbound::{ACK, FaultCode, fault};
 
 use super::handler::{self, Refusal};
-use crate::model::{InstallationId, InstallationStatus};
+use crate::model::InstallationId;
 use crate::runtime::{RunFor, SubmitError};
 use crate::salesforce::SalesforceService;
 use crate::trigger::{Trigger, TriggerHost};
@@ -87,7 +87,7 @@ fn client_fault(status: StatusCode, message: String) -> SoapFault {
 }
 
 /// The sender of a message to an installed workflow: installation
-/// `installation_id`, enabled, whose bound connection's org alone may post.
+/// `installation_id`, whose bound connection's org alone may post.
 fn installation_sender(
     host: &dyn TriggerHost,
     workflow_id: &str,
@@ -104,17 +104,6 @@ fn installation_sender(
         .filter(|installation| installation.record.workflow == workflow_id)
         .ok_or_else(unknown)?;
     let record = &installation.record;
-    if record.status != InstallationStatus::Enabled {
-        // Salesforce sends the message again later; a resumed installation takes it.
-        return Err(SoapFault::new(
-            StatusCode::CONFLICT,
-            FaultCode::Server,
-            format!(
-                "installation `{installation_id}` is {}: resume it to take its messages",
-                record.status.as_str()
-            ),
-        ));
-    }
     let connection = record.connection(SALESFORCE_SLOT).ok_or_else(unknown)?;
     let (salesforce, organization) = host.connection(connection.as_str()).map_err(|error| {
         SoapFault::new(
@@ -205,6 +194,8 @@ async fn receive(
                 format!("the notifications were not stored: {overloaded}"),
             ))
         }
+        // A paused installation: Salesforce sends the message again later,
+        // and a resumed installation takes it.
         Err(stopped @ SubmitError::InstallationStopped { .. }) => Err(SoapFault::new(
             StatusCode::CONFLICT,
             FaultCode::Server,

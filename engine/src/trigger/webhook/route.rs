@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use super::handler::{self, Refusal};
 use super::{Respond, WebhookTrigger};
 use crate::api::{ApiError, EventAccepted, RunFailed};
-use crate::model::{InstallationId, InstallationStatus, RunRecord, RunStatus};
+use crate::model::{InstallationId, RunRecord, RunStatus};
 use crate::runtime::RunFor;
 use crate::store::Accepted;
 use crate::trigger::{Trigger, TriggerHost};
@@ -170,16 +170,7 @@ async fn installation_request(
             }
         }
     }
-    if record.status != InstallationStatus::Enabled {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "installation `{installation_id}` is {}: nothing was stored; resume it \
-                 (POST /api/installations/{installation_id}/resume) and send the event again",
-                record.status.as_str()
-            ),
-        ));
-    }
+    // A paused installation is refused by the intake (409), as for every trigger.
     let target = RunFor::installation(record);
     accept(host, &trigger, target, request).await
 }
