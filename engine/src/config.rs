@@ -8,6 +8,7 @@ use crate::connections::ConnectSettings;
 pub use crate::runtime::DEFAULT_MAX_READ_BYTES;
 use crate::salesforce::{NoConnection, SalesforceService};
 pub use crate::store::DEFAULT_CACHE_BYTES as DEFAULT_STORE_CACHE_BYTES;
+use crate::store::StoreLocation;
 use crate::trigger::outbound_message::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::wasm::SandboxConfig;
 
@@ -18,13 +19,17 @@ pub struct Config {
     /// are cached (`<data_dir>/components`, unless `sandbox.cache_dir` says
     /// otherwise).
     pub data_dir: PathBuf,
+    /// Where the store is: `None` keeps the embedded one in
+    /// `<data_dir>/store`; a PostgreSQL database is shared by several
+    /// servers.
+    pub store: Option<StoreLocation>,
     /// The most runs running at once.
     pub workers: usize,
     /// The most runs accepted and not finished; past it webhooks answer 503
     /// with `Retry-After`, Outbound Messages a SOAP fault (Salesforce sends
     /// them again), and polls and schedules wait.
     pub max_backlog: usize,
-    /// The store's cache of its pages in memory, in bytes.
+    /// The embedded store's cache of its pages in memory, in bytes.
     pub store_cache_bytes: u64,
     /// The most runs of one workflow running at once, unless the workflow
     /// sets `concurrency`.
@@ -81,6 +86,14 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 impl Config {
+    /// Where the store is: `store`, else the embedded one in the data
+    /// directory.
+    pub fn store_location(&self) -> StoreLocation {
+        self.store
+            .clone()
+            .unwrap_or_else(|| StoreLocation::Embedded(self.data_dir.join("store")))
+    }
+
     /// The defaults, keeping data in `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.into();
@@ -90,6 +103,7 @@ impl Config {
                 ..SandboxConfig::default()
             },
             data_dir,
+            store: None,
             workers: DEFAULT_WORKERS,
             max_backlog: DEFAULT_MAX_BACKLOG,
             store_cache_bytes: DEFAULT_STORE_CACHE_BYTES,

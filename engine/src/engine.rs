@@ -6,7 +6,7 @@
 //! use gust_engine::{Config, Engine};
 //!
 //! let engine = Engine::start(Config::new("gust-data")).await?;
-//! engine.load_dir("workflows".as_ref())?;
+//! engine.load_dir("workflows".as_ref()).await?;
 //! let app = axum::Router::new().nest("/gust", engine.router());
 //! let accepted = engine
 //!     .submit("score-lead", serde_json::json!({"body": {"Email": "a@b.c"}}), None)
@@ -41,7 +41,7 @@ use crate::salesforce::SalesforceService;
 use crate::secrets::{KeyRing, KeySource, SecretsError};
 use crate::store::ConnectionStore;
 use crate::store::StateStore;
-use crate::store::{Accepted, NewRun, RunDetail, RunPage, RunQuery, SledStore, Store, StoreError};
+use crate::store::{Accepted, NewRun, RunDetail, RunPage, RunQuery, Store, StoreError};
 use crate::trigger::{BackgroundSpec, Supervisor, Trigger, TriggerHost};
 use crate::wasm::Sandbox;
 use crate::workflow::{SALESFORCE_SLOT, ValidationErrors, Workflow, WorkflowFile};
@@ -85,18 +85,23 @@ struct Tasks {
     stop: CancellationToken,
     abort: CancellationToken,
     dispatcher: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// Held while the background triggers are brought in line.
+    syncing: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
-    /// Opens the sled store in `config.data_dir` and starts the executor.
+    /// Opens the store (`config.store`, by default the embedded one in
+    /// `config.data_dir`) and starts the executor.
     pub async fn start(config: Config) -> Result<Self, StartError> {
-        let store =
-            SledStore::open_with_cache(&config.data_dir.join("store"), config.store_cache_bytes)?;
-        Self::with_store(config, Arc::new(store))
+        let store = config
+            .store_location()
+            .open(config.store_cache_bytes)
+            .await?;
+        Self::with_store(config, store).await
     }
 
     /// Starts the executor over `store`.
-    pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, StartError> {
+    pub async fn with_store(config: Config, store: Arc<dyn Store>) -> Result<Self, StartError> {
         let (keys, key_source) =
             KeyRing::load_or_create(config.secret_key_file.as_deref(), &config.data_dir)?;
         if let KeySource::Created(path) = &key_source {
@@ -114,7 +119,8 @@ impl Engine {
             keys,
             config.connect.clone(),
             default,
-        )?;
+        )
+        .await?;
         let runtime = Arc::new(Sandbox::new(config.sandbox.clone())?);
         let runner = StepRunner::new(runtime, config.salesforce.clone(), store.clone())
             .with_journal(store.clone(), config.journal_max_read_bytes);
@@ -135,14 +141,17 @@ impl Engine {
             connections: Some(Arc::new(connections.clone())),
         });
         let installations = Installations::new(executor.clone(), connections.clone());
-        installations.load()?;
-        executor.backlog.add_stored(executor.store.unfinished()?);
+        installations.load().await?;
+        executor
+            .backlog
+            .add_stored(executor.store.unfinished().await?);
         let tasks = Arc::new(Tasks {
             triggers: Supervisor::default(),
             tracker: TaskTracker::new(),
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
             dispatcher: Default::default(),
+            syncing: Default::default(),
         });
         let dispatcher = tokio::spawn(executor.clone().dispatch(
             tasks.tracker.clone(),
@@ -196,40 +205,46 @@ impl Engine {
     /// Replaces the loaded workflows with the `*.json` files of `dir`, and
     /// queues the stored runs of every workflow now loaded. Files that fail
     /// are reported in the set; the others load.
-    pub fn load_dir(&self, dir: &Path) -> std::io::Result<Arc<WorkflowSet>> {
+    pub async fn load_dir(&self, dir: &Path) -> std::io::Result<Arc<WorkflowSet>> {
         let set = WorkflowSet::load_dir(dir, &self.executor.runner)?;
         self.executor.workflows.replace(set);
-        self.queue_stored();
-        self.start_background_triggers();
+        self.executor.queue_stored_runs().await;
+        self.sync_background_triggers().await;
         Ok(self.workflows())
     }
 
     /// Adds (or replaces) one workflow defined in code: `workflow` (from
     /// [`workflow::parse`](crate::workflow::parse) or built), its relative
-    /// `uses` paths resolved against `base_dir`. Compiling its components
-    /// takes a while the first time; call it from a blocking context or
-    /// `tokio::task::spawn_blocking` in a busy server.
-    pub fn add(&self, workflow: Workflow, base_dir: &Path) -> Result<(), ValidationErrors> {
+    /// `uses` paths resolved against `base_dir`. Its components are
+    /// compiled (a while, the first time) on a blocking thread.
+    pub async fn add(&self, workflow: Workflow, base_dir: &Path) -> Result<(), ValidationErrors> {
         let path = base_dir.join(format!("{}.json", workflow.id));
-        self.add_workflow(&WorkflowFile { path, workflow })
+        self.add_workflow(&WorkflowFile { path, workflow }).await
     }
 
-    /// Adds (or replaces) one workflow read from a file.
-    pub fn add_workflow(&self, file: &WorkflowFile) -> Result<(), ValidationErrors> {
-        let prepared = self.executor.runner.prepare(file)?;
+    /// Adds (or replaces) one workflow read from a file, and starts its
+    /// trigger and the runs of it the store holds.
+    pub async fn add_workflow(&self, file: &WorkflowFile) -> Result<(), ValidationErrors> {
+        let executor = self.executor.clone();
+        let file = file.clone();
+        let prepared = tokio::task::spawn_blocking(move || executor.runner.prepare(&file))
+            .await
+            .unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic()))?;
         self.executor.workflows.insert(prepared);
-        self.queue_stored();
-        self.start_background_triggers();
+        self.executor.queue_stored_runs().await;
+        self.sync_background_triggers().await;
         Ok(())
     }
 
-    /// Starts the schedules and polls of the loaded workflows and of the
-    /// enabled installations (and stops those of workflows no longer
-    /// loaded, and of installations paused or deleted).
-    fn start_background_triggers(&self) {
+    /// Starts and stops the schedules and polls to match the loaded
+    /// workflows and the enabled installations (stopping those of
+    /// workflows no longer loaded, and of installations paused or deleted).
+    async fn sync_background_triggers(&self) {
+        // One at a time, so that the last set computed is the one applied.
+        let _syncing = self.tasks.syncing.lock().await;
         if !self.tasks.stop.is_cancelled() {
             let host: Arc<dyn TriggerHost> = Arc::new(self.clone());
-            let specs = self.background_specs();
+            let specs = self.background_specs().await;
             let tasks = &self.tasks;
             tasks
                 .triggers
@@ -247,7 +262,7 @@ impl Engine {
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    () = changes.notified() => engine.start_background_triggers(),
+                    () = changes.notified() => engine.sync_background_triggers().await,
                 }
             }
         });
@@ -256,7 +271,7 @@ impl Engine {
     /// The background triggers to run: each loaded workflow's that is not
     /// installed per customer, and each enabled installation's, at its own
     /// place in its trigger's jitter window, on its own connection.
-    fn background_specs(&self) -> Vec<BackgroundSpec> {
+    async fn background_specs(&self) -> Vec<BackgroundSpec> {
         let set = self.workflows();
         let mut specs: Vec<BackgroundSpec> = set
             .ready
@@ -286,6 +301,7 @@ impl Engine {
             let pinned = match self
                 .executor
                 .pinned(loaded.clone(), &record.workflow_version)
+                .await
             {
                 Ok(pinned) => pinned,
                 Err(error) => {
@@ -294,7 +310,7 @@ impl Engine {
                 }
             };
             let connection = match record.connection(SALESFORCE_SLOT) {
-                Some(id) => match self.connections.client(id.as_str()) {
+                Some(id) => match self.connections.client(id.as_str()).await {
                     Ok(client) => Some((id.to_string(), client)),
                     Err(error) => {
                         tracing::error!(installation = %record.id, %error, "The installation's connection cannot be reached; its trigger waits.");
@@ -319,14 +335,6 @@ impl Engine {
     /// last error, a poll's position; `None` for other triggers.
     pub fn trigger_status(&self, id: &str) -> Option<TriggerStatus> {
         self.tasks.triggers.status(id)
-    }
-
-    fn queue_stored(&self) {
-        match self.executor.resume_queued() {
-            Ok(0) => {}
-            Ok(resumed) => tracing::info!(resumed, "Queued the stored unfinished runs."),
-            Err(error) => tracing::error!(%error, "Cannot read the stored queue."),
-        }
     }
 
     /// The loaded workflows and the files that failed.
@@ -358,7 +366,7 @@ impl Engine {
         timeout: Duration,
     ) -> Result<Option<RunRecord>, StoreError> {
         let ended = self.executor.watchers.watch(run);
-        let record = self.executor.store.run(run)?;
+        let record = self.executor.store.run(run).await?;
         if let Some(record) = record.filter(|record| record.status.is_final()) {
             self.executor.watchers.forget_closed(run);
             return Ok(Some(record));
@@ -369,8 +377,8 @@ impl Engine {
     }
 
     /// A run with its event and steps.
-    pub fn run_detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
-        let Some(mut detail) = self.executor.store.detail(id)? else {
+    pub async fn run_detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
+        let Some(mut detail) = self.executor.store.detail(id).await? else {
             return Ok(None);
         };
         self.overlay(&mut detail.run);
@@ -382,17 +390,18 @@ impl Engine {
     /// Whether a run is running is known here, not stored: the store keeps
     /// an unfinished run as queued or retrying. Unfinished runs are listed
     /// from the queue.
-    pub fn runs(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
+    pub async fn runs(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
         let store = &self.executor.store;
         if query.status.is_none_or(RunStatus::is_final) {
-            let mut page = store.list(query)?;
+            let mut page = store.list(query).await?;
             for run in &mut page.runs {
                 self.overlay(run);
             }
             return Ok(page);
         }
         let mut ids: Vec<RunId> = store
-            .queued()?
+            .queued()
+            .await?
             .into_iter()
             .filter(|queued| {
                 query
@@ -408,13 +417,18 @@ impl Engine {
             .filter(|id| query.before.is_none_or(|before| *id < before))
             .collect();
         ids.sort_unstable_by(|a, b| b.cmp(a));
-        let runs = ids.into_iter().filter_map(|id| {
-            let run = store.run(id).transpose()?;
-            Some(run.map(|mut run| {
+        // Read until one past the page's end is kept: `gather` needs no more.
+        let (mut runs, mut kept) = (Vec::new(), 0);
+        for id in ids {
+            if let Some(mut run) = store.run(id).await? {
                 self.overlay(&mut run);
-                run
-            }))
-        });
+                kept += usize::from(query.keeps(&run));
+                runs.push(Ok(run));
+                if kept > query.limit {
+                    break;
+                }
+            }
+        }
         RunPage::gather(runs, query, query.limit)
     }
 
@@ -431,7 +445,8 @@ impl Engine {
         let original = self
             .executor
             .store
-            .detail(id)?
+            .detail(id)
+            .await?
             .ok_or(SubmitError::UnknownRun(id))?;
         let event = original.event;
         let mut record = RunRecord::queued(RunId::new(), &original.run.workflow);
@@ -462,7 +477,7 @@ impl Engine {
     }
 
     /// The metrics in Prometheus text format.
-    pub fn metrics(&self) -> String {
+    pub async fn metrics(&self) -> String {
         let backlog = self.backlog();
         let queue = QueueGauges {
             waiting: backlog.waiting,
@@ -475,7 +490,7 @@ impl Engine {
         self.executor
             .metrics
             .salesforce(self.config.salesforce.stats());
-        match self.connections.totals() {
+        match self.connections.totals().await {
             Ok((by_status, refreshes)) => {
                 let by_status: Vec<_> = by_status
                     .iter()
@@ -535,17 +550,14 @@ async fn prune(executor: Arc<Executor>, retention: Duration, stop: CancellationT
     };
     loop {
         let cutoffs = ago(retention).zip(ago(retention.max(DEDUPE_WINDOW)));
-        let store = executor.store.clone();
-        let pruned = tokio::task::spawn_blocking(move || {
-            cutoffs.map_or(Ok(0), |(before, deduplicated)| {
-                store.prune(before, deduplicated)
-            })
-        });
-        match pruned.await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(pruned)) => tracing::info!(pruned, "Pruned finished runs past retention."),
-            Ok(Err(error)) => tracing::error!(%error, "Pruning runs failed."),
-            Err(error) => tracing::error!(%error, "Pruning runs panicked."),
+        let pruned = match cutoffs {
+            Some((before, deduplicated)) => executor.store.prune(before, deduplicated).await,
+            None => Ok(0),
+        };
+        match pruned {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "Pruned finished runs past retention."),
+            Err(error) => tracing::error!(%error, "Pruning runs failed."),
         }
         tokio::select! {
             () = stop.cancelled() => return,
@@ -582,8 +594,8 @@ impl TriggerHost for Engine {
         self.executor.submit_one(target, event).await
     }
 
-    fn state(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
-        StateStore::get(self.executor.store.as_ref(), scope, key)
+    async fn state(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
+        StateStore::get(self.executor.store.as_ref(), scope, key).await
     }
 
     async fn wait(&self, run: RunId, timeout: Duration) -> Result<Option<RunRecord>, StoreError> {
@@ -594,12 +606,21 @@ impl TriggerHost for Engine {
         self.config.sync_timeout
     }
 
-    fn connection(&self, id: &str) -> Result<(Arc<dyn SalesforceService>, Option<String>), String> {
+    async fn connection(
+        &self,
+        id: &str,
+    ) -> Result<(Arc<dyn SalesforceService>, Option<String>), String> {
         let client = self
             .connections
             .client(id)
+            .await
             .map_err(|error| error.to_string())?;
-        let org = self.connections.get(id).ok().and_then(|view| view.org_id);
+        let org = self
+            .connections
+            .get(id)
+            .await
+            .ok()
+            .and_then(|view| view.org_id);
         Ok((client, org))
     }
 

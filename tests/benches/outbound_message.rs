@@ -106,9 +106,10 @@ async fn load(url: &str, messages: Arc<Vec<Bytes>>) -> (Vec<Duration>, Duration)
     (latencies, wall)
 }
 
-fn succeeded(engine: &Engine) -> usize {
+async fn succeeded(engine: &Engine) -> usize {
     engine
         .metrics()
+        .await
         .lines()
         .find(|line| {
             line.starts_with(r#"gust_runs_finished_total{workflow="leads",status="succeeded"}"#)
@@ -180,7 +181,7 @@ fn main() {
         let warm = batch(50);
         load(&gust, warm.clone()).await;
         load(&format!("{bare}/"), warm).await;
-        while succeeded(&engine) < 50 * NOTIFICATIONS {
+        while succeeded(&engine).await < 50 * NOTIFICATIONS {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
 
@@ -191,10 +192,10 @@ fn main() {
             let messages = batch(per_round);
             let (latencies, wall) = load(&format!("{bare}/"), messages.clone()).await;
             print_row(round, "bare axum: parse + Ack", &latencies, wall, "");
-            let before = succeeded(&engine);
+            let before = succeeded(&engine).await;
             let started = Instant::now();
             let (latencies, wall) = load(&gust, messages).await;
-            while succeeded(&engine) < before + per_round * NOTIFICATIONS {
+            while succeeded(&engine).await < before + per_round * NOTIFICATIONS {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             let completed = (per_round * NOTIFICATIONS) as f64 / started.elapsed().as_secs_f64();
@@ -202,7 +203,7 @@ fn main() {
         }
         let failed = engine
             .runs(&RunQuery { status: Some(RunStatus::Failed), limit: 1, ..RunQuery::default() })
-            .unwrap();
+            .await.unwrap();
         assert!(failed.runs.is_empty(), "a bench run failed");
         engine.shutdown().await;
     });

@@ -141,7 +141,7 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let engine = start_engine(client.clone(), dir.path()).await;
         let never = json!({ "sobject": "Lead", "on": "updated", "every": "0 0 0 1 1 * 2099" });
-        engine.add_workflow(&workflow(never.clone())).unwrap();
+        engine.add_workflow(&workflow(never.clone())).await.unwrap();
         poll_done(&engine, Instant::now()).await;
         create_leads(&mut running.emulator.org(), records);
         row(
@@ -152,7 +152,7 @@ fn main() {
         let mut now = never;
         now["every"] = json!("0 0 0 1 1 * 2098");
         let started = Instant::now();
-        engine.add_workflow(&workflow(now)).unwrap();
+        engine.add_workflow(&workflow(now)).await.unwrap();
         let took = poll_done(&engine, started).await;
         row(
             "gust poll: keyset pages, one event per record stored",
@@ -173,6 +173,7 @@ fn main() {
                 "sobject": "Lead", "on": "created", "backfill": "all", "batch_size": 200,
                 "fields": ["Email", "Company"], "every": "0 0 0 1 1 * 2099",
             })))
+            .await
             .unwrap();
         let took = poll_done(&engine, started).await;
         let bulk = if records > 10_000 {

@@ -125,19 +125,19 @@ struct Round {
 }
 
 async fn gust_round(engine: &Engine, base: &str, events: usize, rate: Option<f64>) -> Round {
-    let before = succeeded(engine);
-    let flushes = metric(engine, "gust_store_flushes");
+    let before = succeeded(engine).await;
+    let flushes = metric(engine, "gust_store_flushes").await;
     let cpu = cpu_time();
     let started = Instant::now();
     let (latencies, wall) = load(&format!("{base}/hooks/bench"), events, rate).await;
     loop {
-        if succeeded(engine) >= before + events {
+        if succeeded(engine).await >= before + events {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let completed = started.elapsed();
-    let flushes = metric(engine, "gust_store_flushes") - flushes;
+    let flushes = metric(engine, "gust_store_flushes").await - flushes;
     Round {
         acked_per_s: events as f64 / wall.as_secs_f64(),
         completed_per_s: events as f64 / completed.as_secs_f64(),
@@ -149,16 +149,18 @@ async fn gust_round(engine: &Engine, base: &str, events: usize, rate: Option<f64
 }
 
 /// Runs that succeeded, from the metrics the engine keeps.
-fn succeeded(engine: &Engine) -> usize {
+async fn succeeded(engine: &Engine) -> usize {
     metric(
         engine,
         r#"gust_runs_finished_total{workflow="bench",status="succeeded"}"#,
     )
+    .await
 }
 
-fn metric(engine: &Engine, name: &str) -> usize {
+async fn metric(engine: &Engine, name: &str) -> usize {
     engine
         .metrics()
+        .await
         .lines()
         .find(|line| line.starts_with(name))
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
@@ -245,7 +247,7 @@ fn main() {
         }
         let failed = engine
             .runs(&RunQuery { status: Some(RunStatus::Failed), limit: 1, ..RunQuery::default() })
-            .unwrap();
+            .await.unwrap();
         assert!(failed.runs.is_empty(), "a bench run failed");
         engine.shutdown().await;
     });

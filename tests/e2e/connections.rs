@@ -87,7 +87,7 @@ async fn three_tenants_connect_three_orgs_and_each_connection_reaches_only_its_o
     // Each connection's calls reach its own org and no other.
     for (i, id) in ids.iter().enumerate() {
         let before: Vec<usize> = orgs.iter().map(data_requests).collect();
-        let client = server.engine.connections().client(id).unwrap();
+        let client = server.engine.connections().client(id).await.unwrap();
         client
             .query("SELECT Id FROM Account", false, 1 << 20)
             .await
@@ -144,7 +144,7 @@ async fn three_tenants_connect_three_orgs_and_each_connection_reaches_only_its_o
     };
     assert_eq!(switch("disable").await, "disabled");
     let before = data_requests(&orgs[0]);
-    let client = server.engine.connections().client(&ids[0]).unwrap();
+    let client = server.engine.connections().client(&ids[0]).await.unwrap();
     let error = client
         .query("SELECT Id FROM Account", false, 1 << 16)
         .await
@@ -221,7 +221,7 @@ async fn a_connection_event_the_receiver_refuses_is_sent_again_until_it_takes_it
 async fn refused_connects_say_why_and_store_nothing() {
     let orgs = orgs(2).await;
     let server = serve_connect(&orgs, |_| {}).await;
-    let stored = || server.engine.connections().list(None).unwrap().len();
+    let stored = async || server.engine.connections().list(None).await.unwrap().len();
 
     // Refused before anything starts.
     let (status, refused) = session(
@@ -299,7 +299,7 @@ async fn refused_connects_say_why_and_store_nothing() {
     connected(&location_query(&first));
     let again = no_redirects().get(&callback_url).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(stored(), 1);
+    assert_eq!(stored().await, 1);
     // ... and the connect link cannot be opened twice.
     let reopened = no_redirects()
         .get(created["url"].as_str().unwrap())
@@ -385,7 +385,7 @@ async fn refused_connects_say_why_and_store_nothing() {
     );
 
     assert_eq!(
-        stored(),
+        stored().await,
         2,
         "only the reused-state and the moving connections"
     );
@@ -407,7 +407,15 @@ async fn an_expired_connect_session_is_refused() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::GONE);
     assert!(response.text().await.unwrap().contains("expired"));
-    assert!(server.engine.connections().list(None).unwrap().is_empty());
+    assert!(
+        server
+            .engine
+            .connections()
+            .list(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Connection events posted to a receiver, with their signature headers.
@@ -500,9 +508,9 @@ async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_ne
     let connections = server.engine.connections();
 
     // 20 concurrent calls on an expired token: one refresh.
-    let calls = |id: &str| {
-        let client = connections.client(id).unwrap();
-        async move {
+    let calls = async |id: &str| {
+        let client = connections.client(id).await.unwrap();
+        {
             let mut calls = Vec::new();
             for _ in 0..20 {
                 let client = client.clone();
@@ -517,7 +525,7 @@ async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_ne
             answers
         }
     };
-    let first_refresh_token = refresh_token(store.as_ref(), &server, &rotating);
+    let first_refresh_token = refresh_token(store.as_ref(), &server, &rotating).await;
     for round in 0..2 {
         orgs[0].emulator.sessions().expire_all();
         let before = token_requests(&orgs[0]).len();
@@ -529,7 +537,7 @@ async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_ne
     // The rotated refresh token was kept: the old one never sent again
     // (Salesforce would have refused it), the stored one is the live one.
     assert!(token_requests(&orgs[0]).iter().all(|status| *status == 200));
-    let kept = refresh_token(store.as_ref(), &server, &rotating);
+    let kept = refresh_token(store.as_ref(), &server, &rotating).await;
     assert_ne!(kept, first_refresh_token);
     let live = orgs[0].emulator.sessions().live_tokens();
     assert!(live.contains(&kept) && !live.contains(&first_refresh_token));
@@ -559,6 +567,7 @@ async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_ne
     let data_before = data_requests(&orgs[1]);
     let error = connections
         .client(&revoked)
+        .await
         .unwrap()
         .query("SELECT Id FROM Account", false, 1 << 16)
         .await
@@ -595,6 +604,7 @@ async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_ne
     assert_eq!(view["status"], "active");
     connections
         .client(&rotating)
+        .await
         .unwrap()
         .query("SELECT Id FROM Account", false, 1 << 16)
         .await
@@ -621,9 +631,10 @@ async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_ne
 }
 
 /// The refresh token stored for `id`, opened with the server's key.
-fn refresh_token(store: &SledStore, server: &Server, id: &str) -> String {
+async fn refresh_token(store: &SledStore, server: &Server, id: &str) -> String {
     let record = store
         .connection(&ConnectionId::parse(id).unwrap())
+        .await
         .unwrap()
         .unwrap();
     let key = std::fs::read_to_string(server.dir.path().join("data/secret.key")).unwrap();
@@ -665,6 +676,7 @@ async fn rotating_keys_seals_every_secret_again_and_a_missing_key_stops_the_star
                 redirect_after: DONE.into(),
                 ..Default::default()
             })
+            .await
             .unwrap();
         assert!(created.url.starts_with(&public_url));
         let id = connected(&follow(&created.url).await);
@@ -677,6 +689,7 @@ async fn rotating_keys_seals_every_secret_again_and_a_missing_key_stops_the_star
                 }))
                 .unwrap(),
             )
+            .await
             .unwrap();
         engine.shutdown().await;
         serving.abort();
@@ -699,7 +712,7 @@ async fn rotating_keys_seals_every_secret_again_and_a_missing_key_stops_the_star
         })
         .await;
         let keys = KeyRing::parse(&std::fs::read_to_string(&both).unwrap()).unwrap();
-        Connections::rotate_keys(&store, &keys).unwrap()
+        Connections::rotate_keys(&store, &keys).await.unwrap()
     };
     assert_eq!((report.connections, report.apps), (1, 1));
 
@@ -715,10 +728,10 @@ async fn rotating_keys_seals_every_secret_again_and_a_missing_key_stops_the_star
     })
     .await;
     assert_eq!(
-        engine.connections().get(&id).unwrap().status.as_str(),
+        engine.connections().get(&id).await.unwrap().status.as_str(),
         "active"
     );
-    assert_eq!(engine.connections().apps().unwrap().len(), 2);
+    assert_eq!(engine.connections().apps().await.unwrap().len(), 2);
     engine.shutdown().await;
     drop(engine);
     let error = eventually("the start is refused", Duration::from_secs(10), || async {
@@ -898,7 +911,7 @@ async fn idle_connections_are_kept_alive_and_an_unreachable_org_degrades_with_ba
         Duration::from_secs(10),
         || async {
             connections.refresh_idle(Duration::ZERO).await.unwrap();
-            let view = connections.get(&id).unwrap();
+            let view = connections.get(&id).await.unwrap();
             (view.status.as_str() == "degraded").then_some(view)
         },
     )
@@ -906,6 +919,7 @@ async fn idle_connections_are_kept_alive_and_an_unreachable_org_degrades_with_ba
     assert!(view.last_error.unwrap().contains("GUST_TRANSPORT"));
     let error = connections
         .client(&id)
+        .await
         .unwrap()
         .query("SELECT Id FROM Account", false, 1 << 16)
         .await
@@ -923,7 +937,7 @@ async fn a_token_is_refreshed_ahead_of_the_expiry_introspection_gives() {
         .set_lifetime(Duration::from_secs(3));
     let server = serve_connect(&orgs, |_| {}).await;
     let id = connected(&connect(&server, "timely", &orgs[0].url).await);
-    let client = server.engine.connections().client(&id).unwrap();
+    let client = server.engine.connections().client(&id).await.unwrap();
     // The first call fetches no token: the one the connect got is used,
     // and introspection tells when it ends.
     client
@@ -995,12 +1009,13 @@ async fn a_refresh_naming_an_instance_outside_salesforce_is_refused() {
         .engine
         .connections()
         .client(&id)
+        .await
         .unwrap()
         .query("SELECT Id FROM Account", false, 1 << 16)
         .await
         .unwrap_err();
     assert_eq!(error.error_code, "GUST_UNTRUSTED_INSTANCE", "{error}");
     assert!(error.message.contains("attacker.example"));
-    let view = server.engine.connections().get(&id).unwrap();
+    let view = server.engine.connections().get(&id).await.unwrap();
     assert_eq!(view.instance_url.as_deref(), Some(orgs[0].url.as_str()));
 }

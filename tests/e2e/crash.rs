@@ -41,12 +41,17 @@ fn runs_per_dedupe_key(runs: &[RunRecord]) -> std::collections::HashMap<String, 
 
 /// Checks in the stopped server's store that each step of the
 /// [`counting_workflow`] `workflow` was called once for every key.
-fn each_step_ran_once<'a>(data: &Path, workflow: &str, keys: impl IntoIterator<Item = &'a String>) {
+async fn each_step_ran_once<'a>(
+    data: &Path,
+    workflow: &str,
+    keys: impl IntoIterator<Item = &'a String>,
+) {
     let store = SledStore::open(&data.join("store")).unwrap();
     for key in keys {
         for step in ["first", "second"] {
             let calls = store
                 .get(&format!("{workflow}/{step}"), &format!("calls/{key}"))
+                .await
                 .unwrap();
             assert_eq!(calls.as_deref(), Some("1"), "calls of {step} for {key}");
         }
@@ -109,7 +114,7 @@ async fn a_killed_server_loses_no_acknowledged_event_and_reruns_no_finished_step
 
     // Each step's calls are counted in state committed with its record: a
     // finished step that ran again would have counted 2.
-    each_step_ran_once(&data, "crash", &keys);
+    each_step_ran_once(&data, "crash", &keys).await;
 }
 
 /// The Outbound Message crash test: sf-emulator keeps posting new leads'
@@ -245,7 +250,7 @@ async fn a_killed_server_runs_every_outbound_notification_once_after_redelivery(
             .map(|id| format!("{org15}/{id}"))
             .collect()
     );
-    each_step_ran_once(&data, "om-crash", &notifications);
+    each_step_ran_once(&data, "om-crash", &notifications).await;
 }
 
 /// The poll crash test: gust serve is killed with SIGKILL in the middle of
@@ -309,7 +314,7 @@ async fn a_poll_killed_mid_backfill_reports_every_record_once_after_a_restart() 
     for lead in &leads {
         assert_eq!(runs_per_lead.get(lead), Some(&1), "runs of {lead}");
     }
-    each_step_ran_once(&data, "poll-crash", &leads);
+    each_step_ran_once(&data, "poll-crash", &leads).await;
 }
 
 /// Installs `workflow` for `count` tenants (`t0`, `t1`, ...) with
@@ -502,10 +507,10 @@ async fn killed_with_a_hundred_installations_each_fires_and_reports_exactly_once
 
     // Each step ran once per fire and per lead, in each installation's state.
     let store = SledStore::open(&data.join("store")).unwrap();
-    let ran_once = |workflow: &str, installation: &str, key: &str| {
+    let ran_once = async |workflow: &str, installation: &str, key: &str| {
         for step in ["first", "second"] {
             let scope = format!("{workflow}#{installation}/{step}");
-            let calls = store.get(&scope, &format!("calls/{key}")).unwrap();
+            let calls = store.get(&scope, &format!("calls/{key}")).await.unwrap();
             assert_eq!(
                 calls.as_deref(),
                 Some("1"),
@@ -518,12 +523,12 @@ async fn killed_with_a_hundred_installations_each_fires_and_reports_exactly_once
             // The event's `scheduled_at` is the fire time with its offset.
             let at: chrono::DateTime<chrono::Utc> = key.parse().unwrap();
             let scheduled_at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
-            ran_once("ticks", installation, &scheduled_at);
+            ran_once("ticks", installation, &scheduled_at).await;
         }
     }
     for installation in &polls {
         for lead in &leads {
-            ran_once("polls", installation, lead);
+            ran_once("polls", installation, lead).await;
         }
     }
 }

@@ -397,7 +397,7 @@ async fn state_persists_across_runs_and_is_scoped_to_the_step() {
                 .result
                 .unwrap()
                 .output;
-            store.apply(&state.take_writes()).unwrap();
+            store.apply(&state.take_writes()).await.unwrap();
             output
         }
     };
@@ -405,7 +405,11 @@ async fn state_persists_across_runs_and_is_scoped_to_the_step() {
     assert_eq!(count("a").await, json!({ "count": 2 }));
     assert_eq!(count("b").await, json!({ "count": 1 }));
     assert_eq!(
-        store.get("test-workflow/a", "count").unwrap().as_deref(),
+        store
+            .get("test-workflow/a", "count")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("2")
     );
 }

@@ -51,6 +51,7 @@ async fn serve_lead_intake(n: u64) -> (Vec<Running>, Server) {
     server
         .engine
         .load_dir(&workflows_dir(&server, &[lead_intake()]))
+        .await
         .unwrap();
     (orgs, server)
 }
@@ -483,6 +484,7 @@ async fn every_trigger_kind_reaches_only_its_installation_and_its_tenants_org() 
     server
         .engine
         .load_dir(&workflows_dir(&server, &workflows))
+        .await
         .unwrap();
     let tenants = ["acme", "globex", "initech"];
     let mut hooks = Vec::new();
@@ -764,11 +766,16 @@ async fn one_installations_flood_does_not_hold_up_another() {
         assert_eq!(ended.map(|run| run.status.as_str()), Some("succeeded"));
     }
     // The flood's runs start in the order they came; the last quarter's first.
-    let last_quarter = server.engine.run_detail(flooded[3750]).unwrap().unwrap();
+    let last_quarter = server
+        .engine
+        .run_detail(flooded[3750])
+        .await
+        .unwrap()
+        .unwrap();
     let last_quarter_started = last_quarter.steps[0].started_at;
     let mut small_finished = Vec::new();
     for id in &small {
-        let run = server.engine.run_detail(*id).unwrap().unwrap().run;
+        let run = server.engine.run_detail(*id).await.unwrap().unwrap().run;
         small_finished.push(run.finished_at.unwrap());
     }
     let last_small = small_finished.iter().max().unwrap();
@@ -871,7 +878,7 @@ async fn an_installation_runs_its_pinned_version_until_an_upgrade_whose_config_f
     let orgs = orgs(1).await;
     let server = serve_connect(&orgs, |_| {}).await;
     let dir = workflows_dir(&server, &[lead_intake()]);
-    server.engine.load_dir(&dir).unwrap();
+    server.engine.load_dir(&dir).await.unwrap();
     let installed = installed(&server, "acme", &orgs[0], "web").await;
     let id = installed["installation"]["id"].as_str().unwrap().to_owned();
     let path = installed["installation"]["path"]
@@ -887,7 +894,7 @@ async fn an_installation_runs_its_pinned_version_until_an_upgrade_whose_config_f
     v2["config"]["properties"]["region"] = json!({ "type": "string", "enum": ["EMEA", "AMER"] });
     v2["steps"][0]["with"]["record"]["LeadSource"] = json!("${config.region}");
     std::fs::write(dir.join("lead-intake.json"), v2.to_string()).unwrap();
-    server.engine.load_dir(&dir).unwrap();
+    server.engine.load_dir(&dir).await.unwrap();
     let (_, shown) = server.get(&format!("/api/installations/{id}")).await;
     assert_eq!(shown["workflow_version"], pinned);
     let loaded = shown["upgrade_available"].clone();

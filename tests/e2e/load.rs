@@ -241,30 +241,31 @@ async fn a_poll_waits_for_room_in_the_backlog_and_then_stores_every_record_once(
     })
     .await;
     assert!(waiting.contains("max_backlog"), "{waiting}");
-    let stored = |workflow: &'static str| {
+    let stored = async |workflow: &'static str| {
         let query = RunQuery {
             workflow: Some(workflow.to_owned()),
             limit: 100,
             ..RunQuery::default()
         };
-        engine.runs(&query).unwrap().runs
+        engine.runs(&query).await.unwrap().runs
     };
-    assert!(stored("leads").is_empty(), "nothing stored while waiting");
+    assert!(
+        stored("leads").await.is_empty(),
+        "nothing stored while waiting"
+    );
 
     // Once the slow runs end, the poll stores its records, each once.
     let runs = eventually("the leads' runs", Duration::from_secs(30), || async {
-        let runs = stored("leads");
+        let runs = stored("leads").await;
         let ended = runs.iter().all(|run| run.status == RunStatus::Succeeded);
         (runs.len() >= 3 && ended).then_some(runs)
     })
     .await;
-    let mut names: Vec<String> = runs
-        .iter()
-        .map(|run| {
-            let event = engine.run_detail(run.id).unwrap().unwrap().event;
-            event["record"]["LastName"].as_str().unwrap().to_owned()
-        })
-        .collect();
+    let mut names = Vec::new();
+    for run in &runs {
+        let event = engine.run_detail(run.id).await.unwrap().unwrap().event;
+        names.push(event["record"]["LastName"].as_str().unwrap().to_owned());
+    }
     names.sort();
     assert_eq!(names, ["Waiting0", "Waiting1", "Waiting2"]);
     eventually(

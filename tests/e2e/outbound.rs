@@ -86,7 +86,7 @@ async fn all_finished(server: &Server) -> Vec<RunRecord> {
             limit: 10_000,
             ..RunQuery::default()
         };
-        let page = server.engine.runs(&query).unwrap();
+        let page = server.engine.runs(&query).await.unwrap();
         page.runs
             .iter()
             .all(|run| run.status.is_final())
@@ -268,7 +268,7 @@ async fn notifications_sent_while_gust_is_down_run_once_each_however_often_they_
     let mut runs_per_lead: HashMap<String, usize> = HashMap::new();
     for run in &runs {
         assert_eq!(run.status, RunStatus::Succeeded);
-        let detail = server.engine.run_detail(run.id).unwrap().unwrap();
+        let detail = server.engine.run_detail(run.id).await.unwrap().unwrap();
         let event = &detail.event;
         assert_eq!(event["sobject_type"], "Lead");
         assert_eq!(event["organization_id"], org15);
@@ -600,7 +600,7 @@ async fn a_required_session_is_confirmed_by_the_org_before_anything_is_stored() 
     assert_eq!(status, StatusCode::OK, "{answer}");
     let runs = all_finished(&server).await;
     assert_eq!(runs.len(), 1);
-    let detail = server.engine.run_detail(runs[0].id).unwrap().unwrap();
+    let detail = server.engine.run_detail(runs[0].id).await.unwrap().unwrap();
     assert_eq!(detail.event["session_id"], live);
     let userinfo_calls = sf.count("/services/oauth2/userinfo");
     assert_eq!(
@@ -653,7 +653,13 @@ async fn soap_to_json_converts_a_message_that_reaches_a_webhook_as_the_trigger_d
     let mut runs = all_finished(&server).await;
     runs.retain(|run| run.workflow == "opportunities");
     assert_eq!(runs.len(), 1);
-    let mut triggered = server.engine.run_detail(runs[0].id).unwrap().unwrap().event;
+    let mut triggered = server
+        .engine
+        .run_detail(runs[0].id)
+        .await
+        .unwrap()
+        .unwrap()
+        .event;
     assert_eq!(triggered["record"]["Amount"], 120000.0);
     triggered["record"]["Amount"] = json!("120000.0");
     assert_eq!(triggered, events[0]);

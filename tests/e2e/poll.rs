@@ -64,7 +64,7 @@ struct Reported {
 }
 
 /// Every record `workflow`'s events reported, oldest run first.
-fn reported(engine: &Engine, workflow: &str) -> Vec<Reported> {
+async fn reported(engine: &Engine, workflow: &str) -> Vec<Reported> {
     let mut all = Vec::new();
     let mut before = None;
     loop {
@@ -75,9 +75,10 @@ fn reported(engine: &Engine, workflow: &str) -> Vec<Reported> {
                 before,
                 ..RunQuery::default()
             })
+            .await
             .unwrap();
         for run in &page.runs {
-            let event = engine.run_detail(run.id).unwrap().unwrap().event;
+            let event = engine.run_detail(run.id).await.unwrap().unwrap().event;
             assert_eq!(event["sobject"], "Lead", "{event}");
             let records = match event.get("records") {
                 Some(records) => records.as_array().unwrap().clone(),
@@ -116,7 +117,7 @@ fn times_each(reported: &[Reported]) -> HashMap<String, usize> {
 async fn wait_reported(engine: &Engine, workflow: &str, count: usize) -> Vec<Reported> {
     let what = format!("{workflow} reporting {count} records");
     let found = eventually(&what, Duration::from_secs(120), || async {
-        let reported = reported(engine, workflow);
+        let reported = reported(engine, workflow).await;
         (reported.len() >= count).then_some(reported)
     });
     found.await
@@ -167,7 +168,7 @@ async fn a_backfill_of_20000_records_goes_through_bulk_then_polls_pick_up_new_wr
     let all = wait_reported(&server.engine, "leads", existing.len() + written.len()).await;
     polls_pass(&server.engine, "leads", 1).await;
     assert_eq!(
-        reported(&server.engine, "leads").len(),
+        reported(&server.engine, "leads").await.len(),
         all.len(),
         "nothing more was reported"
     );
@@ -269,7 +270,7 @@ async fn poll_now(server: &Server) {
             path: "reloaded.json".into(),
             workflow: gust_engine::workflow::parse(&workflow.to_string()).unwrap(),
         };
-        server.engine.add_workflow(&file).unwrap();
+        server.engine.add_workflow(&file).await.unwrap();
     }
     for id in set.ready.keys() {
         polled(&server.engine, id).await;
@@ -305,7 +306,7 @@ async fn each_save_of_a_record_runs_once_however_often_polls_overlap() {
     polled(&server.engine, "saves").await;
     polled(&server.engine, "batched").await;
     assert!(
-        reported(&server.engine, "saves").is_empty(),
+        reported(&server.engine, "saves").await.is_empty(),
         "backfill none: the existing lead is not reported"
     );
     // A save, a poll; two saves, a poll; then polls that read all three
@@ -320,7 +321,7 @@ async fn each_save_of_a_record_runs_once_however_often_polls_overlap() {
     poll_now(&server).await;
     poll_now(&server).await;
     for workflow in ["saves", "batched"] {
-        let saves = reported(&server.engine, workflow);
+        let saves = reported(&server.engine, workflow).await;
         assert_eq!(
             saves
                 .iter()
@@ -333,12 +334,14 @@ async fn each_save_of_a_record_runs_once_however_often_polls_overlap() {
     }
     assert!(
         reported(&server.engine, "batched")
+            .await
             .iter()
             .all(|save| save.dedupe_key.is_none())
     );
     let duplicates: Vec<String> = server
         .engine
         .metrics()
+        .await
         .lines()
         .filter(|line| line.starts_with("gust_events_duplicate_total"))
         .map(str::to_owned)
@@ -347,7 +350,7 @@ async fn each_save_of_a_record_runs_once_however_often_polls_overlap() {
         duplicates.iter().all(|line| line.ends_with(" 0")),
         "nothing was even offered twice: {duplicates:?}"
     );
-    for save in reported(&server.engine, "saves") {
+    for save in reported(&server.engine, "saves").await {
         let stamp = save.record["SystemModstamp"].as_str().unwrap();
         let stamp = DateTime::parse_from_str(stamp, "%Y-%m-%dT%H:%M:%S%.f%z").unwrap();
         let key = format!(
@@ -401,7 +404,7 @@ async fn deleted_records_come_from_query_all_and_a_backfill_can_start_at_a_time(
     }
     let deletions = wait_reported(&server.engine, "deletions", 2).await;
     polls_pass(&server.engine, "deletions", 2).await;
-    let deletions_after = reported(&server.engine, "deletions");
+    let deletions_after = reported(&server.engine, "deletions").await;
     assert_eq!(deletions_after.len(), deletions.len());
     let times = times_each(&deletions);
     assert_eq!(times.len(), 2);
@@ -537,7 +540,7 @@ async fn an_old_record_that_comes_to_match_the_condition_is_not_new() {
     let [new]: [String; 1] = create_leads(&sf, "today-", 1).try_into().unwrap();
     update_lead(&sf, &new, json!({ "Rating": "Hot" }));
     poll_now(&server).await;
-    let reported = reported(&server.engine, "hot");
+    let reported = reported(&server.engine, "hot").await;
     assert_eq!(
         reported
             .iter()
@@ -568,12 +571,15 @@ async fn a_bulk_backfill_cut_off_mid_page_goes_on_from_the_stored_locator() {
     let error = poll_error(&server.engine, "bulk").await;
     assert!(error.contains("No space left on device"), "{error}");
     assert!(disk.is_full());
-    assert_eq!(times_each(&reported(&server.engine, "bulk")).len(), 4_000);
+    assert_eq!(
+        times_each(&reported(&server.engine, "bulk").await).len(),
+        4_000
+    );
     disk.free();
     let all = wait_reported(&server.engine, "bulk", leads.len()).await;
     polls_pass(&server.engine, "bulk", 1).await;
     assert_eq!(
-        reported(&server.engine, "bulk").len(),
+        reported(&server.engine, "bulk").await.len(),
         all.len(),
         "nothing more was reported"
     );

@@ -28,26 +28,24 @@ async fn start(dir: &Path, workflow: &Value) -> Engine {
     let mut config = Config::new(dir.join("data"));
     config.sandbox.max_instances = 4;
     let engine = Engine::start(config).await.unwrap();
-    let set = engine.load_dir(&workflows).unwrap();
+    let set = engine.load_dir(&workflows).await.unwrap();
     assert!(set.invalid.is_empty(), "{:?}", set.invalid);
     engine
 }
 
 /// The `scheduled_at` of every run of `workflow`, in run order, with its
 /// event checked.
-fn fires(engine: &Engine, workflow: &str) -> Vec<DateTime<Utc>> {
+async fn fires(engine: &Engine, workflow: &str) -> Vec<DateTime<Utc>> {
     let query = RunQuery {
         workflow: Some(workflow.to_owned()),
         limit: 1000,
         ..RunQuery::default()
     };
-    let mut fires: Vec<DateTime<Utc>> = engine
-        .runs(&query)
-        .unwrap()
-        .runs
-        .iter()
-        .map(|run| {
-            let event = engine.run_detail(run.id).unwrap().unwrap().event;
+    let runs = engine.runs(&query).await.unwrap().runs;
+    let mut fires = Vec::with_capacity(runs.len());
+    for run in &runs {
+        let event = engine.run_detail(run.id).await.unwrap().unwrap().event;
+        fires.push({
             let time = |field: &str| {
                 DateTime::parse_from_rfc3339(event[field].as_str().unwrap())
                     .unwrap()
@@ -64,8 +62,8 @@ fn fires(engine: &Engine, workflow: &str) -> Vec<DateTime<Utc>> {
                 )
             );
             scheduled
-        })
-        .collect();
+        });
+    }
     fires.reverse();
     fires
 }
@@ -73,7 +71,7 @@ fn fires(engine: &Engine, workflow: &str) -> Vec<DateTime<Utc>> {
 async fn wait_for_fires(engine: &Engine, workflow: &str, count: usize) -> Vec<DateTime<Utc>> {
     let what = format!("{workflow} firing {count} times");
     eventually(&what, Duration::from_secs(10), || async {
-        let fires = fires(engine, workflow);
+        let fires = fires(engine, workflow).await;
         (fires.len() >= count).then_some(fires)
     })
     .await
@@ -102,10 +100,11 @@ async fn a_schedule_fires_on_its_seconds_with_both_times_in_its_zone() {
             limit: 1,
             ..RunQuery::default()
         })
+        .await
         .unwrap()
         .runs[0]
         .id;
-    let event = engine.run_detail(first).unwrap().unwrap().event;
+    let event = engine.run_detail(first).await.unwrap().unwrap().event;
     assert!(
         event["scheduled_at"].as_str().unwrap().ends_with("+05:30"),
         "{event}"
@@ -140,7 +139,7 @@ async fn restart_across_missed_fires(schedule: Value, down: Duration) -> Restart
     wait_for_fires(&engine, "tick", 2).await;
     engine.shutdown().await;
     let stopped = Utc::now();
-    let before = fires(&engine, "tick");
+    let before = fires(&engine, "tick").await;
     drop(engine);
     tokio::time::sleep(down).await;
     let starting = Utc::now();

@@ -487,12 +487,12 @@ async fn shutdown_lets_a_step_in_flight_finish() {
     let (_, accepted) = server.hook("slow", json!({})).await;
     let id: RunId = accepted["run_id"].as_str().unwrap().parse().unwrap();
     eventually("the run starting", Duration::from_secs(30), || async {
-        let run = server.engine.run_detail(id).unwrap().unwrap().run;
+        let run = server.engine.run_detail(id).await.unwrap().unwrap().run;
         (run.status.as_str() == "running").then_some(())
     })
     .await;
     server.engine.shutdown().await;
-    let run = server.engine.run_detail(id).unwrap().unwrap();
+    let run = server.engine.run_detail(id).await.unwrap().unwrap();
     assert_eq!(run.run.status.as_str(), "succeeded");
     assert_eq!(run.steps[0].output, Some(json!({ "key": "k", "calls": 1 })));
 }
@@ -508,6 +508,7 @@ async fn an_embedder_mounts_the_routes_in_its_own_app_and_submits_in_process() {
             path: dir.path().join("embedded.json"),
             workflow,
         })
+        .await
         .unwrap();
     let app = axum::Router::new()
         .route("/", axum::routing::get(|| async { "my service" }))
@@ -555,6 +556,7 @@ async fn an_embedder_mounts_the_routes_in_its_own_app_and_submits_in_process() {
             limit: 10,
             ..RunQuery::default()
         })
+        .await
         .unwrap();
     assert_eq!(runs.runs.len(), 2);
     assert!(matches!(
@@ -632,16 +634,16 @@ async fn a_step_cut_off_by_the_shutdown_bound_resumes_on_the_next_start() {
     };
     let run_id = {
         let engine = Engine::start(config()).await.unwrap();
-        engine.load_dir(&workflow_dir).unwrap();
+        engine.load_dir(&workflow_dir).await.unwrap();
         let accepted = engine.submit("long", json!({}), None).await.unwrap();
         let id = accepted.run().id;
         eventually("the quick step ended", Duration::from_secs(30), || async {
-            let steps = engine.run_detail(id).unwrap().unwrap().steps;
+            let steps = engine.run_detail(id).await.unwrap().unwrap().steps;
             (!steps.is_empty()).then_some(())
         })
         .await;
         engine.shutdown().await;
-        let cut = engine.run_detail(id).unwrap().unwrap();
+        let cut = engine.run_detail(id).await.unwrap().unwrap();
         assert_eq!(
             cut.run.status.as_str(),
             "queued",
@@ -651,14 +653,14 @@ async fn a_step_cut_off_by_the_shutdown_bound_resumes_on_the_next_start() {
         id
     };
     let engine = Engine::start(config()).await.unwrap();
-    engine.load_dir(&workflow_dir).unwrap();
+    engine.load_dir(&workflow_dir).await.unwrap();
     let ended = engine
         .wait(run_id, Duration::from_secs(30))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(ended.status.as_str(), "succeeded");
-    let run = engine.run_detail(run_id).unwrap().unwrap();
+    let run = engine.run_detail(run_id).await.unwrap().unwrap();
     assert_eq!(
         run.steps[0].output,
         Some(json!({ "key": "k", "calls": 1 })),
@@ -699,7 +701,7 @@ async fn an_invalid_workflow_file_is_listed_with_its_errors_and_the_others_load(
         r#"{"id": "broken", "trigger": {"webhook": {}}, "steps": []}"#,
     )
     .unwrap();
-    let set = server.engine.load_dir(&dir).unwrap();
+    let set = server.engine.load_dir(&dir).await.unwrap();
     assert_eq!(set.ready.keys().collect::<Vec<_>>(), vec!["fine"]);
     let (_, listed) = server.get("/api/workflows").await;
     let invalid = &listed["workflows"][1];

@@ -27,7 +27,7 @@ pub async fn engine_with(workflow: &Value) -> (tempfile::TempDir, Engine) {
     let engine = Engine::start(Config::new(dir.path().join("data")))
         .await
         .unwrap();
-    let set = engine.load_dir(&workflows).unwrap();
+    let set = engine.load_dir(&workflows).await.unwrap();
     assert!(set.invalid.is_empty(), "{:?}", set.invalid);
     (dir, engine)
 }

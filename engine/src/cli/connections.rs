@@ -4,7 +4,7 @@
 //! a new key, the server stopped).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use crate::connections::{
     CheckResult, ConnectSessionRequest, ConnectionView, Connections, Deleted,
 };
 use crate::secrets::KeyRing;
-use crate::store::{ConnectionStore, SledStore};
+use crate::store::{ConnectionStore, Store, StoreLocation};
 
 /// What to do with a server's connections.
 #[derive(Debug, Subcommand)]
@@ -74,6 +74,9 @@ pub enum KeysCommand {
         /// The data directory [default: gust-data].
         #[arg(long, env = "GUST_DATA")]
         data: Option<PathBuf>,
+        /// The store, when not the data directory's [default: the data directory's `store`].
+        #[arg(long, env = "GUST_STORE", hide_env_values = true)]
+        store: Option<String>,
         /// The key file, when GUST_SECRET_KEYS is not set [default: secret.key in the data directory].
         #[arg(long, env = "GUST_SECRET_KEY_FILE")]
         secret_key_file: Option<PathBuf>,
@@ -90,6 +93,9 @@ pub struct ConnectArgs {
     /// The data directory the connection is stored in [default: gust-data].
     #[arg(long, env = "GUST_DATA")]
     data: Option<PathBuf>,
+    /// The store, when not the data directory's [default: the data directory's `store`].
+    #[arg(long, env = "GUST_STORE", hide_env_values = true)]
+    store: Option<String>,
     /// The tenant the connection belongs to.
     #[arg(long, default_value = "local")]
     tenant: String,
@@ -210,10 +216,21 @@ fn print_list(list: &[ConnectionView]) {
     }
 }
 
-pub(super) fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
+/// The store named (`--store`, `GUST_STORE` or `gust.toml`), else the
+/// embedded one in `data`.
+async fn open_store(named: Option<String>, data: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    let location = named.map_or_else(
+        || StoreLocation::Embedded(data.join("store")),
+        |named| StoreLocation::parse(&named),
+    );
+    Ok(location.open(crate::store::DEFAULT_CACHE_BYTES).await?)
+}
+
+pub(super) async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
     let KeysCommand::Rotate {
         config,
         data,
+        store,
         secret_key_file,
     } = command;
     let file = ServeSettings::from_file(config.as_deref())?;
@@ -222,9 +239,10 @@ pub(super) fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from("gust-data"));
     let key_file = secret_key_file.or(file.secret_key_file);
     let (keys, source) = KeyRing::load_or_create(key_file.as_deref(), &data)?;
-    let store =
-        SledStore::open(&data.join("store")).context("stop the server before rotating keys")?;
-    let report = Connections::rotate_keys(&store as &dyn ConnectionStore, &keys)?;
+    let store = open_store(store.or(file.store), &data)
+        .await
+        .context("stop the servers before rotating keys")?;
+    let report = Connections::rotate_keys(store.as_ref() as &dyn ConnectionStore, &keys).await?;
     out!(
         "Sealed under `{}` ({source:?}): {} connections, {} OAuth apps, {} connect sessions. Old keys can be removed now.",
         keys.active_id(),
@@ -277,16 +295,19 @@ pub(super) async fn connect(args: ConnectArgs) -> anyhow::Result<ExitCode> {
     )?;
     connect.redirect_allow = vec![format!("{public_url}{DONE_PATH}")];
     let (keys, _) = KeyRing::load_or_create(settings.secret_key_file.as_deref(), &data)?;
-    let store = SledStore::open(&data.join("store"))
+    let store = open_store(args.store.clone().or(settings.store.clone()), &data)
+        .await
         .context("stop `gust serve` on this data directory first, or connect through its API")?;
-    let connections = Connections::open(Arc::new(store), keys, connect, None)?;
-    let created = connections.create_session(ConnectSessionRequest {
-        tenant: args.tenant.clone(),
-        app: args.app.clone(),
-        login_host: args.login_host.clone(),
-        redirect_after: format!("{public_url}{DONE_PATH}"),
-        reconnect: None,
-    })?;
+    let connections = Connections::open(store, keys, connect, None).await?;
+    let created = connections
+        .create_session(ConnectSessionRequest {
+            tenant: args.tenant.clone(),
+            app: args.app.clone(),
+            login_host: args.login_host.clone(),
+            redirect_after: format!("{public_url}{DONE_PATH}"),
+            reconnect: None,
+        })
+        .await?;
     let (done, mut finished) = mpsc::channel::<Result<String, String>>(1);
     let app = crate::server::connections::browser_routes(connections.clone()).route(
         DONE_PATH,
@@ -325,7 +346,7 @@ pub(super) async fn connect(args: ConnectArgs) -> anyhow::Result<ExitCode> {
     drop(emulator);
     match outcome {
         Ok(id) => {
-            let view = connections.get(&id)?;
+            let view = connections.get(&id).await?;
             out!(
                 "Connected {id}: org {}, user {} at {}",
                 view.org_id.unwrap_or_default(),

@@ -13,6 +13,7 @@ mod new;
 mod print;
 mod remote;
 mod serve;
+mod store;
 mod watch;
 
 pub use new::NewCommand;
@@ -105,6 +106,12 @@ pub enum Command {
     /// login URL, takes the callback on loopback, stores the connection in
     /// the data directory (the server stopped).
     Connect(connections::ConnectArgs),
+    /// Manage a PostgreSQL store's schema.
+    Store {
+        /// What to do.
+        #[command(subcommand)]
+        command: store::StoreCommand,
+    },
     /// Manage the keys that seal stored secrets.
     Keys {
         /// What to do.
@@ -233,7 +240,8 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             installations::installations(server, command).await
         }
         Command::Connect(args) => connections::connect(args).await,
-        Command::Keys { command } => connections::keys(command),
+        Command::Keys { command } => connections::keys(command).await,
+        Command::Store { command } => store::store(command).await,
         Command::New { command } => new::new(command),
         Command::Emulator { command } => emulator::emulator(command).await,
         Command::Schema => {

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::connections::ConnectSettings;
 use crate::salesforce::{ConnectionSettings, SalesforceService};
 use crate::secrets::KeySource;
+use crate::store::StoreLocation;
 
 /// The settings of `gust serve`. Each is a flag, an environment variable
 /// and a key of `gust.toml`; a flag wins over the environment, which wins
@@ -33,6 +34,11 @@ pub struct ServeSettings {
     /// Where the store and compiled components are kept [default: gust-data].
     #[arg(long, env = "GUST_DATA")]
     pub data: Option<PathBuf>,
+    /// The store: a `postgres://user:password@host:port/database` URL for
+    /// one several servers share, else a directory for the embedded one
+    /// [default: the data directory's `store`].
+    #[arg(long, env = "GUST_STORE", hide_env_values = true)]
+    pub store: Option<String>,
     /// The address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "GUST_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -43,7 +49,7 @@ pub struct ServeSettings {
     /// and Outbound Messages a SOAP fault [default: 10000].
     #[arg(long, env = "GUST_MAX_BACKLOG")]
     pub max_backlog: Option<usize>,
-    /// The store's page cache in memory, in bytes [default: 33554432].
+    /// The embedded store's page cache in memory, in bytes [default: 33554432].
     #[arg(long, env = "GUST_STORE_CACHE_BYTES")]
     pub store_cache_bytes: Option<u64>,
     /// The most runs of one workflow running at once, unless it sets
@@ -125,6 +131,7 @@ impl ServeSettings {
         Self {
             workflows: self.workflows.or(lower.workflows),
             data: self.data.or(lower.data),
+            store: self.store.or(lower.store),
             listen: self.listen.or(lower.listen),
             workers: self.workers.or(lower.workers),
             max_backlog: self.max_backlog.or(lower.max_backlog),
@@ -206,6 +213,7 @@ impl ServeSettings {
         if let Some(max_backlog) = self.max_backlog {
             config.max_backlog = max_backlog;
         }
+        config.store = self.store.as_deref().map(StoreLocation::parse);
         if let Some(cache_bytes) = self.store_cache_bytes {
             config.store_cache_bytes = cache_bytes;
         }
@@ -278,8 +286,8 @@ pub(super) async fn serve(
     let mut config = settings.config(salesforce.api.clone());
     config.connect = settings.connect_settings(address, &salesforce.emulator_urls())?;
     let engine = Engine::start(config).await?;
-    announce_connections(&engine);
-    load(&engine, &workflows_dir, address)?;
+    announce_connections(&engine).await;
+    load(&engine, &workflows_dir, address).await?;
     let (hangups, terminations) = register_signals().context("cannot handle signals")?;
     out!("Gust listening on http://{address}");
     if watch {
@@ -306,7 +314,7 @@ pub(super) async fn serve(
 }
 
 /// Says where customers connect, and that a key file was made.
-fn announce_connections(engine: &Engine) {
+async fn announce_connections(engine: &Engine) {
     if let KeySource::Created(path) = engine.key_source() {
         eprintln!(
             "Secrets: made the key {} that seals stored connections; keep it (and back it up), they cannot be read without it.",
@@ -316,6 +324,7 @@ fn announce_connections(engine: &Engine) {
     let stored = engine
         .connections()
         .list(None)
+        .await
         .map(|list| list.iter().filter(|view| view.source == "store").count())
         .unwrap_or_default();
     eprintln!(
@@ -325,9 +334,10 @@ fn announce_connections(engine: &Engine) {
 }
 
 /// Loads the workflow directory and says what loaded.
-pub(super) fn load(engine: &Engine, dir: &Path, address: SocketAddr) -> anyhow::Result<()> {
+pub(super) async fn load(engine: &Engine, dir: &Path, address: SocketAddr) -> anyhow::Result<()> {
     let set = engine
         .load_dir(dir)
+        .await
         .with_context(|| format!("cannot read the workflow directory {}", dir.display()))?;
     for (id, prepared) in &set.ready {
         let workflow = &prepared.workflow;
@@ -355,7 +365,7 @@ pub(super) fn load(engine: &Engine, dir: &Path, address: SocketAddr) -> anyhow::
 async fn reload_on_hangup(mut hangups: Hangups, engine: Engine, dir: PathBuf, address: SocketAddr) {
     while hangups.next().await {
         eprintln!("Reloading {}.", dir.display());
-        if let Err(error) = load(&engine, &dir, address) {
+        if let Err(error) = load(&engine, &dir, address).await {
             eprintln!("error: {error:#}");
         }
     }

@@ -172,7 +172,7 @@ pub(super) async fn reload_on_change(
         }
         while changes.try_recv().is_ok() {}
         eprintln!("Reloading {}: files changed.", dir.display());
-        if let Err(error) = load(&engine, &dir, address) {
+        if let Err(error) = load(&engine, &dir, address).await {
             eprintln!("error: {error:#}");
         }
         watched = Watched::of(&dir);

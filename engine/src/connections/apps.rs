@@ -9,10 +9,10 @@ use crate::salesforce::Secret;
 impl Connections {
     /// Every OAuth app: the configured ones, then those created through
     /// the API (a stored app with a configured one's name is shadowed).
-    pub fn apps(&self) -> Result<Vec<AppView>, ConnectError> {
+    pub async fn apps(&self) -> Result<Vec<AppView>, ConnectError> {
         let configured = &self.shared.settings.apps;
         let mut views: Vec<AppView> = configured.iter().map(AppView::from).collect();
-        for stored in self.shared.store.oauth_apps()? {
+        for stored in self.shared.store.oauth_apps().await? {
             if !configured.iter().any(|app| app.name == stored.name) {
                 views.push(AppView::from(&stored));
             }
@@ -21,7 +21,7 @@ impl Connections {
     }
 
     /// The app `name`, its secret opened (only this app's).
-    pub(super) fn app(&self, name: &str) -> Result<OAuthApp, ConnectError> {
+    pub(super) async fn app(&self, name: &str) -> Result<OAuthApp, ConnectError> {
         if let Some(app) = self
             .shared
             .settings
@@ -34,7 +34,8 @@ impl Connections {
         let stored = self
             .shared
             .store
-            .oauth_apps()?
+            .oauth_apps()
+            .await?
             .into_iter()
             .find(|app| app.name == name)
             .ok_or_else(|| ConnectError::UnknownApp(name.to_owned()))?;
@@ -61,7 +62,7 @@ impl Connections {
 
     /// Creates (or replaces) an OAuth app; its secret is sealed. An app of
     /// the configuration cannot be replaced.
-    pub fn create_app(&self, app: NewOAuthApp) -> Result<AppView, ConnectError> {
+    pub async fn create_app(&self, app: NewOAuthApp) -> Result<AppView, ConnectError> {
         let name = app.name.trim();
         let valid_name = !name.is_empty()
             && name.len() <= 64
@@ -107,13 +108,13 @@ impl Connections {
             login_host,
             tenant: app.tenant,
         };
-        self.shared.store.put_oauth_app(&stored)?;
+        self.shared.store.put_oauth_app(&stored).await?;
         Ok(AppView::from(&stored))
     }
 
     /// Deletes an OAuth app created through the API; whether there was one.
-    pub fn delete_app(&self, name: &str) -> Result<bool, ConnectError> {
-        Ok(self.shared.store.delete_oauth_app(name)?)
+    pub async fn delete_app(&self, name: &str) -> Result<bool, ConnectError> {
+        Ok(self.shared.store.delete_oauth_app(name).await?)
     }
 }
 

@@ -77,7 +77,7 @@ impl Connections {
     /// Handles Salesforce's redirect back (its query): where to send the
     /// browser.
     pub async fn callback(&self, query: &HashMap<String, String>) -> CallbackOutcome {
-        let session = match self.spend_session(query) {
+        let session = match self.spend_session(query).await {
             Ok(session) => session,
             Err(error) => {
                 tracing::warn!(%error, "A connect callback was refused.");
@@ -105,7 +105,7 @@ impl Connections {
 
     /// The session the callback's `state` names, spent: a forged, reused
     /// or expired state is refused.
-    fn spend_session(
+    async fn spend_session(
         &self,
         query: &HashMap<String, String>,
     ) -> Result<ConnectSession, ConnectError> {
@@ -116,13 +116,14 @@ impl Connections {
         let session = self
             .shared
             .store
-            .connect_session(id)?
+            .connect_session(id)
+            .await?
             .ok_or(ConnectError::InvalidState)?;
         let opened = session.opened.as_ref().ok_or(ConnectError::InvalidState)?;
         if !bool::from(opened.nonce.as_bytes().ct_eq(nonce.as_bytes())) {
             return Err(ConnectError::InvalidState);
         }
-        if !self.shared.store.take_connect_session(&session)? {
+        if !self.shared.store.take_connect_session(&session).await? {
             return Err(ConnectError::SessionUsed);
         }
         if session.expires_at < Utc::now() {
@@ -150,9 +151,9 @@ impl Connections {
             .ok_or_else(|| {
                 ConnectError::MalformedCallback("it has neither code nor error".into())
             })?;
-        let app = self.app(&session.app)?;
+        let app = self.app(&session.app).await?;
         let granted = self.exchange(session, &app, code).await?;
-        let stored = self.store_connection(session, &granted);
+        let stored = self.store_connection(session, &granted).await;
         if stored.is_err() {
             // Salesforce keeps at most five grants per user and app: do not
             // leave one behind for a connection not stored.
@@ -279,7 +280,7 @@ impl Connections {
 
     /// Stores the connection of `granted`: a reconnect's, the one of the
     /// same tenant, org, user and app, or a new one.
-    fn store_connection(
+    async fn store_connection(
         &self,
         session: &ConnectSession,
         granted: &Granted,
@@ -295,7 +296,8 @@ impl Connections {
             let existing = match &session.reconnect {
                 Some(id) => {
                     let record = store
-                        .connection(id)?
+                        .connection(id)
+                        .await?
                         .ok_or_else(|| ConnectError::UnknownConnection(id.to_string()))?;
                     if record.org_id != granted.org_id {
                         return Err(ConnectError::WrongOrg {
@@ -305,7 +307,7 @@ impl Connections {
                     }
                     Some(record)
                 }
-                None => store.connection_by_identity(&identity)?,
+                None => store.connection_by_identity(&identity).await?,
             };
             let at = now();
             let id = existing
@@ -332,11 +334,12 @@ impl Connections {
                 version: 0,
             };
             let expected = existing.as_ref().map(|record| record.version);
-            match store.put_connection(&record, expected)? {
+            match store.put_connection(&record, expected).await? {
                 Written::Done => {
                     self.shared.clients().remove(&id);
                     self.shared
-                        .tell(ConnectionEventKind::Created, &record, None);
+                        .tell(ConnectionEventKind::Created, &record, None)
+                        .await;
                     tracing::info!(connection = %id, tenant = %record.tenant, org = %record.org_id, "A connection was made.");
                     return Ok(id);
                 }

@@ -34,7 +34,7 @@ impl ConnectionClient {
     async fn call<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
         self.keeper.admit()?;
         let answer = call.await;
-        self.keeper.used(self.client.stats().api_usage);
+        self.keeper.used(self.client.stats().api_usage).await;
         answer
     }
 

@@ -58,7 +58,7 @@ pub(crate) async fn deliver(shared: Arc<Shared>, wake: Arc<Notify>, stop: Cancel
 
 /// Posts every event due; how long until the next one is due.
 async fn deliver_due(shared: &Shared, url: &str) -> Option<Duration> {
-    let events = match shared.store.connection_events() {
+    let events = match shared.store.connection_events().await {
         Ok(events) => events,
         Err(error) => {
             tracing::error!(%error, "Connection events could not be read.");
@@ -75,7 +75,7 @@ async fn deliver_due(shared: &Shared, url: &str) -> Option<Duration> {
         }
         match post(shared, url, &event).await {
             Ok(()) => {
-                if let Err(error) = shared.store.delete_connection_event(&event.id) {
+                if let Err(error) = shared.store.delete_connection_event(&event.id).await {
                     tracing::error!(%error, "A delivered connection event could not be dropped.");
                 }
             }
@@ -83,7 +83,7 @@ async fn deliver_due(shared: &Shared, url: &str) -> Option<Duration> {
                 event.attempts += 1;
                 if event.attempts >= MAX_ATTEMPTS {
                     tracing::error!(event = %event.id, %error, "A connection event was dropped after {MAX_ATTEMPTS} attempts.");
-                    shared.store.delete_connection_event(&event.id).ok();
+                    shared.store.delete_connection_event(&event.id).await.ok();
                     continue;
                 }
                 let delay = backoff(
@@ -93,7 +93,7 @@ async fn deliver_due(shared: &Shared, url: &str) -> Option<Duration> {
                 );
                 tracing::warn!(event = %event.id, %error, ?delay, "A connection event was not delivered; trying again later.");
                 event.due_at = now + chrono::Duration::from_std(delay).unwrap_or_default();
-                if let Err(error) = shared.store.put_connection_event(&event) {
+                if let Err(error) = shared.store.put_connection_event(&event).await {
                     tracing::error!(%error, "A connection event could not be rescheduled.");
                 }
                 next = Some(next.map_or(delay, |next| next.min(delay)));

@@ -115,16 +115,17 @@ impl Keeper {
     /// [`ConnectionStore::update_connection`](crate::store::ConnectionStore::update_connection)); the record before and after,
     /// or `None` when the connection is gone, was connected again since, or
     /// `change` declined.
-    fn update(
+    async fn update(
         &self,
-        mut change: impl FnMut(&mut ConnectionRecord) -> bool,
+        mut change: impl FnMut(&mut ConnectionRecord) -> bool + Send,
     ) -> Option<(ConnectionRecord, ConnectionRecord)> {
         let updated = self
             .shared
             .store
             .update_connection(&self.id, &mut |record| {
                 record.connected_at == self.connected_at && change(record)
-            });
+            })
+            .await;
         updated.unwrap_or_else(|error| {
             tracing::error!(connection = %self.id, %error, "A connection could not be written.");
             None
@@ -132,8 +133,8 @@ impl Keeper {
     }
 
     /// Notes a call: when, and the org's API usage.
-    pub(crate) fn used(&self, usage: Option<crate::salesforce::ApiUsageSnapshot>) {
-        self.shared.note_use(&self.id, usage);
+    pub(crate) async fn used(&self, usage: Option<crate::salesforce::ApiUsageSnapshot>) {
+        self.shared.note_use(&self.id, usage).await;
     }
 }
 
@@ -180,10 +181,12 @@ impl TokenListener for Keeper {
             live.failures = 0;
             live.backoff_until = None;
         }
-        match written {
-            Some((_, after)) => self
-                .shared
-                .tell(ConnectionEventKind::Refreshed, &after, None),
+        match written.await {
+            Some((_, after)) => {
+                self.shared
+                    .tell(ConnectionEventKind::Refreshed, &after, None)
+                    .await
+            }
             None if grant.refresh_token.is_some() => tracing::error!(
                 connection = %self.id,
                 "A rotated refresh token could not be stored: this process keeps using it, but after a restart the connection will need its user again."
@@ -217,17 +220,20 @@ impl TokenListener for Keeper {
             }
         }
         tracing::warn!(connection = %self.id, error = %message, status = status.as_str(), "Salesforce refused a connection's token request.");
-        let written = self.update(|record| {
-            record.status = status;
-            record.last_error = Some(message.clone());
-            true
-        });
+        let written = self
+            .update(|record| {
+                record.status = status;
+                record.last_error = Some(message.clone());
+                true
+            })
+            .await;
         if reauth
             && let Some((before, after)) = written
             && before.status != ConnectionStatus::NeedsReauth
         {
             self.shared
-                .tell(ConnectionEventKind::NeedsReauth, &after, Some(&message));
+                .tell(ConnectionEventKind::NeedsReauth, &after, Some(&message))
+                .await;
         }
     }
 }

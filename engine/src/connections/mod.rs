@@ -112,13 +112,13 @@ impl Connections {
     /// `default` is the configured connection, served as `default`. Fails
     /// when a stored secret does not open (a key missing from the ring is
     /// named).
-    pub fn open(
+    pub async fn open(
         store: Arc<dyn ConnectionStore>,
         keys: KeyRing,
         settings: ConnectSettings,
         default: Option<Arc<dyn SalesforceService>>,
     ) -> Result<Self, ConnectError> {
-        verify_secrets(store.as_ref(), &keys)?;
+        verify_secrets(store.as_ref(), &keys).await?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("gust/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
@@ -149,7 +149,7 @@ impl Connections {
 
     /// The Salesforce client of connection `id` (`default` for the
     /// configured one).
-    pub fn client(&self, id: &str) -> Result<Arc<dyn SalesforceService>, ConnectError> {
+    pub async fn client(&self, id: &str) -> Result<Arc<dyn SalesforceService>, ConnectError> {
         if id == ConnectionId::DEFAULT {
             return self
                 .shared
@@ -159,19 +159,20 @@ impl Connections {
         }
         let id = ConnectionId::parse(id)
             .ok_or_else(|| ConnectError::UnknownConnection(id.to_owned()))?;
-        Ok(Arc::new(self.stored_client(&id)?))
+        Ok(Arc::new(self.stored_client(&id).await?))
     }
 
-    fn stored_client(&self, id: &ConnectionId) -> Result<ConnectionClient, ConnectError> {
+    async fn stored_client(&self, id: &ConnectionId) -> Result<ConnectionClient, ConnectError> {
         if let Some(client) = self.shared.clients().get(id) {
             return Ok(client.clone());
         }
         let record = self
             .shared
             .store
-            .connection(id)?
+            .connection(id)
+            .await?
             .ok_or_else(|| ConnectError::UnknownConnection(id.to_string()))?;
-        let client = self.build_client(&record)?;
+        let client = self.build_client(&record).await?;
         Ok(self
             .shared
             .clients()
@@ -180,9 +181,12 @@ impl Connections {
             .clone())
     }
 
-    fn build_client(&self, record: &ConnectionRecord) -> Result<ConnectionClient, ConnectError> {
+    async fn build_client(
+        &self,
+        record: &ConnectionRecord,
+    ) -> Result<ConnectionClient, ConnectError> {
         let shared = &self.shared;
-        let app = self.app(&record.app)?;
+        let app = self.app(&record.app).await?;
         let tokens = Tokens::of(&shared.keys, record)?;
         let auth = Auth::RefreshToken {
             client_id: app.client_id.clone(),
@@ -207,14 +211,14 @@ impl Connections {
 
     /// The connections, of `tenant` when given; the configured one first
     /// (for no tenant only).
-    pub fn list(&self, tenant: Option<&str>) -> Result<Vec<ConnectionView>, ConnectError> {
+    pub async fn list(&self, tenant: Option<&str>) -> Result<Vec<ConnectionView>, ConnectError> {
         let mut views = Vec::new();
         if tenant.is_none()
             && let Some(default) = &self.shared.default
         {
             views.push(ConnectionView::configured(default.as_ref()));
         }
-        for record in self.shared.store.connections()? {
+        for record in self.shared.store.connections().await? {
             if tenant.is_none_or(|tenant| tenant == record.tenant) {
                 views.push(ConnectionView::from(&record));
             }
@@ -223,38 +227,42 @@ impl Connections {
     }
 
     /// The connection `id`.
-    pub fn get(&self, id: &str) -> Result<ConnectionView, ConnectError> {
+    pub async fn get(&self, id: &str) -> Result<ConnectionView, ConnectError> {
         if id == ConnectionId::DEFAULT
             && let Some(default) = &self.shared.default
         {
             return Ok(ConnectionView::configured(default.as_ref()));
         }
-        Ok(ConnectionView::from(&self.record(id)?))
+        Ok(ConnectionView::from(&self.record(id).await?))
     }
 
-    fn record(&self, id: &str) -> Result<ConnectionRecord, ConnectError> {
+    async fn record(&self, id: &str) -> Result<ConnectionRecord, ConnectError> {
         let unknown = || ConnectError::UnknownConnection(id.to_owned());
         let id = ConnectionId::parse(id).ok_or_else(unknown)?;
-        self.shared.store.connection(&id)?.ok_or_else(unknown)
+        self.shared.store.connection(&id).await?.ok_or_else(unknown)
     }
 
     /// Makes one live call on connection `id` (its org's limits) and says
     /// how it went, with the connection as it is after.
     pub async fn check(&self, id: &str) -> Result<CheckResult, ConnectError> {
-        let client = self.client(id)?;
+        let client = self.client(id).await?;
         // The call's use is written now, whenever the last was.
         if let Some(id) = ConnectionId::parse(id) {
             self.shared.uses().remove(&id);
         }
         let path = format!("/services/data/v{DEFAULT_API_VERSION}/limits");
         let answer = client.request("GET", &path, None).await;
-        Ok(CheckResult::new(answer.err(), self.get(id)?))
+        Ok(CheckResult::new(answer.err(), self.get(id).await?))
     }
 
     /// Disables connection `id` (its calls fail at once with
     /// `GUST_CONNECTION_DISABLED`, nothing is refreshed) or enables it again.
-    pub fn set_disabled(&self, id: &str, disabled: bool) -> Result<ConnectionView, ConnectError> {
-        let record = self.record(id)?;
+    pub async fn set_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+    ) -> Result<ConnectionView, ConnectError> {
+        let record = self.record(id).await?;
         let updated = self
             .shared
             .store
@@ -265,7 +273,8 @@ impl Connections {
                     (false, status) => status,
                 };
                 true
-            })?;
+            })
+            .await?;
         let (_, after) = updated.ok_or_else(|| ConnectError::UnknownConnection(id.to_owned()))?;
         if let Some(client) = self.shared.clients().get(&after.id) {
             client.set_status(after.status);
@@ -276,7 +285,7 @@ impl Connections {
     /// Deletes connection `id`, revoking its refresh token at Salesforce
     /// first (the connection is deleted even when the revocation fails).
     pub async fn delete(&self, id: &str) -> Result<Deleted, ConnectError> {
-        let record = self.record(id)?;
+        let record = self.record(id).await?;
         let revoked = match Tokens::of(&self.shared.keys, &record) {
             Ok(tokens) => self.revoke(&record.login_host, &tokens.refresh_token).await,
             Err(error) => Err(error.to_string()),
@@ -284,12 +293,14 @@ impl Connections {
         if let Err(error) = &revoked {
             tracing::warn!(connection = %record.id, %error, "A deleted connection's token could not be revoked.");
         }
-        self.shared.store.delete_connection(&record.id)?;
+        self.shared.store.delete_connection(&record.id).await?;
         self.shared.clients().remove(&record.id);
         self.shared.uses().remove(&record.id);
         let mut gone = record;
         gone.status = ConnectionStatus::Revoked;
-        self.shared.tell(ConnectionEventKind::Deleted, &gone, None);
+        self.shared
+            .tell(ConnectionEventKind::Deleted, &gone, None)
+            .await;
         Ok(Deleted {
             id: gone.id,
             revoked: revoked.is_ok(),
@@ -319,9 +330,9 @@ impl Connections {
 
     /// How many stored connections have each status, and the tokens
     /// refreshed since start, for `/metrics`.
-    pub fn totals(&self) -> Result<(Vec<(ConnectionStatus, u64)>, u64), ConnectError> {
+    pub async fn totals(&self) -> Result<(Vec<(ConnectionStatus, u64)>, u64), ConnectError> {
         let mut counts: HashMap<ConnectionStatus, u64> = HashMap::new();
-        for record in self.shared.store.connections()? {
+        for record in self.shared.store.connections().await? {
             *counts.entry(record.status).or_default() += 1;
         }
         let totals = ConnectionStatus::ALL
@@ -346,7 +357,7 @@ impl Shared {
 
     /// Queues `kind` of `record` for the embedding service's webhook, when
     /// one is configured.
-    pub(crate) fn tell(
+    pub(crate) async fn tell(
         &self,
         kind: ConnectionEventKind,
         record: &ConnectionRecord,
@@ -368,7 +379,7 @@ impl Shared {
             attempts: 0,
             due_at: at,
         };
-        match self.store.put_connection_event(&event) {
+        match self.store.put_connection_event(&event).await {
             Ok(()) => self.wake.notify_one(),
             Err(error) => {
                 tracing::error!(%error, connection = %record.id, "A connection event could not be queued.");
@@ -377,7 +388,7 @@ impl Shared {
     }
 
     /// Notes a call on `id`: written at most once a minute.
-    pub(crate) fn note_use(&self, id: &ConnectionId, usage: Option<ApiUsageSnapshot>) {
+    pub(crate) async fn note_use(&self, id: &ConnectionId, usage: Option<ApiUsageSnapshot>) {
         let due = {
             let mut uses = self.uses();
             let due = uses
@@ -389,22 +400,25 @@ impl Shared {
             due
         };
         if due {
-            self.write_use(id, usage);
+            self.write_use(id, usage).await;
         }
     }
 
     /// Writes that `id` was used now, with the org's API usage.
-    fn write_use(&self, id: &ConnectionId, usage: Option<ApiUsageSnapshot>) {
-        let written = self.store.update_connection(id, &mut |record| {
-            record.last_used = Some(now());
-            if let Some(usage) = usage {
-                record.api_usage = Some(ApiUsage {
-                    used: usage.used,
-                    max: usage.max,
-                });
-            }
-            true
-        });
+    async fn write_use(&self, id: &ConnectionId, usage: Option<ApiUsageSnapshot>) {
+        let written = self
+            .store
+            .update_connection(id, &mut |record| {
+                record.last_used = Some(now());
+                if let Some(usage) = usage {
+                    record.api_usage = Some(ApiUsage {
+                        used: usage.used,
+                        max: usage.max,
+                    });
+                }
+                true
+            })
+            .await;
         if let Err(error) = written {
             tracing::warn!(connection = %id, %error, "A connection's last use could not be written.");
         }

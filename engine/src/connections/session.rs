@@ -55,7 +55,7 @@ pub(super) fn verifier_owner(session_id: &str) -> String {
 impl Connections {
     /// Makes a connect session: a single-use URL, good for the session
     /// time, that connects one of `request.tenant`'s orgs.
-    pub fn create_session(
+    pub async fn create_session(
         &self,
         request: ConnectSessionRequest,
     ) -> Result<CreatedSession, ConnectError> {
@@ -76,7 +76,7 @@ impl Connections {
         }
         let reconnect = match &request.reconnect {
             Some(id) => {
-                let record = self.record(id)?;
+                let record = self.record(id).await?;
                 if record.tenant != tenant {
                     return Err(ConnectError::UnknownConnection(id.clone()));
                 }
@@ -85,9 +85,9 @@ impl Connections {
             None => None,
         };
         let app = match (&request.app, &reconnect) {
-            (Some(name), _) => self.app(name)?,
-            (None, Some(record)) => self.app(&record.app)?,
-            (None, None) => self.default_app()?,
+            (Some(name), _) => self.app(name).await?,
+            (None, Some(record)) => self.app(&record.app).await?,
+            (None, None) => self.default_app().await?,
         };
         if app.tenant.as_deref().is_some_and(|owner| owner != tenant) {
             return Err(ConnectError::AppOfOtherTenant(app.name));
@@ -113,8 +113,8 @@ impl Connections {
             expires_at,
             opened: None,
         };
-        self.drop_expired_sessions();
-        if !shared.store.swap_connect_session(None, &session)? {
+        self.drop_expired_sessions().await;
+        if !shared.store.swap_connect_session(None, &session).await? {
             return Err(ConnectError::Invalid(
                 "a connect session id repeated; try again".into(),
             ));
@@ -126,8 +126,8 @@ impl Connections {
     }
 
     /// The app a session naming none uses: the only one, or `default`.
-    fn default_app(&self) -> Result<OAuthApp, ConnectError> {
-        let apps = self.apps()?;
+    async fn default_app(&self) -> Result<OAuthApp, ConnectError> {
+        let apps = self.apps().await?;
         let name = match apps.as_slice() {
             [] => return Err(ConnectError::NoApp),
             [only] => &only.name,
@@ -137,29 +137,30 @@ impl Connections {
                 return Err(ConnectError::AppNotNamed(names.join(", ")));
             }
         };
-        self.app(name)
+        self.app(name).await
     }
 
     /// Forgets sessions past their time.
-    fn drop_expired_sessions(&self) {
+    async fn drop_expired_sessions(&self) {
         let store = &self.shared.store;
-        let Ok(sessions) = store.connect_sessions() else {
+        let Ok(sessions) = store.connect_sessions().await else {
             return;
         };
         let now = Utc::now();
         for session in sessions.iter().filter(|session| session.expires_at < now) {
             // Another caller dropping it first is as good.
-            store.take_connect_session(session).ok();
+            store.take_connect_session(session).await.ok();
         }
     }
 
     /// Opens connect session `id` (once): the Salesforce authorize URL to
     /// send the browser to.
-    pub fn open_session(&self, id: &str) -> Result<String, ConnectError> {
+    pub async fn open_session(&self, id: &str) -> Result<String, ConnectError> {
         let shared = &self.shared;
         let session = shared
             .store
-            .connect_session(id)?
+            .connect_session(id)
+            .await?
             .ok_or(ConnectError::UnknownSession)?;
         if session.expires_at < Utc::now() {
             return Err(ConnectError::SessionExpired);
@@ -167,7 +168,7 @@ impl Connections {
         if session.opened.is_some() {
             return Err(ConnectError::SessionUsed);
         }
-        let app = self.app(&session.app)?;
+        let app = self.app(&session.app).await?;
         let verifier = zeroize::Zeroizing::new(random_text(48));
         let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
         let nonce = random_text(20);
@@ -180,7 +181,11 @@ impl Connections {
                     .seal(&verifier_owner(&session.id), verifier.as_bytes()),
             ),
         });
-        if !shared.store.swap_connect_session(Some(&session), &opened)? {
+        if !shared
+            .store
+            .swap_connect_session(Some(&session), &opened)
+            .await?
+        {
             return Err(ConnectError::SessionUsed);
         }
         let state = format!("{}.{nonce}", session.id);

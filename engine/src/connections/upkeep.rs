@@ -37,7 +37,7 @@ impl Connections {
     /// `period`; how many were refreshed.
     pub async fn refresh_idle(&self, period: Duration) -> Result<usize, ConnectError> {
         let mut refreshed = 0;
-        for record in self.shared.store.connections()? {
+        for record in self.shared.store.connections().await? {
             let due = record.last_refresh.unwrap_or(record.connected_at)
                 + chrono::Duration::from_std(period).unwrap_or(chrono::Duration::MAX);
             let live = matches!(
@@ -47,7 +47,7 @@ impl Connections {
             if !live || due > chrono::Utc::now() {
                 continue;
             }
-            let client = self.stored_client(&record.id)?;
+            let client = self.stored_client(&record.id).await?;
             match client.refresh_now().await {
                 Ok(()) => refreshed += 1,
                 Err(error) => {

@@ -51,9 +51,10 @@ pub struct Installations {
     changed: Arc<Notify>,
 }
 
+#[async_trait::async_trait]
 impl ConnectionSource for Connections {
-    fn salesforce(&self, id: &str) -> Result<Arc<dyn SalesforceService>, String> {
-        self.client(id).map_err(|error| error.to_string())
+    async fn salesforce(&self, id: &str) -> Result<Arc<dyn SalesforceService>, String> {
+        self.client(id).await.map_err(|error| error.to_string())
     }
 }
 
@@ -72,8 +73,8 @@ impl Installations {
     }
 
     /// Reads every stored installation into the runtime.
-    pub(crate) fn load(&self) -> Result<usize, InstallationError> {
-        let records = self.executor.store.installations()?;
+    pub(crate) async fn load(&self) -> Result<usize, InstallationError> {
+        let records = self.executor.store.installations().await?;
         let count = records.len();
         self.executor.installations.load(records);
         Ok(count)
@@ -82,7 +83,7 @@ impl Installations {
     /// Installs `request.workflow` for `request.tenant`: its config
     /// checked, its connections bound, its webhook secret made (shown in
     /// the answer only).
-    pub fn create(
+    pub async fn create(
         &self,
         request: NewInstallation,
     ) -> Result<InstallationSecrets, InstallationError> {
@@ -90,7 +91,9 @@ impl Installations {
         let prepared = self.installable(&request.workflow)?;
         let workflow = &prepared.workflow;
         let config = settle(workflow, request.config)?;
-        let connections = self.bind(workflow, &tenant, BTreeMap::new(), request.connections)?;
+        let connections = self
+            .bind(workflow, &tenant, BTreeMap::new(), request.connections)
+            .await?;
         let (secret, digest) = SecretDigest::generate("whsec_");
         let url_token = request
             .unguessable_url
@@ -110,15 +113,15 @@ impl Installations {
             updated_at: at,
             version: 0,
         };
-        self.keep_version(&prepared)?;
-        if !self.executor.store.put_installation(&record, None)? {
+        self.keep_version(&prepared).await?;
+        if !self.executor.store.put_installation(&record, None).await? {
             return Err(InstallationError::Conflict(record.id.to_string()));
         }
         let stored = InstallationRecord {
             version: 1,
             ..record
         };
-        let view = self.view(&stored);
+        let view = self.view(&stored).await;
         let unguessable_path = url_token.map(|(token, _)| unguessable_path(&stored, &token));
         self.executor.installations.put(stored);
         self.changed.notify_one();
@@ -130,36 +133,34 @@ impl Installations {
     }
 
     /// The installations `filter` keeps, by id.
-    pub fn list(
+    pub async fn list(
         &self,
         filter: &InstallationFilter,
     ) -> Result<Vec<InstallationView>, InstallationError> {
-        Ok(self
-            .executor
-            .store
-            .installations()?
-            .iter()
-            .filter(|record| {
-                filter.tenant.as_ref().is_none_or(|t| *t == record.tenant)
-                    && filter
-                        .workflow
-                        .as_ref()
-                        .is_none_or(|w| *w == record.workflow)
-            })
-            .map(|record| self.view(record))
-            .collect())
+        let mut views = Vec::new();
+        for record in self.executor.store.installations().await? {
+            if filter.tenant.as_ref().is_none_or(|t| *t == record.tenant)
+                && filter
+                    .workflow
+                    .as_ref()
+                    .is_none_or(|w| *w == record.workflow)
+            {
+                views.push(self.view(&record).await);
+            }
+        }
+        Ok(views)
     }
 
     /// Installation `id`, with its stored runs counted by status.
-    pub fn get(&self, id: &str) -> Result<InstallationView, InstallationError> {
-        let record = self.record(id)?;
-        let mut view = self.view(&record);
-        view.runs = Some(self.run_counts(&record.id)?);
+    pub async fn get(&self, id: &str) -> Result<InstallationView, InstallationError> {
+        let record = self.record(id).await?;
+        let mut view = self.view(&record).await;
+        view.runs = Some(self.run_counts(&record.id).await?);
         Ok(view)
     }
 
     /// The stored runs of `installation`, counted by status.
-    fn run_counts(
+    async fn run_counts(
         &self,
         installation: &InstallationId,
     ) -> Result<BTreeMap<String, usize>, InstallationError> {
@@ -170,7 +171,7 @@ impl Installations {
             ..RunQuery::default()
         };
         loop {
-            let page = self.executor.store.list(&query)?;
+            let page = self.executor.store.list(&query).await?;
             for run in &page.runs {
                 *counts.entry(run.status.as_str().to_owned()).or_default() += 1;
             }
@@ -183,16 +184,19 @@ impl Installations {
 
     /// Changes installation `id`'s config or bindings, checked against the
     /// version it is pinned to.
-    pub fn update(
+    pub async fn update(
         &self,
         id: &str,
         change: InstallationChange,
     ) -> Result<InstallationView, InstallationError> {
-        self.change(id, |this, record| {
-            let loaded = this.installable(&record.workflow)?;
-            let pinned = this
+        for _ in 0..MAX_UPDATE_TRIES {
+            let before = self.record(id).await?;
+            let mut record = before.clone();
+            let loaded = self.installable(&record.workflow)?;
+            let pinned = self
                 .executor
                 .pinned(loaded, &record.workflow_version)
+                .await
                 .map_err(InstallationError::Invalid)?
                 .workflow;
             if let Some(config) = change.config.clone() {
@@ -200,73 +204,86 @@ impl Installations {
             }
             if !change.connections.is_empty() {
                 let current = record.connections.clone();
-                record.connections =
-                    this.bind(&pinned, &record.tenant, current, change.connections.clone())?;
+                let requested = change.connections.clone();
+                record.connections = self
+                    .bind(&pinned, &record.tenant, current, requested)
+                    .await?;
             }
-            Ok(())
-        })
+            if let Some(view) = self.put(&before, record).await? {
+                return Ok(view);
+            }
+        }
+        Err(InstallationError::Conflict(id.to_owned()))
     }
 
     /// Pauses installation `id`: its schedules and polls stop and its
     /// webhooks answer 409 until it is resumed.
-    pub fn pause(&self, id: &str) -> Result<InstallationView, InstallationError> {
-        self.change(id, |_, record| {
+    pub async fn pause(&self, id: &str) -> Result<InstallationView, InstallationError> {
+        self.change(id, |record| {
             record.status = InstallationStatus::Paused;
-            Ok(())
         })
+        .await
     }
 
     /// Resumes installation `id`.
-    pub fn resume(&self, id: &str) -> Result<InstallationView, InstallationError> {
-        self.change(id, |_, record| {
+    pub async fn resume(&self, id: &str) -> Result<InstallationView, InstallationError> {
+        self.change(id, |record| {
             record.status = InstallationStatus::Enabled;
-            Ok(())
         })
+        .await
     }
 
     /// Moves installation `id` to its workflow's loaded version, its config
     /// (`upgrade.config`, or its own) checked against the new schema
     /// first: a config that no longer fits refuses the upgrade.
-    pub fn upgrade(
+    pub async fn upgrade(
         &self,
         id: &str,
         upgrade: Upgrade,
     ) -> Result<InstallationView, InstallationError> {
-        self.change(id, |this, record| {
-            let loaded = this.installable(&record.workflow)?;
+        for _ in 0..MAX_UPDATE_TRIES {
+            let before = self.record(id).await?;
+            let mut record = before.clone();
+            let loaded = self.installable(&record.workflow)?;
             let config = upgrade
                 .config
                 .clone()
                 .unwrap_or_else(|| record.config.clone());
             record.config = settle(&loaded.workflow, Some(config))?;
             let current = std::mem::take(&mut record.connections);
-            record.connections = this.bind(
-                &loaded.workflow,
-                &record.tenant,
-                BTreeMap::new(),
-                as_text(&current),
-            )?;
-            this.keep_version(&loaded)?;
+            record.connections = self
+                .bind(
+                    &loaded.workflow,
+                    &record.tenant,
+                    BTreeMap::new(),
+                    as_text(&current),
+                )
+                .await?;
+            self.keep_version(&loaded).await?;
             record.workflow_version = loaded.version.to_string();
-            Ok(())
-        })
+            if let Some(view) = self.put(&before, record).await? {
+                return Ok(view);
+            }
+        }
+        Err(InstallationError::Conflict(id.to_owned()))
     }
 
     /// Makes installation `id` a new webhook secret (and a new unguessable
     /// URL, if it has one); the old ones stop working at once.
-    pub fn rotate_secret(&self, id: &str) -> Result<InstallationSecrets, InstallationError> {
+    pub async fn rotate_secret(&self, id: &str) -> Result<InstallationSecrets, InstallationError> {
         let mut made = None;
-        let view = self.change(id, |_, record| {
-            let (secret, digest) = SecretDigest::generate("whsec_");
-            record.secret = digest;
-            let token = record.url_token.is_some().then(|| {
-                let (token, digest) = SecretDigest::generate("url_");
-                record.url_token = Some(digest);
-                unguessable_path(record, &token)
-            });
-            made = Some((secret, token));
-            Ok(())
-        })?;
+        let view = self
+            .change(id, |record| {
+                let (secret, digest) = SecretDigest::generate("whsec_");
+                record.secret = digest;
+                let token = record.url_token.is_some().then(|| {
+                    let (token, digest) = SecretDigest::generate("url_");
+                    record.url_token = Some(digest);
+                    unguessable_path(record, &token)
+                });
+                made = Some((secret, token));
+            })
+            .await?;
         let (webhook_secret, unguessable_path) = made.unwrap_or_default();
         Ok(InstallationSecrets {
             installation: view,
@@ -294,15 +311,20 @@ impl Installations {
     /// Deletes installation `id`: its triggers stop, its step state and
     /// cursors are removed, and with `purge` its finished runs too (else
     /// they stay until retention).
-    pub fn delete(&self, id: &str, purge: bool) -> Result<DeletedInstallation, InstallationError> {
-        let record = self.record(id)?;
+    pub async fn delete(
+        &self,
+        id: &str,
+        purge: bool,
+    ) -> Result<DeletedInstallation, InstallationError> {
+        let record = self.record(id).await?;
         self.executor.installations.remove(&record.id);
         self.changed.notify_one();
         let scope = installation_scope(&record.workflow, &record.id);
         let removed = self
             .executor
             .store
-            .delete_installation(&record.id, &scope, purge)?;
+            .delete_installation(&record.id, &scope, purge)
+            .await?;
         Ok(DeletedInstallation {
             id: record.id.to_string(),
             state_entries: removed.state_entries,
@@ -313,35 +335,49 @@ impl Installations {
 
     /// Applies `edit` to installation `id` with a version check, reading
     /// it again when another write landed first.
-    fn change(
+    async fn change(
         &self,
         id: &str,
-        mut edit: impl FnMut(&Self, &mut InstallationRecord) -> Result<(), InstallationError>,
+        mut edit: impl FnMut(&mut InstallationRecord) + Send,
     ) -> Result<InstallationView, InstallationError> {
         for _ in 0..MAX_UPDATE_TRIES {
-            let before = self.record(id)?;
+            let before = self.record(id).await?;
             let mut after = before.clone();
-            edit(self, &mut after)?;
-            after.updated_at = now();
-            if self
-                .executor
-                .store
-                .put_installation(&after, Some(before.version))?
-            {
-                after.version = before.version + 1;
-                let view = self.view(&after);
-                self.executor.installations.put(after);
-                self.changed.notify_one();
+            edit(&mut after);
+            if let Some(view) = self.put(&before, after).await? {
                 return Ok(view);
             }
         }
         Err(InstallationError::Conflict(id.to_owned()))
     }
 
-    fn record(&self, id: &str) -> Result<InstallationRecord, InstallationError> {
+    /// Writes `after` over `before` if no other write landed in between,
+    /// and runs it from then on; `None` when another write landed first.
+    async fn put(
+        &self,
+        before: &InstallationRecord,
+        mut after: InstallationRecord,
+    ) -> Result<Option<InstallationView>, InstallationError> {
+        after.updated_at = now();
+        let store = &self.executor.store;
+        if !store.put_installation(&after, Some(before.version)).await? {
+            return Ok(None);
+        }
+        after.version = before.version + 1;
+        let view = self.view(&after).await;
+        self.executor.installations.put(after);
+        self.changed.notify_one();
+        Ok(Some(view))
+    }
+
+    async fn record(&self, id: &str) -> Result<InstallationRecord, InstallationError> {
         let unknown = || InstallationError::UnknownInstallation(id.to_owned());
         let id = InstallationId::parse(id).ok_or_else(unknown)?;
-        self.executor.store.installation(&id)?.ok_or_else(unknown)
+        self.executor
+            .store
+            .installation(&id)
+            .await?
+            .ok_or_else(unknown)
     }
 
     /// The loaded, installable workflow `id`.
@@ -358,10 +394,12 @@ impl Installations {
     }
 
     /// Keeps `prepared`'s definition, for the installations pinned to it.
-    fn keep_version(&self, prepared: &PreparedWorkflow) -> Result<(), InstallationError> {
+    async fn keep_version(&self, prepared: &PreparedWorkflow) -> Result<(), InstallationError> {
         let store = &self.executor.store;
-        if store.workflow_version(&prepared.version)?.is_none() {
-            store.put_workflow_version(&prepared.version, &StoredVersion::write(prepared))?;
+        if store.workflow_version(&prepared.version).await?.is_none() {
+            store
+                .put_workflow_version(&prepared.version, &StoredVersion::write(prepared))
+                .await?;
         }
         Ok(())
     }
@@ -369,7 +407,7 @@ impl Installations {
     /// `current` bindings with `requested` ones over them, checked: every
     /// slot of `workflow` bound, to a connection of `tenant` (or to
     /// `default`, the server's own).
-    fn bind(
+    async fn bind(
         &self,
         workflow: &Workflow,
         tenant: &str,
@@ -384,7 +422,7 @@ impl Installations {
                     workflow.id
                 )));
             }
-            let view = self.connections.get(&id).map_err(|_| {
+            let view = self.connections.get(&id).await.map_err(|_| {
                 InstallationError::Binding(format!(
                     "connections.{slot}: there is no connection `{id}`"
                 ))
@@ -422,7 +460,7 @@ impl Installations {
     /// The view of `record`: an enabled installation that cannot run (its
     /// workflow not loaded, a bound connection gone) is shown in `error`,
     /// saying why.
-    fn view(&self, record: &InstallationRecord) -> InstallationView {
+    async fn view(&self, record: &InstallationRecord) -> InstallationView {
         let loaded = self.executor.workflows.ready(&record.workflow);
         let mut view = InstallationView::of(
             record,
@@ -431,7 +469,7 @@ impl Installations {
                 .map(|prepared| (&*prepared.workflow, &*prepared.version)),
         );
         if view.status == InstallationStatus::Enabled
-            && let Some(problem) = self.problem(record, loaded.is_some())
+            && let Some(problem) = self.problem(record, loaded.is_some()).await
         {
             view.status = InstallationStatus::Error;
             view.error = Some(problem);
@@ -440,22 +478,23 @@ impl Installations {
     }
 
     /// Why `record` cannot run, if it cannot.
-    fn problem(&self, record: &InstallationRecord, loaded: bool) -> Option<String> {
+    async fn problem(&self, record: &InstallationRecord, loaded: bool) -> Option<String> {
         if !loaded {
             return Some(format!(
                 "workflow `{}` is not loaded: its events are refused until it is",
                 record.workflow
             ));
         }
-        record.connections.iter().find_map(|(slot, id)| {
-            self.connections.get(id.as_str()).is_err().then(|| {
-                format!(
+        for (slot, id) in &record.connections {
+            if self.connections.get(id.as_str()).await.is_err() {
+                return Some(format!(
                     "its `{slot}` connection `{id}` no longer exists: bind another \
                      (PATCH /api/installations/{})",
                     record.id
-                )
-            })
-        })
+                ));
+            }
+        }
+        None
     }
 }
 

@@ -78,9 +78,9 @@ impl Executor {
     /// to a backlog's worth in memory: at start-up, after a reload for runs
     /// whose workflow was missing, and when the queue runs low while the
     /// store holds more.
-    pub(crate) fn resume_queued(&self) -> Result<usize, StoreError> {
+    pub(crate) async fn resume_queued(&self) -> Result<usize, StoreError> {
         let window = self.backlog.bound();
-        let queued = self.store.due_first(window)?;
+        let queued = self.store.due_first(window).await?;
         self.left_in_store
             .store(queued.len() >= window, Ordering::Relaxed);
         let workflows = self.workflows.get();
@@ -98,9 +98,18 @@ impl Executor {
         Ok(resumed)
     }
 
+    /// [`Executor::resume_queued`], saying what it did.
+    pub(crate) async fn queue_stored_runs(&self) {
+        match self.resume_queued().await {
+            Ok(0) => {}
+            Ok(resumed) => tracing::info!(resumed, "Queued the stored unfinished runs."),
+            Err(error) => tracing::error!(%error, "Cannot read the stored queue."),
+        }
+    }
+
     /// Takes in more of the store's unfinished runs when the queue has run
     /// low and the store holds runs it has not taken in.
-    fn refill(&self) {
+    async fn refill(&self) {
         // The flag first: the dispatch loop asks at every turn, and the
         // store rarely holds runs the queue has not taken in.
         if !self.left_in_store.load(Ordering::Relaxed)
@@ -108,7 +117,7 @@ impl Executor {
         {
             return;
         }
-        if let Err(error) = self.resume_queued() {
+        if let Err(error) = self.resume_queued().await {
             tracing::error!(%error, "The stored runs could not be read; they wait for the next start.");
             self.left_in_store.store(false, Ordering::Relaxed);
         }
@@ -123,7 +132,7 @@ impl Executor {
         abort: CancellationToken,
     ) {
         loop {
-            self.refill();
+            self.refill().await;
             while let Some(ticket) = self
                 .queue
                 .take(self.workers, |workflow| self.limits(workflow))
@@ -175,7 +184,7 @@ impl Executor {
     }
 
     /// What a run of installation `id` runs with, or why it cannot run.
-    fn tenancy(&self, id: &InstallationId) -> Result<Tenancy, String> {
+    async fn tenancy(&self, id: &InstallationId) -> Result<Tenancy, String> {
         let installation = self
             .installations
             .get(id)
@@ -184,13 +193,13 @@ impl Executor {
             .connections
             .as_deref()
             .ok_or_else(|| "this server has no connections".to_owned())?;
-        Tenancy::of(installation, connections)
+        Tenancy::of(installation, connections).await
     }
 
     /// The version `version` of `loaded`'s workflow: `loaded` itself, one
     /// kept since it was loaded, or the definition the store kept for the
     /// installations pinned to it.
-    pub(crate) fn pinned(
+    pub(crate) async fn pinned(
         &self,
         loaded: PreparedWorkflow,
         version: &str,
@@ -210,6 +219,7 @@ impl Executor {
         let text = self
             .store
             .workflow_version(version)
+            .await
             .map_err(|error| error.to_string())?
             .ok_or_else(unknown)?;
         let file = StoredVersion::read(&text).map_err(|error| format!("{}: {error}", unknown()))?;
@@ -271,7 +281,11 @@ impl Executor {
 
     async fn resume_now(&self, id: RunId) -> Result<RunRecord, SubmitError> {
         let _resuming = self.resuming.lock().await;
-        let detail = self.store.detail(id)?.ok_or(SubmitError::UnknownRun(id))?;
+        let detail = self
+            .store
+            .detail(id)
+            .await?
+            .ok_or(SubmitError::UnknownRun(id))?;
         let refuse = |reason: &str| SubmitError::NotResumable {
             run: id,
             reason: reason.to_owned(),
@@ -321,7 +335,7 @@ impl Executor {
         let (mut run, event, mut records, fresh) = match self.fresh.take(id) {
             Some((run, event)) => (run, event, Vec::new(), true),
             None => {
-                let Some(detail) = self.store.detail(id)? else {
+                let Some(detail) = self.store.detail(id).await? else {
                     return Err(StoreError::Corrupt(format!(
                         "the queued run {id} has no record"
                     )));
@@ -351,7 +365,7 @@ impl Executor {
         };
 
         let tenancy = match &run.installation {
-            Some(id) => match self.tenancy(id) {
+            Some(id) => match self.tenancy(id).await {
                 Ok(tenancy) => Some(tenancy),
                 Err(error) => return self.end_failed(loaded, run, error, None).await,
             },
@@ -360,7 +374,7 @@ impl Executor {
         let prepared = match &tenancy {
             Some(tenancy) => {
                 let version = &tenancy.installation.record.workflow_version;
-                match self.pinned(prepared, version) {
+                match self.pinned(prepared, version).await {
                     Ok(prepared) => prepared,
                     Err(error) => return self.end_failed(loaded, run, error, None).await,
                 }

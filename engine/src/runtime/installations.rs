@@ -12,9 +12,10 @@ use crate::workflow::reference::Installed;
 
 /// Where the runs of installations reach Salesforce: the engine's
 /// connections, seen by the runtime only through this trait.
+#[async_trait::async_trait]
 pub(crate) trait ConnectionSource: Send + Sync {
     /// The client of connection `id`, or why there is none.
-    fn salesforce(&self, id: &str) -> Result<Arc<dyn SalesforceService>, String>;
+    async fn salesforce(&self, id: &str) -> Result<Arc<dyn SalesforceService>, String>;
 }
 
 /// An installation as the runtime holds it.
@@ -48,13 +49,13 @@ pub(crate) struct Tenancy {
 impl Tenancy {
     /// What a run of `installation` runs with: its `salesforce` slot's
     /// connection from `connections`.
-    pub(crate) fn of(
+    pub(crate) async fn of(
         installation: Arc<Installation>,
         connections: &dyn ConnectionSource,
     ) -> Result<Self, String> {
         let record = &installation.record;
         let salesforce = match record.connection(SALESFORCE_SLOT) {
-            Some(id) => Some(connections.salesforce(id.as_str()).map_err(|error| {
+            Some(id) => Some(connections.salesforce(id.as_str()).await.map_err(|error| {
                 format!(
                     "installation {} cannot reach its connection {id}: {error}",
                     record.id

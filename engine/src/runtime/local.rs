@@ -129,7 +129,7 @@ impl LocalRunner {
                 .steps
                 .attempt(scope, None, prepared, index, &record)
                 .await;
-            if let Err(error) = self.steps.state().apply(&outcome.state_writes) {
+            if let Err(error) = self.steps.state().apply(&outcome.state_writes).await {
                 tracing::warn!(step = %step.id, %error, "The step's state writes were lost.");
             }
             match settle(&mut record, outcome, &step.retry) {

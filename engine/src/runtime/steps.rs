@@ -184,7 +184,7 @@ impl StepRunner {
         let started_at = now();
         let earlier = match run.fresh {
             true => Ok(Vec::new()),
-            false => self.journal.journal(run.id, step.id.as_str()),
+            false => self.journal.journal(run.id, step.id.as_str()).await,
         };
         let earlier = match earlier {
             Ok(earlier) => earlier,

@@ -27,7 +27,7 @@ pub(super) async fn metrics(State(engine): State<Engine>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        engine.metrics(),
+        engine.metrics().await,
     )
         .into_response()
 }
@@ -116,7 +116,7 @@ pub(super) async fn runs(
         limit,
         before,
     };
-    let page = engine.runs(&query)?;
+    let page = engine.runs(&query).await?;
     Ok(axum::Json(RunList {
         runs: page.runs,
         next_cursor: page.next_cursor,
@@ -128,7 +128,7 @@ pub(super) async fn run(
     Path(run_id): Path<String>,
 ) -> Result<axum::Json<RunDetail>, ApiError> {
     let id = run_id.parse::<RunId>()?;
-    match engine.run_detail(id)? {
+    match engine.run_detail(id).await? {
         Some(detail) => Ok(axum::Json(detail)),
         None => Err(ApiError::not_found(format!("no run `{id}` is stored"))),
     }

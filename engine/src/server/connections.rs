@@ -93,7 +93,7 @@ pub(super) async fn start(
     State(connections): State<Connections>,
     Path(session): Path<String>,
 ) -> Response {
-    match connections.open_session(&session) {
+    match connections.open_session(&session).await {
         Ok(url) => found(&url),
         Err(error) => {
             let message = error.to_string();
@@ -142,7 +142,7 @@ pub(super) async fn create_session(
 ) -> Result<(StatusCode, axum::Json<CreatedSession>), ApiError> {
     let request: ConnectSessionRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::bad_request(format!("the connect session request: {error}")))?;
-    let created = connections.create_session(request)?;
+    let created = connections.create_session(request).await?;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
@@ -157,7 +157,7 @@ pub(super) async fn list(
     State(connections): State<Connections>,
     Query(params): Query<ListParams>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let connections = connections.list(params.tenant.as_deref())?;
+    let connections = connections.list(params.tenant.as_deref()).await?;
     Ok(axum::Json(
         serde_json::json!({ "connections": connections }),
     ))
@@ -168,7 +168,7 @@ pub(super) async fn get(
     State(connections): State<Connections>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ConnectionView>, ApiError> {
-    Ok(axum::Json(connections.get(&id)?))
+    Ok(axum::Json(connections.get(&id).await?))
 }
 
 /// `POST /api/connections/{id}/check`.
@@ -184,7 +184,7 @@ pub(super) async fn disable(
     State(connections): State<Connections>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ConnectionView>, ApiError> {
-    Ok(axum::Json(connections.set_disabled(&id, true)?))
+    Ok(axum::Json(connections.set_disabled(&id, true).await?))
 }
 
 /// `POST /api/connections/{id}/enable`.
@@ -192,7 +192,7 @@ pub(super) async fn enable(
     State(connections): State<Connections>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ConnectionView>, ApiError> {
-    Ok(axum::Json(connections.set_disabled(&id, false)?))
+    Ok(axum::Json(connections.set_disabled(&id, false).await?))
 }
 
 /// `DELETE /api/connections/{id}`.
@@ -212,7 +212,7 @@ pub(super) async fn delete(
 pub(super) async fn apps(
     State(connections): State<Connections>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let apps = connections.apps()?;
+    let apps = connections.apps().await?;
     Ok(axum::Json(serde_json::json!({ "apps": apps })))
 }
 
@@ -225,7 +225,7 @@ pub(super) async fn create_app(
         .map_err(|error| ApiError::bad_request(format!("the OAuth app: {error}")))?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(connections.create_app(app)?),
+        axum::Json(connections.create_app(app).await?),
     ))
 }
 
@@ -234,7 +234,7 @@ pub(super) async fn delete_app(
     State(connections): State<Connections>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if connections.delete_app(&name)? {
+    if connections.delete_app(&name).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(

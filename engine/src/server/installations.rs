@@ -78,7 +78,7 @@ async fn create(
 ) -> Result<(StatusCode, axum::Json<InstallationSecrets>), ApiError> {
     let request: NewInstallation = serde_json::from_slice(&bytes)
         .map_err(|error| ApiError::bad_request(format!("the installation: {error}")))?;
-    let created = installations.create(request)?;
+    let created = installations.create(request).await?;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
@@ -87,7 +87,7 @@ async fn list(
     State(installations): State<Installations>,
     Query(filter): Query<InstallationFilter>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let listed = installations.list(&filter)?;
+    let listed = installations.list(&filter).await?;
     Ok(axum::Json(serde_json::json!({ "installations": listed })))
 }
 
@@ -96,7 +96,7 @@ async fn show(
     State(installations): State<Installations>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<InstallationView>, ApiError> {
-    Ok(axum::Json(installations.get(&id)?))
+    Ok(axum::Json(installations.get(&id).await?))
 }
 
 /// `PATCH /api/installations/{id}`.
@@ -106,7 +106,7 @@ async fn update(
     bytes: Bytes,
 ) -> Result<axum::Json<InstallationView>, ApiError> {
     let change: InstallationChange = body(&bytes, "the change")?;
-    Ok(axum::Json(installations.update(&id, change)?))
+    Ok(axum::Json(installations.update(&id, change).await?))
 }
 
 /// The query of `DELETE /api/installations/{id}`.
@@ -122,7 +122,7 @@ async fn delete(
     Path(id): Path<String>,
     Query(params): Query<DeleteParams>,
 ) -> Result<axum::Json<DeletedInstallation>, ApiError> {
-    Ok(axum::Json(installations.delete(&id, params.purge)?))
+    Ok(axum::Json(installations.delete(&id, params.purge).await?))
 }
 
 /// `POST /api/installations/{id}/pause`.
@@ -130,7 +130,7 @@ async fn pause(
     State(installations): State<Installations>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<InstallationView>, ApiError> {
-    Ok(axum::Json(installations.pause(&id)?))
+    Ok(axum::Json(installations.pause(&id).await?))
 }
 
 /// `POST /api/installations/{id}/resume`.
@@ -138,7 +138,7 @@ async fn resume(
     State(installations): State<Installations>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<InstallationView>, ApiError> {
-    Ok(axum::Json(installations.resume(&id)?))
+    Ok(axum::Json(installations.resume(&id).await?))
 }
 
 /// `POST /api/installations/{id}/upgrade`.
@@ -148,7 +148,7 @@ async fn upgrade(
     bytes: Bytes,
 ) -> Result<axum::Json<InstallationView>, ApiError> {
     let upgrade: Upgrade = body(&bytes, "the upgrade")?;
-    Ok(axum::Json(installations.upgrade(&id, upgrade)?))
+    Ok(axum::Json(installations.upgrade(&id, upgrade).await?))
 }
 
 /// `POST /api/installations/{id}/rotate-secret`: the new secret, shown
@@ -157,5 +157,5 @@ async fn rotate_secret(
     State(installations): State<Installations>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<InstallationSecrets>, ApiError> {
-    Ok(axum::Json(installations.rotate_secret(&id)?))
+    Ok(axum::Json(installations.rotate_secret(&id).await?))
 }

@@ -27,6 +27,7 @@ async fn engine(configure: impl FnOnce(&mut Config)) -> (Engine, tempfile::TempD
     });
     engine
         .add(parse(&workflow.to_string()).unwrap(), dir.path())
+        .await
         .unwrap();
     (engine, dir)
 }

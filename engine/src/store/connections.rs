@@ -9,6 +9,7 @@ use crate::model::{
     ConnectSession, ConnectionEvent, ConnectionId, ConnectionIdentity, ConnectionRecord,
     StoredOAuthApp,
 };
+use async_trait::async_trait;
 
 use super::StoreError;
 
@@ -29,22 +30,23 @@ pub enum Written {
 }
 
 /// The store of connections and what goes with them.
+#[async_trait]
 pub trait ConnectionStore: Send + Sync {
     /// The connection `id`.
-    fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>, StoreError>;
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>, StoreError>;
 
     /// Every connection, by id.
-    fn connections(&self) -> Result<Vec<ConnectionRecord>, StoreError>;
+    async fn connections(&self) -> Result<Vec<ConnectionRecord>, StoreError>;
 
     /// The connection of `identity`, if there is one.
-    fn connection_by_identity(
+    async fn connection_by_identity(
         &self,
         identity: &ConnectionIdentity,
     ) -> Result<Option<ConnectionRecord>, StoreError>;
 
     /// Writes `record` if the stored one is at `expected` (`None`: if there
     /// is none), its version then one more than `expected`.
-    fn put_connection(
+    async fn put_connection(
         &self,
         record: &ConnectionRecord,
         expected: Option<u64>,
@@ -54,20 +56,20 @@ pub trait ConnectionStore: Send + Sync {
     /// it again whenever another write landed first: the record before and
     /// after, or `None` when there is none or `change` declines (answers
     /// `false`). `change` must not move the record to another identity.
-    fn update_connection(
+    async fn update_connection(
         &self,
         id: &ConnectionId,
-        change: &mut dyn FnMut(&mut ConnectionRecord) -> bool,
+        change: &mut (dyn for<'r> FnMut(&'r mut ConnectionRecord) -> bool + Send),
     ) -> Result<Option<(ConnectionRecord, ConnectionRecord)>, StoreError> {
         for _ in 0..MAX_UPDATE_TRIES {
-            let Some(before) = self.connection(id)? else {
+            let Some(before) = self.connection(id).await? else {
                 return Ok(None);
             };
             let mut after = before.clone();
             if !change(&mut after) {
                 return Ok(None);
             }
-            match self.put_connection(&after, Some(before.version))? {
+            match self.put_connection(&after, Some(before.version)).await? {
                 Written::Done => {
                     after.version = before.version + 1;
                     return Ok(Some((before, after)));
@@ -86,14 +88,14 @@ pub trait ConnectionStore: Send + Sync {
     }
 
     /// Deletes the connection `id`; whether there was one.
-    fn delete_connection(&self, id: &ConnectionId) -> Result<bool, StoreError>;
+    async fn delete_connection(&self, id: &ConnectionId) -> Result<bool, StoreError>;
 
     /// The connect session `id`.
-    fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>, StoreError>;
+    async fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>, StoreError>;
 
     /// Writes `session` in place of `expected` (`None`: if there is none);
     /// `false` when the stored one is not `expected`.
-    fn swap_connect_session(
+    async fn swap_connect_session(
         &self,
         expected: Option<&ConnectSession>,
         session: &ConnectSession,
@@ -101,26 +103,26 @@ pub trait ConnectionStore: Send + Sync {
 
     /// Deletes `session` if it is stored as it is; `false` when it is not
     /// (spent by another caller).
-    fn take_connect_session(&self, session: &ConnectSession) -> Result<bool, StoreError>;
+    async fn take_connect_session(&self, session: &ConnectSession) -> Result<bool, StoreError>;
 
     /// Every connect session (to drop the expired ones).
-    fn connect_sessions(&self) -> Result<Vec<ConnectSession>, StoreError>;
+    async fn connect_sessions(&self) -> Result<Vec<ConnectSession>, StoreError>;
 
     /// Every OAuth app created through the API.
-    fn oauth_apps(&self) -> Result<Vec<StoredOAuthApp>, StoreError>;
+    async fn oauth_apps(&self) -> Result<Vec<StoredOAuthApp>, StoreError>;
 
     /// Creates or replaces an OAuth app.
-    fn put_oauth_app(&self, app: &StoredOAuthApp) -> Result<(), StoreError>;
+    async fn put_oauth_app(&self, app: &StoredOAuthApp) -> Result<(), StoreError>;
 
     /// Deletes an OAuth app; whether there was one.
-    fn delete_oauth_app(&self, name: &str) -> Result<bool, StoreError>;
+    async fn delete_oauth_app(&self, name: &str) -> Result<bool, StoreError>;
 
     /// Queues (or, by its id, updates) a connection event to deliver.
-    fn put_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError>;
+    async fn put_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError>;
 
     /// The connection events waiting, oldest first.
-    fn connection_events(&self) -> Result<Vec<ConnectionEvent>, StoreError>;
+    async fn connection_events(&self) -> Result<Vec<ConnectionEvent>, StoreError>;
 
     /// Drops a delivered (or abandoned) connection event.
-    fn delete_connection_event(&self, id: &str) -> Result<(), StoreError>;
+    async fn delete_connection_event(&self, id: &str) -> Result<(), StoreError>;
 }

@@ -6,6 +6,7 @@
 //! between, so a pause and an upgrade cannot overwrite each other.
 
 use crate::model::{InstallationId, InstallationRecord, RunId};
+use async_trait::async_trait;
 
 use super::StoreError;
 
@@ -23,17 +24,21 @@ pub struct Removed {
 }
 
 /// The store of installations.
+#[async_trait]
 pub trait InstallationStore: Send + Sync {
     /// The installation `id`.
-    fn installation(&self, id: &InstallationId) -> Result<Option<InstallationRecord>, StoreError>;
+    async fn installation(
+        &self,
+        id: &InstallationId,
+    ) -> Result<Option<InstallationRecord>, StoreError>;
 
     /// Every installation, by id.
-    fn installations(&self) -> Result<Vec<InstallationRecord>, StoreError>;
+    async fn installations(&self) -> Result<Vec<InstallationRecord>, StoreError>;
 
     /// Writes `record` if the stored one is at `expected` (`None`: if there
     /// is none), its version then one more than `expected`; `false` when
     /// another write landed first.
-    fn put_installation(
+    async fn put_installation(
         &self,
         record: &InstallationRecord,
         expected: Option<u64>,
@@ -42,7 +47,7 @@ pub trait InstallationStore: Send + Sync {
     /// Deletes installation `id` of `workflow` with its step and trigger
     /// state (the state scoped under `state_scope`), and with `purge` its
     /// finished runs too.
-    fn delete_installation(
+    async fn delete_installation(
         &self,
         id: &InstallationId,
         state_scope: &str,
@@ -51,8 +56,8 @@ pub trait InstallationStore: Send + Sync {
 
     /// The definition (JSON) of the workflow version `hash`, kept while an
     /// installation may be pinned to it.
-    fn workflow_version(&self, hash: &str) -> Result<Option<String>, StoreError>;
+    async fn workflow_version(&self, hash: &str) -> Result<Option<String>, StoreError>;
 
     /// Keeps the definition of the workflow version `hash`.
-    fn put_workflow_version(&self, hash: &str, definition: &str) -> Result<(), StoreError>;
+    async fn put_workflow_version(&self, hash: &str, definition: &str) -> Result<(), StoreError>;
 }

@@ -34,7 +34,7 @@ pub struct JournalWrite<'a> {
 #[async_trait]
 pub trait JournalStore: Send + Sync {
     /// The journal of step `step` of run `run`, in call order.
-    fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError>;
+    async fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError>;
     /// Applies `write`; returns once it is durable when `durable`.
     async fn record(&self, write: JournalWrite<'_>, durable: bool) -> Result<(), StoreError>;
 }
@@ -48,7 +48,7 @@ pub struct MemoryJournalStore {
 
 #[async_trait]
 impl JournalStore for MemoryJournalStore {
-    fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError> {
+    async fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError> {
         let journals = self.journals.lock().unwrap_or_else(|e| e.into_inner());
         Ok(journals
             .get(&(run, step.to_owned()))

@@ -2,8 +2,8 @@
 //! the Salesforce call journal are kept.
 //!
 //! [`Store`] is the one interface the triggers and the executor use; sled
-//! ([`SledStore`]) is the embedded implementation, and another backend (a
-//! shared database for several nodes) fits behind the same trait.
+//! ([`SledStore`]) is the embedded implementation, PostgreSQL
+//! ([`PostgresStore`]) the shared one for several nodes.
 
 mod compact;
 mod connections;
@@ -11,9 +11,13 @@ mod document;
 mod installations;
 mod journal;
 mod keys;
+mod location;
 mod open_runs;
+mod postgres;
 mod sled_store;
 mod state;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use async_trait::async_trait;
@@ -25,6 +29,8 @@ use crate::model::{InstallationId, RunId, RunRecord, RunStatus, StateWrite, Step
 pub use connections::{ConnectionStore, Written};
 pub use installations::{InstallationStore, Removed};
 pub use journal::{JournalStore, JournalWrite, MemoryJournalStore};
+pub use location::StoreLocation;
+pub use postgres::{DEFAULT_POOL_SIZE, Migration, MigrationStatus, PostgresStore};
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 pub use state::{
     MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryStateStore, StateRefusal, StateStore, StepState,
@@ -235,7 +241,7 @@ pub trait Store:
         for run in runs {
             accepted.push(self.accept(run).await?);
         }
-        self.apply(state)?;
+        self.apply(state).await?;
         self.flush().await?;
         Ok(accepted)
     }
@@ -247,28 +253,28 @@ pub trait Store:
     /// Makes every write so far durable.
     async fn flush(&self) -> Result<(), StoreError>;
     /// A run.
-    fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError>;
+    async fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError>;
     /// A run with its trigger event and step records, in step order.
-    fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError>;
+    async fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError>;
     /// Every run in the queue, soonest due first.
-    fn queued(&self) -> Result<Vec<QueuedRun>, StoreError>;
+    async fn queued(&self) -> Result<Vec<QueuedRun>, StoreError>;
     /// The first `limit` runs of [`Store::queued`], read without the rest.
-    fn due_first(&self, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
-        let mut queued = self.queued()?;
+    async fn due_first(&self, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
+        let mut queued = self.queued().await?;
         queued.truncate(limit);
         Ok(queued)
     }
     /// How many runs are unfinished (queued, waiting for a retry or for
     /// their workflow), counted without reading them.
-    fn unfinished(&self) -> Result<usize, StoreError> {
-        self.queued().map(|queued| queued.len())
+    async fn unfinished(&self) -> Result<usize, StoreError> {
+        self.queued().await.map(|queued| queued.len())
     }
     /// One page of runs, newest first.
-    fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError>;
+    async fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError>;
     /// Removes finished runs created before `before`, and runs with a
     /// dedupe key only if also created before `deduplicated_before` (their
     /// key must outlive redeliveries); returns how many.
-    fn prune(
+    async fn prune(
         &self,
         before: DateTime<Utc>,
         deduplicated_before: DateTime<Utc>,

@@ -264,7 +264,7 @@ impl Store for SledStore {
             self.open_runs().close(run.record.id);
             let id = RunId::from_slice(&existing)
                 .ok_or_else(|| StoreError::Corrupt("a dedupe entry".to_owned()))?;
-            let earlier = self.run(id)?.ok_or_else(|| {
+            let earlier = self.run(id).await?.ok_or_else(|| {
                 StoreError::Corrupt(format!("the dedupe entry names a missing run {id}"))
             })?;
             accepted.push(Accepted::Duplicate(earlier));
@@ -340,11 +340,11 @@ impl Store for SledStore {
         self.write(Batch::default(), None, true).await.map(drop)
     }
 
-    fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+    async fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
         self.read_run(id, |run| run.record())
     }
 
-    fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
+    async fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
         let parts = self.read_run(id, |run| Ok((run.record()?, run.steps()?)))?;
         let Some((run, steps)) = parts else {
             return Ok(None);
@@ -358,17 +358,19 @@ impl Store for SledStore {
         Ok(Some(RunDetail { run, event, steps }))
     }
 
-    fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
-        self.due_first(usize::MAX)
+    async fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
+        self.due_first(usize::MAX).await
     }
 
-    fn due_first(&self, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
+    async fn due_first(&self, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
         // The queue is in due order and open runs are due when created, in
         // id order: the first `limit` of each hold the first `limit` of all.
         let mut queued = queue_entries(&self.db, limit)?;
         let open = self.open_runs().first(limit);
         for id in open {
-            let Some(run) = self.run(id)? else { continue };
+            let Some(run) = self.run(id).await? else {
+                continue;
+            };
             if !run.status.is_final() {
                 queued.push(QueuedRun {
                     due_at: run.due_at.unwrap_or(run.created_at),
@@ -383,7 +385,7 @@ impl Store for SledStore {
         Ok(queued)
     }
 
-    fn unfinished(&self) -> Result<usize, StoreError> {
+    async fn unfinished(&self) -> Result<usize, StoreError> {
         let mut entries = 0;
         for key in self.db.scan_prefix(keys::queue()).keys() {
             key.map_err(unavailable)?;
@@ -392,7 +394,7 @@ impl Store for SledStore {
         Ok(entries + self.open_runs().len())
     }
 
-    fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
+    async fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
         // An index entry of another installation is passed over unread.
         let only = query
             .installation
@@ -420,7 +422,7 @@ impl Store for SledStore {
                 return None;
             }
             match keys::trailing_run_id(&key) {
-                Some(id) => self.run(id).transpose(),
+                Some(id) => self.read_run(id, |run| run.record()).transpose(),
                 None => Some(Err(StoreError::Corrupt(
                     "an index key holds no run id".to_owned(),
                 ))),
@@ -433,7 +435,7 @@ impl Store for SledStore {
         self.writer.flushes()
     }
 
-    fn prune(
+    async fn prune(
         &self,
         before: DateTime<Utc>,
         deduplicated_before: DateTime<Utc>,
@@ -461,7 +463,7 @@ impl Store for SledStore {
 
 #[async_trait]
 impl JournalStore for SledStore {
-    fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError> {
+    async fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError> {
         self.db
             .scan_prefix(keys::step_journal(run, step))
             .values()
@@ -483,8 +485,9 @@ impl JournalStore for SledStore {
     }
 }
 
+#[async_trait]
 impl StateStore for SledStore {
-    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
+    async fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
         let value = self.db.get(keys::state(scope, key)).map_err(unavailable)?;
         value
             .map(|bytes| String::from_utf8(bytes.to_vec()))
@@ -492,7 +495,7 @@ impl StateStore for SledStore {
             .map_err(|_| StoreError::Corrupt(format!("the value of `{key}` is not UTF-8")))
     }
 
-    fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
+    async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         add_state_writes(&mut batch, writes);
         batch.apply_to(&self.db).map_err(unavailable)

@@ -7,6 +7,7 @@
 //! has its state written, and an attempt cut off by a crash leaves none.
 //! The CLI keeps state in memory for the process.
 
+use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -34,11 +35,12 @@ pub enum StateRefusal {
 }
 
 /// Where step state lives.
+#[async_trait]
 pub trait StateStore: Send + Sync {
     /// The value under `key` in `scope`.
-    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
+    async fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Applies `writes` in order, all or none.
-    fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError>;
+    async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError>;
 }
 
 /// State held in memory, lost when the process ends.
@@ -47,13 +49,14 @@ pub struct MemoryStateStore {
     entries: Mutex<HashMap<(String, String), String>>,
 }
 
+#[async_trait]
 impl StateStore for MemoryStateStore {
-    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
+    async fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         Ok(entries.get(&(scope.to_owned(), key.to_owned())).cloned())
     }
 
-    fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
+    async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         for write in writes {
             let entry = (write.scope.clone(), write.key.clone());
@@ -87,13 +90,16 @@ impl StepState {
     }
 
     /// The value under `key`: the attempt's own last write, else the store's.
-    pub fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(write) = pending.iter().rev().find(|write| write.key == key) {
-            return Ok(write.value.clone());
+    pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let own = {
+            let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let last = pending.iter().rev().find(|write| write.key == key);
+            last.map(|write| write.value.clone())
+        };
+        match own {
+            Some(value) => Ok(value),
+            None => self.store.get(&self.scope, key).await,
         }
-        drop(pending);
-        self.store.get(&self.scope, key)
     }
 
     /// Stores `value` under `key`, or says why it cannot.
@@ -135,8 +141,8 @@ impl StepState {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_attempt_reads_its_own_writes_before_they_are_applied() {
+    #[tokio::test]
+    async fn an_attempt_reads_its_own_writes_before_they_are_applied() {
         let store: Arc<dyn StateStore> = Arc::new(MemoryStateStore::default());
         store
             .apply(&[StateWrite {
@@ -144,19 +150,20 @@ mod tests {
                 key: "n".into(),
                 value: Some("1".into()),
             }])
+            .await
             .unwrap();
         let state = StepState::new(store.clone(), "wf", "a");
-        assert_eq!(state.get("n").unwrap().as_deref(), Some("1"));
+        assert_eq!(state.get("n").await.unwrap().as_deref(), Some("1"));
         state.set("n", "2".into()).unwrap();
-        assert_eq!(state.get("n").unwrap().as_deref(), Some("2"));
-        assert_eq!(store.get("wf/a", "n").unwrap().as_deref(), Some("1"));
+        assert_eq!(state.get("n").await.unwrap().as_deref(), Some("2"));
+        assert_eq!(store.get("wf/a", "n").await.unwrap().as_deref(), Some("1"));
         state.delete("n");
-        assert_eq!(state.get("n").unwrap(), None);
+        assert_eq!(state.get("n").await.unwrap(), None);
 
         let writes = state.take_writes();
         assert_eq!(writes.len(), 2);
-        store.apply(&writes).unwrap();
-        assert_eq!(store.get("wf/a", "n").unwrap(), None);
+        store.apply(&writes).await.unwrap();
+        assert_eq!(store.get("wf/a", "n").await.unwrap(), None);
         assert!(state.take_writes().is_empty());
     }
 }

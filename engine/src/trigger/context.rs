@@ -41,7 +41,7 @@ pub(crate) trait TriggerHost: Send + Sync + 'static {
     async fn submit_one(&self, target: &RunFor, event: NewEvent) -> Result<Accepted, SubmitError>;
     /// The value stored under `key` in trigger state `scope` (a workflow's,
     /// or an installation's).
-    fn state(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
+    async fn state(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Waits up to `timeout` for `run` to end; `None` if it has not.
     async fn wait(&self, run: RunId, timeout: Duration) -> Result<Option<RunRecord>, StoreError>;
     /// How long a `"respond": "sync"` webhook waits for its run.
@@ -50,7 +50,10 @@ pub(crate) trait TriggerHost: Send + Sync + 'static {
     fn salesforce(&self) -> Arc<dyn SalesforceService>;
     /// Connection `id` (stored, or `default`): its client and the id of
     /// its org, or why there is none.
-    fn connection(&self, id: &str) -> Result<(Arc<dyn SalesforceService>, Option<String>), String>;
+    async fn connection(
+        &self,
+        id: &str,
+    ) -> Result<(Arc<dyn SalesforceService>, Option<String>), String>;
 }
 
 /// One background trigger's handle on the engine: the events, state and
@@ -124,8 +127,11 @@ impl TriggerContext {
 
     /// The trigger state stored under `name` (named after the trigger's
     /// type, so a trigger changed to another type starts afresh).
-    pub(crate) fn state<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
-        let value = self.host.state(&self.scope, &state_key(name))?;
+    pub(crate) async fn state<T: DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let value = self.host.state(&self.scope, &state_key(name)).await?;
         value
             .map(|text| serde_json::from_str(&text))
             .transpose()

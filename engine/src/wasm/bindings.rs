@@ -10,6 +10,7 @@ wasmtime::component::bindgen!({
     world: "step",
     imports: {
         "gust:step/salesforce": async | trappable,
+        "gust:step/state.get": async | trappable,
         default: trappable,
     },
     exports: { default: async },

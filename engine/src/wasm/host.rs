@@ -340,8 +340,8 @@ impl log::Host for StepHost {
 }
 
 impl state::Host for StepHost {
-    fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.context.state.get(&key)?)
+    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.context.state.get(&key).await?)
     }
 
     fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), String>> {

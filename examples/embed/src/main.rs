@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     // Defined in code; a workflow's relative `uses` paths resolve against
     // the directory given (this one uses prebuilt steps only).
     let workflow = parse(WORKFLOW)?;
-    engine.add(workflow, Path::new("."))?;
+    engine.add(workflow, Path::new(".")).await?;
 
     // The service's own routes, and Gust's under /gust:
     // POST /gust/hooks/web-leads, GET /gust/api/runs, ...
@@ -53,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
     let run_id = accepted.run().id;
     let ended = engine.wait(run_id, Duration::from_secs(10)).await?;
     println!("run {run_id}: {:?}", ended.map(|run| run.status));
-    if let Some(detail) = engine.run_detail(run_id)? {
+    if let Some(detail) = engine.run_detail(run_id).await? {
         println!("{}", serde_json::to_string_pretty(&detail)?);
     }
 

@@ -43,10 +43,10 @@ impl Server {
         config.connect.public_url.clone_from(&base);
         configure(&mut config);
         let engine = match store {
-            Some(store) => Engine::with_store(config, store).unwrap(),
+            Some(store) => Engine::with_store(config, store).await.unwrap(),
             None => Engine::start(config).await.unwrap(),
         };
-        let set = engine.load_dir(&workflow_dir).unwrap();
+        let set = engine.load_dir(&workflow_dir).await.unwrap();
         assert!(set.invalid.is_empty(), "{:?}", set.invalid);
         tokio::spawn(axum::serve(listener, engine.router()).into_future());
         Self {

@@ -78,44 +78,45 @@ impl Store for FullDisk {
     async fn flush(&self) -> Result<(), StoreError> {
         self.store.flush().await
     }
-    fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
-        self.store.run(id)
+    async fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        self.store.run(id).await
     }
-    fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
-        self.store.detail(id)
+    async fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
+        self.store.detail(id).await
     }
-    fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
-        self.store.queued()
+    async fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
+        self.store.queued().await
     }
-    fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
-        self.store.list(query)
+    async fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
+        self.store.list(query).await
     }
-    fn prune(
+    async fn prune(
         &self,
         before: DateTime<Utc>,
         deduplicated_before: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        self.store.prune(before, deduplicated_before)
+        self.store.prune(before, deduplicated_before).await
     }
     fn flushes(&self) -> u64 {
         self.store.flushes()
     }
 }
 
+#[async_trait]
 impl StateStore for FullDisk {
-    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
-        StateStore::get(&self.store, scope, key)
+    async fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
+        StateStore::get(&self.store, scope, key).await
     }
-    fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
+    async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
         self.refuse_if_full()?;
-        self.store.apply(writes)
+        self.store.apply(writes).await
     }
 }
 
 #[async_trait]
 impl JournalStore for FullDisk {
-    fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError> {
-        self.store.journal(run, step)
+    async fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        self.store.journal(run, step).await
     }
     async fn record(&self, write: JournalWrite<'_>, durable: bool) -> Result<(), StoreError> {
         self.refuse_if_full()?;
@@ -125,92 +126,97 @@ impl JournalStore for FullDisk {
 
 /// Connections are written as the sled store writes them: the disk filling
 /// up is about runs.
+#[async_trait]
 impl ConnectionStore for FullDisk {
-    fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>, StoreError> {
-        self.store.connection(id)
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>, StoreError> {
+        self.store.connection(id).await
     }
-    fn connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
-        self.store.connections()
+    async fn connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
+        self.store.connections().await
     }
-    fn connection_by_identity(
+    async fn connection_by_identity(
         &self,
         identity: &ConnectionIdentity,
     ) -> Result<Option<ConnectionRecord>, StoreError> {
-        self.store.connection_by_identity(identity)
+        self.store.connection_by_identity(identity).await
     }
-    fn put_connection(
+    async fn put_connection(
         &self,
         record: &ConnectionRecord,
         expected: Option<u64>,
     ) -> Result<Written, StoreError> {
-        self.store.put_connection(record, expected)
+        self.store.put_connection(record, expected).await
     }
-    fn delete_connection(&self, id: &ConnectionId) -> Result<bool, StoreError> {
-        self.store.delete_connection(id)
+    async fn delete_connection(&self, id: &ConnectionId) -> Result<bool, StoreError> {
+        self.store.delete_connection(id).await
     }
-    fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>, StoreError> {
-        self.store.connect_session(id)
+    async fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>, StoreError> {
+        self.store.connect_session(id).await
     }
-    fn swap_connect_session(
+    async fn swap_connect_session(
         &self,
         expected: Option<&ConnectSession>,
         session: &ConnectSession,
     ) -> Result<bool, StoreError> {
-        self.store.swap_connect_session(expected, session)
+        self.store.swap_connect_session(expected, session).await
     }
-    fn take_connect_session(&self, session: &ConnectSession) -> Result<bool, StoreError> {
-        self.store.take_connect_session(session)
+    async fn take_connect_session(&self, session: &ConnectSession) -> Result<bool, StoreError> {
+        self.store.take_connect_session(session).await
     }
-    fn connect_sessions(&self) -> Result<Vec<ConnectSession>, StoreError> {
-        self.store.connect_sessions()
+    async fn connect_sessions(&self) -> Result<Vec<ConnectSession>, StoreError> {
+        self.store.connect_sessions().await
     }
-    fn oauth_apps(&self) -> Result<Vec<StoredOAuthApp>, StoreError> {
-        self.store.oauth_apps()
+    async fn oauth_apps(&self) -> Result<Vec<StoredOAuthApp>, StoreError> {
+        self.store.oauth_apps().await
     }
-    fn put_oauth_app(&self, app: &StoredOAuthApp) -> Result<(), StoreError> {
-        self.store.put_oauth_app(app)
+    async fn put_oauth_app(&self, app: &StoredOAuthApp) -> Result<(), StoreError> {
+        self.store.put_oauth_app(app).await
     }
-    fn delete_oauth_app(&self, name: &str) -> Result<bool, StoreError> {
-        self.store.delete_oauth_app(name)
+    async fn delete_oauth_app(&self, name: &str) -> Result<bool, StoreError> {
+        self.store.delete_oauth_app(name).await
     }
-    fn put_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError> {
-        self.store.put_connection_event(event)
+    async fn put_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError> {
+        self.store.put_connection_event(event).await
     }
-    fn connection_events(&self) -> Result<Vec<ConnectionEvent>, StoreError> {
-        self.store.connection_events()
+    async fn connection_events(&self) -> Result<Vec<ConnectionEvent>, StoreError> {
+        self.store.connection_events().await
     }
-    fn delete_connection_event(&self, id: &str) -> Result<(), StoreError> {
-        self.store.delete_connection_event(id)
+    async fn delete_connection_event(&self, id: &str) -> Result<(), StoreError> {
+        self.store.delete_connection_event(id).await
     }
 }
 
 /// Installations are written as the sled store writes them.
+#[async_trait]
 impl InstallationStore for FullDisk {
-    fn installation(&self, id: &InstallationId) -> Result<Option<InstallationRecord>, StoreError> {
-        self.store.installation(id)
+    async fn installation(
+        &self,
+        id: &InstallationId,
+    ) -> Result<Option<InstallationRecord>, StoreError> {
+        self.store.installation(id).await
     }
-    fn installations(&self) -> Result<Vec<InstallationRecord>, StoreError> {
-        self.store.installations()
+    async fn installations(&self) -> Result<Vec<InstallationRecord>, StoreError> {
+        self.store.installations().await
     }
-    fn put_installation(
+    async fn put_installation(
         &self,
         record: &InstallationRecord,
         expected: Option<u64>,
     ) -> Result<bool, StoreError> {
-        self.store.put_installation(record, expected)
+        self.store.put_installation(record, expected).await
     }
-    fn delete_installation(
+    async fn delete_installation(
         &self,
         id: &InstallationId,
         state_scope: &str,
         purge: bool,
     ) -> Result<Removed, StoreError> {
-        self.store.delete_installation(id, state_scope, purge)
+        self.store.delete_installation(id, state_scope, purge).await
     }
-    fn workflow_version(&self, hash: &str) -> Result<Option<String>, StoreError> {
-        self.store.workflow_version(hash)
+    async fn workflow_version(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        self.store.workflow_version(hash).await
     }
-    fn put_workflow_version(&self, hash: &str, definition: &str) -> Result<(), StoreError> {
-        self.store.put_workflow_version(hash, definition)
+    async fn put_workflow_version(&self, hash: &str, definition: &str) -> Result<(), StoreError> {
+        self.store.put_workflow_version(hash, definition).await
     }
 }

@@ -9,6 +9,7 @@
 //! | `a` app name                          | the OAuth app (JSON)        |
 //! | `e` event id (UUIDv7: time order)     | the connection event (JSON) |
 
+use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -87,16 +88,17 @@ impl SledStore {
     }
 }
 
+#[async_trait]
 impl ConnectionStore for SledStore {
-    fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>, StoreError> {
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>, StoreError> {
         self.read(key(b'c', id.as_str()))
     }
 
-    fn connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
+    async fn connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
         self.scan(b'c')
     }
 
-    fn connection_by_identity(
+    async fn connection_by_identity(
         &self,
         identity: &ConnectionIdentity,
     ) -> Result<Option<ConnectionRecord>, StoreError> {
@@ -107,7 +109,7 @@ impl ConnectionStore for SledStore {
         }
     }
 
-    fn put_connection(
+    async fn put_connection(
         &self,
         record: &ConnectionRecord,
         expected: Option<u64>,
@@ -152,7 +154,7 @@ impl ConnectionStore for SledStore {
         self.flushed(tree, written)
     }
 
-    fn delete_connection(&self, id: &ConnectionId) -> Result<bool, StoreError> {
+    async fn delete_connection(&self, id: &ConnectionId) -> Result<bool, StoreError> {
         let tree = &self.connections;
         let record_key = key(b'c', id.as_str());
         let deleted = tree
@@ -168,11 +170,11 @@ impl ConnectionStore for SledStore {
         self.flushed(tree, deleted)
     }
 
-    fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>, StoreError> {
+    async fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>, StoreError> {
         self.read(key(b's', id))
     }
 
-    fn swap_connect_session(
+    async fn swap_connect_session(
         &self,
         expected: Option<&ConnectSession>,
         session: &ConnectSession,
@@ -186,7 +188,7 @@ impl ConnectionStore for SledStore {
         self.flushed(tree, swapped)
     }
 
-    fn take_connect_session(&self, session: &ConnectSession) -> Result<bool, StoreError> {
+    async fn take_connect_session(&self, session: &ConnectSession) -> Result<bool, StoreError> {
         let tree = &self.connections;
         let taken = tree
             .compare_and_swap(
@@ -199,156 +201,41 @@ impl ConnectionStore for SledStore {
         self.flushed(tree, taken)
     }
 
-    fn connect_sessions(&self) -> Result<Vec<ConnectSession>, StoreError> {
+    async fn connect_sessions(&self) -> Result<Vec<ConnectSession>, StoreError> {
         self.scan(b's')
     }
 
-    fn oauth_apps(&self) -> Result<Vec<StoredOAuthApp>, StoreError> {
+    async fn oauth_apps(&self) -> Result<Vec<StoredOAuthApp>, StoreError> {
         self.scan(b'a')
     }
 
-    fn put_oauth_app(&self, app: &StoredOAuthApp) -> Result<(), StoreError> {
+    async fn put_oauth_app(&self, app: &StoredOAuthApp) -> Result<(), StoreError> {
         let tree = &self.connections;
         tree.insert(key(b'a', &app.name), encode(app)?)
             .map_err(unavailable)?;
         self.flushed(tree, ())
     }
 
-    fn delete_oauth_app(&self, name: &str) -> Result<bool, StoreError> {
+    async fn delete_oauth_app(&self, name: &str) -> Result<bool, StoreError> {
         let tree = &self.connections;
         let deleted = tree.remove(key(b'a', name)).map_err(unavailable)?.is_some();
         self.flushed(tree, deleted)
     }
 
-    fn put_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError> {
+    async fn put_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError> {
         let tree = &self.connections;
         tree.insert(key(b'e', &event.id), encode(event)?)
             .map_err(unavailable)?;
         self.flushed(tree, ())
     }
 
-    fn connection_events(&self) -> Result<Vec<ConnectionEvent>, StoreError> {
+    async fn connection_events(&self) -> Result<Vec<ConnectionEvent>, StoreError> {
         self.scan(b'e')
     }
 
-    fn delete_connection_event(&self, id: &str) -> Result<(), StoreError> {
+    async fn delete_connection_event(&self, id: &str) -> Result<(), StoreError> {
         let tree = &self.connections;
         tree.remove(key(b'e', id)).map_err(unavailable)?;
         self.flushed(tree, ())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{ConnectionStatus, Sealed, now};
-
-    fn record(tenant: &str, user: &str) -> ConnectionRecord {
-        ConnectionRecord {
-            id: ConnectionId::random(),
-            tenant: tenant.into(),
-            app: "default".into(),
-            login_host: "https://login.salesforce.com".into(),
-            instance_url: "https://acme.my.salesforce.com".into(),
-            org_id: "00D000000000001AAA".into(),
-            user_id: user.into(),
-            username: "ada@acme.example".into(),
-            scopes: vec!["api".into()],
-            status: ConnectionStatus::Active,
-            last_error: None,
-            created_at: now(),
-            connected_at: now(),
-            last_refresh: None,
-            last_used: None,
-            api_usage: None,
-            tokens: Sealed(vec![1, 2, 3]),
-            version: 0,
-        }
-    }
-
-    #[test]
-    fn writes_name_the_version_they_read_and_identities_stay_unique() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let first = record("t1", "005000000000001AAA");
-        assert_eq!(store.put_connection(&first, None).unwrap(), Written::Done);
-        assert_eq!(
-            store.put_connection(&first, None).unwrap(),
-            Written::Stale,
-            "it exists now"
-        );
-        let stored = store.connection(&first.id).unwrap().unwrap();
-        assert_eq!(stored.version, 1);
-
-        // Two writers read version 1; the second is refused.
-        let mut a = stored.clone();
-        a.status = ConnectionStatus::Degraded;
-        let mut b = stored.clone();
-        b.last_error = Some("b".into());
-        assert_eq!(store.put_connection(&a, Some(1)).unwrap(), Written::Done);
-        assert_eq!(store.put_connection(&b, Some(1)).unwrap(), Written::Stale);
-        let now_stored = store.connection(&first.id).unwrap().unwrap();
-        assert_eq!(
-            (now_stored.version, now_stored.status),
-            (2, ConnectionStatus::Degraded)
-        );
-
-        // Another connection of the same tenant, org, user and app is refused.
-        let twin = record("t1", "005000000000001AAA");
-        assert_eq!(
-            store.put_connection(&twin, None).unwrap(),
-            Written::IdentityTaken(first.id.clone())
-        );
-        assert!(store.connection(&twin.id).unwrap().is_none());
-        // Another tenant's is not.
-        let other = record("t2", "005000000000001AAA");
-        assert_eq!(store.put_connection(&other, None).unwrap(), Written::Done);
-        assert_eq!(
-            store
-                .connection_by_identity(&other.identity())
-                .unwrap()
-                .unwrap()
-                .id,
-            other.id
-        );
-
-        // Deleting frees the identity.
-        assert!(store.delete_connection(&first.id).unwrap());
-        assert!(!store.delete_connection(&first.id).unwrap());
-        assert_eq!(store.put_connection(&twin, None).unwrap(), Written::Done);
-        assert_eq!(store.connections().unwrap().len(), 2);
-    }
-
-    #[test]
-    fn a_connect_session_is_swapped_and_taken_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let session = ConnectSession {
-            id: "s1".into(),
-            tenant: "t".into(),
-            app: "default".into(),
-            login_host: "https://login.salesforce.com".into(),
-            redirect_after: "https://app.example/done".into(),
-            reconnect: None,
-            created_at: now(),
-            expires_at: now(),
-            opened: None,
-        };
-        assert!(store.swap_connect_session(None, &session).unwrap());
-        assert!(!store.swap_connect_session(None, &session).unwrap());
-        let mut opened = session.clone();
-        opened.opened = Some(crate::model::OpenedSession {
-            nonce: "n".into(),
-            verifier: Sealed(vec![9]),
-        });
-        assert!(store.swap_connect_session(Some(&session), &opened).unwrap());
-        assert!(
-            !store.swap_connect_session(Some(&session), &opened).unwrap(),
-            "opened once"
-        );
-        assert!(!store.take_connect_session(&session).unwrap());
-        assert!(store.take_connect_session(&opened).unwrap());
-        assert!(!store.take_connect_session(&opened).unwrap(), "spent once");
-        assert!(store.connect_session("s1").unwrap().is_none());
     }
 }

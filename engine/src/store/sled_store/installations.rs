@@ -7,6 +7,7 @@
 //! | `n` installation | the installation (JSON)             |
 //! | `v` version hash | the workflow version's definition   |
 
+use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{SledStore, keys, stored_record, unavailable};
@@ -36,8 +37,12 @@ fn decode(bytes: &[u8]) -> Result<InstallationRecord, StoreError> {
         .map_err(|error| StoreError::Corrupt(format!("a stored installation: {error}")))
 }
 
+#[async_trait]
 impl InstallationStore for SledStore {
-    fn installation(&self, id: &InstallationId) -> Result<Option<InstallationRecord>, StoreError> {
+    async fn installation(
+        &self,
+        id: &InstallationId,
+    ) -> Result<Option<InstallationRecord>, StoreError> {
         match self
             .installations
             .get(record_key(id))
@@ -48,14 +53,14 @@ impl InstallationStore for SledStore {
         }
     }
 
-    fn installations(&self) -> Result<Vec<InstallationRecord>, StoreError> {
+    async fn installations(&self) -> Result<Vec<InstallationRecord>, StoreError> {
         self.installations
             .scan_prefix(b"n")
             .map(|entry| decode(&entry.map_err(unavailable)?.1))
             .collect()
     }
 
-    fn put_installation(
+    async fn put_installation(
         &self,
         record: &InstallationRecord,
         expected: Option<u64>,
@@ -90,7 +95,7 @@ impl InstallationStore for SledStore {
         Ok(written)
     }
 
-    fn delete_installation(
+    async fn delete_installation(
         &self,
         id: &InstallationId,
         state_scope: &str,
@@ -140,7 +145,7 @@ impl InstallationStore for SledStore {
         Ok(removed)
     }
 
-    fn workflow_version(&self, hash: &str) -> Result<Option<String>, StoreError> {
+    async fn workflow_version(&self, hash: &str) -> Result<Option<String>, StoreError> {
         self.installations
             .get(version_key(hash))
             .map_err(unavailable)?
@@ -152,7 +157,7 @@ impl InstallationStore for SledStore {
             .transpose()
     }
 
-    fn put_workflow_version(&self, hash: &str, definition: &str) -> Result<(), StoreError> {
+    async fn put_workflow_version(&self, hash: &str, definition: &str) -> Result<(), StoreError> {
         self.installations
             .insert(version_key(hash), definition.as_bytes())
             .map_err(unavailable)?;

@@ -88,7 +88,7 @@ fn client_fault(status: StatusCode, message: String) -> SoapFault {
 
 /// The sender of a message to an installed workflow: installation
 /// `installation_id`, whose bound connection's org alone may post.
-fn installation_sender(
+async fn installation_sender(
     host: &dyn TriggerHost,
     workflow_id: &str,
     installation_id: &str,
@@ -105,13 +105,16 @@ fn installation_sender(
         .ok_or_else(unknown)?;
     let record = &installation.record;
     let connection = record.connection(SALESFORCE_SLOT).ok_or_else(unknown)?;
-    let (salesforce, organization) = host.connection(connection.as_str()).map_err(|error| {
-        SoapFault::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            FaultCode::Server,
-            format!("the installation's connection cannot be reached: {error}"),
-        )
-    })?;
+    let (salesforce, organization) =
+        host.connection(connection.as_str())
+            .await
+            .map_err(|error| {
+                SoapFault::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    FaultCode::Server,
+                    format!("the installation's connection cannot be reached: {error}"),
+                )
+            })?;
     Ok(Sender {
         target: RunFor::installation(record),
         organizations: organization.into_iter().collect(),
@@ -148,7 +151,7 @@ async fn receive(
                 ),
             )
         })?;
-        installation_sender(host, workflow_id, installation)?
+        installation_sender(host, workflow_id, installation).await?
     } else {
         handler::check_token(outbound, token).map_err(|r| SoapFault::refused(workflow_id, &r))?;
         Sender {

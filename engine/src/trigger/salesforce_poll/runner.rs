@@ -137,11 +137,15 @@ impl Poller {
     async fn poll(&self) -> Result<usize, PollError> {
         let mut state = match self
             .context
-            .state::<PollState>(SalesforcePollTrigger::KIND)?
+            .state::<PollState>(SalesforcePollTrigger::KIND)
+            .await?
         {
             Some(mut state) if state.of == self.identity() => {
                 for chunk in state.chunks.clone() {
-                    let keys = self.context.state::<Keys>(&chunk_name(chunk.number))?;
+                    let keys = self
+                        .context
+                        .state::<Keys>(&chunk_name(chunk.number))
+                        .await?;
                     state.load(keys.unwrap_or_default());
                 }
                 state

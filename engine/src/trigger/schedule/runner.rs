@@ -102,7 +102,11 @@ impl Schedule {
         stop: &CancellationToken,
     ) -> Option<DateTime<Utc>> {
         loop {
-            match self.context.state::<ScheduleState>(ScheduleTrigger::KIND) {
+            match self
+                .context
+                .state::<ScheduleState>(ScheduleTrigger::KIND)
+                .await
+            {
                 Ok(Some(state)) => return Some(state.through),
                 Ok(None) => {
                     if self.store(Vec::new(), started, stop).await {

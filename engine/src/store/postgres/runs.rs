@@ -1,0 +1,466 @@
+//! Runs, their events and step records, the queue, step state and the call
+//! journal, in PostgreSQL.
+//!
+//! A run is a row of `gust_runs` (its record as JSON, with the columns the
+//! queue, listings and dedupe read: `due_at` is set while it is
+//! unfinished, `failed_open` while it is on the failed list); its steps
+//! are rows of `gust_steps`. Dedupe keys are a unique index per lane.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use serde_json::Value;
+use tokio_postgres::types::{Json, ToSql};
+
+use super::{PostgresStore, db_error, from_json, json, run_id, uuid};
+use crate::model::{
+    InstallationId, JournalEntry, RunId, RunRecord, RunStatus, StateWrite, StepRecord, StepStatus,
+};
+use crate::store::{
+    Accepted, JournalStore, JournalWrite, NewRun, QueuedRun, RunDetail, RunPage, RunQuery,
+    StateStore, Store, StoreError, Transition,
+};
+
+/// How many finished runs one pruning statement removes.
+const PRUNE_BATCH: i64 = 1000;
+
+/// The queue's due time of `run`: set while it is unfinished.
+fn due(run: &RunRecord) -> Option<DateTime<Utc>> {
+    (!run.status.is_final()).then(|| run.due_at.unwrap_or(run.created_at))
+}
+
+/// Whether `run` is on the failed list.
+fn failed_open(run: &RunRecord) -> bool {
+    run.status == RunStatus::Failed && run.replayed_by.is_none()
+}
+
+/// Makes the transaction's commit return before its WAL is flushed: for
+/// writes the caller does not wait to be durable.
+async fn lazy_commit(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+        .await
+        .map_err(db_error)
+}
+
+/// Applies step and trigger state writes inside `tx`.
+async fn apply_state(tx: &Transaction<'_>, writes: &[StateWrite]) -> Result<(), StoreError> {
+    for write in writes {
+        let written = match &write.value {
+            Some(value) => {
+                tx.execute(
+                    "INSERT INTO gust_state (scope, key, value) VALUES ($1, $2, $3) \
+                     ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&write.scope, &write.key, value],
+                )
+                .await
+            }
+            None => {
+                tx.execute(
+                    "DELETE FROM gust_state WHERE scope = $1 AND key = $2",
+                    &[&write.scope, &write.key],
+                )
+                .await
+            }
+        };
+        written.map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// Stores `run` unless its lane holds its dedupe key; what it did.
+async fn insert_run(tx: &Transaction<'_>, run: &NewRun) -> Result<Accepted, StoreError> {
+    let record = &run.record;
+    let lane = record.lane();
+    let inserted = tx
+        .query_opt(
+            "INSERT INTO gust_runs (id, workflow, lane, tenant, installation, status, failed_open, \
+             due_at, created_at, dedupe_key, record, event) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id",
+            &[
+                &uuid(record.id),
+                &record.workflow,
+                &lane,
+                &record.tenant,
+                &record.installation.as_ref().map(InstallationId::as_str),
+                &record.status.as_str(),
+                &failed_open(record),
+                &due(record),
+                &record.created_at,
+                &record.dedupe_key,
+                &json(record),
+                &json(&run.event),
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+    if inserted.is_some() {
+        return Ok(Accepted::New(record.clone()));
+    }
+    let earlier = tx
+        .query_one(
+            "SELECT record FROM gust_runs WHERE lane = $1 AND dedupe_key = $2",
+            &[&lane, &record.dedupe_key],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(Accepted::Duplicate(from_json(earlier.get(0), "run")?))
+}
+
+/// Writes `run`'s record and the columns that follow from it.
+async fn update_run(tx: &Transaction<'_>, run: &RunRecord) -> Result<(), StoreError> {
+    let updated = tx
+        .execute(
+            "UPDATE gust_runs SET status = $2, failed_open = $3, due_at = $4, record = $5 \
+             WHERE id = $1",
+            &[
+                &uuid(run.id),
+                &run.status.as_str(),
+                &failed_open(run),
+                &due(run),
+                &json(run),
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+    if updated == 0 {
+        return Err(StoreError::Corrupt(format!(
+            "the run {} is not stored",
+            run.id
+        )));
+    }
+    Ok(())
+}
+
+/// Marks the failed runs `replay` goes back to (through earlier failed
+/// replays) as replayed by it, which takes them off the failed list.
+async fn mark_replayed(tx: &Transaction<'_>, replay: &RunRecord) -> Result<(), StoreError> {
+    let mut next = replay.replay_of;
+    while let Some(id) = next {
+        let Some(row) = tx
+            .query_opt(
+                "SELECT record FROM gust_runs WHERE id = $1 FOR UPDATE",
+                &[&uuid(id)],
+            )
+            .await
+            .map_err(db_error)?
+        else {
+            break;
+        };
+        let mut original: RunRecord = from_json(row.get(0), "run")?;
+        if original.status != RunStatus::Failed || original.replayed_by.is_some() {
+            break;
+        }
+        original.replayed_by = Some(replay.id);
+        update_run(tx, &original).await?;
+        next = original.replay_of;
+    }
+    Ok(())
+}
+
+/// A queue row as the queue entry it is.
+fn queued_run(row: &tokio_postgres::Row) -> QueuedRun {
+    let installation: Option<String> = row.get(2);
+    QueuedRun {
+        id: run_id(row.get(0)),
+        workflow: row.get(1),
+        installation: installation.as_deref().and_then(InstallationId::parse),
+        due_at: row.get(3),
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError> {
+        let mut accepted = self.accept_all(std::slice::from_ref(run), &[]).await?;
+        accepted
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("nothing was accepted".to_owned()))
+    }
+
+    async fn accept_all(
+        &self,
+        runs: &[NewRun],
+        state: &[StateWrite],
+    ) -> Result<Vec<Accepted>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let mut accepted = Vec::with_capacity(runs.len());
+        for run in runs {
+            accepted.push(insert_run(&tx, run).await?);
+        }
+        apply_state(&tx, state).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.committed();
+        Ok(accepted)
+    }
+
+    async fn transition(&self, transition: Transition, durable: bool) -> Result<(), StoreError> {
+        let run = &transition.run;
+        let (previous_status, _) = transition.previous;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        if !durable {
+            lazy_commit(&tx).await?;
+        }
+        update_run(&tx, run).await?;
+        if let Some((position, step)) = &transition.step {
+            tx.execute(
+                "INSERT INTO gust_steps (run_id, position, record) VALUES ($1, $2, $3) \
+                 ON CONFLICT (run_id, position) DO UPDATE SET record = EXCLUDED.record",
+                &[&uuid(run.id), &(*position as i32), &json(step)],
+            )
+            .await
+            .map_err(db_error)?;
+            // A step that ended well never runs again: its journal is done.
+            if matches!(step.status, StepStatus::Succeeded | StepStatus::Stopped) {
+                tx.execute(
+                    "DELETE FROM gust_journal WHERE run_id = $1 AND step = $2",
+                    &[&uuid(run.id), &step.step],
+                )
+                .await
+                .map_err(db_error)?;
+            }
+        }
+        if run.status == RunStatus::Succeeded && previous_status != RunStatus::Succeeded {
+            mark_replayed(&tx, run).await?;
+        }
+        apply_state(&tx, &transition.state_writes).await?;
+        tx.commit().await.map_err(db_error)?;
+        if durable {
+            self.committed();
+        }
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        // Every durable write was committed with `synchronous_commit` on.
+        Ok(())
+    }
+
+    async fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT record FROM gust_runs WHERE id = $1", &[&uuid(id)])
+            .await
+            .map_err(db_error)?;
+        row.map(|row| from_json(row.get(0), "run")).transpose()
+    }
+
+    async fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
+        let client = self.client().await?;
+        let Some(row) = client
+            .query_opt(
+                "SELECT record, event FROM gust_runs WHERE id = $1",
+                &[&uuid(id)],
+            )
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        let run: RunRecord = from_json(row.get(0), "run")?;
+        let Json(event): Json<Value> = row.get(1);
+        let steps = client
+            .query(
+                "SELECT record FROM gust_steps WHERE run_id = $1 ORDER BY position",
+                &[&uuid(id)],
+            )
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|row| from_json::<StepRecord>(row.get(0), "step"))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(RunDetail { run, event, steps }))
+    }
+
+    async fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
+        self.due_first(usize::MAX).await
+    }
+
+    async fn due_first(&self, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
+        let client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT id, workflow, installation, due_at FROM gust_runs \
+                 WHERE due_at IS NOT NULL ORDER BY due_at, id LIMIT $1",
+                &[&limit],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(rows.iter().map(queued_run).collect())
+    }
+
+    async fn unfinished(&self) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM gust_runs WHERE due_at IS NOT NULL",
+                &[],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    async fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
+        let mut conditions = Vec::new();
+        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut filter = |column: &str, value: Box<dyn ToSql + Sync + Send>| {
+            params.push(value);
+            conditions.push(format!("{column} = ${}", params.len()));
+        };
+        if let Some(workflow) = &query.workflow {
+            filter("workflow", Box::new(workflow.clone()));
+        }
+        if let Some(tenant) = &query.tenant {
+            filter("tenant", Box::new(tenant.clone()));
+        }
+        if let Some(installation) = &query.installation {
+            filter("installation", Box::new(installation.as_str().to_owned()));
+        }
+        match query.status {
+            // A failed run whose replay succeeded is off the failed list.
+            Some(RunStatus::Failed) => conditions.push("failed_open".to_owned()),
+            Some(status) => filter("status", Box::new(status.as_str())),
+            None => {}
+        }
+        if let Some(before) = query.before {
+            params.push(Box::new(uuid(before)));
+            conditions.push(format!("id < ${}", params.len()));
+        }
+        params.push(Box::new(
+            i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1,
+        ));
+        let filters = match conditions.is_empty() {
+            true => String::new(),
+            false => format!("WHERE {}", conditions.join(" AND ")),
+        };
+        let sql = format!(
+            "SELECT record FROM gust_runs {filters} ORDER BY id DESC LIMIT ${}",
+            params.len()
+        );
+        let params: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|param| param.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let client = self.client().await?;
+        let rows = client.query(&sql, &params).await.map_err(db_error)?;
+        let mut runs: Vec<RunRecord> = rows
+            .into_iter()
+            .map(|row| from_json(row.get(0), "run"))
+            .collect::<Result<_, _>>()?;
+        let next_cursor = (runs.len() > query.limit).then(|| {
+            runs.truncate(query.limit);
+            runs.last().map(|last| last.id)
+        });
+        Ok(RunPage {
+            runs,
+            next_cursor: next_cursor.flatten(),
+        })
+    }
+
+    fn flushes(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn prune(
+        &self,
+        before: DateTime<Utc>,
+        deduplicated_before: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let mut pruned = 0;
+        // Short statements, each its own transaction: never a long one.
+        loop {
+            let removed = client
+                .execute(
+                    "DELETE FROM gust_runs WHERE id IN ( \
+                       SELECT id FROM gust_runs WHERE created_at < $1 AND due_at IS NULL \
+                       AND (dedupe_key IS NULL OR created_at < $2) LIMIT $3)",
+                    &[&before, &deduplicated_before, &PRUNE_BATCH],
+                )
+                .await
+                .map_err(db_error)?;
+            pruned += removed as usize;
+            if removed < PRUNE_BATCH as u64 {
+                return Ok(pruned);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl JournalStore for PostgresStore {
+    async fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        let client = self.client().await?;
+        client
+            .query(
+                "SELECT entry FROM gust_journal WHERE run_id = $1 AND step = $2 ORDER BY sequence",
+                &[&uuid(run), &step],
+            )
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|row| from_json(row.get(0), "journal entry"))
+            .collect()
+    }
+
+    async fn record(&self, write: JournalWrite<'_>, durable: bool) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        if !durable {
+            lazy_commit(&tx).await?;
+        }
+        let sequence = write.entry.call.sequence as i32;
+        tx.execute(
+            "INSERT INTO gust_journal (run_id, step, sequence, entry) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (run_id, step, sequence) DO UPDATE SET entry = EXCLUDED.entry",
+            &[&uuid(write.run), &write.step, &sequence, &json(write.entry)],
+        )
+        .await
+        .map_err(db_error)?;
+        if !write.forget.is_empty() {
+            tx.execute(
+                "DELETE FROM gust_journal WHERE run_id = $1 AND step = $2 \
+                 AND sequence >= $3 AND sequence < $4",
+                &[
+                    &uuid(write.run),
+                    &write.step,
+                    &(write.forget.start as i32),
+                    &(write.forget.end as i32),
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        if durable {
+            self.committed();
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StateStore for PostgresStore {
+    async fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT value FROM gust_state WHERE scope = $1 AND key = $2",
+                &[&scope, &key],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        apply_state(&tx, writes).await?;
+        tx.commit().await.map_err(db_error)
+    }
+}
