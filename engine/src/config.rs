@@ -23,6 +23,9 @@ pub struct Config {
     /// `<data_dir>/store`; a PostgreSQL database is shared by several
     /// servers.
     pub store: Option<StoreLocation>,
+    /// On a shared store, how long this server's unfinished runs stay its
+    /// own after its last heartbeat; past it, other servers take them over.
+    pub store_lease: Duration,
     /// The most runs running at once.
     pub workers: usize,
     /// The most runs accepted and not finished; past it webhooks answer 503
@@ -104,6 +107,7 @@ impl Config {
             },
             data_dir,
             store: None,
+            store_lease: crate::store::DEFAULT_LEASE,
             workers: DEFAULT_WORKERS,
             max_backlog: DEFAULT_MAX_BACKLOG,
             store_cache_bytes: DEFAULT_STORE_CACHE_BYTES,

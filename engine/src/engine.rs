@@ -95,7 +95,7 @@ impl Engine {
     pub async fn start(config: Config) -> Result<Self, StartError> {
         let store = config
             .store_location()
-            .open(config.store_cache_bytes)
+            .open(config.store_cache_bytes, config.store_lease)
             .await?;
         Self::with_store(config, store).await
     }
@@ -532,6 +532,18 @@ impl Engine {
         }
         if let Err(error) = self.executor.store.flush().await {
             tracing::error!(%error, "The final flush failed.");
+        }
+        // On a shared store, the runs left (waiting for a retry) go to the
+        // other nodes now rather than when this one's lease lapses.
+        match self.executor.store.release().await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(
+                released,
+                "Released this node's unfinished runs to the other nodes."
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "This node's unfinished runs could not be released; the other nodes take them over when its lease lapses.")
+            }
         }
     }
 }

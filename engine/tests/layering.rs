@@ -1,6 +1,6 @@
 //! The layers of `engine/src` hold: no file imports a part that
 //! ARCHITECTURE.md's layer table does not give its own part, and only the
-//! store names sled.
+//! store names a database crate.
 //!
 //! Each file is parsed with syn. Imports are its `use` trees and the
 //! `crate::`, `super::` and `self::` paths in its code, resolved from the
@@ -330,36 +330,47 @@ fn no_file_imports_a_layer_above_its_own() {
     assert!(violations.is_empty(), "{}", violations.join("\n"));
 }
 
+/// The crates of the stores' databases, which only `store/` may name.
+const DATABASE_CRATES: [&str; 3] = ["sled", "tokio_postgres", "deadpool_postgres"];
+
 #[test]
-fn only_the_store_names_sled() {
+fn only_the_store_names_a_database() {
     let named: Vec<String> = sources()
         .values()
         .filter(|source| !source.path.starts_with("store/"))
         .filter(|source| {
             let mut imports = Names::default();
             imports.visit_file(&source.file);
-            imports.sled
+            imports.database
         })
         .map(|source| source.path.clone())
         .collect();
-    assert!(named.is_empty(), "sled is named outside store/: {named:?}");
+    assert!(
+        named.is_empty(),
+        "a database crate ({DATABASE_CRATES:?}) is named outside store/: {named:?}"
+    );
 }
 
-/// Whether a file's code names the `sled` crate.
+/// Whether a file's code names a database crate.
 #[derive(Default)]
 struct Names {
-    sled: bool,
+    database: bool,
 }
 
 impl<'ast> Visit<'ast> for Names {
     fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
         let mut found = Vec::new();
         use_paths(&item.tree, &[], &mut found);
-        self.sled |= found.iter().any(|(path, _)| path[0] == "sled");
+        self.database |= found
+            .iter()
+            .any(|(path, _)| DATABASE_CRATES.contains(&path[0].as_str()));
     }
 
     fn visit_path(&mut self, path: &'ast syn::Path) {
-        self.sled |= path.segments.first().is_some_and(|s| s.ident == "sled");
+        self.database |= path
+            .segments
+            .first()
+            .is_some_and(|s| DATABASE_CRATES.iter().any(|name| s.ident == name));
         syn::visit::visit_path(self, path);
     }
 }

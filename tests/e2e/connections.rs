@@ -6,12 +6,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gust_engine::Engine;
 use gust_engine::connections::{CALLBACK_PATH, Connections};
 use gust_engine::model::ConnectionId;
 use gust_engine::salesforce::Secret;
 use gust_engine::secrets::KeyRing;
-use gust_engine::store::{ConnectionStore, SledStore, Store};
-use gust_engine::{Config, Engine};
+use gust_engine::store::Store;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sf_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Running};
@@ -36,20 +36,6 @@ fn token_requests(org: &Running) -> Vec<u16> {
         .filter(|request| request.uri == "/services/oauth2/token")
         .map(|request| request.status.as_u16())
         .collect()
-}
-
-/// Every file's bytes under `dir`.
-fn all_bytes(dir: &Path) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            bytes.extend(all_bytes(&path));
-        } else {
-            bytes.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    bytes
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -111,7 +97,7 @@ async fn three_tenants_connect_three_orgs_and_each_connection_reaches_only_its_o
 
     // No token in the clear: not in the data directory, not in the API.
     let (_, all) = server.get("/api/connections").await;
-    let stored = all_bytes(server.dir.path());
+    let stored = crate::support::stored_bytes(&server.dir.path().join("data"));
     let mut tokens = 0;
     for org in &orgs {
         for token in org.emulator.sessions().live_tokens() {
@@ -492,7 +478,7 @@ async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_ne
     let receiver = Receiver::default();
     let events_url = receiver.start().await;
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let store = crate::support::open_store(dir.path()).await.unwrap();
     let server = Server::start_with(
         &[],
         |config| {
@@ -631,7 +617,7 @@ async fn expired_tokens_are_refreshed_once_rotations_kept_and_a_revoked_grant_ne
 }
 
 /// The refresh token stored for `id`, opened with the server's key.
-async fn refresh_token(store: &SledStore, server: &Server, id: &str) -> String {
+async fn refresh_token(store: &dyn Store, server: &Server, id: &str) -> String {
     let record = store
         .connection(&ConnectionId::parse(id).unwrap())
         .await
@@ -656,7 +642,7 @@ async fn rotating_keys_seals_every_secret_again_and_a_missing_key_stops_the_star
     )
     .unwrap();
     let config = |key: &Path| {
-        let mut config = Config::new(&data);
+        let mut config = crate::support::config(&data);
         configure_connect(&mut config, &orgs);
         config.secret_key_file = Some(key.to_owned());
         config
@@ -696,7 +682,7 @@ async fn rotating_keys_seals_every_secret_again_and_a_missing_key_stops_the_star
         drop(engine);
         id
     };
-    let stored = all_bytes(&data);
+    let stored = crate::support::stored_bytes(&data);
     assert!(!contains(&stored, "their-secret"));
 
     // k2 becomes the active key; k1 stays to open what it sealed.
@@ -708,11 +694,13 @@ async fn rotating_keys_seals_every_secret_again_and_a_missing_key_stops_the_star
     .unwrap();
     let report = {
         let store = eventually("the store is let go", Duration::from_secs(10), || async {
-            SledStore::open(&data.join("store")).ok()
+            crate::support::open_store(&data).await.ok()
         })
         .await;
         let keys = KeyRing::parse(&std::fs::read_to_string(&both).unwrap()).unwrap();
-        Connections::rotate_keys(&store, &keys).await.unwrap()
+        Connections::rotate_keys(store.as_ref(), &keys)
+            .await
+            .unwrap()
     };
     assert_eq!((report.connections, report.apps), (1, 1));
 
@@ -768,6 +756,7 @@ async fn gust_connect_connects_an_org_from_the_command_line_and_keys_rotate() {
         let mut command = Command::new(env!("CARGO_BIN_EXE_gust-e2e"));
         command
             .env("GUST_TEST_APP_SECRET", DEFAULT_CLIENT_SECRET)
+            .envs(crate::support::store_env(&data))
             .env_remove("GUST_SECRET_KEYS");
         command
     };

@@ -4,7 +4,6 @@
 //! GUST_OUTCOME_UNKNOWN, a Bulk API 2.0 write follows its job, and a failed
 //! run resumed after its data is fixed writes nothing again.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -164,18 +163,6 @@ async fn ended(base: &str, run: &str) -> Value {
     .await
 }
 
-/// Whether any file under `dir` holds `needle`.
-fn any_file_holds(dir: &Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir).unwrap().any(|entry| {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            return any_file_holds(&path, needle);
-        }
-        let bytes = std::fs::read(&path).unwrap_or_default();
-        bytes.windows(needle.len()).any(|window| window == needle)
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_killed_between_its_creates_sends_each_create_once_after_a_restart() {
     let sf = Sf::start().await;
@@ -213,15 +200,10 @@ async fn a_step_killed_between_its_creates_sends_each_create_once_after_a_restar
     // replayed the first two creates.
     assert_eq!(replayed(calls(&detail, 1)), [true, true, false]);
     // The store keeps no access token (nor the connected app's secret).
-    let store = data.join("store");
-    assert!(
-        !any_file_holds(&store, b"!AQ0AQ"),
-        "an access token in the store"
-    );
-    assert!(!any_file_holds(
-        &store,
-        sf_emulator::DEFAULT_CLIENT_SECRET.as_bytes()
-    ));
+    let stored = crate::support::store_bytes(&data);
+    let holds = |needle: &[u8]| stored.windows(needle.len()).any(|window| window == needle);
+    assert!(!holds(b"!AQ0AQ"), "an access token in the store");
+    assert!(!holds(sf_emulator::DEFAULT_CLIENT_SECRET.as_bytes()));
 }
 
 /// An emulator whose Account has the unique external id `Erp_Id__c`.
@@ -440,7 +422,7 @@ async fn a_write_the_store_cannot_record_first_is_not_sent() {
     let dir = tempfile::tempdir().unwrap();
     // Room for the event, then the disk is full.
     let disk = Arc::new(FullDisk::after(
-        gust_engine::store::SledStore::open(dir.path()).unwrap(),
+        crate::support::open_store(dir.path()).await.unwrap(),
         1,
     ));
     let server = Server::against(

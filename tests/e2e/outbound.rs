@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus, Uri};
 use axum::response::{IntoResponse, Response};
 use gust_engine::model::{RunRecord, RunStatus};
-use gust_engine::store::{RunQuery, SledStore};
+use gust_engine::store::RunQuery;
 use gust_tests::guests;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -522,7 +522,9 @@ fn gust_outbound_ack() -> String {
 #[tokio::test]
 async fn a_store_that_cannot_write_answers_a_server_fault_so_salesforce_retries() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FullDisk::new(SledStore::open(dir.path()).unwrap()));
+    let store = Arc::new(FullDisk::new(
+        crate::support::open_store(dir.path()).await.unwrap(),
+    ));
     let server = Server::start_with(
         &[outbound_workflow(
             "opportunities",

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use gust_engine::Engine;
 use gust_engine::salesforce::Client;
-use gust_engine::store::{RunQuery, SledStore};
+use gust_engine::store::RunQuery;
 use gust_engine::workflow::WorkflowFile;
 use gust_tests::guests;
 use serde_json::{Value, json};
@@ -558,7 +558,10 @@ async fn a_bulk_backfill_cut_off_mid_page_goes_on_from_the_stored_locator() {
     let dir = tempfile::tempdir().unwrap();
     // The activation and two 2,000-record chunks of the first 10,000-row
     // page are stored; then the disk is full.
-    let disk = Arc::new(FullDisk::after(SledStore::open(dir.path()).unwrap(), 3));
+    let disk = Arc::new(FullDisk::after(
+        crate::support::open_store(dir.path()).await.unwrap(),
+        3,
+    ));
     let server = Server::against(
         &sf,
         &[poll_workflow(

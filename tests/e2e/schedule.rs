@@ -3,8 +3,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
+use gust_engine::Engine;
 use gust_engine::store::RunQuery;
-use gust_engine::{Config, Engine};
 use gust_tests::guests;
 use serde_json::{Value, json};
 
@@ -25,7 +25,7 @@ async fn start(dir: &Path, workflow: &Value) -> Engine {
     let workflows = dir.join("workflows");
     std::fs::create_dir_all(&workflows).unwrap();
     std::fs::write(workflows.join("tick.json"), workflow.to_string()).unwrap();
-    let mut config = Config::new(dir.join("data"));
+    let mut config = crate::support::config(dir.join("data"));
     config.sandbox.max_instances = 4;
     let engine = Engine::start(config).await.unwrap();
     let set = engine.load_dir(&workflows).await.unwrap();

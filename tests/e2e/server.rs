@@ -4,9 +4,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use gust_engine::model::RunId;
 
-use gust_engine::store::{RunQuery, SledStore};
+use gust_engine::Engine;
+use gust_engine::store::RunQuery;
 use gust_engine::trigger::webhook::sign;
-use gust_engine::{Config, Engine};
 use gust_tests::guests;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -360,7 +360,9 @@ async fn bad_requests_get_a_clear_error_and_store_nothing() {
 #[tokio::test]
 async fn a_store_that_cannot_write_answers_503_and_acknowledges_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FullDisk::new(SledStore::open(dir.path()).unwrap()));
+    let store = Arc::new(FullDisk::new(
+        crate::support::open_store(dir.path()).await.unwrap(),
+    ));
     let server = Server::start_with(
         &[echo_workflow("full", json!({ "webhook": {} }))],
         |_| {},
@@ -500,7 +502,9 @@ async fn shutdown_lets_a_step_in_flight_finish() {
 #[tokio::test]
 async fn an_embedder_mounts_the_routes_in_its_own_app_and_submits_in_process() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::start(Config::new(dir.path())).await.unwrap();
+    let engine = Engine::start(crate::support::config(dir.path()))
+        .await
+        .unwrap();
     let definition = echo_workflow("embedded", json!({ "webhook": {} }));
     let workflow = gust_engine::workflow::parse(&definition.to_string()).unwrap();
     engine
@@ -628,7 +632,7 @@ async fn a_step_cut_off_by_the_shutdown_bound_resumes_on_the_next_start() {
     });
     std::fs::write(workflow_dir.join("long.json"), definition.to_string()).unwrap();
     let config = || {
-        let mut config = Config::new(dir.path().join("data"));
+        let mut config = crate::support::config(dir.path().join("data"));
         config.shutdown_grace = Duration::from_millis(100);
         config
     };

@@ -39,24 +39,39 @@ pub fn database() -> String {
     server.url(&name)
 }
 
+/// Every row the database at `url` holds, as `pg_dump` writes them: for
+/// tests that look for what must never be stored in the clear.
+pub fn dump(url: &str) -> Vec<u8> {
+    let pg_dump = match shared() {
+        Server::Private(server) => server.bin.join("pg_dump"),
+        Server::External { .. } => PathBuf::from("pg_dump"),
+    };
+    let output = Command::new(pg_dump)
+        .args(["--data-only", "--dbname", url])
+        .stdin(Stdio::null())
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        output.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
 /// The server the tests of this process share, started on first use.
 fn shared() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| match std::env::var(SERVER_VARIABLE) {
         Ok(url) => Server::External { url },
-        Err(_) => Server::start(),
+        Err(_) => Server::Private(PrivateServer::start()),
     })
 }
 
 /// A PostgreSQL server the tests use.
 enum Server {
     /// One this process started and its watchdog stops.
-    Private {
-        /// Where its binaries are.
-        bin: PathBuf,
-        /// Its port on 127.0.0.1.
-        port: u16,
-    },
+    Private(PrivateServer),
     /// One named by `GUST_TEST_POSTGRES`.
     External {
         /// Its URL.
@@ -65,15 +80,61 @@ enum Server {
 }
 
 impl Server {
-    /// Starts a private server.
-    fn start() -> Self {
+    /// The URL of database `name`.
+    fn url(&self, name: &str) -> String {
+        match self {
+            Self::Private(server) => server.url(name),
+            Self::External { url } => {
+                let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+                format!("{base}/{name}")
+            }
+        }
+    }
+
+    /// Creates database `name`.
+    fn create_database(&self, name: &str) {
+        match self {
+            Self::Private(server) => server.create_database(name),
+            Self::External { url } => run(
+                Command::new("psql").arg(url).args([
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-q",
+                    "-c",
+                    &format!("CREATE DATABASE {name}"),
+                ]),
+                "psql",
+            ),
+        }
+    }
+}
+
+/// A PostgreSQL server of one's own: `initdb` in a temporary directory,
+/// listening on a free port of 127.0.0.1, stopped and removed when the
+/// test process ends (or when it is dropped).
+pub struct PrivateServer {
+    bin: PathBuf,
+    dir: PathBuf,
+    data: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl PrivateServer {
+    /// Starts a server.
+    ///
+    /// # Panics
+    ///
+    /// When PostgreSQL is not installed (run `scripts/setup`) or does not
+    /// start.
+    pub fn start() -> Self {
         let bin = binaries().unwrap_or_else(|| {
             panic!(
                 "PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin or on \
                  PATH): run scripts/setup, or set {SERVER_VARIABLE} to a server's URL"
             )
         });
-        // Kept past this process: the watchdog removes it.
+        // Kept past this value: the watchdog removes it.
         let dir = tempfile::Builder::new()
             .prefix("gust-postgres-")
             .tempdir()
@@ -86,65 +147,86 @@ impl Server {
         let data = dir.join("data");
         run(
             command(as_postgres, &bin.join("initdb"))
-                .args([
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--no-sync",
-                    "-D",
-                ])
+                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"])
                 .arg(&data),
             "initdb",
         );
-        let port = free_port();
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off \
-             -c full_page_writes=off -c max_connections=400",
-            dir.display()
-        );
         watch(as_postgres, &bin, &dir, &data);
+        let server = Self {
+            bin,
+            dir,
+            data,
+            port: free_port(),
+            as_postgres,
+        };
+        server.resume();
+        server
+    }
+
+    /// The URL of database `name` on it.
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// The URL of a new, empty database on it.
+    pub fn database(&self) -> String {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("gust_own_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        self.create_database(&name);
+        self.url(&name)
+    }
+
+    /// Stops it (`pg_ctl stop -m fast`: connections are cut).
+    pub fn stop(&self) {
         run(
-            command(as_postgres, &bin.join("pg_ctl"))
+            command(self.as_postgres, &self.bin.join("pg_ctl"))
+                .args(["-w", "-m", "fast", "-D"])
+                .arg(&self.data)
+                .arg("stop"),
+            "pg_ctl stop",
+        );
+    }
+
+    /// Starts it again after [`PrivateServer::stop`], on the same port.
+    pub fn resume(&self) {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off \
+             -c full_page_writes=off -c max_connections=400",
+            self.port,
+            self.dir.display()
+        );
+        run(
+            command(self.as_postgres, &self.bin.join("pg_ctl"))
                 .args(["-w", "-t", "60", "-o", &options, "-l"])
-                .arg(dir.join("log"))
+                .arg(self.dir.join("log"))
                 .arg("-D")
-                .arg(&data)
+                .arg(&self.data)
                 .arg("start"),
             "pg_ctl start",
         );
-        Self::Private { bin, port }
-    }
-
-    /// The URL of database `name`.
-    fn url(&self, name: &str) -> String {
-        match self {
-            Self::Private { port, .. } => format!("postgres://postgres@127.0.0.1:{port}/{name}"),
-            Self::External { url } => {
-                let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
-                format!("{base}/{name}")
-            }
-        }
     }
 
     /// Creates database `name`.
     fn create_database(&self, name: &str) {
         let sql = format!("CREATE DATABASE {name}");
-        match self {
-            Self::Private { bin, port } => run(
-                Command::new(bin.join("psql"))
-                    .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
-                    .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", &sql, "postgres"]),
-                "psql",
-            ),
-            Self::External { url } => run(
-                Command::new("psql")
-                    .arg(url)
-                    .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", &sql]),
-                "psql",
-            ),
-        }
+        run(
+            Command::new(self.bin.join("psql"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+                .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", &sql, "postgres"]),
+            "psql",
+        );
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _stopped = command(self.as_postgres, &self.bin.join("pg_ctl"))
+            .args(["-m", "immediate", "-D"])
+            .arg(&self.data)
+            .arg("stop")
+            .stdin(Stdio::null())
+            .output();
+        let _removed = std::fs::remove_dir_all(&self.dir);
     }
 }
 

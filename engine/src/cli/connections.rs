@@ -223,7 +223,13 @@ async fn open_store(named: Option<String>, data: &Path) -> anyhow::Result<Arc<dy
         || StoreLocation::Embedded(data.join("store")),
         |named| StoreLocation::parse(&named),
     );
-    Ok(location.open(crate::store::DEFAULT_CACHE_BYTES).await?)
+    let store = location
+        .open(
+            crate::store::DEFAULT_CACHE_BYTES,
+            crate::store::DEFAULT_LEASE,
+        )
+        .await?;
+    Ok(store)
 }
 
 pub(super) async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {

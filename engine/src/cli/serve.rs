@@ -39,6 +39,12 @@ pub struct ServeSettings {
     /// [default: the data directory's `store`].
     #[arg(long, env = "GUST_STORE", hide_env_values = true)]
     pub store: Option<String>,
+    /// On a PostgreSQL store, how long this server's unfinished runs stay
+    /// its own after its last heartbeat; past it the other servers take
+    /// them over [default: 10s].
+    #[arg(long, env = "GUST_STORE_LEASE", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub store_lease: Option<Duration>,
     /// The address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "GUST_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -132,6 +138,7 @@ impl ServeSettings {
             workflows: self.workflows.or(lower.workflows),
             data: self.data.or(lower.data),
             store: self.store.or(lower.store),
+            store_lease: self.store_lease.or(lower.store_lease),
             listen: self.listen.or(lower.listen),
             workers: self.workers.or(lower.workers),
             max_backlog: self.max_backlog.or(lower.max_backlog),
@@ -214,6 +221,9 @@ impl ServeSettings {
             config.max_backlog = max_backlog;
         }
         config.store = self.store.as_deref().map(StoreLocation::parse);
+        if let Some(lease) = self.store_lease {
+            config.store_lease = lease;
+        }
         if let Some(cache_bytes) = self.store_cache_bytes {
             config.store_cache_bytes = cache_bytes;
         }

@@ -29,6 +29,9 @@ use crate::model::{
 };
 use crate::store::{Store, StoreError, Transition};
 
+/// How long a run whose turn the store could not take waits to try again.
+const RETRY_UNAVAILABLE: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
 /// A step record and its position among the run's records.
 type StepWrite = (usize, StepRecord);
 
@@ -131,7 +134,15 @@ impl Executor {
         stop: CancellationToken,
         abort: CancellationToken,
     ) {
+        let sharing = self.store.sharing();
+        let mut take_over_at = tokio::time::Instant::now();
         loop {
+            if let Some(sharing) = &sharing
+                && tokio::time::Instant::now() >= take_over_at
+            {
+                self.take_over().await;
+                take_over_at = tokio::time::Instant::now() + sharing.every;
+            }
             self.refill().await;
             while let Some(ticket) = self
                 .queue
@@ -150,15 +161,48 @@ impl Executor {
                     }
                 });
             }
-            let wait = self
+            let mut wait = self
                 .queue
                 .next_due()
                 .map(|due| (due - Utc::now()).to_std().unwrap_or_default())
                 .unwrap_or(Duration::from_secs(3600));
+            if sharing.is_some() {
+                wait = wait.min(take_over_at - tokio::time::Instant::now());
+            }
+            let released = async {
+                match &sharing {
+                    Some(sharing) => sharing.released.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = self.queue.changed.notified() => {}
                 () = tokio::time::sleep(wait) => {}
+                () = released => take_over_at = tokio::time::Instant::now(),
+            }
+        }
+    }
+
+    /// Takes over runs of the shared store that no live node holds, as many
+    /// as half the backlog's bound leaves room for.
+    async fn take_over(&self) {
+        let room = (self.backlog.bound() / 2).saturating_sub(self.queue.counts().0);
+        match self.store.take_over(room).await {
+            Ok(runs) if runs.is_empty() => {}
+            Ok(runs) => {
+                tracing::info!(runs = runs.len(), "Took over runs no live node holds.");
+                self.backlog.add_stored(runs.len());
+                for run in runs {
+                    let lane = Lane {
+                        workflow: run.workflow,
+                        installation: run.installation,
+                    };
+                    self.queue.enqueue(run.id, lane, run.due_at);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Could not look for runs to take over; looking again soon.");
             }
         }
     }
@@ -258,6 +302,17 @@ impl Executor {
             Ok(Turn::Parked) => {
                 tracing::warn!(run = %ticket.run, workflow = %ticket.lane.workflow, "The run's workflow is not loaded; it waits for a reload.");
                 None
+            }
+            Err(StoreError::TakenOver(run)) => {
+                // Another node runs it now; this one wrote nothing of it.
+                tracing::warn!(%run, "The run was taken over by another node (this one was stopped past its lease); leaving it to that node.");
+                self.backlog.finished();
+                None
+            }
+            Err(error) if error.is_retryable() => {
+                // The store is unavailable: the run waits in memory and tries again.
+                tracing::error!(run = %ticket.run, %error, "The run could not be advanced; trying again in {RETRY_UNAVAILABLE:?}.");
+                Some(Utc::now() + RETRY_UNAVAILABLE)
             }
             Err(error) => {
                 // The run stays in the store's queue and resumes on the next start.

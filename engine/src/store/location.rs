@@ -4,8 +4,9 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::{PostgresStore, SledStore, Store, StoreError};
+use super::{DEFAULT_POOL_SIZE, PostgresStore, SledStore, Store, StoreError};
 
 /// Where the store is.
 #[derive(Clone, PartialEq, Eq)]
@@ -27,12 +28,20 @@ impl StoreLocation {
         }
     }
 
-    /// Opens the store: the embedded one with a page cache of `cache_bytes`,
-    /// PostgreSQL with its schema brought up to date.
-    pub async fn open(&self, cache_bytes: u64) -> Result<Arc<dyn Store>, StoreError> {
+    /// Opens the store: the embedded one with a page cache of
+    /// `cache_bytes`; PostgreSQL with its schema brought up to date, this
+    /// process a node whose runs are its own `lease` past its last
+    /// heartbeat.
+    pub async fn open(
+        &self,
+        cache_bytes: u64,
+        lease: Duration,
+    ) -> Result<Arc<dyn Store>, StoreError> {
         Ok(match self {
             Self::Embedded(dir) => Arc::new(SledStore::open_with_cache(dir, cache_bytes)?),
-            Self::Postgres(url) => Arc::new(PostgresStore::open(url).await?),
+            Self::Postgres(url) => {
+                Arc::new(PostgresStore::open_with(url, DEFAULT_POOL_SIZE, lease).await?)
+            }
         })
     }
 }

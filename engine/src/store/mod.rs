@@ -30,7 +30,7 @@ pub use connections::{ConnectionStore, Written};
 pub use installations::{InstallationStore, Removed};
 pub use journal::{JournalStore, JournalWrite, MemoryJournalStore};
 pub use location::StoreLocation;
-pub use postgres::{DEFAULT_POOL_SIZE, Migration, MigrationStatus, PostgresStore};
+pub use postgres::{DEFAULT_LEASE, DEFAULT_POOL_SIZE, Migration, MigrationStatus, PostgresStore};
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 pub use state::{
     MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryStateStore, StateRefusal, StateStore, StepState,
@@ -48,6 +48,10 @@ pub enum StoreError {
     /// A stored record could not be read back; asking again does not help.
     #[error("a stored record is corrupt: {0}")]
     Corrupt(String),
+    /// Another node took the run over (this one was stopped or cut off
+    /// past its lease): nothing was written, and the run is that node's.
+    #[error("the run {0} was taken over by another node")]
+    TakenOver(RunId),
 }
 
 impl StoreError {
@@ -282,4 +286,32 @@ pub trait Store:
     /// The durable flushes made since the store opened; each may cover
     /// many writes.
     fn flushes(&self) -> u64;
+    /// How this store's runs move between the nodes sharing it: `None`
+    /// when this process is the only one (the embedded store).
+    fn sharing(&self) -> Option<Sharing> {
+        None
+    }
+    /// Takes over up to `limit` unfinished runs that no live node holds
+    /// (their node stopped or died past its lease, or released them), for
+    /// this node to run: a store shared by several nodes answers them,
+    /// soonest due first.
+    async fn take_over(&self, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
+    /// Gives up this node's unfinished runs, for the other nodes to take
+    /// over at once (a node stopping cleanly).
+    async fn release(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+}
+
+/// How a store shared by several nodes hands runs over.
+#[derive(Debug, Clone)]
+pub struct Sharing {
+    /// How often a node looks for runs to take over.
+    pub every: std::time::Duration,
+    /// Told when another node released runs (a wake-up, besides looking
+    /// every `every`).
+    pub released: std::sync::Arc<tokio::sync::Notify>,
 }

@@ -5,20 +5,33 @@
 //! Every table is `gust_*` (`postgres/migrations/`); the schema is applied
 //! at open, inside a transaction under an advisory lock, so nodes starting
 //! together apply it once. No transaction is held while a step runs.
+//!
+//! Each open store is a node with a random id and a heartbeat
+//! (`gust_nodes`). A run belongs to the node that accepted or took it over
+//! (`owner`), at an `epoch`; every write of the run names the epoch the
+//! node holds, so a node whose lease lapsed (its heartbeat older than the
+//! lease) cannot write a run another node has taken over since
+//! (`postgres/nodes.rs`).
 
 mod connections;
 mod installations;
 mod migrate;
+mod nodes;
 mod runs;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::Json;
+use tokio_util::sync::CancellationToken;
 
 pub use migrate::{Migration, MigrationStatus};
 
@@ -28,24 +41,51 @@ use crate::model::RunId;
 /// How many connections one node keeps to the database unless told.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
+/// How long a node's runs stay its own after its last heartbeat, unless
+/// told: past it, other nodes take them over.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: Pool,
+    /// This node.
+    node: uuid::Uuid,
+    /// How long this node's runs stay its own after its last heartbeat.
+    lease: Duration,
+    /// The epoch at which this node holds each unfinished run it runs.
+    held: Mutex<HashMap<RunId, i64>>,
+    /// Told when another node releases runs.
+    released: Arc<Notify>,
+    /// Stops the heartbeat and the listener when the store is dropped.
+    stop: CancellationToken,
     /// Transactions committed by writes that acknowledge something.
     commits: AtomicU64,
 }
 
 impl PostgresStore {
-    /// Connects to the database at `url` (`postgres://user:password@host:port/db`)
-    /// and brings its schema up to date.
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`),
+    /// brings its schema up to date and joins as a node with the default
+    /// lease.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let store = Self::connect(url, DEFAULT_POOL_SIZE)?;
+        Self::open_with(url, DEFAULT_POOL_SIZE, DEFAULT_LEASE).await
+    }
+
+    /// [`PostgresStore::open`] with at most `pool_size` connections and
+    /// runs held `lease` past this node's last heartbeat.
+    pub async fn open_with(
+        url: &str,
+        pool_size: usize,
+        lease: Duration,
+    ) -> Result<Self, StoreError> {
+        let mut store = Self::connect(url, pool_size)?;
+        store.lease = lease.max(Duration::from_secs(1));
         store.migrate().await?;
+        store.join(url).await?;
         Ok(store)
     }
 
     /// Connects to the database at `url` with at most `pool_size`
-    /// connections, leaving the schema as it is.
+    /// connections, leaving the schema as it is and joining no nodes.
     pub fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
         let config = tokio_postgres::Config::from_str(url).map_err(|error| {
             StoreError::Unavailable(format!(
@@ -66,6 +106,11 @@ impl PostgresStore {
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;
         Ok(Self {
             pool,
+            node: uuid::Uuid::now_v7(),
+            lease: DEFAULT_LEASE,
+            held: Mutex::default(),
+            released: Arc::new(Notify::new()),
+            stop: CancellationToken::new(),
             commits: AtomicU64::new(0),
         })
     }
@@ -93,6 +138,17 @@ impl PostgresStore {
     /// Counts a committed transaction that acknowledged something.
     fn committed(&self) {
         self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The runs this node holds, by the epoch it holds each at.
+    fn held(&self) -> MutexGuard<'_, HashMap<RunId, i64>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.stop.cancel();
     }
 }
 

@@ -72,6 +72,9 @@ impl Process {
                 command.env_remove(name);
             }
         }
+        if let Some(url) = super::postgres_url(data) {
+            command.env("GUST_STORE", url);
+        }
         let mut child = command
             .args(["serve", "--listen", listen, "--workflows"])
             .arg(workflows)

@@ -38,7 +38,7 @@ impl Server {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut config = Config::new(dir.path().join("data"));
+        let mut config = super::config(dir.path().join("data"));
         config.sandbox.max_instances = 16;
         config.connect.public_url.clone_from(&base);
         configure(&mut config);

@@ -1,5 +1,7 @@
 //! A store whose disk fills up, for the tests of what is refused then.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gust_engine::RunDetail;
@@ -9,25 +11,25 @@ use gust_engine::model::{
 };
 use gust_engine::store::{
     Accepted, ConnectionStore, InstallationStore, JournalStore, JournalWrite, NewRun, QueuedRun,
-    Removed, RunPage, RunQuery, SledStore, StateStore, Store, StoreError, Transition, Written,
+    Removed, RunPage, RunQuery, StateStore, Store, StoreError, Transition, Written,
 };
 
 /// A store whose disk fills up: it reads, but once full refuses every
 /// write until it is freed.
 pub(crate) struct FullDisk {
-    store: SledStore,
+    store: Arc<dyn Store>,
     /// How many more writes of events fit; `None` when there is room.
     room: std::sync::Mutex<Option<usize>>,
 }
 
 impl FullDisk {
     /// A store full from the start.
-    pub(crate) fn new(store: SledStore) -> Self {
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
         Self::after(store, 0)
     }
 
     /// A store that takes `writes` writes of events, then is full.
-    pub(crate) fn after(store: SledStore, writes: usize) -> Self {
+    pub(crate) fn after(store: Arc<dyn Store>, writes: usize) -> Self {
         Self {
             store,
             room: std::sync::Mutex::new(Some(writes)),
@@ -105,7 +107,7 @@ impl Store for FullDisk {
 #[async_trait]
 impl StateStore for FullDisk {
     async fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
-        StateStore::get(&self.store, scope, key).await
+        StateStore::get(&*self.store, scope, key).await
     }
     async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
         self.refuse_if_full()?;

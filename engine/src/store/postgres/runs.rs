@@ -17,7 +17,7 @@ use crate::model::{
     InstallationId, JournalEntry, RunId, RunRecord, RunStatus, StateWrite, StepRecord, StepStatus,
 };
 use crate::store::{
-    Accepted, JournalStore, JournalWrite, NewRun, QueuedRun, RunDetail, RunPage, RunQuery,
+    Accepted, JournalStore, JournalWrite, NewRun, QueuedRun, RunDetail, RunPage, RunQuery, Sharing,
     StateStore, Store, StoreError, Transition,
 };
 
@@ -67,15 +67,20 @@ async fn apply_state(tx: &Transaction<'_>, writes: &[StateWrite]) -> Result<(), 
     Ok(())
 }
 
-/// Stores `run` unless its lane holds its dedupe key; what it did.
-async fn insert_run(tx: &Transaction<'_>, run: &NewRun) -> Result<Accepted, StoreError> {
+/// Stores `run`, held by `node` at epoch 1, unless its lane holds its
+/// dedupe key; what it did.
+async fn insert_run(
+    tx: &Transaction<'_>,
+    run: &NewRun,
+    node: uuid::Uuid,
+) -> Result<Accepted, StoreError> {
     let record = &run.record;
     let lane = record.lane();
     let inserted = tx
         .query_opt(
             "INSERT INTO gust_runs (id, workflow, lane, tenant, installation, status, failed_open, \
-             due_at, created_at, dedupe_key, record, event) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             due_at, created_at, dedupe_key, record, event, owner, epoch) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1) \
              ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id",
             &[
                 &uuid(record.id),
@@ -90,6 +95,7 @@ async fn insert_run(tx: &Transaction<'_>, run: &NewRun) -> Result<Accepted, Stor
                 &record.dedupe_key,
                 &json(record),
                 &json(&run.event),
+                &node,
             ],
         )
         .await
@@ -107,7 +113,55 @@ async fn insert_run(tx: &Transaction<'_>, run: &NewRun) -> Result<Accepted, Stor
     Ok(Accepted::Duplicate(from_json(earlier.get(0), "run")?))
 }
 
-/// Writes `run`'s record and the columns that follow from it.
+/// Writes `run` for `node`, which holds it at `epoch` (0: holds it not): a
+/// run it holds at that epoch, or one no live node holds (a finished run
+/// resumed, a run whose node's lease lapsed), taken over. The epoch the
+/// node holds it at now.
+async fn write_held(
+    tx: &Transaction<'_>,
+    run: &RunRecord,
+    node: uuid::Uuid,
+    epoch: i64,
+    lease_seconds: f64,
+) -> Result<i64, StoreError> {
+    let written = tx
+        .query_opt(
+            "UPDATE gust_runs r SET status = $2, failed_open = $3, due_at = $4, record = $5, \
+               owner = $6, \
+               epoch = CASE WHEN r.owner = $6 AND r.epoch = $7 THEN r.epoch ELSE r.epoch + 1 END \
+             WHERE r.id = $1 AND ((r.owner = $6 AND r.epoch = $7) OR ($7 = 0 AND ( \
+               r.due_at IS NULL OR NOT EXISTS ( \
+                 SELECT 1 FROM gust_nodes n WHERE n.id = r.owner \
+                 AND n.heartbeat_at > now() - make_interval(secs => $8))))) \
+             RETURNING r.epoch",
+            &[
+                &uuid(run.id),
+                &run.status.as_str(),
+                &failed_open(run),
+                &due(run),
+                &json(run),
+                &node,
+                &epoch,
+                &lease_seconds,
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+    if let Some(row) = written {
+        return Ok(row.get(0));
+    }
+    let exists = tx
+        .query_opt("SELECT 1 FROM gust_runs WHERE id = $1", &[&uuid(run.id)])
+        .await
+        .map_err(db_error)?;
+    Err(match exists {
+        Some(_) => StoreError::TakenOver(run.id),
+        None => StoreError::Corrupt(format!("the run {} is not stored", run.id)),
+    })
+}
+
+/// Writes `run`'s record and the columns that follow from it, whoever
+/// holds it (a finished run a replay marks).
 async fn update_run(tx: &Transaction<'_>, run: &RunRecord) -> Result<(), StoreError> {
     let updated = tx
         .execute(
@@ -187,11 +241,17 @@ impl Store for PostgresStore {
         let tx = client.transaction().await.map_err(db_error)?;
         let mut accepted = Vec::with_capacity(runs.len());
         for run in runs {
-            accepted.push(insert_run(&tx, run).await?);
+            accepted.push(insert_run(&tx, run, self.node).await?);
         }
         apply_state(&tx, state).await?;
         tx.commit().await.map_err(db_error)?;
         self.committed();
+        let mut held = self.held();
+        for accepted in &accepted {
+            if let Accepted::New(run) = accepted {
+                held.insert(run.id, 1);
+            }
+        }
         Ok(accepted)
     }
 
@@ -203,7 +263,8 @@ impl Store for PostgresStore {
         if !durable {
             lazy_commit(&tx).await?;
         }
-        update_run(&tx, run).await?;
+        let holding = self.held().get(&run.id).copied().unwrap_or(0);
+        let epoch = write_held(&tx, run, self.node, holding, self.lease_seconds()).await?;
         if let Some((position, step)) = &transition.step {
             tx.execute(
                 "INSERT INTO gust_steps (run_id, position, record) VALUES ($1, $2, $3) \
@@ -230,6 +291,11 @@ impl Store for PostgresStore {
         if durable {
             self.committed();
         }
+        let mut held = self.held();
+        match run.status.is_final() {
+            true => held.remove(&run.id),
+            false => held.insert(run.id, epoch),
+        };
         Ok(())
     }
 
@@ -274,30 +340,47 @@ impl Store for PostgresStore {
         Ok(Some(RunDetail { run, event, steps }))
     }
 
+    /// Every unfinished run, whichever node holds it.
     async fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
-        self.due_first(usize::MAX).await
-    }
-
-    async fn due_first(&self, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
         let client = self.client().await?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
             .query(
                 "SELECT id, workflow, installation, due_at FROM gust_runs \
-                 WHERE due_at IS NOT NULL ORDER BY due_at, id LIMIT $1",
-                &[&limit],
+                 WHERE due_at IS NOT NULL ORDER BY due_at, id",
+                &[],
             )
             .await
             .map_err(db_error)?;
         Ok(rows.iter().map(queued_run).collect())
     }
 
+    /// This node's unfinished runs (others take over the runs of nodes
+    /// gone, see [`Store::take_over`]).
+    async fn due_first(&self, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
+        let client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT id, workflow, installation, due_at, epoch FROM gust_runs \
+                 WHERE owner = $1 AND due_at IS NOT NULL ORDER BY due_at, id LIMIT $2",
+                &[&self.node, &limit],
+            )
+            .await
+            .map_err(db_error)?;
+        let mut held = self.held();
+        for row in &rows {
+            held.insert(run_id(row.get(0)), row.get(4));
+        }
+        Ok(rows.iter().map(queued_run).collect())
+    }
+
+    /// This node's unfinished runs, counted.
     async fn unfinished(&self) -> Result<usize, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "SELECT count(*) FROM gust_runs WHERE due_at IS NOT NULL",
-                &[],
+                "SELECT count(*) FROM gust_runs WHERE owner = $1 AND due_at IS NOT NULL",
+                &[&self.node],
             )
             .await
             .map_err(db_error)?;
@@ -365,6 +448,18 @@ impl Store for PostgresStore {
         self.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    fn sharing(&self) -> Option<Sharing> {
+        Some(PostgresStore::sharing(self))
+    }
+
+    async fn take_over(&self, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
+        self.claim(limit).await
+    }
+
+    async fn release(&self) -> Result<usize, StoreError> {
+        self.leave().await
+    }
+
     async fn prune(
         &self,
         before: DateTime<Utc>,
@@ -412,6 +507,19 @@ impl JournalStore for PostgresStore {
         let tx = client.transaction().await.map_err(db_error)?;
         if !durable {
             lazy_commit(&tx).await?;
+        }
+        // Only the node holding the run records its calls: one that lost it
+        // sends nothing more.
+        let epoch = self.held().get(&write.run).copied().unwrap_or(0);
+        let holds = tx
+            .query_opt(
+                "SELECT 1 FROM gust_runs WHERE id = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
+                &[&uuid(write.run), &self.node, &epoch],
+            )
+            .await
+            .map_err(db_error)?;
+        if holds.is_none() {
+            return Err(StoreError::TakenOver(write.run));
         }
         let sequence = write.entry.call.sequence as i32;
         tx.execute(

@@ -1,7 +1,16 @@
 -- Gust's store on PostgreSQL, version 1: everything the embedded store holds.
 
+-- The nodes sharing the store, each alive while its heartbeat is recent.
+CREATE TABLE gust_nodes (
+    id           uuid PRIMARY KEY,
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Runs: the record as JSON, with the columns the queue, the listings and
--- dedupe read. `due_at` is set while the run is unfinished.
+-- dedupe read. `due_at` is set while the run is unfinished; `owner` is the
+-- node that runs it and `epoch` counts its hand-overs (a write names the
+-- epoch it holds, so a node that lost the run cannot write it).
 CREATE TABLE gust_runs (
     id           uuid PRIMARY KEY,
     workflow     text NOT NULL,
@@ -14,7 +23,9 @@ CREATE TABLE gust_runs (
     created_at   timestamptz NOT NULL,
     dedupe_key   text,
     record       json NOT NULL,
-    event        json NOT NULL
+    event        json NOT NULL,
+    owner        uuid,
+    epoch        bigint NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX gust_runs_dedupe ON gust_runs (lane, dedupe_key) WHERE dedupe_key IS NOT NULL;
 CREATE INDEX gust_runs_queue ON gust_runs (due_at, id) WHERE due_at IS NOT NULL;
@@ -23,6 +34,7 @@ CREATE INDEX gust_runs_installation ON gust_runs (installation, id) WHERE instal
 CREATE INDEX gust_runs_tenant ON gust_runs (tenant, id) WHERE tenant IS NOT NULL;
 CREATE INDEX gust_runs_failed ON gust_runs (id) WHERE failed_open;
 CREATE INDEX gust_runs_created ON gust_runs (created_at);
+CREATE INDEX gust_runs_owner ON gust_runs (owner, due_at) WHERE due_at IS NOT NULL;
 
 -- Each run's step records, by position.
 CREATE TABLE gust_steps (
