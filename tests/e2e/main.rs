@@ -3,6 +3,9 @@
 
 /// The `gust` command line: validate and run, as a user types them.
 mod cli;
+/// Several `gust serve` nodes on one PostgreSQL: one killed, one stopped past its lease,
+/// schedules and polls on all, PostgreSQL itself restarted.
+mod cluster;
 /// Customers' connections: the connect flow into several orgs, refusals, tokens, keys.
 mod connections;
 /// `gust serve` killed with SIGKILL mid-load and restarted: nothing lost, nothing run twice.

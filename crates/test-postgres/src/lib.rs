@@ -147,7 +147,15 @@ impl PrivateServer {
         let data = dir.join("data");
         run(
             command(as_postgres, &bin.join("initdb"))
-                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"])
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                    "-D",
+                ])
                 .arg(&data),
             "initdb",
         );
@@ -211,7 +219,14 @@ impl PrivateServer {
         let sql = format!("CREATE DATABASE {name}");
         run(
             Command::new(self.bin.join("psql"))
-                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
                 .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", &sql, "postgres"]),
             "psql",
         );
