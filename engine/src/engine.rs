@@ -606,6 +606,10 @@ impl TriggerHost for Engine {
         self.executor.submit_one(target, event).await
     }
 
+    async fn hold_trigger(&self, scope: &str) -> Result<bool, StoreError> {
+        self.executor.store.hold_trigger(scope).await
+    }
+
     async fn state(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
         StateStore::get(self.executor.store.as_ref(), scope, key).await
     }

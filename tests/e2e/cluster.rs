@@ -250,6 +250,7 @@ async fn schedules_and_polls_on_three_nodes_store_each_fire_and_record_once() {
             "${trigger.record.Id}",
         ),
     );
+    let started = std::time::Instant::now();
     let mut nodes: Vec<Process> = (0..3)
         .map(|n| node(&sf, dir.path(), n, &url, &workflows))
         .collect();
@@ -288,13 +289,22 @@ async fn schedules_and_polls_on_three_nodes_store_each_fire_and_record_once() {
         },
     )
     .await;
-    let runs = settled_runs(&client, &nodes[0].base).await;
+    // The schedule fires on: stop the nodes and read what they stored
+    // (runs cut off by the stop included: a duplicate would be a row too).
     for node in nodes {
         let (status, log) = node.terminate();
         assert!(status.success(), "{log}");
     }
+    // One node at a time polls: about one query a second, not three.
+    let polled_for = started.elapsed().as_secs_f64();
+    let queries = sf.count("/query");
+    assert!(
+        (queries as f64) < 1.5 * polled_for,
+        "{queries} queries in {polled_for:.1} s"
+    );
 
     let store = PostgresStore::open(&url).await.unwrap();
+    let runs = stored_runs(&store).await;
     let mut per_key = std::collections::HashMap::new();
     for run in &runs {
         let key = (run.workflow.clone(), run.dedupe_key.clone().unwrap());
@@ -316,7 +326,8 @@ async fn schedules_and_polls_on_three_nodes_store_each_fire_and_record_once() {
         });
         assert_eq!(polled.count(), 1, "runs of lead {lead}");
     }
-    for run in &runs {
+    for run in runs.iter().filter(|run| run.status.is_final()) {
+        assert_eq!(run.status.as_str(), "succeeded", "{}", run.id);
         let detail = store.detail(run.id).await.unwrap().unwrap();
         let calls: Vec<Value> = detail
             .steps
@@ -399,17 +410,89 @@ async fn postgresql_restarted_under_load_refuses_then_goes_on_by_itself() {
 
 /// The dedupe keys of every stored run.
 async fn stored_keys(store: &dyn Store) -> std::collections::HashSet<String> {
-    let mut keys = std::collections::HashSet::new();
+    let runs = stored_runs(store).await;
+    runs.into_iter().filter_map(|run| run.dedupe_key).collect()
+}
+
+/// Every stored run, finished or not.
+async fn stored_runs(store: &dyn Store) -> Vec<gust_engine::model::RunRecord> {
+    let mut runs = Vec::new();
     let mut query = gust_engine::store::RunQuery {
         limit: 1_000,
         ..Default::default()
     };
     loop {
         let page = store.list(&query).await.unwrap();
-        keys.extend(page.runs.iter().filter_map(|run| run.dedupe_key.clone()));
+        runs.extend(page.runs);
         match page.next_cursor {
             Some(cursor) => query.before = Some(cursor),
-            None => return keys,
+            None => return runs,
         }
     }
+}
+
+/// An embedded store copied into PostgreSQL with `gust store copy`: a
+/// server on the copy lists the runs, and an event sent again is still a
+/// duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gust_store_copy_moves_an_embedded_store_into_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    if cluster_database(dir.path()).is_none() {
+        return;
+    }
+    let url = gust_test_postgres::database();
+    let workflows = dir.path().join("workflows");
+    write_workflow(
+        &workflows,
+        &counting_workflow("crash", json!({ "webhook": {} }), "${trigger.body.key}"),
+    );
+    let keys: Vec<String> = (0..50).map(|n| format!("m{n}")).collect();
+    let embedded = dir.path().join("embedded");
+    // The embedded store, named as a directory (the pass's PostgreSQL aside).
+    let sled = embedded.join("store");
+    let server = Process::start_with_env(
+        &workflows,
+        &embedded,
+        &[("GUST_STORE", sled.to_str().unwrap())],
+    );
+    assert_eq!(send_all(&server.base, &keys).await.len(), keys.len());
+    let client = reqwest::Client::new();
+    assert_eq!(settled_runs(&client, &server.base).await.len(), keys.len());
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+
+    let gust = || std::process::Command::new(env!("CARGO_BIN_EXE_gust-e2e"));
+    let copied = gust()
+        .args(["store", "copy", "--from"])
+        .arg(&sled)
+        .args(["--to", &url])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&copied.stdout);
+    assert!(
+        copied.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    assert!(said.contains("Copied 50 runs"), "{said}");
+    let status = gust()
+        .args(["store", "status", "--store", &url])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        said.contains("initial") && said.contains("applied"),
+        "{said}"
+    );
+
+    let server = Process::start_with_env(
+        &workflows,
+        &dir.path().join("copied"),
+        &[("GUST_STORE", url.as_str())],
+    );
+    assert_eq!(send_all(&server.base, &keys).await.len(), keys.len());
+    let succeeded = settled_runs(&client, &server.base).await;
+    assert_eq!(succeeded.len(), keys.len(), "sent again: duplicates");
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
 }

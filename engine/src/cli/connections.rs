@@ -219,7 +219,7 @@ fn print_list(list: &[ConnectionView]) {
 /// The store named (`--store`, `GUST_STORE` or `gust.toml`), else the
 /// embedded one in `data`.
 async fn open_store(named: Option<String>, data: &Path) -> anyhow::Result<Arc<dyn Store>> {
-    let location = named.map_or_else(
+    let location = named.filter(|named| !named.is_empty()).map_or_else(
         || StoreLocation::Embedded(data.join("store")),
         |named| StoreLocation::parse(&named),
     );

@@ -220,7 +220,12 @@ impl ServeSettings {
         if let Some(max_backlog) = self.max_backlog {
             config.max_backlog = max_backlog;
         }
-        config.store = self.store.as_deref().map(StoreLocation::parse);
+        // An empty setting (GUST_STORE="") is no setting.
+        config.store = self
+            .store
+            .as_deref()
+            .filter(|store| !store.is_empty())
+            .map(StoreLocation::parse);
         if let Some(lease) = self.store_lease {
             config.store_lease = lease;
         }

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 
 use super::serve::ServeSettings;
-use crate::store::{PostgresStore, StoreLocation};
+use crate::store::{PostgresStore, SledStore, StoreLocation};
 
 /// What to do with the store.
 #[derive(Debug, Subcommand)]
@@ -17,6 +17,18 @@ pub enum StoreCommand {
     Migrate(StoreArgs),
     /// Show each schema version of this Gust and whether the store has it.
     Status(StoreArgs),
+    /// Copy an embedded store into an empty PostgreSQL database: runs with
+    /// their events, steps and call journals, state, connections (still
+    /// sealed: give the servers the same keys), installations. Stop the
+    /// server using the embedded store first.
+    Copy {
+        /// The embedded store: its directory (the data directory's `store`).
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database: postgres://user:password@host:port/database.
+        #[arg(long, hide_env_values = true)]
+        to: String,
+    },
 }
 
 /// Which store.
@@ -89,6 +101,28 @@ pub(super) async fn store(command: StoreCommand) -> anyhow::Result<ExitCode> {
             if missing > 0 {
                 out!("{missing} not applied: run `gust store migrate` (or start `gust serve`).");
             }
+        }
+        StoreCommand::Copy { from, to } => {
+            let StoreLocation::Postgres(url) = StoreLocation::parse(&to) else {
+                anyhow::bail!(
+                    "--to names a PostgreSQL database: postgres://user:password@host:port/database"
+                );
+            };
+            let source = SledStore::open(&from)
+                .with_context(|| format!("stop the server using {} first", from.display()))?;
+            let target = PostgresStore::open(&url).await?;
+            let copied = crate::store::copy(&source, &target).await?;
+            out!(
+                "Copied {} runs ({} call journal entries), {} state entries, {} connections \
+                 (and {} sessions, apps and events), {} installations into {}.",
+                copied.runs,
+                copied.journal_entries,
+                copied.state_entries,
+                copied.connections,
+                copied.connection_extras,
+                copied.installations,
+                StoreLocation::Postgres(url)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -37,6 +37,9 @@ pub trait JournalStore: Send + Sync {
     async fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError>;
     /// Applies `write`; returns once it is durable when `durable`.
     async fn record(&self, write: JournalWrite<'_>, durable: bool) -> Result<(), StoreError>;
+    /// Every journal entry of run `run`, with its step's id (to copy a
+    /// store).
+    async fn run_journal(&self, run: RunId) -> Result<Vec<(String, JournalEntry)>, StoreError>;
 }
 
 /// Journals held in memory, for `gust run`: a step retried in the process
@@ -77,5 +80,18 @@ impl JournalStore for MemoryJournalStore {
             }
         }
         Ok(())
+    }
+
+    async fn run_journal(&self, run: RunId) -> Result<Vec<(String, JournalEntry)>, StoreError> {
+        let journals = self.journals.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(journals
+            .iter()
+            .filter(|((id, _), _)| *id == run)
+            .flat_map(|((_, step), entries)| {
+                entries
+                    .iter()
+                    .map(move |entry| (step.clone(), entry.clone()))
+            })
+            .collect())
     }
 }

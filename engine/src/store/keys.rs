@@ -127,6 +127,20 @@ pub(super) fn state(scope: &str, state_key: &str) -> Vec<u8> {
     key(STATE, &[scope.as_bytes(), &[0], state_key.as_bytes()])
 }
 
+/// Every state entry.
+pub(super) fn states() -> Vec<u8> {
+    vec![STATE]
+}
+
+/// The scope and key of state entry `key`.
+pub(super) fn split_state(key: &[u8]) -> Option<(String, String)> {
+    let rest = key.strip_prefix(&[STATE])?;
+    let at = rest.iter().position(|byte| *byte == 0)?;
+    let scope = std::str::from_utf8(&rest[..at]).ok()?;
+    let key = std::str::from_utf8(&rest[at + 1..]).ok()?;
+    Some((scope.to_owned(), key.to_owned()))
+}
+
 /// Every state entry of `scope`.
 pub(super) fn state_scope(scope: &str) -> Vec<u8> {
     key(STATE, &[scope.as_bytes(), &[0]])
@@ -158,6 +172,13 @@ pub(super) fn step_journal(id: RunId, step: &str) -> Vec<u8> {
 /// Every call journal of run `id`.
 pub(super) fn run_journals(id: RunId) -> Vec<u8> {
     key(JOURNAL, &[id.as_bytes()])
+}
+
+/// The step id of journal entry `key` of run `id`.
+pub(super) fn journal_step(id: RunId, key: &[u8]) -> Option<String> {
+    let rest = key.strip_prefix(run_journals(id).as_slice())?;
+    let end = rest.iter().position(|byte| *byte == 0)?;
+    std::str::from_utf8(&rest[..end]).ok().map(str::to_owned)
 }
 
 /// The end of a range that holds every key starting with `prefix`.

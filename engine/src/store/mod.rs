@@ -7,6 +7,7 @@
 
 mod compact;
 mod connections;
+mod copy;
 mod document;
 mod installations;
 mod journal;
@@ -27,6 +28,7 @@ use serde_json::Value;
 
 use crate::model::{InstallationId, RunId, RunRecord, RunStatus, StateWrite, StepRecord};
 pub use connections::{ConnectionStore, Written};
+pub use copy::{Copied, copy};
 pub use installations::{InstallationStore, Removed};
 pub use journal::{JournalStore, JournalWrite, MemoryJournalStore};
 pub use location::StoreLocation;
@@ -52,6 +54,10 @@ pub enum StoreError {
     /// past its lease): nothing was written, and the run is that node's.
     #[error("the run {0} was taken over by another node")]
     TakenOver(RunId),
+    /// Another node took over the trigger whose state this write moves (a
+    /// poll's cursor): nothing was written.
+    #[error("the trigger `{0}` was taken over by another node")]
+    TriggerTakenOver(String),
 }
 
 impl StoreError {
@@ -298,6 +304,15 @@ pub trait Store:
     async fn take_over(&self, limit: usize) -> Result<Vec<QueuedRun>, StoreError> {
         let _ = limit;
         Ok(Vec::new())
+    }
+    /// Whether this node may run the trigger whose state is kept under
+    /// `scope` (a poll) now: a store shared by several nodes gives one node
+    /// at a time a lease on it, renewed by each call and each write of the
+    /// trigger's state, and refuses those writes
+    /// ([`StoreError::TriggerTakenOver`]) once another node took it over.
+    async fn hold_trigger(&self, scope: &str) -> Result<bool, StoreError> {
+        let _ = scope;
+        Ok(true)
     }
     /// Gives up this node's unfinished runs, for the other nodes to take
     /// over at once (a node stopping cleanly).

@@ -15,6 +15,7 @@
 
 mod connections;
 mod installations;
+mod leases;
 mod migrate;
 mod nodes;
 mod runs;
@@ -54,6 +55,8 @@ pub struct PostgresStore {
     lease: Duration,
     /// The epoch at which this node holds each unfinished run it runs.
     held: Mutex<HashMap<RunId, i64>>,
+    /// The epoch at which this node holds each trigger lease it took.
+    leases: Mutex<HashMap<String, i64>>,
     /// Told when another node releases runs.
     released: Arc<Notify>,
     /// Stops the heartbeat and the listener when the store is dropped.
@@ -109,6 +112,7 @@ impl PostgresStore {
             node: uuid::Uuid::now_v7(),
             lease: DEFAULT_LEASE,
             held: Mutex::default(),
+            leases: Mutex::default(),
             released: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
             commits: AtomicU64::new(0),
@@ -143,6 +147,11 @@ impl PostgresStore {
     /// The runs this node holds, by the epoch it holds each at.
     fn held(&self) -> MutexGuard<'_, HashMap<RunId, i64>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The trigger leases this node took, by the epoch it took each at.
+    fn leases(&self) -> MutexGuard<'_, HashMap<String, i64>> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -207,6 +216,148 @@ mod tests {
             "postgres://gust:***@db:5432/gust"
         );
         assert_eq!(redact("postgres://db:5432/gust"), "postgres://db:5432/gust");
+    }
+
+    /// Two nodes on one new database, each with a lease of `lease`.
+    async fn two_nodes(lease: Duration) -> (PostgresStore, PostgresStore) {
+        let url = gust_test_postgres::database();
+        let (a, b) = tokio::join!(
+            PostgresStore::open_with(&url, 4, lease),
+            PostgresStore::open_with(&url, 4, lease)
+        );
+        (a.unwrap(), b.unwrap())
+    }
+
+    /// Stops `node`'s heartbeat, as a node stopped or cut off would.
+    fn silence(node: &PostgresStore) {
+        node.stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn nodes_starting_together_apply_each_migration_once() {
+        let (a, _b) = two_nodes(DEFAULT_LEASE).await;
+        let status = a.migration_status().await.unwrap();
+        assert!(status.iter().all(|version| version.applied_at.is_some()));
+        assert_eq!(
+            a.migrate().await.unwrap(),
+            Vec::<u32>::new(),
+            "nothing left"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_run_taken_over_cannot_be_written_by_the_node_that_lost_it() {
+        use crate::model::{RunRecord, RunStatus, StepRecord};
+        use crate::store::{JournalStore, JournalWrite, NewRun, Store, Transition};
+
+        let (a, b) = two_nodes(Duration::from_secs(1)).await;
+        let record = RunRecord::queued(RunId::new(), "leads");
+        let run = NewRun {
+            record: record.clone(),
+            event: serde_json::json!({}),
+        };
+        a.accept(&run).await.unwrap();
+        assert!(
+            b.take_over(10).await.unwrap().is_empty(),
+            "a live node's run"
+        );
+        silence(&a);
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let taken = b.take_over(10).await.unwrap();
+        assert_eq!(
+            taken.iter().map(|run| run.id).collect::<Vec<_>>(),
+            [record.id]
+        );
+        assert!(b.take_over(10).await.unwrap().is_empty(), "taken once");
+
+        // The node that lost it writes nothing of it: no step's end, no
+        // journal entry (so no Salesforce write is sent).
+        let mut ended = record.clone();
+        ended.status = RunStatus::Succeeded;
+        ended.due_at = None;
+        let transition = Transition {
+            previous: (record.status, record.due_at),
+            run: ended.clone(),
+            step: Some((0, StepRecord::start("a", serde_json::json!(null)))),
+            state_writes: Vec::new(),
+        };
+        let refused = a.transition(transition.clone(), true).await.unwrap_err();
+        assert_eq!(refused, StoreError::TakenOver(record.id));
+        let entry = crate::store::tests::entry(1, "\"x\"");
+        let write = JournalWrite {
+            run: record.id,
+            step: "a",
+            entry: &entry,
+            forget: 0..0,
+        };
+        let refused = a.record(write.clone(), true).await.unwrap_err();
+        assert_eq!(refused, StoreError::TakenOver(record.id));
+        assert_eq!(
+            b.run(record.id).await.unwrap().unwrap().status,
+            RunStatus::Queued
+        );
+
+        // The node that took it does.
+        b.record(write, true).await.unwrap();
+        b.transition(transition, true).await.unwrap();
+        assert_eq!(
+            b.run(record.id).await.unwrap().unwrap().status,
+            RunStatus::Succeeded
+        );
+    }
+
+    #[tokio::test]
+    async fn a_node_stopping_releases_its_runs_to_the_others_at_once() {
+        use crate::model::RunRecord;
+        use crate::store::{NewRun, Store};
+
+        let (a, b) = two_nodes(DEFAULT_LEASE).await;
+        let woken = b.released.clone();
+        let record = RunRecord::queued(RunId::new(), "leads");
+        let run = NewRun {
+            record: record.clone(),
+            event: serde_json::json!({}),
+        };
+        a.accept(&run).await.unwrap();
+        assert_eq!(a.release().await.unwrap(), 1);
+        tokio::time::timeout(Duration::from_secs(10), woken.notified())
+            .await
+            .expect("the other node is told");
+        let taken = b.take_over(10).await.unwrap();
+        assert_eq!(
+            taken.iter().map(|run| run.id).collect::<Vec<_>>(),
+            [record.id]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_trigger_is_run_by_one_node_at_a_time_and_a_late_cursor_is_refused() {
+        use crate::model::StateWrite;
+        use crate::store::{StateStore, Store};
+
+        let (a, b) = two_nodes(Duration::from_secs(1)).await;
+        let cursor = |value: &str| StateWrite {
+            scope: "leads".into(),
+            key: "trigger:salesforce_poll".into(),
+            value: Some(value.into()),
+        };
+        assert!(a.hold_trigger("leads").await.unwrap());
+        assert!(!b.hold_trigger("leads").await.unwrap(), "a holds it");
+        a.accept_all(&[], &[cursor("1")]).await.unwrap();
+        // a stops renewing; past the lease b takes the trigger over.
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert!(b.hold_trigger("leads").await.unwrap());
+        b.accept_all(&[], &[cursor("2")]).await.unwrap();
+        let refused = a.accept_all(&[], &[cursor("late")]).await.unwrap_err();
+        assert_eq!(refused, StoreError::TriggerTakenOver("leads".into()));
+        assert_eq!(
+            b.get("leads", "trigger:salesforce_poll")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("2")
+        );
+        assert!(!a.hold_trigger("leads").await.unwrap(), "b holds it now");
     }
 
     #[test]

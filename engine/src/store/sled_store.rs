@@ -483,6 +483,18 @@ impl JournalStore for SledStore {
         }
         self.write(batch, None, durable).await.map(drop)
     }
+
+    async fn run_journal(&self, run: RunId) -> Result<Vec<(String, JournalEntry)>, StoreError> {
+        self.db
+            .scan_prefix(keys::run_journals(run))
+            .map(|entry| {
+                let (key, value) = entry.map_err(unavailable)?;
+                let step = keys::journal_step(run, &key)
+                    .ok_or_else(|| StoreError::Corrupt("a journal key".to_owned()))?;
+                Ok((step, document::decode(&value)?))
+            })
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -499,6 +511,23 @@ impl StateStore for SledStore {
         let mut batch = Batch::default();
         add_state_writes(&mut batch, writes);
         batch.apply_to(&self.db).map_err(unavailable)
+    }
+
+    async fn state_entries(&self) -> Result<Vec<StateWrite>, StoreError> {
+        self.db
+            .scan_prefix(keys::states())
+            .map(|entry| {
+                let (key, value) = entry.map_err(unavailable)?;
+                let corrupt = || StoreError::Corrupt("a state entry".to_owned());
+                let (scope, key) = keys::split_state(&key).ok_or_else(corrupt)?;
+                let value = String::from_utf8(value.to_vec()).map_err(|_| corrupt())?;
+                Ok(StateWrite {
+                    scope,
+                    key,
+                    value: Some(value),
+                })
+            })
+            .collect()
     }
 }
 

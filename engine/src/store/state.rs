@@ -41,6 +41,8 @@ pub trait StateStore: Send + Sync {
     async fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// Applies `writes` in order, all or none.
     async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError>;
+    /// Every entry, as the writes that would make it (to copy a store).
+    async fn state_entries(&self) -> Result<Vec<StateWrite>, StoreError>;
 }
 
 /// State held in memory, lost when the process ends.
@@ -66,6 +68,18 @@ impl StateStore for MemoryStateStore {
             };
         }
         Ok(())
+    }
+
+    async fn state_entries(&self) -> Result<Vec<StateWrite>, StoreError> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(entries
+            .iter()
+            .map(|((scope, key), value)| StateWrite {
+                scope: scope.clone(),
+                key: key.clone(),
+                value: Some(value.clone()),
+            })
+            .collect())
     }
 }
 

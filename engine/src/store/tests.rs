@@ -442,6 +442,16 @@ async fn a_journal_keeps_each_steps_calls_in_order_and_forgets_a_path_not_taken(
     store.record(write, false).await.unwrap();
     assert_eq!(sequences("sync").await, [1, 2]);
     assert_eq!(answer(1).await.as_deref(), Some("\"again\""));
+    let mut all: Vec<(String, u32)> = store
+        .run_journal(run)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(step, entry)| (step, entry.call.sequence))
+        .collect();
+    all.sort();
+    let expected = [("sync", 1), ("sync", 2), ("sync-more", 1)];
+    assert_eq!(all, expected.map(|(step, n)| (step.to_owned(), n)));
 }
 
 async fn a_journal_goes_when_its_step_ends_well_and_with_its_run(store: Arc<dyn Store>) {

@@ -42,6 +42,9 @@ pub(crate) trait TriggerHost: Send + Sync + 'static {
     /// The value stored under `key` in trigger state `scope` (a workflow's,
     /// or an installation's).
     async fn state(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError>;
+    /// Whether this server may run the trigger whose state is kept under
+    /// `scope` now (on a store several servers share, one at a time).
+    async fn hold_trigger(&self, scope: &str) -> Result<bool, StoreError>;
     /// Waits up to `timeout` for `run` to end; `None` if it has not.
     async fn wait(&self, run: RunId, timeout: Duration) -> Result<Option<RunRecord>, StoreError>;
     /// How long a `"respond": "sync"` webhook waits for its run.
@@ -127,6 +130,12 @@ impl TriggerContext {
 
     /// The trigger state stored under `name` (named after the trigger's
     /// type, so a trigger changed to another type starts afresh).
+    /// Whether this server may run the trigger now: on a store several
+    /// servers share, one runs it at a time, and the others stand by.
+    pub(crate) async fn hold(&self) -> Result<bool, StoreError> {
+        self.host.hold_trigger(&self.scope).await
+    }
+
     pub(crate) async fn state<T: DeserializeOwned>(
         &self,
         name: &str,

@@ -113,12 +113,18 @@ impl StateStore for FullDisk {
         self.refuse_if_full()?;
         self.store.apply(writes).await
     }
+    async fn state_entries(&self) -> Result<Vec<StateWrite>, StoreError> {
+        self.store.state_entries().await
+    }
 }
 
 #[async_trait]
 impl JournalStore for FullDisk {
     async fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError> {
         self.store.journal(run, step).await
+    }
+    async fn run_journal(&self, run: RunId) -> Result<Vec<(String, JournalEntry)>, StoreError> {
+        self.store.run_journal(run).await
     }
     async fn record(&self, write: JournalWrite<'_>, durable: bool) -> Result<(), StoreError> {
         self.refuse_if_full()?;

@@ -22,6 +22,9 @@ use crate::store::{QueuedRun, Sharing, StoreError};
 /// The channel a node stopping notifies.
 const CHANNEL: &str = "gust_runs";
 
+/// How long joining waits for the listener to listen.
+const LISTEN_WAIT: Duration = Duration::from_secs(5);
+
 /// How long the listener waits before connecting again.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
@@ -55,7 +58,21 @@ impl PostgresStore {
         ));
         let config = tokio_postgres::Config::from_str(url)
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;
-        tokio::spawn(listen(config, self.released.clone(), self.stop.clone()));
+        let (ready, listening) = tokio::sync::oneshot::channel();
+        tokio::spawn(listen(
+            config,
+            self.released.clone(),
+            self.stop.clone(),
+            ready,
+        ));
+        // Listening before the node serves; without it, it looks for
+        // released runs every fifth of the lease all the same.
+        if tokio::time::timeout(LISTEN_WAIT, listening).await.is_err() {
+            tracing::warn!(
+                "Not listening for runs other nodes release yet; looking for them every {:?}.",
+                self.lease / 5
+            );
+        }
         Ok(())
     }
 
@@ -117,6 +134,9 @@ impl PostgresStore {
         tx.execute("DELETE FROM gust_nodes WHERE id = $1", &[&self.node])
             .await
             .map_err(db_error)?;
+        tx.execute("DELETE FROM gust_leases WHERE owner = $1", &[&self.node])
+            .await
+            .map_err(db_error)?;
         if released > 0 {
             tx.batch_execute(&format!("NOTIFY {CHANNEL}"))
                 .await
@@ -170,8 +190,15 @@ async fn heartbeat(pool: Pool, node: uuid::Uuid, lease: Duration, stop: Cancella
 }
 
 /// Listens for runs released by other nodes, telling `released`, on its
-/// own connection (made again when it drops) until `stop`.
-async fn listen(config: tokio_postgres::Config, released: Arc<Notify>, stop: CancellationToken) {
+/// own connection (made again when it drops) until `stop`; tells `ready`
+/// once it first listens.
+async fn listen(
+    config: tokio_postgres::Config,
+    released: Arc<Notify>,
+    stop: CancellationToken,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
     while !stop.is_cancelled() {
         if let Ok((client, mut connection)) = config.connect(NoTls).await {
             let told = released.clone();
@@ -189,6 +216,9 @@ async fn listen(config: tokio_postgres::Config, released: Arc<Notify>, stop: Can
                 .await
                 .is_ok()
             {
+                if let Some(ready) = ready.take() {
+                    let _listening = ready.send(());
+                }
                 tokio::select! {
                     () = stop.cancelled() => {}
                     _ = messages => {}

@@ -48,15 +48,21 @@ async fn apply_state(tx: &Transaction<'_>, writes: &[StateWrite]) -> Result<(), 
         let written = match &write.value {
             Some(value) => {
                 tx.execute(
-                    "INSERT INTO gust_state (scope, key, value) VALUES ($1, $2, $3) \
+                    &tx.prepare_cached(
+                        "INSERT INTO gust_state (scope, key, value) VALUES ($1, $2, $3) \
                      ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value",
+                    )
+                    .await
+                    .map_err(db_error)?,
                     &[&write.scope, &write.key, value],
                 )
                 .await
             }
             None => {
                 tx.execute(
-                    "DELETE FROM gust_state WHERE scope = $1 AND key = $2",
+                    &tx.prepare_cached("DELETE FROM gust_state WHERE scope = $1 AND key = $2")
+                        .await
+                        .map_err(db_error)?,
                     &[&write.scope, &write.key],
                 )
                 .await
@@ -78,10 +84,10 @@ async fn insert_run(
     let lane = record.lane();
     let inserted = tx
         .query_opt(
-            "INSERT INTO gust_runs (id, workflow, lane, tenant, installation, status, failed_open, \
+            &tx.prepare_cached("INSERT INTO gust_runs (id, workflow, lane, tenant, installation, status, failed_open, \
              due_at, created_at, dedupe_key, record, event, owner, epoch) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1) \
-             ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id",
+             ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id").await.map_err(db_error)?,
             &[
                 &uuid(record.id),
                 &record.workflow,
@@ -105,7 +111,9 @@ async fn insert_run(
     }
     let earlier = tx
         .query_one(
-            "SELECT record FROM gust_runs WHERE lane = $1 AND dedupe_key = $2",
+            &tx.prepare_cached("SELECT record FROM gust_runs WHERE lane = $1 AND dedupe_key = $2")
+                .await
+                .map_err(db_error)?,
             &[&lane, &record.dedupe_key],
         )
         .await
@@ -126,7 +134,8 @@ async fn write_held(
 ) -> Result<i64, StoreError> {
     let written = tx
         .query_opt(
-            "UPDATE gust_runs r SET status = $2, failed_open = $3, due_at = $4, record = $5, \
+            &tx.prepare_cached(
+                "UPDATE gust_runs r SET status = $2, failed_open = $3, due_at = $4, record = $5, \
                owner = $6, \
                epoch = CASE WHEN r.owner = $6 AND r.epoch = $7 THEN r.epoch ELSE r.epoch + 1 END \
              WHERE r.id = $1 AND ((r.owner = $6 AND r.epoch = $7) OR ($7 = 0 AND ( \
@@ -134,6 +143,9 @@ async fn write_held(
                  SELECT 1 FROM gust_nodes n WHERE n.id = r.owner \
                  AND n.heartbeat_at > now() - make_interval(secs => $8))))) \
              RETURNING r.epoch",
+            )
+            .await
+            .map_err(db_error)?,
             &[
                 &uuid(run.id),
                 &run.status.as_str(),
@@ -151,7 +163,12 @@ async fn write_held(
         return Ok(row.get(0));
     }
     let exists = tx
-        .query_opt("SELECT 1 FROM gust_runs WHERE id = $1", &[&uuid(run.id)])
+        .query_opt(
+            &tx.prepare_cached("SELECT 1 FROM gust_runs WHERE id = $1")
+                .await
+                .map_err(db_error)?,
+            &[&uuid(run.id)],
+        )
         .await
         .map_err(db_error)?;
     Err(match exists {
@@ -165,8 +182,12 @@ async fn write_held(
 async fn update_run(tx: &Transaction<'_>, run: &RunRecord) -> Result<(), StoreError> {
     let updated = tx
         .execute(
-            "UPDATE gust_runs SET status = $2, failed_open = $3, due_at = $4, record = $5 \
+            &tx.prepare_cached(
+                "UPDATE gust_runs SET status = $2, failed_open = $3, due_at = $4, record = $5 \
              WHERE id = $1",
+            )
+            .await
+            .map_err(db_error)?,
             &[
                 &uuid(run.id),
                 &run.status.as_str(),
@@ -193,7 +214,9 @@ async fn mark_replayed(tx: &Transaction<'_>, replay: &RunRecord) -> Result<(), S
     while let Some(id) = next {
         let Some(row) = tx
             .query_opt(
-                "SELECT record FROM gust_runs WHERE id = $1 FOR UPDATE",
+                &tx.prepare_cached("SELECT record FROM gust_runs WHERE id = $1 FOR UPDATE")
+                    .await
+                    .map_err(db_error)?,
                 &[&uuid(id)],
             )
             .await
@@ -240,6 +263,7 @@ impl Store for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         let mut accepted = Vec::with_capacity(runs.len());
+        self.check_leases(&tx, state).await?;
         for run in runs {
             accepted.push(insert_run(&tx, run, self.node).await?);
         }
@@ -267,16 +291,27 @@ impl Store for PostgresStore {
         let epoch = write_held(&tx, run, self.node, holding, self.lease_seconds()).await?;
         if let Some((position, step)) = &transition.step {
             tx.execute(
-                "INSERT INTO gust_steps (run_id, position, record) VALUES ($1, $2, $3) \
+                &tx.prepare_cached(
+                    "INSERT INTO gust_steps (run_id, position, record) VALUES ($1, $2, $3) \
                  ON CONFLICT (run_id, position) DO UPDATE SET record = EXCLUDED.record",
+                )
+                .await
+                .map_err(db_error)?,
                 &[&uuid(run.id), &(*position as i32), &json(step)],
             )
             .await
             .map_err(db_error)?;
-            // A step that ended well never runs again: its journal is done.
-            if matches!(step.status, StepStatus::Succeeded | StepStatus::Stopped) {
+            // A step that ended well never runs again: its journal (of the
+            // calls its attempts name) is done.
+            let called = step
+                .attempts
+                .iter()
+                .any(|attempt| !attempt.calls.is_empty());
+            if called && matches!(step.status, StepStatus::Succeeded | StepStatus::Stopped) {
                 tx.execute(
-                    "DELETE FROM gust_journal WHERE run_id = $1 AND step = $2",
+                    &tx.prepare_cached("DELETE FROM gust_journal WHERE run_id = $1 AND step = $2")
+                        .await
+                        .map_err(db_error)?,
                     &[&uuid(run.id), &step.step],
                 )
                 .await
@@ -307,7 +342,13 @@ impl Store for PostgresStore {
     async fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt("SELECT record FROM gust_runs WHERE id = $1", &[&uuid(id)])
+            .query_opt(
+                &client
+                    .prepare_cached("SELECT record FROM gust_runs WHERE id = $1")
+                    .await
+                    .map_err(db_error)?,
+                &[&uuid(id)],
+            )
             .await
             .map_err(db_error)?;
         row.map(|row| from_json(row.get(0), "run")).transpose()
@@ -317,7 +358,10 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let Some(row) = client
             .query_opt(
-                "SELECT record, event FROM gust_runs WHERE id = $1",
+                &client
+                    .prepare_cached("SELECT record, event FROM gust_runs WHERE id = $1")
+                    .await
+                    .map_err(db_error)?,
                 &[&uuid(id)],
             )
             .await
@@ -329,7 +373,12 @@ impl Store for PostgresStore {
         let Json(event): Json<Value> = row.get(1);
         let steps = client
             .query(
-                "SELECT record FROM gust_steps WHERE run_id = $1 ORDER BY position",
+                &client
+                    .prepare_cached(
+                        "SELECT record FROM gust_steps WHERE run_id = $1 ORDER BY position",
+                    )
+                    .await
+                    .map_err(db_error)?,
                 &[&uuid(id)],
             )
             .await
@@ -345,8 +394,13 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, workflow, installation, due_at FROM gust_runs \
+                &client
+                    .prepare_cached(
+                        "SELECT id, workflow, installation, due_at FROM gust_runs \
                  WHERE due_at IS NOT NULL ORDER BY due_at, id",
+                    )
+                    .await
+                    .map_err(db_error)?,
                 &[],
             )
             .await
@@ -361,8 +415,13 @@ impl Store for PostgresStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
             .query(
-                "SELECT id, workflow, installation, due_at, epoch FROM gust_runs \
+                &client
+                    .prepare_cached(
+                        "SELECT id, workflow, installation, due_at, epoch FROM gust_runs \
                  WHERE owner = $1 AND due_at IS NOT NULL ORDER BY due_at, id LIMIT $2",
+                    )
+                    .await
+                    .map_err(db_error)?,
                 &[&self.node, &limit],
             )
             .await
@@ -379,7 +438,12 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "SELECT count(*) FROM gust_runs WHERE owner = $1 AND due_at IS NOT NULL",
+                &client
+                    .prepare_cached(
+                        "SELECT count(*) FROM gust_runs WHERE owner = $1 AND due_at IS NOT NULL",
+                    )
+                    .await
+                    .map_err(db_error)?,
                 &[&self.node],
             )
             .await
@@ -460,6 +524,10 @@ impl Store for PostgresStore {
         self.leave().await
     }
 
+    async fn hold_trigger(&self, scope: &str) -> Result<bool, StoreError> {
+        self.hold(scope).await
+    }
+
     async fn prune(
         &self,
         before: DateTime<Utc>,
@@ -471,9 +539,14 @@ impl Store for PostgresStore {
         loop {
             let removed = client
                 .execute(
-                    "DELETE FROM gust_runs WHERE id IN ( \
+                    &client
+                        .prepare_cached(
+                            "DELETE FROM gust_runs WHERE id IN ( \
                        SELECT id FROM gust_runs WHERE created_at < $1 AND due_at IS NULL \
                        AND (dedupe_key IS NULL OR created_at < $2) LIMIT $3)",
+                        )
+                        .await
+                        .map_err(db_error)?,
                     &[&before, &deduplicated_before, &PRUNE_BATCH],
                 )
                 .await
@@ -492,7 +565,7 @@ impl JournalStore for PostgresStore {
         let client = self.client().await?;
         client
             .query(
-                "SELECT entry FROM gust_journal WHERE run_id = $1 AND step = $2 ORDER BY sequence",
+                &client.prepare_cached("SELECT entry FROM gust_journal WHERE run_id = $1 AND step = $2 ORDER BY sequence").await.map_err(db_error)?,
                 &[&uuid(run), &step],
             )
             .await
@@ -513,7 +586,11 @@ impl JournalStore for PostgresStore {
         let epoch = self.held().get(&write.run).copied().unwrap_or(0);
         let holds = tx
             .query_opt(
-                "SELECT 1 FROM gust_runs WHERE id = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
+                &tx.prepare_cached(
+                    "SELECT 1 FROM gust_runs WHERE id = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
+                )
+                .await
+                .map_err(db_error)?,
                 &[&uuid(write.run), &self.node, &epoch],
             )
             .await
@@ -523,16 +600,24 @@ impl JournalStore for PostgresStore {
         }
         let sequence = write.entry.call.sequence as i32;
         tx.execute(
-            "INSERT INTO gust_journal (run_id, step, sequence, entry) VALUES ($1, $2, $3, $4) \
+            &tx.prepare_cached(
+                "INSERT INTO gust_journal (run_id, step, sequence, entry) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (run_id, step, sequence) DO UPDATE SET entry = EXCLUDED.entry",
+            )
+            .await
+            .map_err(db_error)?,
             &[&uuid(write.run), &write.step, &sequence, &json(write.entry)],
         )
         .await
         .map_err(db_error)?;
         if !write.forget.is_empty() {
             tx.execute(
-                "DELETE FROM gust_journal WHERE run_id = $1 AND step = $2 \
+                &tx.prepare_cached(
+                    "DELETE FROM gust_journal WHERE run_id = $1 AND step = $2 \
                  AND sequence >= $3 AND sequence < $4",
+                )
+                .await
+                .map_err(db_error)?,
                 &[
                     &uuid(write.run),
                     &write.step,
@@ -549,6 +634,30 @@ impl JournalStore for PostgresStore {
         }
         Ok(())
     }
+
+    async fn run_journal(&self, run: RunId) -> Result<Vec<(String, JournalEntry)>, StoreError> {
+        self.all_journal(run).await
+    }
+}
+
+impl PostgresStore {
+    /// Every journal entry of run `run`, with its step.
+    pub(super) async fn all_journal(
+        &self,
+        run: RunId,
+    ) -> Result<Vec<(String, JournalEntry)>, StoreError> {
+        let client = self.client().await?;
+        client
+            .query(
+                "SELECT step, entry FROM gust_journal WHERE run_id = $1 ORDER BY step, sequence",
+                &[&uuid(run)],
+            )
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|row| Ok((row.get(0), from_json(row.get(1), "journal entry")?)))
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -557,7 +666,10 @@ impl StateStore for PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT value FROM gust_state WHERE scope = $1 AND key = $2",
+                &client
+                    .prepare_cached("SELECT value FROM gust_state WHERE scope = $1 AND key = $2")
+                    .await
+                    .map_err(db_error)?,
                 &[&scope, &key],
             )
             .await
@@ -568,7 +680,27 @@ impl StateStore for PostgresStore {
     async fn apply(&self, writes: &[StateWrite]) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
+        self.check_leases(&tx, writes).await?;
         apply_state(&tx, writes).await?;
         tx.commit().await.map_err(db_error)
+    }
+
+    async fn state_entries(&self) -> Result<Vec<StateWrite>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT scope, key, value FROM gust_state ORDER BY scope, key",
+                &[],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| StateWrite {
+                scope: row.get(0),
+                key: row.get(1),
+                value: Some(row.get(2)),
+            })
+            .collect())
     }
 }

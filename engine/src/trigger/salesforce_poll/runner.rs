@@ -42,6 +42,10 @@ enum PollError {
     /// The trigger was stopped.
     #[error("stopped")]
     Stopped,
+    /// Another server runs the poll (a store several servers share lets
+    /// one at a time).
+    #[error("standby: another server runs this poll; this one takes over if it stops")]
+    Standby,
 }
 
 impl From<StoreError> for PollError {
@@ -79,7 +83,12 @@ impl BackgroundTrigger for SalesforcePollTrigger {
             let started = now();
             let workflow = poller.context.workflow();
             poller.context.report(|status| status.next_fire_at = None);
-            match poller.poll().await {
+            let polled = match poller.context.hold().await {
+                Ok(true) => poller.poll().await,
+                Ok(false) => Err(PollError::Standby),
+                Err(error) => Err(error.into()),
+            };
+            match polled {
                 Ok(reported) => {
                     if reported > 0 {
                         tracing::info!(workflow, reported, "Polled Salesforce.");
@@ -90,6 +99,11 @@ impl BackgroundTrigger for SalesforcePollTrigger {
                     });
                 }
                 Err(PollError::Stopped) => return,
+                Err(PollError::Standby) => {
+                    poller.context.report(|status| {
+                        status.last_error = Some(PollError::Standby.to_string());
+                    });
+                }
                 Err(error) => {
                     tracing::error!(workflow, %error, "The poll failed; the next one goes on from what was stored.");
                     poller

@@ -53,6 +53,16 @@ CREATE TABLE gust_journal (
     PRIMARY KEY (run_id, step, sequence)
 );
 
+-- Which node runs each trigger that one node at a time may run (a poll),
+-- until when; `epoch` counts its hand-overs, and the trigger's state writes
+-- name it.
+CREATE TABLE gust_leases (
+    name       text PRIMARY KEY,
+    owner      uuid NOT NULL,
+    epoch      bigint NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+
 -- Step and trigger state (a poll's cursor, a schedule's mark).
 CREATE TABLE gust_state (
     scope text NOT NULL,
