@@ -21,8 +21,8 @@ pub(crate) use emulator::{
     Sf, connection, delivered, quick_outbound_emulator, run_locally, with_erp_id,
 };
 pub(crate) use process::{
-    Process, accepted_events, counting_workflow, emulator_env, metrics, runs_with_status, send_all,
-    settled_runs, succeeded_run, write_workflow,
+    Process, accepted_events, all_runs_ended, counting_workflow, emulator_env, metrics,
+    runs_with_status, send_all, settled_runs, succeeded_run, write_workflow,
 };
 pub(crate) use server::Server;
 pub(crate) use store::FullDisk;
