@@ -34,6 +34,38 @@ fn failed_open(run: &RunRecord) -> bool {
     run.status == RunStatus::Failed && run.replayed_by.is_none()
 }
 
+/// The columns of `gust_runs` that follow from a run's record.
+struct RunColumns<'a> {
+    id: uuid::Uuid,
+    status: &'static str,
+    failed_open: bool,
+    due_at: Option<DateTime<Utc>>,
+    record: Json<&'a RunRecord>,
+}
+
+impl<'a> RunColumns<'a> {
+    fn of(run: &'a RunRecord) -> Self {
+        Self {
+            id: uuid(run.id),
+            status: run.status.as_str(),
+            failed_open: failed_open(run),
+            due_at: due(run),
+            record: json(run),
+        }
+    }
+
+    /// The parameters `$1` to `$5`: id, status, failed_open, due_at, record.
+    fn params(&self) -> [&(dyn ToSql + Sync); 5] {
+        [
+            &self.id,
+            &self.status,
+            &self.failed_open,
+            &self.due_at,
+            &self.record,
+        ]
+    }
+}
+
 /// Makes the transaction's commit return before its WAL is flushed: for
 /// writes the caller does not wait to be durable.
 async fn lazy_commit(tx: &Transaction<'_>) -> Result<(), StoreError> {
@@ -147,15 +179,10 @@ async fn write_held(
             .await
             .map_err(db_error)?,
             &[
-                &uuid(run.id),
-                &run.status.as_str(),
-                &failed_open(run),
-                &due(run),
-                &json(run),
-                &node,
-                &epoch,
-                &lease_seconds,
-            ],
+                RunColumns::of(run).params().as_slice(),
+                &[&node, &epoch, &lease_seconds],
+            ]
+            .concat(),
         )
         .await
         .map_err(db_error)?;
@@ -188,13 +215,7 @@ async fn update_run(tx: &Transaction<'_>, run: &RunRecord) -> Result<(), StoreEr
             )
             .await
             .map_err(db_error)?,
-            &[
-                &uuid(run.id),
-                &run.status.as_str(),
-                &failed_open(run),
-                &due(run),
-                &json(run),
-            ],
+            &RunColumns::of(run).params(),
         )
         .await
         .map_err(db_error)?;
