@@ -14,6 +14,7 @@
 //! (`postgres/nodes.rs`).
 
 mod connections;
+mod group_commit;
 mod installations;
 mod leases;
 mod migrate;
@@ -23,7 +24,7 @@ mod runs;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -34,6 +35,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::Json;
 use tokio_util::sync::CancellationToken;
 
+use group_commit::GroupCommit;
 pub use migrate::{Migration, MigrationStatus};
 
 use super::StoreError;
@@ -54,7 +56,7 @@ pub struct PostgresStore {
     /// How long this node's runs stay its own after its last heartbeat.
     lease: Duration,
     /// The epoch at which this node holds each unfinished run it runs.
-    held: Mutex<HashMap<RunId, i64>>,
+    held: Arc<Mutex<HashMap<RunId, i64>>>,
     /// The epoch at which this node holds each trigger lease it took.
     leases: Mutex<HashMap<String, i64>>,
     /// Told when another node releases runs.
@@ -62,7 +64,9 @@ pub struct PostgresStore {
     /// Stops the heartbeat and the listener when the store is dropped.
     stop: CancellationToken,
     /// Transactions committed by writes that acknowledge something.
-    commits: AtomicU64,
+    commits: Arc<AtomicU64>,
+    /// Stores concurrent acceptances together, started by the first.
+    group_commit: OnceLock<GroupCommit>,
 }
 
 impl PostgresStore {
@@ -111,11 +115,12 @@ impl PostgresStore {
             pool,
             node: uuid::Uuid::now_v7(),
             lease: DEFAULT_LEASE,
-            held: Mutex::default(),
+            held: Arc::default(),
             leases: Mutex::default(),
             released: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
-            commits: AtomicU64::new(0),
+            commits: Arc::default(),
+            group_commit: OnceLock::new(),
         })
     }
 
@@ -137,6 +142,18 @@ impl PostgresStore {
             .get()
             .await
             .map_err(|error| StoreError::Unavailable(format!("cannot reach PostgreSQL: {error}")))
+    }
+
+    /// The collector of acceptances, started on first use.
+    fn group_commit(&self) -> &GroupCommit {
+        self.group_commit.get_or_init(|| {
+            GroupCommit::start(group_commit::Shared {
+                pool: self.pool.clone(),
+                node: self.node,
+                held: self.held.clone(),
+                commits: self.commits.clone(),
+            })
+        })
     }
 
     /// Counts a committed transaction that acknowledged something.

@@ -175,31 +175,59 @@ impl SledStore {
         }
         Ok(())
     }
+}
 
-    /// Adds the removal of every key under `prefix` to `batch`.
-    fn remove_prefix(&self, batch: &mut Batch, prefix: Vec<u8>) -> Result<(), StoreError> {
-        for key in self.db.scan_prefix(prefix).keys() {
-            batch.remove(key.map_err(unavailable)?.to_vec());
-        }
-        Ok(())
+/// Adds the removal of every key of `db` under `prefix` to `batch`.
+fn remove_prefix(db: &sled::Db, batch: &mut Batch, prefix: Vec<u8>) -> Result<(), StoreError> {
+    for key in db.scan_prefix(prefix).keys() {
+        batch.remove(key.map_err(unavailable)?.to_vec());
     }
+    Ok(())
+}
 
-    fn batch_remove_run(&self, batch: &mut Batch, run: &RunRecord) -> Result<(), StoreError> {
-        self.remove_prefix(batch, keys::run_journals(run.id))?;
-        batch.remove(keys::run(run.id));
-        batch.remove(keys::by_workflow(&run.workflow, run.id));
-        batch.remove(keys::failed(run.id));
-        if let Some(due) = run.due_at {
-            batch.remove(keys::queued(millis(due), run.id));
-        }
-        if run.installation.is_some() {
-            batch.remove(keys::by_installation(run.id));
-        }
-        if let Some(key) = &run.dedupe_key {
-            batch.remove(keys::dedupe(&run.lane(), key));
-        }
-        Ok(())
+/// Adds the removal of `run` and everything of it in `db` to `batch`.
+fn batch_remove_run(db: &sled::Db, batch: &mut Batch, run: &RunRecord) -> Result<(), StoreError> {
+    remove_prefix(db, batch, keys::run_journals(run.id))?;
+    batch.remove(keys::run(run.id));
+    batch.remove(keys::by_workflow(&run.workflow, run.id));
+    batch.remove(keys::failed(run.id));
+    if let Some(due) = run.due_at {
+        batch.remove(keys::queued(millis(due), run.id));
     }
+    if run.installation.is_some() {
+        batch.remove(keys::by_installation(run.id));
+    }
+    if let Some(key) = &run.dedupe_key {
+        batch.remove(keys::dedupe(&run.lane(), key));
+    }
+    Ok(())
+}
+
+/// Removes the finished runs of `db` created before `before` (keeping
+/// those whose dedupe key is younger than `deduplicated_before`): a scan,
+/// run on a blocking thread.
+fn prune(
+    db: &sled::Db,
+    before: DateTime<Utc>,
+    deduplicated_before: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let mut pruned = 0;
+    for entry in db.scan_prefix(keys::runs()) {
+        let (key, value) = entry.map_err(unavailable)?;
+        let run = stored_record(&key, &value)?;
+        if run.created_at >= before {
+            break;
+        }
+        let keeps_dedupe_key = run.dedupe_key.is_some() && run.created_at >= deduplicated_before;
+        if !run.status.is_final() || keeps_dedupe_key {
+            continue;
+        }
+        let mut batch = Batch::default();
+        batch_remove_run(db, &mut batch, &run)?;
+        batch.apply_to(db).map_err(unavailable)?;
+        pruned += 1;
+    }
+    Ok(pruned)
 }
 
 impl Drop for SledStore {
@@ -440,24 +468,10 @@ impl Store for SledStore {
         before: DateTime<Utc>,
         deduplicated_before: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let mut pruned = 0;
-        for entry in self.db.scan_prefix(keys::runs()) {
-            let (key, value) = entry.map_err(unavailable)?;
-            let run = stored_record(&key, &value)?;
-            if run.created_at >= before {
-                break;
-            }
-            let keeps_dedupe_key =
-                run.dedupe_key.is_some() && run.created_at >= deduplicated_before;
-            if !run.status.is_final() || keeps_dedupe_key {
-                continue;
-            }
-            let mut batch = Batch::default();
-            self.batch_remove_run(&mut batch, &run)?;
-            batch.apply_to(&self.db).map_err(unavailable)?;
-            pruned += 1;
-        }
-        Ok(pruned)
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || prune(&db, before, deduplicated_before))
+            .await
+            .map_err(|error| StoreError::Unavailable(format!("pruning stopped: {error}")))?
     }
 }
 

@@ -206,6 +206,42 @@ async fn a_dedupe_key_stores_one_run_even_under_concurrency(store: Arc<dyn Store
     assert_eq!(store.queued().await.unwrap().len(), 2);
 }
 
+async fn concurrent_acceptances_share_commits_and_each_gets_its_own_answer(store: Arc<dyn Store>) {
+    let Accepted::New(earlier) = store.accept(&new_run("leads", Some("k0"))).await.unwrap() else {
+        panic!("the first run with its key is new");
+    };
+    let before = store.flushes();
+    let acceptances: Vec<_> = (0..200)
+        .map(|n| {
+            let store = store.clone();
+            // Every tenth repeats the key of the run stored earlier.
+            let key = format!("k{}", if n % 10 == 0 { 0 } else { n });
+            tokio::spawn(async move { store.accept(&new_run("leads", Some(&key))).await })
+        })
+        .collect();
+    let mut new = 0;
+    for (n, acceptance) in acceptances.into_iter().enumerate() {
+        match acceptance.await.unwrap().unwrap() {
+            Accepted::New(run) => {
+                assert_ne!(n % 10, 0, "run {n} repeats a stored key");
+                assert_eq!(run.dedupe_key.as_deref(), Some(format!("k{n}").as_str()));
+                new += 1;
+            }
+            Accepted::Duplicate(run) => {
+                assert_eq!(n % 10, 0, "run {n} has a key of its own");
+                assert_eq!(run.id, earlier.id);
+            }
+        }
+    }
+    assert_eq!(new, 180);
+    assert_eq!(store.queued().await.unwrap().len(), 181);
+    let commits = store.flushes() - before;
+    assert!(
+        (1..100).contains(&commits),
+        "{commits} commits for 200 acceptances"
+    );
+}
+
 async fn a_transition_moves_the_run_between_indexes_and_out_of_the_queue(store: Arc<dyn Store>) {
     let run = new_run("leads", None);
     let mut record = run.record.clone();
@@ -634,6 +670,7 @@ async fn deleting_an_installation_removes_its_state_and_with_purge_its_finished_
 }
 
 on_each_store!(
+    concurrent_acceptances_share_commits_and_each_gets_its_own_answer,
     a_dedupe_key_stores_one_run_even_under_concurrency,
     a_transition_moves_the_run_between_indexes_and_out_of_the_queue,
     runs_list_newest_first_in_pages_and_by_workflow,

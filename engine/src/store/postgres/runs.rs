@@ -35,16 +35,16 @@ fn failed_open(run: &RunRecord) -> bool {
 }
 
 /// The columns of `gust_runs` that follow from a run's record.
-struct RunColumns<'a> {
-    id: uuid::Uuid,
-    status: &'static str,
-    failed_open: bool,
-    due_at: Option<DateTime<Utc>>,
-    record: Json<&'a RunRecord>,
+pub(super) struct RunColumns<'a> {
+    pub(super) id: uuid::Uuid,
+    pub(super) status: &'static str,
+    pub(super) failed_open: bool,
+    pub(super) due_at: Option<DateTime<Utc>>,
+    pub(super) record: Json<&'a RunRecord>,
 }
 
 impl<'a> RunColumns<'a> {
-    fn of(run: &'a RunRecord) -> Self {
+    pub(super) fn of(run: &'a RunRecord) -> Self {
         Self {
             id: uuid(run.id),
             status: run.status.as_str(),
@@ -269,11 +269,10 @@ fn queued_run(row: &tokio_postgres::Row) -> QueuedRun {
 
 #[async_trait]
 impl Store for PostgresStore {
+    /// Stored with the acceptances running beside it, one commit for all
+    /// (`postgres/group_commit.rs`).
     async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError> {
-        let mut accepted = self.accept_all(std::slice::from_ref(run), &[]).await?;
-        accepted
-            .pop()
-            .ok_or_else(|| StoreError::Unavailable("nothing was accepted".to_owned()))
+        self.group_commit().accept(run.clone()).await
     }
 
     async fn accept_all(

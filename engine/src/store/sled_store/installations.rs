@@ -136,7 +136,7 @@ impl InstallationStore for SledStore {
             if !record.status.is_final() {
                 removed.unfinished_runs.push(run);
             } else if purge {
-                self.batch_remove_run(&mut batch, &record)?;
+                super::batch_remove_run(&self.db, &mut batch, &record)?;
                 removed.runs += 1;
             }
         }
