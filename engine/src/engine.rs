@@ -389,7 +389,7 @@ impl Engine {
     ///
     /// Whether a run is running is known here, not stored: the store keeps
     /// an unfinished run as queued or retrying. Unfinished runs are listed
-    /// from the queue.
+    /// by [`Store::unfinished_runs`].
     pub async fn runs(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
         let store = &self.executor.store;
         if query.status.is_none_or(RunStatus::is_final) {
@@ -399,34 +399,26 @@ impl Engine {
             }
             return Ok(page);
         }
-        let mut ids: Vec<RunId> = store
-            .queued()
-            .await?
-            .into_iter()
-            .filter(|queued| {
-                query
-                    .workflow
-                    .as_ref()
-                    .is_none_or(|w| *w == queued.workflow)
-                    && query
-                        .installation
-                        .as_ref()
-                        .is_none_or(|i| Some(i) == queued.installation.as_ref())
-            })
-            .map(|queued| queued.id)
-            .filter(|id| query.before.is_none_or(|before| *id < before))
-            .collect();
-        ids.sort_unstable_by(|a, b| b.cmp(a));
-        // Read until one past the page's end is kept: `gather` needs no more.
+        // Read page by page until one past the page's end has the status
+        // asked for: `gather` needs no more.
+        let mut unfinished = RunQuery {
+            status: None,
+            ..query.clone()
+        };
         let (mut runs, mut kept) = (Vec::new(), 0);
-        for id in ids {
-            if let Some(mut run) = store.run(id).await? {
+        'pages: loop {
+            let page = store.unfinished_runs(&unfinished).await?;
+            for mut run in page.runs {
                 self.overlay(&mut run);
                 kept += usize::from(query.keeps(&run));
                 runs.push(Ok(run));
                 if kept > query.limit {
-                    break;
+                    break 'pages;
                 }
+            }
+            match page.next_cursor {
+                Some(next) => unfinished.before = Some(next),
+                None => break,
             }
         }
         RunPage::gather(runs, query, query.limit)

@@ -520,3 +520,50 @@ async fn gust_store_copy_moves_an_embedded_store_into_postgres() {
     let (status, log) = server.terminate();
     assert!(status.success(), "{log}");
 }
+
+/// `gust store status` and `gust store migrate` on a new database: the
+/// missing version shown with what to run, applied once, then shown as
+/// applied; an embedded store or none named is refused with what to name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gust_store_migrate_applies_the_schema_once_and_status_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    if cluster_database(dir.path()).is_none() {
+        return;
+    }
+    let url = gust_test_postgres::database();
+    let gust = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_gust-e2e"))
+            .args(args)
+            .env_remove("GUST_STORE")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), said)
+    };
+    let (ok, said) = gust(&["store", "status", "--store", &url]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("not applied") && said.contains("gust store migrate"),
+        "{said}"
+    );
+    let (ok, said) = gust(&["store", "migrate", "--store", &url]);
+    assert!(ok && said.contains("Applied schema versions 1"), "{said}");
+    let (ok, said) = gust(&["store", "migrate", "--store", &url]);
+    assert!(ok && said.contains("up to date"), "{said}");
+    let (ok, said) = gust(&["store", "status", "--store", &url]);
+    assert!(
+        ok && said.contains("applied") && !said.contains("not applied"),
+        "{said}"
+    );
+
+    let embedded = dir.path().join("store");
+    let (ok, said) = gust(&["store", "migrate", "--store", embedded.to_str().unwrap()]);
+    assert!(!ok && said.contains("postgres://"), "{said}");
+    let (ok, said) = gust(&["store", "migrate"]);
+    assert!(!ok && said.contains("--store postgres://"), "{said}");
+}

@@ -281,6 +281,47 @@ pub trait Store:
     }
     /// One page of runs, newest first.
     async fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError>;
+    /// One page of unfinished runs, newest first, that pass `query`'s
+    /// filters but its status (which of them are running only the engine
+    /// knows). This default reads the queue and then each run.
+    async fn unfinished_runs(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
+        let mut ids: Vec<RunId> = self
+            .queued()
+            .await?
+            .into_iter()
+            .filter(|queued| {
+                query
+                    .workflow
+                    .as_ref()
+                    .is_none_or(|w| *w == queued.workflow)
+                    && query
+                        .installation
+                        .as_ref()
+                        .is_none_or(|i| Some(i) == queued.installation.as_ref())
+                    && query.before.is_none_or(|before| queued.id < before)
+            })
+            .map(|queued| queued.id)
+            .collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        let any_status = RunQuery {
+            status: None,
+            ..query.clone()
+        };
+        let mut runs = Vec::new();
+        // Read until one past the page's end is kept: `gather` needs no more.
+        for id in ids {
+            let Some(run) = self.run(id).await? else {
+                continue;
+            };
+            if any_status.keeps(&run) {
+                runs.push(Ok(run));
+                if runs.len() > query.limit {
+                    break;
+                }
+            }
+        }
+        RunPage::gather(runs, &any_status, query.limit)
+    }
     /// Removes finished runs created before `before`, and runs with a
     /// dedupe key only if also created before `deduplicated_before` (their
     /// key must outlive redeliveries); returns how many.

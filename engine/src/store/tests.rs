@@ -332,6 +332,43 @@ async fn runs_list_newest_first_in_pages_and_by_workflow(store: Arc<dyn Store>) 
     );
 }
 
+async fn unfinished_runs_list_in_pages_whatever_the_status_asked(store: Arc<dyn Store>) {
+    let mut ids = Vec::new();
+    for index in 0..6 {
+        let run = new_run(if index % 3 == 0 { "other" } else { "leads" }, None);
+        ids.push(run.record.id);
+        store.accept(&run).await.unwrap();
+        if index == 4 {
+            finish(store.as_ref(), &run.record).await;
+        }
+    }
+    // leads: 1, 2, 4 (finished), 5; other: 0, 3.
+    let query = RunQuery {
+        workflow: Some("leads".into()),
+        status: Some(RunStatus::Running),
+        limit: 2,
+        ..RunQuery::default()
+    };
+    let first = store.unfinished_runs(&query).await.unwrap();
+    assert_eq!(
+        first.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[5], ids[2]]
+    );
+    assert_eq!(first.next_cursor, Some(ids[2]));
+    let rest = store
+        .unfinished_runs(&RunQuery {
+            before: first.next_cursor,
+            ..query
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[1]]
+    );
+    assert_eq!(rest.next_cursor, None);
+}
+
 async fn pruning_removes_old_finished_runs_and_keeps_unfinished_ones(store: Arc<dyn Store>) {
     let finished = new_run("leads", Some("old"));
     let mut record = finished.record.clone();
@@ -670,6 +707,7 @@ async fn deleting_an_installation_removes_its_state_and_with_purge_its_finished_
 }
 
 on_each_store!(
+    unfinished_runs_list_in_pages_whatever_the_status_asked,
     concurrent_acceptances_share_commits_and_each_gets_its_own_answer,
     a_dedupe_key_stores_one_run_even_under_concurrency,
     a_transition_moves_the_run_between_indexes_and_out_of_the_queue,

@@ -472,60 +472,12 @@ impl Store for PostgresStore {
     }
 
     async fn list(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
-        let mut conditions = Vec::new();
-        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        let mut filter = |column: &str, value: Box<dyn ToSql + Sync + Send>| {
-            params.push(value);
-            conditions.push(format!("{column} = ${}", params.len()));
-        };
-        if let Some(workflow) = &query.workflow {
-            filter("workflow", Box::new(workflow.clone()));
-        }
-        if let Some(tenant) = &query.tenant {
-            filter("tenant", Box::new(tenant.clone()));
-        }
-        if let Some(installation) = &query.installation {
-            filter("installation", Box::new(installation.as_str().to_owned()));
-        }
-        match query.status {
-            // A failed run whose replay succeeded is off the failed list.
-            Some(RunStatus::Failed) => conditions.push("failed_open".to_owned()),
-            Some(status) => filter("status", Box::new(status.as_str())),
-            None => {}
-        }
-        if let Some(before) = query.before {
-            params.push(Box::new(uuid(before)));
-            conditions.push(format!("id < ${}", params.len()));
-        }
-        params.push(Box::new(
-            i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1,
-        ));
-        let filters = match conditions.is_empty() {
-            true => String::new(),
-            false => format!("WHERE {}", conditions.join(" AND ")),
-        };
-        let sql = format!(
-            "SELECT record FROM gust_runs {filters} ORDER BY id DESC LIMIT ${}",
-            params.len()
-        );
-        let params: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|param| param.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let client = self.client().await?;
-        let rows = client.query(&sql, &params).await.map_err(db_error)?;
-        let mut runs: Vec<RunRecord> = rows
-            .into_iter()
-            .map(|row| from_json(row.get(0), "run"))
-            .collect::<Result<_, _>>()?;
-        let next_cursor = (runs.len() > query.limit).then(|| {
-            runs.truncate(query.limit);
-            runs.last().map(|last| last.id)
-        });
-        Ok(RunPage {
-            runs,
-            next_cursor: next_cursor.flatten(),
-        })
+        self.page(query, Listing::ByStatus).await
+    }
+
+    /// Read by one query.
+    async fn unfinished_runs(&self, query: &RunQuery) -> Result<RunPage, StoreError> {
+        self.page(query, Listing::Unfinished).await
     }
 
     fn flushes(&self) -> u64 {
@@ -660,7 +612,77 @@ impl JournalStore for PostgresStore {
     }
 }
 
+/// Which runs a page lists besides a query's other filters.
+enum Listing {
+    /// Those of the query's status, if it names one.
+    ByStatus,
+    /// The unfinished ones, whatever the query's status.
+    Unfinished,
+}
+
 impl PostgresStore {
+    /// One page of runs, newest first, that pass `query`'s filters and
+    /// `listing`.
+    async fn page(&self, query: &RunQuery, listing: Listing) -> Result<RunPage, StoreError> {
+        let mut conditions = Vec::new();
+        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut filter = |column: &str, value: Box<dyn ToSql + Sync + Send>| {
+            params.push(value);
+            conditions.push(format!("{column} = ${}", params.len()));
+        };
+        if let Some(workflow) = &query.workflow {
+            filter("workflow", Box::new(workflow.clone()));
+        }
+        if let Some(tenant) = &query.tenant {
+            filter("tenant", Box::new(tenant.clone()));
+        }
+        if let Some(installation) = &query.installation {
+            filter("installation", Box::new(installation.as_str().to_owned()));
+        }
+        match (listing, query.status) {
+            (Listing::Unfinished, _) => conditions.push("due_at IS NOT NULL".to_owned()),
+            // A failed run whose replay succeeded is off the failed list.
+            (Listing::ByStatus, Some(RunStatus::Failed)) => {
+                conditions.push("failed_open".to_owned())
+            }
+            (Listing::ByStatus, Some(status)) => filter("status", Box::new(status.as_str())),
+            (Listing::ByStatus, None) => {}
+        }
+        if let Some(before) = query.before {
+            params.push(Box::new(uuid(before)));
+            conditions.push(format!("id < ${}", params.len()));
+        }
+        params.push(Box::new(
+            i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1,
+        ));
+        let filters = match conditions.is_empty() {
+            true => String::new(),
+            false => format!("WHERE {}", conditions.join(" AND ")),
+        };
+        let sql = format!(
+            "SELECT record FROM gust_runs {filters} ORDER BY id DESC LIMIT ${}",
+            params.len()
+        );
+        let params: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|param| param.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let client = self.client().await?;
+        let rows = client.query(&sql, &params).await.map_err(db_error)?;
+        let mut runs: Vec<RunRecord> = rows
+            .into_iter()
+            .map(|row| from_json(row.get(0), "run"))
+            .collect::<Result<_, _>>()?;
+        let next_cursor = (runs.len() > query.limit).then(|| {
+            runs.truncate(query.limit);
+            runs.last().map(|last| last.id)
+        });
+        Ok(RunPage {
+            runs,
+            next_cursor: next_cursor.flatten(),
+        })
+    }
+
     /// Every journal entry of run `run`, with its step.
     pub(super) async fn all_journal(
         &self,
