@@ -2,9 +2,9 @@
 //! are stored by one statement, one commit and one WAL flush for all of
 //! them.
 //!
-//! Each [`PostgresStore::accept`](super::PostgresStore) hands its run to a
-//! collector task. The collector takes every run waiting (up to
-//! [`MAX_BATCH`]) and inserts them with one `INSERT ... SELECT FROM unnest`
+//! Each acceptance without state writes hands its runs to a collector
+//! task. The collector takes every acceptance waiting (up to [`MAX_BATCH`])
+//! and inserts their runs with one `INSERT ... SELECT FROM unnest`
 //! outside an explicit transaction: one round trip, committed with
 //! `synchronous_commit` on before any of them is answered. While
 //! [`IN_FLIGHT`] batches are being committed the next runs wait, so under
@@ -27,16 +27,16 @@ use super::{db_error, from_json, uuid};
 use crate::model::{InstallationId, RunId, RunRecord};
 use crate::store::{Accepted, NewRun, StoreError};
 
-/// The most runs one statement stores.
+/// The most acceptances one statement stores.
 const MAX_BATCH: usize = 256;
 
 /// How many batches may be committing at once.
 const IN_FLIGHT: usize = 4;
 
-/// A run waiting to be stored, and who to tell.
+/// Runs waiting to be stored together, and who to tell.
 struct Waiting {
-    run: NewRun,
-    reply: oneshot::Sender<Result<Accepted, StoreError>>,
+    runs: Vec<NewRun>,
+    reply: oneshot::Sender<Result<Vec<Accepted>, StoreError>>,
 }
 
 /// Stores the runs of concurrent acceptances together.
@@ -63,11 +63,12 @@ impl GroupCommit {
         Self { waiting }
     }
 
-    /// Stores `run` with whatever runs are waiting beside it.
-    pub(super) async fn accept(&self, run: NewRun) -> Result<Accepted, StoreError> {
+    /// Stores `runs`, all or none, with whatever runs are waiting beside
+    /// them; what became of each, in order.
+    pub(super) async fn accept(&self, runs: Vec<NewRun>) -> Result<Vec<Accepted>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.waiting
-            .send(Waiting { run, reply })
+            .send(Waiting { runs, reply })
             .map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
@@ -90,10 +91,12 @@ async fn collect(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Waiting
         }
         let shared = shared.clone();
         tokio::spawn(async move {
-            let (runs, replies): (Vec<NewRun>, Vec<_>) = batch
-                .into_iter()
-                .map(|waiting| (waiting.run, waiting.reply))
-                .unzip();
+            let mut runs = Vec::new();
+            let mut replies = Vec::with_capacity(batch.len());
+            for waiting in batch {
+                replies.push((waiting.runs.len(), waiting.reply));
+                runs.extend(waiting.runs);
+            }
             match insert(&shared, &runs).await {
                 Ok(accepted) => {
                     shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -104,13 +107,14 @@ async fn collect(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Waiting
                         }
                     }
                     drop(held);
-                    for (reply, accepted) in replies.into_iter().zip(accepted) {
+                    let mut accepted = accepted.into_iter();
+                    for (count, reply) in replies {
                         // A caller that went away needs no answer.
-                        reply.send(Ok(accepted)).ok();
+                        reply.send(Ok(accepted.by_ref().take(count).collect())).ok();
                     }
                 }
                 Err(error) => {
-                    for reply in replies {
+                    for (_, reply) in replies {
                         reply.send(Err(error.clone())).ok();
                     }
                 }

@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use serde_json::Value;
 use tokio_postgres::types::{Json, ToSql};
 
@@ -153,6 +153,36 @@ async fn insert_run(
     Ok(Accepted::Duplicate(from_json(earlier.get(0), "run")?))
 }
 
+/// The statement that writes a run for a node holding it, returning the
+/// epoch it holds it at now (see [`write_held`]): `$1`..`$5` are
+/// [`RunColumns::params`], `$6` the node, `$7` the epoch it holds the run
+/// at (0: holds it not), `$8` the lease in seconds.
+macro_rules! update_held_run {
+    () => {
+        "UPDATE gust_runs r SET status = $2, failed_open = $3, due_at = $4, record = $5, \
+           owner = $6, \
+           epoch = CASE WHEN r.owner = $6 AND r.epoch = $7 THEN r.epoch ELSE r.epoch + 1 END \
+         WHERE r.id = $1 AND ((r.owner = $6 AND r.epoch = $7) OR ($7 = 0 AND ( \
+           r.due_at IS NULL OR NOT EXISTS ( \
+             SELECT 1 FROM gust_nodes n WHERE n.id = r.owner \
+             AND n.heartbeat_at > now() - make_interval(secs => $8))))) \
+         RETURNING r.epoch"
+    };
+}
+
+/// A transition in one statement, committed by itself: the run written as
+/// by [`update_held_run!`], then its step (`$9` position, `$10` record;
+/// none when null), with `synchronous_commit` set to `$11` for this
+/// statement's own transaction.
+const TRANSITION_AT_ONCE: &str = concat!(
+    "WITH commit AS (SELECT set_config('synchronous_commit', $11, true)), run AS (",
+    update_held_run!(),
+    "), step AS (INSERT INTO gust_steps (run_id, position, record) \
+     SELECT $1, $9::integer, $10::json FROM run WHERE $9::integer IS NOT NULL \
+     ON CONFLICT (run_id, position) DO UPDATE SET record = EXCLUDED.record) \
+     SELECT run.epoch FROM run, commit"
+);
+
 /// Writes `run` for `node`, which holds it at `epoch` (0: holds it not): a
 /// run it holds at that epoch, or one no live node holds (a finished run
 /// resumed, a run whose node's lease lapsed), taken over. The epoch the
@@ -166,18 +196,9 @@ async fn write_held(
 ) -> Result<i64, StoreError> {
     let written = tx
         .query_opt(
-            &tx.prepare_cached(
-                "UPDATE gust_runs r SET status = $2, failed_open = $3, due_at = $4, record = $5, \
-               owner = $6, \
-               epoch = CASE WHEN r.owner = $6 AND r.epoch = $7 THEN r.epoch ELSE r.epoch + 1 END \
-             WHERE r.id = $1 AND ((r.owner = $6 AND r.epoch = $7) OR ($7 = 0 AND ( \
-               r.due_at IS NULL OR NOT EXISTS ( \
-                 SELECT 1 FROM gust_nodes n WHERE n.id = r.owner \
-                 AND n.heartbeat_at > now() - make_interval(secs => $8))))) \
-             RETURNING r.epoch",
-            )
-            .await
-            .map_err(db_error)?,
+            &tx.prepare_cached(update_held_run!())
+                .await
+                .map_err(db_error)?,
             &[
                 RunColumns::of(run).params().as_slice(),
                 &[&node, &epoch, &lease_seconds],
@@ -186,22 +207,51 @@ async fn write_held(
         )
         .await
         .map_err(db_error)?;
-    if let Some(row) = written {
-        return Ok(row.get(0));
+    match written {
+        Some(row) => Ok(row.get(0)),
+        None => Err(refusal(tx, run.id).await),
     }
-    let exists = tx
-        .query_opt(
-            &tx.prepare_cached("SELECT 1 FROM gust_runs WHERE id = $1")
-                .await
-                .map_err(db_error)?,
-            &[&uuid(run.id)],
-        )
+}
+
+/// Why a write of run `id` for the node holding it wrote nothing: another
+/// node took the run over, or it is not stored.
+async fn refusal(client: &impl GenericClient, id: RunId) -> StoreError {
+    let exists = match client
+        .prepare_cached("SELECT 1 FROM gust_runs WHERE id = $1")
         .await
-        .map_err(db_error)?;
-    Err(match exists {
-        Some(_) => StoreError::TakenOver(run.id),
-        None => StoreError::Corrupt(format!("the run {} is not stored", run.id)),
-    })
+    {
+        Ok(statement) => client.query_opt(&statement, &[&uuid(id)]).await,
+        Err(error) => Err(error),
+    };
+    match exists {
+        Ok(Some(_)) => StoreError::TakenOver(id),
+        Ok(None) => StoreError::Corrupt(format!("the run {id} is not stored")),
+        Err(error) => db_error(error),
+    }
+}
+
+/// Whether `transition` writes more than its run and its step (a journal
+/// to forget, replays to mark, state), and so needs a transaction.
+fn needs_transaction(transition: &Transition) -> bool {
+    let run = &transition.run;
+    let forgets_journal = transition
+        .step
+        .as_ref()
+        .is_some_and(|(_, step)| ended_with_calls(step));
+    let ends_replay = run.replay_of.is_some()
+        && run.status == RunStatus::Succeeded
+        && transition.previous.0 != RunStatus::Succeeded;
+    forgets_journal || ends_replay || !transition.state_writes.is_empty()
+}
+
+/// Whether `step` ended well after calling Salesforce: it never runs
+/// again, so its journal (of the calls its attempts name) is done.
+fn ended_with_calls(step: &StepRecord) -> bool {
+    let called = step
+        .attempts
+        .iter()
+        .any(|attempt| !attempt.calls.is_empty());
+    called && matches!(step.status, StepStatus::Succeeded | StepStatus::Stopped)
 }
 
 /// Writes `run`'s record and the columns that follow from it, whoever
@@ -269,17 +319,27 @@ fn queued_run(row: &tokio_postgres::Row) -> QueuedRun {
 
 #[async_trait]
 impl Store for PostgresStore {
-    /// Stored with the acceptances running beside it, one commit for all
-    /// (`postgres/group_commit.rs`).
     async fn accept(&self, run: &NewRun) -> Result<Accepted, StoreError> {
-        self.group_commit().accept(run.clone()).await
+        let mut accepted = self.accept_all(std::slice::from_ref(run), &[]).await?;
+        accepted
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("nothing was accepted".to_owned()))
     }
 
+    /// Runs without state writes are stored with the acceptances running
+    /// beside them, one commit for all (`postgres/group_commit.rs`); with
+    /// state writes (a trigger's cursor), in a transaction of their own
+    /// that checks the trigger's lease.
     async fn accept_all(
         &self,
         runs: &[NewRun],
         state: &[StateWrite],
     ) -> Result<Vec<Accepted>, StoreError> {
+        match (runs, state) {
+            ([], []) => return Ok(Vec::new()),
+            (runs, []) => return self.group_commit().accept(runs.to_vec()).await,
+            _ => {}
+        }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         let mut accepted = Vec::with_capacity(runs.len());
@@ -301,48 +361,17 @@ impl Store for PostgresStore {
 
     async fn transition(&self, transition: Transition, durable: bool) -> Result<(), StoreError> {
         let run = &transition.run;
-        let (previous_status, _) = transition.previous;
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        if !durable {
-            lazy_commit(&tx).await?;
-        }
         let holding = self.held().get(&run.id).copied().unwrap_or(0);
-        let epoch = write_held(&tx, run, self.node, holding, self.lease_seconds()).await?;
-        if let Some((position, step)) = &transition.step {
-            tx.execute(
-                &tx.prepare_cached(
-                    "INSERT INTO gust_steps (run_id, position, record) VALUES ($1, $2, $3) \
-                 ON CONFLICT (run_id, position) DO UPDATE SET record = EXCLUDED.record",
-                )
-                .await
-                .map_err(db_error)?,
-                &[&uuid(run.id), &(*position as i32), &json(step)],
-            )
-            .await
-            .map_err(db_error)?;
-            // A step that ended well never runs again: its journal (of the
-            // calls its attempts name) is done.
-            let called = step
-                .attempts
-                .iter()
-                .any(|attempt| !attempt.calls.is_empty());
-            if called && matches!(step.status, StepStatus::Succeeded | StepStatus::Stopped) {
-                tx.execute(
-                    &tx.prepare_cached("DELETE FROM gust_journal WHERE run_id = $1 AND step = $2")
-                        .await
-                        .map_err(db_error)?,
-                    &[&uuid(run.id), &step.step],
-                )
-                .await
-                .map_err(db_error)?;
+        let epoch = match needs_transaction(&transition) {
+            false => {
+                self.transition_at_once(&transition, holding, durable)
+                    .await?
             }
-        }
-        if run.status == RunStatus::Succeeded && previous_status != RunStatus::Succeeded {
-            mark_replayed(&tx, run).await?;
-        }
-        apply_state(&tx, &transition.state_writes).await?;
-        tx.commit().await.map_err(db_error)?;
+            true => {
+                self.transition_in_transaction(&transition, holding, durable)
+                    .await?
+            }
+        };
         if durable {
             self.committed();
         }
@@ -621,6 +650,95 @@ enum Listing {
 }
 
 impl PostgresStore {
+    /// Applies a transition of a run and its step alone with one
+    /// statement: one round trip; the epoch this node holds the run at now.
+    async fn transition_at_once(
+        &self,
+        transition: &Transition,
+        holding: i64,
+        durable: bool,
+    ) -> Result<i64, StoreError> {
+        let run = &transition.run;
+        let (position, step) = match &transition.step {
+            Some((position, step)) => (Some(*position as i32), Some(json(step))),
+            None => (None, None),
+        };
+        let synchronous = if durable { "on" } else { "off" };
+        let client = self.client().await?;
+        let written = client
+            .query_opt(
+                &client
+                    .prepare_cached(TRANSITION_AT_ONCE)
+                    .await
+                    .map_err(db_error)?,
+                &[
+                    RunColumns::of(run).params().as_slice(),
+                    &[
+                        &self.node,
+                        &holding,
+                        &self.lease_seconds(),
+                        &position,
+                        &step,
+                        &synchronous,
+                    ],
+                ]
+                .concat(),
+            )
+            .await
+            .map_err(db_error)?;
+        match written {
+            Some(row) => Ok(row.get(0)),
+            None => Err(refusal(&client, run.id).await),
+        }
+    }
+
+    /// Applies a transition that writes more than its run and step (see
+    /// [`needs_transaction`]) in a transaction; the epoch this node holds
+    /// the run at now.
+    async fn transition_in_transaction(
+        &self,
+        transition: &Transition,
+        holding: i64,
+        durable: bool,
+    ) -> Result<i64, StoreError> {
+        let run = &transition.run;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        if !durable {
+            lazy_commit(&tx).await?;
+        }
+        let epoch = write_held(&tx, run, self.node, holding, self.lease_seconds()).await?;
+        if let Some((position, step)) = &transition.step {
+            tx.execute(
+                &tx.prepare_cached(
+                    "INSERT INTO gust_steps (run_id, position, record) VALUES ($1, $2, $3) \
+                 ON CONFLICT (run_id, position) DO UPDATE SET record = EXCLUDED.record",
+                )
+                .await
+                .map_err(db_error)?,
+                &[&uuid(run.id), &(*position as i32), &json(step)],
+            )
+            .await
+            .map_err(db_error)?;
+            if ended_with_calls(step) {
+                tx.execute(
+                    &tx.prepare_cached("DELETE FROM gust_journal WHERE run_id = $1 AND step = $2")
+                        .await
+                        .map_err(db_error)?,
+                    &[&uuid(run.id), &step.step],
+                )
+                .await
+                .map_err(db_error)?;
+            }
+        }
+        if run.status == RunStatus::Succeeded && transition.previous.0 != RunStatus::Succeeded {
+            mark_replayed(&tx, run).await?;
+        }
+        apply_state(&tx, &transition.state_writes).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(epoch)
+    }
+
     /// One page of runs, newest first, that pass `query`'s filters and
     /// `listing`.
     async fn page(&self, query: &RunQuery, listing: Listing) -> Result<RunPage, StoreError> {
