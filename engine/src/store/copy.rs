@@ -3,10 +3,15 @@
 
 use std::collections::BTreeSet;
 
+use futures_util::{StreamExt, TryStreamExt, stream};
+
 use super::{JournalWrite, NewRun, RunQuery, Store, StoreError, Transition};
 
 /// How many runs are read per page.
 const PAGE: usize = 500;
+
+/// How many runs are copied at once.
+const RUNS_AT_ONCE: usize = 16;
 
 /// What a copy moved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,8 +49,15 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Copied, StoreError
     };
     loop {
         let page = from.list(&query).await?;
-        for run in &page.runs {
-            copy_run(from, to, run.id, &mut copied).await?;
+        // Several runs at once: the target's commits overlap (and
+        // PostgreSQL's group commit stores their acceptances together).
+        let mut runs = stream::iter(page.runs.iter().map(|run| copy_run(from, to, run.id)))
+            .buffer_unordered(RUNS_AT_ONCE);
+        while let Some(journal_entries) = runs.try_next().await? {
+            if let Some(journal_entries) = journal_entries {
+                copied.runs += 1;
+                copied.journal_entries += journal_entries;
+            }
         }
         match page.next_cursor {
             Some(cursor) => query.before = Some(cursor),
@@ -86,15 +98,15 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Copied, StoreError
     Ok(copied)
 }
 
-/// Copies run `id` with its event, steps and journal.
+/// Copies run `id` with its event, steps and journal; how many journal
+/// entries it had, or `None` when the run is gone.
 async fn copy_run(
     from: &dyn Store,
     to: &dyn Store,
     id: crate::model::RunId,
-    copied: &mut Copied,
-) -> Result<(), StoreError> {
+) -> Result<Option<usize>, StoreError> {
     let Some(detail) = from.detail(id).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let run = detail.run;
     to.accept(&NewRun {
@@ -103,7 +115,9 @@ async fn copy_run(
     })
     .await?;
     // The journals first: a step's end drops its own.
-    for (step, entry) in from.run_journal(id).await? {
+    let journal = from.run_journal(id).await?;
+    let journal_entries = journal.len();
+    for (step, entry) in journal {
         let write = JournalWrite {
             run: id,
             step: &step,
@@ -111,7 +125,6 @@ async fn copy_run(
             forget: 0..0,
         };
         to.record(write, true).await?;
-        copied.journal_entries += 1;
     }
     for (position, step) in detail.steps.into_iter().enumerate() {
         let transition = Transition {
@@ -122,8 +135,7 @@ async fn copy_run(
         };
         to.transition(transition, true).await?;
     }
-    copied.runs += 1;
-    Ok(())
+    Ok(Some(journal_entries))
 }
 
 #[cfg(test)]
