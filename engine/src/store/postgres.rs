@@ -27,12 +27,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tokio_postgres::NoTls;
-use tokio_postgres::types::Json;
+use tokio_postgres::Row;
+use tokio_postgres::types::{Json, ToSql};
 use tokio_util::sync::CancellationToken;
 
 use group_commit::GroupCommit;
@@ -175,6 +177,56 @@ impl PostgresStore {
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+/// Statements prepared once per connection (and kept with it), answering
+/// with the store's errors: what the store's queries go through.
+#[async_trait]
+trait Statements {
+    /// Runs `sql`; how many rows it wrote.
+    async fn exec(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError>;
+    /// The rows `sql` answers.
+    async fn rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)])
+    -> Result<Vec<Row>, StoreError>;
+    /// The row `sql` answers, if it answers one.
+    async fn row_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError>;
+    /// The one row `sql` answers.
+    async fn row_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, StoreError>;
+}
+
+#[async_trait]
+impl<C: GenericClient> Statements for C {
+    async fn exec(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let statement = self.prepare_cached(sql).await.map_err(db_error)?;
+        self.execute(&statement, params).await.map_err(db_error)
+    }
+
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let statement = self.prepare_cached(sql).await.map_err(db_error)?;
+        self.query(&statement, params).await.map_err(db_error)
+    }
+
+    async fn row_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let statement = self.prepare_cached(sql).await.map_err(db_error)?;
+        self.query_opt(&statement, params).await.map_err(db_error)
+    }
+
+    async fn row_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, StoreError> {
+        let statement = self.prepare_cached(sql).await.map_err(db_error)?;
+        self.query_one(&statement, params).await.map_err(db_error)
     }
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use tokio_postgres::error::SqlState;
 
-use super::{PostgresStore, db_error, from_json, json};
+use super::{PostgresStore, Statements, db_error, from_json, json};
 use crate::model::{
     ConnectSession, ConnectionEvent, ConnectionId, ConnectionIdentity, ConnectionRecord,
     StoredOAuthApp,
@@ -20,7 +20,7 @@ async fn identity_owner(
     id: &ConnectionId,
 ) -> Result<Option<ConnectionId>, StoreError> {
     let row = tx
-        .query_opt(
+        .row_opt(
             "SELECT id FROM gust_connections \
              WHERE tenant = $1 AND org_id = $2 AND user_id = $3 AND app = $4 AND id <> $5",
             &[
@@ -31,8 +31,7 @@ async fn identity_owner(
                 &id.as_str(),
             ],
         )
-        .await
-        .map_err(db_error)?;
+        .await?;
     row.map(|row| {
         let owner: String = row.get(0);
         ConnectionId::parse(&owner).ok_or_else(|| {
@@ -48,12 +47,11 @@ async fn locked_session(
     id: &str,
 ) -> Result<Option<ConnectSession>, StoreError> {
     let row = tx
-        .query_opt(
+        .row_opt(
             "SELECT session FROM gust_connect_sessions WHERE id = $1 FOR UPDATE",
             &[&id],
         )
-        .await
-        .map_err(db_error)?;
+        .await?;
     row.map(|row| from_json(row.get(0), "connect session"))
         .transpose()
 }
@@ -63,12 +61,11 @@ impl ConnectionStore for PostgresStore {
     async fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .row_opt(
                 "SELECT record FROM gust_connections WHERE id = $1",
                 &[&id.as_str()],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         row.map(|row| from_json(row.get(0), "connection"))
             .transpose()
     }
@@ -76,9 +73,8 @@ impl ConnectionStore for PostgresStore {
     async fn connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
         let client = self.client().await?;
         client
-            .query("SELECT record FROM gust_connections ORDER BY id", &[])
-            .await
-            .map_err(db_error)?
+            .rows("SELECT record FROM gust_connections ORDER BY id", &[])
+            .await?
             .into_iter()
             .map(|row| from_json(row.get(0), "connection"))
             .collect()
@@ -90,7 +86,7 @@ impl ConnectionStore for PostgresStore {
     ) -> Result<Option<ConnectionRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .row_opt(
                 "SELECT record FROM gust_connections \
                  WHERE tenant = $1 AND org_id = $2 AND user_id = $3 AND app = $4",
                 &[
@@ -100,8 +96,7 @@ impl ConnectionStore for PostgresStore {
                     &identity.app,
                 ],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         row.map(|row| from_json(row.get(0), "connection"))
             .transpose()
     }
@@ -117,12 +112,11 @@ impl ConnectionStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         let current = tx
-            .query_opt(
+            .row_opt(
                 "SELECT version FROM gust_connections WHERE id = $1 FOR UPDATE",
                 &[&record.id.as_str()],
             )
-            .await
-            .map_err(db_error)?
+            .await?
             .map(|row| row.get::<_, i64>(0) as u64);
         if current != expected {
             return Ok(Written::Stale);
@@ -168,24 +162,22 @@ impl ConnectionStore for PostgresStore {
     async fn delete_connection(&self, id: &ConnectionId) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let deleted = client
-            .execute(
+            .exec(
                 "DELETE FROM gust_connections WHERE id = $1",
                 &[&id.as_str()],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(deleted > 0)
     }
 
     async fn connect_session(&self, id: &str) -> Result<Option<ConnectSession>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .row_opt(
                 "SELECT session FROM gust_connect_sessions WHERE id = $1",
                 &[&id],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         row.map(|row| from_json(row.get(0), "connect session"))
             .transpose()
     }
@@ -209,10 +201,7 @@ impl ConnectionStore for PostgresStore {
             }
             Some(_) => "UPDATE gust_connect_sessions SET session = $2 WHERE id = $1",
         };
-        let written = tx
-            .execute(sql, &[&session.id, &json(session)])
-            .await
-            .map_err(db_error)?;
+        let written = tx.exec(sql, &[&session.id, &json(session)]).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(written == 1)
     }
@@ -223,12 +212,11 @@ impl ConnectionStore for PostgresStore {
         if locked_session(&tx, &session.id).await?.as_ref() != Some(session) {
             return Ok(false);
         }
-        tx.execute(
+        tx.exec(
             "DELETE FROM gust_connect_sessions WHERE id = $1",
             &[&session.id],
         )
-        .await
-        .map_err(db_error)?;
+        .await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
@@ -236,9 +224,8 @@ impl ConnectionStore for PostgresStore {
     async fn connect_sessions(&self) -> Result<Vec<ConnectSession>, StoreError> {
         let client = self.client().await?;
         client
-            .query("SELECT session FROM gust_connect_sessions ORDER BY id", &[])
-            .await
-            .map_err(db_error)?
+            .rows("SELECT session FROM gust_connect_sessions ORDER BY id", &[])
+            .await?
             .into_iter()
             .map(|row| from_json(row.get(0), "connect session"))
             .collect()
@@ -247,9 +234,8 @@ impl ConnectionStore for PostgresStore {
     async fn oauth_apps(&self) -> Result<Vec<StoredOAuthApp>, StoreError> {
         let client = self.client().await?;
         client
-            .query("SELECT app FROM gust_oauth_apps ORDER BY name", &[])
-            .await
-            .map_err(db_error)?
+            .rows("SELECT app FROM gust_oauth_apps ORDER BY name", &[])
+            .await?
             .into_iter()
             .map(|row| from_json(row.get(0), "OAuth app"))
             .collect()
@@ -258,44 +244,40 @@ impl ConnectionStore for PostgresStore {
     async fn put_oauth_app(&self, app: &StoredOAuthApp) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .execute(
+            .exec(
                 "INSERT INTO gust_oauth_apps (name, app) VALUES ($1, $2) \
                  ON CONFLICT (name) DO UPDATE SET app = EXCLUDED.app",
                 &[&app.name, &json(app)],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(())
     }
 
     async fn delete_oauth_app(&self, name: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let deleted = client
-            .execute("DELETE FROM gust_oauth_apps WHERE name = $1", &[&name])
-            .await
-            .map_err(db_error)?;
+            .exec("DELETE FROM gust_oauth_apps WHERE name = $1", &[&name])
+            .await?;
         Ok(deleted > 0)
     }
 
     async fn put_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .execute(
+            .exec(
                 "INSERT INTO gust_connection_events (id, event) VALUES ($1, $2) \
                  ON CONFLICT (id) DO UPDATE SET event = EXCLUDED.event",
                 &[&event.id, &json(event)],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(())
     }
 
     async fn connection_events(&self) -> Result<Vec<ConnectionEvent>, StoreError> {
         let client = self.client().await?;
         client
-            .query("SELECT event FROM gust_connection_events ORDER BY id", &[])
-            .await
-            .map_err(db_error)?
+            .rows("SELECT event FROM gust_connection_events ORDER BY id", &[])
+            .await?
             .into_iter()
             .map(|row| from_json(row.get(0), "connection event"))
             .collect()
@@ -304,9 +286,8 @@ impl ConnectionStore for PostgresStore {
     async fn delete_connection_event(&self, id: &str) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .execute("DELETE FROM gust_connection_events WHERE id = $1", &[&id])
-            .await
-            .map_err(db_error)?;
+            .exec("DELETE FROM gust_connection_events WHERE id = $1", &[&id])
+            .await?;
         Ok(())
     }
 }

@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_postgres::types::Json;
 
 use super::runs::RunColumns;
-use super::{db_error, from_json, uuid};
+use super::{Statements, from_json, uuid};
 use crate::model::{InstallationId, RunId, RunRecord};
 use crate::store::{Accepted, NewRun, StoreError};
 
@@ -32,6 +32,24 @@ const MAX_BATCH: usize = 256;
 
 /// How many batches may be committing at once.
 const IN_FLIGHT: usize = 4;
+
+/// Stores a batch's runs (each column an array, in order) for the node
+/// `$13` at epoch 1, but those whose dedupe key their lane holds; the ids
+/// stored.
+const INSERT_RUNS: &str = "INSERT INTO gust_runs (id, workflow, lane, tenant, installation, status, failed_open, \
+             due_at, created_at, dedupe_key, record, event, owner, epoch) \
+             SELECT id, workflow, lane, tenant, installation, status, failed_open, due_at, \
+             created_at, dedupe_key, record, event, $13, 1 \
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::boolean[], $8::timestamptz[], $9::timestamptz[], $10::text[], \
+             $11::json[], $12::json[]) AS r(id, workflow, lane, tenant, installation, status, \
+             failed_open, due_at, created_at, dedupe_key, record, event) \
+             ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id";
+
+/// The runs holding the (lane, dedupe key) pairs `$1`, `$2`.
+const HOLDERS: &str = "SELECT r.lane, r.dedupe_key, r.record FROM gust_runs r \
+                 JOIN unnest($1::text[], $2::text[]) AS k(lane, dedupe_key) \
+                 ON r.lane = k.lane AND r.dedupe_key = k.dedupe_key";
 
 /// Runs waiting to be stored together, and who to tell.
 struct Waiting {
@@ -130,20 +148,6 @@ async fn insert(shared: &Shared, runs: &[NewRun]) -> Result<Vec<Accepted>, Store
         shared.pool.get().await.map_err(|error| {
             StoreError::Unavailable(format!("cannot reach PostgreSQL: {error}"))
         })?;
-    let statement = client
-        .prepare_cached(
-            "INSERT INTO gust_runs (id, workflow, lane, tenant, installation, status, failed_open, \
-             due_at, created_at, dedupe_key, record, event, owner, epoch) \
-             SELECT id, workflow, lane, tenant, installation, status, failed_open, due_at, \
-             created_at, dedupe_key, record, event, $13, 1 \
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::boolean[], $8::timestamptz[], $9::timestamptz[], $10::text[], \
-             $11::json[], $12::json[]) AS r(id, workflow, lane, tenant, installation, status, \
-             failed_open, due_at, created_at, dedupe_key, record, event) \
-             ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id",
-        )
-        .await
-        .map_err(db_error)?;
     let records: Vec<&RunRecord> = runs.iter().map(|run| &run.record).collect();
     let lanes: Vec<String> = records.iter().map(|record| record.lane()).collect();
     let columns: Vec<RunColumns> = records
@@ -152,8 +156,8 @@ async fn insert(shared: &Shared, runs: &[NewRun]) -> Result<Vec<Accepted>, Store
         .collect();
     let events: Vec<Json<&Value>> = runs.iter().map(|run| Json(&run.event)).collect();
     let stored: HashSet<uuid::Uuid> = client
-        .query(
-            &statement,
+        .rows(
+            INSERT_RUNS,
             &[
                 &columns.iter().map(|c| c.id).collect::<Vec<_>>(),
                 &records
@@ -182,8 +186,7 @@ async fn insert(shared: &Shared, runs: &[NewRun]) -> Result<Vec<Accepted>, Store
                 &shared.node,
             ],
         )
-        .await
-        .map_err(db_error)?
+        .await?
         .iter()
         .map(|row| row.get(0))
         .collect();
@@ -197,19 +200,7 @@ async fn insert(shared: &Shared, runs: &[NewRun]) -> Result<Vec<Accepted>, Store
             .filter(|(record, _)| !stored.contains(&uuid(record.id)))
             .filter_map(|(record, lane)| Some((lane.as_str(), record.dedupe_key.as_deref()?)))
             .unzip();
-        let statement = client
-            .prepare_cached(
-                "SELECT r.lane, r.dedupe_key, r.record FROM gust_runs r \
-                 JOIN unnest($1::text[], $2::text[]) AS k(lane, dedupe_key) \
-                 ON r.lane = k.lane AND r.dedupe_key = k.dedupe_key",
-            )
-            .await
-            .map_err(db_error)?;
-        for row in client
-            .query(&statement, &[&lanes, &keys])
-            .await
-            .map_err(db_error)?
-        {
+        for row in client.rows(HOLDERS, &[&lanes, &keys]).await? {
             let holder: RunRecord = from_json(row.get(2), "run")?;
             holders.insert((row.get::<_, String>(0), row.get::<_, String>(1)), holder);
         }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{PostgresStore, db_error, from_json, json, run_id};
+use super::{PostgresStore, Statements, db_error, from_json, json, run_id};
 use crate::model::{InstallationId, InstallationRecord};
 use crate::store::{InstallationStore, Removed, StoreError};
 
@@ -15,12 +15,11 @@ impl InstallationStore for PostgresStore {
     ) -> Result<Option<InstallationRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .row_opt(
                 "SELECT record FROM gust_installations WHERE id = $1",
                 &[&id.as_str()],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         row.map(|row| from_json(row.get(0), "installation"))
             .transpose()
     }
@@ -28,9 +27,8 @@ impl InstallationStore for PostgresStore {
     async fn installations(&self) -> Result<Vec<InstallationRecord>, StoreError> {
         let client = self.client().await?;
         client
-            .query("SELECT record FROM gust_installations ORDER BY id", &[])
-            .await
-            .map_err(db_error)?
+            .rows("SELECT record FROM gust_installations ORDER BY id", &[])
+            .await?
             .into_iter()
             .map(|row| from_json(row.get(0), "installation"))
             .collect()
@@ -52,7 +50,7 @@ impl InstallationStore for PostgresStore {
         let written = match expected {
             None => {
                 client
-                    .execute(
+                    .exec(
                         "INSERT INTO gust_installations (id, version, record) \
                          VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
                         &[&id, &version, &stored],
@@ -61,7 +59,7 @@ impl InstallationStore for PostgresStore {
             }
             Some(expected) => {
                 client
-                    .execute(
+                    .exec(
                         "UPDATE gust_installations SET version = $2, record = $3 \
                          WHERE id = $1 AND version = $4",
                         &[&id, &version, &stored, &(expected as i64)],
@@ -69,8 +67,7 @@ impl InstallationStore for PostgresStore {
                     .await
             }
         };
-        let written = written.map_err(db_error)?;
-        Ok(written == 1)
+        Ok(written? == 1)
     }
 
     async fn delete_installation(
@@ -82,39 +79,36 @@ impl InstallationStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         let installation = tx
-            .execute(
+            .exec(
                 "DELETE FROM gust_installations WHERE id = $1",
                 &[&id.as_str()],
             )
-            .await
-            .map_err(db_error)?
+            .await?
             > 0;
         let state_entries = tx
-            .execute(
+            .exec(
                 "DELETE FROM gust_state WHERE scope = $1 OR starts_with(scope, $1 || '/')",
                 &[&state_scope],
             )
-            .await
-            .map_err(db_error)? as usize;
+            .await? as usize;
         let unfinished_runs = tx
-            .query(
+            .rows(
                 "SELECT id FROM gust_runs WHERE installation = $1 AND due_at IS NOT NULL \
                  ORDER BY id",
                 &[&id.as_str()],
             )
-            .await
-            .map_err(db_error)?
+            .await?
             .iter()
             .map(|row| run_id(row.get(0)))
             .collect();
         let runs = match purge {
-            true => tx
-                .execute(
+            true => {
+                tx.exec(
                     "DELETE FROM gust_runs WHERE installation = $1 AND due_at IS NULL",
                     &[&id.as_str()],
                 )
-                .await
-                .map_err(db_error)? as usize,
+                .await? as usize
+            }
             false => 0,
         };
         tx.commit().await.map_err(db_error)?;
@@ -129,25 +123,23 @@ impl InstallationStore for PostgresStore {
     async fn workflow_version(&self, hash: &str) -> Result<Option<String>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .row_opt(
                 "SELECT definition FROM gust_workflow_versions WHERE hash = $1",
                 &[&hash],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(row.map(|row| row.get(0)))
     }
 
     async fn put_workflow_version(&self, hash: &str, definition: &str) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .execute(
+            .exec(
                 "INSERT INTO gust_workflow_versions (hash, definition) VALUES ($1, $2) \
                  ON CONFLICT (hash) DO NOTHING",
                 &[&hash, &definition],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(())
     }
 }

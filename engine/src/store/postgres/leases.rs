@@ -5,7 +5,7 @@
 
 use deadpool_postgres::Transaction;
 
-use super::{PostgresStore, db_error};
+use super::{PostgresStore, Statements};
 use crate::model::StateWrite;
 use crate::store::StoreError;
 
@@ -28,9 +28,8 @@ impl PostgresStore {
     pub(super) async fn hold(&self, scope: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let held = client
-            .query_opt(HOLD, &[&scope, &self.node, &self.lease_seconds()])
-            .await
-            .map_err(db_error)?;
+            .row_opt(HOLD, &[&scope, &self.node, &self.lease_seconds()])
+            .await?;
         let mut leases = self.leases();
         match held {
             Some(row) => {
@@ -63,13 +62,12 @@ impl PostgresStore {
         };
         for (scope, epoch) in held {
             let renewed = tx
-                .execute(
+                .exec(
                     "UPDATE gust_leases SET expires_at = now() + make_interval(secs => $4) \
                      WHERE name = $1 AND owner = $2 AND epoch = $3",
                     &[&scope, &self.node, &epoch, &self.lease_seconds()],
                 )
-                .await
-                .map_err(db_error)?;
+                .await?;
             if renewed == 0 {
                 self.leases().remove(&scope);
                 return Err(StoreError::TriggerTakenOver(scope));

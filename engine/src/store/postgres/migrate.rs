@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 
-use super::db_error;
+use super::{Statements, db_error};
 use crate::store::StoreError;
 
 /// The advisory lock migrations are applied under (any number would do;
@@ -41,9 +41,8 @@ pub struct MigrationStatus {
 /// Applies every migration the database lacks; the versions applied.
 pub(super) async fn apply(client: &mut Object) -> Result<Vec<u32>, StoreError> {
     let tx = client.transaction().await.map_err(db_error)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(db_error)?;
+    tx.exec("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS gust_migrations (
             version    integer PRIMARY KEY,
@@ -54,9 +53,8 @@ pub(super) async fn apply(client: &mut Object) -> Result<Vec<u32>, StoreError> {
     .await
     .map_err(db_error)?;
     let applied: Vec<i32> = tx
-        .query("SELECT version FROM gust_migrations", &[])
-        .await
-        .map_err(db_error)?
+        .rows("SELECT version FROM gust_migrations", &[])
+        .await?
         .iter()
         .map(|row| row.get(0))
         .collect();
@@ -80,12 +78,11 @@ pub(super) async fn apply(client: &mut Object) -> Result<Vec<u32>, StoreError> {
                 db_error(error)
             ))
         })?;
-        tx.execute(
+        tx.exec(
             "INSERT INTO gust_migrations (version, name) VALUES ($1, $2)",
             &[&(migration.version as i32), &migration.name],
         )
-        .await
-        .map_err(db_error)?;
+        .await?;
         done.push(migration.version);
     }
     tx.commit().await.map_err(db_error)?;
@@ -95,15 +92,13 @@ pub(super) async fn apply(client: &mut Object) -> Result<Vec<u32>, StoreError> {
 /// Every migration this build knows, with when the database applied it.
 pub(super) async fn status(client: &Object) -> Result<Vec<MigrationStatus>, StoreError> {
     let table: Option<String> = client
-        .query_one("SELECT to_regclass('gust_migrations')::text", &[])
-        .await
-        .map_err(db_error)?
+        .row_one("SELECT to_regclass('gust_migrations')::text", &[])
+        .await?
         .get(0);
     let applied: Vec<(i32, DateTime<Utc>)> = match table {
         Some(_) => client
-            .query("SELECT version, applied_at FROM gust_migrations", &[])
-            .await
-            .map_err(db_error)?
+            .rows("SELECT version, applied_at FROM gust_migrations", &[])
+            .await?
             .iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect(),

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 
-use super::{PostgresStore, db_error, run_id};
+use super::{PostgresStore, Statements, db_error, run_id};
 use crate::model::InstallationId;
 use crate::store::{QueuedRun, Sharing, StoreError};
 
@@ -97,9 +97,8 @@ impl PostgresStore {
         let client = self.client().await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
-            .query(TAKE_OVER, &[&self.node, &self.lease_seconds(), &limit])
-            .await
-            .map_err(db_error)?;
+            .rows(TAKE_OVER, &[&self.node, &self.lease_seconds(), &limit])
+            .await?;
         let mut held = self.held();
         let mut taken: Vec<QueuedRun> = rows
             .iter()
@@ -125,18 +124,15 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         let released = tx
-            .execute(
+            .exec(
                 "UPDATE gust_runs SET owner = NULL WHERE owner = $1 AND due_at IS NOT NULL",
                 &[&self.node],
             )
-            .await
-            .map_err(db_error)?;
-        tx.execute("DELETE FROM gust_nodes WHERE id = $1", &[&self.node])
-            .await
-            .map_err(db_error)?;
-        tx.execute("DELETE FROM gust_leases WHERE owner = $1", &[&self.node])
-            .await
-            .map_err(db_error)?;
+            .await?;
+        tx.exec("DELETE FROM gust_nodes WHERE id = $1", &[&self.node])
+            .await?;
+        tx.exec("DELETE FROM gust_leases WHERE owner = $1", &[&self.node])
+            .await?;
         if released > 0 {
             tx.batch_execute(&format!("NOTIFY {CHANNEL}"))
                 .await
@@ -157,20 +153,18 @@ async fn beat(pool: &Pool, node: uuid::Uuid, lease: Duration) -> Result<(), Stor
         .await
         .map_err(|error| StoreError::Unavailable(format!("cannot reach PostgreSQL: {error}")))?;
     client
-        .execute(
+        .exec(
             "INSERT INTO gust_nodes (id) VALUES ($1) \
              ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()",
             &[&node],
         )
-        .await
-        .map_err(db_error)?;
+        .await?;
     client
-        .execute(
+        .exec(
             "DELETE FROM gust_nodes WHERE heartbeat_at < now() - make_interval(secs => $1)",
             &[&(lease.as_secs_f64() * 100.0)],
         )
-        .await
-        .map_err(db_error)?;
+        .await?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use serde_json::Value;
 use tokio_postgres::types::{Json, ToSql};
 
-use super::{PostgresStore, db_error, from_json, json, run_id, uuid};
+use super::{PostgresStore, Statements, db_error, from_json, json, run_id, uuid};
 use crate::model::{
     InstallationId, JournalEntry, RunId, RunRecord, RunStatus, StateWrite, StepRecord, StepStatus,
 };
@@ -77,30 +77,23 @@ async fn lazy_commit(tx: &Transaction<'_>) -> Result<(), StoreError> {
 /// Applies step and trigger state writes inside `tx`.
 async fn apply_state(tx: &Transaction<'_>, writes: &[StateWrite]) -> Result<(), StoreError> {
     for write in writes {
-        let written = match &write.value {
+        match &write.value {
             Some(value) => {
-                tx.execute(
-                    &tx.prepare_cached(
-                        "INSERT INTO gust_state (scope, key, value) VALUES ($1, $2, $3) \
+                tx.exec(
+                    "INSERT INTO gust_state (scope, key, value) VALUES ($1, $2, $3) \
                      ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value",
-                    )
-                    .await
-                    .map_err(db_error)?,
                     &[&write.scope, &write.key, value],
                 )
-                .await
+                .await?
             }
             None => {
-                tx.execute(
-                    &tx.prepare_cached("DELETE FROM gust_state WHERE scope = $1 AND key = $2")
-                        .await
-                        .map_err(db_error)?,
+                tx.exec(
+                    "DELETE FROM gust_state WHERE scope = $1 AND key = $2",
                     &[&write.scope, &write.key],
                 )
-                .await
+                .await?
             }
         };
-        written.map_err(db_error)?;
     }
     Ok(())
 }
@@ -115,11 +108,11 @@ async fn insert_run(
     let record = &run.record;
     let lane = record.lane();
     let inserted = tx
-        .query_opt(
-            &tx.prepare_cached("INSERT INTO gust_runs (id, workflow, lane, tenant, installation, status, failed_open, \
+        .row_opt(
+            "INSERT INTO gust_runs (id, workflow, lane, tenant, installation, status, failed_open, \
              due_at, created_at, dedupe_key, record, event, owner, epoch) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1) \
-             ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id").await.map_err(db_error)?,
+             ON CONFLICT (lane, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id",
             &[
                 &uuid(record.id),
                 &record.workflow,
@@ -136,20 +129,16 @@ async fn insert_run(
                 &node,
             ],
         )
-        .await
-        .map_err(db_error)?;
+        .await?;
     if inserted.is_some() {
         return Ok(Accepted::New(record.clone()));
     }
     let earlier = tx
-        .query_one(
-            &tx.prepare_cached("SELECT record FROM gust_runs WHERE lane = $1 AND dedupe_key = $2")
-                .await
-                .map_err(db_error)?,
+        .row_one(
+            "SELECT record FROM gust_runs WHERE lane = $1 AND dedupe_key = $2",
             &[&lane, &record.dedupe_key],
         )
-        .await
-        .map_err(db_error)?;
+        .await?;
     Ok(Accepted::Duplicate(from_json(earlier.get(0), "run")?))
 }
 
@@ -195,18 +184,15 @@ async fn write_held(
     lease_seconds: f64,
 ) -> Result<i64, StoreError> {
     let written = tx
-        .query_opt(
-            &tx.prepare_cached(update_held_run!())
-                .await
-                .map_err(db_error)?,
+        .row_opt(
+            update_held_run!(),
             &[
                 RunColumns::of(run).params().as_slice(),
                 &[&node, &epoch, &lease_seconds],
             ]
             .concat(),
         )
-        .await
-        .map_err(db_error)?;
+        .await?;
     match written {
         Some(row) => Ok(row.get(0)),
         None => Err(refusal(tx, run.id).await),
@@ -216,17 +202,13 @@ async fn write_held(
 /// Why a write of run `id` for the node holding it wrote nothing: another
 /// node took the run over, or it is not stored.
 async fn refusal(client: &impl GenericClient, id: RunId) -> StoreError {
-    let exists = match client
-        .prepare_cached("SELECT 1 FROM gust_runs WHERE id = $1")
+    match client
+        .row_opt("SELECT 1 FROM gust_runs WHERE id = $1", &[&uuid(id)])
         .await
     {
-        Ok(statement) => client.query_opt(&statement, &[&uuid(id)]).await,
-        Err(error) => Err(error),
-    };
-    match exists {
         Ok(Some(_)) => StoreError::TakenOver(id),
         Ok(None) => StoreError::Corrupt(format!("the run {id} is not stored")),
-        Err(error) => db_error(error),
+        Err(error) => error,
     }
 }
 
@@ -258,17 +240,12 @@ fn ended_with_calls(step: &StepRecord) -> bool {
 /// holds it (a finished run a replay marks).
 async fn update_run(tx: &Transaction<'_>, run: &RunRecord) -> Result<(), StoreError> {
     let updated = tx
-        .execute(
-            &tx.prepare_cached(
-                "UPDATE gust_runs SET status = $2, failed_open = $3, due_at = $4, record = $5 \
+        .exec(
+            "UPDATE gust_runs SET status = $2, failed_open = $3, due_at = $4, record = $5 \
              WHERE id = $1",
-            )
-            .await
-            .map_err(db_error)?,
             &RunColumns::of(run).params(),
         )
-        .await
-        .map_err(db_error)?;
+        .await?;
     if updated == 0 {
         return Err(StoreError::Corrupt(format!(
             "the run {} is not stored",
@@ -284,14 +261,11 @@ async fn mark_replayed(tx: &Transaction<'_>, replay: &RunRecord) -> Result<(), S
     let mut next = replay.replay_of;
     while let Some(id) = next {
         let Some(row) = tx
-            .query_opt(
-                &tx.prepare_cached("SELECT record FROM gust_runs WHERE id = $1 FOR UPDATE")
-                    .await
-                    .map_err(db_error)?,
+            .row_opt(
+                "SELECT record FROM gust_runs WHERE id = $1 FOR UPDATE",
                 &[&uuid(id)],
             )
-            .await
-            .map_err(db_error)?
+            .await?
         else {
             break;
         };
@@ -391,47 +365,30 @@ impl Store for PostgresStore {
     async fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
-                &client
-                    .prepare_cached("SELECT record FROM gust_runs WHERE id = $1")
-                    .await
-                    .map_err(db_error)?,
-                &[&uuid(id)],
-            )
-            .await
-            .map_err(db_error)?;
+            .row_opt("SELECT record FROM gust_runs WHERE id = $1", &[&uuid(id)])
+            .await?;
         row.map(|row| from_json(row.get(0), "run")).transpose()
     }
 
     async fn detail(&self, id: RunId) -> Result<Option<RunDetail>, StoreError> {
         let client = self.client().await?;
         let Some(row) = client
-            .query_opt(
-                &client
-                    .prepare_cached("SELECT record, event FROM gust_runs WHERE id = $1")
-                    .await
-                    .map_err(db_error)?,
+            .row_opt(
+                "SELECT record, event FROM gust_runs WHERE id = $1",
                 &[&uuid(id)],
             )
-            .await
-            .map_err(db_error)?
+            .await?
         else {
             return Ok(None);
         };
         let run: RunRecord = from_json(row.get(0), "run")?;
         let Json(event): Json<Value> = row.get(1);
         let steps = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT record FROM gust_steps WHERE run_id = $1 ORDER BY position",
-                    )
-                    .await
-                    .map_err(db_error)?,
+            .rows(
+                "SELECT record FROM gust_steps WHERE run_id = $1 ORDER BY position",
                 &[&uuid(id)],
             )
-            .await
-            .map_err(db_error)?
+            .await?
             .into_iter()
             .map(|row| from_json::<StepRecord>(row.get(0), "step"))
             .collect::<Result<_, _>>()?;
@@ -442,18 +399,12 @@ impl Store for PostgresStore {
     async fn queued(&self) -> Result<Vec<QueuedRun>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT id, workflow, installation, due_at FROM gust_runs \
+            .rows(
+                "SELECT id, workflow, installation, due_at FROM gust_runs \
                  WHERE due_at IS NOT NULL ORDER BY due_at, id",
-                    )
-                    .await
-                    .map_err(db_error)?,
                 &[],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(rows.iter().map(queued_run).collect())
     }
 
@@ -463,18 +414,12 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT id, workflow, installation, due_at, epoch FROM gust_runs \
+            .rows(
+                "SELECT id, workflow, installation, due_at, epoch FROM gust_runs \
                  WHERE owner = $1 AND due_at IS NOT NULL ORDER BY due_at, id LIMIT $2",
-                    )
-                    .await
-                    .map_err(db_error)?,
                 &[&self.node, &limit],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         let mut held = self.held();
         for row in &rows {
             held.insert(run_id(row.get(0)), row.get(4));
@@ -486,17 +431,11 @@ impl Store for PostgresStore {
     async fn unfinished(&self) -> Result<usize, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_one(
-                &client
-                    .prepare_cached(
-                        "SELECT count(*) FROM gust_runs WHERE owner = $1 AND due_at IS NOT NULL",
-                    )
-                    .await
-                    .map_err(db_error)?,
+            .row_one(
+                "SELECT count(*) FROM gust_runs WHERE owner = $1 AND due_at IS NOT NULL",
                 &[&self.node],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
@@ -539,19 +478,13 @@ impl Store for PostgresStore {
         // Short statements, each its own transaction: never a long one.
         loop {
             let removed = client
-                .execute(
-                    &client
-                        .prepare_cached(
-                            "DELETE FROM gust_runs WHERE id IN ( \
+                .exec(
+                    "DELETE FROM gust_runs WHERE id IN ( \
                        SELECT id FROM gust_runs WHERE created_at < $1 AND due_at IS NULL \
                        AND (dedupe_key IS NULL OR created_at < $2) LIMIT $3)",
-                        )
-                        .await
-                        .map_err(db_error)?,
                     &[&before, &deduplicated_before, &PRUNE_BATCH],
                 )
-                .await
-                .map_err(db_error)?;
+                .await?;
             pruned += removed as usize;
             if removed < PRUNE_BATCH as u64 {
                 return Ok(pruned);
@@ -565,12 +498,11 @@ impl JournalStore for PostgresStore {
     async fn journal(&self, run: RunId, step: &str) -> Result<Vec<JournalEntry>, StoreError> {
         let client = self.client().await?;
         client
-            .query(
-                &client.prepare_cached("SELECT entry FROM gust_journal WHERE run_id = $1 AND step = $2 ORDER BY sequence").await.map_err(db_error)?,
+            .rows(
+                "SELECT entry FROM gust_journal WHERE run_id = $1 AND step = $2 ORDER BY sequence",
                 &[&uuid(run), &step],
             )
-            .await
-            .map_err(db_error)?
+            .await?
             .into_iter()
             .map(|row| from_json(row.get(0), "journal entry"))
             .collect()
@@ -586,39 +518,25 @@ impl JournalStore for PostgresStore {
         // sends nothing more.
         let epoch = self.held().get(&write.run).copied().unwrap_or(0);
         let holds = tx
-            .query_opt(
-                &tx.prepare_cached(
-                    "SELECT 1 FROM gust_runs WHERE id = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
-                )
-                .await
-                .map_err(db_error)?,
+            .row_opt(
+                "SELECT 1 FROM gust_runs WHERE id = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
                 &[&uuid(write.run), &self.node, &epoch],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         if holds.is_none() {
             return Err(StoreError::TakenOver(write.run));
         }
         let sequence = write.entry.call.sequence as i32;
-        tx.execute(
-            &tx.prepare_cached(
-                "INSERT INTO gust_journal (run_id, step, sequence, entry) VALUES ($1, $2, $3, $4) \
+        tx.exec(
+            "INSERT INTO gust_journal (run_id, step, sequence, entry) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (run_id, step, sequence) DO UPDATE SET entry = EXCLUDED.entry",
-            )
-            .await
-            .map_err(db_error)?,
             &[&uuid(write.run), &write.step, &sequence, &json(write.entry)],
         )
-        .await
-        .map_err(db_error)?;
+        .await?;
         if !write.forget.is_empty() {
-            tx.execute(
-                &tx.prepare_cached(
-                    "DELETE FROM gust_journal WHERE run_id = $1 AND step = $2 \
+            tx.exec(
+                "DELETE FROM gust_journal WHERE run_id = $1 AND step = $2 \
                  AND sequence >= $3 AND sequence < $4",
-                )
-                .await
-                .map_err(db_error)?,
                 &[
                     &uuid(write.run),
                     &write.step,
@@ -626,8 +544,7 @@ impl JournalStore for PostgresStore {
                     &(write.forget.end as i32),
                 ],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         }
         tx.commit().await.map_err(db_error)?;
         if durable {
@@ -666,11 +583,8 @@ impl PostgresStore {
         let synchronous = if durable { "on" } else { "off" };
         let client = self.client().await?;
         let written = client
-            .query_opt(
-                &client
-                    .prepare_cached(TRANSITION_AT_ONCE)
-                    .await
-                    .map_err(db_error)?,
+            .row_opt(
+                TRANSITION_AT_ONCE,
                 &[
                     RunColumns::of(run).params().as_slice(),
                     &[
@@ -684,8 +598,7 @@ impl PostgresStore {
                 ]
                 .concat(),
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         match written {
             Some(row) => Ok(row.get(0)),
             None => Err(refusal(&client, run.id).await),
@@ -709,26 +622,18 @@ impl PostgresStore {
         }
         let epoch = write_held(&tx, run, self.node, holding, self.lease_seconds()).await?;
         if let Some((position, step)) = &transition.step {
-            tx.execute(
-                &tx.prepare_cached(
-                    "INSERT INTO gust_steps (run_id, position, record) VALUES ($1, $2, $3) \
+            tx.exec(
+                "INSERT INTO gust_steps (run_id, position, record) VALUES ($1, $2, $3) \
                  ON CONFLICT (run_id, position) DO UPDATE SET record = EXCLUDED.record",
-                )
-                .await
-                .map_err(db_error)?,
                 &[&uuid(run.id), &(*position as i32), &json(step)],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
             if ended_with_calls(step) {
-                tx.execute(
-                    &tx.prepare_cached("DELETE FROM gust_journal WHERE run_id = $1 AND step = $2")
-                        .await
-                        .map_err(db_error)?,
+                tx.exec(
+                    "DELETE FROM gust_journal WHERE run_id = $1 AND step = $2",
                     &[&uuid(run.id), &step.step],
                 )
-                .await
-                .map_err(db_error)?;
+                .await?;
             }
         }
         if run.status == RunStatus::Succeeded && transition.previous.0 != RunStatus::Succeeded {
@@ -786,7 +691,7 @@ impl PostgresStore {
             .map(|param| param.as_ref() as &(dyn ToSql + Sync))
             .collect();
         let client = self.client().await?;
-        let rows = client.query(&sql, &params).await.map_err(db_error)?;
+        let rows = client.rows(&sql, &params).await?;
         let mut runs: Vec<RunRecord> = rows
             .into_iter()
             .map(|row| from_json(row.get(0), "run"))
@@ -808,12 +713,11 @@ impl PostgresStore {
     ) -> Result<Vec<(String, JournalEntry)>, StoreError> {
         let client = self.client().await?;
         client
-            .query(
+            .rows(
                 "SELECT step, entry FROM gust_journal WHERE run_id = $1 ORDER BY step, sequence",
                 &[&uuid(run)],
             )
-            .await
-            .map_err(db_error)?
+            .await?
             .into_iter()
             .map(|row| Ok((row.get(0), from_json(row.get(1), "journal entry")?)))
             .collect()
@@ -825,15 +729,11 @@ impl StateStore for PostgresStore {
     async fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
-                &client
-                    .prepare_cached("SELECT value FROM gust_state WHERE scope = $1 AND key = $2")
-                    .await
-                    .map_err(db_error)?,
+            .row_opt(
+                "SELECT value FROM gust_state WHERE scope = $1 AND key = $2",
                 &[&scope, &key],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(row.map(|row| row.get(0)))
     }
 
@@ -848,12 +748,11 @@ impl StateStore for PostgresStore {
     async fn state_entries(&self) -> Result<Vec<StateWrite>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .rows(
                 "SELECT scope, key, value FROM gust_state ORDER BY scope, key",
                 &[],
             )
-            .await
-            .map_err(db_error)?;
+            .await?;
         Ok(rows
             .iter()
             .map(|row| StateWrite {
