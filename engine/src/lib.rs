@@ -36,6 +36,7 @@ pub mod cli;
 mod config;
 pub mod connections;
 mod engine;
+mod inspector;
 pub mod installations;
 mod metrics;
 pub mod model;

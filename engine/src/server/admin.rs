@@ -45,40 +45,49 @@ pub(super) async fn workflows(
         .and_then(|host| host.to_str().ok())
         .map(|host| format!("http://{host}"))
         .unwrap_or_default();
-    let set = engine.workflows();
-    let ready = set.ready.values().map(|prepared| {
-        let workflow = &prepared.workflow;
-        let trigger = &workflow.trigger;
-        WorkflowView::Ready(Box::new(ReadyWorkflow {
-            id: workflow.id.to_string(),
-            description: workflow.description.clone(),
-            trigger: TriggerView {
-                kind: trigger.kind().to_owned(),
-                definition: serde_json::to_value(trigger).unwrap_or_default(),
-                summary: trigger.summary(),
-            },
-            urls: workflow
-                .request_path()
-                .map(|path| format!("{base}{path}"))
-                .into_iter()
-                .collect(),
-            timer: engine.trigger_status(workflow.id.as_str()),
-            steps: workflow
-                .steps
-                .iter()
-                .map(|step| step.id.to_string())
-                .collect(),
-        }))
-    });
-    let invalid = set.invalid.iter().map(|invalid| {
-        WorkflowView::Invalid(InvalidWorkflowView {
-            source: invalid.source.clone(),
-            errors: invalid.errors.iter().map(ToString::to_string).collect(),
-        })
-    });
-    axum::Json(WorkflowList {
-        workflows: ready.chain(invalid).collect(),
-    })
+    axum::Json(engine.workflow_list(&base))
+}
+
+impl Engine {
+    /// Every workflow loaded and every file that failed to load, as `GET
+    /// /api/workflows` answers; request triggers' URLs start with `base`
+    /// (`http://host:port`, or empty for paths).
+    pub fn workflow_list(&self, base: &str) -> WorkflowList {
+        let set = self.workflows();
+        let ready = set.ready.values().map(|prepared| {
+            let workflow = &prepared.workflow;
+            let trigger = &workflow.trigger;
+            WorkflowView::Ready(Box::new(ReadyWorkflow {
+                id: workflow.id.to_string(),
+                description: workflow.description.clone(),
+                trigger: TriggerView {
+                    kind: trigger.kind().to_owned(),
+                    definition: serde_json::to_value(trigger).unwrap_or_default(),
+                    summary: trigger.summary(),
+                },
+                urls: workflow
+                    .request_path()
+                    .map(|path| format!("{base}{path}"))
+                    .into_iter()
+                    .collect(),
+                timer: self.trigger_status(workflow.id.as_str()),
+                steps: workflow
+                    .steps
+                    .iter()
+                    .map(|step| step.id.to_string())
+                    .collect(),
+            }))
+        });
+        let invalid = set.invalid.iter().map(|invalid| {
+            WorkflowView::Invalid(InvalidWorkflowView {
+                source: invalid.source.clone(),
+                errors: invalid.errors.iter().map(ToString::to_string).collect(),
+            })
+        });
+        WorkflowList {
+            workflows: ready.chain(invalid).collect(),
+        }
+    }
 }
 
 pub(super) async fn runs(

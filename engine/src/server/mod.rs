@@ -26,7 +26,8 @@ impl Engine {
     /// the admin API under `/api` (with `POST /api/workflows/{id}/runs`, a
     /// run started by hand, `GET /api/backlog`, connections, connect
     /// sessions, OAuth apps and installations), the connect flow under
-    /// `/connect/salesforce/`, `GET /healthz` and `GET /metrics`.
+    /// `/connect/salesforce/`, `GET /healthz`, `GET /metrics`, and the run
+    /// inspector's pages at `/` ([`Engine::inspector`]).
     pub fn router(&self) -> Router {
         let admin = Router::new()
             .route("/api/workflows", get(admin::workflows))
@@ -69,6 +70,7 @@ impl Engine {
         Router::new()
             .merge(triggers)
             .merge(admin)
+            .merge(self.inspector())
             .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
     }
 }
