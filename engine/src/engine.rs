@@ -139,6 +139,7 @@ impl Engine {
             left_in_store: Default::default(),
             installations: Default::default(),
             connections: Some(Arc::new(connections.clone())),
+            feed: Default::default(),
         });
         let installations = Installations::new(executor.clone(), connections.clone());
         installations.load().await?;
@@ -422,6 +423,14 @@ impl Engine {
             }
         }
         RunPage::gather(runs, query, query.limit)
+    }
+
+    /// Every change of a run from now on (accepted, running, a step's
+    /// end, its end), as it happens; a follower that falls a thousand
+    /// changes behind is told how many it missed
+    /// ([`tokio::sync::broadcast::error::RecvError::Lagged`]).
+    pub fn run_changes(&self) -> tokio::sync::broadcast::Receiver<RunRecord> {
+        self.executor.feed.follow()
     }
 
     /// Marks an unfinished run that a worker has as running.

@@ -12,6 +12,8 @@ mod connections;
 mod crash;
 /// Host imports: Salesforce through the host and its permission checks, logs, state.
 mod imports;
+/// The run inspector in a real headless Chromium: lists, filters, live rows, replay, sign-in.
+mod inspector;
 /// Installations: one workflow per tenant, with its config, connection, URLs, state and runs.
 mod installations;
 /// The Salesforce call journal: nothing sent twice across retries, kills and resumes.

@@ -9,6 +9,7 @@
 //! CSRF token (`session.rs`). No secret is ever rendered.
 
 mod layout;
+mod live;
 mod overview;
 mod run;
 mod runs;
@@ -49,7 +50,9 @@ impl Engine {
         let pages = Router::new()
             .route("/", get(overview::show))
             .route("/runs", get(runs::show))
+            .route("/runs/live", get(live::runs))
             .route("/runs/{run_id}", get(run::show))
+            .route("/runs/{run_id}/live", get(live::run))
             .route("/runs/{run_id}/json", get(run::download))
             .route("/runs/{run_id}/replay", post(run::replay))
             .route("/runs/{run_id}/resume", post(run::resume))

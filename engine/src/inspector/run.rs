@@ -51,7 +51,9 @@ pub(super) async fn show(
     let run = &detail.run;
     let ended = run.finished_at;
     let body = html! {
-        h1 { "Run " code { (run.id) } " " (status_chip(run.status)) }
+        h1 data-live-run=[(!run.status.is_final()).then(|| context.link(&format!("/runs/{}/live", run.id)))] data-status=(run.status.as_str()) {
+            "Run " code { (run.id) } " " (status_chip(run.status))
+        }
         dl.facts {
             dt { "Workflow" } dd { a href=(context.link(&format!("/runs?workflow={}", super::overview::urlencoded(&run.workflow)))) { (run.workflow) } }
             @if let Some(tenant) = &run.tenant { dt { "Tenant" } dd { (tenant) } }

@@ -38,7 +38,7 @@ pub(super) struct Filters {
 
 impl Filters {
     /// The query these filters ask, or what is wrong with them.
-    fn query(&self) -> Result<RunQuery, String> {
+    pub(super) fn query(&self) -> Result<RunQuery, String> {
         let some = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
         let status = some(&self.status)
             .map(|status| status.parse::<RunStatus>())
@@ -74,6 +74,11 @@ impl Filters {
 
     /// The link to the runs page with these filters.
     fn link(&self, context: &Context) -> String {
+        self.link_to(context, "/runs")
+    }
+
+    /// The link to `path` with these filters as its query.
+    fn link_to(&self, context: &Context, path: &str) -> String {
         let pairs = [
             ("workflow", &self.workflow),
             ("status", &self.status),
@@ -87,8 +92,8 @@ impl Filters {
             .map(|(name, value)| format!("{name}={}", urlencoded(value)))
             .collect();
         match query.is_empty() {
-            true => context.link("/runs"),
-            false => context.link(&format!("/runs?{}", query.join("&"))),
+            true => context.link(path),
+            false => context.link(&format!("{path}?{}", query.join("&"))),
         }
     }
 }
@@ -162,8 +167,14 @@ pub(super) async fn show(
             label { "Run id" input name="id" placeholder="0192…" size="38"; }
             button type="submit" { "Go" }
         }
+        @if filters.before.is_empty() {
+            p.live {
+                button type="button" data-pause aria-pressed="false" { "Pause live updates" }
+                span.muted data-live-state { " live" }
+            }
+        }
         div.table-wrap {
-            table.runs {
+            table.runs data-live=[filters.before.is_empty().then(|| filters.link_to(&context, "/runs/live"))] {
                 thead { tr { th { "Status" } th { "Run" } th { "Workflow" } th.hide-narrow { "Tenant" } th { "Accepted" } th { "Took" } th.hide-narrow { "Error" } } }
                 tbody {
                     @for run in &runs.runs { (row(&context, run)) }
@@ -179,7 +190,7 @@ pub(super) async fn show(
 }
 
 /// One run's row.
-fn row(context: &Context, run: &RunRecord) -> maud::Markup {
+pub(super) fn row(context: &Context, run: &RunRecord) -> maud::Markup {
     let took = run.finished_at.map(|end| duration(end - run.created_at));
     html! {
         tr data-run=(run.id) {

@@ -341,3 +341,44 @@ async fn nested_under_a_path_its_links_and_cookie_follow_the_path() {
         StatusCode::OK
     );
 }
+
+/// Reads `body` until it holds `wanted` (or ten seconds pass); what it read.
+async fn read_until(body: &mut axum::body::BodyDataStream, wanted: &str) -> String {
+    use futures_util::StreamExt as _;
+    let mut read = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !read.contains(wanted) {
+        match tokio::time::timeout_at(deadline, body.next()).await {
+            Ok(Some(chunk)) => read.push_str(&String::from_utf8_lossy(&chunk.unwrap())),
+            _ => panic!("`{wanted}` never came: {read}"),
+        }
+    }
+    read
+}
+
+#[tokio::test]
+async fn a_run_that_arrives_while_the_runs_page_is_open_is_pushed_as_its_row() {
+    let (engine, _dir) = engine(None).await;
+    let router = engine.router();
+    let page = text(send(&router, get("/runs?workflow=leads", "")).await).await;
+    assert!(
+        page.contains("data-live=\"/runs/live?workflow=leads\""),
+        "{page}"
+    );
+    let stream = send(&router, get("/runs/live?workflow=leads&status=failed", "")).await;
+    assert_eq!(
+        header_of(&stream, header::CONTENT_TYPE),
+        "text/event-stream"
+    );
+    let mut events = stream.into_body().into_data_stream();
+
+    // A run that ends well leaves the failed filter ("gone"); one that
+    // fails arrives as its row.
+    let good = run(&engine, json!({ "ok": true })).await;
+    let read = read_until(&mut events, &format!("event: gone\ndata: {good}")).await;
+    assert!(!read.contains("event: run"), "{read}");
+    let bad = run(&engine, json!({})).await;
+    let read = read_until(&mut events, &format!("data-run=\"{bad}\"")).await;
+    assert!(read.contains("event: run"), "{read}");
+    assert!(read.contains("chip failed"), "{read}");
+}

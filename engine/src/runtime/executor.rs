@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::backlog::Backlog;
 use super::dispatch::{DispatchQueue, Lane, Limits, Ticket};
+use super::feed::RunFeed;
 use super::fresh::FreshRuns;
 use super::installations::{ConnectionSource, Installations, Tenancy};
 use super::intake::{SubmitError, to_the_end};
@@ -62,6 +63,8 @@ pub(crate) struct Executor {
     pub(crate) installations: Installations,
     /// Where installations' runs reach Salesforce.
     pub(crate) connections: Option<Arc<dyn ConnectionSource>>,
+    /// Each change of a run, for whoever follows.
+    pub(crate) feed: RunFeed,
 }
 
 /// How far one turn of a run got.
@@ -382,6 +385,7 @@ impl Executor {
         self.store.transition(transition, true).await?;
         admission.keep(1);
         self.queue.enqueue(run.id, Lane::of(&run), at);
+        self.feed.publish(&run);
         Ok(run)
     }
 
@@ -418,7 +422,7 @@ impl Executor {
             self.commit(loaded, &run, None, Vec::new(), false).await?;
             return Ok(Turn::Parked);
         };
-
+        self.publish(&run);
         let tenancy = match &run.installation {
             Some(id) => match self.tenancy(id).await {
                 Ok(tenancy) => Some(tenancy),
@@ -593,7 +597,21 @@ impl Executor {
             step,
             state_writes,
         };
-        self.store.transition(transition, durable).await
+        self.store.transition(transition, durable).await?;
+        self.publish(run);
+        Ok(())
+    }
+
+    /// Tells the feed's followers of `run` as stored, running if a worker
+    /// has it.
+    pub(crate) fn publish(&self, run: &RunRecord) {
+        if !run.status.is_final() && self.queue.is_running(run.id) {
+            let mut running = run.clone();
+            running.status = RunStatus::Running;
+            self.feed.publish(&running);
+        } else {
+            self.feed.publish(run);
+        }
     }
 }
 

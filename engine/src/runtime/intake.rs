@@ -197,6 +197,7 @@ impl Executor {
         if let (false, Some(due)) = (duplicate, record.due_at) {
             self.fresh.keep(record, event);
             self.queue.enqueue(record.id, Lane::of(record), due);
+            self.feed.publish(record);
         }
     }
 }

@@ -6,6 +6,7 @@
 mod backlog;
 pub(crate) mod dispatch;
 pub(crate) mod executor;
+mod feed;
 mod fresh;
 pub(crate) mod installations;
 mod intake;

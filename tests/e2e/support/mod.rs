@@ -1,9 +1,11 @@
 //! What the end-to-end tests share: a server in process, `gust serve` as a
 //! process, sf-emulator, the store they run on (sled, or PostgreSQL with
-//! `GUST_TEST_STORE=postgres`), a store whose disk fills up, and
+//! `GUST_TEST_STORE=postgres`), a store whose disk fills up, a headless
+//! browser, and
 //! [`eventually`], the one way a test waits for something.
 
 mod backend;
+mod browser;
 mod connect;
 mod emulator;
 mod process;
@@ -13,6 +15,7 @@ mod store;
 use std::time::{Duration, Instant};
 
 pub(crate) use backend::{config, open_store, postgres_url, store_bytes, store_env, stored_bytes};
+pub(crate) use browser::Browser;
 pub(crate) use connect::{
     DONE, configure_connect, connect, connected, follow, location_query, no_redirects, orgs,
     serve_connect, session,
