@@ -50,7 +50,7 @@ async fn rows(browser: &Browser) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runs_are_listed_filtered_pushed_live_drawn_and_replayed_in_a_browser() {
+async fn runs_are_listed_filtered_pushed_live_drawn_and_replayed_one_and_in_bulk_in_a_browser() {
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -148,6 +148,38 @@ async fn runs_are_listed_filtered_pushed_live_drawn_and_replayed_in_a_browser() 
         .await
         .unwrap();
     assert_eq!(stored["replay_of"], good.to_string());
+
+    // Bulk replay: the failed runs selected, replayed after a confirmation.
+    let also_bad = post(&http, &base, json!({})).await;
+    all_runs_ended(&http, &base).await;
+    page.goto(&format!("{base}/runs?status=failed"))
+        .await
+        .unwrap();
+    for id in [bad, also_bad] {
+        page.find(Locator::Css(&format!("input[name='run'][value='{id}']")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    page.find(Locator::Css("form#bulk button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.accept_alert().await.unwrap();
+    page.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("table.replays"))
+        .await
+        .unwrap();
+    let replays = page
+        .find_all(Locator::Css("td[data-replay]"))
+        .await
+        .unwrap();
+    assert_eq!(replays.len(), 2, "both replayed");
 
     browser.close().await;
     let (status, log) = server.terminate();

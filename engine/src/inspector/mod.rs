@@ -51,6 +51,7 @@ impl Engine {
             .route("/", get(overview::show))
             .route("/runs", get(runs::show))
             .route("/runs/live", get(live::runs))
+            .route("/runs/replay", post(runs::replay_selected))
             .route("/runs/{run_id}", get(run::show))
             .route("/runs/{run_id}/live", get(live::run))
             .route("/runs/{run_id}/json", get(run::download))

@@ -2,6 +2,7 @@
 //! is a link), a run id to jump to, and pages newest first.
 
 use axum::Extension;
+use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -10,7 +11,8 @@ use serde::Deserialize;
 
 use super::layout::{Context, Section, duration, page, status_chip, time};
 use super::overview::urlencoded;
-use super::{Inspector, problem};
+use super::session::Session;
+use super::{Guarded, Inspector, csrf_refusal, problem};
 use crate::model::{InstallationId, RunId, RunRecord, RunStatus};
 use crate::store::RunQuery;
 
@@ -173,9 +175,14 @@ pub(super) async fn show(
                 span.muted data-live-state { " live" }
             }
         }
+        form #bulk method="post" action=(context.link("/runs/replay"))
+            data-confirm="Replay the selected runs' events as new runs? Their steps call Salesforce again." {
+            (context.csrf_field())
+            button type="submit" { "Replay selected failed runs" }
+        }
         div.table-wrap {
             table.runs data-live=[filters.before.is_empty().then(|| filters.link_to(&context, "/runs/live"))] {
-                thead { tr { th { "Status" } th { "Run" } th { "Workflow" } th.hide-narrow { "Tenant" } th { "Accepted" } th { "Took" } th.hide-narrow { "Error" } } }
+                thead { tr { th { span.visually-hidden { "Select" } } th { "Status" } th { "Run" } th { "Workflow" } th.hide-narrow { "Tenant" } th { "Accepted" } th { "Took" } th.hide-narrow { "Error" } } }
                 tbody {
                     @for run in &runs.runs { (row(&context, run)) }
                 }
@@ -194,6 +201,11 @@ pub(super) fn row(context: &Context, run: &RunRecord) -> maud::Markup {
     let took = run.finished_at.map(|end| duration(end - run.created_at));
     html! {
         tr data-run=(run.id) {
+            td {
+                @if run.status == RunStatus::Failed {
+                    input type="checkbox" name="run" value=(run.id) form="bulk" aria-label=(format!("Select run {}", run.id));
+                }
+            }
             td { (status_chip(run.status)) }
             td { a href=(context.link(&format!("/runs/{}", run.id))) { code { (run.id) } } }
             td { (run.workflow) }
@@ -203,4 +215,72 @@ pub(super) fn row(context: &Context, run: &RunRecord) -> maud::Markup {
             td.hide-narrow.error { (run.error.as_deref().map(|e| e.chars().take(120).collect::<String>()).unwrap_or_default()) }
         }
     }
+}
+
+/// The most runs one bulk replay takes.
+const MAX_BULK: usize = 100;
+
+/// `POST /runs/replay` (the runs page's selection: `run` once per run, and
+/// the CSRF token): each run's event as a new run, and a page saying what
+/// became of each.
+pub(super) async fn replay_selected(
+    State(inspector): State<Inspector>,
+    Extension(context): Extension<Context>,
+    Extension(session): Extension<Session>,
+    body: Bytes,
+) -> Response {
+    let mut guarded = Guarded {
+        csrf: String::new(),
+    };
+    let mut selected = Vec::new();
+    for (name, value) in form_urlencoded::parse(&body) {
+        match name.as_ref() {
+            "csrf" => guarded.csrf = value.into_owned(),
+            "run" => match value.parse::<RunId>() {
+                Ok(id) => selected.push(id),
+                Err(error) => {
+                    return problem(&context, StatusCode::BAD_REQUEST, &error.to_string());
+                }
+            },
+            _ => {}
+        }
+    }
+    if let Some(refused) = csrf_refusal(&inspector, &session, &guarded) {
+        return refused;
+    }
+    if selected.is_empty() || selected.len() > MAX_BULK {
+        let message = format!("Select from 1 to {MAX_BULK} runs to replay.");
+        return problem(&context, StatusCode::BAD_REQUEST, &message);
+    }
+    let mut outcomes = Vec::with_capacity(selected.len());
+    for id in selected {
+        outcomes.push((id, inspector.engine.replay(id).await));
+    }
+    let replayed = outcomes
+        .iter()
+        .filter(|(_, outcome)| outcome.is_ok())
+        .count();
+    let body = html! {
+        h1 { "Replayed " (replayed) " of " (outcomes.len()) " runs" }
+        div.table-wrap {
+            table.replays {
+                thead { tr { th { "Run" } th { "Replay" } } }
+                tbody {
+                    @for (id, outcome) in &outcomes {
+                        tr {
+                            td { a href=(context.link(&format!("/runs/{id}"))) { code { (id) } } }
+                            @match outcome {
+                                Ok(replay) => td data-replay=(replay.id) {
+                                    a href=(context.link(&format!("/runs/{}", replay.id))) { code { (replay.id) } }
+                                },
+                                Err(error) => td.error { (error) },
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href=(context.link("/runs?status=failed")) { "← Failed runs" } }
+    };
+    page(&context, Section::Runs, "Replayed", body).into_response()
 }

@@ -382,3 +382,55 @@ async fn a_run_that_arrives_while_the_runs_page_is_open_is_pushed_as_its_row() {
     assert!(read.contains("event: run"), "{read}");
     assert!(read.contains("chip failed"), "{read}");
 }
+
+#[tokio::test]
+async fn failed_runs_selected_on_the_runs_page_are_replayed_together() {
+    let (engine, _dir) = engine(None).await;
+    let first = run(&engine, json!({})).await;
+    let second = run(&engine, json!({})).await;
+    let router = engine.router();
+    let response = send(&router, get("/runs?status=failed", "")).await;
+    let cookie = session_cookie(&response);
+    let page = text(response).await;
+    let csrf = csrf_in(&page);
+    for id in [first, second] {
+        assert!(
+            page.contains(&format!("name=\"run\" value=\"{id}\"")),
+            "{page}"
+        );
+    }
+
+    let refused = send(
+        &router,
+        post_form("/runs/replay", &cookie, &format!("run={first}")),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let none = send(
+        &router,
+        post_form("/runs/replay", &cookie, &format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(none.status(), StatusCode::BAD_REQUEST);
+    let garbled = send(
+        &router,
+        post_form("/runs/replay", &cookie, &format!("csrf={csrf}&run=x")),
+    )
+    .await;
+    assert_eq!(garbled.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        engine.runs(&Default::default()).await.unwrap().runs.len(),
+        2,
+        "nothing replayed"
+    );
+
+    let form = format!("csrf={csrf}&run={first}&run={second}");
+    let done = send(&router, post_form("/runs/replay", &cookie, &form)).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let page = text(done).await;
+    assert!(page.contains("Replayed 2 of 2 runs"), "{page}");
+    let runs = engine.runs(&Default::default()).await.unwrap().runs;
+    let replays: Vec<_> = runs.iter().filter_map(|run| run.replay_of).collect();
+    assert_eq!(replays.len(), 2);
+    assert!(replays.contains(&first) && replays.contains(&second));
+}
