@@ -65,6 +65,18 @@ async fn runs_are_listed_filtered_pushed_live_drawn_and_replayed_one_and_in_bulk
     all_runs_ended(&http, &base).await;
     let page = &browser.client;
 
+    // The overview counts them.
+    page.goto(&format!("{base}/")).await.unwrap();
+    let caption = page
+        .find(Locator::Css("figure.chart figcaption"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(caption.contains("2 accepted, 1 failed"), "{caption}");
+    browser.screenshot("inspector-overview.png").await;
+
     // Seeded runs are listed; a status chip changes the URL and the rows.
     page.goto(&format!("{base}/runs")).await.unwrap();
     let mut listed = rows(&browser).await;

@@ -11,6 +11,7 @@
 mod layout;
 mod live;
 mod overview;
+mod recent;
 mod run;
 mod runs;
 mod session;

@@ -113,6 +113,18 @@ async fn pages_list_workflows_and_runs_and_a_filter_changes_the_rows() {
     let overview = text(send(&router, get("/", "")).await).await;
     assert!(overview.contains("data-workflow=\"leads\""), "{overview}");
     assert!(overview.contains("/hooks/leads"), "{overview}");
+    assert!(
+        overview.contains("2 accepted, 1 failed"),
+        "the day's chart: {overview}"
+    );
+    for status in ["succeeded", "failed"] {
+        let chip = format!("class=\"chip {status}\" title=\"{status}\">1<");
+        assert_eq!(
+            overview.matches(&chip).count(),
+            2,
+            "last hour and day: {overview}"
+        );
+    }
 
     let all = text(send(&router, get("/runs", "")).await).await;
     assert!(all.contains(&format!("data-run=\"{good}\"")), "{all}");
