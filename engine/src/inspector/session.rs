@@ -135,7 +135,8 @@ mod tests {
         assert_eq!(sessions.check(&cookie, now + LIFETIME), None, "expired");
         // Another token, a forged MAC, a changed expiry: refused.
         assert_eq!(Sessions::new(Some("other")).check(&cookie, now), None);
-        let forged = format!("{}0", &cookie[..cookie.len() - 1]);
+        let last = if cookie.ends_with('0') { '1' } else { '0' };
+        let forged = format!("{}{last}", &cookie[..cookie.len() - 1]);
         assert_eq!(sessions.check(&forged, now), None);
         let (_, rest) = cookie.split_once('.').unwrap();
         let extended = format!("{}.{rest}", session.expires + 3600);

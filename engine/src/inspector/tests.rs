@@ -172,6 +172,10 @@ async fn a_run_page_shows_its_steps_attempts_and_event_escaped() {
         "{page}"
     );
 
+    // A webhook's event as a curl command that sends it again.
+    assert!(page.contains("curl -X POST 'http://"), "{page}");
+    assert!(page.contains("--data-raw '{"), "{page}");
+
     let download = send(&router, get(&format!("/runs/{id}/json"), "")).await;
     assert!(header_of(&download, header::CONTENT_DISPOSITION).contains("attachment"));
     let detail: serde_json::Value = serde_json::from_str(&text(download).await).unwrap();

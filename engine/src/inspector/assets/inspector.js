@@ -8,6 +8,18 @@ document.addEventListener("submit", (event) => {
   }
 });
 
+// Buttons with data-copy put the text of the element it names on the
+// clipboard.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (button && navigator.clipboard) {
+    const text = document.querySelector(button.dataset.copy)?.textContent ?? "";
+    navigator.clipboard.writeText(text).then(() => {
+      button.textContent = "Copied";
+    });
+  }
+});
+
 // The runs page: rows of runs that arrive or change, pushed by the server
 // (Server-Sent Events), until paused.
 const table = document.querySelector("table[data-live]");
