@@ -41,7 +41,9 @@ use crate::salesforce::SalesforceService;
 use crate::secrets::{KeyRing, KeySource, SecretsError};
 use crate::store::ConnectionStore;
 use crate::store::StateStore;
-use crate::store::{Accepted, NewRun, RunDetail, RunPage, RunQuery, Store, StoreError};
+use crate::store::{
+    Accepted, EventSearch, NewRun, RunDetail, RunPage, RunQuery, Store, StoreError,
+};
 use crate::trigger::{BackgroundSpec, Supervisor, Trigger, TriggerHost};
 use crate::wasm::Sandbox;
 use crate::workflow::{SALESFORCE_SLOT, ValidationErrors, Workflow, WorkflowFile};
@@ -401,9 +403,16 @@ impl Engine {
             return Ok(page);
         }
         // Read page by page until one past the page's end has the status
-        // asked for: `gather` needs no more.
+        // asked for: `gather` needs no more. Unfinished runs are few (the
+        // queue is bounded), so they are all looked at.
         let mut unfinished = RunQuery {
             status: None,
+            event_contains: None,
+            examine: None,
+            ..query.clone()
+        };
+        let query = RunQuery {
+            examine: None,
             ..query.clone()
         };
         let (mut runs, mut kept) = (Vec::new(), 0);
@@ -411,6 +420,11 @@ impl Engine {
             let page = store.unfinished_runs(&unfinished).await?;
             for mut run in page.runs {
                 self.overlay(&mut run);
+                if let Some(search) = &query.event_contains
+                    && !self.event_holds(run.id, search).await?
+                {
+                    continue;
+                }
                 kept += usize::from(query.keeps(&run));
                 runs.push(Ok(run));
                 if kept > query.limit {
@@ -422,7 +436,17 @@ impl Engine {
                 None => break,
             }
         }
-        RunPage::gather(runs, query, query.limit)
+        RunPage::gather(runs, &query, |_| Ok(true))
+    }
+
+    /// Whether run `id`'s stored event holds what `search` looks for.
+    async fn event_holds(&self, id: RunId, search: &EventSearch) -> Result<bool, StoreError> {
+        let Some(detail) = self.executor.store.detail(id).await? else {
+            return Ok(false);
+        };
+        let event = serde_json::to_vec(&detail.event)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        Ok(search.matches(&event))
     }
 
     /// Every change of a run from now on (accepted, running, a step's

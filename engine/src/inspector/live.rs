@@ -14,7 +14,8 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::layout::Context;
-use super::runs::{Filters, row};
+use super::filters::Filters;
+use super::runs::row;
 use super::{Inspector, problem};
 use crate::model::{RunId, RunRecord};
 use crate::store::RunQuery;
@@ -54,7 +55,7 @@ pub(super) async fn runs(
     Extension(context): Extension<Context>,
     Query(filters): Query<Filters>,
 ) -> Response {
-    let query = match filters.query() {
+    let query = match filters.query(&inspector.engine.workflows()) {
         Ok(query) => query,
         Err(error) => return problem(&context, StatusCode::BAD_REQUEST, &error),
     };

@@ -1,5 +1,6 @@
-//! The runs page: status chips, filters as GET parameters (so every view
-//! is a link), a run id to jump to, and pages newest first.
+//! The runs page: status chips with counts, filters as GET parameters (so
+//! every view is a link), a run id to jump to, pages newest first, and
+//! the failed runs selected replayed together.
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -7,95 +8,72 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use serde::Deserialize;
+use chrono::TimeDelta;
 
+use super::filters::{EXAMINE, Filters, KINDS};
 use super::layout::{Context, Section, duration, page, status_chip, time};
-use super::overview::urlencoded;
 use super::session::Session;
 use super::{Guarded, Inspector, csrf_refusal, problem};
-use crate::model::{InstallationId, RunId, RunRecord, RunStatus};
+use crate::model::{RunId, RunRecord, RunStatus, now};
+use crate::runtime::WorkflowSet;
 use crate::store::RunQuery;
 
-/// How many runs a page shows.
-const PAGE: usize = 50;
+/// How many runs the status chips count, at most (the newest that pass
+/// the other filters): past that a count reads "n+".
+const COUNTED: usize = 5_000;
 
-/// The filters, as the page's GET parameters.
-#[derive(Debug, Default, Clone, Deserialize)]
-pub(super) struct Filters {
-    #[serde(default)]
-    workflow: String,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    tenant: String,
-    #[serde(default)]
-    installation: String,
-    /// The run to jump to.
-    #[serde(default)]
-    id: String,
-    /// Where the page starts (the last run of the page before).
-    #[serde(default)]
-    before: String,
+/// The runs counted for the status chips, by status.
+struct Tally {
+    counts: [usize; RunStatus::ALL.len()],
+    total: usize,
+    /// Whether older runs were left uncounted.
+    more: bool,
 }
 
-impl Filters {
-    /// The query these filters ask, or what is wrong with them.
-    pub(super) fn query(&self) -> Result<RunQuery, String> {
-        let some = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
-        let status = some(&self.status)
-            .map(|status| status.parse::<RunStatus>())
-            .transpose()
+impl Tally {
+    /// The newest [`COUNTED`] runs that pass `filters` but their status
+    /// and page, counted by status (a failed run a replay made good is
+    /// not counted failed, as the failed list leaves it out).
+    async fn count(
+        inspector: &Inspector,
+        filters: &Filters,
+        workflows: &WorkflowSet,
+    ) -> Result<Self, String> {
+        let every_status = Filters {
+            status: String::new(),
+            before: String::new(),
+            ..filters.clone()
+        };
+        let query = RunQuery {
+            limit: COUNTED,
+            ..every_status.query(workflows)?
+        };
+        let page = inspector
+            .engine
+            .runs(&query)
+            .await
             .map_err(|error| error.to_string())?;
-        let installation = some(&self.installation)
-            .map(|text| {
-                InstallationId::parse(&text)
-                    .ok_or_else(|| format!("`{text}` is not an installation id"))
-            })
-            .transpose()?;
-        let before = some(&self.before)
-            .map(|text| text.parse::<RunId>().map_err(|error| error.to_string()))
-            .transpose()?;
-        Ok(RunQuery {
-            workflow: some(&self.workflow),
-            tenant: some(&self.tenant),
-            installation,
-            status,
-            limit: PAGE,
-            before,
+        let mut counts = [0; RunStatus::ALL.len()];
+        for run in &page.runs {
+            if run.status == RunStatus::Failed && run.replayed_by.is_some() {
+                continue;
+            }
+            if let Some(place) = RunStatus::ALL.iter().position(|s| *s == run.status) {
+                counts[place] += 1;
+            }
+        }
+        Ok(Self {
+            counts,
+            total: page.runs.len(),
+            more: page.next_cursor.is_some(),
         })
     }
 
-    /// The link to the runs page with these filters, `status` in place of
-    /// theirs and from the first page.
-    fn with_status(&self, context: &Context, status: Option<RunStatus>) -> String {
-        let mut filters = self.clone();
-        filters.status = status.map(|s| s.as_str().to_owned()).unwrap_or_default();
-        filters.before = String::new();
-        filters.link(context)
-    }
-
-    /// The link to the runs page with these filters.
-    fn link(&self, context: &Context) -> String {
-        self.link_to(context, "/runs")
-    }
-
-    /// The link to `path` with these filters as its query.
-    fn link_to(&self, context: &Context, path: &str) -> String {
-        let pairs = [
-            ("workflow", &self.workflow),
-            ("status", &self.status),
-            ("tenant", &self.tenant),
-            ("installation", &self.installation),
-            ("before", &self.before),
-        ];
-        let query: Vec<String> = pairs
-            .iter()
-            .filter(|(_, value)| !value.is_empty())
-            .map(|(name, value)| format!("{name}={}", urlencoded(value)))
-            .collect();
-        match query.is_empty() {
-            true => context.link(path),
-            false => context.link(&format!("{path}?{}", query.join("&"))),
+    /// `count`, with a `+` when older runs were left uncounted.
+    fn shown(&self, count: usize) -> String {
+        match self.more {
+            true => format!("{count}+"),
+            false => count.to_string(),
         }
     }
 }
@@ -112,21 +90,25 @@ pub(super) async fn show(
             Err(error) => problem(&context, StatusCode::BAD_REQUEST, &error.to_string()),
         };
     }
-    let query = match filters.query() {
+    let set = inspector.engine.workflows();
+    let query = match filters.query(&set) {
         Ok(query) => query,
         Err(error) => return problem(&context, StatusCode::BAD_REQUEST, &error),
     };
-    let runs = match inspector.engine.runs(&query).await {
-        Ok(runs) => runs,
-        Err(error) => {
-            return problem(
-                &context,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &error.to_string(),
-            );
+    let (runs, tally) = tokio::join!(
+        inspector.engine.runs(&query),
+        Tally::count(&inspector, &filters, &set)
+    );
+    let (runs, tally) = match (runs, tally) {
+        (Ok(runs), Ok(tally)) => (runs, tally),
+        (Err(error), _) => {
+            let error = error.to_string();
+            return problem(&context, StatusCode::SERVICE_UNAVAILABLE, &error);
         }
+        (_, Err(error)) => return problem(&context, StatusCode::SERVICE_UNAVAILABLE, &error),
     };
-    let workflows: Vec<String> = inspector.engine.workflows().ready.keys().cloned().collect();
+    let workflows: Vec<&String> = set.ready.keys().collect();
+    let now = now();
     let older = runs.next_cursor.map(|next| {
         let mut older = filters.clone();
         older.before = next.to_string();
@@ -134,13 +116,13 @@ pub(super) async fn show(
     });
     let body = html! {
         h1 { "Runs" }
-        nav.chips aria-label="Status" {
+        nav.chips aria-label="Status" title=(format!("Among the newest {COUNTED} runs that pass the other filters")) {
             a href=(filters.with_status(&context, None)) aria-current=[query.status.is_none().then_some("page")] {
-                span.chip { "all" }
+                span.chip data-count=(tally.total) { "all " (tally.shown(tally.total)) }
             }
-            @for status in RunStatus::ALL {
+            @for (status, count) in RunStatus::ALL.into_iter().zip(tally.counts) {
                 a href=(filters.with_status(&context, Some(status))) aria-current=[(query.status == Some(status)).then_some("page")] {
-                    (status_chip(status))
+                    span class={ "chip " (status.as_str()) } data-count=(count) { (status.as_str()) " " (tally.shown(count)) }
                 }
             }
         }
@@ -149,7 +131,7 @@ pub(super) async fn show(
                 select name="workflow" {
                     option value="" { "any" }
                     @for workflow in &workflows {
-                        option value=(workflow) selected[*workflow == filters.workflow] { (workflow) }
+                        option value=(workflow) selected[**workflow == filters.workflow] { (workflow) }
                     }
                 }
             }
@@ -161,15 +143,33 @@ pub(super) async fn show(
                     }
                 }
             }
+            label { "Trigger"
+                select name="kind" {
+                    option value="" { "any" }
+                    @for kind in KINDS {
+                        option value=(kind) selected[kind == filters.kind] { (kind) }
+                    }
+                }
+            }
             label { "Tenant" input name="tenant" value=(filters.tenant) size="14"; }
             label { "Installation" input name="installation" value=(filters.installation) size="14"; }
+            label { "From (UTC)" input type="datetime-local" name="from" value=(filters.from); }
+            label { "To (UTC)" input type="datetime-local" name="to" value=(filters.to); }
+            label { "Event holds" input type="search" name="q" value=(filters.q) placeholder="text or a record Id" size="20"; }
             button type="submit" { "Filter" }
+        }
+        p.ranges {
+            "Accepted in the last "
+            a href=(filters.since(&context, now - TimeDelta::hours(1))) { "hour" } ", "
+            a href=(filters.since(&context, now - TimeDelta::days(1))) { "day" } ", "
+            a href=(filters.since(&context, now - TimeDelta::days(7))) { "7 days" } " · "
+            a href=(Filters { from: String::new(), to: String::new(), before: String::new(), ..filters.clone() }.link(&context)) { "any time" }
         }
         form.filters method="get" action=(context.link("/runs")) {
             label { "Run id" input name="id" placeholder="0192…" size="38"; }
             button type="submit" { "Go" }
         }
-        @if filters.before.is_empty() {
+        @if filters.is_live() {
             p.live {
                 button type="button" data-pause aria-pressed="false" { "Pause live updates" }
                 span.muted data-live-state { " live" }
@@ -181,16 +181,22 @@ pub(super) async fn show(
             button type="submit" { "Replay selected failed runs" }
         }
         div.table-wrap {
-            table.runs data-live=[filters.before.is_empty().then(|| filters.link_to(&context, "/runs/live"))] {
+            table.runs data-live=[filters.is_live().then(|| filters.link_to(&context, "/runs/live"))] {
                 thead { tr { th { span.visually-hidden { "Select" } } th { "Status" } th { "Run" } th { "Workflow" } th.hide-narrow { "Tenant" } th { "Accepted" } th { "Took" } th.hide-narrow { "Error" } } }
                 tbody {
                     @for run in &runs.runs { (row(&context, run)) }
                 }
             }
         }
-        @if runs.runs.is_empty() { p.muted { "No runs match." } }
+        @if runs.cut_short {
+            p.muted data-cut-short {
+                "Looked at " (EXAMINE) " runs for this page and stopped: older runs may match."
+            }
+        } @else if runs.runs.is_empty() {
+            p.muted { "No runs match." }
+        }
         @if let Some(older) = older {
-            p { a rel="next" href=(older) { "Older runs →" } }
+            p { a rel="next" href=(older) { @if runs.cut_short { "Look further back →" } @else { "Older runs →" } } }
         }
     };
     page(&context, Section::Runs, "Runs", body).into_response()

@@ -147,6 +147,58 @@ async fn pages_list_workflows_and_runs_and_a_filter_changes_the_rows() {
 }
 
 #[tokio::test]
+async fn chips_count_and_filters_by_kind_time_and_event_narrow_the_rows() {
+    let (engine, _dir) = engine(None).await;
+    let acme = run(&engine, json!({ "ok": true, "company": "Acme Corp" })).await;
+    let record = run(&engine, json!({ "Id": "0067F000003pmdWQAQ" })).await;
+    let globex = run(&engine, json!({ "ok": true, "company": "Globex" })).await;
+    let router = engine.router();
+    let rows = |page: &str| -> Vec<RunId> {
+        [acme, record, globex]
+            .into_iter()
+            .filter(|id| page.contains(&format!("data-run=\"{id}\"")))
+            .collect()
+    };
+
+    let all = text(send(&router, get("/runs", "")).await).await;
+    assert!(all.contains("data-count=\"3\">all 3<"), "{all}");
+    assert!(all.contains("data-count=\"2\">succeeded 2<"), "{all}");
+    assert!(all.contains("data-count=\"1\">failed 1<"), "{all}");
+    // The counts stay those of every status while one is shown.
+    let failed = text(send(&router, get("/runs?status=failed", "")).await).await;
+    assert!(failed.contains("data-count=\"2\">succeeded 2<"), "{failed}");
+    assert_eq!(rows(&failed), vec![record]);
+
+    let text_search = text(send(&router, get("/runs?q=acme+CORP", "")).await).await;
+    assert_eq!(rows(&text_search), vec![acme]);
+    assert!(text_search.contains("data-count=\"1\">all 1<"), "{text_search}");
+    assert!(!text_search.contains("data-live="), "a search is not live");
+    let by_short_id = text(send(&router, get("/runs?q=0067F000003pmdW", "")).await).await;
+    assert_eq!(rows(&by_short_id), vec![record]);
+
+    let webhooks = text(send(&router, get("/runs?kind=webhook", "")).await).await;
+    assert_eq!(rows(&webhooks).len(), 3);
+    let schedules = text(send(&router, get("/runs?kind=schedule", "")).await).await;
+    assert!(rows(&schedules).is_empty());
+    assert!(schedules.contains("No runs match."), "{schedules}");
+
+    let past = text(send(&router, get("/runs?to=2020-01-01T00:00", "")).await).await;
+    assert!(rows(&past).is_empty());
+    let since = text(send(&router, get("/runs?from=2020-01-01T00:00", "")).await).await;
+    assert_eq!(rows(&since).len(), 3);
+    assert!(since.contains("value=\"2020-01-01T00:00\""), "the form keeps it");
+
+    for (uri, says) in [
+        ("/runs?kind=cdc", "is not a trigger kind"),
+        ("/runs?from=yesterday", "is not a time"),
+    ] {
+        let refused = send(&router, get(uri, "")).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{uri}");
+        assert!(text(refused).await.contains(says), "{uri}");
+    }
+}
+
+#[tokio::test]
 async fn a_run_page_shows_its_steps_attempts_and_event_escaped() {
     let (engine, _dir) = engine(None).await;
     let id = run(

@@ -25,6 +25,13 @@ impl RunId {
         self.0.as_bytes()
     }
 
+    /// The first id a run accepted at `time` can have (to the millisecond):
+    /// ids from it on are of runs accepted at `time` or later.
+    pub fn first_at(time: DateTime<Utc>) -> Self {
+        let millis = u64::try_from(time.timestamp_millis()).unwrap_or(0);
+        Self(uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid())
+    }
+
     /// The id held in 16 bytes.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         uuid::Uuid::from_slice(bytes).ok().map(Self)
@@ -216,4 +223,17 @@ pub fn split_lane(lane: &str) -> (&str, Option<InstallationId>) {
 /// The time now, to the millisecond (the store's precision).
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_id_at_a_time_sorts_before_the_ids_made_from_then_on() {
+        let before = RunId::first_at(now() - chrono::TimeDelta::milliseconds(1));
+        let id = RunId::new();
+        let after = RunId::first_at(now() + chrono::TimeDelta::seconds(1));
+        assert!(before < id && id < after, "{before} {id} {after}");
+    }
 }

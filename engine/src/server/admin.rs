@@ -124,6 +124,7 @@ pub(super) async fn runs(
         status,
         limit,
         before,
+        ..RunQuery::default()
     };
     let page = engine.runs(&query).await?;
     Ok(axum::Json(RunList {

@@ -15,6 +15,7 @@ mod keys;
 mod location;
 mod open_runs;
 mod postgres;
+mod search;
 mod sled_store;
 mod state;
 #[cfg(test)]
@@ -28,6 +29,7 @@ use serde_json::Value;
 
 use crate::model::{InstallationId, RunId, RunRecord, RunStatus, StateWrite, StepRecord};
 pub use connections::{ConnectionStore, Written};
+pub use search::EventSearch;
 pub use copy::{Copied, copy};
 pub use installations::{InstallationStore, Removed};
 pub use journal::{JournalStore, JournalWrite, MemoryJournalStore};
@@ -139,6 +141,19 @@ pub struct RunQuery {
     pub limit: usize,
     /// Only runs older than this one (the previous page's `next_cursor`).
     pub before: Option<RunId>,
+    /// Only this run and runs newer than it (a time range's start: see
+    /// [`RunId::first_at`]).
+    pub after: Option<RunId>,
+    /// Only runs of one of these workflows (a trigger kind's).
+    pub workflow_in: Option<Vec<String>>,
+    /// Only runs whose stored event holds this.
+    pub event_contains: Option<EventSearch>,
+    /// Look at most this many runs past the cursor: a page that stops there
+    /// before it is full says so ([`RunPage::cut_short`]) and its
+    /// `next_cursor` goes on from there. `None`: look until the page is
+    /// full, however far back that is. (PostgreSQL looks further when
+    /// its indexes serve every filter.)
+    pub examine: Option<usize>,
 }
 
 impl RunQuery {
@@ -157,6 +172,11 @@ impl RunQuery {
                 .installation
                 .as_ref()
                 .is_none_or(|i| Some(i) == run.installation.as_ref())
+            && self.after.is_none_or(|after| run.id >= after)
+            && self
+                .workflow_in
+                .as_ref()
+                .is_none_or(|workflows| workflows.contains(&run.workflow))
     }
 }
 
@@ -169,6 +189,10 @@ impl Default for RunQuery {
             status: None,
             limit: Self::DEFAULT_LIMIT,
             before: None,
+            after: None,
+            workflow_in: None,
+            event_contains: None,
+            examine: None,
         }
     }
 }
@@ -180,35 +204,47 @@ pub struct RunPage {
     pub runs: Vec<RunRecord>,
     /// Where the next page starts, if there is one.
     pub next_cursor: Option<RunId>,
+    /// Whether the page stopped at [`RunQuery::examine`] runs before it was
+    /// full (older runs may still match: `next_cursor` goes on).
+    pub cut_short: bool,
 }
 
 impl RunPage {
-    /// The first `limit` runs of `runs` (newest first) that `query`'s
-    /// filters keep, and where the next page starts.
+    /// The first [`RunQuery::limit`] runs of `runs` (newest first) that
+    /// `query`'s filters keep, where `event_matches` tells whether a run's
+    /// stored event holds [`RunQuery::event_contains`] (asked only when
+    /// the query has one and the run passes every other filter), and where
+    /// the next page starts.
     pub fn gather(
         runs: impl IntoIterator<Item = Result<RunRecord, StoreError>>,
         query: &RunQuery,
-        limit: usize,
+        mut event_matches: impl FnMut(&RunRecord) -> Result<bool, StoreError>,
     ) -> Result<Self, StoreError> {
         let status = query.status;
         let mut page = Self {
             runs: Vec::new(),
             next_cursor: None,
+            cut_short: false,
         };
-        for run in runs {
+        for (examined, run) in (1..).zip(runs) {
             let run = run?;
-            if !query.keeps(&run) {
-                continue;
-            }
             // A failed run whose replay succeeded is off the failed list.
-            if status == Some(RunStatus::Failed) && run.replayed_by.is_some() {
-                continue;
+            let kept = query.keeps(&run)
+                && !(status == Some(RunStatus::Failed) && run.replayed_by.is_some())
+                && (query.event_contains.is_none() || event_matches(&run)?);
+            let id = run.id;
+            if kept {
+                if page.runs.len() == query.limit {
+                    page.next_cursor = page.runs.last().map(|last| last.id);
+                    break;
+                }
+                page.runs.push(run);
             }
-            if page.runs.len() == limit {
-                page.next_cursor = page.runs.last().map(|last| last.id);
+            if query.examine.is_some_and(|most| examined >= most) {
+                page.next_cursor = Some(id);
+                page.cut_short = page.runs.len() < query.limit;
                 break;
             }
-            page.runs.push(run);
         }
         Ok(page)
     }
@@ -320,7 +356,7 @@ pub trait Store:
                 }
             }
         }
-        RunPage::gather(runs, &any_status, query.limit)
+        RunPage::gather(runs, &any_status, |_| Ok(true))
     }
     /// Removes finished runs created before `before`, and runs with a
     /// dedupe key only if also created before `deduplicated_before` (their

@@ -17,6 +17,7 @@ mod connections;
 mod group_commit;
 mod installations;
 mod leases;
+mod listing;
 mod migrate;
 mod nodes;
 mod runs;

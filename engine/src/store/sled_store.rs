@@ -438,7 +438,14 @@ impl Store for SledStore {
             Some(before) => [prefix.as_slice(), before.as_bytes()].concat(),
             None => keys::prefix_end(&prefix),
         };
-        let runs = self.db.range(prefix..end).rev().filter_map(|entry| {
+        if query.after.zip(query.before).is_some_and(|(after, before)| after >= before) {
+            return RunPage::gather([], query, |_| Ok(true));
+        }
+        let start = match query.after {
+            Some(after) => [prefix.as_slice(), after.as_bytes()].concat(),
+            None => prefix.clone(),
+        };
+        let runs = self.db.range(start..end).rev().filter_map(|entry| {
             let (key, value) = match entry {
                 Ok(entry) => entry,
                 Err(error) => return Some(Err(unavailable(error))),
@@ -456,7 +463,14 @@ impl Store for SledStore {
                 ))),
             }
         });
-        RunPage::gather(runs, query, query.limit)
+        let search = query.event_contains.as_ref();
+        RunPage::gather(runs, query, |run| {
+            let event = self
+                .db
+                .get(keys::by_workflow(&run.workflow, run.id))
+                .map_err(unavailable)?;
+            Ok(event.is_some_and(|event| search.is_some_and(|search| search.matches(&event))))
+        })
     }
 
     fn flushes(&self) -> u64 {

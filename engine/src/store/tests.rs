@@ -10,6 +10,7 @@ use super::*;
 use crate::model::{RunStatus, now};
 
 mod connections;
+mod listing;
 
 /// Runs each named test (an `async fn(Arc<dyn Store>)` of the module the
 /// macro is used in) once on each backend.

@@ -12,6 +12,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use serde_json::Value;
 use tokio_postgres::types::{Json, ToSql};
 
+use super::listing::Listing;
 use super::{PostgresStore, Statements, db_error, from_json, json, run_id, uuid};
 use crate::model::{
     InstallationId, JournalEntry, RunId, RunRecord, RunStatus, StateWrite, StepRecord, StepStatus,
@@ -558,14 +559,6 @@ impl JournalStore for PostgresStore {
     }
 }
 
-/// Which runs a page lists besides a query's other filters.
-enum Listing {
-    /// Those of the query's status, if it names one.
-    ByStatus,
-    /// The unfinished ones, whatever the query's status.
-    Unfinished,
-}
-
 impl PostgresStore {
     /// Applies a transition of a run and its step alone with one
     /// statement: one round trip; the epoch this node holds the run at now.
@@ -642,68 +635,6 @@ impl PostgresStore {
         apply_state(&tx, &transition.state_writes).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(epoch)
-    }
-
-    /// One page of runs, newest first, that pass `query`'s filters and
-    /// `listing`.
-    async fn page(&self, query: &RunQuery, listing: Listing) -> Result<RunPage, StoreError> {
-        let mut conditions = Vec::new();
-        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        let mut filter = |column: &str, value: Box<dyn ToSql + Sync + Send>| {
-            params.push(value);
-            conditions.push(format!("{column} = ${}", params.len()));
-        };
-        if let Some(workflow) = &query.workflow {
-            filter("workflow", Box::new(workflow.clone()));
-        }
-        if let Some(tenant) = &query.tenant {
-            filter("tenant", Box::new(tenant.clone()));
-        }
-        if let Some(installation) = &query.installation {
-            filter("installation", Box::new(installation.as_str().to_owned()));
-        }
-        match (listing, query.status) {
-            (Listing::Unfinished, _) => conditions.push("due_at IS NOT NULL".to_owned()),
-            // A failed run whose replay succeeded is off the failed list.
-            (Listing::ByStatus, Some(RunStatus::Failed)) => {
-                conditions.push("failed_open".to_owned())
-            }
-            (Listing::ByStatus, Some(status)) => filter("status", Box::new(status.as_str())),
-            (Listing::ByStatus, None) => {}
-        }
-        if let Some(before) = query.before {
-            params.push(Box::new(uuid(before)));
-            conditions.push(format!("id < ${}", params.len()));
-        }
-        params.push(Box::new(
-            i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1,
-        ));
-        let filters = match conditions.is_empty() {
-            true => String::new(),
-            false => format!("WHERE {}", conditions.join(" AND ")),
-        };
-        let sql = format!(
-            "SELECT record FROM gust_runs {filters} ORDER BY id DESC LIMIT ${}",
-            params.len()
-        );
-        let params: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|param| param.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let client = self.client().await?;
-        let rows = client.rows(&sql, &params).await?;
-        let mut runs: Vec<RunRecord> = rows
-            .into_iter()
-            .map(|row| from_json(row.get(0), "run"))
-            .collect::<Result<_, _>>()?;
-        let next_cursor = (runs.len() > query.limit).then(|| {
-            runs.truncate(query.limit);
-            runs.last().map(|last| last.id)
-        });
-        Ok(RunPage {
-            runs,
-            next_cursor: next_cursor.flatten(),
-        })
     }
 
     /// Every journal entry of run `run`, with its step.
