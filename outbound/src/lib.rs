@@ -15,6 +15,6 @@ mod parse;
 mod value;
 
 pub use envelope::{ACK, FaultCode, fault};
-pub use message::{Message, Notification};
+pub use message::{Message, NOTIFICATION_XML, Notification};
 pub use parse::{MAX_NOTIFICATIONS, ParseError, parse};
 pub use value::{FieldType, typed};

@@ -2,6 +2,9 @@
 
 use serde_json::{Map, Value, json};
 
+/// The field of an event that holds its notification's element as sent.
+pub const NOTIFICATION_XML: &str = "notification_xml";
+
 /// One Outbound Message: who sent it and its notifications.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -32,12 +35,15 @@ pub struct Notification {
     /// [`FieldType`](crate::FieldType)); a field sent as `xsi:nil` is
     /// `null`, and one left out is absent.
     pub record: Map<String, Value>,
+    /// Its `<Notification>` element as the message held it, byte for byte.
+    pub xml: String,
 }
 
 impl Message {
     /// One event per notification, in order: `{"notification_id",
     /// "organization_id", "action_id", "sobject_type", "record",
-    /// "session_id", "enterprise_url", "partner_url"}`. `default_type` is
+    /// "session_id", "enterprise_url", "partner_url", "notification_xml"}`
+    /// (the last: its `<Notification>` element as sent). `default_type` is
     /// the `sobject_type` of notifications that name none.
     pub fn events(&self, default_type: Option<&str>) -> Vec<Value> {
         self.notifications
@@ -57,6 +63,7 @@ impl Message {
             "session_id": self.session_id,
             "enterprise_url": self.enterprise_url,
             "partner_url": self.partner_url,
+            NOTIFICATION_XML: notification.xml,
         })
     }
 }

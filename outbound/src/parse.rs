@@ -72,6 +72,7 @@ pub fn parse(
     let mut reader = NsReader::from_str(text);
     reader.config_mut().expand_empty_elements = true;
     let mut parser = Parser {
+        source: text,
         field_type,
         path: Vec::new(),
         reading: None,
@@ -85,9 +86,13 @@ pub fn parse(
             position: reader.error_position(),
             message: error.to_string(),
         };
+        let at = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         match reader.read_event() {
-            Ok(Event::Start(start)) => parser.start(&reader, &start)?,
-            Ok(Event::End(_)) => parser.end()?,
+            Ok(Event::Start(start)) => parser.start(&reader, &start, at)?,
+            Ok(Event::End(_)) => {
+                let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+                parser.end(end)?
+            }
             Ok(Event::Text(text)) => parser.text(&text.xml10_content()),
             Ok(Event::CData(data)) => parser.text(&data.xml10_content()),
             Ok(Event::GeneralRef(reference)) => {
@@ -154,12 +159,16 @@ impl Target {
 
 /// A notification being read.
 struct Current {
+    /// Where its element starts in the message.
+    start: usize,
     id: Option<String>,
     sobject_type: Option<String>,
     record: Map<String, Value>,
 }
 
 struct Parser<'a> {
+    /// The message's text.
+    source: &'a str,
     field_type: &'a dyn Fn(&str) -> Option<FieldType>,
     /// The local names of the open elements.
     path: Vec<String>,
@@ -172,10 +181,12 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    /// An element opens at byte `at` of the message.
     fn start(
         &mut self,
         reader: &NsReader<&[u8]>,
         start: &BytesStart<'_>,
+        at: usize,
     ) -> Result<(), ParseError> {
         if let Some(reading) = &self.reading {
             return Err(ParseError::NestedValue(reading.target.name().to_owned()));
@@ -216,6 +227,7 @@ impl Parser<'_> {
                     return Err(ParseError::TooManyNotifications);
                 }
                 self.current = Some(Current {
+                    start: at,
                     id: None,
                     sobject_type: None,
                     record: Map::new(),
@@ -261,7 +273,8 @@ impl Parser<'_> {
         }
     }
 
-    fn end(&mut self) -> Result<(), ParseError> {
+    /// An element closes before byte `end` of the message.
+    fn end(&mut self, end: usize) -> Result<(), ParseError> {
         let depth = self.path.len();
         if let Some(reading) = self.reading.take_if(|reading| reading.depth == depth) {
             self.keep(reading);
@@ -277,6 +290,11 @@ impl Parser<'_> {
                 id,
                 sobject_type: current.sobject_type,
                 record: current.record,
+                xml: self
+                    .source
+                    .get(current.start..end)
+                    .unwrap_or_default()
+                    .to_owned(),
             });
         }
         self.path.pop();

@@ -1,7 +1,7 @@
 //! The captured Outbound Messages in `fixtures/salesforce/outbound-messages`
 //! read into events, and every way a body is refused.
 
-use gust_outbound::{FieldType, MAX_NOTIFICATIONS, ParseError, parse};
+use gust_outbound::{FieldType, MAX_NOTIFICATIONS, NOTIFICATION_XML, ParseError, parse};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -16,8 +16,15 @@ fn untyped(_: &str) -> Option<FieldType> {
     None
 }
 
+/// The message's events, each without its element as sent (which
+/// `each_notification_keeps_its_element_byte_for_byte` checks).
 fn events(body: &[u8]) -> Vec<Value> {
-    parse(body, &untyped).unwrap().events(None)
+    let mut events = parse(body, &untyped).unwrap().events(None);
+    for event in &mut events {
+        let xml = event.as_object_mut().unwrap().remove(NOTIFICATION_XML);
+        assert!(xml.is_some_and(|xml| xml.is_string()));
+    }
+    events
 }
 
 #[test]
@@ -314,4 +321,34 @@ fn bodies_that_are_not_outbound_messages_say_why() {
         refused(deep.as_bytes()),
         "the XML nests elements more than 32 deep"
     );
+}
+
+#[test]
+fn each_notification_keeps_its_element_byte_for_byte() {
+    for name in [
+        "om-single-opportunity-compact-ap5.xml",
+        "om-three-notifications-multiple-types.xml",
+        "om-two-contacts-with-sessionid.xml",
+    ] {
+        let body = fixture(name);
+        let text = std::str::from_utf8(&body).unwrap();
+        let message = parse(&body, &untyped).unwrap();
+        // The elements as the message spells them, in order.
+        let elements: Vec<&str> = text
+            .match_indices("<Notification>")
+            .map(|(start, _)| {
+                let end = text[start..].find("</Notification>").unwrap() + start;
+                &text[start..end + "</Notification>".len()]
+            })
+            .collect();
+        let kept: Vec<&str> = message
+            .notifications
+            .iter()
+            .map(|notification| notification.xml.as_str())
+            .collect();
+        assert_eq!(kept, elements, "{name}");
+        for notification in &message.notifications {
+            assert!(notification.xml.contains(&notification.id), "{name}");
+        }
+    }
 }

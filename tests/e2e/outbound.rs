@@ -274,6 +274,12 @@ async fn notifications_sent_while_gust_is_down_run_once_each_however_often_they_
         assert_eq!(event["organization_id"], org15);
         assert_eq!(event["session_id"], Value::Null);
         let record = &event["record"];
+        // The notification's element as sent is kept beside the JSON.
+        let xml = event["notification_xml"].as_str().unwrap();
+        assert!(xml.starts_with("<Notification>"), "{xml}");
+        assert!(xml.ends_with("</Notification>"), "{xml}");
+        let sent_id = format!("<Id>{}</Id>", event["notification_id"].as_str().unwrap());
+        assert!(xml.contains(&sent_id), "{xml}");
         *runs_per_lead
             .entry(record["Id"].as_str().unwrap().to_owned())
             .or_default() += 1;

@@ -159,6 +159,19 @@ async fn a_backfill_of_20000_records_goes_through_bulk_then_polls_pick_up_new_wr
         )],
     )
     .await;
+    // The backfill's progress, as the poll's status tells it, sampled.
+    let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sampler = {
+        let (engine, samples) = (server.engine.clone(), samples.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Some(progress) = engine.trigger_status("leads").and_then(|s| s.backfill) {
+                    samples.lock().unwrap().push(progress);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
     // Records keep coming while the backfill and the polls run.
     let mut written = Vec::new();
     for round in 0..6 {
@@ -177,6 +190,21 @@ async fn a_backfill_of_20000_records_goes_through_bulk_then_polls_pick_up_new_wr
         assert_eq!(times.get(id), Some(&1), "{id} reported once");
     }
     assert_eq!(times.len(), existing.len() + written.len());
+    sampler.abort();
+    let samples = samples.lock().unwrap().clone();
+    assert!(!samples.is_empty(), "the backfill's progress was seen");
+    for pair in samples.windows(2) {
+        assert!(pair[0].read <= pair[1].read, "{samples:?}");
+    }
+    for progress in &samples {
+        assert!(progress.total >= 20_000, "{progress:?}");
+        assert!(progress.read <= progress.total, "{progress:?}");
+    }
+    assert_eq!(
+        server.engine.trigger_status("leads").unwrap().backfill,
+        None,
+        "a finished backfill has no progress"
+    );
     // Bulk rows are typed and shaped as REST records are.
     let first = &all[0].record;
     assert!(

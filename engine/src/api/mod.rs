@@ -13,5 +13,6 @@ pub use runs::{
     EventAccepted, ReplayParams, Replayed, RunFailed, RunList, RunListParams, StartRun,
 };
 pub use workflows::{
-    InvalidWorkflowView, ReadyWorkflow, TriggerStatus, TriggerView, WorkflowList, WorkflowView,
+    BackfillProgress, InvalidWorkflowView, ReadyWorkflow, TriggerStatus, TriggerView, WorkflowList,
+    WorkflowView,
 };

@@ -77,4 +77,17 @@ pub struct TriggerStatus {
     /// A poll's stored position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<Value>,
+    /// A poll's Bulk API 2.0 backfill, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillProgress>,
+}
+
+/// How far a poll's backfill is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillProgress {
+    /// Records read so far.
+    pub read: u64,
+    /// Records to read in all: as counted when the backfill started, or
+    /// as many as read when records written since took it past that.
+    pub total: u64,
 }

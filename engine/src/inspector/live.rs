@@ -13,8 +13,8 @@ use futures_util::stream::{self, Stream};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::layout::Context;
 use super::filters::Filters;
+use super::layout::Context;
 use super::runs::row;
 use super::{Inspector, problem};
 use crate::model::{RunId, RunRecord};

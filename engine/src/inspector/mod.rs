@@ -8,6 +8,7 @@
 //! cookie, and every form that changes something carries the session's
 //! CSRF token (`session.rs`). No secret is ever rendered.
 
+mod event;
 mod filters;
 mod layout;
 mod live;

@@ -8,10 +8,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
-use serde_json::Value;
 
+use super::event::{event_section, without_secrets};
 use super::layout::{Context, Section, duration, json_block, nothing, page, status_chip, time};
-use super::overview::urlencoded;
 use super::session::Session;
 use super::{Guarded, Inspector, csrf_refusal, problem};
 use crate::model::{RunId, RunStatus, StepRecord, now};
@@ -52,13 +51,26 @@ pub(super) async fn show(
     };
     let run = &detail.run;
     let ended = run.finished_at;
-    let event = without_url_token(&detail.event);
+    let event = without_secrets(&detail.event);
+    let trigger = inspector
+        .engine
+        .workflows()
+        .ready
+        .get(&run.workflow)
+        .map(|ready| ready.workflow.trigger.kind());
     let body = html! {
         h1 data-live-run=[(!run.status.is_final()).then(|| context.link(&format!("/runs/{}/live", run.id)))] data-status=(run.status.as_str()) {
             "Run " code { (run.id) } " " (status_chip(run.status))
         }
         dl.facts {
             dt { "Workflow" } dd { a href=(context.link(&format!("/runs?workflow={}", super::overview::urlencoded(&run.workflow)))) { (run.workflow) } }
+            dt { "Trigger" } dd {
+                @match trigger {
+                    Some(kind) => a href=(context.link(&format!("/runs?kind={kind}"))) { (kind) },
+                    None => span.muted { "(the workflow is no longer loaded)" },
+                }
+                @if run.replay_of.is_some() { " (replayed)" }
+            }
             @if let Some(tenant) = &run.tenant { dt { "Tenant" } dd { (tenant) } }
             @if let Some(installation) = &run.installation { dt { "Installation" } dd { code { (installation.as_str()) } } }
             dt { "Accepted" } dd { (time(run.created_at)) }
@@ -94,14 +106,7 @@ pub(super) async fn show(
         @for step in &detail.steps { (step_panel(step)) }
         @if detail.steps.is_empty() { p.muted { "No step has run yet." } }
         h2 { "Trigger event" }
-        (json_block(&event))
-        @if let Some(command) = curl(&event) {
-            details.curl {
-                summary { "Copy as curl" }
-                pre #curl { (command) }
-                button type="button" data-copy="#curl" { "Copy" }
-            }
-        }
+        (event_section(&event))
         @if let Some(output) = &run.output {
             h2 { "Output" }
             (json_block(output))
@@ -191,81 +196,6 @@ fn step_panel(step: &StepRecord) -> Markup {
     }
 }
 
-/// `event` with the token of an unguessable URL it came to (an
-/// installation's `/hooks/{workflow}/{installation}/{token}`, an Outbound
-/// Message's `/salesforce/outbound/{workflow}/{token}`) left out: it is a
-/// secret.
-fn without_url_token(event: &Value) -> Value {
-    let mut event = event.clone();
-    if let Some(Value::String(path)) = event.get_mut("path") {
-        let segments: Vec<&str> = path.split('/').collect();
-        let secret = matches!(segments.as_slice(), ["", "hooks", _, _, _])
-            || matches!(segments.as_slice(), ["", "salesforce", "outbound", _, _]);
-        if secret {
-            let kept = &segments[..segments.len() - 1];
-            *path = format!("{}/{{token}}", kept.join("/"));
-        }
-    }
-    event
-}
-
-/// A webhook's event as a curl command that sends it again (its secret,
-/// never stored, left for the reader to add).
-fn curl(event: &Value) -> Option<String> {
-    let method = event.get("method")?.as_str()?;
-    let path = event.get("path")?.as_str()?;
-    let host = event
-        .pointer("/headers/host")
-        .and_then(Value::as_str)
-        .unwrap_or("127.0.0.1:8080");
-    let query: Vec<String> = event
-        .get("query")
-        .and_then(Value::as_object)
-        .map(|fields| {
-            fields
-                .iter()
-                .filter_map(|(name, value)| {
-                    Some(format!(
-                        "{}={}",
-                        urlencoded(name),
-                        urlencoded(value.as_str()?)
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let url = match query.is_empty() {
-        true => format!("http://{host}{path}"),
-        false => format!("http://{host}{path}?{}", query.join("&")),
-    };
-    let mut command = format!("curl -X {method} {}", shell_quoted(&url));
-    if let Some(content_type) = event
-        .pointer("/headers/content-type")
-        .and_then(Value::as_str)
-    {
-        command.push_str(&format!(
-            " \\\n  -H {}",
-            shell_quoted(&format!("content-type: {content_type}"))
-        ));
-    }
-    match event.get("body") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(text)) => {
-            command.push_str(&format!(" \\\n  --data-raw {}", shell_quoted(text)))
-        }
-        Some(body) => command.push_str(&format!(
-            " \\\n  --data-raw {}",
-            shell_quoted(&body.to_string())
-        )),
-    }
-    Some(command)
-}
-
-/// `text` in single quotes for a POSIX shell.
-fn shell_quoted(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
-}
-
 /// `GET /runs/{id}/json`: the run with its event and steps, to save.
 pub(super) async fn download(
     State(inspector): State<Inspector>,
@@ -276,7 +206,7 @@ pub(super) async fn download(
         Ok(detail) => detail,
         Err(refused) => return refused,
     };
-    detail.event = without_url_token(&detail.event);
+    detail.event = without_secrets(&detail.event);
     let disposition = format!("attachment; filename=\"run-{}.json\"", detail.run.id);
     (
         [
@@ -339,39 +269,5 @@ async fn act(
     match done {
         Ok(run) => Redirect::to(&context.link(&format!("/runs/{}", run.id))).into_response(),
         Err(error) => problem(context, StatusCode::CONFLICT, &error.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn an_unguessable_urls_token_is_not_shown_and_curl_quotes_for_the_shell() {
-        let event = json!({
-            "method": "POST",
-            "path": "/hooks/leads/ins_abc/tok3n-secret",
-            "query": { "source": "web site" },
-            "headers": { "host": "gust.example:8080", "content-type": "application/json" },
-            "body": { "name": "O'Brien" },
-        });
-        let shown = without_url_token(&event);
-        assert_eq!(shown["path"], "/hooks/leads/ins_abc/{token}");
-        let outbound = json!({ "path": "/salesforce/outbound/leads/tok3n" });
-        assert_eq!(
-            without_url_token(&outbound)["path"],
-            "/salesforce/outbound/leads/{token}"
-        );
-        let own = json!({ "path": "/hooks/leads" });
-        assert_eq!(without_url_token(&own), own);
-        let command = curl(&shown).unwrap();
-        assert!(!command.contains("tok3n"), "{command}");
-        assert_eq!(
-            command,
-            "curl -X POST 'http://gust.example:8080/hooks/leads/ins_abc/{token}?source=web+site' \\\n  \
-         -H 'content-type: application/json' \\\n  --data-raw '{\"name\":\"O'\\''Brien\"}'"
-        );
     }
 }

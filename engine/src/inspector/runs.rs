@@ -7,8 +7,8 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use maud::html;
 use chrono::TimeDelta;
+use maud::html;
 
 use super::filters::{EXAMINE, Filters, KINDS};
 use super::layout::{Context, Section, duration, page, status_chip, time};

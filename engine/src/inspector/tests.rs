@@ -171,7 +171,10 @@ async fn chips_count_and_filters_by_kind_time_and_event_narrow_the_rows() {
 
     let text_search = text(send(&router, get("/runs?q=acme+CORP", "")).await).await;
     assert_eq!(rows(&text_search), vec![acme]);
-    assert!(text_search.contains("data-count=\"1\">all 1<"), "{text_search}");
+    assert!(
+        text_search.contains("data-count=\"1\">all 1<"),
+        "{text_search}"
+    );
     assert!(!text_search.contains("data-live="), "a search is not live");
     let by_short_id = text(send(&router, get("/runs?q=0067F000003pmdW", "")).await).await;
     assert_eq!(rows(&by_short_id), vec![record]);
@@ -186,7 +189,10 @@ async fn chips_count_and_filters_by_kind_time_and_event_narrow_the_rows() {
     assert!(rows(&past).is_empty());
     let since = text(send(&router, get("/runs?from=2020-01-01T00:00", "")).await).await;
     assert_eq!(rows(&since).len(), 3);
-    assert!(since.contains("value=\"2020-01-01T00:00\""), "the form keeps it");
+    assert!(
+        since.contains("value=\"2020-01-01T00:00\""),
+        "the form keeps it"
+    );
 
     for (uri, says) in [
         ("/runs?kind=cdc", "is not a trigger kind"),

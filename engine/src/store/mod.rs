@@ -29,12 +29,12 @@ use serde_json::Value;
 
 use crate::model::{InstallationId, RunId, RunRecord, RunStatus, StateWrite, StepRecord};
 pub use connections::{ConnectionStore, Written};
-pub use search::EventSearch;
 pub use copy::{Copied, copy};
 pub use installations::{InstallationStore, Removed};
 pub use journal::{JournalStore, JournalWrite, MemoryJournalStore};
 pub use location::StoreLocation;
 pub use postgres::{DEFAULT_LEASE, DEFAULT_POOL_SIZE, Migration, MigrationStatus, PostgresStore};
+pub use search::EventSearch;
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 pub use state::{
     MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryStateStore, StateRefusal, StateStore, StepState,

@@ -115,7 +115,11 @@ mod tests {
             assert!(!search.matches(br#"{"record":{"Id":"0067F000003PMDW"}}"#));
         }
         // 18 characters whose suffix is not the checksum are text.
-        assert!(!EventSearch::new("0067F000003pmdWAAA").unwrap().is_record_id());
+        assert!(
+            !EventSearch::new("0067F000003pmdWAAA")
+                .unwrap()
+                .is_record_id()
+        );
         // A word of 15 letters is text.
         assert!(!EventSearch::new("Opportunityname").unwrap().is_record_id());
     }

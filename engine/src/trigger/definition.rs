@@ -158,6 +158,7 @@ impl Trigger {
                 "session_id": null,
                 "enterprise_url": null,
                 "partner_url": null,
+                "notification_xml": null,
             }),
             Self::SalesforcePoll(poll) => {
                 let (key, records) = match (poll.batch_size, body) {

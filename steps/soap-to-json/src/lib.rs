@@ -10,7 +10,7 @@
 //! `{"events": [...]}`, one event per notification, each exactly as the
 //! `outbound_message` trigger makes it: `{"notification_id",
 //! "organization_id", "action_id", "sobject_type", "record", "session_id",
-//! "enterprise_url", "partner_url"}`. A body that is not an Outbound
+//! "enterprise_url", "partner_url", "notification_xml"}`. A body that is not an Outbound
 //! Message fails the step, without retries, saying why.
 
 use std::collections::HashMap;

@@ -128,7 +128,8 @@ impl PostgresStore {
             // The runs examined, then those of them kept and, if as many
             // were examined as allowed, the oldest of them.
             Some(examine) => {
-                let examine = conditions.param(Box::new(i64::try_from(examine).unwrap_or(i64::MAX)));
+                let examine =
+                    conditions.param(Box::new(i64::try_from(examine).unwrap_or(i64::MAX)));
                 format!(
                     "WITH examined AS MATERIALIZED ( \
                        SELECT id, status, workflow, event FROM gust_runs {} \

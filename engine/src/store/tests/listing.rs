@@ -26,7 +26,12 @@ async fn runs_list_by_time_range_workflows_and_what_their_events_hold(store: Arc
     let store = &*store;
     // An Opportunity's id as a real Outbound Message gives it, then in its
     // 15-character form, then another id that differs only in case.
-    let acme = accept(store, "leads", json!({"company": "Acme Corp", "Id": "0067F000003pmdWQAQ"})).await;
+    let acme = accept(
+        store,
+        "leads",
+        json!({"company": "Acme Corp", "Id": "0067F000003pmdWQAQ"}),
+    )
+    .await;
     let globex = accept(store, "orders", json!({"company": "Globex"})).await;
     let short = accept(store, "polls", json!({"record": {"Id": "0067F000003pmdW"}})).await;
     let other = accept(store, "leads", json!({"record": {"Id": "0067F000003PMDW"}})).await;

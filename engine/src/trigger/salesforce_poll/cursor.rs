@@ -21,6 +21,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::api::BackfillProgress;
+
 /// Where a record is in a poll's order: its stamp, then its Id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(super) struct Position {
@@ -77,6 +79,13 @@ pub(super) struct BulkProgress {
     pub(super) locator: Option<String>,
     /// How many records of that page are reported.
     pub(super) done: usize,
+    /// How many records the backfill reads in all, as counted when it
+    /// started (0 in a state stored before Gust kept it).
+    #[serde(default)]
+    pub(super) total: u64,
+    /// How many records the pages before this one held.
+    #[serde(default)]
+    pub(super) read_before: u64,
 }
 
 /// A stored chunk of recent keys.
@@ -99,6 +108,18 @@ pub(super) struct StateChange {
     pub(super) added: Option<(u64, Keys)>,
     /// Chunks no longer needed.
     pub(super) removed: Vec<u64>,
+}
+
+impl BulkProgress {
+    /// How far the backfill is, for the poll's status.
+    pub(super) fn progress(&self) -> BackfillProgress {
+        let read = self.read_before + self.done as u64;
+        BackfillProgress {
+            read,
+            // Records written since the count are read too.
+            total: self.total.max(read),
+        }
+    }
 }
 
 /// A poll's stored state.

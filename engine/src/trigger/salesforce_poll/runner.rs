@@ -235,6 +235,8 @@ impl Poller {
                     from,
                     locator: None,
                     done: 0,
+                    total: count as u64,
+                    read_before: 0,
                 });
             }
         }
@@ -304,6 +306,7 @@ impl Poller {
                         job,
                         locator: None,
                         done: 0,
+                        read_before: 0,
                         ..progress
                     });
                     self.store(Vec::new(), state).await?;
@@ -311,6 +314,7 @@ impl Poller {
                 }
                 Err(error) => return Err(error),
             };
+            let rows_in_page = page.records.len() as u64;
             let mut rows = page.records.into_iter().skip(progress.done).peekable();
             let mut done = progress.done;
             while rows.peek().is_some() {
@@ -337,6 +341,7 @@ impl Poller {
             state.bulk = page.next_locator.map(|locator| BulkProgress {
                 locator: Some(locator),
                 done: 0,
+                read_before: progress.read_before + rows_in_page,
                 ..progress
             });
             self.store(Vec::new(), state).await?;
@@ -379,7 +384,10 @@ impl Poller {
             writes.push(context.state_write::<Keys>(&chunk_name(*number), None)?);
         }
         context.submit(events, writes).await?;
-        context.report(|status| status.cursor = serde_json::to_value(&state.after).ok());
+        context.report(|status| {
+            status.cursor = serde_json::to_value(&state.after).ok();
+            status.backfill = state.bulk.as_ref().map(BulkProgress::progress);
+        });
         Ok(())
     }
 
