@@ -340,6 +340,13 @@ impl Engine {
         self.tasks.triggers.status(id)
     }
 
+    /// What every schedule and poll is doing, by key: a workflow id, or
+    /// `workflow/installation` for an installation's (see
+    /// [`crate::model::split_lane`]).
+    pub fn trigger_statuses(&self) -> std::collections::BTreeMap<String, TriggerStatus> {
+        self.tasks.triggers.statuses()
+    }
+
     /// The loaded workflows and the files that failed.
     pub fn workflows(&self) -> Arc<WorkflowSet> {
         self.executor.workflows.get()

@@ -35,6 +35,7 @@ impl Context {
 pub(super) enum Section {
     Overview,
     Runs,
+    Triggers,
     None,
 }
 
@@ -62,6 +63,7 @@ pub(super) fn page(context: &Context, section: Section, title: &str, body: Marku
                     nav {
                         (entry(Section::Overview, "/", "Overview"))
                         (entry(Section::Runs, "/runs", "Runs"))
+                        (entry(Section::Triggers, "/triggers", "Schedules & polls"))
                     }
                     @if context.signed_in {
                         form.signout method="post" action=(context.link("/logout")) {

@@ -17,6 +17,7 @@ mod recent;
 mod run;
 mod runs;
 mod session;
+mod triggers;
 
 use axum::Router;
 use axum::extract::{OriginalUri, Request, State};
@@ -53,6 +54,7 @@ impl Engine {
         let pages = Router::new()
             .route("/", get(overview::show))
             .route("/runs", get(runs::show))
+            .route("/triggers", get(triggers::show))
             .route("/runs/live", get(live::runs))
             .route("/runs/replay", post(runs::replay_selected))
             .route("/runs/{run_id}", get(run::show))

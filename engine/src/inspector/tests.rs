@@ -205,6 +205,39 @@ async fn chips_count_and_filters_by_kind_time_and_event_narrow_the_rows() {
 }
 
 #[tokio::test]
+async fn the_schedules_page_shows_each_schedule_with_its_next_fire() {
+    let (engine, dir) = engine(None).await;
+    let router = engine.router();
+    let none = text(send(&router, get("/triggers", "")).await).await;
+    assert!(
+        none.contains("No workflow or installation has a schedule"),
+        "{none}"
+    );
+    let nightly = json!({
+        "id": "nightly",
+        "trigger": { "schedule": { "cron": "0 0 3 * * *" } },
+        "steps": [{ "id": "pass", "uses": "builtin:filter",
+            "with": { "conditions": [{ "value": "a", "op": "equals", "to": "a" }] } }],
+    });
+    engine
+        .add(parse(&nightly.to_string()).unwrap(), dir.path())
+        .await
+        .unwrap();
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = text(send(&router, get("/triggers", "")).await).await;
+        if page.contains("<time") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(page.contains("data-trigger=\"nightly\""), "{page}");
+    assert!(page.contains("schedule"), "{page}");
+    assert!(page.contains("<time"), "the next fire: {page}");
+    assert!(page.contains("not yet"), "never fired: {page}");
+}
+
+#[tokio::test]
 async fn a_run_page_shows_its_steps_attempts_and_event_escaped() {
     let (engine, _dir) = engine(None).await;
     let id = run(

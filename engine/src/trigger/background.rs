@@ -6,7 +6,7 @@
 //! changes; the new task waits for the old one to end, so one workflow or
 //! installation never has two.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -145,6 +145,14 @@ impl Supervisor {
                 },
             );
         }
+    }
+
+    /// The status of every background trigger, by key.
+    pub(crate) fn statuses(&self) -> BTreeMap<String, TriggerStatus> {
+        self.running()
+            .iter()
+            .map(|(key, task)| (key.clone(), task.status.get()))
+            .collect()
     }
 
     /// The status of the background trigger of `key` (a workflow id, or
