@@ -941,3 +941,112 @@ async fn an_installation_runs_its_pinned_version_until_an_upgrade_whose_config_f
         .unwrap();
     assert_eq!(upgraded_lead["LeadSource"], "EMEA");
 }
+
+/// The inspector's page at `path`: its status, text and session cookie.
+async fn inspector_page(server: &Server, path: &str, cookie: &str) -> (StatusCode, String, String) {
+    let response = server
+        .client
+        .get(format!("{}{path}", server.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let set = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map_or_else(|| cookie.to_owned(), str::to_owned);
+    (status, response.text().await.unwrap(), set)
+}
+
+#[tokio::test]
+async fn the_inspector_lists_installations_and_connections_and_makes_a_working_reconnect_link() {
+    let (orgs, server) = serve_lead_intake(1).await;
+    let acme = installed(&server, "acme", &orgs[0], "web").await;
+    let installation = acme["installation"]["id"].as_str().unwrap();
+    let connection = acme["installation"]["connections"]["salesforce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, page, cookie) = inspector_page(&server, "/installations", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!("data-installation=\"{installation}\"")),
+        "{page}"
+    );
+    assert!(page.contains("chip enabled"), "{page}");
+    assert!(page.contains(&connection), "its connection: {page}");
+    assert!(
+        !page.contains(acme["webhook_secret"].as_str().unwrap()),
+        "no secret"
+    );
+    let (_, other, _) = inspector_page(&server, "/installations?tenant=globex", &cookie).await;
+    assert!(other.contains("No installation."), "{other}");
+
+    let (_, page, _) = inspector_page(&server, "/connections?tenant=acme", &cookie).await;
+    assert!(
+        page.contains(&format!("data-connection=\"{connection}\"")),
+        "{page}"
+    );
+    assert!(page.contains("chip active"), "{page}");
+
+    // Acme's user revoked the app: the page says the connection needs
+    // its user again, and makes a link that reconnects it.
+    orgs[0].emulator.sessions().revoke_refresh_tokens();
+    orgs[0].emulator.sessions().expire_all();
+    let (_, checked) = server.get(&format!("/api/connections/{connection}")).await;
+    let path = format!("/api/connections/{connection}/check");
+    server.post(&path).json(&json!({})).send().await.unwrap();
+    let (_, page, _) = inspector_page(&server, "/connections?tenant=acme", &cookie).await;
+    assert!(page.contains("chip needs_reauth"), "{checked} {page}");
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = &page[at..at + 64];
+    let reconnect = format!("{}/connections/{connection}/reconnect", server.base);
+    let forged = server
+        .client
+        .post(&reconnect)
+        .header("cookie", &cookie)
+        .form(&[("csrf", "0".repeat(64))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let made = server
+        .client
+        .post(&reconnect)
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::OK);
+    let made = made.text().await.unwrap();
+    let start = made
+        .find("/connect/salesforce/start/")
+        .expect("a connect link");
+    let url_start = made[..start].rfind("value=\"").unwrap() + 7;
+    let url_end = url_start + made[url_start..].find('"').unwrap();
+    let url = &made[url_start..url_end];
+    // The customer's browser, through Salesforce's login and back to
+    // Gust's own end page.
+    let done = reqwest::get(url).await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    let query = done.url().query().unwrap_or_default().to_owned();
+    assert!(
+        done.url().path().ends_with("/connect/done"),
+        "{}",
+        done.url()
+    );
+    assert_eq!(query, format!("connection_id={connection}"));
+    // A call on it (a check, written at once): Salesforce's usage figures
+    // come back with it, and the page draws them as a gauge.
+    let (status, checked) = post(&server, &path, None, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{checked}");
+    let (_, page, _) = inspector_page(&server, "/connections?tenant=acme", &cookie).await;
+    assert!(page.contains("chip active"), "reconnected: {page}");
+    assert!(page.contains("<meter"), "the API use: {page}");
+    assert!(page.contains("data-api-used="), "{page}");
+}

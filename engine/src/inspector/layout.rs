@@ -36,6 +36,8 @@ pub(super) enum Section {
     Overview,
     Runs,
     Triggers,
+    Connections,
+    Installations,
     None,
 }
 
@@ -64,6 +66,8 @@ pub(super) fn page(context: &Context, section: Section, title: &str, body: Marku
                         (entry(Section::Overview, "/", "Overview"))
                         (entry(Section::Runs, "/runs", "Runs"))
                         (entry(Section::Triggers, "/triggers", "Schedules & polls"))
+                        (entry(Section::Connections, "/connections", "Connections"))
+                        (entry(Section::Installations, "/installations", "Installations"))
                     }
                     @if context.signed_in {
                         form.signout method="post" action=(context.link("/logout")) {

@@ -8,8 +8,10 @@
 //! cookie, and every form that changes something carries the session's
 //! CSRF token (`session.rs`). No secret is ever rendered.
 
+mod connections;
 mod event;
 mod filters;
+mod installations;
 mod layout;
 mod live;
 mod overview;
@@ -55,6 +57,9 @@ impl Engine {
             .route("/", get(overview::show))
             .route("/runs", get(runs::show))
             .route("/triggers", get(triggers::show))
+            .route("/connections", get(connections::show))
+            .route("/connections/{id}/reconnect", post(connections::reconnect))
+            .route("/installations", get(installations::show))
             .route("/runs/live", get(live::runs))
             .route("/runs/replay", post(runs::replay_selected))
             .route("/runs/{run_id}", get(run::show))

@@ -8,12 +8,13 @@ document.addEventListener("submit", (event) => {
   }
 });
 
-// Buttons with data-copy put the text of the element it names on the
-// clipboard.
+// Buttons with data-copy put the text (or value) of the element it names
+// on the clipboard.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy]");
   if (button && navigator.clipboard) {
-    const text = document.querySelector(button.dataset.copy)?.textContent ?? "";
+    const source = document.querySelector(button.dataset.copy);
+    const text = source?.value ?? source?.textContent ?? "";
     navigator.clipboard.writeText(text).then(() => {
       button.textContent = "Copied";
     });
