@@ -60,7 +60,7 @@ async fn runs_are_listed_filtered_pushed_live_drawn_and_replayed_one_and_in_bulk
     let server = Process::start(&workflows, &dir.path().join("data"));
     let base = server.base.clone();
     let http = reqwest::Client::new();
-    let good = post(&http, &base, json!({ "ok": true })).await;
+    let good = post(&http, &base, json!({ "ok": true, "company": "Acme Corp" })).await;
     let bad = post(&http, &base, json!({})).await;
     all_runs_ended(&http, &base).await;
     let page = &browser.client;
@@ -100,6 +100,28 @@ async fn runs_are_listed_filtered_pushed_live_drawn_and_replayed_one_and_in_bulk
     )
     .await;
     assert_eq!(rows(&browser).await, [bad.to_string()]);
+
+    // A search in the stored events, typed in the filters' form: the URL
+    // holds it, and only the run whose event holds it is listed.
+    page.goto(&format!("{base}/runs")).await.unwrap();
+    page.find(Locator::Css("input[name='q']"))
+        .await
+        .unwrap()
+        .send_keys("ACME corp")
+        .await
+        .unwrap();
+    page.find(Locator::Css("form.filters button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the search's URL", Duration::from_secs(10), || async {
+        let url = page.current_url().await.ok()?;
+        url.as_str().contains("q=ACME+corp").then_some(())
+    })
+    .await;
+    assert_eq!(rows(&browser).await, [good.to_string()]);
 
     // A webhook posted while the page is open appears without a reload.
     page.goto(&format!("{base}/runs")).await.unwrap();
