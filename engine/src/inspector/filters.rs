@@ -16,7 +16,7 @@ pub(super) const PAGE: usize = 50;
 /// How many runs a page looks at, at most, for filters no index serves (a
 /// search in events, a status other than failed, a trigger kind): a page
 /// that stops there says so and goes on from there.
-pub(super) const EXAMINE: usize = 20_000;
+pub(super) const EXAMINE: usize = 10_000;
 
 /// The trigger kinds, as workflows name them.
 pub(super) const KINDS: [&str; 5] = [

@@ -18,8 +18,9 @@ use crate::model::{RunId, RunRecord, RunStatus, now};
 use crate::runtime::WorkflowSet;
 use crate::store::RunQuery;
 
-/// How many runs the status chips count, at most (the newest that pass
-/// the other filters): past that a count reads "n+".
+/// How many runs the status chips look at, at most (the newest; those
+/// that pass the other filters are counted): past that a count reads
+/// "n+".
 const COUNTED: usize = 5_000;
 
 /// The runs counted for the status chips, by status.
@@ -31,8 +32,8 @@ struct Tally {
 }
 
 impl Tally {
-    /// The newest [`COUNTED`] runs that pass `filters` but their status
-    /// and page, counted by status (a failed run a replay made good is
+    /// The runs among the newest [`COUNTED`] that pass `filters` but their
+    /// status and page, counted by status (a failed run a replay made good is
     /// not counted failed, as the failed list leaves it out).
     async fn count(
         inspector: &Inspector,
@@ -46,6 +47,7 @@ impl Tally {
         };
         let query = RunQuery {
             limit: COUNTED,
+            examine: Some(COUNTED),
             ..every_status.query(workflows)?
         };
         let page = inspector
@@ -116,7 +118,7 @@ pub(super) async fn show(
     });
     let body = html! {
         h1 { "Runs" }
-        nav.chips aria-label="Status" title=(format!("Among the newest {COUNTED} runs that pass the other filters")) {
+        nav.chips aria-label="Status" title=(format!("Counted among the newest {COUNTED} runs that pass the other filters")) {
             a href=(filters.with_status(&context, None)) aria-current=[query.status.is_none().then_some("page")] {
                 span.chip data-count=(tally.total) { "all " (tally.shown(tally.total)) }
             }
