@@ -104,6 +104,21 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
+    /// The HTTP status that answers it (the admin API's, the inspector's).
+    pub fn status(&self) -> reqwest::StatusCode {
+        use reqwest::StatusCode;
+        match self {
+            Self::UnknownConnection(_) | Self::UnknownApp(_) | Self::UnknownSession => {
+                StatusCode::NOT_FOUND
+            }
+            Self::SessionExpired | Self::SessionUsed => StatusCode::GONE,
+            Self::Store(_) | Self::Network(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Secrets { .. } | Self::Client(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Duplicate(_) => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
     /// The `error` a redirect back to the embedding service carries.
     pub fn code(&self) -> &str {
         match self {

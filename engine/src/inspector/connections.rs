@@ -25,12 +25,7 @@ pub(super) struct TenantFilter {
 
 /// The page that says what went wrong with a connection.
 fn refusal(context: &Context, error: &ConnectError) -> Response {
-    let status = match error {
-        ConnectError::UnknownConnection(_) => StatusCode::NOT_FOUND,
-        ConnectError::Store(_) | ConnectError::Network(_) => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    problem(context, status, &error.to_string())
+    problem(context, error.status(), &error.to_string())
 }
 
 pub(super) async fn show(

@@ -26,23 +26,25 @@ pub(super) fn without_secrets(event: &Value) -> Value {
 /// sent it beside; a webhook's request as a curl command to copy.
 pub(super) fn event_section(event: &Value) -> Markup {
     let xml = event.get(NOTIFICATION_XML).and_then(Value::as_str);
-    let mut parsed = event.clone();
-    if xml.is_some()
-        && let Some(fields) = parsed.as_object_mut()
-    {
-        fields.remove(NOTIFICATION_XML);
-    }
+    // The JSON beside the XML leaves the XML out.
+    let parsed = xml.map(|_| {
+        let mut parsed = event.clone();
+        if let Some(fields) = parsed.as_object_mut() {
+            fields.remove(NOTIFICATION_XML);
+        }
+        parsed
+    });
     html! {
-        @if let Some(xml) = xml {
+        @if let (Some(xml), Some(parsed)) = (xml, &parsed) {
             div.beside {
-                section { h3 { "As JSON" } (json_block(&parsed)) }
+                section { h3 { "As JSON" } (json_block(parsed)) }
                 section data-soap {
                     h3 { "As Salesforce sent it (SOAP)" }
                     pre.code { code { (xml) } }
                 }
             }
         } @else {
-            (json_block(&parsed))
+            (json_block(event))
         }
         @if let Some(command) = curl(event) {
             details.curl {

@@ -59,7 +59,7 @@ pub(super) struct Filters {
 }
 
 /// `text` trimmed, if it is not blank.
-fn given(text: &str) -> Option<&str> {
+pub(super) fn given(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|text| !text.is_empty())
 }
 
@@ -138,7 +138,7 @@ impl Filters {
             before,
             after,
             workflow_in,
-            event_contains: EventSearch::new(&self.q),
+            event_contains: EventSearch::new(&self.q).map_err(|error| error.to_string())?,
             examine: Some(EXAMINE),
         })
     }

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
+use super::filters::given;
 use super::layout::{Context, Section, page, time};
 use super::overview::urlencoded;
 use super::{Inspector, problem};
@@ -19,14 +20,10 @@ pub(super) async fn show(
     Extension(context): Extension<Context>,
     Query(filter): Query<InstallationFilter>,
 ) -> Response {
-    let given = |text: &Option<String>| {
-        text.as_ref()
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-    };
+    let kept = |text: &Option<String>| text.as_deref().and_then(given).map(str::to_owned);
     let filter = InstallationFilter {
-        tenant: given(&filter.tenant),
-        workflow: given(&filter.workflow),
+        tenant: kept(&filter.tenant),
+        workflow: kept(&filter.workflow),
     };
     let installations = match inspector.engine.installations().list(&filter).await {
         Ok(installations) => installations,

@@ -194,9 +194,11 @@ async fn chips_count_and_filters_by_kind_time_and_event_narrow_the_rows() {
         "the form keeps it"
     );
 
+    let long_search = format!("/runs?q={}", "a".repeat(300));
     for (uri, says) in [
         ("/runs?kind=cdc", "is not a trigger kind"),
         ("/runs?from=yesterday", "is not a time"),
+        (long_search.as_str(), "at most 256 bytes"),
     ] {
         let refused = send(&router, get(uri, "")).await;
         assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{uri}");

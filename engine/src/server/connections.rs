@@ -45,19 +45,7 @@ pub(super) fn admin_routes(connections: Connections) -> Router {
 
 impl From<ConnectError> for ApiError {
     fn from(error: ConnectError) -> Self {
-        let status = match &error {
-            ConnectError::UnknownConnection(_)
-            | ConnectError::UnknownApp(_)
-            | ConnectError::UnknownSession => StatusCode::NOT_FOUND,
-            ConnectError::SessionExpired | ConnectError::SessionUsed => StatusCode::GONE,
-            ConnectError::Store(_) | ConnectError::Network(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ConnectError::Secrets { .. } | ConnectError::Client(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-            ConnectError::Duplicate(_) => StatusCode::CONFLICT,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, error)
+        ApiError::new(error.status(), error)
     }
 }
 

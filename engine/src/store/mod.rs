@@ -34,7 +34,7 @@ pub use installations::{InstallationStore, Removed};
 pub use journal::{JournalStore, JournalWrite, MemoryJournalStore};
 pub use location::StoreLocation;
 pub use postgres::{DEFAULT_LEASE, DEFAULT_POOL_SIZE, Migration, MigrationStatus, PostgresStore};
-pub use search::EventSearch;
+pub use search::{EventSearch, MAX_SEARCH_BYTES, SearchTooLong};
 pub use sled_store::{DEFAULT_CACHE_BYTES, SledStore};
 pub use state::{
     MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryStateStore, StateRefusal, StateStore, StepState,
@@ -159,6 +159,15 @@ pub struct RunQuery {
 impl RunQuery {
     /// The page size when none is asked for.
     pub const DEFAULT_LIMIT: usize = 50;
+
+    /// Whether no run can pass the query: its time range is empty, or it
+    /// asks for runs of none of no workflows. A store answers it unread.
+    pub fn excludes_all(&self) -> bool {
+        self.after
+            .zip(self.before)
+            .is_some_and(|(after, before)| after >= before)
+            || self.workflow_in.as_ref().is_some_and(Vec::is_empty)
+    }
 
     /// Whether `run` passes every filter of the query but the cursor.
     pub fn keeps(&self, run: &RunRecord) -> bool {

@@ -13,29 +13,41 @@ pub struct EventSearch {
     finder: AhoCorasick,
 }
 
+/// The longest text a search takes, in bytes.
+pub const MAX_SEARCH_BYTES: usize = 256;
+
+/// A search text that cannot be looked for.
+#[derive(Debug, thiserror::Error)]
+#[error("a search is at most {MAX_SEARCH_BYTES} bytes of text (this one is {0})")]
+pub struct SearchTooLong(usize);
+
 impl EventSearch {
     /// A search for `text`, `None` when it is blank. A Salesforce record id
     /// (15 characters, or 18 whose last three are its case checksum) finds
     /// events holding it in either form, with its case; any other text is
     /// found in any ASCII case.
-    pub fn new(text: &str) -> Option<Self> {
+    pub fn new(text: &str) -> Result<Option<Self>, SearchTooLong> {
         let text = text.trim();
         if text.is_empty() {
-            return None;
+            return Ok(None);
+        }
+        if text.len() > MAX_SEARCH_BYTES {
+            return Err(SearchTooLong(text.len()));
         }
         let (needle, record_id) = match record_id_short_form(text) {
             Some(short) => (short.to_owned(), true),
             None => (text.to_lowercase(), false),
         };
+        // One pattern this short always builds.
         let finder = AhoCorasick::builder()
             .ascii_case_insensitive(!record_id)
             .build([&needle])
-            .ok()?;
-        Some(Self {
+            .map_err(|_| SearchTooLong(text.len()))?;
+        Ok(Some(Self {
             needle,
             record_id,
             finder,
-        })
+        }))
     }
 
     /// Whether `event`, a stored event's JSON text, holds the text.
@@ -94,11 +106,14 @@ mod tests {
 
     #[test]
     fn text_is_found_in_any_case() {
-        let search = EventSearch::new("  ACME corp ").unwrap();
+        let search = EventSearch::new("  ACME corp ").unwrap().unwrap();
         assert!(!search.is_record_id());
         assert!(search.matches(br#"{"body":{"company":"Acme Corp"}}"#));
         assert!(!search.matches(br#"{"body":{"company":"Acme Inc"}}"#));
-        assert!(EventSearch::new("   ").is_none());
+        assert!(EventSearch::new("   ").unwrap().is_none());
+        let long = "a".repeat(MAX_SEARCH_BYTES + 1);
+        let refused = EventSearch::new(&long).unwrap_err().to_string();
+        assert!(refused.contains("at most 256 bytes"), "{refused}");
     }
 
     #[test]
@@ -107,7 +122,7 @@ mod tests {
         let long = "0067F000003pmdWQAQ";
         assert_eq!(case_checksum(&long[..15]), "QAQ");
         for form in [long, &long[..15], "0067F000003pmdWqaq"] {
-            let search = EventSearch::new(form).unwrap();
+            let search = EventSearch::new(form).unwrap().unwrap();
             assert!(search.is_record_id(), "{form}");
             assert!(search.matches(br#"{"record":{"Id":"0067F000003pmdWQAQ"}}"#));
             assert!(search.matches(br#"{"record":{"Id":"0067F000003pmdW"}}"#));
@@ -118,9 +133,11 @@ mod tests {
         assert!(
             !EventSearch::new("0067F000003pmdWAAA")
                 .unwrap()
+                .unwrap()
                 .is_record_id()
         );
         // A word of 15 letters is text.
-        assert!(!EventSearch::new("Opportunityname").unwrap().is_record_id());
+        let word = EventSearch::new("Opportunityname").unwrap().unwrap();
+        assert!(!word.is_record_id());
     }
 }

@@ -438,11 +438,7 @@ impl Store for SledStore {
             Some(before) => [prefix.as_slice(), before.as_bytes()].concat(),
             None => keys::prefix_end(&prefix),
         };
-        if query
-            .after
-            .zip(query.before)
-            .is_some_and(|(after, before)| after >= before)
-        {
+        if query.excludes_all() {
             return RunPage::gather([], query, |_| Ok(true));
         }
         let start = match query.after {

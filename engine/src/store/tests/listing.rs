@@ -38,13 +38,13 @@ async fn runs_list_by_time_range_workflows_and_what_their_events_hold(store: Arc
     let list = |query: RunQuery| async move { store.list(&query).await.unwrap() };
 
     let text = list(RunQuery {
-        event_contains: EventSearch::new("ACME corp"),
+        event_contains: EventSearch::new("ACME corp").unwrap(),
         ..RunQuery::default()
     })
     .await;
     assert_eq!(ids(&text), vec![acme]);
     let record = list(RunQuery {
-        event_contains: EventSearch::new("0067F000003pmdWQAQ"),
+        event_contains: EventSearch::new("0067F000003pmdWQAQ").unwrap(),
         ..RunQuery::default()
     })
     .await;
@@ -69,11 +69,17 @@ async fn runs_list_by_time_range_workflows_and_what_their_events_hold(store: Arc
     })
     .await;
     assert!(empty_range.runs.is_empty());
+    let of_no_workflow = list(RunQuery {
+        workflow_in: Some(Vec::new()),
+        ..RunQuery::default()
+    })
+    .await;
+    assert!(of_no_workflow.runs.is_empty());
 
     // Two runs examined at a time: the first page stops short at the
     // second newest, and the next goes on from there to find Acme.
     let bounded = RunQuery {
-        event_contains: EventSearch::new("acme"),
+        event_contains: EventSearch::new("acme").unwrap(),
         examine: Some(2),
         ..RunQuery::default()
     };
