@@ -34,6 +34,8 @@
 //! - Outbound Messages: rules that post SOAP notifications of created or
 //!   updated records, up to 100 per message, resent with a doubling delay
 //!   until acknowledged, dropped after a day;
+//! - the Pub/Sub API over gRPC ([`pubsub`]): change events of the org's
+//!   writes and platform events, with Avro schemas, replay and flow control;
 //! - faults injected on chosen routes (503, UNABLE_TO_LOCK_ROW, latency)
 //!   and a log of every request, for testing clients' retries;
 //! - a seed file for custom objects and fields, records, apps, users,
@@ -56,6 +58,7 @@ pub mod faults;
 pub mod ids;
 pub mod org;
 pub mod outbound;
+pub mod pubsub;
 mod rest;
 pub mod schema;
 pub mod seed;
@@ -65,5 +68,5 @@ pub mod values;
 
 pub use server::{
     Config, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME, Emulator,
-    Origin, Running,
+    OrgGuard, Origin, Running,
 };

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::ids::RecordId;
 use crate::schema::{Field, FieldType, Object, Schema};
 use crate::values::{self, coerce};
+use capture::{Captured, CapturedChange, ChangeKind, PublishedEvent};
 use index::ValueIndex;
 
 /// A record's fields by API name.
@@ -60,11 +61,16 @@ pub struct Org {
     /// The writes since they were last taken, kept only once something
     /// watches them (an Outbound Message rule), so that they never pile up.
     changes: Option<Vec<Change>>,
+    /// The writes and platform events the event bus has not taken yet,
+    /// kept only once it watches them.
+    captured: Option<Vec<Captured>>,
     /// Counts writes, so that a saver knows when there is something new.
     version: u64,
     /// The records by unique and external id values; `None` until the next
     /// write after the schema or the records were replaced.
     index: Option<ValueIndex>,
+    /// Counts changes to the data model.
+    schema_version: u64,
     /// The time writes are stamped with, when pinned.
     clock: Option<DateTime<Utc>>,
 }
@@ -79,8 +85,10 @@ impl Org {
             next_number: 0,
             user: RecordId::new("005", 0),
             changes: None,
+            captured: None,
             version: 0,
             index: None,
+            schema_version: 0,
             clock: None,
         };
         let user = org.next_id("005");
@@ -147,7 +155,52 @@ impl Org {
         if let Some(changes) = &mut self.changes {
             changes.clear();
         }
+        if let Some(captured) = &mut self.captured {
+            captured.clear();
+        }
         Ok(())
+    }
+
+    /// Keeps every write and platform event from now on, for
+    /// [`Org::take_captured`] (the event bus).
+    pub fn capture_writes(&mut self) {
+        self.captured.get_or_insert_with(Vec::new);
+    }
+
+    /// The writes and platform events since the last call, in order.
+    pub fn take_captured(&mut self) -> Vec<Captured> {
+        self.captured
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn capture_change(&mut self, object: &str, id: &RecordId, kind: ChangeKind, values: Fields) {
+        let at = self.now();
+        let user = self.user.clone();
+        if let Some(captured) = &mut self.captured {
+            let (changed, nulled) = match kind {
+                ChangeKind::Update => (
+                    values.keys().cloned().collect(),
+                    values
+                        .iter()
+                        .filter(|(_, value)| value.is_null())
+                        .map(|(name, _)| name.clone())
+                        .collect(),
+                ),
+                _ => (Vec::new(), Vec::new()),
+            };
+            captured.push(Captured::Change(CapturedChange {
+                object: object.to_owned(),
+                id: id.clone(),
+                kind,
+                fields: values,
+                changed,
+                nulled,
+                at,
+                user,
+            }));
+        }
     }
 
     /// The records created or updated since the last call, in order.
@@ -181,7 +234,13 @@ impl Org {
     /// The data model, to add custom objects and fields to.
     pub fn schema_mut(&mut self) -> &mut Schema {
         self.index = None;
+        self.schema_version += 1;
         &mut self.schema
+    }
+
+    /// A number that grows whenever the data model may have changed.
+    pub fn schema_version(&self) -> u64 {
+        self.schema_version
     }
 
     /// The integration user's Id.
@@ -245,6 +304,9 @@ impl Org {
         self.build_index();
         let object = self.object(object)?.clone();
         let mut fields = self.checked_fields(&object, body, Write::Create)?;
+        if object.is_platform_event() {
+            return Ok(self.publish(&object, fields));
+        }
         for field in &object.fields {
             if !fields.contains_key(&field.name)
                 && let Some(default) = &field.default_value
@@ -278,6 +340,24 @@ impl Org {
         Ok(id)
     }
 
+    /// Publishes a platform event of `object` (an `__e` object): nothing is
+    /// stored, the event bus is told. Its Id is new, as Salesforce's are.
+    fn publish(&mut self, object: &Object, fields: Fields) -> RecordId {
+        let id = self.next_id(&object.key_prefix);
+        let at = self.now();
+        let user = self.user.clone();
+        if let Some(captured) = &mut self.captured {
+            captured.push(Captured::Event(PublishedEvent {
+                object: object.name.clone(),
+                uuid: crate::pubsub::random_uuid(),
+                fields,
+                at,
+                user,
+            }));
+        }
+        id
+    }
+
     /// Updates record `id` of `object` with the fields of `body`.
     pub fn update(&mut self, object: &str, id: &RecordId, body: &Fields) -> Result<(), ApiError> {
         self.build_index();
@@ -308,11 +388,24 @@ impl Org {
         if let Some(index) = &mut self.index {
             index.remove(&object.name, id, fields);
         }
+        let before = self.captured.is_some().then(|| fields.clone());
         fields.extend(changes);
         stamp(fields, &user, now, false);
         derive(&object, fields);
         if let Some(index) = &mut self.index {
             index.insert(&object.name, id, fields);
+        }
+        if let Some(before) = before {
+            let order: Vec<String> = object.fields.iter().map(|f| f.name.clone()).collect();
+            let (changed, _) = capture::differences(&order, &before, fields);
+            let values: Fields = changed
+                .into_iter()
+                .map(|name| {
+                    let value = fields.get(&name).cloned().unwrap_or(Value::Null);
+                    (name, value)
+                })
+                .collect();
+            self.capture_change(&object.name, id, ChangeKind::Update, values);
         }
         self.record_change(&object.name, id, false);
         self.version += 1;
@@ -412,9 +505,37 @@ impl Org {
                 fields.insert("IsDeleted".to_owned(), json!(true));
                 stamp(fields, &user, now, false);
                 self.version += 1;
+                self.capture_change(&object, id, ChangeKind::Delete, Fields::new());
                 Ok(())
             }
         }
+    }
+
+    /// Restores deleted record `id` of `object` from the recycle bin.
+    pub fn undelete(&mut self, object: &str, id: &RecordId) -> Result<(), ApiError> {
+        self.build_index();
+        let object = self.object(object)?.name.clone();
+        let user = self.user.to_string();
+        let now = self.now();
+        let fields = match self.records.get_mut(id) {
+            Some(fields) if is_deleted(fields) => fields,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "UNDELETE_FAILED",
+                    "Entity is not in the recycle bin",
+                ));
+            }
+            None => return Err(ApiError::not_found()),
+        };
+        fields.insert("IsDeleted".to_owned(), json!(false));
+        stamp(fields, &user, now, false);
+        let values = capture::filled(fields);
+        if let Some(index) = &mut self.index {
+            index.insert(&object, id, &values);
+        }
+        self.version += 1;
+        self.capture_change(&object, id, ChangeKind::Undelete, values);
+        Ok(())
     }
 
     /// Builds the index of unique and external id values, if stale.
@@ -447,6 +568,10 @@ impl Org {
         derive(object, &mut fields);
         let object = object.name.clone();
         self.record_change(&object, &id, true);
+        if self.captured.is_some() {
+            let values = capture::filled(&fields);
+            self.capture_change(&object, &id, ChangeKind::Create, values);
+        }
         if let Some(index) = &mut self.index {
             index.insert(&object, &id, &fields);
         }
@@ -651,6 +776,7 @@ fn derive(object: &Object, fields: &mut Fields) {
     }
 }
 
+pub mod capture;
 mod index;
 #[cfg(test)]
 mod tests;

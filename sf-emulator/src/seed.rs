@@ -6,6 +6,8 @@
 //!   "objects": [{ "name": "Invoice__c", "label": "Invoice", "fields": [
 //!     { "name": "Amount__c", "type": "currency", "required": true },
 //!     { "name": "Account__c", "type": "reference", "reference_to": ["Account"] }
+//!   ]}, { "name": "Order_Placed__e", "fields": [
+//!     { "name": "Order_Number__c", "type": "string", "length": 40 }
 //!   ]}],
 //!   "fields": { "Account": [{ "name": "Erp_Id__c", "type": "string", "length": 40, "external_id": true }] },
 //!   "records": { "Account": [{ "Name": "Acme", "Erp_Id__c": "E-1" }] },
@@ -190,15 +192,27 @@ impl Seed {
     pub fn apply_schema(&self, org: &mut Org) -> Result<(), SeedError> {
         for custom in &self.objects {
             let name = custom_name(&custom.name, "object")?;
-            let label = custom
-                .label
-                .clone()
-                .unwrap_or_else(|| name.trim_end_matches("__c").replace('_', " "));
+            let label = custom.label.clone().unwrap_or_else(|| {
+                name.trim_end_matches("__c")
+                    .trim_end_matches("__e")
+                    .replace('_', " ")
+            });
             let label_plural = custom
                 .label_plural
                 .clone()
                 .unwrap_or_else(|| format!("{label}s"));
             let key_prefix = org.schema().free_custom_prefix();
+            if name.ends_with("__e") {
+                let event =
+                    crate::schema::platform_event(&name, &label, &label_plural, &key_prefix);
+                org.schema_mut().add_object(event);
+                for field in &custom.fields {
+                    org.schema_mut()
+                        .add_field(&name, field.to_field()?)
+                        .map_err(SeedError::Invalid)?;
+                }
+                continue;
+            }
             let mut name_field = Field::new("Name", FieldType::String)
                 .length(80)
                 .name_field();
@@ -276,9 +290,15 @@ impl CustomField {
 }
 
 /// `name` if it is a valid custom API name (letters, digits and single
-/// underscores, ending in `__c`).
+/// underscores, ending in `__c`; an object's may end in `__e`, a platform
+/// event).
 fn custom_name(name: &str, what: &str) -> Result<String, SeedError> {
-    let base = name.strip_suffix("__c").unwrap_or_default();
+    let event = (what == "object")
+        .then(|| name.strip_suffix("__e"))
+        .flatten();
+    let base = event
+        .or_else(|| name.strip_suffix("__c"))
+        .unwrap_or_default();
     let valid = base.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !base.contains("__")
@@ -287,7 +307,12 @@ fn custom_name(name: &str, what: &str) -> Result<String, SeedError> {
         Ok(name.to_owned())
     } else {
         Err(SeedError::Invalid(format!(
-            "`{name}` is not a custom {what} name: letters, digits and single underscores, ending in __c"
+            "`{name}` is not a custom {what} name: letters, digits and single underscores, ending in __c{}",
+            if what == "object" {
+                " (or __e for a platform event)"
+            } else {
+                ""
+            }
         )))
     }
 }

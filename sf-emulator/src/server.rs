@@ -25,6 +25,7 @@ use crate::error::ApiError;
 use crate::faults::{Fault, Faults, Injected, LoggedRequest};
 use crate::org::Org;
 use crate::outbound::{self, Delivery, OutboundRule, Outbox, Retries};
+use crate::pubsub::EventBus;
 use crate::rest;
 use crate::schema::Schema;
 use crate::seed::{Seed, SeedError};
@@ -62,6 +63,18 @@ pub struct Config {
     /// Where the records are kept across restarts (in memory only when
     /// `None`).
     pub data_dir: Option<PathBuf>,
+    /// How long the event bus keeps events (Salesforce keeps them 72
+    /// hours); older replay ids are refused.
+    pub event_retention: Duration,
+    /// The most events the event bus keeps, however young: the oldest go
+    /// first, as if expired.
+    pub event_capacity: usize,
+    /// How long a Pub/Sub subscription that is owed events waits for one
+    /// before it sends an empty keepalive response.
+    pub pubsub_keepalive: Duration,
+    /// How long a Pub/Sub subscription owed nothing waits for the client
+    /// to ask for more before it closes the stream.
+    pub pubsub_idle_close: Duration,
 }
 
 impl Default for Config {
@@ -82,6 +95,10 @@ impl Default for Config {
             max_uri_bytes: 16_384,
             outbound_retries: Retries::default(),
             data_dir: None,
+            event_retention: crate::pubsub::DEFAULT_RETENTION,
+            event_capacity: crate::pubsub::DEFAULT_CAPACITY,
+            pubsub_keepalive: Duration::from_secs(60),
+            pubsub_idle_close: Duration::from_secs(60),
         }
     }
 }
@@ -96,6 +113,8 @@ pub(crate) struct Shared {
     pub(crate) log: Mutex<VecDeque<LoggedRequest>>,
     pub(crate) outbox: Mutex<Outbox>,
     pub(crate) jobs: Mutex<Jobs>,
+    pub(crate) bus: Mutex<EventBus>,
+    pub(crate) pubsub: Arc<crate::pubsub::Streams>,
     pub(crate) config: Config,
     pub(crate) instance_url: OnceLock<String>,
     /// Where the records came from.
@@ -125,8 +144,15 @@ pub enum Origin {
 }
 
 impl Shared {
-    pub(crate) fn org(&self) -> MutexGuard<'_, Org> {
-        lock(&self.org)
+    pub(crate) fn org(&self) -> OrgGuard<'_> {
+        OrgGuard {
+            org: lock(&self.org),
+            bus: &self.bus,
+        }
+    }
+
+    pub(crate) fn bus(&self) -> MutexGuard<'_, EventBus> {
+        lock(&self.bus)
     }
 
     pub(crate) fn cursors(&self) -> MutexGuard<'_, rest::Cursors> {
@@ -149,6 +175,36 @@ impl Shared {
     }
 }
 
+/// The org, locked. When it is let go, the writes made through it go to
+/// the event bus as one transaction.
+pub struct OrgGuard<'a> {
+    org: MutexGuard<'a, Org>,
+    bus: &'a Mutex<EventBus>,
+}
+
+impl std::ops::Deref for OrgGuard<'_> {
+    type Target = Org;
+
+    fn deref(&self) -> &Org {
+        &self.org
+    }
+}
+
+impl std::ops::DerefMut for OrgGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Org {
+        &mut self.org
+    }
+}
+
+impl Drop for OrgGuard<'_> {
+    fn drop(&mut self) {
+        let captured = self.org.take_captured();
+        if !captured.is_empty() {
+            lock(self.bus).append(&self.org, captured);
+        }
+    }
+}
+
 /// An emulated org: its state and its routes.
 #[derive(Clone)]
 pub struct Emulator {
@@ -158,7 +214,9 @@ pub struct Emulator {
 impl Emulator {
     /// An org with the standard objects, set up by `config`.
     pub fn new(config: Config) -> Self {
-        Self::with_origin(config, Origin::Seed, None)
+        let emulator = Self::with_origin(config, Origin::Seed, None);
+        emulator.org().capture_writes();
+        emulator
     }
 
     /// [`Emulator::new`], its records from `origin`.
@@ -179,6 +237,8 @@ impl Emulator {
                 log: Mutex::default(),
                 outbox: Mutex::new(Outbox::new(Vec::new(), config.outbound_retries)),
                 jobs: Mutex::default(),
+                bus: Mutex::new(EventBus::new(config.event_retention, config.event_capacity)),
+                pubsub: Arc::default(),
                 config,
                 instance_url: OnceLock::new(),
                 origin,
@@ -221,6 +281,8 @@ impl Emulator {
                 Some(saved) => org.restore(saved).map_err(SeedError::Invalid)?,
                 None => seed.apply_records(&mut org)?,
             }
+            // After the records: they are where the org starts, not changes.
+            org.capture_writes();
         }
         for fault in &seed.faults {
             emulator.inject(fault.clone());
@@ -242,9 +304,32 @@ impl Emulator {
         &self.shared.origin
     }
 
-    /// The org's records and data model.
-    pub fn org(&self) -> MutexGuard<'_, Org> {
+    /// The org's records and data model. The writes made through it are
+    /// published as change events when it is let go.
+    pub fn org(&self) -> OrgGuard<'_> {
         self.shared.org()
+    }
+
+    /// The org's event bus: its change and platform events.
+    pub fn event_bus(&self) -> MutexGuard<'_, EventBus> {
+        self.shared.bus()
+    }
+
+    /// What Pub/Sub subscribers have done: streams, events sent, the most
+    /// events a client asked for beyond those it had received.
+    pub fn pubsub_stats(&self) -> crate::pubsub::StreamStats {
+        self.shared.pubsub.stats()
+    }
+
+    /// Ends every open Pub/Sub stream of this org with Salesforce's
+    /// `INTERNAL` "service is unavailable" error, as when a server of
+    /// Salesforce's goes away.
+    pub fn drop_pubsub_streams(&self) {
+        self.shared.pubsub.drop_all();
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The tokens handed out, to expire them or issue a refresh token.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sf_emulator::org::nth_org_id;
+use sf_emulator::pubsub;
 use sf_emulator::seed::Seed;
 use sf_emulator::{
     Config, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME, Emulator,
@@ -38,6 +39,41 @@ struct Args {
     /// Domain login host.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
     orgs: u64,
+    /// Where to serve the Pub/Sub API (gRPC) in plaintext, for every org
+    /// (calls name theirs in `tenantid`); `off` to serve none [default:
+    /// port 7011 of --listen's address, any free port when --listen's is 0]
+    #[arg(long)]
+    pubsub_listen: Option<Listen>,
+    /// Where to serve the Pub/Sub API over TLS, with a certificate made at
+    /// start for localhost and 127.0.0.1; `off` to serve none [default:
+    /// port 7443 of --listen's address, any free port when --listen's is 0]
+    #[arg(long)]
+    pubsub_tls_listen: Option<Listen>,
+    /// Where to write that certificate (PEM), for clients to trust
+    /// [default: pubsub-certificate.pem in --data, or a file named after
+    /// the process in the temporary directory]
+    #[arg(long)]
+    pubsub_certificate: Option<PathBuf>,
+    /// How long the event bus keeps change and platform events, in
+    /// seconds (Salesforce keeps them 72 hours).
+    #[arg(long, default_value_t = 72 * 3600)]
+    event_retention: u64,
+}
+
+/// An address to listen on, or `off`.
+#[derive(Clone, Copy)]
+struct Listen(Option<SocketAddr>);
+
+impl std::str::FromStr for Listen {
+    type Err = std::net::AddrParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text == "off" {
+            Ok(Self(None))
+        } else {
+            text.parse().map(|address| Self(Some(address)))
+        }
+    }
 }
 
 #[tokio::main]
@@ -76,6 +112,7 @@ async fn main() -> ExitCode {
             daily_api_requests: args.daily_api_requests,
             data_dir,
             token_lifetime: std::time::Duration::from_secs(args.token_lifetime),
+            event_retention: std::time::Duration::from_secs(args.event_retention),
             ..Config::default()
         };
         let emulator = match Emulator::with_seed(config, &seed) {
@@ -104,6 +141,54 @@ async fn main() -> ExitCode {
         println!("  org {org_id}");
         orgs.push(running);
     }
+    let certificate = args
+        .pubsub_certificate
+        .clone()
+        .unwrap_or_else(|| match &args.data {
+            Some(dir) => dir.join("pubsub-certificate.pem"),
+            None => std::env::temp_dir().join(format!(
+                "sf-emulator-{}-pubsub-certificate.pem",
+                std::process::id()
+            )),
+        });
+    let beside = |port: u16| {
+        let mut address = args.listen;
+        if address.port() != 0 {
+            address.set_port(port);
+        }
+        Some(address)
+    };
+    let listen = pubsub::Listen {
+        plaintext: args
+            .pubsub_listen
+            .map_or_else(|| beside(7011), |listen| listen.0),
+        tls: args
+            .pubsub_tls_listen
+            .map_or_else(|| beside(7443), |listen| listen.0)
+            .map(|address| (address, certificate.clone())),
+    };
+    let emulators = orgs
+        .iter()
+        .map(|running| running.emulator.clone())
+        .collect();
+    let _pubsub = match pubsub::serve(emulators, &listen).await {
+        Ok(serving) => {
+            if let Some(url) = &serving.plaintext_url {
+                println!("Pub/Sub API (gRPC, plaintext) on {url}");
+            }
+            if let Some(url) = &serving.tls_url {
+                println!(
+                    "Pub/Sub API (gRPC, TLS) on {url}, its certificate in {}",
+                    certificate.display()
+                );
+            }
+            serving
+        }
+        Err(error) => {
+            eprintln!("sf-emulator: cannot serve the Pub/Sub API: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     println!(
         "Log in at <url>/services/oauth2/token with client_id={DEFAULT_CLIENT_ID} client_secret={DEFAULT_CLIENT_SECRET} (client_credentials), or username={DEFAULT_USERNAME} password={DEFAULT_PASSWORD} (password); connect a user at <url>/services/oauth2/authorize."
     );

@@ -209,6 +209,11 @@ impl Object {
         })
     }
 
+    /// Whether it is a platform event (`__e`): published, never stored.
+    pub fn is_platform_event(&self) -> bool {
+        self.name.ends_with("__e")
+    }
+
     /// The name parents use for this object's records in child
     /// subqueries: `Contacts` for Contact, `Invoices__r` for Invoice__c.
     pub fn child_relationship_name(&self) -> String {
@@ -311,6 +316,18 @@ impl Schema {
             .find(|prefix| self.object_by_prefix(prefix).is_none())
             .unwrap_or_else(|| "a00".to_owned())
     }
+}
+
+/// A platform event object: the fields Salesforce gives every event
+/// (`ReplayId`, `CreatedDate`, `CreatedById`, `EventUuid`), read-only, to
+/// which custom fields are added.
+pub(crate) fn platform_event(
+    name: &str,
+    label: &str,
+    label_plural: &str,
+    key_prefix: &str,
+) -> Object {
+    standard::platform_event(name, label, label_plural, key_prefix)
 }
 
 /// A custom object: the system fields (`OwnerId` among them) and `fields`.

@@ -109,6 +109,37 @@ pub(super) fn object(
     }
 }
 
+/// A platform event object, with the fields every event has.
+pub(super) fn platform_event(
+    name: &str,
+    label: &str,
+    label_plural: &str,
+    key_prefix: &str,
+) -> Object {
+    let mut fields = Vec::new();
+    for (field, kind) in [
+        ("ReplayId", Text),
+        ("CreatedDate", Datetime),
+        ("CreatedById", Reference),
+        ("EventUuid", Text),
+    ] {
+        let mut field = f(field, kind).read_only();
+        field.defaulted_on_create = true;
+        if kind == Reference {
+            field = field.refers(&["User"], "CreatedBy");
+        }
+        fields.push(field);
+    }
+    Object {
+        name: name.to_owned(),
+        label: label.to_owned(),
+        label_plural: label_plural.to_owned(),
+        key_prefix: key_prefix.to_owned(),
+        custom: true,
+        fields,
+    }
+}
+
 fn address(prefix: &str) -> Vec<Field> {
     vec![
         f(&format!("{prefix}Street"), Textarea).length(255),
