@@ -64,6 +64,9 @@ pub struct Config {
     /// How customers' connections are made and kept: the OAuth apps, the
     /// public URL, the redirect allow-list, events.
     pub connect: ConnectSettings,
+    /// Where Salesforce's Pub/Sub API is, for the Salesforce events
+    /// trigger: Salesforce's global endpoint by default.
+    pub pubsub: gust_pubsub::client::Endpoint,
     /// The key file secrets are sealed with, when `GUST_SECRET_KEYS` is not
     /// set (by default `secret.key` in the data directory, made when missing).
     pub secret_key_file: Option<PathBuf>,
@@ -122,6 +125,7 @@ impl Config {
             salesforce: Arc::new(NoConnection),
             connect: ConnectSettings::new(DEFAULT_PUBLIC_URL),
             secret_key_file: None,
+            pubsub: gust_pubsub::client::Endpoint::default(),
         }
     }
 }

@@ -296,7 +296,9 @@ impl Engine {
             if record.status != InstallationStatus::Enabled
                 || !matches!(
                     loaded.workflow.trigger,
-                    Trigger::Schedule(_) | Trigger::SalesforcePoll(_)
+                    Trigger::Schedule(_)
+                        | Trigger::SalesforcePoll(_)
+                        | Trigger::SalesforceEvents(_)
                 )
             {
                 continue;
@@ -652,6 +654,10 @@ impl TriggerHost for Engine {
 
     fn sync_timeout(&self) -> Duration {
         self.config.sync_timeout
+    }
+
+    fn pubsub_endpoint(&self) -> gust_pubsub::client::Endpoint {
+        self.config.pubsub.clone()
     }
 
     async fn connection(

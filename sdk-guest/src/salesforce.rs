@@ -272,6 +272,15 @@ pub fn write_many(
     )
 }
 
+/// Publishes platform events of `event` (an `__e` object, such as
+/// `Order_Placed__e`), through sObject Collections 200 at a time. Returns
+/// one result per event, in input order: `{"id", "success", "errors"}`; an
+/// event that failed does not stop the others.
+pub fn publish(event: &str, events: &[Value]) -> Result<Vec<Value>> {
+    let body = Value::from(events.to_vec()).to_string();
+    records("publish results", &host::publish(event, &body)?)
+}
+
 /// Describes an sObject: its fields, their types and its relationships.
 pub fn describe(sobject: &str) -> Result<Value> {
     parse("a describe result", &host::describe(sobject)?)

@@ -10,6 +10,8 @@ mod cluster;
 mod connections;
 /// `gust serve` killed with SIGKILL mid-load and restarted: nothing lost, nothing run twice.
 mod crash;
+/// The Salesforce events trigger against sf-emulator's Pub/Sub API: order, flow control, resumes.
+mod events;
 /// Host imports: Salesforce through the host and its permission checks, logs, state.
 mod imports;
 /// The run inspector in a real headless Chromium: lists, filters, live rows, replay, sign-in.

@@ -547,7 +547,11 @@ async fn without_a_connection_the_server_runs_an_emulator_and_says_so() {
     let workflows = dir.path().join("workflows");
     example_workflow(&workflows);
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    for example in ["lead-follow-up.json", "hot-leads.json"] {
+    for example in [
+        "lead-follow-up.json",
+        "hot-leads.json",
+        "won-opportunities.json",
+    ] {
         std::fs::copy(
             examples.join("workflows").join(example),
             workflows.join(example),
@@ -605,6 +609,36 @@ async fn without_a_connection_the_server_runs_an_emulator_and_says_so() {
         detail["steps"][0]["input"]["record"]["Subject"],
         "Call Analytical Engines Ltd: rated Hot"
     );
+    // An opportunity moved to Closed Won: its change event started
+    // won-opportunities, which created an onboarding Task on it.
+    let opportunity = win_an_opportunity(&client, &data).await;
+    let onboarding = eventually("an onboarding task", Duration::from_secs(60), || async {
+        let page: Value = client
+            .get(format!(
+                "{}/api/runs?workflow=won-opportunities",
+                server.base
+            ))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        for run in page["runs"].as_array()? {
+            let url = format!("{}/api/runs/{}", server.base, run["id"].as_str()?);
+            let detail: Value = client.get(url).send().await.ok()?.json().await.ok()?;
+            if let Some(task) = detail["steps"][1]["output"]["id"].as_str() {
+                assert_eq!(
+                    detail["steps"][1]["input"]["record"]["WhatId"],
+                    opportunity.as_str()
+                );
+                return Some(task.to_owned());
+            }
+        }
+        None
+    })
+    .await;
+    assert!(onboarding.starts_with("00T"), "{onboarding}");
     let (exit, log) = server.terminate();
     assert!(exit.success());
     assert!(
@@ -618,6 +652,48 @@ async fn without_a_connection_the_server_runs_an_emulator_and_says_so() {
     assert!(saved.contains(&lead_id), "{saved:.300}");
     let task_id = task["output"]["id"].as_str().unwrap();
     assert!(saved.contains(task_id), "{saved:.300}");
+}
+
+/// Creates an opportunity in the in-process emulator whose data directory
+/// is `data`'s, then moves it to Closed Won; its Id.
+async fn win_an_opportunity(client: &reqwest::Client, data: &Path) -> String {
+    let url = std::fs::read_to_string(data.join("sf-emulator").join("url")).unwrap();
+    let token: Value = client
+        .post(format!("{url}/services/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", sf_emulator::DEFAULT_CLIENT_ID),
+            ("client_secret", sf_emulator::DEFAULT_CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let created: Value = client
+        .post(format!("{url}/services/data/v62.0/sobjects/Opportunity"))
+        .bearer_auth(token)
+        .json(&json!({ "Name": "Analytical Engines renewal", "StageName": "Prospecting", "CloseDate": "2027-01-31" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let won = client
+        .patch(format!(
+            "{url}/services/data/v62.0/sobjects/Opportunity/{id}"
+        ))
+        .bearer_auth(token)
+        .json(&json!({ "StageName": "Closed Won" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(won.status().is_success());
+    id
 }
 
 #[tokio::test]

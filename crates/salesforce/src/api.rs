@@ -88,4 +88,8 @@ impl SalesforceService for Client {
     fn stats(&self) -> Option<ConnectionStats> {
         Some(Client::stats(self))
     }
+
+    async fn session(&self, renew: bool) -> Result<crate::Session> {
+        Client::session(self, renew).await
+    }
 }

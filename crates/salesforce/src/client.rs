@@ -36,6 +36,8 @@ struct Inner {
     connection: Connection,
     describes: Mutex<HashMap<String, Arc<Value>>>,
     counters: Counters,
+    /// The org's id, once asked.
+    organization: std::sync::OnceLock<String>,
 }
 
 #[derive(Debug, Default)]
@@ -195,6 +197,7 @@ impl Client {
                 connection,
                 describes: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
+                organization: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -243,6 +246,30 @@ impl Client {
             .refresh_now(&self.inner.http)
             .await
             .map(drop)
+    }
+
+    /// The session calls are made with, and its org (asked once, from
+    /// UserInfo); `renew` fetches a new token first.
+    pub async fn session(&self, renew: bool) -> Result<crate::Session> {
+        let token = if renew {
+            self.inner.auth.refresh_now(&self.inner.http).await?
+        } else {
+            self.inner.auth.token(&self.inner.http).await?
+        };
+        let organization_id = match self.inner.organization.get() {
+            Some(id) => id.clone(),
+            None => {
+                let id = self
+                    .session_organization(token.access_token.expose())
+                    .await?;
+                self.inner.organization.get_or_init(|| id).clone()
+            }
+        };
+        Ok(crate::Session {
+            access_token: token.access_token.clone(),
+            instance_url: token.instance_url.clone(),
+            organization_id,
+        })
     }
 
     /// The org of another session on this instance, from its OpenID

@@ -150,6 +150,22 @@ pub trait SalesforceService: SalesforceActions {
     async fn bulk_query_page(&self, job_path: &str, locator: Option<&str>) -> Result<BulkPage>;
     /// What the connection has done, for `/metrics`; `None` without one.
     fn stats(&self) -> Option<ConnectionStats>;
+    /// The connection's session as the Pub/Sub API takes it (its access
+    /// token, instance and org); `renew` fetches a new token first, as
+    /// after the Pub/Sub API refused the last. The Salesforce events
+    /// trigger subscribes with it.
+    async fn session(&self, renew: bool) -> Result<Session>;
+}
+
+/// A session of a connection: what authenticates a Pub/Sub API call.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The access token.
+    pub access_token: Secret,
+    /// The instance URL.
+    pub instance_url: String,
+    /// The org's id.
+    pub organization_id: String,
 }
 
 /// The connection used when none is configured: every call fails with
@@ -211,5 +227,8 @@ impl SalesforceService for NoConnection {
     }
     fn stats(&self) -> Option<ConnectionStats> {
         None
+    }
+    async fn session(&self, _: bool) -> Result<Session> {
+        Err(SalesforceError::no_connection())
     }
 }

@@ -31,6 +31,8 @@ pub enum Action {
     Delete(Delete),
     /// Write many records: sObject Collections or Bulk API 2.0.
     WriteMany(WriteMany),
+    /// Publish platform events.
+    Publish(Publish),
     /// Describe an object.
     Describe(Describe),
     /// A raw REST request on the instance.
@@ -38,7 +40,7 @@ pub enum Action {
 }
 
 /// The names of the actions, as `action` takes them.
-pub const ACTIONS: [&str; 9] = [
+pub const ACTIONS: [&str; 10] = [
     "query",
     "get",
     "create",
@@ -46,6 +48,7 @@ pub const ACTIONS: [&str; 9] = [
     "upsert",
     "delete",
     "write_many",
+    "publish",
     "describe",
     "request",
 ];
@@ -148,6 +151,20 @@ pub struct WriteMany {
     #[serde(default)]
     pub all_or_none: bool,
     /// Fail the step when a record failed.
+    #[serde(default)]
+    pub fail_on_error: bool,
+}
+
+/// `publish`: platform events of one `__e` object.
+#[derive(Debug, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Publish {
+    /// The platform event (`Order_Placed__e`).
+    pub event: String,
+    /// The events, each an object of its fields.
+    pub events: Vec<Value>,
+    /// Fail the step when an event failed to publish.
     #[serde(default)]
     pub fail_on_error: bool,
 }

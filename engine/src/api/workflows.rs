@@ -77,6 +77,12 @@ pub struct TriggerStatus {
     /// A poll's stored position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<Value>,
+    /// What a trigger wants noticed beyond its last error, such as a
+    /// Salesforce events subscription that lost its position and what it
+    /// did about it. It stays until the server restarts or the trigger
+    /// changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// A poll's Bulk API 2.0 backfill, while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfill: Option<BackfillProgress>,

@@ -2,7 +2,8 @@
 //! the action's arguments, the grants the action needs, and its SOQL.
 
 use gust_step_inputs::salesforce::{
-    ACTIONS, Create, Delete, Describe, Get, Operation, Query, Request, Update, Upsert, WriteMany,
+    ACTIONS, Create, Delete, Describe, Get, Operation, Publish, Query, Request, Update, Upsert,
+    WriteMany,
 };
 use serde_json::Value;
 
@@ -70,6 +71,18 @@ pub(super) fn check(step: &Step, step_path: &str, errors: &mut Vec<ValidationErr
                 Operation::Insert | Operation::Update | Operation::Upsert => Access::Write,
             };
             Needs::On(access, many.sobject)
+        }),
+        "publish" => read_as::<Publish>(&args, path, errors).map(|publish| {
+            if !publish.event.contains("${") && !publish.event.ends_with("__e") {
+                errors.push(ValidationError::new(
+                    format!("{path}.event"),
+                    format!(
+                        "`{}` is not a platform event: their API names end in __e",
+                        publish.event
+                    ),
+                ));
+            }
+            Needs::On(Access::Write, publish.event)
         }),
         _ => read_as::<Request>(&args, path, errors).map(|_| Needs::Request),
     };

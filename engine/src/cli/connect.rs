@@ -23,6 +23,8 @@ pub(super) struct Salesforce {
     /// The file in the emulator's data directory that says where it
     /// listens, for `gust emulator`; removed when it stops.
     address_file: Option<PathBuf>,
+    /// The emulator's Pub/Sub API, in plaintext.
+    pubsub: Option<sf_emulator::pubsub::Serving>,
 }
 
 /// The file in an emulator's data directory holding its URL while it runs.
@@ -54,6 +56,11 @@ impl Salesforce {
             .collect()
     }
 
+    /// The URL of the in-process emulator's Pub/Sub API, if it serves.
+    pub(super) fn pubsub_url(&self) -> Option<String> {
+        self.pubsub.as_ref()?.plaintext_url.clone()
+    }
+
     /// No connection: for workflows whose steps may not call Salesforce.
     pub(super) fn none() -> Self {
         Self {
@@ -61,6 +68,7 @@ impl Salesforce {
             emulator: None,
             other_orgs: Vec::new(),
             address_file: None,
+            pubsub: None,
         }
     }
 }
@@ -104,6 +112,7 @@ pub(super) async fn connect(
             emulator: None,
             other_orgs: Vec::new(),
             address_file: None,
+            pubsub: None,
         });
     }
     let seed = match &emulator.seed {
@@ -161,11 +170,27 @@ pub(super) async fn connect(
         }
         None => None,
     };
+    // Its Pub/Sub API, for every org, on any free port beside it.
+    let orgs = std::iter::once(&running)
+        .chain(&other_orgs)
+        .map(|org| org.emulator.clone())
+        .collect();
+    let listen = sf_emulator::pubsub::Listen {
+        plaintext: Some(SocketAddr::new(listen.ip(), 0)),
+        tls: None,
+    };
+    let pubsub = sf_emulator::pubsub::serve(orgs, &listen)
+        .await
+        .context("cannot serve the sf-emulator's Pub/Sub API")?;
+    if let Some(url) = &pubsub.plaintext_url {
+        eprintln!("sf-emulator: its Pub/Sub API (change and platform events) at {url}");
+    }
     Ok(Salesforce {
         api: Arc::new(client),
         emulator: Some(running),
         other_orgs,
         address_file,
+        pubsub: Some(pubsub),
     })
 }
 

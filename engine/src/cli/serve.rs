@@ -21,6 +21,7 @@ use crate::connections::ConnectSettings;
 use crate::salesforce::{ConnectionSettings, SalesforceService};
 use crate::secrets::KeySource;
 use crate::store::StoreLocation;
+use gust_pubsub::client::Endpoint;
 
 /// The settings of `gust serve`. Each is a flag, an environment variable
 /// and a key of `gust.toml`; a flag wins over the environment, which wins
@@ -112,6 +113,16 @@ pub struct ServeSettings {
     /// each OAuth app) are under it [default: the listen address, over http].
     #[arg(long, env = "GUST_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Salesforce's Pub/Sub API, for `salesforce_events` triggers: an
+    /// `https://` URL, or `http://` for a local emulator in plaintext
+    /// [default: https://api.pubsub.salesforce.com:7443, or the in-process
+    /// sf-emulator's when no connection is configured].
+    #[arg(long, env = "GUST_PUBSUB_URL")]
+    pub pubsub_url: Option<String>,
+    /// A certificate (PEM) to trust for the Pub/Sub API besides the
+    /// system's, such as a local sf-emulator's.
+    #[arg(long, env = "GUST_PUBSUB_CA_FILE")]
+    pub pubsub_ca_file: Option<PathBuf>,
     /// The key file that seals stored secrets, when GUST_SECRET_KEYS is not
     /// set [default: secret.key in the data directory, made when missing].
     #[arg(long, env = "GUST_SECRET_KEY_FILE")]
@@ -159,6 +170,8 @@ impl ServeSettings {
             emulator_orgs: self.emulator_orgs.or(lower.emulator_orgs),
             public_url: self.public_url.or(lower.public_url),
             secret_key_file: self.secret_key_file.or(lower.secret_key_file),
+            pubsub_url: self.pubsub_url.or(lower.pubsub_url),
+            pubsub_ca_file: self.pubsub_ca_file.or(lower.pubsub_ca_file),
             salesforce: self.salesforce.or(lower.salesforce),
             connect: self.connect.or(lower.connect),
             oauth_apps: if self.oauth_apps.is_empty() {
@@ -209,6 +222,34 @@ impl ServeSettings {
             emulator_app(&mut settings, emulator_urls);
         }
         Ok(settings)
+    }
+
+    /// Where the Pub/Sub API is: as configured, else the in-process
+    /// emulator's (`emulator`), else Salesforce's.
+    fn pubsub_endpoint(&self, emulator: Option<String>) -> anyhow::Result<Endpoint> {
+        let ca_certificate = match &self.pubsub_ca_file {
+            Some(file) => Some(
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read pubsub_ca_file {}", file.display()))?,
+            ),
+            None => None,
+        };
+        let url = match (&self.pubsub_url, emulator) {
+            (Some(url), _) => {
+                if !url.starts_with("https://") && !url.starts_with("http://") {
+                    bail!(
+                        "pubsub_url `{url}` is not an https:// (or http:// for a local emulator) URL"
+                    );
+                }
+                url.clone()
+            }
+            (None, Some(emulator)) => emulator,
+            (None, None) => Endpoint::default().url,
+        };
+        Ok(Endpoint {
+            url,
+            ca_certificate,
+        })
     }
 
     fn config(&self, salesforce: Arc<dyn SalesforceService>) -> Config {
@@ -300,6 +341,7 @@ pub(super) async fn serve(
     let address = listener.local_addr()?;
     let mut config = settings.config(salesforce.api.clone());
     config.connect = settings.connect_settings(address, &salesforce.emulator_urls())?;
+    config.pubsub = settings.pubsub_endpoint(salesforce.pubsub_url())?;
     let engine = Engine::start(config).await?;
     announce_connections(&engine).await;
     load(&engine, &workflows_dir, address).await?;

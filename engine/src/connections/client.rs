@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::keeper::Keeper;
 use crate::salesforce::{
     BulkJobs, BulkPage, Client, ConnectionStats, Result, SalesforceActions, SalesforceService,
-    Upserted, WriteOperation, WriteOptions,
+    Session, Upserted, WriteOperation, WriteOptions,
 };
 
 /// The client of one stored connection.
@@ -156,5 +156,9 @@ impl SalesforceService for ConnectionClient {
     }
     fn stats(&self) -> Option<ConnectionStats> {
         Some(self.client.stats())
+    }
+    async fn session(&self, renew: bool) -> Result<Session> {
+        self.call(SalesforceService::session(&self.client, renew))
+            .await
     }
 }

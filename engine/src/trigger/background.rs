@@ -1,5 +1,6 @@
 //! The triggers that start runs on their own, rather than on a request:
-//! schedules and Salesforce polls, each a [`BackgroundTrigger`]. The
+//! schedules, Salesforce polls and Salesforce events subscriptions, each a
+//! [`BackgroundTrigger`]. The
 //! [`Supervisor`] keeps one task per [`BackgroundSpec`] (a loaded
 //! workflow with such a trigger, or one enabled installation of an
 //! installed one), started when it appears and stopped when it goes or
@@ -173,6 +174,7 @@ fn work(
     match trigger.clone() {
         Trigger::Schedule(schedule) => Some(Box::pin(schedule.run(context, stop))),
         Trigger::SalesforcePoll(poll) => Some(Box::pin(poll.run(context, stop))),
+        Trigger::SalesforceEvents(events) => Some(Box::pin(events.run(context, stop))),
         Trigger::Webhook(_) | Trigger::OutboundMessage(_) | Trigger::Manual(_) => None,
     }
 }

@@ -49,6 +49,8 @@ pub(crate) trait TriggerHost: Send + Sync + 'static {
     async fn wait(&self, run: RunId, timeout: Duration) -> Result<Option<RunRecord>, StoreError>;
     /// How long a `"respond": "sync"` webhook waits for its run.
     fn sync_timeout(&self) -> Duration;
+    /// Where Salesforce's Pub/Sub API is.
+    fn pubsub_endpoint(&self) -> gust_pubsub::client::Endpoint;
     /// The connection triggers reach Salesforce through.
     fn salesforce(&self) -> Arc<dyn SalesforceService>;
     /// Connection `id` (stored, or `default`): its client and the id of
@@ -121,6 +123,11 @@ impl TriggerContext {
             Some(connection) => connection.clone(),
             None => self.host.salesforce(),
         }
+    }
+
+    /// Where Salesforce's Pub/Sub API is.
+    pub(crate) fn pubsub_endpoint(&self) -> gust_pubsub::client::Endpoint {
+        self.host.pubsub_endpoint()
     }
 
     /// Changes the status the admin API shows.

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::outbound_message::{OutboundMessageTrigger, validate as validate_outbound_message};
+use super::salesforce_events::{
+    KIND as EVENTS, SalesforceEventsTrigger, validate as validate_events,
+};
 use super::salesforce_poll::{KIND as POLL, SalesforcePollTrigger, validate as validate_poll};
 use super::schedule::{
     Cadence, DEFAULT_JITTER, KIND as SCHEDULE, ScheduleTrigger, validate as validate_schedule,
@@ -27,6 +30,10 @@ pub enum Trigger {
     /// `{"salesforce_poll": {"sobject": "Lead", "on": "created"}}`: records
     /// created, updated or deleted in Salesforce, read by polling.
     SalesforcePoll(SalesforcePollTrigger),
+    /// `{"salesforce_events": {"topic": "/data/LeadChangeEvent"}}`: change
+    /// data capture or platform events, received through Salesforce's
+    /// Pub/Sub API as they happen.
+    SalesforceEvents(SalesforceEventsTrigger),
     /// `{"manual": {}}`: only started by hand (`gust run`, the admin API).
     Manual(ManualTrigger),
 }
@@ -38,13 +45,15 @@ pub struct ManualTrigger {}
 
 impl Trigger {
     /// The trigger's type, as the workflow names it: `webhook`,
-    /// `outbound_message`, `schedule`, `salesforce_poll` or `manual`.
+    /// `outbound_message`, `schedule`, `salesforce_poll`,
+    /// `salesforce_events` or `manual`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Webhook(_) => "webhook",
             Self::OutboundMessage(_) => "outbound_message",
             Self::Schedule(_) => SCHEDULE,
             Self::SalesforcePoll(_) => POLL,
+            Self::SalesforceEvents(_) => EVENTS,
             Self::Manual(_) => "manual",
         }
     }
@@ -59,7 +68,10 @@ impl Trigger {
                 Some(_) => format!("/salesforce/outbound/{workflow_id}/{{token}}"),
                 None => format!("/salesforce/outbound/{workflow_id}"),
             }),
-            Self::Schedule(_) | Self::SalesforcePoll(_) | Self::Manual(_) => None,
+            Self::Schedule(_)
+            | Self::SalesforcePoll(_)
+            | Self::SalesforceEvents(_)
+            | Self::Manual(_) => None,
         }
     }
 
@@ -80,6 +92,7 @@ impl Trigger {
                 poll.on.as_str(),
                 poll.every
             )),
+            Self::SalesforceEvents(events) => Some(format!("events {}", events.topic)),
             Self::Manual(_) => Some("manual".to_owned()),
         }
     }
@@ -115,7 +128,10 @@ impl Trigger {
                     secrets.push(("trigger.outbound_message.token", token));
                 }
             }
-            Self::Schedule(_) | Self::SalesforcePoll(_) | Self::Manual(_) => {}
+            Self::Schedule(_)
+            | Self::SalesforcePoll(_)
+            | Self::SalesforceEvents(_)
+            | Self::Manual(_) => {}
         }
         secrets
     }
@@ -169,6 +185,14 @@ impl Trigger {
                 };
                 json!({ "sobject": poll.sobject, "on": poll.on.as_str(), key: records })
             }
+            Self::SalesforceEvents(events) => json!({
+                "topic": events.topic,
+                "kind": if record.get("ChangeEventHeader").is_some() { "change" } else { "event" },
+                "replay_id": null,
+                "event_id": null,
+                "schema_id": null,
+                "payload": record,
+            }),
             Self::Manual(_) => record,
             Self::Schedule(_) if given => return Err(NoBody),
             Self::Schedule(schedule) => {
@@ -192,5 +216,6 @@ pub(crate) fn validate(trigger: &Trigger, installable: bool, errors: &mut Vec<Va
         }
         Trigger::Schedule(config) => validate_schedule(config, errors),
         Trigger::SalesforcePoll(config) => validate_poll(config, errors),
+        Trigger::SalesforceEvents(config) => validate_events(config, errors),
     }
 }

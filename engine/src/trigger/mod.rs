@@ -1,5 +1,5 @@
 //! What starts runs: requests (webhooks, Outbound Messages) and background
-//! tasks (schedules, Salesforce polls).
+//! tasks (schedules, Salesforce polls, Salesforce events).
 //!
 //! Each trigger is a folder holding its definition (`config.rs`), its
 //! validation, its runtime (an HTTP route, or a `BackgroundTrigger` task)
@@ -13,6 +13,7 @@ pub(crate) mod background;
 mod context;
 mod definition;
 pub mod outbound_message;
+pub mod salesforce_events;
 pub mod salesforce_poll;
 pub mod schedule;
 pub mod webhook;

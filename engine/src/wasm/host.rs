@@ -15,7 +15,7 @@ use super::log_buffer::LogBuffer;
 use crate::model::{LogLevel, LogSource};
 use crate::salesforce::access::{self, QueryRefusal};
 use crate::salesforce::{
-    SalesforceActions, SalesforceError, Untracked, WriteOperation, WriteOptions,
+    COLLECTION_SIZE, SalesforceActions, SalesforceError, Untracked, WriteOperation, WriteOptions,
 };
 use crate::store::StepState;
 use crate::workflow::{Access, Permissions};
@@ -286,6 +286,45 @@ impl salesforce::Host for StepHost {
                 .salesforce()
                 .write_many(operation, &sobject, records, options, &Untracked)
                 .await?;
+            Ok(Value::Array(results).to_string())
+        })
+    }
+
+    async fn publish(
+        &mut self,
+        event: String,
+        events: String,
+    ) -> wasmtime::Result<Result<String, types::SfError>> {
+        answer!({
+            if !event.ends_with("__e") {
+                return Err(SalesforceError::bad_request(format!(
+                    "`{event}` is not a platform event: their API names end in __e"
+                ))
+                .into());
+            }
+            self.check(Access::Write, &event)?;
+            let Value::Array(events) = json("the events", &events)? else {
+                return Err(SalesforceError::bad_request("the events must be a JSON array").into());
+            };
+            let options = WriteOptions {
+                external_id_field: None,
+                all_or_none: false,
+            };
+            let mut results = Vec::with_capacity(events.len());
+            // sObject Collections only: the Bulk API does not publish events.
+            for chunk in events.chunks(COLLECTION_SIZE) {
+                let answer = self
+                    .salesforce()
+                    .write_many(
+                        WriteOperation::Insert,
+                        &event,
+                        chunk.to_vec(),
+                        options.clone(),
+                        &Untracked,
+                    )
+                    .await?;
+                results.extend(answer);
+            }
             Ok(Value::Array(results).to_string())
         })
     }

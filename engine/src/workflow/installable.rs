@@ -58,7 +58,10 @@ impl Workflow {
             Trigger::OutboundMessage(_) => {
                 Some(format!("/salesforce/outbound/{}/{installation}", self.id))
             }
-            Trigger::Schedule(_) | Trigger::SalesforcePoll(_) | Trigger::Manual(_) => None,
+            Trigger::Schedule(_)
+            | Trigger::SalesforcePoll(_)
+            | Trigger::SalesforceEvents(_)
+            | Trigger::Manual(_) => None,
         }
     }
 
@@ -183,7 +186,7 @@ pub(super) fn validate(workflow: &Workflow, errors: &mut Vec<ValidationError>) {
     }
     let reaches_salesforce = matches!(
         workflow.trigger,
-        Trigger::OutboundMessage(_) | Trigger::SalesforcePoll(_)
+        Trigger::OutboundMessage(_) | Trigger::SalesforcePoll(_) | Trigger::SalesforceEvents(_)
     ) || workflow
         .steps
         .iter()

@@ -19,6 +19,7 @@
 //! | `upsert` | `sobject`, `external_id_field`, `external_id`, `record` | `{"id", "created"}` |
 //! | `delete` | `sobject`, `id` | `{"id", "deleted": true}` |
 //! | `write_many` | `operation` (`insert`, `update`, `upsert`, `delete`), `sobject`, `records`, `external_id_field`, `all_or_none`, `fail_on_error` | `{"results": [...], "succeeded", "failed"}` |
+//! | `publish` | `event` (an `__e` platform event), `events`, `fail_on_error` | `{"results": [...], "published", "failed"}` |
 //! | `describe` | `sobject` | the describe |
 //! | `request` | `method`, `path` (`/services/...`), `body` | the answer's JSON |
 //!
@@ -30,7 +31,8 @@
 //! transient.
 
 pub use gust_step_inputs::salesforce::{
-    Action, Create, Delete, Describe, Get, Operation, Query, Request, Update, Upsert, WriteMany,
+    Action, Create, Delete, Describe, Get, Operation, Publish, Query, Request, Update, Upsert,
+    WriteMany,
 };
 
 use gust_sdk::salesforce::{self, SalesforceError};
@@ -110,6 +112,11 @@ pub fn perform(action: Action) -> Result<Value, Error> {
             all_or_none,
             fail_on_error,
         )?,
+        Action::Publish(Publish {
+            event,
+            events,
+            fail_on_error,
+        }) => publish(&event, &events, fail_on_error)?,
         Action::Describe(Describe { sobject }) => salesforce::describe(&sobject).map_err(failed)?,
         Action::Request(Request { method, path, body }) => {
             salesforce::request(&method, &path, body.as_ref()).map_err(failed)?
@@ -158,6 +165,31 @@ fn write_many(
     }
     Ok(json!({
         "succeeded": results.len() - failures.len(),
+        "failed": failures.len(),
+        "results": results,
+    }))
+}
+
+fn publish(event: &str, events: &[Value], fail_on_error: bool) -> Result<Value, Error> {
+    let results = salesforce::publish(event, events).map_err(failed)?;
+    let failures: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, result)| result["success"] != true)
+        .map(|(index, _)| index)
+        .collect();
+    if fail_on_error && let Some(&first) = failures.first() {
+        let error = &results[first]["errors"][0];
+        return Err(Error::non_retryable(format!(
+            "{} of {} events failed to publish; the first, events[{first}]: {}: {}",
+            failures.len(),
+            results.len(),
+            error["statusCode"].as_str().unwrap_or("?"),
+            error["message"].as_str().unwrap_or_default()
+        )));
+    }
+    Ok(json!({
+        "published": results.len() - failures.len(),
         "failed": failures.len(),
         "results": results,
     }))
