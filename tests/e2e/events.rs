@@ -293,6 +293,10 @@ async fn a_lost_position_follows_its_policy_and_is_reported() {
         warning.contains("on_lost_position is earliest"),
         "{warning}"
     );
+    // The inspector's background triggers page shows it too.
+    let page = server.text("/triggers").await;
+    assert!(page.contains("on_lost_position is earliest"), "{page}");
+    assert!(page.contains("events /data/LeadChangeEvent"), "{page}");
     let halted = eventually("the stop reported", Duration::from_secs(30), || async {
         server.engine.trigger_statuses()["halt"].last_error.clone()
     })

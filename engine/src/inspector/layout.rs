@@ -65,7 +65,7 @@ pub(super) fn page(context: &Context, section: Section, title: &str, body: Marku
                     nav {
                         (entry(Section::Overview, "/", "Overview"))
                         (entry(Section::Runs, "/runs", "Runs"))
-                        (entry(Section::Triggers, "/triggers", "Schedules & polls"))
+                        (entry(Section::Triggers, "/triggers", "Schedules, polls & events"))
                         (entry(Section::Connections, "/connections", "Connections"))
                         (entry(Section::Installations, "/installations", "Installations"))
                     }

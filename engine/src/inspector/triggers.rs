@@ -1,6 +1,8 @@
-//! Schedules and polls: each running one (a workflow's, or an
-//! installation's) with its cadence, next and last fire, last error, a
-//! poll's position, and a backfill's progress as a bar.
+//! Background triggers (schedules, polls, Salesforce events
+//! subscriptions): each running one (a workflow's, or an installation's)
+//! with its cadence or topic, next and last fire, last error and warning, a
+//! poll's position or a subscription's replay id, and a backfill's progress
+//! as a bar.
 
 use axum::Extension;
 use axum::extract::State;
@@ -21,9 +23,9 @@ pub(super) async fn show(
     let statuses = inspector.engine.trigger_statuses();
     let workflows = inspector.engine.workflows();
     let body = html! {
-        h1 { "Schedules and polls" }
+        h1 { "Schedules, polls and events" }
         @if statuses.is_empty() {
-            p.muted { "No workflow or installation has a schedule or a poll running." }
+            p.muted { "No workflow or installation has a schedule, a poll or a Salesforce events subscription running." }
         } @else {
             div.table-wrap {
                 table.triggers {
@@ -49,7 +51,10 @@ pub(super) async fn show(
                                 td { @match status.next_fire_at { Some(next) => (time(next)), None => span.muted { "–" } } }
                                 td { @match status.last_fired_at { Some(last) => (time(last)), None => span.muted { "not yet" } } }
                                 td { (position(status)) }
-                                td.error { (status.last_error.as_deref().unwrap_or("")) }
+                                td.error {
+                                    (status.last_error.as_deref().unwrap_or(""))
+                                    @if let Some(warning) = &status.warning { div.warning data-warning { (warning) } }
+                                }
                             }
                         }
                     }
@@ -57,12 +62,23 @@ pub(super) async fn show(
             }
         }
     };
-    page(&context, Section::Triggers, "Schedules and polls", body).into_response()
+    page(
+        &context,
+        Section::Triggers,
+        "Schedules, polls and events",
+        body,
+    )
+    .into_response()
 }
 
 /// A poll's position (the last record it reported) and its backfill's
-/// progress; nothing for a schedule.
+/// progress, or a subscription's replay id; nothing for a schedule.
 fn position(status: &TriggerStatus) -> Markup {
+    let replay_id = status
+        .cursor
+        .as_ref()
+        .and_then(|cursor| cursor.get("replay_id"))
+        .and_then(Value::as_str);
     let cursor = status.cursor.as_ref();
     let stamp = cursor
         .and_then(|cursor| cursor.get("stamp"))
@@ -71,6 +87,7 @@ fn position(status: &TriggerStatus) -> Markup {
         .and_then(|cursor| cursor.get("id"))
         .and_then(Value::as_str);
     html! {
+        @if let Some(replay_id) = replay_id { "replay id " code { (replay_id) } }
         @if let Some(stamp) = stamp { code { (stamp) } }
         @if let Some(id) = id.filter(|id| !id.is_empty()) { " " code { (id) } }
         @if let Some(progress) = status.backfill { (backfill(progress)) }
@@ -115,6 +132,12 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("5000 of 20000 records (25%)"), "{shown}");
+        let subscription = TriggerStatus {
+            cursor: Some(json!({ "replay_id": "000000000010db4d0000" })),
+            ..TriggerStatus::default()
+        };
+        let shown = position(&subscription).into_string();
+        assert!(shown.contains("000000000010db4d0000"), "{shown}");
         let schedule = position(&TriggerStatus::default()).into_string();
         assert!(schedule.is_empty(), "{schedule}");
     }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use gust_pubsub::proto::pub_sub_server::PubSubServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 pub use bus::{
@@ -111,10 +111,7 @@ pub async fn serve(orgs: Vec<Emulator>, listen: &Listen) -> Result<Serving, Serv
         serving.plaintext_url = Some(format!("http://{local}"));
         let router = Server::builder().add_service(PubSubServer::new(service.clone()));
         serving.tasks.push(tokio::spawn(async move {
-            if let Err(error) = router
-                .serve_with_incoming(TcpListenerStream::new(listener))
-                .await
-            {
+            if let Err(error) = router.serve_with_incoming(incoming(listener)).await {
                 tracing::error!(%error, "The Pub/Sub API stopped.");
             }
         }));
@@ -135,15 +132,18 @@ pub async fn serve(orgs: Vec<Emulator>, listen: &Listen) -> Result<Serving, Serv
             .add_service(PubSubServer::new(service));
         serving.certificate = Some(certificate);
         serving.tasks.push(tokio::spawn(async move {
-            if let Err(error) = router
-                .serve_with_incoming(TcpListenerStream::new(listener))
-                .await
-            {
+            if let Err(error) = router.serve_with_incoming(incoming(listener)).await {
                 tracing::error!(%error, "The Pub/Sub API (TLS) stopped.");
             }
         }));
     }
     Ok(serving)
+}
+
+/// The connections `listener` accepts, without Nagle's delay (which would
+/// hold each response back until the client acknowledges the last one).
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// A certificate for `localhost` and `127.0.0.1` and its key, made now;
