@@ -115,7 +115,7 @@ pub struct ServeSettings {
     pub public_url: Option<String>,
     /// Salesforce's Pub/Sub API, for `salesforce_events` triggers: an
     /// `https://` URL, or `http://` for a local emulator in plaintext
-    /// [default: https://api.pubsub.salesforce.com:7443, or the in-process
+    /// [default: `https://api.pubsub.salesforce.com:7443`, or the in-process
     /// sf-emulator's when no connection is configured].
     #[arg(long, env = "GUST_PUBSUB_URL")]
     pub pubsub_url: Option<String>,
