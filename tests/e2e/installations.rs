@@ -450,7 +450,17 @@ fn task_subjects(org: &Running) -> Vec<String> {
 #[tokio::test]
 async fn every_trigger_kind_reaches_only_its_installation_and_its_tenants_org() {
     let orgs = orgs(3).await;
-    let server = serve_connect(&orgs, |_| {}).await;
+    // The orgs' Pub/Sub API, which tells them apart by each call's org id.
+    let listen = sf_emulator::pubsub::Listen {
+        plaintext: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        tls: None,
+    };
+    let emulators = orgs.iter().map(|org| org.emulator.clone()).collect();
+    let pubsub = sf_emulator::pubsub::serve(emulators, &listen)
+        .await
+        .unwrap();
+    let pubsub_url = pubsub.plaintext_url.clone().unwrap();
+    let server = serve_connect(&orgs, move |config| config.pubsub.url = pubsub_url).await;
     let every_second = "* * * * * *";
     let workflows = [
         task_workflow(
@@ -480,6 +490,12 @@ async fn every_trigger_kind_reaches_only_its_installation_and_its_tenants_org() 
             } }),
             "${trigger.record.LastName}",
         ),
+        task_workflow(
+            "events-task",
+            "events",
+            json!({ "salesforce_events": { "topic": "/data/LeadChangeEvent" } }),
+            "${trigger.payload.Name.LastName}",
+        ),
     ];
     server
         .engine
@@ -491,7 +507,13 @@ async fn every_trigger_kind_reaches_only_its_installation_and_its_tenants_org() 
     let mut outbound_paths = Vec::new();
     for (tenant, org) in tenants.iter().zip(&orgs) {
         let connection = connected(&connect(&server, tenant, &org.url).await);
-        for workflow in ["hook-task", "om-task", "tick-task", "poll-task"] {
+        for workflow in [
+            "hook-task",
+            "om-task",
+            "tick-task",
+            "poll-task",
+            "events-task",
+        ] {
             let (status, created) = install(
                 &server,
                 json!({ "tenant": tenant, "workflow": workflow, "connections": { "salesforce": connection } }),
@@ -535,6 +557,7 @@ async fn every_trigger_kind_reaches_only_its_installation_and_its_tenants_org() 
             format!("hook {tenant} 1"),
             format!("om {tenant} lead-of-{tenant}"),
             format!("poll {tenant} lead-of-{tenant}"),
+            format!("events {tenant} lead-of-{tenant}"),
         ];
         let subjects = crate::support::eventually(
             &format!("{tenant}'s org gets a Task of every trigger kind"),

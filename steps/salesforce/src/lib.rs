@@ -147,31 +147,18 @@ fn write_many(
     };
     let results =
         salesforce::write_many(operation, sobject, records, all_or_none).map_err(failed)?;
-    let failures: Vec<usize> = results
-        .iter()
-        .enumerate()
-        .filter(|(_, result)| result["success"] != true)
-        .map(|(index, _)| index)
-        .collect();
-    if fail_on_error && let Some(&first) = failures.first() {
-        let error = &results[first]["errors"][0];
-        return Err(Error::non_retryable(format!(
-            "{} of {} records failed; the first, records[{first}]: {}: {}",
-            failures.len(),
-            results.len(),
-            error["statusCode"].as_str().unwrap_or("?"),
-            error["message"].as_str().unwrap_or_default()
-        )));
-    }
+    let failed = failures(&results, fail_on_error, ("records", "failed"))?;
     Ok(json!({
-        "succeeded": results.len() - failures.len(),
-        "failed": failures.len(),
+        "succeeded": results.len() - failed,
+        "failed": failed,
         "results": results,
     }))
 }
 
-fn publish(event: &str, events: &[Value], fail_on_error: bool) -> Result<Value, Error> {
-    let results = salesforce::publish(event, events).map_err(failed)?;
+/// How many of `results` (one per record or event) failed; with
+/// `fail_on_error`, any failure fails the step, naming the first. `what`
+/// names the items and what befell them: `("records", "failed")`.
+fn failures(results: &[Value], fail_on_error: bool, what: (&str, &str)) -> Result<usize, Error> {
     let failures: Vec<usize> = results
         .iter()
         .enumerate()
@@ -180,17 +167,24 @@ fn publish(event: &str, events: &[Value], fail_on_error: bool) -> Result<Value, 
         .collect();
     if fail_on_error && let Some(&first) = failures.first() {
         let error = &results[first]["errors"][0];
+        let (items, befell) = what;
         return Err(Error::non_retryable(format!(
-            "{} of {} events failed to publish; the first, events[{first}]: {}: {}",
+            "{} of {} {items} {befell}; the first, {items}[{first}]: {}: {}",
             failures.len(),
             results.len(),
             error["statusCode"].as_str().unwrap_or("?"),
             error["message"].as_str().unwrap_or_default()
         )));
     }
+    Ok(failures.len())
+}
+
+fn publish(event: &str, events: &[Value], fail_on_error: bool) -> Result<Value, Error> {
+    let results = salesforce::publish(event, events).map_err(failed)?;
+    let failed = failures(&results, fail_on_error, ("events", "failed to publish"))?;
     Ok(json!({
-        "published": results.len() - failures.len(),
-        "failed": failures.len(),
+        "published": results.len() - failed,
+        "failed": failed,
         "results": results,
     }))
 }
