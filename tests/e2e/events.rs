@@ -278,6 +278,14 @@ async fn a_lost_position_follows_its_policy_and_is_reported() {
     // made and their events expire with every other, as after 72 hours:
     // the stored replay ids are older than anything kept. Two more follow.
     org.sf.emulator().drop_pubsub_streams();
+    for workflow in ["again", "halt"] {
+        eventually("the stream dropped", Duration::from_secs(30), || async {
+            let status = &server.engine.trigger_statuses()[workflow];
+            let error = status.last_error.as_deref().unwrap_or_default();
+            error.contains("The service is unavailable").then_some(())
+        })
+        .await;
+    }
     org.change("Lost ", 3);
     org.sf.emulator().event_bus().expire_all();
     org.change("After ", 2);
