@@ -332,6 +332,8 @@ impl Subscriber {
         self.context.submit(events, vec![write]).await?;
         let cursor = latest.clone();
         self.context.report(|status| {
+            // A wait for room in the backlog is over.
+            status.last_error = None;
             if stored {
                 status.last_fired_at = Some(now());
             }
