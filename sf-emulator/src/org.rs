@@ -179,24 +179,11 @@ impl Org {
         let at = self.now();
         let user = self.user.clone();
         if let Some(captured) = &mut self.captured {
-            let (changed, nulled) = match kind {
-                ChangeKind::Update => (
-                    values.keys().cloned().collect(),
-                    values
-                        .iter()
-                        .filter(|(_, value)| value.is_null())
-                        .map(|(name, _)| name.clone())
-                        .collect(),
-                ),
-                _ => (Vec::new(), Vec::new()),
-            };
             captured.push(Captured::Change(CapturedChange {
                 object: object.to_owned(),
                 id: id.clone(),
                 kind,
                 fields: values,
-                changed,
-                nulled,
                 at,
                 user,
             }));
@@ -396,15 +383,8 @@ impl Org {
             index.insert(&object.name, id, fields);
         }
         if let Some(before) = before {
-            let order: Vec<String> = object.fields.iter().map(|f| f.name.clone()).collect();
-            let (changed, _) = capture::differences(&order, &before, fields);
-            let values: Fields = changed
-                .into_iter()
-                .map(|name| {
-                    let value = fields.get(&name).cloned().unwrap_or(Value::Null);
-                    (name, value)
-                })
-                .collect();
+            let order = object.fields.iter().map(|field| field.name.as_str());
+            let values = capture::differences(order, &before, fields);
             self.capture_change(&object.name, id, ChangeKind::Update, values);
         }
         self.record_change(&object.name, id, false);

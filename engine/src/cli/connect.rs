@@ -84,6 +84,9 @@ pub(super) struct EmulatorSettings {
     pub(super) data_dir: Option<PathBuf>,
     /// How many orgs it serves (0 is taken as 1).
     pub(super) orgs: u64,
+    /// Whether it serves its Pub/Sub API too (for a server's events
+    /// triggers; a one-off run has none).
+    pub(super) pubsub: bool,
 }
 
 /// The configured connection, or an in-process emulator when `settings`
@@ -170,9 +173,29 @@ pub(super) async fn connect(
         }
         None => None,
     };
-    // Its Pub/Sub API, for every org, on any free port beside it.
-    let orgs = std::iter::once(&running)
-        .chain(&other_orgs)
+    let pubsub = if emulator.pubsub {
+        Some(serve_pubsub(&running, &other_orgs, listen).await?)
+    } else {
+        None
+    };
+    Ok(Salesforce {
+        api: Arc::new(client),
+        emulator: Some(running),
+        other_orgs,
+        address_file,
+        pubsub,
+    })
+}
+
+/// The emulator's Pub/Sub API, for every org, on any free port beside
+/// `listen`.
+async fn serve_pubsub(
+    first: &Running,
+    others: &[Running],
+    listen: SocketAddr,
+) -> anyhow::Result<sf_emulator::pubsub::Serving> {
+    let orgs = std::iter::once(first)
+        .chain(others)
         .map(|org| org.emulator.clone())
         .collect();
     let listen = sf_emulator::pubsub::Listen {
@@ -185,13 +208,7 @@ pub(super) async fn connect(
     if let Some(url) = &pubsub.plaintext_url {
         eprintln!("sf-emulator: its Pub/Sub API (change and platform events) at {url}");
     }
-    Ok(Salesforce {
-        api: Arc::new(client),
-        emulator: Some(running),
-        other_orgs,
-        address_file,
-        pubsub: Some(pubsub),
-    })
+    Ok(pubsub)
 }
 
 /// Serves the emulator's org number `n` (its records under the data

@@ -332,6 +332,7 @@ pub(super) async fn serve(
             seed: settings.emulator_seed.clone(),
             data_dir: Some(data.join("sf-emulator")),
             orgs: settings.emulator_orgs.unwrap_or(1),
+            pubsub: true,
         },
     )
     .await?;

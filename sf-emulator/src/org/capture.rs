@@ -45,17 +45,36 @@ pub struct CapturedChange {
     /// What the write did.
     pub kind: ChangeKind,
     /// The values the event carries: every non-empty field of a created
-    /// or undeleted record, the changed fields of an update (null for
-    /// those emptied), none for a delete.
+    /// or undeleted record, the fields an update changed (null for those
+    /// emptied), none for a delete.
     pub fields: Fields,
-    /// The fields an update changed, in the object's field order.
-    pub changed: Vec<String>,
-    /// The fields an update emptied.
-    pub nulled: Vec<String>,
     /// When the write was made.
     pub at: DateTime<Utc>,
     /// Who made it.
     pub user: RecordId,
+}
+
+impl CapturedChange {
+    /// The fields an update changed, in the object's field order.
+    pub fn changed(&self) -> Vec<String> {
+        match self.kind {
+            ChangeKind::Update => self.fields.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The fields an update emptied.
+    pub fn nulled(&self) -> Vec<String> {
+        match self.kind {
+            ChangeKind::Update => self
+                .fields
+                .iter()
+                .filter(|(_, value)| value.is_null())
+                .map(|(name, _)| name.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// A platform event published through a create of its `__e` object.
@@ -82,26 +101,20 @@ pub enum Captured {
     Event(PublishedEvent),
 }
 
-/// The fields whose values differ between `before` and `after`, in the
-/// order of `order` (the object's fields), and those of them now empty.
-pub(super) fn differences(
-    order: &[String],
+/// The fields whose values differ between `before` and `after`, with their
+/// new values, in the order of `order` (the object's fields).
+pub(super) fn differences<'a>(
+    order: impl Iterator<Item = &'a str>,
     before: &Fields,
     after: &Fields,
-) -> (Vec<String>, Vec<String>) {
-    let mut changed = Vec::new();
-    let mut nulled = Vec::new();
-    for name in order {
-        let old = before.get(name).unwrap_or(&Value::Null);
-        let new = after.get(name).unwrap_or(&Value::Null);
-        if old != new {
-            changed.push(name.clone());
-            if new.is_null() {
-                nulled.push(name.clone());
-            }
-        }
-    }
-    (changed, nulled)
+) -> Fields {
+    order
+        .filter_map(|name| {
+            let new = after.get(name).unwrap_or(&Value::Null);
+            (before.get(name).unwrap_or(&Value::Null) != new)
+                .then(|| (name.to_owned(), new.clone()))
+        })
+        .collect()
 }
 
 /// The non-empty fields of `record`.

@@ -273,7 +273,7 @@ impl EventBus {
         self.purge();
         let start = self.events.partition_point(|event| event.replay <= after);
         let mut found = Vec::new();
-        for event in self.events.iter().skip(start) {
+        for event in self.events.range(start..) {
             if found.len() == limit {
                 return (found, event.replay - 1);
             }

@@ -56,12 +56,12 @@ pub(super) fn change_event(
         ("commitUser".into(), Avro::String(change.user.to_string())),
         (
             "nulledFields".into(),
-            strings(bitmaps(layout, &change.nulled)),
+            strings(bitmaps(layout, &change.nulled())),
         ),
         ("diffFields".into(), strings(Vec::new())),
         (
             "changedFields".into(),
-            strings(bitmaps(layout, &change.changed)),
+            strings(bitmaps(layout, &change.changed())),
         ),
     ]);
     let mut record = vec![("ChangeEventHeader".to_owned(), header)];

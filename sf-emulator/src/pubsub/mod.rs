@@ -35,17 +35,7 @@ use crate::Emulator;
 
 /// A random version 4 UUID.
 pub(crate) fn random_uuid() -> String {
-    let bits = fastrand::u128(..);
-    let bits = (bits & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-    let hex = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// Where to serve the Pub/Sub API.

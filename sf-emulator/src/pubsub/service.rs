@@ -23,6 +23,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 use super::bus::{BusEvent, replay_bytes, replay_number};
 use super::topic::Topic;
 use super::{Stream as OpenStream, random_uuid};
+use crate::ids::RecordId;
 use crate::server::{Emulator, Shared};
 
 /// The most events a subscription may be owed at once.
@@ -82,7 +83,7 @@ impl Service {
 
 /// Whether `given` names org `id` (15 or 18 characters).
 fn same_org(id: &str, given: &str) -> bool {
-    matches!(given.len(), 15 | 18) && id.get(..15) == given.get(..15)
+    RecordId::parse(given).is_some_and(|given| RecordId::parse(id) == Some(given))
 }
 
 /// A Salesforce Pub/Sub error: the message ends with its rpcId, and the
@@ -411,6 +412,13 @@ async fn subscription(
     let mut owed = requested.min(MAX_REQUESTED);
     stream.asked(requested);
     let rpc_id = random_uuid();
+    // Events, or none (a keepalive), with where the stream is and what is owed.
+    let respond = |events: Vec<BusEvent>, position: u64, owed: i32| FetchResponse {
+        events: events.into_iter().map(consumer_event).collect(),
+        latest_replay_id: replay_bytes(position),
+        rpc_id: rpc_id.clone(),
+        pending_num_requested: owed,
+    };
     let keepalive = org.config.pubsub_keepalive;
     let idle = org.config.pubsub_idle_close;
     let mut quiet_since = tokio::time::Instant::now();
@@ -422,12 +430,7 @@ async fn subscription(
                 let count = events.len() as i32;
                 owed -= count;
                 stream.sent(count);
-                let response = FetchResponse {
-                    events: events.into_iter().map(consumer_event).collect(),
-                    latest_replay_id: replay_bytes(position),
-                    rpc_id: rpc_id.clone(),
-                    pending_num_requested: owed,
-                };
+                let response = respond(events, position, owed);
                 if sender.send(Ok(response)).await.is_err() {
                     return Ok(());
                 }
@@ -463,13 +466,7 @@ async fn subscription(
                     // Nothing owed and nothing asked for: the stream ends.
                     return Ok(());
                 }
-                let response = FetchResponse {
-                    events: Vec::new(),
-                    latest_replay_id: replay_bytes(position),
-                    rpc_id: rpc_id.clone(),
-                    pending_num_requested: owed,
-                };
-                if sender.send(Ok(response)).await.is_err() {
+                if sender.send(Ok(respond(Vec::new(), position, owed))).await.is_err() {
                     return Ok(());
                 }
                 quiet_since = tokio::time::Instant::now();

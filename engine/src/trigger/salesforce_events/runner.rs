@@ -91,10 +91,6 @@ impl From<Status> for Ended {
         let message = status.message().to_owned();
         match status.code() {
             Code::Unauthenticated => Self::Unauthenticated(message),
-            _ if error_code(&status) == Some(LOST_POSITION) => Self::LostPosition {
-                replay_id: String::new(),
-                message,
-            },
             code => Self::Stream(format!("{code:?}: {message}")),
         }
     }
@@ -243,14 +239,16 @@ impl Subscriber {
                 fetch(&topic, preset, Vec::new(), self.trigger.batch)
             }
         };
-        let custom = first.replay_preset == i32::from(ReplayPreset::Custom);
-        let started_after = stored.clone();
+        // The stored replay id the subscription starts after, if it does.
+        let started_after = (first.replay_preset == i32::from(ReplayPreset::Custom))
+            .then(|| stored.as_ref().map(|position| position.replay_id.clone()))
+            .flatten();
         let (more, requests) = mpsc::channel(16);
         more.send(first).await.ok();
         let request = credentials.request(ReceiverStream::new(requests))?;
         let mut stream = tokio::select! {
             () = self.stop.cancelled() => return Err(Ended::Stopped),
-            answer = client.subscribe(request) => answer.map_err(|status| lost(status, custom, &started_after))?,
+            answer = client.subscribe(request) => answer.map_err(|status| ended(status, started_after.as_deref()))?,
         }
         .into_inner();
         self.context.report(|status| status.last_error = None);
@@ -269,7 +267,7 @@ impl Subscriber {
                 }
                 Ok(Ok(Some(response))) => response,
                 Ok(Ok(None)) => return Ok(()),
-                Ok(Err(status)) => return Err(lost(status, custom, &started_after)),
+                Ok(Err(status)) => return Err(ended(status, started_after.as_deref())),
             };
             let received = response.events.len();
             position = self
@@ -396,18 +394,15 @@ fn fetch(topic: &str, preset: ReplayPreset, replay_id: Vec<u8>, batch: u16) -> F
     }
 }
 
-/// `status` as why the subscription ended, naming the replay id it
-/// started after when that was refused.
-fn lost(status: Status, custom: bool, position: &Option<Position>) -> Ended {
-    match Ended::from(status) {
-        Ended::LostPosition { message, .. } if custom => Ended::LostPosition {
-            replay_id: position
-                .as_ref()
-                .map(|position| position.replay_id.clone())
-                .unwrap_or_default(),
-            message,
+/// `status` as why a subscription that started after the stored replay id
+/// `started_after` (if it did) ended: that id lost when Salesforce refused
+/// it.
+fn ended(status: Status, started_after: Option<&str>) -> Ended {
+    match started_after {
+        Some(replay_id) if error_code(&status) == Some(LOST_POSITION) => Ended::LostPosition {
+            replay_id: replay_id.to_owned(),
+            message: status.message().to_owned(),
         },
-        Ended::LostPosition { message, .. } => Ended::Stream(message),
-        other => other,
+        _ => status.into(),
     }
 }
