@@ -243,13 +243,27 @@ async fn a_dropped_stream_and_a_refused_token_resume_after_the_stored_position()
     wait_events(&server.engine, "accounts", 20).await;
     org.sf.emulator().drop_pubsub_streams();
     org.change("B ", 50);
-    // Every token expires: the next subscription is refused, renews its
+    // Once the subscription is open again, every token expires: the next subscription is refused, renews its
     // token and goes on.
+    eventually("subscribed again", Duration::from_secs(30), || async {
+        (org.sf.emulator().pubsub_stats().opened >= 2).then_some(())
+    })
+    .await;
     org.sf.emulator().sessions().expire_all();
     org.sf.emulator().drop_pubsub_streams();
     let got = wait_events(&server.engine, "accounts", 200).await;
     assert_eq!(got.len(), 200);
-    let stats = org.sf.emulator().pubsub_stats();
+    // The third subscription, with a renewed token, opens whether or not
+    // events were still owed when its stream was dropped.
+    let stats = eventually(
+        "subscribed a third time",
+        Duration::from_secs(30),
+        || async {
+            let stats = org.sf.emulator().pubsub_stats();
+            (stats.opened >= 3).then_some(stats)
+        },
+    )
+    .await;
     assert!(stats.opened >= 3, "{stats:?}");
     // Resumed after what was stored: at most one batch sent again.
     assert!(stats.events_sent <= 200 + 2 * 10, "{stats:?}");
