@@ -130,6 +130,16 @@ pub enum Command {
     /// Print the JSON Schema of workflow files, for editors
     /// (`"$schema": "workflow.schema.json"` in a workflow).
     Schema,
+    /// Print the editor types of script steps, generated from Gust's WIT
+    /// world: `gust types --js > gust.d.ts`, `gust types --python > gust.pyi`.
+    Types {
+        /// The TypeScript declaration of the `gust` module and `ctx`.
+        #[arg(long, conflicts_with = "python", required_unless_present = "python")]
+        js: bool,
+        /// The Python stub of the `gust` module and `ctx`.
+        #[arg(long)]
+        python: bool,
+    },
     /// Look at the records of the sf-emulator a running `gust serve` uses.
     Emulator {
         /// What to do.
@@ -248,6 +258,18 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             out!("{}", schema_text()?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Types { js, python: _ } => {
+            out!(
+                "{}",
+                if js {
+                    EDITOR_TYPES_JS
+                } else {
+                    EDITOR_TYPES_PYTHON
+                }
+                .trim_end()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Build { paths } => build::build(&paths),
         Command::Workflows { server, command } => remote::workflows(server, command).await,
         Command::Run {
@@ -305,6 +327,12 @@ fn runner(
         Arc::new(MemoryStateStore::default()),
     ))
 }
+
+/// The TypeScript declaration of script steps' API (`gust types --js`),
+/// generated from the WIT world by the build script.
+const EDITOR_TYPES_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/gust.d.ts"));
+/// The Python stub of script steps' API (`gust types --python`).
+const EDITOR_TYPES_PYTHON: &str = include_str!(concat!(env!("OUT_DIR"), "/gust.pyi"));
 
 /// The JSON Schema of workflow files, as `gust schema` prints it.
 fn schema_text() -> anyhow::Result<String> {

@@ -23,7 +23,7 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// it, and the crates whose change rebuilds a step first.
 #[derive(Debug, Default)]
 struct Watched {
-    /// The workflow files and their step components.
+    /// The workflow files and their step components and scripts.
     files: Vec<PathBuf>,
     /// The `source` crates of steps.
     crates: Vec<PathBuf>,
@@ -36,7 +36,9 @@ impl Watched {
         for path in files_in(dir).unwrap_or_default() {
             if let Ok(file) = WorkflowFile::load(&path) {
                 for step in &file.workflow.steps {
-                    if let ModuleRef::File(module) = file.module(step) {
+                    if let ModuleRef::File(module) | ModuleRef::Script(_, module) =
+                        file.module(step)
+                    {
                         watched.files.push(module);
                     }
                     watched.crates.extend(file.source(step));

@@ -13,9 +13,12 @@ use crate::model::{
 };
 use crate::salesforce::SalesforceActions;
 use crate::store::{JournalStore, MemoryJournalStore, StateStore, StepState};
-use crate::wasm::{Flow, InvocationContext, Sandbox, StepComponent, StepLimits, StepSuccess};
+use crate::wasm::{
+    Error as WasmError, Flow, InvocationContext, Sandbox, StepComponent, StepLimits, StepSuccess,
+};
 use crate::workflow::{
-    Permissions, RetryPolicy, ValidationError, ValidationErrors, Workflow, WorkflowFile,
+    ModuleRef, Permissions, RetryPolicy, Step, ValidationError, ValidationErrors, Workflow,
+    WorkflowFile, script_name,
 };
 
 /// A workflow whose components are compiled and ready.
@@ -71,6 +74,14 @@ pub(crate) enum Next {
     Fail,
 }
 
+/// Why a step could not be loaded.
+enum LoadFailure {
+    /// The module could not be had or used; said after its `uses`.
+    Module(String),
+    /// The script does not compile: `name:line:column: message`.
+    Script(String),
+}
+
 /// One attempt's record, result and state writes.
 #[derive(Debug)]
 pub(crate) struct AttemptOutcome {
@@ -120,12 +131,13 @@ impl StepRunner {
         let mut steps = Vec::new();
         let mut errors = Vec::new();
         for (index, step) in file.workflow.steps.iter().enumerate() {
-            let path = format!("steps[{index}].uses");
-            let loaded = file
-                .module(step)
-                .read()
-                .map_err(|error| error.to_string())
-                .and_then(|wasm| self.sandbox.load(&wasm).map_err(|e| e.to_string()));
+            let module = file.module(step);
+            let field = match module {
+                ModuleRef::Inline(..) => "code",
+                _ => "uses",
+            };
+            let path = format!("steps[{index}].{field}");
+            let loaded = self.load(step, &module);
             if step.fuel.is_some() && !self.sandbox.meters_fuel() {
                 errors.push(ValidationError::new(
                     format!("steps[{index}].fuel"),
@@ -138,18 +150,25 @@ impl StepRunner {
                     limits: StepLimits::of(step),
                     permissions: Arc::new(step.permissions.clone()),
                 }),
-                Err(message) => {
+                Err(LoadFailure::Script(problem)) => {
+                    errors.push(ValidationError::new(path, problem));
+                }
+                Err(LoadFailure::Module(message)) => {
                     let hint = match file.source(step) {
-                        Some(source) if !file.module(step).exists() => format!(
+                        Some(source) if !module.exists() => format!(
                             "; build it from {} with `gust build {}`",
                             source.display(),
                             file.path.display()
                         ),
                         _ => String::new(),
                     };
+                    let what = match &module {
+                        ModuleRef::Inline(language, _) => format!("the inline {language} code"),
+                        _ => format!("`{}`", step.uses),
+                    };
                     errors.push(ValidationError::new(
                         path,
-                        format!("`{}`: {message}{hint}", step.uses),
+                        format!("{what}: {message}{hint}"),
                     ));
                 }
             }
@@ -164,6 +183,30 @@ impl StepRunner {
         } else {
             Err(ValidationErrors(errors))
         }
+    }
+
+    /// The step's component, or its script checked by its interpreter.
+    fn load(&self, step: &Step, module: &ModuleRef) -> Result<StepComponent, LoadFailure> {
+        let bytes = module
+            .read()
+            .map_err(|error| LoadFailure::Module(error.to_string()))?;
+        let language = match module {
+            ModuleRef::Script(language, _) | ModuleRef::Inline(language, _) => *language,
+            ModuleRef::Builtin(_) | ModuleRef::File(_) => {
+                return self
+                    .sandbox
+                    .load(&bytes)
+                    .map_err(|e| LoadFailure::Module(e.to_string()));
+            }
+        };
+        let source = std::str::from_utf8(&bytes)
+            .map_err(|e| LoadFailure::Module(format!("the script is not UTF-8 text: {e}")))?;
+        self.sandbox
+            .load_script(language, &script_name(step, language), source)
+            .map_err(|error| match error {
+                WasmError::Script(problem) => LoadFailure::Script(problem),
+                other => LoadFailure::Module(other.to_string()),
+            })
     }
 
     /// Makes the next attempt at step number `index` of `run`, whose record

@@ -14,24 +14,68 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 
 use super::bindings::StepPre;
+use super::bindings::script::ScriptPre;
 use super::error::{Error, Result};
 use super::host::StepHost;
 
-/// A component ready to instantiate, cheap to clone.
+/// A step ready to instantiate, cheap to clone: a compiled component, or a
+/// script with the interpreter that runs it.
 #[derive(Clone)]
 pub struct StepComponent {
-    pub(crate) pre: Arc<StepPre<StepHost>>,
+    pub(crate) code: StepCode,
     digest: Arc<str>,
 }
 
+/// What runs when a step is invoked.
+#[derive(Clone)]
+pub(crate) enum StepCode {
+    /// A component of the step world.
+    Component(Arc<StepPre<StepHost>>),
+    /// A script, run by an interpreter of the script world.
+    Script(Arc<ScriptCode>),
+}
+
+/// A script and the interpreter that runs it.
+pub(crate) struct ScriptCode {
+    pub(crate) runner: Arc<ScriptPre<StepHost>>,
+    /// The script's file name, in its errors and stack traces.
+    pub(crate) name: String,
+    pub(crate) source: String,
+}
+
 impl StepComponent {
-    /// The SHA-256 of the component's bytes, hex-encoded.
+    /// The SHA-256 of the component's bytes (of a script's interpreter and
+    /// source), hex-encoded.
     pub fn digest(&self) -> &str {
         &self.digest
     }
+
+    /// `script` run by the interpreter `runner`.
+    pub(crate) fn script(runner: &Runner, name: &str, source: &str) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(runner.digest.as_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(source.as_bytes());
+        Self {
+            code: StepCode::Script(Arc::new(ScriptCode {
+                runner: runner.pre.clone(),
+                name: name.to_owned(),
+                source: source.to_owned(),
+            })),
+            digest: hex::encode(hasher.finalize()).into(),
+        }
+    }
+}
+
+/// An interpreter component of the script world, ready to instantiate.
+#[derive(Clone)]
+pub(crate) struct Runner {
+    pub(crate) pre: Arc<ScriptPre<StepHost>>,
+    digest: Arc<str>,
 }
 
 impl std::fmt::Debug for StepComponent {
@@ -46,6 +90,7 @@ pub(crate) struct ComponentCache {
     dir: Option<PathBuf>,
     engine_key: String,
     loaded: Mutex<HashMap<String, StepComponent>>,
+    runners: Mutex<HashMap<String, Runner>>,
 }
 
 impl ComponentCache {
@@ -56,6 +101,7 @@ impl ComponentCache {
             dir,
             engine_key: format!("{:016x}", hasher.finish()),
             loaded: Mutex::new(HashMap::new()),
+            runners: Mutex::new(HashMap::new()),
         }
     }
 
@@ -66,9 +112,48 @@ impl ComponentCache {
         wasm: &[u8],
     ) -> Result<StepComponent> {
         let digest = hex::encode(Sha256::digest(wasm));
-        if let Some(found) = self.lock().get(&digest) {
+        if let Some(found) = lock(&self.loaded).get(&digest) {
             return Ok(found.clone());
         }
+        let pre = self.instantiate_pre(engine, linker, wasm, &digest)?;
+        let pre = StepPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
+        let loaded = StepComponent {
+            code: StepCode::Component(Arc::new(pre)),
+            digest: digest.clone().into(),
+        };
+        lock(&self.loaded).insert(digest, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The interpreter component `wasm`, compiled once.
+    pub(crate) fn load_runner(
+        &self,
+        engine: &Engine,
+        linker: &Linker<StepHost>,
+        wasm: &[u8],
+    ) -> Result<Runner> {
+        let digest = hex::encode(Sha256::digest(wasm));
+        if let Some(found) = lock(&self.runners).get(&digest) {
+            return Ok(found.clone());
+        }
+        let pre = self.instantiate_pre(engine, linker, wasm, &digest)?;
+        let pre = ScriptPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
+        let runner = Runner {
+            pre: Arc::new(pre),
+            digest: digest.clone().into(),
+        };
+        lock(&self.runners).insert(digest, runner.clone());
+        Ok(runner)
+    }
+
+    /// `wasm` compiled (or found on disk) and linked against the host.
+    fn instantiate_pre(
+        &self,
+        engine: &Engine,
+        linker: &Linker<StepHost>,
+        wasm: &[u8],
+        digest: &str,
+    ) -> Result<InstancePre<StepHost>> {
         if !wasmparser::Parser::is_component(wasm) {
             return Err(if wasmparser::Parser::is_core_wasm(wasm) {
                 Error::NotAComponent
@@ -76,21 +161,10 @@ impl ComponentCache {
                 Error::NotWasm
             });
         }
-        let component = self.compile(engine, wasm, &digest)?;
-        let pre = linker
+        let component = self.compile(engine, wasm, digest)?;
+        linker
             .instantiate_pre(&component)
-            .map_err(|e| Error::Imports(format!("{e:#}")))?;
-        let pre = StepPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
-        let loaded = StepComponent {
-            pre: Arc::new(pre),
-            digest: digest.clone().into(),
-        };
-        self.lock().insert(digest, loaded.clone());
-        Ok(loaded)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, StepComponent>> {
-        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+            .map_err(|e| Error::Imports(format!("{e:#}")))
     }
 
     /// The component from its artifact on disk, or compiled (and saved).
@@ -131,6 +205,10 @@ impl ComponentCache {
         }
         Ok(component)
     }
+}
+
+fn lock<T>(map: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    map.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Writes the artifact atomically: a temporary file renamed into place, so a

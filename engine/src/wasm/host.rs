@@ -15,9 +15,10 @@ use super::log_buffer::LogBuffer;
 use crate::model::{LogLevel, LogSource};
 use crate::salesforce::access::{self, QueryRefusal};
 use crate::salesforce::{
-    COLLECTION_SIZE, SalesforceActions, SalesforceError, Untracked, WriteOperation, WriteOptions,
+    COLLECTION_SIZE, NoConnection, SalesforceActions, SalesforceError, Untracked, WriteOperation,
+    WriteOptions,
 };
-use crate::store::StepState;
+use crate::store::{MemoryStateStore, StepState};
 use crate::workflow::{Access, Permissions};
 
 /// What an invocation may reach: the step's grants, its Salesforce
@@ -37,6 +38,21 @@ pub struct InvocationContext {
     pub schema: Arc<dyn SalesforceActions>,
     /// The step's key-value state.
     pub state: StepState,
+}
+
+impl InvocationContext {
+    /// A context that grants nothing: no Salesforce connection and state
+    /// that is thrown away (an interpreter checking a script).
+    pub(crate) fn none(step_id: &str) -> Self {
+        let salesforce: Arc<dyn SalesforceActions> = Arc::new(NoConnection);
+        Self {
+            step_id: step_id.to_owned(),
+            permissions: Arc::default(),
+            schema: salesforce.clone(),
+            salesforce,
+            state: StepState::new(Arc::new(MemoryStateStore::default()), "", step_id),
+        }
+    }
 }
 
 /// The most bytes of stdout, and of stderr, kept per invocation.

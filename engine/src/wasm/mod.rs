@@ -8,6 +8,9 @@
 //! - WASI is locked down: no files, no environment, no sockets; stdout and
 //!   stderr are captured into the step's logs, capped.
 //! - Every Salesforce import checks the step's permissions first.
+//! - Script steps (JavaScript, Python) run in an interpreter component of
+//!   the `script` world, embedded in Gust ([`Sandbox::load_script`]), under
+//!   the same limits and grants.
 
 mod bindings;
 mod cache;
@@ -17,6 +20,7 @@ mod host;
 mod invocation;
 mod limits;
 mod log_buffer;
+mod runners;
 mod sandbox;
 
 pub use cache::StepComponent;

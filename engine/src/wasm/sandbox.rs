@@ -14,13 +14,19 @@ use wasmtime::{
 
 use super::bindings::Step;
 use super::bindings::gust::step::types::Flow as WitFlow;
-use super::cache::{ComponentCache, StepComponent};
+use super::cache::{ComponentCache, Runner, StepCode, StepComponent};
 use super::error::{Error, Result};
 use super::host::{InvocationContext, StepHost};
 use super::invocation::{Flow, Invocation, StepSuccess};
 use super::limits::StepLimits;
+use super::runners;
 use crate::model::{FailureKind, LogSource, StepFailure};
-use crate::workflow::MAX_MEMORY_MB;
+use crate::workflow::{Language, MAX_MEMORY_MB};
+
+/// The memory an interpreter may use to check a script.
+const CHECK_MEMORY_MB: u32 = 256;
+/// How long checking a script may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the epoch advances: the granularity of time limits.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -100,6 +106,75 @@ impl Sandbox {
         self.cache.load(&self.engine, &self.linker, wasm)
     }
 
+    /// The script `source` of `language`, named `name` in its errors, ready
+    /// to run: the language's interpreter loaded (compiled once) and the
+    /// script compiled by it, so that a syntax error, or an import of a
+    /// module that is not there, is found now with its line and column.
+    pub fn load_script(
+        &self,
+        language: Language,
+        name: &str,
+        source: &str,
+    ) -> Result<StepComponent> {
+        let wasm = runners::component(language)?;
+        let runner = self.cache.load_runner(&self.engine, &self.linker, wasm)?;
+        self.check(&runner, language, name, source)?;
+        Ok(StepComponent::script(&runner, name, source))
+    }
+
+    /// Has the interpreter compile the script, in a store of its own on a
+    /// thread of its own, so that loading stays callable from synchronous
+    /// code and from inside a runtime alike.
+    fn check(&self, runner: &Runner, language: Language, name: &str, source: &str) -> Result<()> {
+        let checked = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
+                        .build()
+                        .map_err(|e| Error::Runner(language, e.to_string()))?;
+                    runtime.block_on(async {
+                        let limits = StepLimits {
+                            memory_bytes: (CHECK_MEMORY_MB as usize) << 20,
+                            timeout: CHECK_TIMEOUT,
+                            fuel: None,
+                        };
+                        let mut store = self.store(InvocationContext::none(name), &limits);
+                        if self.fuel_metering {
+                            store
+                                .set_fuel(u64::MAX)
+                                .map_err(|e| Error::Runner(language, format!("{e:#}")))?;
+                        }
+                        let call = async {
+                            let script = runner.pre.instantiate_async(&mut store).await?;
+                            script.call_check(&mut store, name, source).await
+                        };
+                        match tokio::time::timeout(CHECK_TIMEOUT, call).await {
+                            Err(_elapsed) => Err(Error::Runner(
+                                language,
+                                format!("checking the script took over {CHECK_TIMEOUT:?}"),
+                            )),
+                            Ok(Err(error)) => Err(Error::Runner(language, format!("{error:#}"))),
+                            Ok(Ok(Err(problem))) => Err(Error::Script(problem)),
+                            Ok(Ok(Ok(()))) => Ok(()),
+                        }
+                    })
+                })
+                .join()
+        });
+        checked.unwrap_or_else(|_| Err(Error::Runner(language, "the check panicked".into())))
+    }
+
+    /// A fresh store for one invocation within `limits`.
+    fn store(&self, context: InvocationContext, limits: &StepLimits) -> Store<StepHost> {
+        let mut store = Store::new(&self.engine, StepHost::new(context, limits.memory_bytes));
+        store.limiter(|host| &mut host.limiter);
+        // The most a guest may copy into the host in one call.
+        store.set_hostcall_fuel(limits.memory_bytes);
+        store.set_epoch_deadline(ticks(limits.timeout));
+        store
+    }
+
     /// Runs `component` once on `input`, within `limits`.
     pub async fn invoke(
         &self,
@@ -111,11 +186,7 @@ impl Sandbox {
         let started = Instant::now();
         // The pool fails rather than waits when full, so wait here.
         let _slot = self.slots.acquire().await;
-        let mut store = Store::new(&self.engine, StepHost::new(context, limits.memory_bytes));
-        store.limiter(|host| &mut host.limiter);
-        // The most a guest may copy into the host in one call.
-        store.set_hostcall_fuel(limits.memory_bytes);
-        store.set_epoch_deadline(ticks(limits.timeout));
+        let mut store = self.store(context, limits);
         let fuel = match (self.fuel_metering, limits.fuel) {
             (true, budget) => store.set_fuel(budget.unwrap_or(u64::MAX)).err(),
             (false, Some(_)) => Some(wasmtime::format_err!(
@@ -133,8 +204,18 @@ impl Sandbox {
             None => {
                 let input = input.to_string();
                 let call = async {
-                    let step = component.pre.instantiate_async(&mut store).await?;
-                    step.call_run(&mut store, &input).await
+                    match &component.code {
+                        StepCode::Component(pre) => {
+                            let step = pre.instantiate_async(&mut store).await?;
+                            step.call_run(&mut store, &input).await
+                        }
+                        StepCode::Script(script) => {
+                            let runner = script.runner.instantiate_async(&mut store).await?;
+                            runner
+                                .call_run(&mut store, &script.name, &script.source, &input)
+                                .await
+                        }
+                    }
                 };
                 // Epochs do not interrupt a guest waiting in a host call, so
                 // the wall clock bounds the whole invocation too.

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Step, ValidationError, ValidationErrors, Workflow};
+use super::{Language, Step, ValidationError, ValidationErrors, Workflow};
 use crate::builtin;
 
 /// Parses and validates a workflow definition.
@@ -91,6 +91,10 @@ pub enum ModuleRef {
     Builtin(String),
     /// A component file.
     File(PathBuf),
+    /// A script file (`.js`, `.py`), run by the language's interpreter.
+    Script(Language, PathBuf),
+    /// A script written in the step's `code`: its language and text.
+    Inline(Language, String),
 }
 
 /// A workflow read from a file; relative `uses` paths resolve against the
@@ -129,13 +133,29 @@ impl WorkflowFile {
 
     /// Where `step`'s component comes from.
     pub fn module(&self, step: &Step) -> ModuleRef {
+        if let (Some(code), Some(language)) = (&step.code, step.language) {
+            return ModuleRef::Inline(language, code.clone());
+        }
         match step.uses.strip_prefix(builtin::PREFIX) {
             Some(name) => ModuleRef::Builtin(name.to_owned()),
             None => {
                 let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
-                ModuleRef::File(dir.join(&step.uses))
+                let path = dir.join(&step.uses);
+                match Language::of_file(&path) {
+                    Some(language) => ModuleRef::Script(language, path),
+                    None => ModuleRef::File(path),
+                }
             }
         }
+    }
+}
+
+/// The name a step's script goes by in its errors and stack traces: the
+/// file as `uses` names it, or `<step id>.<extension>` for inline code.
+pub fn script_name(step: &Step, language: Language) -> String {
+    match step.uses.is_empty() {
+        true => format!("{}.{}", step.id, language.extension()),
+        false => step.uses.clone(),
     }
 }
 
@@ -161,7 +181,8 @@ impl ModuleRef {
     pub fn exists(&self) -> bool {
         match self {
             Self::Builtin(name) => builtin::component(name).is_some(),
-            Self::File(path) => path.is_file(),
+            Self::File(path) | Self::Script(_, path) => path.is_file(),
+            Self::Inline(..) => true,
         }
     }
 
@@ -171,12 +192,13 @@ impl ModuleRef {
             Self::Builtin(name) => builtin::component(name)
                 .map(std::borrow::Cow::Borrowed)
                 .ok_or_else(|| ModuleError::NoBuiltin(name.clone())),
-            Self::File(path) => std::fs::read(path)
+            Self::File(path) | Self::Script(_, path) => std::fs::read(path)
                 .map(std::borrow::Cow::Owned)
                 .map_err(|error| ModuleError::Unreadable {
                     path: path.clone(),
                     error,
                 }),
+            Self::Inline(_, code) => Ok(std::borrow::Cow::Owned(code.clone().into_bytes())),
         }
     }
 }

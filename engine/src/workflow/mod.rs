@@ -17,6 +17,7 @@
 
 mod id;
 mod installable;
+mod language;
 mod load;
 mod permissions;
 pub mod reference;
@@ -31,7 +32,8 @@ use serde_json::Value;
 pub use gust_salesforce::SecretRef;
 pub use id::{IdError, StepId, WorkflowId};
 pub use installable::{ConnectionSlot, SALESFORCE_SLOT};
-pub use load::{LoadError, ModuleError, ModuleRef, WorkflowFile, files_in, parse};
+pub use language::Language;
+pub use load::{LoadError, ModuleError, ModuleRef, WorkflowFile, files_in, parse, script_name};
 pub use permissions::{Access, Permissions, SObjectName, SalesforcePermissions};
 pub use validate::{ValidationError, ValidationErrors};
 
@@ -84,9 +86,19 @@ pub struct Step {
     /// `"id": "score"`: unique in the workflow; later steps refer to its
     /// output as `${steps.score...}`.
     pub id: StepId,
-    /// `"uses": "builtin:filter"` or `"uses": "steps/lead_score.wasm"`: a
-    /// prebuilt step, or a component file relative to the workflow file.
+    /// `"uses": "builtin:filter"`, `"uses": "steps/lead_score.wasm"` or
+    /// `"uses": "steps/score.js"`: a prebuilt step, a component file, or a
+    /// JavaScript (`.js`) or Python (`.py`) script, files relative to the
+    /// workflow file. Absent when the step's `code` is inline.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uses: String,
+    /// `"code": "export default function run(input, ctx) { ... }"`: the
+    /// step's script, inline, in `language`; instead of `uses`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// `"language": "javascript"` or `"python"`: the language of `code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
     /// `"source": "../lead-score"`: the Rust crate that builds `uses`,
     /// relative to the workflow file. `gust build` compiles it to `uses`;
     /// `gust serve --watch` rebuilds it when its sources change.

@@ -168,11 +168,40 @@ fn validate_step(
     let mut problem = |field: &str, message: String| {
         errors.push(ValidationError::new(format!("{path}.{field}"), message));
     };
+    match (&step.code, step.language) {
+        (Some(_), _) if !step.uses.trim().is_empty() => problem(
+            "code",
+            format!(
+                "a step has `uses` or inline `code`, not both; remove `code` to run `{}`",
+                step.uses
+            ),
+        ),
+        (Some(_), None) => problem(
+            "language",
+            "inline `code` needs its `language`: \"javascript\" or \"python\"".into(),
+        ),
+        (None, Some(language)) => problem(
+            "language",
+            format!(
+                "`language` goes with inline `code`; a script file's language is its extension \
+                 (`.{}`)",
+                language.extension()
+            ),
+        ),
+        (Some(code), Some(_)) if code.trim().is_empty() => {
+            problem("code", "the inline `code` is empty".into());
+        }
+        _ => {}
+    }
     if step.uses.trim().is_empty() {
-        problem(
-            "uses",
-            "name a prebuilt step (`builtin:filter`) or a .wasm file".into(),
-        );
+        if step.code.is_none() {
+            problem(
+                "uses",
+                "name a prebuilt step (`builtin:filter`), a .wasm file, a .js or .py script, \
+                 or write the step's `code` inline with its `language`"
+                    .into(),
+            );
+        }
     } else if let Some(name) = step.uses.strip_prefix(builtin::PREFIX)
         && builtin::component(name).is_none()
     {
@@ -184,6 +213,13 @@ fn validate_step(
                 step.uses,
                 known.join(", ")
             ),
+        );
+    }
+    if step.source.is_some() && step.uses.is_empty() {
+        problem(
+            "source",
+            "an inline script has no source crate; `source` names the crate that builds a `.wasm` file"
+                .into(),
         );
     }
     if step.source.is_some() && step.uses.starts_with(builtin::PREFIX) {
