@@ -36,6 +36,8 @@ mod salesforce;
 mod sandbox;
 /// The schedule trigger: fires, restarts across missed fires.
 mod schedule;
+/// Steps in JavaScript and Python: limits, grants, every action, errors in the author's terms.
+mod scripts;
 /// `gust serve` as a process: configuration, reloads, the examples, `gust runs`/`gust workflows`.
 mod serve;
 /// The server in process: webhooks, the durable executor, the admin API.

@@ -222,6 +222,11 @@ impl Sandbox {
                 match tokio::time::timeout(limits.timeout, call).await {
                     Err(_elapsed) => Err(timeout(limits)),
                     Ok(Err(error)) => Err(classify(&error, &store, limits)),
+                    // An interpreter reports a failed allocation as the
+                    // script's error; it is the memory limit all the same.
+                    Ok(Ok(Err(_))) if store.data().limiter.memory_exceeded => {
+                        Err(out_of_memory(limits))
+                    }
                     Ok(Ok(Err(error))) => Err(StepFailure::new(
                         FailureKind::Error,
                         error.message,
@@ -318,6 +323,17 @@ fn timeout(limits: &StepLimits) -> StepFailure {
     )
 }
 
+fn out_of_memory(limits: &StepLimits) -> StepFailure {
+    StepFailure::new(
+        FailureKind::MemoryLimit,
+        format!(
+            "the step ran out of memory: it tried to use more than its limit of {} MiB",
+            limits.memory_bytes >> 20
+        ),
+        false,
+    )
+}
+
 fn success(output: String, flow: WitFlow) -> Result<StepSuccess, StepFailure> {
     let output = serde_json::from_str(&output).map_err(|e| {
         StepFailure::new(
@@ -336,14 +352,7 @@ fn success(output: String, flow: WitFlow) -> Result<StepSuccess, StepFailure> {
 /// Turns a trap into a failure that says what the step did.
 fn classify(error: &wasmtime::Error, store: &Store<StepHost>, limits: &StepLimits) -> StepFailure {
     if store.data().limiter.memory_exceeded {
-        return StepFailure::new(
-            FailureKind::MemoryLimit,
-            format!(
-                "the step ran out of memory: it tried to use more than its limit of {} MiB",
-                limits.memory_bytes >> 20
-            ),
-            false,
-        );
+        return out_of_memory(limits);
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => return timeout(limits),
