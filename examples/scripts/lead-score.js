@@ -3,7 +3,7 @@
 // fields, grades it A, B or C, optionally writes the rating back, and counts
 // the leads it has scored in the step's state.
 //
-// Try it: gust run examples/workflows/score-lead-js.json --event examples/events/web-lead.json
+// Try it: gust run examples/scripts/score-lead-js.json --event examples/events/web-lead.json
 
 import { StepError } from "gust";
 

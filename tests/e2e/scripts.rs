@@ -773,3 +773,59 @@ async fn gust_types_declares_every_action_for_editors() {
         .unwrap();
     assert!(parsed.success());
 }
+
+#[tokio::test]
+async fn the_example_workflows_score_the_example_events_alike_in_rust_javascript_and_python() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    // The Rust workflow, its score step pointing at the component this
+    // build made.
+    let mut rust: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("examples/workflows/score-lead.json")).unwrap(),
+    )
+    .unwrap();
+    for step in rust["steps"].as_array_mut().unwrap() {
+        if step["id"] == "score" {
+            step["uses"] = json!(guests::LEAD_SCORE);
+        }
+    }
+    let rust_path = dir.path().join("score-lead.json");
+    std::fs::write(&rust_path, rust.to_string()).unwrap();
+    let workflows = [
+        rust_path,
+        root.join("examples/scripts/score-lead-js.json"),
+        root.join("examples/scripts/score-lead-python.json"),
+    ];
+    // The partner lead passes the filter with the settings of the tenant
+    // that takes partner leads.
+    for (event, settings) in [
+        ("web-lead.json", "acme.json"),
+        ("partner-lead.json", "globex.json"),
+    ] {
+        let event = root.join("examples/events").join(event);
+        let settings = root.join("examples/installations").join(settings);
+        let mut outputs = Vec::new();
+        for workflow in &workflows {
+            let ran = gust(&cache)
+                .arg("run")
+                .arg(workflow)
+                .arg("--event")
+                .arg(&event)
+                .arg("--installation-config")
+                .arg(&settings)
+                .arg("--json")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&ran.stdout).into_owned();
+            assert!(ran.status.success(), "{}: {text}", workflow.display());
+            let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+            outputs.push(last["output"].clone());
+        }
+        assert!(outputs[0]["grade"].is_string(), "{}", outputs[0]);
+        assert_eq!(outputs[0], outputs[1], "{}", event.display());
+        assert_eq!(outputs[0], outputs[2], "{}", event.display());
+    }
+}
