@@ -534,11 +534,16 @@ fn the_json_schema_accepts_the_examples_and_refuses_unknown_keys() {
     .unwrap();
     example["steps"][0]["timout_ms"] = json!(100);
     std::fs::write(&typo, example.to_string()).unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("examples/workflows"))
-        .unwrap()
+    let mut files: Vec<PathBuf> = ["examples/workflows", "examples/scripts"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(repo().join(dir)).unwrap())
         .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "json")
+        })
         .collect();
-    files.sort();
+    files.sort_by_key(|path| path.file_name().map(ToOwned::to_owned));
     let examples = files.len();
     files.push(typo);
     // Prebuilt steps' inputs: references stand for any value; a wrong
