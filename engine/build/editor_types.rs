@@ -23,6 +23,7 @@ const JSON_PARAMS: &[(&str, &str, &str)] = &[
     ("records", "SObjectRecord[]", "Sequence[dict[str, Any]]"),
     ("events", "SObjectRecord[]", "Sequence[dict[str, Any]]"),
     ("body", "unknown", "Any"),
+    ("params", "Record<string, unknown>", "dict[str, Any]"),
     ("value", "unknown", "Any"),
 ];
 
@@ -38,8 +39,11 @@ const JSON_RESULTS: &[(&str, &str, &str)] = &[
     ("request", "unknown", "Any"),
 ];
 
-/// Results that are plain text, not JSON: a created record's Id.
-const TEXT_RESULTS: &[&str] = &["create"];
+/// Results that are plain text, not JSON: a created record's Id, a query.
+const TEXT_RESULTS: &[&str] = &["create", "bind"];
+
+/// Queries that take named parameters too, bound by `bind` first.
+const PARAMETERIZED: &[&str] = &["query", "query-all"];
 
 pub(crate) fn generate(wit: &Path) -> EditorTypes {
     let mut resolve = Resolve::default();
@@ -345,6 +349,10 @@ impl<'a> Types<'a> {
                     }
                 })
                 .collect();
+            let mut params = params;
+            if PARAMETERIZED.contains(&function.name.as_str()) {
+                params.push("params?: Record<string, unknown>".into());
+            }
             let (answer, _) = self.answer(function);
             writeln!(
                 out,
@@ -488,6 +496,9 @@ impl<'a> Types<'a> {
                         }
                     }
                 }
+            }
+            if PARAMETERIZED.contains(&function.name.as_str()) {
+                params.push("params: Optional[dict[str, Any]] = None".into());
             }
             let (_, answer) = self.answer(function);
             writeln!(

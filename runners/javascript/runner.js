@@ -57,9 +57,14 @@ function call(action, ...args) {
 
 const parsed = (text) => (text === "" ? null : JSON.parse(text));
 
+// The query with its `:name` parameters written as SOQL literals by the host.
+const bound = (soql, params) =>
+  params === undefined ? soql : call(salesforceHost.bind, soql, JSON.stringify(params));
+
 const salesforce = Object.freeze({
-  query: (soql) => JSON.parse(call(salesforceHost.query, soql)),
-  queryAll: (soql) => JSON.parse(call(salesforceHost.queryAll, soql)),
+  query: (soql, params) => JSON.parse(call(salesforceHost.query, bound(soql, params))),
+  queryAll: (soql, params) => JSON.parse(call(salesforceHost.queryAll, bound(soql, params))),
+  bind: (soql, params) => call(salesforceHost.bind, soql, JSON.stringify(params)),
   get: (sobject, id, fields = []) => JSON.parse(call(salesforceHost.get, sobject, id, fields)),
   create: (sobject, record) => call(salesforceHost.create, sobject, JSON.stringify(record)),
   update: (sobject, id, record) => {

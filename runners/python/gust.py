@@ -65,11 +65,17 @@ _OPERATIONS = {
 class Salesforce:
     """Salesforce actions on the workflow's connection, checked against the step's permissions."""
 
-    def query(self, soql):
-        return json.loads(_call(salesforce_host.query, soql))
+    def query(self, soql, params=None):
+        return json.loads(_call(salesforce_host.query, self._bound(soql, params)))
 
-    def query_all(self, soql):
-        return json.loads(_call(salesforce_host.query_all, soql))
+    def query_all(self, soql, params=None):
+        return json.loads(_call(salesforce_host.query_all, self._bound(soql, params)))
+
+    def bind(self, soql, params):
+        return _call(salesforce_host.bind, soql, json.dumps(params))
+
+    def _bound(self, soql, params):
+        return soql if params is None else self.bind(soql, params)
 
     def get(self, sobject, id, fields=()):
         return json.loads(_call(salesforce_host.get, sobject, id, list(fields)))

@@ -9,14 +9,19 @@
 //! cargo bench -p gust-tests --bench step_overhead
 //! ```
 //!
-//! `ITERATIONS=50000` changes the sample size.
+//! `ITERATIONS=50000` changes the sample size. Then the same echo written in
+//! JavaScript and in Python, run by their interpreter components, beside the
+//! Rust step: median and p99 per call, the linear memory of an instance, the
+//! component's size and its first compile (`SCRIPT_ITERATIONS`, 2,000 calls
+//! each by default).
 
 #![allow(missing_docs, unreachable_pub)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gust_engine::wasm::{Sandbox, SandboxConfig, StepLimits, wasmtime_config};
+use gust_engine::wasm::{Sandbox, SandboxConfig, StepComponent, StepLimits, wasmtime_config};
+use gust_engine::workflow::Language;
 use gust_tests::{bare_context, guests, read};
 use serde_json::json;
 use wasmtime::component::types::ComponentItem;
@@ -240,4 +245,92 @@ async fn main() {
         micros(gust.p99) / micros(raw.p99),
         raw_rate / gust_rate
     );
+    scripts(&config, &wasm).await;
+}
+
+/// The trivial echo step in each language.
+const ECHO_JS: &str = "export default function run(input, ctx) {\n  return input;\n}\n";
+const ECHO_PY: &str = "def run(input, ctx):\n    return input\n";
+
+/// The echo in Rust, JavaScript and Python, each loaded by a sandbox of
+/// its own (so the first load compiles), then called in turns.
+async fn scripts(config: &SandboxConfig, wasm: &[u8]) {
+    let iterations: usize = std::env::var("SCRIPT_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000);
+    type Load<'a> = Box<dyn Fn(&Sandbox) -> StepComponent + 'a>;
+    let steps: [(&str, usize, Load<'_>); 3] = [
+        (
+            "rust",
+            wasm.len(),
+            Box::new(|sandbox: &Sandbox| sandbox.load(wasm).unwrap()),
+        ),
+        (
+            "javascript",
+            Sandbox::runner_size(Language::JavaScript)
+                .expect("no JavaScript runner: run scripts/setup"),
+            Box::new(|sandbox: &Sandbox| {
+                sandbox
+                    .load_script(Language::JavaScript, "echo.js", ECHO_JS)
+                    .unwrap()
+            }),
+        ),
+        (
+            "python",
+            Sandbox::runner_size(Language::Python).expect("no Python runner: run scripts/setup"),
+            Box::new(|sandbox: &Sandbox| {
+                sandbox
+                    .load_script(Language::Python, "echo.py", ECHO_PY)
+                    .unwrap()
+            }),
+        ),
+    ];
+    let input = json!({ "act": "echo" });
+    let limits = StepLimits::default();
+    let context = bare_context("bench");
+    let mut loaded = Vec::new();
+    for (name, size, load) in &steps {
+        let sandbox = Sandbox::new(config.clone()).unwrap();
+        let started = Instant::now();
+        let step = load(&sandbox);
+        let first_load = started.elapsed();
+        loaded.push((*name, *size, first_load, sandbox, step));
+    }
+    let mut samples = vec![Vec::with_capacity(iterations); loaded.len()];
+    let mut memory = vec![0; loaded.len()];
+    for (index, (_, _, _, sandbox, step)) in loaded.iter().enumerate() {
+        for _ in 0..200 {
+            let invocation = sandbox.invoke(step, &input, &limits, context.clone()).await;
+            assert_eq!(invocation.result.unwrap().output, input);
+            memory[index] = invocation.memory_bytes;
+        }
+    }
+    for _ in 0..iterations / 100 {
+        for (index, (_, _, _, sandbox, step)) in loaded.iter().enumerate() {
+            for _ in 0..100 {
+                let started = Instant::now();
+                let invocation = sandbox.invoke(step, &input, &limits, context.clone()).await;
+                samples[index].push(started.elapsed());
+                assert!(invocation.result.is_ok());
+            }
+        }
+    }
+    println!();
+    println!("script steps: the echo in each language, {iterations} sequential calls each");
+    println!(
+        "{:<12} {:>10} {:>10} {:>14} {:>16} {:>14}",
+        "", "median µs", "p99 µs", "memory KiB", "component bytes", "first load ms"
+    );
+    for (index, (name, size, first_load, _, _)) in loaded.iter().enumerate() {
+        let f = figures(std::mem::take(&mut samples[index]));
+        println!(
+            "{name:<12} {:>10.1} {:>10.1} {:>14} {:>16} {:>14.0}",
+            micros(f.median),
+            micros(f.p99),
+            memory[index] >> 10,
+            size,
+            first_load.as_secs_f64() * 1e3
+        );
+    }
 }

@@ -528,7 +528,14 @@ export default function run(input, ctx) {
   const id = sf.create("Account", { Name: input.name });
   sf.update("Account", id, { Phone: "555-0100" });
   const got = sf.get("Account", id, ["Name", "Phone"]);
-  const queried = sf.query(`SELECT Id, Name, Phone FROM Account WHERE Id = '${id}'`);
+  const queried = sf.query("SELECT Id, Name, Phone FROM Account WHERE Id = :id", { id });
+  const injected = sf.query("SELECT Id FROM Account WHERE Name = :name", { name: "x' OR Name != 'x" });
+  let unbound;
+  try {
+    sf.query("SELECT Id FROM Account WHERE Name = :name", { nome: 1 });
+  } catch (error) {
+    unbound = error.errorCode;
+  }
   const upserted = sf.upsert("Account", "Erp_Id__c", "ERP-7", { Name: "Upserted Co" });
   const again = sf.upsert("Account", "Erp_Id__c", "ERP-7", { Name: "Upserted Again" });
   const many = sf.writeMany("insert", "Contact", [{ LastName: "One" }, { LastName: "Two" }], { allOrNone: true });
@@ -551,7 +558,7 @@ export default function run(input, ctx) {
     upserted: upserted.created, again: again.created, sameId: upserted.id === again.id,
     many: many.map((r) => r.success), published: published.map((r) => r.success),
     describedFields: described.fields.some((f) => f.name === "Erp_Id__c"),
-    limits: typeof limits === "object", after: after.length,
+    limits: typeof limits === "object", after: after.length, injected: injected.length, unbound,
     deleted: all.map((r) => r.IsDeleted), refused, count,
   };
 }
@@ -565,7 +572,13 @@ def run(input, ctx):
     id = sf.create("Account", {"Name": input["name"]})
     sf.update("Account", id, {"Phone": "555-0100"})
     got = sf.get("Account", id, ["Name", "Phone"])
-    queried = sf.query(f"SELECT Id, Name, Phone FROM Account WHERE Id = '{id}'")
+    queried = sf.query("SELECT Id, Name, Phone FROM Account WHERE Id = :id", {"id": id})
+    injected = sf.query("SELECT Id FROM Account WHERE Name = :name", {"name": "x' OR Name != 'x"})
+    unbound = None
+    try:
+        sf.query("SELECT Id FROM Account WHERE Name = :name", {"nome": 1})
+    except SalesforceError as error:
+        unbound = error.error_code
     upserted = sf.upsert("Account", "Erp_Id__c", "ERP-7", {"Name": "Upserted Co"})
     again = sf.upsert("Account", "Erp_Id__c", "ERP-7", {"Name": "Upserted Again"})
     many = sf.write_many("insert", "Contact", [{"LastName": "One"}, {"LastName": "Two"}], all_or_none=True)
@@ -589,7 +602,8 @@ def run(input, ctx):
         "sameId": upserted["id"] == again["id"],
         "many": [r["success"] for r in many], "published": [r["success"] for r in published],
         "describedFields": any(f["name"] == "Erp_Id__c" for f in described["fields"]),
-        "limits": isinstance(limits, dict), "after": len(after),
+        "limits": isinstance(limits, dict), "after": len(after), "injected": len(injected),
+        "unbound": unbound,
         "deleted": [r["IsDeleted"] for r in every], "refused": refused, "count": count,
     }
 "#;
@@ -631,7 +645,8 @@ async fn every_salesforce_action_works_from_each_language_against_the_emulator()
                 "queried": [format!("{language} Co")],
                 "upserted": language == Language::JavaScript, "again": false, "sameId": true,
                 "many": [true, true], "published": [true], "describedFields": true,
-                "limits": true, "after": 0, "deleted": [true],
+                "limits": true, "after": 0, "injected": 0, "unbound": "GUST_QUERY_PARAMETERS",
+                "deleted": [true],
                 "refused": { "code": "INVALID_FIELD", "status": 400 }, "count": 1,
             }),
             "{language}"

@@ -196,6 +196,19 @@ impl salesforce::Host for StepHost {
         Ok(self.run_query(&text, true).await)
     }
 
+    async fn bind(
+        &mut self,
+        soql: String,
+        params: String,
+    ) -> wasmtime::Result<Result<String, types::SfError>> {
+        answer!({
+            let params = json("the parameters", &params)?;
+            gust_soql::bind(&soql, &params).map_err(|error| {
+                SalesforceError::new(0, "GUST_QUERY_PARAMETERS", error.to_string()).into()
+            })
+        })
+    }
+
     async fn get(
         &mut self,
         sobject: String,

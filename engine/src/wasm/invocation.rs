@@ -16,6 +16,9 @@ pub struct Invocation {
     pub logs: Vec<LogLine>,
     /// Wall-clock time, instantiation included.
     pub duration: Duration,
+    /// The linear memory the instance had when it finished, in bytes: its
+    /// initial memory (an interpreter's snapshot included) and what it grew.
+    pub memory_bytes: usize,
 }
 
 /// A step's successful result.

@@ -49,6 +49,8 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 pub(crate) struct StepLimiter {
     memory_bytes: usize,
     pub(crate) memory_exceeded: bool,
+    /// The linear memory the instance has, all its memories together.
+    pub(crate) memory_used: usize,
 }
 
 impl StepLimiter {
@@ -56,6 +58,7 @@ impl StepLimiter {
         Self {
             memory_bytes,
             memory_exceeded: false,
+            memory_used: 0,
         }
     }
 
@@ -68,7 +71,7 @@ impl StepLimiter {
 impl ResourceLimiter for StepLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -79,6 +82,7 @@ impl ResourceLimiter for StepLimiter {
                 self.memory_bytes >> 20
             );
         }
+        self.memory_used += desired.saturating_sub(current);
         Ok(true)
     }
 

@@ -106,6 +106,12 @@ impl Sandbox {
         self.cache.load(&self.engine, &self.linker, wasm)
     }
 
+    /// The size in bytes of the interpreter component of `language`
+    /// embedded in this build, if it has one.
+    pub fn runner_size(language: Language) -> Option<usize> {
+        runners::component(language).ok().map(<[u8]>::len)
+    }
+
     /// The script `source` of `language`, named `name` in its errors, ready
     /// to run: the language's interpreter loaded (compiled once) and the
     /// script compiled by it, so that a syntax error, or an import of a
@@ -250,6 +256,7 @@ impl Sandbox {
             result,
             logs: logs.finish(),
             duration: started.elapsed(),
+            memory_bytes: host.limiter.memory_used,
         }
     }
 }
