@@ -844,3 +844,39 @@ async fn the_example_workflows_score_the_example_events_alike_in_rust_javascript
         assert_eq!(outputs[0], outputs[2], "{}", event.display());
     }
 }
+
+#[tokio::test]
+async fn gust_serve_runs_inline_scripts_for_webhooks_keeping_their_state_across_runs() {
+    let workflow = json!({
+        "id": "scripted",
+        "trigger": { "webhook": {} },
+        "steps": [
+            { "id": "gate", "language": "javascript",
+              "code": "import { stop } from \"gust\";\nexport default function run(input, ctx) {\n  if (input.body.skip) return stop({ skipped: true });\n  return { email: String(input.body.email).toLowerCase() };\n}\n" },
+            { "id": "count", "language": "python",
+              "code": "def run(input, ctx):\n    seen = ctx.state.get('seen', 0) + 1\n    ctx.state.set('seen', seen)\n    return {'email': input['email'], 'seen': seen}\n",
+              "retry": { "max_attempts": 1 } }
+        ]
+    });
+    let server = crate::support::Server::start(&[workflow]).await;
+    let mut outputs = Vec::new();
+    for body in [
+        json!({ "email": "Ada@Example.com" }),
+        json!({ "skip": true }),
+        json!({ "email": "GRACE@example.com" }),
+    ] {
+        let (status, accepted) = server.hook("scripted", body).await;
+        assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{accepted}");
+        let run = server.finished(accepted["run_id"].as_str().unwrap()).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        outputs.push(run["output"].clone());
+    }
+    assert_eq!(
+        outputs,
+        [
+            json!({ "email": "ada@example.com", "seen": 1 }),
+            json!({ "skipped": true }),
+            json!({ "email": "grace@example.com", "seen": 2 }),
+        ]
+    );
+}
