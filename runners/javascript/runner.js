@@ -264,6 +264,12 @@ export function run(name, source, input) {
     }
     failure(described(error, name), false);
   }
+  if (result instanceof Promise) {
+    failure(
+      `${name}: run returned a Promise: a JavaScript step is synchronous (so are ctx's calls); drop \`async\` and \`await\``,
+      false,
+    );
+  }
   const stopped = result !== null && typeof result === "object" && result[STOPPED] === true;
   const output = stopped ? result.output : result;
   let json;

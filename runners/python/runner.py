@@ -46,7 +46,7 @@ import gust
 ALLOWED = sorted(
     name
     for name in (
-        "base64 collections dataclasses datetime decimal enum functools gust hashlib hmac itertools "
+        "__future__ base64 collections dataclasses datetime decimal enum functools gust hashlib hmac itertools "
         "json math random re statistics string textwrap time typing unicodedata urllib uuid zoneinfo"
     ).split()
 )

@@ -17,10 +17,10 @@ use sf_emulator::{Config, Emulator};
 
 use crate::support::{Sf, run_locally};
 
-/// The gust binary, caching compiled components in `cache`.
-fn gust(cache: &std::path::Path) -> std::process::Command {
+/// The gust binary, caching compiled components where the other tests do.
+fn gust() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gust-e2e"));
-    command.env("GUST_CACHE_DIR", cache);
+    command.env("GUST_CACHE_DIR", gust_tests::component_cache());
     command
 }
 
@@ -152,6 +152,20 @@ async fn a_thrown_exception_fails_the_step_with_its_message_and_the_scripts_stac
             );
         }
     }
+}
+
+#[tokio::test]
+async fn an_async_javascript_run_is_refused_with_a_hint() {
+    let source = "export default async function run(input, ctx) {\n  return input;\n}\n";
+    let failure = failure(invoke(Language::JavaScript, source, json!({})).await);
+    assert!(!failure.retryable);
+    assert!(
+        failure
+            .message
+            .contains("run returned a Promise: a JavaScript step is synchronous"),
+        "{}",
+        failure.message
+    );
 }
 
 #[tokio::test]
@@ -426,7 +440,7 @@ async fn syntax_errors_and_unavailable_imports_are_found_when_loading_with_their
         (
             Language::Python,
             "import json\nimport requests\n\ndef run(input, ctx):\n    return 1\n",
-            "step.py:2:1: cannot import 'requests': a Python step can import only base64,",
+            "step.py:2:1: cannot import 'requests': a Python step can import only __future__, base64,",
         ),
     ];
     for (language, source, expected) in cases {
@@ -679,8 +693,7 @@ async fn gust_validate_and_gust_run_report_script_problems_in_the_authors_terms(
     });
     let path = dir.path().join("broken.json");
     std::fs::write(&path, workflow.to_string()).unwrap();
-    let cache = dir.path().join("cache");
-    let validated = gust(&cache).arg("validate").arg(&path).output().unwrap();
+    let validated = gust().arg("validate").arg(&path).output().unwrap();
     assert_eq!(validated.status.code(), Some(1));
     let text = String::from_utf8_lossy(&validated.stdout).to_string()
         + &String::from_utf8_lossy(&validated.stderr);
@@ -699,7 +712,7 @@ async fn gust_validate_and_gust_run_report_script_problems_in_the_authors_terms(
         ]
     });
     std::fs::write(&path, fixed.to_string()).unwrap();
-    let validated = gust(&cache).arg("validate").arg(&path).output().unwrap();
+    let validated = gust().arg("validate").arg(&path).output().unwrap();
     let text = String::from_utf8_lossy(&validated.stdout).to_string()
         + &String::from_utf8_lossy(&validated.stderr);
     assert_eq!(validated.status.code(), Some(1), "{text}");
@@ -720,7 +733,7 @@ async fn gust_validate_and_gust_run_report_script_problems_in_the_authors_terms(
     .unwrap();
     let only_js = json!({ "id": "broken", "trigger": { "manual": {} }, "steps": [{ "id": "enrich", "uses": "enrich.js" }] });
     std::fs::write(&path, only_js.to_string()).unwrap();
-    let ran = gust(&cache).arg("run").arg(&path).output().unwrap();
+    let ran = gust().arg("run").arg(&path).output().unwrap();
     let text =
         String::from_utf8_lossy(&ran.stdout).to_string() + &String::from_utf8_lossy(&ran.stderr);
     assert_eq!(ran.status.code(), Some(1), "{text}");
@@ -747,14 +760,10 @@ async fn gust_types_declares_every_action_for_editors() {
         .collect();
     assert!(actions.len() >= 11, "{actions:?}");
 
-    let cache = tempfile::tempdir().unwrap();
-    let js = gust(cache.path()).args(["types", "--js"]).output().unwrap();
+    let js = gust().args(["types", "--js"]).output().unwrap();
     assert!(js.status.success());
     let js = String::from_utf8(js.stdout).unwrap();
-    let python = gust(cache.path())
-        .args(["types", "--python"])
-        .output()
-        .unwrap();
+    let python = gust().args(["types", "--python"]).output().unwrap();
     assert!(python.status.success());
     let python = String::from_utf8(python.stdout).unwrap();
     for action in actions {
@@ -795,7 +804,6 @@ async fn the_example_workflows_score_the_example_events_alike_in_rust_javascript
         .parent()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
     // The Rust workflow, its score step pointing at the component this
     // build made.
     let mut rust: Value = serde_json::from_str(
@@ -824,7 +832,7 @@ async fn the_example_workflows_score_the_example_events_alike_in_rust_javascript
         let settings = root.join("examples/installations").join(settings);
         let mut outputs = Vec::new();
         for workflow in &workflows {
-            let ran = gust(&cache)
+            let ran = gust()
                 .arg("run")
                 .arg(workflow)
                 .arg("--event")
@@ -858,7 +866,12 @@ async fn gust_serve_runs_inline_scripts_for_webhooks_keeping_their_state_across_
               "retry": { "max_attempts": 1 } }
         ]
     });
-    let server = crate::support::Server::start(&[workflow]).await;
+    let server = crate::support::Server::start_with(
+        &[workflow],
+        |config| config.sandbox.cache_dir = Some(gust_tests::component_cache()),
+        None,
+    )
+    .await;
     let mut outputs = Vec::new();
     for body in [
         json!({ "email": "Ada@Example.com" }),

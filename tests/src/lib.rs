@@ -4,6 +4,7 @@
 
 pub mod bench;
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 use gust_engine::salesforce::{Connection, NoConnection, SalesforceActions};
@@ -17,13 +18,20 @@ pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
 
-/// The sandbox tests share (a small pool, fuel metering, no disk cache), so
-/// each component is compiled once per test binary.
+/// The component cache the tests share across test binaries and runs
+/// (under `target/`): the interpreters of script steps, tens of megabytes,
+/// are compiled once for the whole suite rather than once per test.
+pub fn component_cache() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache")
+}
+
+/// The sandbox tests share (a small pool, fuel metering, the shared disk
+/// cache), so each component is compiled once.
 pub fn sandbox() -> Arc<Sandbox> {
     static SANDBOX: LazyLock<Arc<Sandbox>> = LazyLock::new(|| {
         Arc::new(
             Sandbox::new(SandboxConfig {
-                cache_dir: None,
+                cache_dir: Some(component_cache()),
                 max_instances: 16,
                 fuel_metering: true,
             })
