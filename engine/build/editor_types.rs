@@ -131,6 +131,36 @@ fn docstring(out: &mut String, indent: &str, text: Option<&str>) {
     writeln!(out, "{indent}\"\"\"").unwrap();
 }
 
+/// A method of an interface in TypeScript, with its docs.
+fn ts_method(
+    out: &mut String,
+    function: &Function,
+    params: &[String],
+    generic: &str,
+    answer: &str,
+) {
+    jsdoc(out, "    ", function.docs.contents.as_deref());
+    writeln!(
+        out,
+        "    {}{generic}({}): {answer};",
+        camel(&function.name),
+        params.join(", ")
+    )
+    .unwrap();
+}
+
+/// A method of a class in Python, with its docstring.
+fn py_method(out: &mut String, function: &Function, params: &[String], answer: &str) {
+    writeln!(
+        out,
+        "    def {}({}) -> {answer}:",
+        snake(&function.name),
+        params.join(", ")
+    )
+    .unwrap();
+    docstring(out, "        ", function.docs.contents.as_deref());
+}
+
 /// How a parameter is passed from a script.
 enum Shape<'a> {
     /// A value of this (TypeScript, Python) type.
@@ -336,31 +366,8 @@ impl<'a> Types<'a> {
         jsdoc(&mut out, "  ", salesforce.docs.contents.as_deref());
         writeln!(out, "  export interface Salesforce {{").unwrap();
         for function in salesforce.functions.values() {
-            jsdoc(&mut out, "    ", function.docs.contents.as_deref());
-            let params: Vec<String> = (0..function.params.len())
-                .map(|index| {
-                    let name = camel(&function.params[index].name);
-                    match self.shape(function, index) {
-                        Shape::Plain(ts, _) => format!("{name}: {ts}"),
-                        Shape::Optional(ts, ..) => {
-                            format!("{name}?: {}", ts.trim_end_matches(" | null"))
-                        }
-                        Shape::Options(_, ts) => format!("{name}?: {ts}"),
-                    }
-                })
-                .collect();
-            let mut params = params;
-            if PARAMETERIZED.contains(&function.name.as_str()) {
-                params.push("params?: Record<string, unknown>".into());
-            }
             let (answer, _) = self.answer(function);
-            writeln!(
-                out,
-                "    {}({}): {answer};",
-                camel(&function.name),
-                params.join(", ")
-            )
-            .unwrap();
+            ts_method(&mut out, function, &self.ts_params(function), "", &answer);
         }
         writeln!(out, "  }}\n").unwrap();
         jsdoc(&mut out, "  ", log.docs.contents.as_deref());
@@ -373,35 +380,67 @@ impl<'a> Types<'a> {
         jsdoc(&mut out, "  ", state.docs.contents.as_deref());
         writeln!(out, "  export interface State {{").unwrap();
         for function in state.functions.values() {
-            jsdoc(&mut out, "    ", function.docs.contents.as_deref());
-            let params: Vec<String> = (0..function.params.len())
-                .map(|index| match self.shape(function, index) {
-                    Shape::Plain(ts, _) | Shape::Optional(ts, ..) => {
-                        format!("{}: {ts}", camel(&function.params[index].name))
-                    }
-                    Shape::Options(_, ts) => format!("options: {ts}"),
-                })
-                .collect();
-            let answer = match function.result.as_ref().and_then(|ty| self.kind(ty)) {
-                Some(TypeDefKind::Option(_)) => "T | null",
-                _ => "void",
+            let (generic, answer) = match function.result.as_ref().and_then(|ty| self.kind(ty)) {
+                Some(TypeDefKind::Option(_)) => ("<T = unknown>", "T | null"),
+                _ => ("", "void"),
             };
-            let generic = if answer == "void" {
-                ""
-            } else {
-                "<T = unknown>"
-            };
-            writeln!(
-                out,
-                "    {}{generic}({}): {answer};",
-                camel(&function.name),
-                params.join(", ")
-            )
-            .unwrap();
+            ts_method(
+                &mut out,
+                function,
+                &self.ts_params(function),
+                generic,
+                answer,
+            );
         }
         writeln!(out, "  }}\n").unwrap();
         out.push_str(FOOTER_TS);
         out
+    }
+
+    /// A function's parameters in TypeScript.
+    fn ts_params(&self, function: &Function) -> Vec<String> {
+        let mut params: Vec<String> = (0..function.params.len())
+            .map(|index| {
+                let name = camel(&function.params[index].name);
+                match self.shape(function, index) {
+                    Shape::Plain(ts, _) => format!("{name}: {ts}"),
+                    Shape::Optional(ts, ..) => {
+                        format!("{name}?: {}", ts.trim_end_matches(" | null"))
+                    }
+                    Shape::Options(_, ts) => format!("{name}?: {ts}"),
+                }
+            })
+            .collect();
+        if PARAMETERIZED.contains(&function.name.as_str()) {
+            params.push("params?: Record<string, unknown>".into());
+        }
+        params
+    }
+
+    /// A method's parameters in Python, `self` first; a record of options
+    /// becomes keyword arguments.
+    fn py_params(&self, function: &Function) -> Vec<String> {
+        let mut params = vec!["self".to_owned()];
+        for index in 0..function.params.len() {
+            let name = snake(&function.params[index].name);
+            match self.shape(function, index) {
+                Shape::Plain(_, py) => params.push(format!("{name}: {py}")),
+                Shape::Optional(_, py, default) => {
+                    params.push(format!("{name}: {py} = {default}"));
+                }
+                Shape::Options(record, _) => {
+                    for field in &record.fields {
+                        let (_, py) = self.plain(&field.ty);
+                        let default = if py == "bool" { "False" } else { "None" };
+                        params.push(format!("{}: {py} = {default}", snake(&field.name)));
+                    }
+                }
+            }
+        }
+        if PARAMETERIZED.contains(&function.name.as_str()) {
+            params.push("params: Optional[dict[str, Any]] = None".into());
+        }
+        params
     }
 
     /// Whether the record `name` is the options a function takes last.
@@ -480,35 +519,8 @@ impl<'a> Types<'a> {
         writeln!(out, "class Salesforce:").unwrap();
         docstring(&mut out, "    ", salesforce.docs.contents.as_deref());
         for function in salesforce.functions.values() {
-            let mut params = vec!["self".to_owned()];
-            for index in 0..function.params.len() {
-                let name = snake(&function.params[index].name);
-                match self.shape(function, index) {
-                    Shape::Plain(_, py) => params.push(format!("{name}: {py}")),
-                    Shape::Optional(_, py, default) => {
-                        params.push(format!("{name}: {py} = {default}"))
-                    }
-                    Shape::Options(record, _) => {
-                        for field in &record.fields {
-                            let (_, py) = self.plain(&field.ty);
-                            let default = if py == "bool" { "False" } else { "None" };
-                            params.push(format!("{}: {py} = {default}", snake(&field.name)));
-                        }
-                    }
-                }
-            }
-            if PARAMETERIZED.contains(&function.name.as_str()) {
-                params.push("params: Optional[dict[str, Any]] = None".into());
-            }
             let (_, answer) = self.answer(function);
-            writeln!(
-                out,
-                "    def {}({}) -> {answer}:",
-                snake(&function.name),
-                params.join(", ")
-            )
-            .unwrap();
-            docstring(&mut out, "        ", function.docs.contents.as_deref());
+            py_method(&mut out, function, &self.py_params(function), &answer);
         }
         writeln!(out).unwrap();
         writeln!(out, "class Log:").unwrap();
@@ -521,16 +533,7 @@ impl<'a> Types<'a> {
         writeln!(out, "class State:").unwrap();
         docstring(&mut out, "    ", state.docs.contents.as_deref());
         for function in state.functions.values() {
-            let mut params = vec!["self".to_owned()];
-            for index in 0..function.params.len() {
-                let name = snake(&function.params[index].name);
-                match self.shape(function, index) {
-                    Shape::Plain(_, py) | Shape::Optional(_, py, _) => {
-                        params.push(format!("{name}: {py}"))
-                    }
-                    Shape::Options(..) => {}
-                }
-            }
+            let mut params = self.py_params(function);
             let answer = match function.result.as_ref().and_then(|ty| self.kind(ty)) {
                 Some(TypeDefKind::Option(_)) => {
                     params.push("default: Any = None".into());
@@ -538,14 +541,7 @@ impl<'a> Types<'a> {
                 }
                 _ => "None",
             };
-            writeln!(
-                out,
-                "    def {}({}) -> {answer}:",
-                snake(&function.name),
-                params.join(", ")
-            )
-            .unwrap();
-            docstring(&mut out, "        ", function.docs.contents.as_deref());
+            py_method(&mut out, function, &params, answer);
         }
         writeln!(out).unwrap();
         out.push_str(FOOTER_PY);

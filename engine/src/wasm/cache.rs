@@ -91,6 +91,7 @@ pub(crate) struct ComponentCache {
     engine_key: String,
     loaded: Mutex<HashMap<String, StepComponent>>,
     runners: Mutex<HashMap<String, Runner>>,
+    compiling_runner: Mutex<()>,
 }
 
 impl ComponentCache {
@@ -102,6 +103,7 @@ impl ComponentCache {
             engine_key: format!("{:016x}", hasher.finish()),
             loaded: Mutex::new(HashMap::new()),
             runners: Mutex::new(HashMap::new()),
+            compiling_runner: Mutex::new(()),
         }
     }
 
@@ -133,6 +135,12 @@ impl ComponentCache {
         wasm: &[u8],
     ) -> Result<Runner> {
         let digest = hex::encode(Sha256::digest(wasm));
+        if let Some(found) = lock(&self.runners).get(&digest) {
+            return Ok(found.clone());
+        }
+        // An interpreter takes seconds to compile: steps loading one at
+        // once wait for the first rather than each compiling it.
+        let _compiling = lock(&self.compiling_runner);
         if let Some(found) = lock(&self.runners).get(&digest) {
             return Ok(found.clone());
         }
