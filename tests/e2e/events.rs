@@ -291,12 +291,15 @@ async fn a_lost_position_follows_its_policy_and_is_reported() {
     // While the subscriptions wait to subscribe again, three leads are
     // made and their events expire with every other, as after 72 hours:
     // the stored replay ids are older than anything kept. Two more follow.
+    // Each subscription's end shows as its status's error (which its
+    // successful subscription had cleared) until it subscribes again: how
+    // the stream ends under load (the emulator's status, or the connection
+    // reset first) decides the words, not whether it is seen.
     org.sf.emulator().drop_pubsub_streams();
     for workflow in ["again", "halt"] {
         eventually("the stream dropped", Duration::from_secs(30), || async {
             let status = &server.engine.trigger_statuses()[workflow];
-            let error = status.last_error.as_deref().unwrap_or_default();
-            error.contains("The service is unavailable").then_some(())
+            status.last_error.is_some().then_some(())
         })
         .await;
     }
