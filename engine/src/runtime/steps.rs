@@ -187,22 +187,29 @@ impl StepRunner {
 
     /// The step's component, or its script checked by its interpreter.
     fn load(&self, step: &Step, module: &ModuleRef) -> Result<StepComponent, LoadFailure> {
-        let bytes = module
-            .read()
-            .map_err(|error| LoadFailure::Module(error.to_string()))?;
-        let language = match module {
-            ModuleRef::Script(language, _) | ModuleRef::Inline(language, _) => *language,
+        let (language, source) = match module {
+            ModuleRef::Inline(language, code) => (*language, code.clone()),
+            ModuleRef::Script(language, path) => {
+                let source = std::fs::read_to_string(path).map_err(|error| {
+                    LoadFailure::Module(format!(
+                        "cannot read the script {}: {error}",
+                        path.display()
+                    ))
+                })?;
+                (*language, source)
+            }
             ModuleRef::Builtin(_) | ModuleRef::File(_) => {
+                let bytes = module
+                    .read()
+                    .map_err(|error| LoadFailure::Module(error.to_string()))?;
                 return self
                     .sandbox
                     .load(&bytes)
                     .map_err(|e| LoadFailure::Module(e.to_string()));
             }
         };
-        let source = std::str::from_utf8(&bytes)
-            .map_err(|e| LoadFailure::Module(format!("the script is not UTF-8 text: {e}")))?;
         self.sandbox
-            .load_script(language, &script_name(step, language), source)
+            .load_script(language, &script_name(step, language), &source)
             .map_err(|error| match error {
                 WasmError::Script(problem) => LoadFailure::Script(problem),
                 other => LoadFailure::Module(other.to_string()),

@@ -91,7 +91,7 @@ pub(crate) struct ComponentCache {
     engine_key: String,
     loaded: Mutex<HashMap<String, StepComponent>>,
     runners: Mutex<HashMap<String, Runner>>,
-    compiling_runner: Mutex<()>,
+    compiling: Mutex<()>,
 }
 
 impl ComponentCache {
@@ -103,7 +103,7 @@ impl ComponentCache {
             engine_key: format!("{:016x}", hasher.finish()),
             loaded: Mutex::new(HashMap::new()),
             runners: Mutex::new(HashMap::new()),
-            compiling_runner: Mutex::new(()),
+            compiling: Mutex::new(()),
         }
     }
 
@@ -114,17 +114,14 @@ impl ComponentCache {
         wasm: &[u8],
     ) -> Result<StepComponent> {
         let digest = hex::encode(Sha256::digest(wasm));
-        if let Some(found) = lock(&self.loaded).get(&digest) {
-            return Ok(found.clone());
-        }
-        let pre = self.instantiate_pre(engine, linker, wasm, &digest)?;
-        let pre = StepPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
-        let loaded = StepComponent {
-            code: StepCode::Component(Arc::new(pre)),
-            digest: digest.clone().into(),
-        };
-        lock(&self.loaded).insert(digest, loaded.clone());
-        Ok(loaded)
+        self.cached(&self.loaded, &digest, || {
+            let pre = self.instantiate_pre(engine, linker, wasm, &digest)?;
+            let pre = StepPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
+            Ok(StepComponent {
+                code: StepCode::Component(Arc::new(pre)),
+                digest: digest.clone().into(),
+            })
+        })
     }
 
     /// The interpreter component `wasm`, compiled once.
@@ -135,23 +132,36 @@ impl ComponentCache {
         wasm: &[u8],
     ) -> Result<Runner> {
         let digest = hex::encode(Sha256::digest(wasm));
-        if let Some(found) = lock(&self.runners).get(&digest) {
+        self.cached(&self.runners, &digest, || {
+            let pre = self.instantiate_pre(engine, linker, wasm, &digest)?;
+            let pre = ScriptPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
+            Ok(Runner {
+                pre: Arc::new(pre),
+                digest: digest.clone().into(),
+            })
+        })
+    }
+
+    /// What `map` holds under `digest`, or what `make` makes, kept there.
+    /// Compiles take turns: steps loading the same component at once wait
+    /// for the first compile (seconds for an interpreter) rather than each
+    /// compiling it.
+    fn cached<T: Clone>(
+        &self,
+        map: &Mutex<HashMap<String, T>>,
+        digest: &str,
+        make: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        if let Some(found) = lock(map).get(digest) {
             return Ok(found.clone());
         }
-        // An interpreter takes seconds to compile: steps loading one at
-        // once wait for the first rather than each compiling it.
-        let _compiling = lock(&self.compiling_runner);
-        if let Some(found) = lock(&self.runners).get(&digest) {
+        let _compiling = lock(&self.compiling);
+        if let Some(found) = lock(map).get(digest) {
             return Ok(found.clone());
         }
-        let pre = self.instantiate_pre(engine, linker, wasm, &digest)?;
-        let pre = ScriptPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
-        let runner = Runner {
-            pre: Arc::new(pre),
-            digest: digest.clone().into(),
-        };
-        lock(&self.runners).insert(digest, runner.clone());
-        Ok(runner)
+        let made = make()?;
+        lock(map).insert(digest.to_owned(), made.clone());
+        Ok(made)
     }
 
     /// `wasm` compiled (or found on disk) and linked against the host.
