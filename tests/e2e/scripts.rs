@@ -7,12 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gust_engine::model::{FailureKind, LogSource, RunStatus, StepFailure};
+use gust_engine::model::{CallOutcome, FailureKind, LogSource, RunStatus, StepFailure};
+use gust_engine::runtime::OUTCOME_UNKNOWN;
 use gust_engine::store::MemoryStateStore;
 use gust_engine::wasm::{Error, Flow, Invocation, MAX_LOG_LINES, StepLimits};
 use gust_engine::workflow::{Language, Permissions};
 use gust_tests::{bare_context, context, guests, read, sandbox};
 use serde_json::{Value, json};
+use sf_emulator::faults::{Fault, FaultKind};
 use sf_emulator::seed::Seed;
 use sf_emulator::{Config, Emulator};
 
@@ -940,4 +942,94 @@ async fn gust_serve_runs_inline_scripts_for_webhooks_keeping_their_state_across_
             json!({ "email": "grace@example.com", "seen": 2 }),
         ]
     );
+}
+
+const LOST_ANSWER_JS: &str = r#"
+import { SalesforceError, StepError } from "gust";
+
+export default function run(input, ctx) {
+  try {
+    return { created: ctx.salesforce.create("Lead", { LastName: "Once", Company: "Acme", Email: input.email }) };
+  } catch (error) {
+    if (!(error instanceof SalesforceError)) throw error;
+    if (error.errorCode !== "GUST_OUTCOME_UNKNOWN") throw new StepError(error.message);
+    const found = ctx.salesforce.query("SELECT Id FROM Lead WHERE Email = :email", { email: input.email });
+    return { found: found.map((lead) => lead.Id) };
+  }
+}
+"#;
+
+const LOST_ANSWER_PY: &str = r#"
+from gust import SalesforceError, StepError
+
+def run(input, ctx):
+    try:
+        return {"created": ctx.salesforce.create("Lead", {"LastName": "Once", "Company": "Acme", "Email": input["email"]})}
+    except SalesforceError as error:
+        if error.error_code != "GUST_OUTCOME_UNKNOWN":
+            raise StepError(str(error))
+        found = ctx.salesforce.query("SELECT Id FROM Lead WHERE Email = :email", {"email": input["email"]})
+        return {"found": [lead["Id"] for lead in found]}
+"#;
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_unknown_to_the_script_which_finds_its_record() {
+    if crate::support::on_postgres() {
+        return;
+    }
+    let sf = Sf::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for language in LANGUAGES {
+        let email = format!("once-{}@example.com", language.extension());
+        let source = pick(language, LOST_ANSWER_JS, LOST_ANSWER_PY);
+        // Salesforce creates the Lead and answers after the attempt's time
+        // limit: the attempt is cut off with its create in flight.
+        sf.emulator().inject(Fault {
+            path: "/sobjects/Lead".to_owned(),
+            method: Some(reqwest::Method::POST),
+            kind: FaultKind::SlowAnswer { ms: 4_000 },
+            times: Some(1),
+        });
+        let workflow = json!({
+            "id": "lost-answer",
+            "trigger": { "manual": {} },
+            "steps": [{ "id": "lead", "language": language, "code": source,
+                "with": { "email": email }, "timeout_ms": 1_500,
+                "retry": { "max_attempts": 2, "backoff_ms": 50 },
+                "permissions": { "salesforce": { "read": ["Lead"], "write": ["Lead"] } } }]
+        });
+        let path = dir.path().join(format!("{}.json", language.extension()));
+        std::fs::write(&path, workflow.to_string()).unwrap();
+        let report = run_locally(&sf, &path, json!({})).await;
+        assert_eq!(
+            report.status,
+            RunStatus::Succeeded,
+            "{language}: {report:?}"
+        );
+
+        let attempts = &report.steps[0].attempts;
+        assert_eq!(attempts.len(), 2, "{language}: {report:?}");
+        let cut_off = attempts[0].error.as_ref().map(|error| error.kind);
+        assert_eq!(
+            cut_off,
+            Some(FailureKind::Timeout),
+            "{language}: {report:?}"
+        );
+        let unknown = &attempts[1].calls[0];
+        assert!(unknown.replayed, "{language}: {unknown:?}");
+        assert!(
+            matches!(&unknown.outcome, CallOutcome::Failed { error_code, .. } if error_code == OUTCOME_UNKNOWN),
+            "{language}: {unknown:?}"
+        );
+        // The create was not sent again: the script found the one Lead it
+        // made instead of making another.
+        let org = sf.emulator().org();
+        let leads: Vec<String> = org
+            .records(org.object("Lead").unwrap(), false)
+            .filter(|lead| lead.get("Email").and_then(Value::as_str) == Some(email.as_str()))
+            .map(|lead| lead.get("Id").and_then(Value::as_str).unwrap().to_owned())
+            .collect();
+        assert_eq!(leads.len(), 1, "{language}: {leads:?}");
+        assert_eq!(report.output, json!({ "found": leads }), "{language}");
+    }
 }
