@@ -368,7 +368,10 @@ async fn schedules_and_polls_on_three_nodes_store_each_fire_and_record_once() {
 /// runs by itself, each once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_restarted_under_load_refuses_then_goes_on_by_itself() {
-    const EVENTS: usize = 2_000;
+    /// Events sent at a time, and the pause between two such batches: the
+    /// load lasts until the outage is over, however fast the server is.
+    const BATCH: usize = 50;
+    const PAUSE: Duration = Duration::from_millis(100);
     let dir = tempfile::tempdir().unwrap();
     if cluster_database(dir.path()).is_none() {
         return;
@@ -385,7 +388,6 @@ async fn postgresql_restarted_under_load_refuses_then_goes_on_by_itself() {
         &dir.path().join("data"),
         &[("GUST_STORE", url.as_str()), ("GUST_STORE_LEASE", LEASE)],
     );
-    let keys: Vec<String> = (0..EVENTS).map(|n| format!("r{n}")).collect();
 
     // Load, with PostgreSQL stopped for 3 seconds half a second in.
     let outage = tokio::task::spawn_blocking({
@@ -397,10 +399,19 @@ async fn postgresql_restarted_under_load_refuses_then_goes_on_by_itself() {
             postgres.resume();
         }
     });
-    let acked_during = send_all(&server.base, &keys).await;
+    let mut keys: Vec<String> = Vec::new();
+    let mut acked_during = Vec::new();
+    while !outage.is_finished() {
+        let batch: Vec<String> = (keys.len()..keys.len() + BATCH)
+            .map(|n| format!("r{n}"))
+            .collect();
+        acked_during.extend(send_all(&server.base, &batch).await);
+        keys.extend(batch);
+        tokio::time::sleep(PAUSE).await;
+    }
     outage.await.unwrap();
     assert!(
-        acked_during.len() < EVENTS,
+        acked_during.len() < keys.len(),
         "some events were refused while PostgreSQL was down"
     );
 
@@ -416,12 +427,12 @@ async fn postgresql_restarted_under_load_refuses_then_goes_on_by_itself() {
 
     // Back up: everything is taken, and every run ends once.
     let acked_after = send_all(&server.base, &keys).await;
-    assert_eq!(acked_after.len(), EVENTS);
+    assert_eq!(acked_after.len(), keys.len());
     let client = reqwest::Client::new();
     let succeeded = settled_runs(&client, &server.base).await;
     let (status, log) = server.terminate();
     assert!(status.success(), "{log}");
-    assert_eq!(succeeded.len(), EVENTS);
+    assert_eq!(succeeded.len(), keys.len());
     for key in &keys {
         let [first, second] = calls(&store, key).await;
         assert_eq!(
