@@ -4,11 +4,12 @@
 //! the script's own lines. Only the served test involves a store, so the
 //! others run in the embedded pass of the suite alone.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gust_engine::model::{CallOutcome, FailureKind, LogSource, RunStatus, StepFailure};
-use gust_engine::runtime::OUTCOME_UNKNOWN;
+use gust_engine::runtime::{OUTCOME_UNKNOWN, RunReport};
 use gust_engine::store::MemoryStateStore;
 use gust_engine::wasm::{Error, Flow, Invocation, MAX_LOG_LINES, StepLimits};
 use gust_engine::workflow::{Language, Permissions};
@@ -574,6 +575,20 @@ fn emulator() -> Emulator {
     Emulator::with_seed(Config::default(), &seed).unwrap()
 }
 
+/// Runs `workflow` (written into `dir`) with `gust run`'s runner against
+/// the emulator, and checks that it succeeded.
+async fn run_succeeding(sf: &Sf, dir: &Path, language: Language, workflow: &Value) -> RunReport {
+    let path = dir.join(format!("{}.json", language.extension()));
+    std::fs::write(&path, workflow.to_string()).unwrap();
+    let report = run_locally(sf, &path, json!({})).await;
+    assert_eq!(
+        report.status,
+        RunStatus::Succeeded,
+        "{language}: {report:?}"
+    );
+    report
+}
+
 const EVERY_ACTION_JS: &str = r#"
 export default function run(input, ctx) {
   const sf = ctx.salesforce;
@@ -682,14 +697,7 @@ async fn every_salesforce_action_works_from_each_language_against_the_emulator()
                     "write": ["Account", "Contact", "Order_Placed__e"],
                     "delete": ["Account"], "request": true } } }]
         });
-        let path = dir.path().join(format!("{}.json", language.extension()));
-        std::fs::write(&path, workflow.to_string()).unwrap();
-        let report = run_locally(&sf, &path, json!({})).await;
-        assert_eq!(
-            report.status,
-            RunStatus::Succeeded,
-            "{language}: {report:?}"
-        );
+        let report = run_succeeding(&sf, dir.path(), language, &workflow).await;
         let output = report.output;
         let id = output["id"].as_str().unwrap();
         assert_eq!(id.len(), 18, "{output}");
@@ -998,14 +1006,7 @@ async fn a_create_whose_answer_was_lost_is_unknown_to_the_script_which_finds_its
                 "retry": { "max_attempts": 2, "backoff_ms": 50 },
                 "permissions": { "salesforce": { "read": ["Lead"], "write": ["Lead"] } } }]
         });
-        let path = dir.path().join(format!("{}.json", language.extension()));
-        std::fs::write(&path, workflow.to_string()).unwrap();
-        let report = run_locally(&sf, &path, json!({})).await;
-        assert_eq!(
-            report.status,
-            RunStatus::Succeeded,
-            "{language}: {report:?}"
-        );
+        let report = run_succeeding(&sf, dir.path(), language, &workflow).await;
 
         let attempts = &report.steps[0].attempts;
         assert_eq!(attempts.len(), 2, "{language}: {report:?}");
