@@ -51,6 +51,9 @@ struct Runner {
     tool: &'static str,
     /// What the runner is built from, in the workspace.
     sources: &'static [&'static str],
+    /// The tool's arguments that build the runner from the WIT directory
+    /// into the output, given the workspace.
+    arguments: fn(&mut Command, wit: &Path, workspace: &Path, output: &Path),
 }
 
 const RUNNERS: [Runner; 2] = [
@@ -60,6 +63,15 @@ const RUNNERS: [Runner; 2] = [
         tool_variable: "GUST_COMPONENTIZE_QJS",
         tool: "target/node/node_modules/.bin/componentize-qjs",
         sources: &["runners/javascript/runner.js"],
+        arguments: |command, wit, workspace, output| {
+            command
+                .arg("--wit")
+                .arg(wit)
+                .args(["--world", "script", "--sync", "--js"])
+                .arg(workspace.join("runners/javascript/runner.js"))
+                .arg("-o")
+                .arg(output);
+        },
     },
     Runner {
         constant: "PYTHON_RUNNER",
@@ -67,6 +79,16 @@ const RUNNERS: [Runner; 2] = [
         tool_variable: "GUST_COMPONENTIZE_PY",
         tool: "target/python/bin/componentize-py",
         sources: &["runners/python/runner.py", "runners/python/gust.py"],
+        arguments: |command, wit, workspace, output| {
+            command
+                .arg("-d")
+                .arg(wit)
+                .args(["-w", "script", "componentize", "runner", "-p"])
+                .arg(workspace.join("runners/python"))
+                .arg("-o")
+                .arg(output)
+                .env("PYTHONDONTWRITEBYTECODE", "1");
+        },
     },
 ];
 
@@ -126,23 +148,7 @@ fn build_runner(runner: &Runner, tool: &Path, workspace: &Path, out: &Path) -> P
     let wit = workspace.join("sdk-guest/wit");
     let output = out.join(format!("{}.wasm", runner.constant.to_lowercase()));
     let mut command = Command::new(tool);
-    match runner.language {
-        "JavaScript" => command
-            .arg("--wit")
-            .arg(&wit)
-            .args(["--world", "script", "--sync", "--js"])
-            .arg(workspace.join(runner.sources[0]))
-            .arg("-o")
-            .arg(&output),
-        _ => command
-            .arg("-d")
-            .arg(&wit)
-            .args(["-w", "script", "componentize", "runner", "-p"])
-            .arg(workspace.join("runners/python"))
-            .arg("-o")
-            .arg(&output)
-            .env("PYTHONDONTWRITEBYTECODE", "1"),
-    };
+    (runner.arguments)(&mut command, &wit, workspace, &output);
     let result = command
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", tool.display()));

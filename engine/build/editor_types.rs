@@ -102,6 +102,15 @@ fn snake(name: &str) -> String {
     name.replace('-', "_")
 }
 
+/// An enum's cases, each as a string literal.
+fn quoted(cases: &wit_parser::Enum) -> Vec<String> {
+    cases
+        .cases
+        .iter()
+        .map(|c| format!("{:?}", c.name))
+        .collect()
+}
+
 fn docs(text: Option<&str>) -> Vec<&str> {
     text.map(|text| text.lines().collect()).unwrap_or_default()
 }
@@ -311,11 +320,7 @@ impl<'a> Types<'a> {
             jsdoc(&mut out, "  ", text);
             match kind {
                 TypeDefKind::Enum(cases) => {
-                    let cases: Vec<String> = cases
-                        .cases
-                        .iter()
-                        .map(|c| format!("{:?}", c.name))
-                        .collect();
+                    let cases = quoted(cases);
                     writeln!(
                         out,
                         "  export type {} = {};\n",
@@ -346,10 +351,7 @@ impl<'a> Types<'a> {
                 _ => {}
             }
         }
-        let sf_error = types
-            .types
-            .get("sf-error")
-            .map(|id| &self.resolve.types[*id]);
+        let sf_error = self.sf_error(types);
         jsdoc(
             &mut out,
             "  ",
@@ -453,6 +455,14 @@ impl<'a> Types<'a> {
         })
     }
 
+    /// The `sf-error` record of the `types` interface.
+    fn sf_error(&self, types: &Interface) -> Option<&'a wit_parser::TypeDef> {
+        types
+            .types
+            .get("sf-error")
+            .map(|id| &self.resolve.types[*id])
+    }
+
     fn levels(&self, log: &Interface) -> Vec<String> {
         let level = log
             .types
@@ -475,18 +485,15 @@ impl<'a> Types<'a> {
         for (name, kind, text) in self.records_and_enums(&[salesforce]) {
             match kind {
                 TypeDefKind::Enum(cases) => {
-                    let cases: Vec<String> = cases
-                        .cases
-                        .iter()
-                        .map(|c| format!("{:?}", c.name))
-                        .collect();
+                    let cases = quoted(cases);
                     writeln!(out, "{} = Literal[{}]", pascal(name), cases.join(", ")).unwrap();
                     if let Some(text) = text {
                         writeln!(out, "\"\"\"{text}\"\"\"").unwrap();
                     }
                     writeln!(out).unwrap();
                 }
-                TypeDefKind::Record(record) if name != "write-options" => {
+                // Options become keyword arguments in Python.
+                TypeDefKind::Record(record) if !self.is_options(salesforce, name) => {
                     writeln!(out, "class {}(TypedDict):", pascal(name)).unwrap();
                     docstring(&mut out, "    ", text);
                     for field in &record.fields {
@@ -498,10 +505,7 @@ impl<'a> Types<'a> {
                 _ => {}
             }
         }
-        let sf_error = types
-            .types
-            .get("sf-error")
-            .map(|id| &self.resolve.types[*id]);
+        let sf_error = self.sf_error(types);
         writeln!(out, "class SalesforceError(Exception):").unwrap();
         docstring(
             &mut out,

@@ -1,8 +1,9 @@
 //! Steps written in JavaScript and Python: each runs in its interpreter
 //! component under the limits and grants of a compiled step, reaches
 //! Salesforce (the emulator) through `ctx`, and reports its problems with
-//! the script's own lines. Only the served test involves a store, so the
-//! others run in the embedded pass of the suite alone.
+//! the script's own lines. No store takes part (`gust run`'s runner keeps
+//! its journal and state in memory), so the suite's PostgreSQL pass skips
+//! them; a script step served from a store is a test of `server`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -73,9 +74,6 @@ fn pick<'a>(language: Language, js: &'a str, py: &'a str) -> &'a str {
 
 #[tokio::test]
 async fn a_script_gets_its_input_logs_and_returns_its_output_or_stops_the_run() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let js = r#"
 import { stop } from "gust";
 export default function run(input, ctx) {
@@ -132,9 +130,6 @@ def run(input, ctx):
 
 #[tokio::test]
 async fn a_thrown_exception_fails_the_step_with_its_message_and_the_scripts_stack() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let js = "function inner(lead) {\n  return lead.owner.name;\n}\n\nexport default function run(input, ctx) {\n  return inner(input);\n}\n";
     let py = "def inner(lead):\n    return lead['owner']['name']\n\n\ndef run(input, ctx):\n    return inner(input)\n";
     for language in LANGUAGES {
@@ -168,9 +163,6 @@ async fn a_thrown_exception_fails_the_step_with_its_message_and_the_scripts_stac
 
 #[tokio::test]
 async fn an_async_javascript_run_is_refused_with_a_hint() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let source = "export default async function run(input, ctx) {\n  return input;\n}\n";
     let failure = failure(invoke(Language::JavaScript, source, json!({})).await);
     assert!(!failure.retryable);
@@ -185,9 +177,6 @@ async fn an_async_javascript_run_is_refused_with_a_hint() {
 
 #[tokio::test]
 async fn step_errors_say_whether_they_are_retryable() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let js = r#"
 import { StepError } from "gust";
 export default function run(input, ctx) {
@@ -226,9 +215,6 @@ def run(input, ctx):
 
 #[tokio::test]
 async fn an_endless_loop_is_stopped_at_the_time_limit() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let js = "export default function run(input, ctx) {\n  for (;;) {}\n}\n";
     let py = "def run(input, ctx):\n    while True:\n        pass\n";
     for language in LANGUAGES {
@@ -254,9 +240,6 @@ async fn an_endless_loop_is_stopped_at_the_time_limit() {
 
 #[tokio::test]
 async fn a_memory_bomb_and_a_huge_output_stop_at_the_memory_limit() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let bomb_js = "export default function run(input, ctx) {\n  const hoard = [];\n  for (;;) hoard.push(new Array(1 << 20).fill(7));\n}\n";
     let bomb_py = "def run(input, ctx):\n    hoard = []\n    while True:\n        hoard.append(bytearray(1 << 20))\n";
     let huge_js =
@@ -299,9 +282,6 @@ const ECHO_PY: &str = "def run(input, ctx):\n    return input\n";
 
 #[tokio::test]
 async fn a_flood_of_output_is_capped_and_the_step_still_succeeds() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let js = "export default function run(input, ctx) {\n  for (let i = 0; i < 20000; i++) console.log('line ' + i + ' ' + 'x'.repeat(100));\n  return { done: true };\n}\n";
     let py = "def run(input, ctx):\n    for i in range(20000):\n        print('line', i, 'x' * 100)\n    return {'done': True}\n";
     for language in LANGUAGES {
@@ -327,9 +307,6 @@ async fn a_flood_of_output_is_capped_and_the_step_still_succeeds() {
 
 #[tokio::test]
 async fn files_the_environment_and_the_network_are_out_of_reach() {
-    if crate::support::on_postgres() {
-        return;
-    }
     // JavaScript has no file, process or network API at all.
     let js = r#"
 export default function run(input, ctx) {
@@ -393,9 +370,6 @@ def run(input, ctx):
 
 #[tokio::test]
 async fn a_forbidden_salesforce_object_is_refused_before_anything_is_sent() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let sf = Sf::start().await;
     let js = r#"
 export default function run(input, ctx) {
@@ -454,9 +428,6 @@ def run(input, ctx):
 
 #[tokio::test]
 async fn syntax_errors_and_unavailable_imports_are_found_when_loading_with_their_position() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let cases = [
         (
             Language::JavaScript,
@@ -512,9 +483,6 @@ fn leads() -> Vec<Value> {
 
 #[tokio::test]
 async fn the_javascript_and_python_lead_scores_match_the_rust_step() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let sandbox = sandbox();
     let rust = sandbox.load(&read(guests::LEAD_SCORE)).unwrap();
     let scripts = [
@@ -677,9 +645,6 @@ def run(input, ctx):
 
 #[tokio::test]
 async fn every_salesforce_action_works_from_each_language_against_the_emulator() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let sf = Sf::start_with(emulator()).await;
     let dir = tempfile::tempdir().unwrap();
     for language in LANGUAGES {
@@ -725,9 +690,6 @@ async fn every_salesforce_action_works_from_each_language_against_the_emulator()
 
 #[tokio::test]
 async fn gust_validate_and_gust_run_report_script_problems_in_the_authors_terms() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("enrich.js"),
@@ -799,9 +761,6 @@ async fn gust_validate_and_gust_run_report_script_problems_in_the_authors_terms(
 
 #[tokio::test]
 async fn gust_types_declares_every_action_for_editors() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let wit = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk-guest/wit/step.wit"),
     )
@@ -855,9 +814,6 @@ async fn gust_types_declares_every_action_for_editors() {
 
 #[tokio::test]
 async fn the_example_workflows_score_the_example_events_alike_in_rust_javascript_and_python() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap();
@@ -911,47 +867,6 @@ async fn the_example_workflows_score_the_example_events_alike_in_rust_javascript
     }
 }
 
-#[tokio::test]
-async fn gust_serve_runs_inline_scripts_for_webhooks_keeping_their_state_across_runs() {
-    let workflow = json!({
-        "id": "scripted",
-        "trigger": { "webhook": {} },
-        "steps": [
-            { "id": "gate", "language": "javascript",
-              "code": "import { stop } from \"gust\";\nexport default function run(input, ctx) {\n  if (input.body.skip) return stop({ skipped: true });\n  return { email: String(input.body.email).toLowerCase() };\n}\n" },
-            { "id": "count", "language": "python",
-              "code": "def run(input, ctx):\n    seen = ctx.state.get('seen', 0) + 1\n    ctx.state.set('seen', seen)\n    return {'email': input['email'], 'seen': seen}\n",
-              "retry": { "max_attempts": 1 } }
-        ]
-    });
-    let server = crate::support::Server::start_with(
-        &[workflow],
-        |config| config.sandbox.cache_dir = Some(gust_tests::component_cache()),
-        None,
-    )
-    .await;
-    let mut outputs = Vec::new();
-    for body in [
-        json!({ "email": "Ada@Example.com" }),
-        json!({ "skip": true }),
-        json!({ "email": "GRACE@example.com" }),
-    ] {
-        let (status, accepted) = server.hook("scripted", body).await;
-        assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{accepted}");
-        let run = server.finished(accepted["run_id"].as_str().unwrap()).await;
-        assert_eq!(run["status"], "succeeded", "{run}");
-        outputs.push(run["output"].clone());
-    }
-    assert_eq!(
-        outputs,
-        [
-            json!({ "email": "ada@example.com", "seen": 1 }),
-            json!({ "skipped": true }),
-            json!({ "email": "grace@example.com", "seen": 2 }),
-        ]
-    );
-}
-
 const LOST_ANSWER_JS: &str = r#"
 import { SalesforceError, StepError } from "gust";
 
@@ -982,9 +897,6 @@ def run(input, ctx):
 
 #[tokio::test]
 async fn a_create_whose_answer_was_lost_is_unknown_to_the_script_which_finds_its_record() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let sf = Sf::start().await;
     let dir = tempfile::tempdir().unwrap();
     for language in LANGUAGES {

@@ -718,3 +718,44 @@ async fn an_invalid_workflow_file_is_listed_with_its_errors_and_the_others_load(
     let (status, _) = server.hook("broken", json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn gust_serve_runs_inline_scripts_for_webhooks_keeping_their_state_across_runs() {
+    let workflow = json!({
+        "id": "scripted",
+        "trigger": { "webhook": {} },
+        "steps": [
+            { "id": "gate", "language": "javascript",
+              "code": "import { stop } from \"gust\";\nexport default function run(input, ctx) {\n  if (input.body.skip) return stop({ skipped: true });\n  return { email: String(input.body.email).toLowerCase() };\n}\n" },
+            { "id": "count", "language": "python",
+              "code": "def run(input, ctx):\n    seen = ctx.state.get('seen', 0) + 1\n    ctx.state.set('seen', seen)\n    return {'email': input['email'], 'seen': seen}\n",
+              "retry": { "max_attempts": 1 } }
+        ]
+    });
+    let server = Server::start_with(
+        &[workflow],
+        |config| config.sandbox.cache_dir = Some(gust_tests::component_cache()),
+        None,
+    )
+    .await;
+    let mut outputs = Vec::new();
+    for body in [
+        json!({ "email": "Ada@Example.com" }),
+        json!({ "skip": true }),
+        json!({ "email": "GRACE@example.com" }),
+    ] {
+        let (status, accepted) = server.hook("scripted", body).await;
+        assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{accepted}");
+        let run = server.finished(accepted["run_id"].as_str().unwrap()).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        outputs.push(run["output"].clone());
+    }
+    assert_eq!(
+        outputs,
+        [
+            json!({ "email": "ada@example.com", "seen": 1 }),
+            json!({ "skipped": true }),
+            json!({ "email": "grace@example.com", "seen": 2 }),
+        ]
+    );
+}

@@ -17,8 +17,8 @@ use crate::wasm::{
     Error as WasmError, Flow, InvocationContext, Sandbox, StepComponent, StepLimits, StepSuccess,
 };
 use crate::workflow::{
-    ModuleRef, Permissions, RetryPolicy, Step, ValidationError, ValidationErrors, Workflow,
-    WorkflowFile, script_name,
+    ModuleCode, ModuleRef, Permissions, RetryPolicy, Step, ValidationError, ValidationErrors,
+    Workflow, WorkflowFile, script_name,
 };
 
 /// A workflow whose components are compiled and ready.
@@ -187,33 +187,20 @@ impl StepRunner {
 
     /// The step's component, or its script checked by its interpreter.
     fn load(&self, step: &Step, module: &ModuleRef) -> Result<StepComponent, LoadFailure> {
-        let (language, source) = match module {
-            ModuleRef::Inline(language, code) => (*language, code.clone()),
-            ModuleRef::Script(language, path) => {
-                let source = std::fs::read_to_string(path).map_err(|error| {
-                    LoadFailure::Module(format!(
-                        "cannot read the script {}: {error}",
-                        path.display()
-                    ))
-                })?;
-                (*language, source)
-            }
-            ModuleRef::Builtin(_) | ModuleRef::File(_) => {
-                let bytes = module
-                    .read()
-                    .map_err(|error| LoadFailure::Module(error.to_string()))?;
-                return self
-                    .sandbox
-                    .load(&bytes)
-                    .map_err(|e| LoadFailure::Module(e.to_string()));
+        let code = module
+            .read()
+            .map_err(|error| LoadFailure::Module(error.to_string()))?;
+        let loaded = match code {
+            ModuleCode::Component(wasm) => self.sandbox.load(&wasm),
+            ModuleCode::Script(language, source) => {
+                let name = script_name(step, language);
+                self.sandbox.load_script(language, &name, &source)
             }
         };
-        self.sandbox
-            .load_script(language, &script_name(step, language), &source)
-            .map_err(|error| match error {
-                WasmError::Script(problem) => LoadFailure::Script(problem),
-                other => LoadFailure::Module(other.to_string()),
-            })
+        loaded.map_err(|error| match error {
+            WasmError::Script(problem) => LoadFailure::Script(problem),
+            other => LoadFailure::Module(other.to_string()),
+        })
     }
 
     /// Makes the next attempt at step number `index` of `run`, whose record

@@ -107,19 +107,18 @@ impl ComponentCache {
         }
     }
 
+    /// The step component `wasm`, compiled once.
     pub(crate) fn load(
         &self,
         engine: &Engine,
         linker: &Linker<StepHost>,
         wasm: &[u8],
     ) -> Result<StepComponent> {
-        let digest = hex::encode(Sha256::digest(wasm));
-        self.cached(&self.loaded, &digest, || {
-            let pre = self.instantiate_pre(engine, linker, wasm, &digest)?;
+        self.load_into(&self.loaded, engine, linker, wasm, |pre, digest| {
             let pre = StepPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
             Ok(StepComponent {
                 code: StepCode::Component(Arc::new(pre)),
-                digest: digest.clone().into(),
+                digest,
             })
         })
     }
@@ -131,36 +130,39 @@ impl ComponentCache {
         linker: &Linker<StepHost>,
         wasm: &[u8],
     ) -> Result<Runner> {
-        let digest = hex::encode(Sha256::digest(wasm));
-        self.cached(&self.runners, &digest, || {
-            let pre = self.instantiate_pre(engine, linker, wasm, &digest)?;
+        self.load_into(&self.runners, engine, linker, wasm, |pre, digest| {
             let pre = ScriptPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
             Ok(Runner {
                 pre: Arc::new(pre),
-                digest: digest.clone().into(),
+                digest,
             })
         })
     }
 
-    /// What `map` holds under `digest`, or what `make` makes, kept there.
+    /// `wasm` linked against the host and made into a `T` of its world by
+    /// `world` (given its digest), once: kept in `map` by its digest.
     /// Compiles take turns: steps loading the same component at once wait
     /// for the first compile (seconds for an interpreter) rather than each
     /// compiling it.
-    fn cached<T: Clone>(
+    fn load_into<T: Clone>(
         &self,
         map: &Mutex<HashMap<String, T>>,
-        digest: &str,
-        make: impl FnOnce() -> Result<T>,
+        engine: &Engine,
+        linker: &Linker<StepHost>,
+        wasm: &[u8],
+        world: impl FnOnce(InstancePre<StepHost>, Arc<str>) -> Result<T>,
     ) -> Result<T> {
-        if let Some(found) = lock(map).get(digest) {
+        let digest = hex::encode(Sha256::digest(wasm));
+        if let Some(found) = lock(map).get(&digest) {
             return Ok(found.clone());
         }
         let _compiling = lock(&self.compiling);
-        if let Some(found) = lock(map).get(digest) {
+        if let Some(found) = lock(map).get(&digest) {
             return Ok(found.clone());
         }
-        let made = make()?;
-        lock(map).insert(digest.to_owned(), made.clone());
+        let pre = self.instantiate_pre(engine, linker, wasm, &digest)?;
+        let made = world(pre, digest.as_str().into())?;
+        lock(map).insert(digest, made.clone());
         Ok(made)
     }
 

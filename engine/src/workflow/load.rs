@@ -1,6 +1,7 @@
 //! Reading workflow files: JSON parsing with the path of the first error,
 //! then [`Workflow::validate`], then where each step's component comes from.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use super::{Language, Step, ValidationError, ValidationErrors, Workflow};
@@ -166,7 +167,7 @@ pub enum ModuleError {
     /// No prebuilt step has this name.
     #[error("there is no prebuilt step `{0}`")]
     NoBuiltin(String),
-    /// The component file could not be read.
+    /// The component or script file could not be read.
     #[error("cannot read the module {}: {error}", path.display())]
     Unreadable {
         /// The file.
@@ -174,6 +175,15 @@ pub enum ModuleError {
         /// Why.
         error: std::io::Error,
     },
+}
+
+/// A step's code as read: a component's bytes, or a script's text.
+#[derive(Debug)]
+pub enum ModuleCode<'a> {
+    /// A WebAssembly component.
+    Component(Cow<'static, [u8]>),
+    /// A script, in its language.
+    Script(Language, Cow<'a, str>),
 }
 
 impl ModuleRef {
@@ -186,19 +196,23 @@ impl ModuleRef {
         }
     }
 
-    /// The component's bytes.
-    pub fn read(&self) -> Result<std::borrow::Cow<'static, [u8]>, ModuleError> {
+    /// The step's code: a component's bytes or a script's text.
+    pub fn read(&self) -> Result<ModuleCode<'_>, ModuleError> {
+        let unreadable = |path: &Path, error| ModuleError::Unreadable {
+            path: path.to_owned(),
+            error,
+        };
         match self {
             Self::Builtin(name) => builtin::component(name)
-                .map(std::borrow::Cow::Borrowed)
+                .map(|bytes| ModuleCode::Component(Cow::Borrowed(bytes)))
                 .ok_or_else(|| ModuleError::NoBuiltin(name.clone())),
-            Self::File(path) | Self::Script(_, path) => std::fs::read(path)
-                .map(std::borrow::Cow::Owned)
-                .map_err(|error| ModuleError::Unreadable {
-                    path: path.clone(),
-                    error,
-                }),
-            Self::Inline(_, code) => Ok(std::borrow::Cow::Owned(code.clone().into_bytes())),
+            Self::File(path) => std::fs::read(path)
+                .map(|bytes| ModuleCode::Component(Cow::Owned(bytes)))
+                .map_err(|error| unreadable(path, error)),
+            Self::Script(language, path) => std::fs::read_to_string(path)
+                .map(|text| ModuleCode::Script(*language, Cow::Owned(text)))
+                .map_err(|error| unreadable(path, error)),
+            Self::Inline(language, code) => Ok(ModuleCode::Script(*language, Cow::Borrowed(code))),
         }
     }
 }

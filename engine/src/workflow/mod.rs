@@ -33,7 +33,9 @@ pub use gust_salesforce::SecretRef;
 pub use id::{IdError, StepId, WorkflowId};
 pub use installable::{ConnectionSlot, SALESFORCE_SLOT};
 pub use language::Language;
-pub use load::{LoadError, ModuleError, ModuleRef, WorkflowFile, files_in, parse, script_name};
+pub use load::{
+    LoadError, ModuleCode, ModuleError, ModuleRef, WorkflowFile, files_in, parse, script_name,
+};
 pub use permissions::{Access, Permissions, SObjectName, SalesforcePermissions};
 pub use validate::{ValidationError, ValidationErrors};
 

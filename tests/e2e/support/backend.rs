@@ -13,9 +13,8 @@ use gust_engine::store::{SledStore, Store, StoreError, StoreLocation};
 /// The variable that picks the backend.
 const BACKEND_VARIABLE: &str = "GUST_TEST_STORE";
 
-/// Whether the tests run on PostgreSQL: tests of what no store takes
-/// part in run in the embedded pass alone.
-pub(crate) fn on_postgres() -> bool {
+/// Whether the tests run on PostgreSQL.
+fn on_postgres() -> bool {
     match std::env::var(BACKEND_VARIABLE).as_deref() {
         Ok("postgres") => true,
         Ok("sled") | Err(_) => false,

@@ -14,9 +14,7 @@ mod store;
 
 use std::time::{Duration, Instant};
 
-pub(crate) use backend::{
-    config, on_postgres, open_store, postgres_url, store_bytes, store_env, stored_bytes,
-};
+pub(crate) use backend::{config, open_store, postgres_url, store_bytes, store_env, stored_bytes};
 pub(crate) use browser::Browser;
 pub(crate) use connect::{
     DONE, configure_connect, connect, connected, follow, location_query, no_redirects, orgs,
