@@ -8,34 +8,11 @@ a script: the snapshot taken at build time is all the interpreter has.
 """
 
 import ast
+import importlib
 import json
 import linecache
 import sys
 import traceback
-
-# The standard modules a script may import, loaded into the snapshot.
-import base64  # noqa: F401
-import collections  # noqa: F401
-import dataclasses  # noqa: F401
-import datetime  # noqa: F401
-import decimal  # noqa: F401
-import enum  # noqa: F401
-import functools  # noqa: F401
-import hashlib  # noqa: F401
-import hmac  # noqa: F401
-import itertools  # noqa: F401
-import math  # noqa: F401
-import random  # noqa: F401
-import re  # noqa: F401
-import statistics  # noqa: F401
-import string  # noqa: F401
-import textwrap  # noqa: F401
-import time  # noqa: F401
-import typing  # noqa: F401
-import unicodedata  # noqa: F401
-import urllib.parse  # noqa: F401
-import uuid  # noqa: F401
-import zoneinfo  # noqa: F401
 
 import wit_world
 from componentize_py_types import Err
@@ -43,13 +20,17 @@ from wit_world.imports.types import Flow, StepError as WitStepError, StepOutput
 
 import gust
 
-ALLOWED = sorted(
-    name
-    for name in (
-        "__future__ base64 collections dataclasses datetime decimal enum functools gust hashlib hmac itertools "
-        "json math random re statistics string textwrap time typing unicodedata urllib uuid zoneinfo"
-    ).split()
+# The standard modules a script may import: imported here, while the
+# component is built, into the snapshot that is all the interpreter has.
+MODULES = (
+    "__future__", "base64", "collections", "dataclasses", "datetime", "decimal", "enum",
+    "functools", "hashlib", "hmac", "itertools", "json", "math", "random", "re", "statistics",
+    "string", "textwrap", "time", "typing", "unicodedata", "urllib.parse", "uuid", "zoneinfo",
 )
+for _module in MODULES:
+    importlib.import_module(_module)
+
+ALLOWED = sorted({module.split(".")[0] for module in MODULES} | {"gust"})
 
 
 def _problem(name, line, column, message):

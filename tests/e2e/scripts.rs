@@ -946,3 +946,39 @@ async fn a_create_whose_answer_was_lost_is_unknown_to_the_script_which_finds_its
         assert_eq!(report.output, json!({ "found": leads }), "{language}");
     }
 }
+
+#[tokio::test]
+async fn python_steps_import_the_standard_modules_the_readme_lists() {
+    let modules = [
+        "json",
+        "re",
+        "datetime",
+        "decimal",
+        "math",
+        "collections",
+        "itertools",
+        "functools",
+        "typing",
+        "base64",
+        "hashlib",
+        "hmac",
+        "urllib.parse",
+        "uuid",
+        "zoneinfo",
+        "random",
+        "statistics",
+        "string",
+        "textwrap",
+        "time",
+        "unicodedata",
+        "dataclasses",
+        "enum",
+    ];
+    let imports: String = modules.iter().map(|m| format!("import {m}\n")).collect();
+    let source = format!(
+        "from __future__ import annotations\n{imports}\ndef run(input, ctx):\n    return [m.__name__ for m in ({},)]\n",
+        modules.join(", ")
+    );
+    let invocation = invoke(Language::Python, &source, json!({})).await;
+    assert_eq!(invocation.result.unwrap().output, json!(modules));
+}
