@@ -461,6 +461,39 @@ async fn syntax_errors_and_unavailable_imports_are_found_when_loading_with_their
     }
 }
 
+#[tokio::test]
+async fn a_script_changed_under_the_same_name_is_checked_again() {
+    let sandbox = sandbox();
+    for language in LANGUAGES {
+        let name = format!("kept.{}", language.extension());
+        let good = pick(language, ECHO_JS, ECHO_PY);
+        let broken = pick(
+            language,
+            "export default function run(input) {\n  return input;\n",
+            "def run(input, ctx):\n    return (input\n",
+        );
+        let first = sandbox.load_script(language, &name, good).unwrap();
+        let again = sandbox.load_script(language, &name, good).unwrap();
+        assert_eq!(first.digest(), again.digest(), "{language}");
+        // A checked script is kept by its text, not its name, and a
+        // problem is found every time.
+        for _ in 0..2 {
+            match sandbox.load_script(language, &name, broken) {
+                Err(Error::Script(problem)) => {
+                    assert!(problem.starts_with(&format!("{name}:")), "{problem}");
+                }
+                other => panic!("{language}: {other:?}"),
+            }
+        }
+        let fixed = sandbox.load_script(language, &name, good).unwrap();
+        assert_eq!(fixed.digest(), first.digest(), "{language}");
+        let invocation = sandbox
+            .invoke(&fixed, &json!({ "n": 1 }), &limits(), bare_context("kept"))
+            .await;
+        assert_eq!(invocation.result.unwrap().output, json!({ "n": 1 }));
+    }
+}
+
 /// Leads to score: the example events' leads as the field mapper makes
 /// them, and edge cases of every rule.
 fn leads() -> Vec<Value> {

@@ -20,6 +20,7 @@ use super::bindings::StepPre;
 use super::bindings::script::ScriptPre;
 use super::error::{Error, Result};
 use super::host::StepHost;
+use super::runners;
 
 /// A step ready to instantiate, cheap to clone: a compiled component, or a
 /// script with the interpreter that runs it.
@@ -54,7 +55,7 @@ impl StepComponent {
     }
 
     /// `script` run by the interpreter `runner`.
-    pub(crate) fn script(runner: &Runner, name: &str, source: &str) -> Self {
+    fn script(runner: &Runner, name: &str, source: &str) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(runner.digest.as_bytes());
         hasher.update(name.as_bytes());
@@ -114,45 +115,79 @@ impl ComponentCache {
         linker: &Linker<StepHost>,
         wasm: &[u8],
     ) -> Result<StepComponent> {
-        self.load_into(&self.loaded, engine, linker, wasm, |pre, digest| {
-            let pre = StepPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
-            Ok(StepComponent {
-                code: StepCode::Component(Arc::new(pre)),
-                digest,
-            })
-        })
+        self.load_into(
+            &self.loaded,
+            digest(wasm),
+            engine,
+            linker,
+            wasm,
+            |pre, digest| {
+                let pre = StepPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
+                Ok(StepComponent {
+                    code: StepCode::Component(Arc::new(pre)),
+                    digest,
+                })
+            },
+        )
     }
 
-    /// The interpreter component `wasm`, compiled once.
+    /// The embedded interpreter component `embedded`, compiled once.
     pub(crate) fn load_runner(
         &self,
         engine: &Engine,
         linker: &Linker<StepHost>,
-        wasm: &[u8],
+        embedded: &runners::Embedded,
     ) -> Result<Runner> {
-        self.load_into(&self.runners, engine, linker, wasm, |pre, digest| {
-            let pre = ScriptPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
-            Ok(Runner {
-                pre: Arc::new(pre),
-                digest,
-            })
-        })
+        let (digest, wasm) = (embedded.digest.clone(), embedded.wasm);
+        self.load_into(
+            &self.runners,
+            digest,
+            engine,
+            linker,
+            wasm,
+            |pre, digest| {
+                let pre = ScriptPre::new(pre).map_err(|e| Error::World(format!("{e:#}")))?;
+                Ok(Runner {
+                    pre: Arc::new(pre),
+                    digest,
+                })
+            },
+        )
     }
 
-    /// `wasm` linked against the host and made into a `T` of its world by
-    /// `world` (given its digest), once: kept in `map` by its digest.
+    /// The script `source` named `name`, run by `runner`: checked by
+    /// `check` the first time, then kept, so that reloading an unchanged
+    /// script checks nothing (a Python check is tens of milliseconds).
+    pub(crate) fn load_script(
+        &self,
+        runner: &Runner,
+        name: &str,
+        source: &str,
+        check: impl FnOnce() -> Result<()>,
+    ) -> Result<StepComponent> {
+        let script = StepComponent::script(runner, name, source);
+        if let Some(found) = lock(&self.loaded).get(script.digest()) {
+            return Ok(found.clone());
+        }
+        check()?;
+        lock(&self.loaded).insert(script.digest().to_owned(), script.clone());
+        Ok(script)
+    }
+
+    /// `wasm`, whose digest is `digest`, linked against the host and made
+    /// into a `T` of its world by `world`, once: kept in `map` by its digest.
     /// Compiles take turns: steps loading the same component at once wait
     /// for the first compile (seconds for an interpreter) rather than each
     /// compiling it.
     fn load_into<T: Clone>(
         &self,
         map: &Mutex<HashMap<String, T>>,
+        digest: String,
         engine: &Engine,
         linker: &Linker<StepHost>,
         wasm: &[u8],
         world: impl FnOnce(InstancePre<StepHost>, Arc<str>) -> Result<T>,
     ) -> Result<T> {
-        let digest = hex::encode(Sha256::digest(wasm));
         if let Some(found) = lock(map).get(&digest) {
             return Ok(found.clone());
         }
@@ -225,6 +260,11 @@ impl ComponentCache {
         }
         Ok(component)
     }
+}
+
+/// The SHA-256 of a component's bytes, hex-encoded: its key in the cache.
+pub(crate) fn digest(wasm: &[u8]) -> String {
+    hex::encode(Sha256::digest(wasm))
 }
 
 fn lock<T>(map: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -109,23 +109,28 @@ impl Sandbox {
     /// The size in bytes of the interpreter component of `language`
     /// embedded in this build, if it has one.
     pub fn runner_size(language: Language) -> Option<usize> {
-        runners::component(language).ok().map(<[u8]>::len)
+        runners::component(language)
+            .ok()
+            .map(|embedded| embedded.wasm.len())
     }
 
     /// The script `source` of `language`, named `name` in its errors, ready
     /// to run: the language's interpreter loaded (compiled once) and the
-    /// script compiled by it, so that a syntax error, or an import of a
-    /// module that is not there, is found now with its line and column.
+    /// script compiled by it (once), so that a syntax error, or an import of
+    /// a module that is not there, is found now with its line and column.
     pub fn load_script(
         &self,
         language: Language,
         name: &str,
         source: &str,
     ) -> Result<StepComponent> {
-        let wasm = runners::component(language)?;
-        let runner = self.cache.load_runner(&self.engine, &self.linker, wasm)?;
-        self.check(&runner, language, name, source)?;
-        Ok(StepComponent::script(&runner, name, source))
+        let embedded = runners::component(language)?;
+        let runner = self
+            .cache
+            .load_runner(&self.engine, &self.linker, embedded)?;
+        self.cache.load_script(&runner, name, source, || {
+            self.check(&runner, language, name, source)
+        })
     }
 
     /// Has the interpreter compile the script, in a store of its own on a
