@@ -12,7 +12,8 @@
 //! `ITERATIONS=50000` changes the sample size. Then the same echo written in
 //! JavaScript and in Python, run by their interpreter components, beside the
 //! Rust step: median and p99 per call, the linear memory of an instance, the
-//! component's size and its first compile (`SCRIPT_ITERATIONS`, 2,000 calls
+//! component's size, its first compile, and a load again in the same sandbox,
+//! of the same code and of a changed script (`SCRIPT_ITERATIONS`, 2,000 calls
 //! each by default).
 
 #![allow(missing_docs, unreachable_pub)]
@@ -259,31 +260,32 @@ async fn scripts(config: &SandboxConfig, wasm: &[u8]) {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(2_000);
-    type Load<'a> = Box<dyn Fn(&Sandbox) -> StepComponent + 'a>;
+    // A load of the step; a script's is given a trailing blank line to
+    // stand for a changed script.
+    type Load<'a> = Box<dyn Fn(&Sandbox, &str) -> StepComponent + 'a>;
+    let script = |language: Language, name: &'static str, source: &'static str| -> Load<'_> {
+        Box::new(move |sandbox: &Sandbox, change: &str| {
+            sandbox
+                .load_script(language, name, &format!("{source}{change}"))
+                .unwrap()
+        })
+    };
     let steps: [(&str, usize, Load<'_>); 3] = [
         (
             "rust",
             wasm.len(),
-            Box::new(|sandbox: &Sandbox| sandbox.load(wasm).unwrap()),
+            Box::new(|sandbox: &Sandbox, _: &str| sandbox.load(wasm).unwrap()),
         ),
         (
             "javascript",
             Sandbox::runner_size(Language::JavaScript)
                 .expect("no JavaScript runner: run scripts/setup"),
-            Box::new(|sandbox: &Sandbox| {
-                sandbox
-                    .load_script(Language::JavaScript, "echo.js", ECHO_JS)
-                    .unwrap()
-            }),
+            script(Language::JavaScript, "echo.js", ECHO_JS),
         ),
         (
             "python",
             Sandbox::runner_size(Language::Python).expect("no Python runner: run scripts/setup"),
-            Box::new(|sandbox: &Sandbox| {
-                sandbox
-                    .load_script(Language::Python, "echo.py", ECHO_PY)
-                    .unwrap()
-            }),
+            script(Language::Python, "echo.py", ECHO_PY),
         ),
     ];
     let input = json!({ "act": "echo" });
@@ -293,9 +295,19 @@ async fn scripts(config: &SandboxConfig, wasm: &[u8]) {
     for (name, size, load) in &steps {
         let sandbox = Sandbox::new(config.clone()).unwrap();
         let started = Instant::now();
-        let step = load(&sandbox);
-        let first_load = started.elapsed();
-        loaded.push((*name, *size, first_load, sandbox, step));
+        let step = load(&sandbox, "");
+        let first = started.elapsed();
+        let started = Instant::now();
+        load(&sandbox, "");
+        let again = started.elapsed();
+        let started = Instant::now();
+        load(&sandbox, "\n");
+        let loads = Loads {
+            first,
+            again,
+            changed: started.elapsed(),
+        };
+        loaded.push((*name, *size, loads, sandbox, step));
     }
     let mut samples = vec![Vec::with_capacity(iterations); loaded.len()];
     let mut memory = vec![0; loaded.len()];
@@ -319,18 +331,36 @@ async fn scripts(config: &SandboxConfig, wasm: &[u8]) {
     println!();
     println!("script steps: the echo in each language, {iterations} sequential calls each");
     println!(
-        "{:<12} {:>10} {:>10} {:>14} {:>16} {:>14}",
-        "", "median µs", "p99 µs", "memory KiB", "component bytes", "first load ms"
+        "{:<12} {:>10} {:>10} {:>12} {:>16} {:>14} {:>10} {:>12}",
+        "",
+        "median µs",
+        "p99 µs",
+        "memory KiB",
+        "component bytes",
+        "first load ms",
+        "again µs",
+        "changed µs"
     );
-    for (index, (name, size, first_load, _, _)) in loaded.iter().enumerate() {
+    for (index, (name, size, loads, _, _)) in loaded.iter().enumerate() {
         let f = figures(std::mem::take(&mut samples[index]));
         println!(
-            "{name:<12} {:>10.1} {:>10.1} {:>14} {:>16} {:>14.0}",
+            "{name:<12} {:>10.1} {:>10.1} {:>12} {:>16} {:>14.0} {:>10.1} {:>12.1}",
             micros(f.median),
             micros(f.p99),
             memory[index] >> 10,
             size,
-            first_load.as_secs_f64() * 1e3
+            loads.first.as_secs_f64() * 1e3,
+            micros(loads.again),
+            micros(loads.changed),
         );
     }
+}
+
+/// How long loading a step took in a fresh sandbox: the first time (the
+/// compile), again with the same code, and with its script changed (for a
+/// component, the same bytes again).
+struct Loads {
+    first: Duration,
+    again: Duration,
+    changed: Duration,
 }
