@@ -58,19 +58,27 @@ pub(crate) fn generate(wit: &Path) -> EditorTypes {
             .find(|interface| interface.name.as_deref() == Some(name))
             .unwrap_or_else(|| panic!("the WIT has no interface `{name}`"))
     };
-    let types = Types { resolve: &resolve };
-    let salesforce = interface("salesforce");
-    let log = interface("log");
-    let state = interface("state");
-    let sf_error = interface("types");
+    let types = Types {
+        resolve: &resolve,
+        salesforce: interface("salesforce"),
+        log: interface("log"),
+        state: interface("state"),
+        types: interface("types"),
+    };
     EditorTypes {
-        typescript: types.typescript(salesforce, log, state, sf_error),
-        python: types.python(salesforce, log, state, sf_error),
+        typescript: types.typescript(),
+        python: types.python(),
     }
 }
 
+/// The WIT world and the interfaces a script reaches through `ctx`.
 struct Types<'a> {
     resolve: &'a Resolve,
+    salesforce: &'a Interface,
+    log: &'a Interface,
+    state: &'a Interface,
+    /// The shared types, `sf-error` among them.
+    types: &'a Interface,
 }
 
 fn camel(name: &str) -> String {
@@ -308,13 +316,8 @@ impl<'a> Types<'a> {
         found
     }
 
-    fn typescript(
-        &self,
-        salesforce: &Interface,
-        log: &Interface,
-        state: &Interface,
-        types: &Interface,
-    ) -> String {
+    fn typescript(&self) -> String {
+        let (salesforce, log, state) = (self.salesforce, self.log, self.state);
         let mut out = String::from(HEADER_TS);
         for (name, kind, text) in self.records_and_enums(&[salesforce]) {
             jsdoc(&mut out, "  ", text);
@@ -336,7 +339,7 @@ impl<'a> Types<'a> {
                         let (ts, _) = self.plain(&field.ty);
                         // Options a script passes may leave out their flags.
                         let optional = matches!(self.kind(&field.ty), Some(TypeDefKind::Option(_)))
-                            || (ts == "boolean" && self.is_options(salesforce, name));
+                            || (ts == "boolean" && self.is_options(name));
                         let ts = ts.trim_end_matches(" | null");
                         writeln!(
                             out,
@@ -351,7 +354,7 @@ impl<'a> Types<'a> {
                 _ => {}
             }
         }
-        let sf_error = self.sf_error(types);
+        let sf_error = self.sf_error();
         jsdoc(
             &mut out,
             "  ",
@@ -374,7 +377,7 @@ impl<'a> Types<'a> {
         writeln!(out, "  }}\n").unwrap();
         jsdoc(&mut out, "  ", log.docs.contents.as_deref());
         writeln!(out, "  export interface Log {{").unwrap();
-        for level in self.levels(log) {
+        for level in self.levels() {
             writeln!(out, "    /** A log line at level `{level}`: strings as they are, other values as JSON. */").unwrap();
             writeln!(out, "    {level}(...parts: unknown[]): void;").unwrap();
         }
@@ -445,9 +448,10 @@ impl<'a> Types<'a> {
         params
     }
 
-    /// Whether the record `name` is the options a function takes last.
-    fn is_options(&self, interface: &Interface, name: &str) -> bool {
-        interface.functions.values().any(|function| {
+    /// Whether the record `name` is the options a Salesforce action takes
+    /// last.
+    fn is_options(&self, name: &str) -> bool {
+        self.salesforce.functions.values().any(|function| {
             (0..function.params.len()).any(|index| {
                 matches!(self.shape(function, index), Shape::Options(..))
                     && self.name(&function.params[index].ty) == Some(name)
@@ -456,15 +460,17 @@ impl<'a> Types<'a> {
     }
 
     /// The `sf-error` record of the `types` interface.
-    fn sf_error(&self, types: &Interface) -> Option<&'a wit_parser::TypeDef> {
-        types
+    fn sf_error(&self) -> Option<&'a wit_parser::TypeDef> {
+        self.types
             .types
             .get("sf-error")
             .map(|id| &self.resolve.types[*id])
     }
 
-    fn levels(&self, log: &Interface) -> Vec<String> {
-        let level = log
+    /// The log levels, each a method of `ctx.log`.
+    fn levels(&self) -> Vec<String> {
+        let level = self
+            .log
             .types
             .get("level")
             .map(|id| &self.resolve.types[*id].kind);
@@ -474,13 +480,8 @@ impl<'a> Types<'a> {
         }
     }
 
-    fn python(
-        &self,
-        salesforce: &Interface,
-        log: &Interface,
-        state: &Interface,
-        types: &Interface,
-    ) -> String {
+    fn python(&self) -> String {
+        let (salesforce, log, state) = (self.salesforce, self.log, self.state);
         let mut out = String::from(HEADER_PY);
         for (name, kind, text) in self.records_and_enums(&[salesforce]) {
             match kind {
@@ -493,7 +494,7 @@ impl<'a> Types<'a> {
                     writeln!(out).unwrap();
                 }
                 // Options become keyword arguments in Python.
-                TypeDefKind::Record(record) if !self.is_options(salesforce, name) => {
+                TypeDefKind::Record(record) if !self.is_options(name) => {
                     writeln!(out, "class {}(TypedDict):", pascal(name)).unwrap();
                     docstring(&mut out, "    ", text);
                     for field in &record.fields {
@@ -505,7 +506,7 @@ impl<'a> Types<'a> {
                 _ => {}
             }
         }
-        let sf_error = self.sf_error(types);
+        let sf_error = self.sf_error();
         writeln!(out, "class SalesforceError(Exception):").unwrap();
         docstring(
             &mut out,
@@ -529,7 +530,7 @@ impl<'a> Types<'a> {
         writeln!(out).unwrap();
         writeln!(out, "class Log:").unwrap();
         docstring(&mut out, "    ", log.docs.contents.as_deref());
-        for level in self.levels(log) {
+        for level in self.levels() {
             writeln!(out, "    def {level}(self, *parts: Any) -> None:").unwrap();
             writeln!(out, "        \"\"\"A log line at level `{level}`: strings as they are, other values as JSON.\"\"\"").unwrap();
         }
